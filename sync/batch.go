@@ -1,0 +1,46 @@
+package sync
+
+// PeerMeta is the durable summary of one node (the local one included):
+// who it is, where it gossips, which generation of its data we hold and up
+// to which version that data is complete.
+type PeerMeta struct {
+	ID         string
+	Alias      string
+	Addr       string
+	Generation uint64
+	MaxVersion uint64
+}
+
+// PeerChange is everything a Batch changes about one node.
+type PeerChange struct {
+	Meta PeerMeta
+	// Reset drops every record held for the node before Records are
+	// applied: its data was wiped and it came back with a new generation.
+	Reset bool
+	// Records are new records of the node, ascending by version, all above
+	// the previous watermark and at or below Meta.MaxVersion.
+	Records []Record
+}
+
+// Batch is what handling one message (or one group of local writes) changes.
+// The caller must make it durable, then pass it to State.Commit; until then
+// the state does not reflect it, so nothing is served or announced before it
+// is on disk.
+type Batch struct {
+	Changes []PeerChange
+}
+
+// Empty reports whether the batch changes nothing.
+func (b *Batch) Empty() bool { return b == nil || len(b.Changes) == 0 }
+
+// Len is the number of records in the batch.
+func (b *Batch) Len() int {
+	if b == nil {
+		return 0
+	}
+	n := 0
+	for i := range b.Changes {
+		n += len(b.Changes[i].Records)
+	}
+	return n
+}

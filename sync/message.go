@@ -1,0 +1,125 @@
+// Package sync is Leviathan's scuttlebutt anti-entropy protocol: digests,
+// deltas, the message codec and the transports that carry them.
+//
+// The protocol core (State) is a deterministic state machine in the style of
+// etcd's raft: it opens no sockets, starts no goroutines and never reads the
+// wall clock. Randomness comes in as a *rand.Rand, time as arguments, and
+// everything that must be made durable leaves the core as a Batch that the
+// caller persists before handing it back through Commit. The node package
+// owns the goroutines, timers and I/O around it.
+//
+// A three-way exchange reconciles two nodes:
+//
+//	A → B  Syn{cluster, digest of A}
+//	B → A  SynAck{digest of what B lacks, deltas A lacks}
+//	A → B  Ack{deltas B lacks}
+//
+// A node of another cluster is answered BadCluster and nothing it sent is
+// applied.
+package sync
+
+// Record is one key of one node as last written by that node. Versions are
+// issued by the owner and strictly increase across all keys of a node, so a
+// node's state up to a version is a well-defined prefix.
+type Record struct {
+	Key       string
+	Value     []byte
+	Version   uint64
+	Tombstone bool
+}
+
+// DigestEntry summarises what a node knows of one peer: enough for the other
+// side to tell which deltas it is missing and whether the peer is alive.
+type DigestEntry struct {
+	ID         string
+	Alias      string // empty when equal to ID, to keep digests small
+	Addr       string // host:port the peer gossips on
+	Generation uint64 // changes when the peer's data is wiped
+	Heartbeat  uint64 // bumped by the peer itself; feeds failure detection
+	MaxVersion uint64 // every record of the peer up to this version is held
+}
+
+// NodeDelta carries records of one node that cover the version range
+// (From, To]: every record the sender holds in that range is included, in
+// ascending version order. A receiver whose watermark for the node is below
+// From must not apply it, or it would skip versions it never saw.
+type NodeDelta struct {
+	ID         string
+	Generation uint64
+	From       uint64
+	To         uint64
+	Records    []Record
+}
+
+// MsgType tags a message on the wire.
+type MsgType uint8
+
+// Message types. Values are part of the wire format: never renumber.
+const (
+	MsgSyn        MsgType = 1
+	MsgSynAck     MsgType = 2
+	MsgAck        MsgType = 3
+	MsgBadCluster MsgType = 4
+)
+
+func (t MsgType) String() string {
+	switch t {
+	case MsgSyn:
+		return "syn"
+	case MsgSynAck:
+		return "synack"
+	case MsgAck:
+		return "ack"
+	case MsgBadCluster:
+		return "badcluster"
+	}
+	return "unknown"
+}
+
+// Message is implemented by the four protocol messages.
+type Message interface {
+	Type() MsgType
+}
+
+// Syn opens an exchange. Complete says whether Digest lists every peer the
+// sender knows; when it does, a peer missing from it is one the sender has
+// never heard of and is sent first.
+type Syn struct {
+	Cluster  string
+	From     string // sender's node ID
+	Complete bool
+	Digest   []DigestEntry
+}
+
+// SynAck answers a Syn with the deltas the initiator lacks and the digest
+// entries the responder wants deltas (or heartbeats) for.
+type SynAck struct {
+	Cluster string
+	From    string
+	Digest  []DigestEntry
+	Deltas  []NodeDelta
+}
+
+// Ack closes an exchange with the deltas the responder asked for.
+type Ack struct {
+	Cluster string
+	From    string
+	Deltas  []NodeDelta
+}
+
+// BadCluster tells a sender that it gossiped to a node of another cluster.
+type BadCluster struct {
+	Cluster string // the responder's cluster, for the sender's log
+}
+
+// Type implements Message.
+func (*Syn) Type() MsgType { return MsgSyn }
+
+// Type implements Message.
+func (*SynAck) Type() MsgType { return MsgSynAck }
+
+// Type implements Message.
+func (*Ack) Type() MsgType { return MsgAck }
+
+// Type implements Message.
+func (*BadCluster) Type() MsgType { return MsgBadCluster }
