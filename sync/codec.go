@@ -1,0 +1,484 @@
+package sync
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Wire format: a 4-byte header — magic "LV" (0x4c56), protocol version,
+// message type — then the message as a msgpack array. Every struct is an
+// array of its fields in declaration order; a decoder skips trailing fields
+// it does not know, so a minor addition does not need a new protocol version.
+const (
+	Magic           uint16 = 0x4c56
+	ProtocolVersion uint8  = 1
+	HeaderSize             = 4
+)
+
+// Decoding errors. A decoder returns one of them, wrapped with detail.
+var (
+	ErrBadMagic       = errors.New("sync: not a leviathan message (bad magic)")
+	ErrBadVersion     = errors.New("sync: unsupported protocol version")
+	ErrUnknownType    = errors.New("sync: unknown message type")
+	ErrMalformed      = errors.New("sync: malformed message")
+	ErrLimitExceeded  = errors.New("sync: message exceeds a size limit")
+	ErrUnexpectedType = errors.New("sync: unexpected message type")
+)
+
+// Limits bound what a decoder accepts, so that a few hostile bytes cannot
+// make a node allocate much more than the message itself.
+type Limits struct {
+	MaxKeyBytes   int // longest key
+	MaxValueBytes int // longest value
+	MaxIDBytes    int // longest node id, alias, address or cluster name
+}
+
+// DefaultLimits are the decoder limits unless configured otherwise.
+var DefaultLimits = Limits{MaxKeyBytes: 4 << 10, MaxValueBytes: 1 << 20, MaxIDBytes: 255}
+
+// Encode serialises m behind the header.
+func Encode(m Message) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(256)
+	if err := EncodeTo(&buf, m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// EncodeTo appends the encoding of m to buf.
+func EncodeTo(buf *bytes.Buffer, m Message) error {
+	var hdr [HeaderSize]byte
+	binary.BigEndian.PutUint16(hdr[:2], Magic)
+	hdr[2] = ProtocolVersion
+	hdr[3] = byte(m.Type())
+	buf.Write(hdr[:])
+	enc := msgpack.NewEncoder(buf)
+	var err error
+	switch v := m.(type) {
+	case *Syn:
+		err = encodeSyn(enc, v)
+	case *SynAck:
+		err = encodeSynAck(enc, v)
+	case *Ack:
+		err = encodeAck(enc, v)
+	case *BadCluster:
+		err = encodeBadCluster(enc, v)
+	default:
+		err = fmt.Errorf("%w: %T", ErrUnknownType, m)
+	}
+	if err != nil {
+		return fmt.Errorf("sync: encode %s: %w", m.Type(), err)
+	}
+	return nil
+}
+
+// PeekType reads the header only: what a message is, before paying for it.
+func PeekType(b []byte) (MsgType, error) {
+	if len(b) < HeaderSize {
+		return 0, fmt.Errorf("%w: %d bytes, header needs %d", ErrMalformed, len(b), HeaderSize)
+	}
+	if m := binary.BigEndian.Uint16(b[:2]); m != Magic {
+		return 0, fmt.Errorf("%w: %#04x", ErrBadMagic, m)
+	}
+	if v := b[2]; v != ProtocolVersion {
+		return 0, fmt.Errorf("%w: %d (this node speaks %d)", ErrBadVersion, v, ProtocolVersion)
+	}
+	t := MsgType(b[3])
+	switch t {
+	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster:
+		return t, nil
+	}
+	return 0, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
+}
+
+// Decode parses a message with DefaultLimits.
+func Decode(b []byte) (Message, error) { return DecodeWith(b, DefaultLimits) }
+
+// DecodeWith parses a message, rejecting anything over lim. It never panics
+// on any input.
+func DecodeWith(b []byte, lim Limits) (Message, error) {
+	t, err := PeekType(b)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{r: bytes.NewReader(b[HeaderSize:]), lim: lim}
+	d.dec = msgpack.NewDecoder(d.r)
+	var m Message
+	switch t {
+	case MsgSyn:
+		m, err = d.syn()
+	case MsgSynAck:
+		m, err = d.synAck()
+	case MsgAck:
+		m, err = d.ack()
+	case MsgBadCluster:
+		m, err = d.badCluster()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sync: decode %s: %w", t, err)
+	}
+	return m, nil
+}
+
+func encodeSyn(e *msgpack.Encoder, m *Syn) error {
+	return firstErr(
+		e.EncodeArrayLen(4),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		e.EncodeBool(m.Complete),
+		encodeDigest(e, m.Digest),
+	)
+}
+
+func encodeSynAck(e *msgpack.Encoder, m *SynAck) error {
+	return firstErr(
+		e.EncodeArrayLen(4),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		encodeDigest(e, m.Digest),
+		encodeDeltas(e, m.Deltas),
+	)
+}
+
+func encodeAck(e *msgpack.Encoder, m *Ack) error {
+	return firstErr(
+		e.EncodeArrayLen(3),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		encodeDeltas(e, m.Deltas),
+	)
+}
+
+func encodeBadCluster(e *msgpack.Encoder, m *BadCluster) error {
+	return firstErr(e.EncodeArrayLen(1), e.EncodeString(m.Cluster))
+}
+
+func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
+	if err := e.EncodeArrayLen(len(d)); err != nil {
+		return err
+	}
+	for i := range d {
+		x := &d[i]
+		if err := firstErr(
+			e.EncodeArrayLen(6),
+			e.EncodeString(x.ID),
+			e.EncodeString(x.Alias),
+			e.EncodeString(x.Addr),
+			e.EncodeUint(x.Generation),
+			e.EncodeUint(x.Heartbeat),
+			e.EncodeUint(x.MaxVersion),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func encodeDeltas(e *msgpack.Encoder, ds []NodeDelta) error {
+	if err := e.EncodeArrayLen(len(ds)); err != nil {
+		return err
+	}
+	for i := range ds {
+		nd := &ds[i]
+		if err := firstErr(
+			e.EncodeArrayLen(5),
+			e.EncodeString(nd.ID),
+			e.EncodeUint(nd.Generation),
+			e.EncodeUint(nd.From),
+			e.EncodeUint(nd.To),
+			e.EncodeArrayLen(len(nd.Records)),
+		); err != nil {
+			return err
+		}
+		for j := range nd.Records {
+			r := &nd.Records[j]
+			if err := firstErr(
+				e.EncodeArrayLen(4),
+				e.EncodeString(r.Key),
+				e.EncodeBytes(r.Value),
+				e.EncodeUint(r.Version),
+				e.EncodeBool(r.Tombstone),
+			); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decoder wraps msgpack's with the bounds checks a network input needs.
+type decoder struct {
+	r   *bytes.Reader
+	dec *msgpack.Decoder
+	lim Limits
+}
+
+// array reads an array header of a struct with at least min fields and
+// returns how many trailing fields to skip.
+func (d *decoder) array(min int) (extra int, err error) {
+	n, err := d.dec.DecodeArrayLen()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if n < min {
+		return 0, fmt.Errorf("%w: %d fields, want %d", ErrMalformed, n, min)
+	}
+	return n - min, nil
+}
+
+// list reads the length of a list whose elements take at least minElem
+// bytes each: a count the remaining bytes cannot hold is rejected before
+// anything is allocated for it.
+func (d *decoder) list(minElem int) (int, error) {
+	n, err := d.dec.DecodeArrayLen()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if n < 0 {
+		return 0, nil // nil list
+	}
+	if n*minElem > d.r.Len() {
+		return 0, fmt.Errorf("%w: list of %d does not fit in %d bytes", ErrMalformed, n, d.r.Len())
+	}
+	return n, nil
+}
+
+func (d *decoder) skip(n int) error {
+	for i := 0; i < n; i++ {
+		if err := d.dec.Skip(); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) str(max int, what string) (string, error) {
+	s, err := d.dec.DecodeString()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	if len(s) > max {
+		return "", fmt.Errorf("%w: %s of %d bytes (max %d)", ErrLimitExceeded, what, len(s), max)
+	}
+	return s, nil
+}
+
+func (d *decoder) uint(what string) (uint64, error) {
+	v, err := d.dec.DecodeUint64()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return v, nil
+}
+
+func (d *decoder) bool(what string) (bool, error) {
+	v, err := d.dec.DecodeBool()
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return v, nil
+}
+
+func (d *decoder) syn() (*Syn, error) {
+	extra, err := d.array(4)
+	if err != nil {
+		return nil, err
+	}
+	m := &Syn{}
+	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
+		return nil, err
+	}
+	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+		return nil, err
+	}
+	if m.Complete, err = d.bool("complete"); err != nil {
+		return nil, err
+	}
+	if m.Digest, err = d.digest(); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) synAck() (*SynAck, error) {
+	extra, err := d.array(4)
+	if err != nil {
+		return nil, err
+	}
+	m := &SynAck{}
+	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
+		return nil, err
+	}
+	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+		return nil, err
+	}
+	if m.Digest, err = d.digest(); err != nil {
+		return nil, err
+	}
+	if m.Deltas, err = d.deltas(); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) ack() (*Ack, error) {
+	extra, err := d.array(3)
+	if err != nil {
+		return nil, err
+	}
+	m := &Ack{}
+	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
+		return nil, err
+	}
+	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+		return nil, err
+	}
+	if m.Deltas, err = d.deltas(); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) badCluster() (*BadCluster, error) {
+	extra, err := d.array(1)
+	if err != nil {
+		return nil, err
+	}
+	m := &BadCluster{}
+	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+// Smallest encodings, used to bound list lengths before allocating.
+const (
+	minEntryBytes  = 7 // fixarray + 3 empty strings + 3 fixints
+	minDeltaBytes  = 6
+	minRecordBytes = 5
+)
+
+func (d *decoder) digest() ([]DigestEntry, error) {
+	n, err := d.list(minEntryBytes)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]DigestEntry, n)
+	for i := range out {
+		if err := d.entry(&out[i]); err != nil {
+			return nil, fmt.Errorf("digest entry %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (d *decoder) entry(x *DigestEntry) error {
+	extra, err := d.array(6)
+	if err != nil {
+		return err
+	}
+	if x.ID, err = d.str(d.lim.MaxIDBytes, "id"); err != nil {
+		return err
+	}
+	if x.Alias, err = d.str(d.lim.MaxIDBytes, "alias"); err != nil {
+		return err
+	}
+	if x.Addr, err = d.str(d.lim.MaxIDBytes, "addr"); err != nil {
+		return err
+	}
+	if x.Generation, err = d.uint("generation"); err != nil {
+		return err
+	}
+	if x.Heartbeat, err = d.uint("heartbeat"); err != nil {
+		return err
+	}
+	if x.MaxVersion, err = d.uint("max version"); err != nil {
+		return err
+	}
+	return d.skip(extra)
+}
+
+func (d *decoder) deltas() ([]NodeDelta, error) {
+	n, err := d.list(minDeltaBytes)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]NodeDelta, n)
+	for i := range out {
+		if err := d.delta(&out[i]); err != nil {
+			return nil, fmt.Errorf("delta %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (d *decoder) delta(nd *NodeDelta) error {
+	extra, err := d.array(5)
+	if err != nil {
+		return err
+	}
+	if nd.ID, err = d.str(d.lim.MaxIDBytes, "id"); err != nil {
+		return err
+	}
+	if nd.Generation, err = d.uint("generation"); err != nil {
+		return err
+	}
+	if nd.From, err = d.uint("from"); err != nil {
+		return err
+	}
+	if nd.To, err = d.uint("to"); err != nil {
+		return err
+	}
+	n, err := d.list(minRecordBytes)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		nd.Records = make([]Record, n)
+		for i := range nd.Records {
+			if err := d.record(&nd.Records[i]); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+	}
+	return d.skip(extra)
+}
+
+func (d *decoder) record(r *Record) error {
+	extra, err := d.array(4)
+	if err != nil {
+		return err
+	}
+	if r.Key, err = d.str(d.lim.MaxKeyBytes, "key"); err != nil {
+		return err
+	}
+	v, err := d.dec.DecodeBytes()
+	if err != nil {
+		return fmt.Errorf("%w: value: %v", ErrMalformed, err)
+	}
+	if len(v) > d.lim.MaxValueBytes {
+		return fmt.Errorf("%w: value of %d bytes (max %d)", ErrLimitExceeded, len(v), d.lim.MaxValueBytes)
+	}
+	r.Value = v
+	if r.Version, err = d.uint("version"); err != nil {
+		return err
+	}
+	if r.Tombstone, err = d.bool("tombstone"); err != nil {
+		return err
+	}
+	return d.skip(extra)
+}

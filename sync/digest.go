@@ -1,0 +1,173 @@
+package sync
+
+import (
+	"math/rand"
+	"sort"
+)
+
+// entry is the local view of a node as a digest entry.
+func (p *peer) entry() DigestEntry {
+	e := DigestEntry{
+		ID:         p.meta.ID,
+		Alias:      p.meta.Alias,
+		Addr:       p.meta.Addr,
+		Generation: p.meta.Generation,
+		Heartbeat:  p.heartbeat,
+		MaxVersion: p.meta.MaxVersion,
+	}
+	if e.Alias == e.ID {
+		e.Alias = ""
+	}
+	return e
+}
+
+// sortedPeers lists the nodes in id order, so that every choice made with
+// rng is reproducible from the seed.
+func (s *State) sortedPeers() []*peer {
+	out := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+	return out
+}
+
+// MakeSyn opens an exchange. The digest holds the local node first and
+// then as many others as fit one datagram; when not all fit, a random
+// subset is sent, so that over a few rounds every node is covered while no
+// digest outgrows the MTU.
+func (s *State) MakeSyn(rng *rand.Rand) *Syn {
+	budget := s.cfg.PacketBudget - synHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
+	others := s.sortedPeers()
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	d := make([]DigestEntry, 0, len(others))
+	self := s.self.entry()
+	d = append(d, self)
+	budget -= entrySize(&self)
+	complete := true
+	for _, p := range others {
+		if p == s.self {
+			continue
+		}
+		e := p.entry()
+		if sz := entrySize(&e); sz <= budget {
+			d = append(d, e)
+			budget -= sz
+		} else {
+			complete = false
+		}
+	}
+	return &Syn{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Complete: complete, Digest: d}
+}
+
+// Observed is what a digest taught the node, beyond data.
+type Observed struct {
+	// Heartbeats lists nodes whose heartbeat rose: evidence they are alive.
+	Heartbeats []string
+	// New lists nodes heard of for the first time.
+	New []string
+}
+
+// observe takes heartbeats, addresses and generations from a digest. A
+// newer generation means the node's data was wiped: the reset goes into
+// the batch, to be made durable before the old data is forgotten.
+func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
+	for i := range d {
+		e := &d[i]
+		if e.ID == "" {
+			continue
+		}
+		if e.ID == s.cfg.Self.ID {
+			if e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat {
+				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
+			}
+			continue
+		}
+		p := s.peers[e.ID]
+		if p == nil {
+			p = newPeer(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation})
+			s.peers[e.ID] = p
+			p.heartbeat = e.Heartbeat
+			obs.New = append(obs.New, e.ID)
+			obs.Heartbeats = append(obs.Heartbeats, e.ID)
+			pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
+			continue
+		}
+		if e.Generation < p.meta.Generation {
+			continue // news of an earlier life of the node
+		}
+		if e.Generation > p.meta.Generation {
+			pb.reset(p, e.Generation)
+			p.heartbeat = e.Heartbeat
+			obs.Heartbeats = append(obs.Heartbeats, e.ID)
+			continue
+		}
+		if e.Heartbeat > p.heartbeat {
+			p.heartbeat = e.Heartbeat
+			obs.Heartbeats = append(obs.Heartbeats, e.ID)
+		}
+		if e.Addr != "" && e.Addr != p.meta.Addr || aliasOf(e) != p.meta.Alias {
+			m := pb.metaOf(p)
+			m.Addr, m.Alias = e.Addr, aliasOf(e)
+			pb.meta(m)
+		}
+	}
+}
+
+func aliasOf(e *DigestEntry) string {
+	if e.Alias == "" {
+		return e.ID
+	}
+	return e.Alias
+}
+
+// replyDigest is the responder's digest in a SynAck: its own entry, the
+// entries of nodes the initiator is ahead on (so the Ack brings them), and
+// those where the responder has news for the initiator — a newer heartbeat,
+// or a node the initiator's complete digest did not list.
+func (s *State) replyDigest(in map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) ([]DigestEntry, int) {
+	self := s.self.entry()
+	out := []DigestEntry{self}
+	budget -= entrySize(&self)
+	var wants, news []DigestEntry
+	for _, p := range s.sortedPeers() {
+		if p == s.self {
+			continue
+		}
+		theirs, known := in[p.meta.ID]
+		e := p.entry()
+		switch {
+		case !known:
+			if complete {
+				news = append(news, e)
+			}
+		case theirs.Generation > e.Generation ||
+			theirs.Generation == e.Generation && theirs.MaxVersion > e.MaxVersion:
+			wants = append(wants, e)
+		case theirs.Generation == e.Generation && e.Heartbeat > theirs.Heartbeat:
+			news = append(news, e)
+		}
+	}
+	rng.Shuffle(len(wants), func(i, j int) { wants[i], wants[j] = wants[j], wants[i] })
+	rng.Shuffle(len(news), func(i, j int) { news[i], news[j] = news[j], news[i] })
+	for _, group := range [][]DigestEntry{wants, news} {
+		for i := range group {
+			if sz := entrySize(&group[i]); sz <= budget {
+				out = append(out, group[i])
+				budget -= sz
+			}
+		}
+	}
+	return out, budget
+}
+
+// index maps a digest by node id; a later duplicate entry is ignored.
+func index(d []DigestEntry) map[string]*DigestEntry {
+	m := make(map[string]*DigestEntry, len(d))
+	for i := range d {
+		if _, dup := m[d[i].ID]; !dup {
+			m[d[i].ID] = &d[i]
+		}
+	}
+	return m
+}

@@ -1,0 +1,80 @@
+package sync
+
+import "math/rand"
+
+// Step is the outcome of handling one message: a batch to make durable and
+// then Commit, a reply to send, and what the message taught about liveness.
+type Step struct {
+	Batch *Batch
+	Reply Message
+	Observed
+	// BadCluster is set when the message came from another cluster and was
+	// ignored (or answered with BadCluster).
+	BadCluster bool
+}
+
+// Handle runs the protocol for one received message. It mutates nothing
+// that must be durable: data changes wait in Step.Batch for Commit.
+func (s *State) Handle(m Message, rng *rand.Rand) Step {
+	switch v := m.(type) {
+	case *Syn:
+		return s.handleSyn(v, rng)
+	case *SynAck:
+		return s.handleSynAck(v, rng)
+	case *Ack:
+		return s.handleAck(v)
+	case *BadCluster:
+		s.stats.BadCluster++
+		return Step{BadCluster: true}
+	}
+	return Step{}
+}
+
+func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		return Step{BadCluster: true, Reply: &BadCluster{Cluster: s.cfg.Cluster}}
+	}
+	var st Step
+	var pb pending
+	s.observe(m.Digest, &pb, &st.Observed)
+	theirs := index(m.Digest)
+	total := s.cfg.MessageBudget - synAckHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
+	// The digest may take half a datagram, so that a small SynAck still
+	// fits one; deltas get the rest of the message.
+	digestBudget := min(total, s.cfg.PacketBudget/2)
+	digest, left := s.replyDigest(theirs, m.Complete, digestBudget, rng)
+	deltas := s.selectDeltas(theirs, m.Complete, total-(digestBudget-left), rng)
+	st.Reply = &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest, Deltas: deltas}
+	st.Batch = pb.batch()
+	return st
+}
+
+func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		return Step{BadCluster: true}
+	}
+	var st Step
+	var pb pending
+	s.observe(m.Digest, &pb, &st.Observed)
+	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
+	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
+	if deltas := s.selectDeltas(index(m.Digest), false, budget, rng); len(deltas) > 0 {
+		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas}
+	}
+	st.Batch = pb.batch()
+	return st
+}
+
+func (s *State) handleAck(m *Ack) Step {
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		return Step{BadCluster: true}
+	}
+	var st Step
+	var pb pending
+	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
+	st.Batch = pb.batch()
+	return st
+}

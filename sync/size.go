@@ -1,0 +1,82 @@
+package sync
+
+// Exact msgpack sizes of what the codec writes, so that messages are filled
+// up to a byte budget without encoding twice. TestSizesMatchEncoding keeps
+// them honest.
+
+func sizeUint(v uint64) int {
+	switch {
+	case v < 128:
+		return 1
+	case v < 1<<8:
+		return 2
+	case v < 1<<16:
+		return 3
+	case v < 1<<32:
+		return 5
+	}
+	return 9
+}
+
+func sizeStr(n int) int {
+	switch {
+	case n < 32:
+		return 1 + n
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	}
+	return 5 + n
+}
+
+func sizeBin(b []byte) int {
+	n := len(b)
+	switch {
+	case b == nil:
+		return 1 // nil
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	}
+	return 5 + n
+}
+
+func sizeArr(n int) int {
+	switch {
+	case n < 16:
+		return 1
+	case n < 1<<16:
+		return 3
+	}
+	return 5
+}
+
+func entrySize(e *DigestEntry) int {
+	return sizeArr(6) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
+		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion)
+}
+
+func recordSize(r *Record) int {
+	return sizeArr(4) + sizeStr(len(r.Key)) + sizeBin(r.Value) + sizeUint(r.Version) + 1
+}
+
+// deltaHeadSize is a NodeDelta without its records, counting the records
+// list header at its largest so that adding records never overflows.
+func deltaHeadSize(id string, gen, from, to uint64) int {
+	return sizeArr(5) + sizeStr(len(id)) + sizeUint(gen) + sizeUint(from) + sizeUint(to) + sizeArr(1<<16)
+}
+
+// Fixed parts of the messages, with list headers at their largest.
+func synHeadSize(cluster, from string) int {
+	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16)
+}
+
+func synAckHeadSize(cluster, from string) int {
+	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16)
+}
+
+func ackHeadSize(cluster, from string) int {
+	return HeaderSize + sizeArr(3) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16)
+}
