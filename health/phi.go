@@ -1,0 +1,65 @@
+package health
+
+import "time"
+
+// window is a ring of inter-arrival samples with a running sum, so adding a
+// sample and reading the mean are O(1). Samples are integer nanoseconds and
+// the sum is exact: a float running sum would drift over millions of
+// heartbeats.
+type window struct {
+	samples []time.Duration // grows to cap, then is overwritten in a ring
+	next    int             // slot the next sample overwrites once full
+	sum     time.Duration
+}
+
+// add records one sample, evicting the oldest once size samples are held.
+// The slice grows by append rather than being allocated at full size: a
+// simulation holds a detector per node with a window per peer, and most of
+// those windows never fill.
+func (w *window) add(d time.Duration, size int) {
+	if len(w.samples) < size {
+		w.samples = append(w.samples, d)
+		w.sum += d
+		return
+	}
+	w.sum += d - w.samples[w.next]
+	w.samples[w.next] = d
+	w.next++
+	if w.next == len(w.samples) {
+		w.next = 0
+	}
+}
+
+func (w *window) len() int { return len(w.samples) }
+
+// mean is the mean sample, or fallback when there is none.
+func (w *window) mean(fallback time.Duration) time.Duration {
+	if len(w.samples) == 0 {
+		return fallback
+	}
+	return w.sum / time.Duration(len(w.samples))
+}
+
+// reset drops every sample but keeps the backing array for reuse.
+func (w *window) reset() {
+	w.samples = w.samples[:0]
+	w.next = 0
+	w.sum = 0
+}
+
+// phi is -ln P(no heartbeat for elapsed) for exponentially distributed
+// inter-arrival times of the given mean. Negative elapsed times (a clock
+// that stepped back, heartbeats observed out of order) count as no silence
+// at all, which keeps the result non-negative. A non-positive mean cannot
+// come from the window (samples are > 0, InitialInterval > 0) but is mapped
+// to 1ns so the result stays finite whatever happens.
+func phi(elapsed, pause, mean time.Duration) float64 {
+	if elapsed <= pause { // also rules out elapsed < 0, before it could overflow
+		return 0
+	}
+	silence := elapsed - pause
+	if mean <= 0 {
+		mean = 1
+	}
+	return float64(silence) / float64(mean)
+}

@@ -1,0 +1,252 @@
+package node
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Set writes a key of this node and returns its new version. When Set
+// returns, the write is in the store; peers receive it by gossip.
+func (n *Node) Set(key string, value []byte) (uint64, error) {
+	return n.write(lsync.Record{Key: key, Value: value})
+}
+
+// Delete removes a key of this node by writing a tombstone, which
+// replicates like any write and reaches peers' subscribers as EventDelete.
+// Deleting a key that does not exist is not an error.
+func (n *Node) Delete(key string) (uint64, error) {
+	return n.write(lsync.Record{Key: key, Tombstone: true})
+}
+
+func (n *Node) write(r lsync.Record) (uint64, error) {
+	if r.Key == "" {
+		return 0, fmt.Errorf("%w: empty", ErrBadKey)
+	}
+	if len(r.Key) > n.cfg.MaxKeySize {
+		return 0, fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(r.Key), n.cfg.MaxKeySize)
+	}
+	if len(r.Value) > n.cfg.MaxValueSize {
+		return 0, fmt.Errorf("node: value of %d bytes exceeds max_value_size %d", len(r.Value), n.cfg.MaxValueSize)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return 0, ErrClosed
+	}
+	r.Version = n.versioner.Next()
+	b, err := n.state.LocalWrite([]lsync.Record{r})
+	if err != nil {
+		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
+	}
+	if err := n.store.Apply(b); err != nil {
+		n.counters.storeErrors.Add(1)
+		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
+	}
+	n.state.Commit(b)
+	return r.Version, nil
+}
+
+// Get returns a node's value for key; peer is an id or alias ("" or the
+// local id means this node). Deleted and unknown keys are not found.
+func (n *Node) Get(peer, key string) ([]byte, bool) {
+	r, ok := n.record(peer, key)
+	if !ok || r.Tombstone {
+		return nil, false
+	}
+	return r.Value, true
+}
+
+// Version returns the version of a node's key (the seed libraries' getn).
+func (n *Node) Version(peer, key string) (uint64, bool) {
+	r, ok := n.record(peer, key)
+	if !ok || r.Tombstone {
+		return 0, false
+	}
+	return r.Version, true
+}
+
+func (n *Node) record(peer, key string) (lsync.Record, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id, ok := n.resolve(peer)
+	if !ok {
+		return lsync.Record{}, false
+	}
+	return n.state.Get(id, key)
+}
+
+// Keys returns a node's keys, sorted; nil for an unknown peer.
+func (n *Node) Keys(peer string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id, ok := n.resolve(peer)
+	if !ok {
+		return nil
+	}
+	return n.state.Keys(id)
+}
+
+// resolve maps an id or alias to an id; the caller holds mu.
+func (n *Node) resolve(peer string) (string, bool) {
+	if peer == "" {
+		return n.id, true
+	}
+	if _, ok := n.state.Peer(peer); ok {
+		return peer, true
+	}
+	for _, p := range n.state.Peers() {
+		if p.Alias == peer {
+			return p.ID, true
+		}
+	}
+	if peer == n.state.Self().Alias {
+		return n.id, true
+	}
+	return "", false
+}
+
+// PeerState is a peer's liveness as the failure detector sees it.
+type PeerState string
+
+// Peer states.
+const (
+	StateJoining   PeerState = "joining" // heard of, not yet seen alive
+	StateAlive     PeerState = "alive"
+	StateSuspended PeerState = "suspended"
+	StateDead      PeerState = "dead"
+)
+
+// Peer describes one other node.
+type Peer struct {
+	ID         string    `json:"id"`
+	Alias      string    `json:"alias"`
+	Addr       string    `json:"addr"`
+	State      PeerState `json:"state"`
+	Phi        float64   `json:"phi"`
+	Heartbeat  uint64    `json:"heartbeat"`
+	MaxVersion uint64    `json:"max_version"`
+	Generation uint64    `json:"generation"`
+	Keys       int       `json:"keys"`
+}
+
+// Peers returns every other known node, sorted by id.
+func (n *Node) Peers() []Peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.clock.Now()
+	infos := n.state.Peers()
+	out := make([]Peer, 0, len(infos))
+	for _, p := range infos {
+		st := StateJoining
+		if s, ok := n.detector.State(p.ID); ok {
+			st = peerState(s)
+		}
+		phi := n.detector.Phi(p.ID, now)
+		if math.IsNaN(phi) || math.IsInf(phi, 0) {
+			phi = 0 // JSON cannot carry them; the detector should not produce them
+		}
+		out = append(out, Peer{
+			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi,
+			Heartbeat: p.Heartbeat, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
+		})
+	}
+	return out
+}
+
+// LivePeers returns the peers currently alive.
+func (n *Node) LivePeers() []Peer { return n.peersIn(StateAlive) }
+
+// SuspendedPeers returns the peers currently suspended.
+func (n *Node) SuspendedPeers() []Peer { return n.peersIn(StateSuspended) }
+
+// DeadPeers returns the peers currently dead.
+func (n *Node) DeadPeers() []Peer { return n.peersIn(StateDead) }
+
+func (n *Node) peersIn(s PeerState) []Peer {
+	var out []Peer
+	for _, p := range n.Peers() {
+		if p.State == s {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func peerState(s health.State) PeerState {
+	switch s {
+	case health.Alive:
+		return StateAlive
+	case health.Suspended:
+		return StateSuspended
+	case health.Dead:
+		return StateDead
+	}
+	return StateJoining
+}
+
+// Status summarises the local node.
+type Status struct {
+	ID         string        `json:"id"`
+	Alias      string        `json:"alias"`
+	Addr       string        `json:"addr"`
+	Cluster    string        `json:"cluster"`
+	Generation uint64        `json:"generation"`
+	Heartbeat  uint64        `json:"heartbeat"`
+	MaxVersion uint64        `json:"max_version"`
+	Keys       int           `json:"keys"`
+	Peers      int           `json:"peers"`
+	Uptime     time.Duration `json:"uptime_ns"`
+	Stats      Stats         `json:"stats"`
+}
+
+// Stats are counters since start.
+type Stats struct {
+	Rounds         uint64 `json:"rounds"`
+	MessagesIn     uint64 `json:"messages_in"`
+	MessagesOut    uint64 `json:"messages_out"`
+	BytesIn        uint64 `json:"bytes_in"`
+	BytesOut       uint64 `json:"bytes_out"`
+	DecodeErrors   uint64 `json:"decode_errors"`
+	SendErrors     uint64 `json:"send_errors"`
+	StoreErrors    uint64 `json:"store_errors"`
+	DeltasApplied  uint64 `json:"deltas_applied"`
+	Batches        uint64 `json:"batches"`
+	RejectedDeltas uint64 `json:"rejected_deltas"`
+	BadCluster     uint64 `json:"bad_cluster"`
+}
+
+// Status returns the local node's summary.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	self := n.state.Self()
+	info, _ := n.state.Peer(self.ID)
+	cs := n.state.Stats()
+	var up time.Duration
+	if n.running {
+		up = n.clock.Now().Sub(n.started)
+	}
+	return Status{
+		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
+		Generation: self.Generation, Heartbeat: info.Heartbeat, MaxVersion: self.MaxVersion,
+		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up,
+		Stats: Stats{
+			Rounds:         n.counters.rounds.Load(),
+			MessagesIn:     n.counters.msgsIn.Load(),
+			MessagesOut:    n.counters.msgsOut.Load(),
+			BytesIn:        n.counters.bytesIn.Load(),
+			BytesOut:       n.counters.bytesOut.Load(),
+			DecodeErrors:   n.counters.decodeErrors.Load(),
+			SendErrors:     n.counters.sendErrors.Load(),
+			StoreErrors:    n.counters.storeErrors.Load(),
+			DeltasApplied:  n.counters.deltasApplied.Load(),
+			Batches:        n.counters.batches.Load(),
+			RejectedDeltas: cs.OwnIDDeltas + cs.GapDeltas + cs.InvalidDeltas + cs.StaleGenDeltas,
+			BadCluster:     cs.BadCluster,
+		},
+	}
+}

@@ -1,0 +1,325 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Config is a node's configuration, as read from TOML. The zero value of a
+// field means its default (see DefaultConfig); config.example.toml
+// documents every key.
+type Config struct {
+	// Identity and membership.
+	ID      string   `toml:"id"`      // stable node id; default alias, else addr:port
+	Alias   string   `toml:"alias"`   // human-readable name; default the id
+	Cluster string   `toml:"cluster"` // nodes only gossip within one cluster name
+	Seeds   []string `toml:"seeds"`   // host:port of nodes to join through
+
+	// Network.
+	Addr           string `toml:"addr"`             // IP or host to bind and advertise
+	Port           int    `toml:"port"`             // UDP and TCP port; 0 picks a free one
+	MTU            int    `toml:"mtu"`              // largest datagram payload
+	MaxMessageSize int    `toml:"max_message_size"` // largest message on the stream path
+	HTTPAddr       string `toml:"http_addr"`        // admin API; empty disables it
+
+	// Storage.
+	DataDir    string `toml:"data_dir"`    // Badger directory
+	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
+	SyncWrites bool   `toml:"sync_writes"` // fsync every batch
+
+	// Intervals: an integer is milliseconds, a string a Go duration ("1s").
+	GossipVal      Duration `toml:"gossip_val"`       // one gossip round per interval
+	HeartbeatVal   Duration `toml:"heartbeat_val"`    // local heartbeat bumped per interval
+	HealthCheckVal Duration `toml:"health_check_val"` // peer states re-evaluated per interval
+	ReduceVal      Duration `toml:"reduce_val"`       // tombstone collection interval
+	Fanout         int      `toml:"fanout"`           // live peers gossiped to per round
+
+	// Failure detection (phi accrual).
+	PhiThreshold       float64  `toml:"phi_threshold"`
+	PhiWindow          int      `toml:"phi_window"`
+	PhiInitialInterval Duration `toml:"phi_initial_interval"`
+	PhiMaxInterval     Duration `toml:"phi_max_interval"`
+	PhiAcceptablePause Duration `toml:"phi_acceptable_pause"`
+	DeadAfter          Duration `toml:"dead_after"`
+
+	// Limits on keys and values, local and received.
+	MaxKeySize   int `toml:"max_key_size"`
+	MaxValueSize int `toml:"max_value_size"`
+
+	LogLevel string `toml:"log_level"` // trace, debug, info, warn, error
+}
+
+// Duration is a time.Duration that TOML may give as milliseconds (1000)
+// or as a Go duration string ("1s"), as the seed libraries' configs did.
+type Duration time.Duration
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 || x > math.MaxInt64/int64(time.Millisecond) {
+			return fmt.Errorf("%d ms is out of range", x)
+		}
+		*d = Duration(time.Duration(x) * time.Millisecond)
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (want milliseconds like 1000 or a string like \"1s\")", x)
+		}
+		*d = Duration(p)
+	default:
+		return fmt.Errorf("%v (%T) is not a duration (want milliseconds like 1000 or a string like \"1s\")", v, v)
+	}
+	return nil
+}
+
+// MarshalText renders the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultConfig returns the defaults every unset field takes.
+func DefaultConfig() Config {
+	return Config{
+		Cluster:            "leviathan",
+		Addr:               "127.0.0.1",
+		Port:               7946,
+		MTU:                1400,
+		MaxMessageSize:     4 << 20,
+		DataDir:            "leviathan-data",
+		GossipVal:          Duration(time.Second),
+		HeartbeatVal:       Duration(time.Second),
+		HealthCheckVal:     Duration(time.Second),
+		ReduceVal:          Duration(10 * time.Second),
+		Fanout:             3,
+		PhiThreshold:       8,
+		PhiWindow:          1000,
+		PhiInitialInterval: Duration(2 * time.Second),
+		PhiMaxInterval:     Duration(10 * time.Second),
+		DeadAfter:          Duration(30 * time.Second),
+		MaxKeySize:         4 << 10,
+		MaxValueSize:       1 << 20,
+		LogLevel:           "info",
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid config")
+
+// LoadConfig reads a TOML file over the defaults and validates it. Unknown
+// keys are errors: a misspelt key silently taking its default is worse.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(string(data), path)
+}
+
+// ParseConfig parses TOML text over the defaults and validates it; name
+// is used in messages.
+func ParseConfig(text, name string) (Config, error) {
+	cfg := DefaultConfig()
+	md, err := toml.Decode(text, &cfg)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w: %v", name, ErrConfig, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config %s: %w: unknown key(s) %s", name, ErrConfig, strings.Join(keys, ", "))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// withDefaults fills zero fields of a Config built in code.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setIf := func(dst *Duration, def Duration) {
+		if *dst == 0 {
+			*dst = def
+		}
+	}
+	if c.Cluster == "" {
+		c.Cluster = d.Cluster
+	}
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
+	if c.MTU == 0 {
+		c.MTU = d.MTU
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = d.MaxMessageSize
+	}
+	if c.DataDir == "" && !c.InMemory {
+		c.DataDir = d.DataDir
+	}
+	setIf(&c.GossipVal, d.GossipVal)
+	setIf(&c.HeartbeatVal, d.HeartbeatVal)
+	setIf(&c.HealthCheckVal, d.HealthCheckVal)
+	setIf(&c.ReduceVal, d.ReduceVal)
+	setIf(&c.PhiInitialInterval, d.PhiInitialInterval)
+	setIf(&c.PhiMaxInterval, d.PhiMaxInterval)
+	setIf(&c.DeadAfter, d.DeadAfter)
+	if c.Fanout == 0 {
+		c.Fanout = d.Fanout
+	}
+	if c.PhiThreshold == 0 {
+		c.PhiThreshold = d.PhiThreshold
+	}
+	if c.PhiWindow == 0 {
+		c.PhiWindow = d.PhiWindow
+	}
+	if c.MaxKeySize == 0 {
+		c.MaxKeySize = d.MaxKeySize
+	}
+	if c.MaxValueSize == 0 {
+		c.MaxValueSize = d.MaxValueSize
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = d.LogLevel
+	}
+	return c
+}
+
+// Validate checks every field and reports each bad one on its own line.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	if c.Cluster == "" {
+		bad("cluster", "must not be empty")
+	}
+	if c.Addr == "" {
+		bad("addr", "must not be empty")
+	} else if ip := net.ParseIP(c.Addr); ip != nil && ip.IsUnspecified() {
+		bad("addr", "%s is not an address peers can reach; give the node's own IP", c.Addr)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		bad("port", "%d is out of range 0-65535", c.Port)
+	}
+	for i, s := range c.Seeds {
+		if _, _, err := splitSeed(s); err != nil {
+			bad(fmt.Sprintf("seeds[%d]", i), "%v", err)
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("http_addr", "%q is not host:port: %v", c.HTTPAddr, err)
+		}
+	}
+	if c.MTU < 512 || c.MTU > 65507 {
+		bad("mtu", "%d is out of range 512-65507", c.MTU)
+	}
+	minMsg := c.MaxKeySize + c.MaxValueSize + 1024
+	if c.MaxMessageSize < minMsg || c.MaxMessageSize > 64<<20 {
+		bad("max_message_size", "%d must be between %d (largest key + value + 1 KiB) and 64 MiB", c.MaxMessageSize, minMsg)
+	}
+	if c.MaxKeySize < 1 || c.MaxKeySize > 64<<10 {
+		bad("max_key_size", "%d is out of range 1-65536", c.MaxKeySize)
+	}
+	if c.MaxValueSize < 0 || c.MaxValueSize > 16<<20 {
+		bad("max_value_size", "%d is out of range 0-16 MiB", c.MaxValueSize)
+	}
+	if !c.InMemory && c.DataDir == "" {
+		bad("data_dir", "must be set unless in_memory = true")
+	}
+	for _, iv := range []struct {
+		name string
+		d    Duration
+		min  time.Duration
+	}{
+		{"gossip_val", c.GossipVal, time.Millisecond},
+		{"heartbeat_val", c.HeartbeatVal, time.Millisecond},
+		{"health_check_val", c.HealthCheckVal, time.Millisecond},
+		{"reduce_val", c.ReduceVal, time.Millisecond},
+		{"phi_initial_interval", c.PhiInitialInterval, time.Millisecond},
+		{"phi_max_interval", c.PhiMaxInterval, time.Millisecond},
+		{"dead_after", c.DeadAfter, time.Millisecond},
+	} {
+		if iv.d.D() < iv.min || iv.d.D() > 24*time.Hour*365 {
+			bad(iv.name, "%v must be between %v and a year", iv.d.D(), iv.min)
+		}
+	}
+	if c.PhiAcceptablePause < 0 {
+		bad("phi_acceptable_pause", "%v must not be negative", c.PhiAcceptablePause.D())
+	}
+	if c.Fanout < 1 || c.Fanout > 64 {
+		bad("fanout", "%d is out of range 1-64", c.Fanout)
+	}
+	if !(c.PhiThreshold > 0) || math.IsInf(c.PhiThreshold, 0) {
+		bad("phi_threshold", "%v must be a positive number", c.PhiThreshold)
+	}
+	if c.PhiWindow < 1 || c.PhiWindow > 100000 {
+		bad("phi_window", "%d is out of range 1-100000", c.PhiWindow)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	for _, f := range []struct{ name, v string }{{"id", c.ID}, {"alias", c.Alias}, {"cluster", c.Cluster}} {
+		if len(f.v) > lsync.DefaultLimits.MaxIDBytes {
+			bad(f.name, "is %d bytes, at most %d", len(f.v), lsync.DefaultLimits.MaxIDBytes)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+}
+
+// joinLines joins errors one per indented line.
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// splitSeed checks a seed's host:port form; IPv6 hosts are bracketed.
+func splitSeed(s string) (string, int, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port (IPv6 as [::1]:7946): %v", s, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not 1-65535", s, port)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("%q has no host", s)
+	}
+	return host, p, nil
+}
+
+// advertised is the host:port peers reach this node at.
+func (c Config) advertised() string { return net.JoinHostPort(c.Addr, strconv.Itoa(c.Port)) }
+
+// nodeID is the configured id, else the alias, else the address.
+func (c Config) nodeID(addr string) string {
+	switch {
+	case c.ID != "":
+		return c.ID
+	case c.Alias != "":
+		return c.Alias
+	}
+	return addr
+}

@@ -1,0 +1,136 @@
+package node
+
+import (
+	gosync "sync"
+)
+
+// EventType tells what an Event reports.
+type EventType uint8
+
+// Event types.
+const (
+	// EventUpdates: a batch of peers' deltas, already durable in the store.
+	EventUpdates EventType = iota + 1
+	// EventDelete: peers' keys deleted (tombstones), already durable.
+	EventDelete
+	// EventDiscover: peers alive for the first time.
+	EventDiscover
+	// EventSuspend: peers whose phi crossed the threshold.
+	EventSuspend
+	// EventRecover: suspended or dead peers alive again.
+	EventRecover
+	// EventDead: peers suspended for longer than dead_after.
+	EventDead
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventUpdates:
+		return "updates"
+	case EventDelete:
+		return "delete"
+	case EventDiscover:
+		return "peers_discover"
+	case EventSuspend:
+		return "peers_suspend"
+	case EventRecover:
+		return "peers_recover"
+	case EventDead:
+		return "peers_dead"
+	}
+	return "unknown"
+}
+
+// Delta is one replicated key change, as delivered in EventUpdates and
+// EventDelete: the seed libraries' [peer, key, value, version].
+type Delta struct {
+	Peer    string `json:"peer"`
+	Key     string `json:"key"`
+	Value   []byte `json:"value,omitempty"`
+	Version uint64 `json:"version"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// Event is one notification. Peer events carry node ids in Peers; data
+// events carry Deltas in the order they were applied.
+type Event struct {
+	Type   EventType
+	Peers  []string
+	Deltas []Delta
+	// Missed counts events this subscriber lost, just before this one,
+	// because its buffer was full. After a miss, re-read what you need
+	// (Keys, Get): events are notifications, the store is the truth.
+	Missed uint64
+}
+
+// Subscription receives events until Close (or the node's Close).
+type Subscription struct {
+	C      <-chan Event
+	ch     chan Event
+	hub    *hub
+	missed uint64
+}
+
+// Close stops delivery and closes C. It is safe to call more than once.
+func (s *Subscription) Close() { s.hub.remove(s) }
+
+// hub fans events out without ever blocking the protocol: a subscriber
+// whose buffer is full loses the event, and is told how many it lost.
+type hub struct {
+	mu     gosync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
+
+func (h *hub) add(buffer int) *Subscription {
+	if buffer < 1 {
+		buffer = 1
+	}
+	ch := make(chan Event, buffer)
+	s := &Subscription{C: ch, ch: ch, hub: h}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		close(ch)
+		return s
+	}
+	h.subs[s] = struct{}{}
+	return s
+}
+
+func (h *hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+func (h *hub) publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		ev := e
+		ev.Missed = s.missed
+		select {
+		case s.ch <- ev:
+			s.missed = 0
+		default:
+			s.missed++
+		}
+	}
+}
+
+// close ends every subscription.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}

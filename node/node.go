@@ -1,0 +1,351 @@
+// Package node is Leviathan's public face: a node that owns key-value
+// pairs, replicates every node's pairs by scuttlebutt gossip, watches its
+// peers with a phi-accrual failure detector and persists every delta it
+// accepts in Badger before telling anyone about it.
+//
+//	cfg, err := node.LoadConfig("peer.toml")
+//	n, err := node.New(cfg)
+//	err = n.Start()
+//	defer n.Close()
+//	v, err := n.Set("greeting", []byte("hello"))
+//	val, ok := n.Get("other-node", "greeting")
+//
+// The protocol itself lives in the pure packages sync (scuttlebutt) and
+// health (phi accrual); this package owns the goroutines, timers, sockets
+// and the store around them.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"net"
+	"net/http"
+	gosync "sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/store"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/versioner"
+)
+
+// Store is the durable state a node needs; *store.Badger implements it.
+type Store interface {
+	Boot(id string, gen uint64) (store.SelfInfo, error)
+	Apply(b *lsync.Batch) error
+	Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error
+	Close() error
+}
+
+// Clock is the node's source of time; tests may slow or script it.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is the part of time.Ticker a node uses.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                   { return time.Now() }
+func (systemClock) NewTicker(d time.Duration) Ticker { return sysTicker{time.NewTicker(d)} }
+
+type sysTicker struct{ t *time.Ticker }
+
+func (t sysTicker) C() <-chan time.Time { return t.t.C }
+func (t sysTicker) Stop()               { t.t.Stop() }
+
+// Option replaces one of a node's parts.
+type Option func(*options)
+
+type options struct {
+	transport lsync.Transport
+	store     Store
+	versioner versioner.Versioner
+	clock     Clock
+	logger    *zerolog.Logger
+	seed      int64
+	seeded    bool
+}
+
+// WithTransport makes the node use t (for instance an in-memory network)
+// instead of listening on addr:port. The node closes it on Close.
+func WithTransport(t lsync.Transport) Option { return func(o *options) { o.transport = t } }
+
+// WithStore makes the node use s instead of opening Badger at data_dir.
+// The node closes it on Close.
+func WithStore(s Store) Option { return func(o *options) { o.store = s } }
+
+// WithVersioner replaces the default persistent counter, e.g. with
+// versioner.NewHLC(time.Now) for versions that order across nodes.
+func WithVersioner(v versioner.Versioner) Option { return func(o *options) { o.versioner = v } }
+
+// WithClock replaces the system clock.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger sets the logger; by default the node logs nothing.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = &l } }
+
+// WithRandSeed makes peer selection reproducible.
+func WithRandSeed(seed int64) Option { return func(o *options) { o.seed, o.seeded = seed, true } }
+
+// Errors callers can test for.
+var (
+	ErrClosed      = errors.New("node: closed")
+	ErrNotStarted  = errors.New("node: not started")
+	ErrStarted     = errors.New("node: already started")
+	ErrUnknownPeer = errors.New("node: unknown peer")
+	ErrBadKey      = errors.New("node: bad key")
+)
+
+// Node is one member of a Leviathan cluster. Its methods are safe for
+// concurrent use.
+type Node struct {
+	cfg       Config
+	id        string
+	log       zerolog.Logger
+	clock     Clock
+	store     Store
+	transport lsync.Transport
+	versioner versioner.Versioner
+	seeds     []string
+	hub       *hub
+	limits    lsync.Limits
+	started   time.Time
+
+	// mu serialises the protocol core, the detector and the store writes
+	// that go with them, so that a batch is durable before the core (and so
+	// any reader or peer) sees it.
+	mu       gosync.Mutex
+	state    *lsync.State
+	detector *health.Detector
+	rng      *rand.Rand
+	closed   bool
+	running  bool
+	counters counters
+
+	stop     chan struct{}
+	wg       gosync.WaitGroup
+	httpSrv  *http.Server
+	httpAddr string
+}
+
+// New builds a node: it opens the store, binds the gossip port and loads
+// every persisted peer, but starts nothing; call Start.
+func New(cfg Config, opts ...Option) (n *Node, err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{clock: systemClock{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	n = &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{})}
+	n.log = zerolog.Nop()
+	if o.logger != nil {
+		n.log = *o.logger
+	}
+	n.limits = lsync.Limits{MaxKeyBytes: cfg.MaxKeySize, MaxValueBytes: cfg.MaxValueSize, MaxIDBytes: lsync.DefaultLimits.MaxIDBytes}
+	seed := o.seed
+	if !o.seeded {
+		seed = time.Now().UnixNano()
+	}
+	n.rng = rand.New(rand.NewSource(seed))
+
+	// Undo what was opened if a later step fails.
+	defer func() {
+		if err != nil {
+			if n.transport != nil {
+				_ = n.transport.Close()
+			}
+			if n.store != nil {
+				_ = n.store.Close()
+			}
+		}
+	}()
+	if n.transport = o.transport; n.transport == nil {
+		n.transport, err = lsync.ListenNet(lsync.NetConfig{
+			Addr:           cfg.advertised(),
+			PacketSize:     cfg.MTU,
+			MaxMessageSize: cfg.MaxMessageSize,
+			Logger:         n.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	if n.store = o.store; n.store == nil {
+		n.store, err = store.Open(store.Options{Dir: cfg.DataDir, InMemory: cfg.InMemory, SyncWrites: cfg.SyncWrites, Logger: n.log})
+		if err != nil {
+			return nil, fmt.Errorf("node: data_dir %q: %w", cfg.DataDir, err)
+		}
+	}
+	if n.versioner = o.versioner; n.versioner == nil {
+		n.versioner = versioner.NewCounter()
+	}
+	for _, s := range cfg.Seeds {
+		addr, err := lsync.CanonicalAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("node: seeds: %w", err)
+		}
+		n.seeds = append(n.seeds, addr)
+	}
+	if err := n.load(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// load boots the store and rebuilds the core from it.
+func (n *Node) load() error {
+	addr := n.transport.Addr()
+	id := n.cfg.nodeID(addr)
+	n.id = id
+	self, err := n.store.Boot(id, uint64(n.clock.Now().UnixMilli()))
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	alias := n.cfg.Alias
+	if alias == "" {
+		alias = id
+	}
+	n.state, err = lsync.NewState(lsync.Config{
+		Cluster: n.cfg.Cluster,
+		Self:    lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
+		// Every boot starts heartbeats in a new 2^32 block, so they are
+		// above anything an earlier run of this node sent.
+		Heartbeat:     self.Boot << 32,
+		PacketBudget:  n.transport.PacketSize(),
+		MessageBudget: n.transport.MaxMessageSize(),
+		Limits:        n.limits,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.detector, err = health.NewDetector(health.Config{
+		Threshold:       n.cfg.PhiThreshold,
+		WindowSize:      n.cfg.PhiWindow,
+		InitialInterval: n.cfg.PhiInitialInterval.D(),
+		MaxInterval:     n.cfg.PhiMaxInterval.D(),
+		AcceptablePause: n.cfg.PhiAcceptablePause.D(),
+		DeadAfter:       n.cfg.DeadAfter.D(),
+		PauseGuard:      5 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	now := n.clock.Now()
+	peers, records := 0, 0
+	err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
+		if err := n.state.Restore(meta, recs); err != nil {
+			return err
+		}
+		if meta.ID != id {
+			// Known from an earlier run: tracked from now, so that a peer
+			// that never comes back is suspected rather than forgotten.
+			n.detector.Heartbeat(meta.ID, now)
+			peers++
+		}
+		records += len(recs)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("node: load state: %w", err)
+	}
+	n.versioner.Restore(n.state.Self().MaxVersion)
+	n.log = n.log.With().Str("node", id).Logger()
+	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
+		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
+		Msg("node loaded")
+	return nil
+}
+
+// Start begins gossiping and, if http_addr is set, serving the admin API.
+func (n *Node) Start() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.closed:
+		return ErrClosed
+	case n.running:
+		return ErrStarted
+	}
+	if n.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("node: http_addr: %w", err)
+		}
+		n.httpAddr = ln.Addr().String()
+		n.httpSrv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.log.Error().Err(err).Msg("admin api stopped")
+			}
+		}()
+	}
+	n.running = true
+	n.started = n.clock.Now()
+	n.wg.Add(2)
+	go n.receiveLoop()
+	go n.tickLoop()
+	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
+	return nil
+}
+
+// Close stops gossip and every goroutine, closes the transport and flushes
+// and closes the store. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+
+	close(n.stop)
+	var errs []error
+	if n.httpSrv != nil {
+		if err := n.httpSrv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("node: close http: %w", err))
+		}
+	}
+	if err := n.transport.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: close transport: %w", err))
+	}
+	n.wg.Wait()
+	n.hub.close()
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: close store: %w", err))
+	}
+	n.log.Info().Msg("node closed")
+	return errors.Join(errs...)
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// Addr is the gossip address peers reach this node at.
+func (n *Node) Addr() string { return n.transport.Addr() }
+
+// HTTPAddr is the admin API's address once started, or "".
+func (n *Node) HTTPAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.httpAddr
+}
+
+// Subscribe returns a subscription with room for buffer events. Delivery
+// never blocks gossip: when the buffer is full, events are dropped and
+// the next delivered one says how many were missed.
+func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
