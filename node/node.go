@@ -139,7 +139,7 @@ type Node struct {
 
 // New builds a node: it opens the store, binds the gossip port and loads
 // every persisted peer, but starts nothing; call Start.
-func New(cfg Config, opts ...Option) (n *Node, err error) {
+func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func New(cfg Config, opts ...Option) (n *Node, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n = &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{})}
 	n.log = zerolog.Nop()
 	if o.logger != nil {
 		n.log = *o.logger
@@ -172,7 +172,7 @@ func New(cfg Config, opts ...Option) (n *Node, err error) {
 		}
 	}()
 	if n.transport = o.transport; n.transport == nil {
-		n.transport, err = lsync.ListenNet(lsync.NetConfig{
+		tr, err := lsync.ListenNet(lsync.NetConfig{
 			Addr:           cfg.advertised(),
 			PacketSize:     cfg.MTU,
 			MaxMessageSize: cfg.MaxMessageSize,
@@ -181,20 +181,26 @@ func New(cfg Config, opts ...Option) (n *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
+		n.transport = tr
 	}
 	if n.store = o.store; n.store == nil {
-		n.store, err = store.Open(store.Options{Dir: cfg.DataDir, InMemory: cfg.InMemory, SyncWrites: cfg.SyncWrites, Logger: n.log})
+		db, err := store.Open(store.Options{Dir: cfg.DataDir, InMemory: cfg.InMemory, SyncWrites: cfg.SyncWrites, Logger: n.log})
 		if err != nil {
 			return nil, fmt.Errorf("node: data_dir %q: %w", cfg.DataDir, err)
 		}
+		n.store = db
 	}
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
 	}
 	for _, s := range cfg.Seeds {
-		addr, err := lsync.CanonicalAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("node: seeds: %w", err)
+		addr := s
+		if o.transport == nil {
+			// Resolved once, so that a seed is recognised by the address
+			// its packets come from.
+			if addr, err = lsync.CanonicalAddr(s); err != nil {
+				return nil, fmt.Errorf("node: seeds: %w", err)
+			}
 		}
 		n.seeds = append(n.seeds, addr)
 	}

@@ -1,0 +1,108 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// fastConfig makes a node gossip, beat and check every few milliseconds,
+// so that tests converge quickly without sleeping.
+func fastConfig(alias string) Config {
+	return Config{
+		Alias:              alias,
+		Cluster:            "test",
+		Addr:               "127.0.0.1",
+		InMemory:           true,
+		GossipVal:          Duration(20 * time.Millisecond),
+		HeartbeatVal:       Duration(20 * time.Millisecond),
+		HealthCheckVal:     Duration(20 * time.Millisecond),
+		PhiInitialInterval: Duration(50 * time.Millisecond),
+		PhiMaxInterval:     Duration(time.Second),
+		// Generous, so that a stalled -race run does not suspend a live peer.
+		PhiThreshold: 20,
+		DeadAfter:    Duration(5 * time.Second),
+	}
+}
+
+// eventually polls cond until it returns nil or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		<-tick.C
+	}
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+func startNode(t *testing.T, cfg Config, opts ...Option) *Node {
+	t.Helper()
+	n, err := New(cfg, append([]Option{WithLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// converged reports whether every node holds key of owner at version.
+func converged(nodes []*Node, owner, key string, version uint64) error {
+	for _, n := range nodes {
+		if v, ok := n.Version(owner, key); !ok || v != version {
+			return fmt.Errorf("%s has %s/%s at version %d (%v), want %d", n.ID(), owner, key, v, ok, version)
+		}
+	}
+	return nil
+}
+
+func TestMemClusterConverges(t *testing.T) {
+	net := lsync.NewMemNetwork(1)
+	var nodes []*Node
+	for i := 1; i <= 4; i++ {
+		tr, err := net.Listen(fmt.Sprintf("mem-%d:1", i), 1400, 4<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig(fmt.Sprintf("n%d", i))
+		cfg.Seeds = []string{"mem-1:1"}
+		nodes = append(nodes, startNode(t, cfg, WithTransport(tr), WithRandSeed(int64(i))))
+	}
+	for i, n := range nodes {
+		if _, err := n.Set("k", []byte(fmt.Sprint("from ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, owner := range nodes {
+		eventually(t, 10*time.Second, func() error { return converged(nodes, owner.ID(), "k", 1) })
+	}
+	if v, _ := nodes[3].Get("n1", "k"); string(v) != "from 0" {
+		t.Fatalf("n4 sees n1/k = %q", v)
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			if live := len(n.LivePeers()); live != 3 {
+				return fmt.Errorf("%s sees %d live peers", n.ID(), live)
+			}
+		}
+		return nil
+	})
+}

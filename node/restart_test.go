@@ -1,0 +1,166 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// udpCluster starts n nodes on loopback with real sockets; node 0 is the seed.
+func udpCluster(t *testing.T, n int, dirs []string) []*Node {
+	t.Helper()
+	var nodes []*Node
+	for i := 0; i < n; i++ {
+		cfg := fastConfig(fmt.Sprintf("u%d", i))
+		cfg.Port = 0
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].Addr()}
+		}
+		if dirs != nil {
+			cfg.InMemory, cfg.DataDir = false, dirs[i]
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	return nodes
+}
+
+func TestUDPClusterConverges(t *testing.T) {
+	nodes := udpCluster(t, 4, nil)
+	v, err := nodes[2].Set("greeting", []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "u2", "greeting", v) })
+	// A value too large for one datagram travels on the stream path.
+	big := make([]byte, 200<<10)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	v, err = nodes[3].Set("big", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "u3", "big", v) })
+	if got, _ := nodes[0].Get("u3", "big"); string(got) != string(big) {
+		t.Fatal("big value corrupted in transit")
+	}
+}
+
+func TestIPv6Cluster(t *testing.T) {
+	if ln, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	} else {
+		ln.Close()
+	}
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		cfg := fastConfig(fmt.Sprintf("v6-%d", i))
+		cfg.Addr, cfg.Port = "::1", 0
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].Addr()}
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	v, err := nodes[1].Set("k", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "v6-1", "k", v) })
+}
+
+// TestStoppedPeerSuspendedThenRecovers: a stopped peer is suspended by the
+// others; restarted on the same data dir it is recovered, its keys intact,
+// and its new writes carry higher versions that win everywhere.
+func TestStoppedPeerSuspendedThenRecovers(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	nodes := udpCluster(t, 3, dirs)
+	sub := nodes[0].Subscribe(256)
+	v1, err := nodes[2].Set("k", []byte("before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "u2", "k", v1) })
+	eventually(t, 10*time.Second, func() error {
+		if len(nodes[0].LivePeers()) != 2 {
+			return fmt.Errorf("u0 sees %v", nodes[0].Peers())
+		}
+		return nil
+	})
+
+	addr := nodes[2].Addr()
+	if err := nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, sub, EventSuspend, "u2")
+
+	_, port, _ := net.SplitHostPort(addr)
+	cfg := fastConfig("u2")
+	cfg.InMemory, cfg.DataDir = false, dirs[2]
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.Seeds = []string{nodes[0].Addr()}
+	back := startNode(t, cfg)
+	if got, ok := back.Get("", "k"); !ok || string(got) != "before" {
+		t.Fatalf("restarted node lost its key: %q %v", got, ok)
+	}
+	waitEvent(t, sub, EventRecover, "u2")
+	v2, err := back.Set("k", []byte("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2 <= v1 {
+		t.Fatalf("version went from %d to %d across a restart", v1, v2)
+	}
+	nodes[2] = back
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "u2", "k", v2) })
+	if got, _ := nodes[1].Get("u2", "k"); string(got) != "after" {
+		t.Fatalf("u1 sees %q", got)
+	}
+	sub.Close()
+}
+
+func waitEvent(t *testing.T, sub *Subscription, typ EventType, peer string) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				t.Fatal("subscription closed")
+			}
+			if ev.Type != typ {
+				continue
+			}
+			for _, p := range ev.Peers {
+				if p == peer {
+					return
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no %s event for %s", typ, peer)
+		}
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	first := startNode(t, fastConfig("first"))
+	_, port, _ := net.SplitHostPort(first.Addr())
+	cfg := fastConfig("second")
+	cfg.Port, _ = strconv.Atoi(port)
+	_, err := New(cfg)
+	if err == nil || !strings.Contains(err.Error(), port) {
+		t.Fatalf("second node on port %s: %v", port, err)
+	}
+}
+
+func TestUnusableDataDir(t *testing.T) {
+	cfg := fastConfig("x")
+	cfg.InMemory = false
+	cfg.DataDir = "/proc/leviathan-cannot-be-here"
+	_, err := New(cfg)
+	if err == nil || !strings.Contains(err.Error(), cfg.DataDir) {
+		t.Fatalf("unusable data dir: %v", err)
+	}
+}

@@ -1,0 +1,327 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// maxKeyLen is Badger's key limit (txn.modify rejects longer keys). Checked
+// up front so that a bad batch fails before anything is written.
+const maxKeyLen = 65000
+
+// Apply makes a batch durable. When it returns nil, every record and meta of
+// the batch is committed (and fsynced if Options.SyncWrites). When it returns
+// an error, any prefix of the batch's records may be on disk, but no meta
+// claims more than the records that are: the batch can be retried or
+// dropped.
+//
+// Batches that fit one Badger transaction (about 1.2 MiB of keys and inline
+// values, roughly 9000 records of 100 bytes) are committed atomically.
+// Larger ones are written in several transactions, records first and metas
+// last; see the package documentation for why that is safe.
+func (b *Badger) Apply(batch *lsync.Batch) error {
+	if err := b.acquire(); err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	defer b.mu.RUnlock()
+	if batch.Empty() {
+		return nil
+	}
+	if err := b.validate(batch); err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+
+	recs, metas := encodeBatch(batch)
+	var err error
+	if b.fitsOneTxn(recs, metas) {
+		err = b.commitAtomic(recs, metas)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			// Our estimate mirrors Badger's accounting, but if it ever
+			// drifts the multi-transaction path is still correct.
+			err = b.commitSplit(batch, recs, metas)
+		}
+	} else {
+		err = b.commitSplit(batch, recs, metas)
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
+
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		if !c.Reset {
+			continue
+		}
+		// The batch is durable and Load ignores records of another
+		// generation, so a failure here only costs disk space until the
+		// next Load cleans up; failing Apply would make the caller believe
+		// the batch was lost.
+		if n, err := b.deleteStale(c.Meta.ID, c.Meta.Generation, ^uint64(0)); err != nil {
+			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: reset: deleting old-generation records failed; Load will retry")
+		} else if n > 0 {
+			b.log.Debug().Str("peer", c.Meta.ID).Int("records", n).Msg("store: reset: deleted old-generation records")
+		}
+	}
+	return nil
+}
+
+func (b *Badger) maxValueLen() int64 {
+	if b.db.Opts().InMemory {
+		// In memory there is no value log: Badger refuses values above the
+		// value threshold.
+		return b.db.Opts().ValueThreshold
+	}
+	return b.db.Opts().ValueLogFileSize
+}
+
+// validate rejects batches that Badger would refuse half-way through, and
+// records that Load would silently drop (above their meta's MaxVersion).
+func (b *Badger) validate(batch *lsync.Batch) error {
+	maxVal := b.maxValueLen()
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		m := &c.Meta
+		if m.ID == "" {
+			return fmt.Errorf("change %d: empty peer id", i)
+		}
+		if len(m.ID) > maxIDLen || len(metaPrefix)+len(m.ID) > maxKeyLen {
+			return fmt.Errorf("peer id of %d bytes is too long", len(m.ID))
+		}
+		for j := range c.Records {
+			r := &c.Records[j]
+			if r.Version > m.MaxVersion {
+				return fmt.Errorf("peer %q: record %q has version %d above the meta's max version %d", m.ID, r.Key, r.Version, m.MaxVersion)
+			}
+			if recordKeyLen(m.ID, r.Key) > maxKeyLen {
+				return fmt.Errorf("peer %q: key of %d bytes is too long", m.ID, len(r.Key))
+			}
+			if int64(recordValueLen(m.Generation, r)) > maxVal {
+				return fmt.Errorf("peer %q: key %q: value of %d bytes is too large (limit %d)", m.ID, r.Key, len(r.Value), maxVal)
+			}
+		}
+	}
+	return nil
+}
+
+// encodeBatch builds the Badger entries of a batch. All keys and values are
+// carved out of one allocation: Badger copies them into its memtable and
+// log on commit, so there is no reason to pay an allocation per slice.
+func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
+	size := 0
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		for j := range c.Records {
+			r := &c.Records[j]
+			size += recordKeyLen(c.Meta.ID, r.Key) + recordValueLen(c.Meta.Generation, r)
+		}
+	}
+	buf := make([]byte, 0, size)
+	ents := make([]badger.Entry, batch.Len())
+	recs = make([]*badger.Entry, 0, len(ents))
+	metas = make([]*badger.Entry, 0, len(batch.Changes))
+	n := 0
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		for j := range c.Records {
+			r := &c.Records[j]
+			start := len(buf)
+			buf = appendRecordKey(buf, c.Meta.ID, r.Key)
+			kEnd := len(buf)
+			buf = appendRecordValue(buf, c.Meta.Generation, r)
+			e := &ents[n]
+			n++
+			e.Key = buf[start:kEnd:kEnd]
+			e.Value = buf[kEnd:len(buf):len(buf)]
+			recs = append(recs, e)
+		}
+		metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
+	}
+	return recs, metas
+}
+
+// fitsOneTxn mirrors Badger's own accounting (Txn.checkSize,
+// Entry.estimateSizeAndSetThreshold) so that the split path can be chosen
+// before any work is wasted on a transaction that would overflow.
+func (b *Badger) fitsOneTxn(groups ...[]*badger.Entry) bool {
+	threshold := b.db.Opts().ValueThreshold
+	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
+	var size, count int64
+	for _, g := range groups {
+		for _, e := range g {
+			count++
+			if int64(len(e.Value)) < threshold {
+				size += int64(len(e.Key)+len(e.Value)) + 2 + 10
+			} else {
+				size += int64(len(e.Key)) + 12 + 2 + 10
+			}
+		}
+	}
+	return count < maxCount && size < maxSize
+}
+
+func (b *Badger) commitAtomic(recs, metas []*badger.Entry) error {
+	txn := b.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, g := range [][]*badger.Entry{recs, metas} {
+		for _, e := range g {
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+		}
+	}
+	return txn.Commit()
+}
+
+// commitSplit writes a batch too large for one transaction without ever
+// letting a committed meta claim records that are not committed:
+//
+//  1. intent: for every peer whose existing records the batch overwrites,
+//     commit a meta whose watermark is lowered below every overwritten
+//     record (to 0 with the new generation on a reset). Overwriting record k
+//     destroys its old version; if we crashed after that but before the new
+//     meta, Load would drop the new k (above the old watermark) and the old
+//     watermark would claim a k we no longer hold.
+//  2. records, in as many transactions as needed, each waited for;
+//  3. metas, in the transaction of the last records or after it.
+func (b *Badger) commitSplit(batch *lsync.Batch, recs, metas []*badger.Entry) error {
+	intents, err := b.intents(batch)
+	if err != nil {
+		return fmt.Errorf("lower watermarks: %w", err)
+	}
+	if err := b.commitChunked(intents, nil); err != nil {
+		return fmt.Errorf("lower watermarks: %w", err)
+	}
+	return b.commitChunked(recs, metas)
+}
+
+// intents computes the lowered metas of step 1 of commitSplit.
+func (b *Badger) intents(batch *lsync.Batch) ([]*badger.Entry, error) {
+	var out []*badger.Entry
+	err := b.db.View(func(txn *badger.Txn) error {
+		// A peer may appear in several changes; the working meta carries
+		// the lowering of earlier ones into later ones.
+		work := make(map[string]*lsync.PeerMeta)
+		lowered := make(map[string]bool)
+		var order []string
+		for i := range batch.Changes {
+			c := &batch.Changes[i]
+			id := c.Meta.ID
+			m, ok := work[id]
+			if !ok {
+				stored, found, err := getMeta(txn, id)
+				if err != nil {
+					return err
+				}
+				if !found {
+					// No meta, nothing served: records written now are
+					// dropped by Load if we crash before the meta.
+					continue
+				}
+				m = &stored
+				work[id] = m
+				order = append(order, id)
+			}
+			if c.Reset || c.Meta.Generation != m.Generation {
+				*m = c.Meta
+				m.MaxVersion = 0
+				lowered[id] = true
+				continue
+			}
+			for j := range c.Records {
+				if m.MaxVersion == 0 {
+					break
+				}
+				v, err := storedVersion(txn, c.Meta.ID, c.Records[j].Key, m.Generation)
+				if err != nil {
+					return err
+				}
+				if v != 0 && v <= m.MaxVersion {
+					m.MaxVersion = v - 1
+					lowered[id] = true
+				}
+			}
+		}
+		for _, id := range order {
+			if lowered[id] {
+				out = append(out, badger.NewEntry(metaKey(id), encodeMeta(work[id])))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func getMeta(txn *badger.Txn, id string) (lsync.PeerMeta, bool, error) {
+	item, err := txn.Get(metaKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return lsync.PeerMeta{}, false, nil
+	}
+	if err != nil {
+		return lsync.PeerMeta{}, false, err
+	}
+	var m lsync.PeerMeta
+	err = item.Value(func(v []byte) error {
+		m, err = decodeMeta(id, v)
+		return err
+	})
+	return m, err == nil, err
+}
+
+// storedVersion is the version of the stored record of peer/key if it has
+// generation gen, else 0.
+func storedVersion(txn *badger.Txn, peer, key string, gen uint64) (uint64, error) {
+	item, err := txn.Get(appendRecordKey(nil, peer, key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var version uint64
+	err = item.Value(func(v []byte) error {
+		g, ver, _, _, err := decodeRecordHeader(v)
+		if err != nil {
+			return fmt.Errorf("record %q of peer %q: %w", key, peer, err)
+		}
+		if g == gen {
+			version = ver
+		}
+		return nil
+	})
+	return version, err
+}
+
+// commitChunked commits first, then last, in as many transactions as Badger
+// allows, each one committed only after the previous one succeeded: entries
+// of last are never committed before every entry of first.
+func (b *Badger) commitChunked(first, last []*badger.Entry) error {
+	txn := b.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	pending := 0
+	for _, g := range [][]*badger.Entry{first, last} {
+		for _, e := range g {
+			err := txn.SetEntry(e)
+			if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
+				if err := txn.Commit(); err != nil {
+					return err
+				}
+				txn = b.db.NewTransaction(true)
+				pending = 0
+				err = txn.SetEntry(e)
+			}
+			if err != nil {
+				return err
+			}
+			pending++
+		}
+	}
+	if pending == 0 {
+		return nil
+	}
+	return txn.Commit()
+}

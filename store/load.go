@@ -1,0 +1,254 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Load calls fn once per stored peer (the local node included), in
+// ascending id order, with its meta and its records sorted by ascending
+// version. Records that must not be served are dropped and deleted from
+// disk first: records of another generation than the meta's (left behind by
+// a reset whose cleanup did not finish) and records above the meta's
+// MaxVersion (written before a crash cut a batch short), as well as records
+// of peers that have no meta at all. An error from fn stops Load and is
+// returned wrapped.
+//
+// fn runs without any store lock held, so it may call Apply; a concurrent
+// Apply may or may not be reflected in what fn is given for a peer.
+func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
+	if err := b.acquire(); err != nil {
+		return fmt.Errorf("store: load: %w", err)
+	}
+	defer b.mu.RUnlock()
+
+	ids, err := b.peerIDs()
+	if err != nil {
+		return fmt.Errorf("store: load: %w", err)
+	}
+	for _, id := range ids {
+		meta, recs, found, err := b.loadPeer(id)
+		if err != nil {
+			return fmt.Errorf("store: load: peer %q: %w", id, err)
+		}
+		if !found {
+			continue
+		}
+		if err := fn(meta, recs); err != nil {
+			return fmt.Errorf("store: load: peer %q: %w", id, err)
+		}
+	}
+	if err := b.deleteOrphans(); err != nil {
+		return fmt.Errorf("store: load: %w", err)
+	}
+	return nil
+}
+
+// peerIDs lists the ids of all stored metas, in key (= id) order.
+func (b *Badger) peerIDs() ([]string, error) {
+	var ids []string
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte(metaPrefix)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ids = append(ids, string(it.Item().Key()[len(metaPrefix):]))
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// loadPeer reads one peer and deletes its unservable records. It holds wmu
+// so that the meta it judges the records by is the one on disk: otherwise a
+// concurrent Apply could commit records above the meta we read, and we would
+// delete them just before their meta lands.
+func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, found bool, err error) {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+
+	var stale [][]byte
+	err = b.db.View(func(txn *badger.Txn) error {
+		var err error
+		meta, found, err = getMeta(txn, id)
+		if err != nil || !found {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = peerPrefix(id)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			_, key, err := splitRecordKey(k)
+			if err != nil {
+				return err
+			}
+			err = item.Value(func(v []byte) error {
+				gen, r, err := decodeRecordValue(key, v)
+				if err != nil {
+					return fmt.Errorf("record %q: %w", key, err)
+				}
+				if gen != meta.Generation || r.Version > meta.MaxVersion {
+					stale = append(stale, item.KeyCopy(nil))
+					return nil
+				}
+				recs = append(recs, r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || !found {
+		return lsync.PeerMeta{}, nil, false, err
+	}
+	if err := b.deleteKeys(stale); err != nil {
+		return lsync.PeerMeta{}, nil, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
+	}
+	if len(stale) > 0 {
+		b.log.Info().Str("peer", id).Int("records", len(stale)).
+			Uint64("generation", meta.Generation).Uint64("max_version", meta.MaxVersion).
+			Msg("store: deleted records of another generation or above the watermark")
+	}
+	slices.SortFunc(recs, func(x, y lsync.Record) int { return cmp.Compare(x.Version, y.Version) })
+	return meta, recs, true, nil
+}
+
+// deleteStale deletes the records of peer whose generation is not gen or
+// whose version is above maxVersion. The caller holds wmu.
+func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
+	var stale [][]byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = peerPrefix(peer)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			err := item.Value(func(v []byte) error {
+				g, ver, _, _, err := decodeRecordHeader(v)
+				if err != nil {
+					return fmt.Errorf("record key %q: %w", item.Key(), err)
+				}
+				if g != gen || ver > maxVersion {
+					stale = append(stale, item.KeyCopy(nil))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(stale), b.deleteKeys(stale)
+}
+
+// deleteOrphans deletes records of peers that have no meta: a crash cut the
+// batch that introduced the peer short, so nothing vouches for them.
+func (b *Badger) deleteOrphans() error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+
+	var orphans [][]byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte(recordPrefix)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		known := make(map[string]bool)
+		for it.Rewind(); it.Valid(); {
+			k := it.Item().Key()
+			peer, _, err := splitRecordKey(k)
+			if err != nil {
+				return err
+			}
+			has, ok := known[peer]
+			if !ok {
+				_, has, err = getMeta(txn, peer)
+				if err != nil {
+					return err
+				}
+				known[peer] = has
+			}
+			if !has {
+				orphans = append(orphans, it.Item().KeyCopy(nil))
+				it.Next()
+				continue
+			}
+			// Skip the peer's records without reading them.
+			end := prefixEnd(peerPrefix(peer))
+			if end == nil {
+				break
+			}
+			it.Seek(end)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan orphan records: %w", err)
+	}
+	if err := b.deleteKeys(orphans); err != nil {
+		return fmt.Errorf("delete %d orphan records: %w", len(orphans), err)
+	}
+	if len(orphans) > 0 {
+		b.log.Info().Int("records", len(orphans)).Msg("store: deleted records of peers without meta")
+	}
+	return nil
+}
+
+// prefixEnd returns the smallest key above every key starting with prefix.
+// Appending 0xff would not do: a record key may itself continue with 0xff.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // all 0xff: nothing sorts above; cannot happen for "r/..." keys
+}
+
+// deleteKeys deletes keys in as many transactions as needed. Each deletion
+// stands on its own, so chunking needs no ordering care.
+func (b *Badger) deleteKeys(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	txn := b.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	pending := 0
+	for _, k := range keys {
+		err := txn.Delete(k)
+		if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
+			if err := txn.Commit(); err != nil {
+				return err
+			}
+			txn = b.db.NewTransaction(true)
+			pending = 0
+			err = txn.Delete(k)
+		}
+		if err != nil {
+			return err
+		}
+		pending++
+	}
+	return txn.Commit()
+}

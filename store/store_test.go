@@ -1,0 +1,487 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	gosync "sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+func meta(id string, gen, max uint64) lsync.PeerMeta {
+	return lsync.PeerMeta{ID: id, Alias: "alias-" + id, Addr: id + ":7946", Generation: gen, MaxVersion: max}
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+
+	want := map[string]loaded{}
+	// Several batches per peer, and peers whose ids are prefixes of each
+	// other to exercise the key layout.
+	peers := []string{"a", "ab", "b", "self", "peer-\xff"}
+	for round := range 3 {
+		batch := &lsync.Batch{}
+		for i, p := range peers {
+			prev := want[p]
+			from := prev.meta.MaxVersion
+			rs := recs(fmt.Sprintf("r%d-", round), from, 10+i, 20)
+			if i == 2 && round == 1 {
+				rs = nil // meta-only change
+			}
+			m := meta(p, 100+uint64(i), from+uint64(len(rs)))
+			batch.Changes = append(batch.Changes, lsync.PeerChange{Meta: m, Records: rs})
+			want[p] = loaded{m, append(prev.recs, rs...)}
+		}
+		mustApply(t, s, batch)
+	}
+	// A peer known only by its meta.
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("empty", 1, 0)}}})
+	want["empty"] = loaded{meta: meta("empty", 1, 0)}
+	mustClose(t, s)
+
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	var order []string
+	got := map[string]loaded{}
+	err := s.Load(func(m lsync.PeerMeta, rs []lsync.Record) error {
+		order = append(order, m.ID)
+		got[m.ID] = loaded{m, rs}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !slices.IsSorted(order) {
+		t.Errorf("Load order %q not sorted by id", order)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("loaded %d peers, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		g := got[id]
+		if g.meta != w.meta {
+			t.Errorf("peer %q meta = %+v, want %+v", id, g.meta, w.meta)
+		}
+		if !reflect.DeepEqual(g.recs, w.recs) {
+			t.Errorf("peer %q: %d records differ from the %d applied", id, len(g.recs), len(w.recs))
+		}
+		if !slices.IsSortedFunc(g.recs, func(x, y lsync.Record) int { return int(x.Version) - int(y.Version) }) {
+			t.Errorf("peer %q records not sorted by version", id)
+		}
+	}
+}
+
+func TestOverwriteSortedByVersion(t *testing.T) {
+	s := openMem(t)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{
+		Meta:    meta("p", 1, 3),
+		Records: []lsync.Record{{Key: "z", Value: []byte("1"), Version: 1}, {Key: "y", Value: []byte("2"), Version: 2}, {Key: "x", Value: []byte("3"), Version: 3}},
+	}}})
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{
+		Meta:    meta("p", 1, 4),
+		Records: []lsync.Record{{Key: "z", Value: []byte("4"), Version: 4}},
+	}}})
+	got := loadAll(t, s)["p"].recs
+	want := []lsync.Record{{Key: "y", Value: []byte("2"), Version: 2}, {Key: "x", Value: []byte("3"), Version: 3}, {Key: "z", Value: []byte("4"), Version: 4}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("records = %+v, want %+v", got, want)
+	}
+}
+
+func TestTombstoneRoundTrip(t *testing.T) {
+	for _, inMem := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inMemory=%v", inMem), func(t *testing.T) {
+			dir := t.TempDir()
+			open := func() *Badger {
+				if inMem {
+					return openMem(t)
+				}
+				return openDir(t, dir)
+			}
+			s := open()
+			rs := []lsync.Record{
+				{Key: "live", Value: []byte("v"), Version: 1},
+				{Key: "dead", Version: 2, Tombstone: true},
+				{Key: "dead-with-value", Value: []byte("x"), Version: 3, Tombstone: true},
+			}
+			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 3), Records: rs}}})
+			if !inMem {
+				mustClose(t, s)
+				s = open()
+				defer mustClose(t, s)
+			}
+			if got := loadAll(t, s)["p"].recs; !reflect.DeepEqual(got, rs) {
+				t.Fatalf("records = %+v, want %+v", got, rs)
+			}
+		})
+	}
+}
+
+func TestBatchTooBigForOneTxn(t *testing.T) {
+	const n = 50_000
+	for _, inMem := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inMemory=%v", inMem), func(t *testing.T) {
+			var s *Badger
+			if inMem {
+				s = openMem(t)
+			} else {
+				s = openDir(t, t.TempDir())
+				defer mustClose(t, s)
+			}
+			rs := recs("k", 0, n, 1024)
+			batch := &lsync.Batch{Changes: []lsync.PeerChange{
+				{Meta: meta("big", 1, n), Records: rs},
+				{Meta: meta("small", 2, 1), Records: recs("s", 0, 1, 10)},
+			}}
+			if s.fitsOneTxn(encodeBatch(batch)) {
+				t.Fatal("test batch fits one transaction; it must not")
+			}
+			mustApply(t, s, batch)
+			got := loadAll(t, s)
+			if g := got["big"]; g.meta != batch.Changes[0].Meta || !reflect.DeepEqual(g.recs, rs) {
+				t.Fatalf("big peer: meta %+v, %d records; want %+v, %d", g.meta, len(g.recs), batch.Changes[0].Meta, n)
+			}
+			if g := got["small"]; g.meta != batch.Changes[1].Meta || len(g.recs) != 1 {
+				t.Fatalf("small peer: %+v", g)
+			}
+		})
+	}
+}
+
+func TestCrashBeforeMeta(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	first := recs("k", 0, 10, 8)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 7, 10), Records: first}}})
+	// A batch cut short: records 11..15 of p reached disk, its meta did not;
+	// likewise records of "q", whose meta never made it at all.
+	if err := s.writeRecords("p", 7, recs("new", 10, 5, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writeRecords("q", 1, recs("k", 0, 3, 8)); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	if n := rawRecordCount(t, s, "p"); n != 15 {
+		t.Fatalf("before Load: %d records of p on disk, want 15", n)
+	}
+	got := loadAll(t, s)
+	if _, ok := got["q"]; ok {
+		t.Errorf("peer without meta was loaded")
+	}
+	if g := got["p"]; !reflect.DeepEqual(g.recs, first) || g.meta.MaxVersion != 10 {
+		t.Fatalf("p: max %d, %d records; want max 10 and the first 10 records", g.meta.MaxVersion, len(g.recs))
+	}
+	if n := rawRecordCount(t, s, "p"); n != 10 {
+		t.Errorf("after Load: %d records of p on disk, want 10", n)
+	}
+	if n := rawRecordCount(t, s, "q"); n != 0 {
+		t.Errorf("after Load: %d records of q on disk, want 0", n)
+	}
+}
+
+// A split batch that overwrites keys must lower the watermark before it
+// touches them: after a crash between records and metas, Load must serve a
+// complete prefix, never an old watermark with overwritten keys missing.
+func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
+	tests := []struct {
+		name    string
+		reset   bool
+		wantMax uint64
+	}{
+		{"overwrite", false, 5}, // key k0000005 (version 6) is overwritten
+		{"reset", true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openDir(t, dir)
+			old := recs("k", 0, 20, 8)
+			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20), Records: old}}})
+
+			gen := uint64(1)
+			from := uint64(20)
+			if tt.reset {
+				gen, from = 2, 0
+			}
+			// Overwrites keys k0000005.. of the first batch.
+			next := recs("k", from, 15_000, 100)[5:]
+			for i := range next {
+				next[i].Version = from + uint64(i) + 1
+			}
+			batch := &lsync.Batch{Changes: []lsync.PeerChange{{
+				Meta: meta("p", gen, from+uint64(len(next))), Reset: tt.reset, Records: next,
+			}}}
+			recEntries, _ := encodeBatch(batch)
+			if s.fitsOneTxn(recEntries) {
+				t.Fatal("batch fits one transaction; it must not")
+			}
+			// commitSplit, cut short after the records.
+			intents, err := s.intents(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.commitChunked(intents, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.commitChunked(recEntries, nil); err != nil {
+				t.Fatal(err)
+			}
+			mustClose(t, s)
+
+			s = openDir(t, dir)
+			defer mustClose(t, s)
+			g := loadAll(t, s)["p"]
+			if g.meta.MaxVersion != tt.wantMax || g.meta.Generation != gen {
+				t.Fatalf("meta = %+v, want generation %d max version %d", g.meta, gen, tt.wantMax)
+			}
+			if len(g.recs) != int(tt.wantMax) || (tt.wantMax > 0 && !reflect.DeepEqual(g.recs, old[:tt.wantMax])) {
+				t.Fatalf("loaded %d records, want the first %d of the old batch", len(g.recs), tt.wantMax)
+			}
+			if n := rawRecordCount(t, s, "p"); n != int(tt.wantMax) {
+				t.Fatalf("%d records on disk after Load, want %d", n, tt.wantMax)
+			}
+		})
+	}
+}
+
+func TestReset(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split=%v", big), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openDir(t, dir)
+			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{
+				{Meta: meta("p", 1, 100), Records: recs("old", 0, 100, 8)},
+				{Meta: meta("other", 1, 5), Records: recs("o", 0, 5, 8)},
+			}})
+			n := 3
+			if big {
+				n = 20_000
+			}
+			// Keys "old0000000".. are reused by the new generation too.
+			newRecs := append(recs("old", 0, 2, 9), recs("new", 2, n-2, 9)...)
+			m := meta("p", 2, uint64(n))
+			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: m, Reset: true, Records: newRecs}}})
+			if c := rawRecordCount(t, s, "p"); c != n {
+				t.Errorf("after Apply: %d records of p on disk, want %d", c, n)
+			}
+			mustClose(t, s)
+
+			s = openDir(t, dir)
+			defer mustClose(t, s)
+			got := loadAll(t, s)
+			if g := got["p"]; g.meta != m || !reflect.DeepEqual(g.recs, newRecs) {
+				t.Fatalf("p: meta %+v with %d records, want %+v with %d", g.meta, len(g.recs), m, len(newRecs))
+			}
+			if g := got["other"]; len(g.recs) != 5 {
+				t.Fatalf("other peer lost records: %d", len(g.recs))
+			}
+		})
+	}
+}
+
+// Old-generation records left behind (Apply's cleanup is best effort) are
+// hidden and deleted by Load.
+func TestLoadDropsOtherGeneration(t *testing.T) {
+	s := openMem(t)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 2, 3), Records: recs("k", 0, 3, 4)}}})
+	if err := s.writeRecords("p", 1, recs("stale", 0, 4, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if g := loadAll(t, s)["p"]; len(g.recs) != 3 {
+		t.Fatalf("loaded %d records, want 3", len(g.recs))
+	}
+	if c := rawRecordCount(t, s, "p"); c != 3 {
+		t.Fatalf("%d records on disk, want 3", c)
+	}
+}
+
+func TestBoot(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	got, err := s.Boot("n1", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (SelfInfo{ID: "n1", Generation: 1000, Boot: 1, Fresh: true}); got != want {
+		t.Fatalf("first Boot = %+v, want %+v", got, want)
+	}
+	mustClose(t, s)
+
+	for i, gen := range []uint64{2000, 10} {
+		s = openDir(t, dir)
+		got, err = s.Boot("n1", gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (SelfInfo{ID: "n1", Generation: 1000, Boot: uint64(i) + 2}); got != want {
+			t.Fatalf("Boot #%d = %+v, want %+v", i+2, got, want)
+		}
+		mustClose(t, s)
+	}
+
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	_, err = s.Boot("n2", 3000)
+	if !errors.Is(err, ErrIDMismatch) {
+		t.Fatalf("Boot with another id: error %v, want ErrIDMismatch", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `"n1"`) || !strings.Contains(msg, `"n2"`) {
+		t.Errorf("error %q does not name both ids", msg)
+	}
+	if _, err := s.Boot("", 1); err == nil {
+		t.Errorf("Boot with empty id succeeded")
+	}
+}
+
+func TestLoadCorruptRecord(t *testing.T) {
+	for name, value := range map[string][]byte{
+		"empty":         {},
+		"truncated":     {0x81},
+		"unknown flags": {1, 1, 0xf0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := openMem(t)
+			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 2), Records: recs("k", 0, 2, 4)}}})
+			err := s.db.Update(func(txn *badger.Txn) error {
+				return txn.Set(appendRecordKey(nil, "p", "k0000001"), value)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Load(func(lsync.PeerMeta, []lsync.Record) error { return nil })
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Load error = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestLoadCorruptMeta(t *testing.T) {
+	s := openMem(t)
+	err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(metaKey("p"), []byte{5, 'a'}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(func(lsync.PeerMeta, []lsync.Record) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Load error = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestLoadCallbackError(t *testing.T) {
+	s := openMem(t)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 0)}}})
+	boom := errors.New("boom")
+	if err := s.Load(func(lsync.PeerMeta, []lsync.Record) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Load error = %v, want boom", err)
+	}
+}
+
+func TestApplyRejectsInvalid(t *testing.T) {
+	tests := []struct {
+		name  string
+		batch lsync.Batch
+	}{
+		{"empty id", lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("", 1, 1)}}}},
+		{"version above max", lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 1), Records: recs("k", 0, 2, 1)}}}},
+		{"key too long", lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 1), Records: []lsync.Record{{Key: string(make([]byte, 70000)), Version: 1}}}}}},
+		{"value too large", lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 1), Records: []lsync.Record{{Key: "k", Value: make([]byte, 2<<20), Version: 1}}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openMem(t)
+			// The valid change first: nothing of an invalid batch is written.
+			tt.batch.Changes = append([]lsync.PeerChange{{Meta: meta("good", 1, 1), Records: recs("k", 0, 1, 1)}}, tt.batch.Changes...)
+			if err := s.Apply(&tt.batch); err == nil {
+				t.Fatal("Apply succeeded")
+			}
+			if got := loadAll(t, s); len(got) != 0 {
+				t.Fatalf("invalid batch left %d peers behind", len(got))
+			}
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := openMem(t)
+	mustClose(t, s)
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+	if err := s.Apply(&lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 0)}}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Apply = %v, want ErrClosed", err)
+	}
+	if err := s.Load(func(lsync.PeerMeta, []lsync.Record) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Load = %v, want ErrClosed", err)
+	}
+	if _, err := s.Boot("n", 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Boot = %v, want ErrClosed", err)
+	}
+	if l, v := s.Size(); l != 0 || v != 0 {
+		t.Errorf("Size = %d, %d after Close", l, v)
+	}
+}
+
+func TestOpenRequiresDir(t *testing.T) {
+	if _, err := Open(Options{}); err == nil {
+		t.Fatal("Open without Dir succeeded")
+	}
+}
+
+// Apply, Load, Boot and Close from several goroutines: run with -race.
+func TestConcurrent(t *testing.T) {
+	s := openMem(t)
+	if _, err := s.Boot("self", 1); err != nil {
+		t.Fatal(err)
+	}
+	var wg gosync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("peer%d", g)
+			var max uint64
+			for i := range 20 {
+				rs := recs(fmt.Sprintf("b%d-", i), max, 50, 16)
+				max += 50
+				if err := s.Apply(&lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta(id, 1, max), Records: rs}}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 5 {
+			err := s.Load(func(m lsync.PeerMeta, rs []lsync.Record) error {
+				if uint64(len(rs)) != m.MaxVersion {
+					return fmt.Errorf("peer %q: %d records under max version %d", m.ID, len(rs), m.MaxVersion)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			s.Size()
+		}
+	}()
+	wg.Wait()
+	got := loadAll(t, s)
+	for g := range 4 {
+		if l := got[fmt.Sprintf("peer%d", g)]; len(l.recs) != 1000 {
+			t.Errorf("peer%d: %d records, want 1000", g, len(l.recs))
+		}
+	}
+	mustClose(t, s)
+}

@@ -1,0 +1,668 @@
+package sync
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	gosync "sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults and limits of NetConfig.
+const (
+	DefaultPacketSize     = 1400 // fits a 1500-byte Ethernet MTU with IP/UDP headers and tunnel overhead
+	MaxUDPPayload         = 65507
+	DefaultMaxMessageSize = 4 << 20
+	DefaultReadBuffer     = 4 << 20
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultWriteTimeout   = 5 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultSendQueue      = 64
+	DefaultRecvQueue      = 4096
+
+	// MaxInboundConns bounds the goroutines and buffers a flood of stream
+	// connections can cost; a cluster needs about one per active peer.
+	MaxInboundConns = 256
+
+	maxHelloLen   = 512
+	udpBufSize    = 64 << 10
+	connReadBuf   = 32 << 10
+	readChunk     = 64 << 10
+	bindAttempts  = 16
+	fromCacheSize = 4096
+)
+
+// errEmpty is returned for an empty message: the stream framing reserves
+// length 0 as invalid, and both paths must behave the same.
+var errEmpty = errors.New("sync: empty message")
+
+// NetConfig configures ListenNet. Zero fields take the defaults above.
+type NetConfig struct {
+	Addr           string        // host:port to bind AND advertise; port 0 picks a free port (same number for UDP and TCP)
+	PacketSize     int           // largest datagram payload; default 1400; at most 65507
+	MaxMessageSize int           // largest message at all (stream path); default 4 MiB
+	ReadBuffer     int           // UDP socket receive buffer; default 4 MiB (bursts are lost without it)
+	DialTimeout    time.Duration // default 2s
+	WriteTimeout   time.Duration // default 5s
+	IdleTimeout    time.Duration // stream connections idle this long are closed; default 60s
+	SendQueue      int           // per-destination queue of pending stream messages; default 64
+	RecvQueue      int           // Recv channel capacity; default 4096
+	Logger         zerolog.Logger
+}
+
+// NetStats are cumulative counters of a NetTransport.
+type NetStats struct {
+	UDPPacketsSent uint64
+	UDPBytesSent   uint64
+	UDPPacketsRecv uint64
+	UDPBytesRecv   uint64
+	TCPMsgsSent    uint64 // written to a stream connection (not necessarily received)
+	TCPBytesSent   uint64
+	TCPMsgsRecv    uint64
+	TCPBytesRecv   uint64
+	RecvDropped    uint64 // received but Recv channel full
+	SendDropped    uint64 // Send returned ErrQueueFull
+	SendFailed     uint64 // stream messages lost to a failed dial or write
+	DialErrors     uint64
+	BadFrames      uint64 // inbound streams closed for a bad hello or length, and empty datagrams
+	ConnsRejected  uint64 // inbound streams closed because MaxInboundConns were open
+}
+
+type netCounters struct {
+	udpPacketsSent, udpBytesSent atomic.Uint64
+	udpPacketsRecv, udpBytesRecv atomic.Uint64
+	tcpMsgsSent, tcpBytesSent    atomic.Uint64
+	tcpMsgsRecv, tcpBytesRecv    atomic.Uint64
+	recvDropped, sendDropped     atomic.Uint64
+	sendFailed, dialErrors       atomic.Uint64
+	badFrames, connsRejected     atomic.Uint64
+}
+
+// NetTransport is the production Transport: UDP for messages of up to
+// PacketSize bytes, TCP for larger ones. Both sockets share one port, the
+// advertised address, so that a datagram's source address is the address a
+// reply must go to.
+type NetTransport struct {
+	cfg    NetConfig
+	addr   string
+	hello  []byte
+	udp    *net.UDPConn
+	tcp    *net.TCPListener
+	log    zerolog.Logger
+	recv   chan Packet
+	stats  netCounters
+	dialer net.Dialer
+
+	// ctx is cancelled by Close to abort dials in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     gosync.WaitGroup
+
+	closed    atomic.Bool // lock-free check for the UDP fast path
+	closeOnce gosync.Once
+
+	mu      gosync.RWMutex // guards the fields below and the transition to closed
+	senders map[string]*streamSender
+	conns   map[net.Conn]struct{} // every open stream connection, so Close can interrupt blocked I/O
+	inbound int
+}
+
+// streamSender owns the outbound connection to one destination. Messages go
+// through a queue so that a slow or dead peer costs only its own goroutine,
+// never the caller of Send.
+type streamSender struct {
+	dest string
+	q    chan []byte
+}
+
+// ListenNet binds the UDP and TCP sockets of cfg.Addr and starts receiving.
+func ListenNet(cfg NetConfig) (*NetTransport, error) {
+	if cfg.PacketSize == 0 {
+		cfg.PacketSize = DefaultPacketSize
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.ReadBuffer == 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.SendQueue == 0 {
+		cfg.SendQueue = DefaultSendQueue
+	}
+	if cfg.RecvQueue == 0 {
+		cfg.RecvQueue = DefaultRecvQueue
+	}
+	switch {
+	case cfg.PacketSize < 0 || cfg.PacketSize > MaxUDPPayload:
+		return nil, fmt.Errorf("sync: packet size %d out of range 1..%d", cfg.PacketSize, MaxUDPPayload)
+	case cfg.MaxMessageSize < cfg.PacketSize || cfg.MaxMessageSize > 1<<31-1:
+		return nil, fmt.Errorf("sync: max message size %d out of range %d..%d", cfg.MaxMessageSize, cfg.PacketSize, 1<<31-1)
+	case cfg.ReadBuffer < 0, cfg.DialTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0, cfg.SendQueue < 0, cfg.RecvQueue < 0:
+		return nil, errors.New("sync: negative NetConfig field")
+	}
+	canon, err := CanonicalAddr(cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ap := netip.MustParseAddrPort(canon)
+
+	udp, tcp, err := bind(ap)
+	if err != nil {
+		return nil, err
+	}
+	ap = netip.AddrPortFrom(ap.Addr(), uint16(tcp.Addr().(*net.TCPAddr).Port))
+
+	t := &NetTransport{
+		cfg:     cfg,
+		addr:    ap.String(),
+		udp:     udp,
+		tcp:     tcp,
+		log:     cfg.Logger.With().Str("transport", ap.String()).Logger(),
+		recv:    make(chan Packet, cfg.RecvQueue),
+		done:    make(chan struct{}),
+		senders: make(map[string]*streamSender),
+		conns:   make(map[net.Conn]struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.dialer = net.Dialer{Timeout: cfg.DialTimeout}
+	t.hello = binary.BigEndian.AppendUint16(nil, uint16(len(t.addr)))
+	t.hello = append(t.hello, t.addr...)
+
+	if err := udp.SetReadBuffer(cfg.ReadBuffer); err != nil {
+		t.log.Warn().Err(err).Int("bytes", cfg.ReadBuffer).Msg("cannot set UDP read buffer; bursts may be lost")
+	}
+
+	t.wg.Add(2)
+	go t.readUDP()
+	go t.acceptTCP()
+	return t, nil
+}
+
+// bind opens UDP and TCP on the same port. With port 0 the kernel picks the
+// UDP port, which may already be taken for TCP, so that case retries.
+func bind(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	udpNet, tcpNet := "udp4", "tcp4"
+	if !ap.Addr().Is4() {
+		udpNet, tcpNet = "udp6", "tcp6"
+	}
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, nil, fmt.Errorf("sync: %w", err)
+		}
+		port := uint16(udp.LocalAddr().(*net.UDPAddr).Port)
+		tcp, err := net.ListenTCP(tcpNet, net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if ap.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) || attempt == bindAttempts-1 {
+			return nil, nil, fmt.Errorf("sync: %w", err)
+		}
+	}
+}
+
+// Addr implements Transport.
+func (t *NetTransport) Addr() string { return t.addr }
+
+// PacketSize implements Transport.
+func (t *NetTransport) PacketSize() int { return t.cfg.PacketSize }
+
+// MaxMessageSize implements Transport.
+func (t *NetTransport) MaxMessageSize() int { return t.cfg.MaxMessageSize }
+
+// Recv implements Transport.
+func (t *NetTransport) Recv() <-chan Packet { return t.recv }
+
+// Send implements Transport. addr must be canonical (see CanonicalAddr); a
+// host name is rejected rather than resolved, because resolving could block.
+// Send takes ownership of b: the caller must not modify it afterwards, since
+// a stream message is written later from another goroutine.
+func (t *NetTransport) Send(addr string, b []byte) error {
+	if t.closed.Load() {
+		return ErrTransportClosed
+	}
+	switch {
+	case len(b) == 0:
+		return errEmpty
+	case len(b) > t.cfg.MaxMessageSize:
+		return ErrTooLarge
+	case len(b) <= t.cfg.PacketSize:
+		return t.sendUDP(addr, b)
+	}
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		return badAddr(addr, err)
+	}
+	// Enqueueing under (at least) the read lock lets an idle sender, which
+	// holds the write lock, decide atomically that its queue is empty and
+	// retire; the read lock keeps concurrent Sends from contending.
+	t.mu.RLock()
+	if t.closed.Load() {
+		t.mu.RUnlock()
+		return ErrTransportClosed
+	}
+	if s := t.senders[addr]; s != nil {
+		err := t.enqueue(s, b)
+		t.mu.RUnlock()
+		return err
+	}
+	t.mu.RUnlock()
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return ErrTransportClosed
+	}
+	s := t.senders[addr]
+	if s == nil {
+		s = &streamSender{dest: addr, q: make(chan []byte, t.cfg.SendQueue)}
+		t.senders[addr] = s
+		t.wg.Add(1)
+		go t.runSender(s)
+	}
+	return t.enqueue(s, b)
+}
+
+func (t *NetTransport) enqueue(s *streamSender, b []byte) error {
+	select {
+	case s.q <- b:
+		return nil
+	default:
+		t.stats.sendDropped.Add(1)
+		return ErrQueueFull
+	}
+}
+
+func (t *NetTransport) sendUDP(addr string, b []byte) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return badAddr(addr, err)
+	}
+	// A full socket send buffer makes the write wait; the deadline keeps
+	// Send bounded as the Transport contract requires.
+	if err := t.udp.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout)); err != nil {
+		return t.closedOr(err)
+	}
+	if _, err := t.udp.WriteToUDPAddrPort(b, ap); err != nil {
+		return t.closedOr(err)
+	}
+	t.stats.udpPacketsSent.Add(1)
+	t.stats.udpBytesSent.Add(uint64(len(b)))
+	return nil
+}
+
+func (t *NetTransport) closedOr(err error) error {
+	if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+		return ErrTransportClosed
+	}
+	return fmt.Errorf("sync: %w", err)
+}
+
+// Stats returns a snapshot of the counters.
+func (t *NetTransport) Stats() NetStats {
+	c := &t.stats
+	return NetStats{
+		UDPPacketsSent: c.udpPacketsSent.Load(),
+		UDPBytesSent:   c.udpBytesSent.Load(),
+		UDPPacketsRecv: c.udpPacketsRecv.Load(),
+		UDPBytesRecv:   c.udpBytesRecv.Load(),
+		TCPMsgsSent:    c.tcpMsgsSent.Load(),
+		TCPBytesSent:   c.tcpBytesSent.Load(),
+		TCPMsgsRecv:    c.tcpMsgsRecv.Load(),
+		TCPBytesRecv:   c.tcpBytesRecv.Load(),
+		RecvDropped:    c.recvDropped.Load(),
+		SendDropped:    c.sendDropped.Load(),
+		SendFailed:     c.sendFailed.Load(),
+		DialErrors:     c.dialErrors.Load(),
+		BadFrames:      c.badFrames.Load(),
+		ConnsRejected:  c.connsRejected.Load(),
+	}
+}
+
+// Close implements Transport. It is idempotent; every call returns after all
+// goroutines of the transport have exited and Recv is closed.
+func (t *NetTransport) Close() error {
+	t.closeOnce.Do(func() {
+		t.mu.Lock()
+		t.closed.Store(true)
+		conns := make([]net.Conn, 0, len(t.conns))
+		for c := range t.conns {
+			conns = append(conns, c)
+		}
+		t.mu.Unlock()
+
+		t.cancel()
+		close(t.done)
+		t.udp.Close()
+		t.tcp.Close()
+		// Closing unblocks reads and writes in progress, which deadlines
+		// alone would only end after up to IdleTimeout.
+		for _, c := range conns {
+			c.Close()
+		}
+		t.wg.Wait()
+		// Every producer has exited, so nothing can send on recv any more.
+		close(t.recv)
+	})
+	return nil
+}
+
+// deliver never blocks: a consumer that falls behind loses messages, which
+// gossip repairs, instead of stalling the sockets' readers.
+func (t *NetTransport) deliver(p Packet) bool {
+	select {
+	case t.recv <- p:
+		return true
+	default:
+		t.stats.recvDropped.Add(1)
+		return false
+	}
+}
+
+func (t *NetTransport) readUDP() {
+	defer t.wg.Done()
+	buf := make([]byte, udpBufSize)
+	// Formatting the source address allocates; peers are few, so cache it.
+	from := make(map[netip.AddrPort]string)
+	for {
+		n, ap, err := t.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.log.Debug().Err(err).Msg("udp read")
+			continue
+		}
+		if n == 0 {
+			t.stats.badFrames.Add(1)
+			continue
+		}
+		src, ok := from[ap]
+		if !ok {
+			if len(from) >= fromCacheSize {
+				clear(from)
+			}
+			src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+			from[ap] = src
+		}
+		t.stats.udpPacketsRecv.Add(1)
+		t.stats.udpBytesRecv.Add(uint64(n))
+		t.deliver(Packet{From: src, Data: slices.Clone(buf[:n])})
+	}
+}
+
+func (t *NetTransport) untrack(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	c.Close()
+}
+
+func (t *NetTransport) acceptTCP() {
+	defer t.wg.Done()
+	for {
+		c, err := t.tcp.Accept()
+		if err != nil {
+			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Typically EMFILE: back off briefly instead of spinning.
+			t.log.Debug().Err(err).Msg("tcp accept")
+			select {
+			case <-t.done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		t.mu.Lock()
+		switch {
+		case t.closed.Load():
+			t.mu.Unlock()
+			c.Close()
+			return
+		case t.inbound >= MaxInboundConns:
+			t.mu.Unlock()
+			t.stats.connsRejected.Add(1)
+			c.Close()
+			continue
+		}
+		t.inbound++
+		t.conns[c] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.readStream(c)
+	}
+}
+
+// inboundIdle is how long an inbound stream may stay silent. It exceeds the
+// sender's IdleTimeout so that the sender, not the receiver, ends an idle
+// connection: a sender that writes into a connection the receiver has just
+// closed loses that message without noticing.
+func (t *NetTransport) inboundIdle() time.Duration {
+	return t.cfg.IdleTimeout + t.cfg.IdleTimeout/4 + time.Second
+}
+
+func (t *NetTransport) readStream(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		t.inbound--
+		t.mu.Unlock()
+		t.untrack(c)
+	}()
+	log := t.log.With().Str("remote", c.RemoteAddr().String()).Logger()
+	r := bufio.NewReaderSize(c, connReadBuf)
+	var hdr [4]byte
+
+	c.SetReadDeadline(time.Now().Add(t.inboundIdle()))
+	if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+		log.Debug().Err(err).Msg("stream hello")
+		return
+	}
+	n := int(binary.BigEndian.Uint16(hdr[:2]))
+	if n == 0 || n > maxHelloLen {
+		t.stats.badFrames.Add(1)
+		log.Debug().Int("len", n).Msg("stream hello: bad length")
+		return
+	}
+	hello := make([]byte, n)
+	if _, err := io.ReadFull(r, hello); err != nil {
+		log.Debug().Err(err).Msg("stream hello")
+		return
+	}
+	ap, err := netip.ParseAddrPort(string(hello))
+	if err != nil {
+		t.stats.badFrames.Add(1)
+		log.Debug().Err(err).Msg("stream hello: bad address")
+		return
+	}
+	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	log = log.With().Str("from", from).Logger()
+
+	for {
+		c.SetReadDeadline(time.Now().Add(t.inboundIdle()))
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if !errors.Is(err, io.EOF) && !t.closed.Load() {
+				log.Debug().Err(err).Msg("stream read")
+			}
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n == 0 || n > uint32(t.cfg.MaxMessageSize) {
+			t.stats.badFrames.Add(1)
+			log.Debug().Uint32("len", n).Msg("stream frame: bad length")
+			return
+		}
+		data, err := readN(r, int(n))
+		if err != nil {
+			if !t.closed.Load() {
+				log.Debug().Err(err).Msg("stream read")
+			}
+			return
+		}
+		t.stats.tcpMsgsRecv.Add(1)
+		t.stats.tcpBytesRecv.Add(uint64(n))
+		t.deliver(Packet{From: from, Data: data})
+	}
+}
+
+// readN reads exactly n bytes, growing the buffer as data arrives, so that a
+// peer announcing a large frame and then stalling pins at most a few times
+// what it sent. Growing fourfold keeps the copying to a third of n.
+func readN(r io.Reader, n int) ([]byte, error) {
+	if n <= readChunk {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b := make([]byte, 0, readChunk)
+	for len(b) < n {
+		m := min(n-len(b), max(readChunk, 3*len(b)))
+		b = slices.Grow(b, m)
+		if _, err := io.ReadFull(r, b[len(b):len(b)+m]); err != nil {
+			return nil, err
+		}
+		b = b[:len(b)+m]
+	}
+	return b, nil
+}
+
+func (t *NetTransport) runSender(s *streamSender) {
+	defer t.wg.Done()
+	log := t.log.With().Str("to", s.dest).Logger()
+	var c net.Conn
+	defer func() {
+		if c != nil {
+			t.untrack(c)
+		}
+	}()
+	idle := time.NewTimer(t.cfg.IdleTimeout)
+	defer idle.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-idle.C:
+			if c != nil {
+				t.untrack(c)
+				c = nil
+			}
+			// Retire, unless a message slipped in: Send enqueues under
+			// t.mu's read lock, so an empty queue here stays empty until
+			// the sender is gone from the map.
+			t.mu.Lock()
+			if len(s.q) == 0 {
+				delete(t.senders, s.dest)
+				t.mu.Unlock()
+				return
+			}
+			t.mu.Unlock()
+			idle.Reset(t.cfg.IdleTimeout)
+		case b := <-s.q:
+			c = t.writeStream(log, s.dest, c, b)
+			idle.Reset(t.cfg.IdleTimeout)
+		}
+	}
+}
+
+// writeStream writes one message on c, dialing when c is nil, and returns the
+// connection to use next (nil after a failure, so the next message re-dials).
+func (t *NetTransport) writeStream(log zerolog.Logger, dest string, c net.Conn, b []byte) net.Conn {
+	// A reused connection may have been closed by the peer (restart, idle
+	// timeout); that only shows as a failed write, so retry once on a fresh one.
+	for attempt := 0; attempt < 2; attempt++ {
+		fresh := c == nil
+		var pre []byte
+		if fresh {
+			var err error
+			if c, err = t.dial(dest); err != nil {
+				if !t.closed.Load() {
+					t.stats.dialErrors.Add(1)
+					t.stats.sendFailed.Add(1)
+					log.Debug().Err(err).Msg("stream dial")
+				}
+				return nil
+			}
+			pre = t.hello
+		}
+		var hdr [4]byte
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+		bufs := net.Buffers{pre, hdr[:], b}
+		c.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+		_, err := bufs.WriteTo(c)
+		if err == nil {
+			t.stats.tcpMsgsSent.Add(1)
+			t.stats.tcpBytesSent.Add(uint64(len(b)))
+			return c
+		}
+		t.untrack(c)
+		c = nil
+		if t.closed.Load() {
+			return nil
+		}
+		log.Debug().Err(err).Bool("fresh", fresh).Msg("stream write")
+		// A timeout means a slow reader, not a closed connection: a fresh
+		// connection would only queue behind it.
+		var ne net.Error
+		if fresh || errors.As(err, &ne) && ne.Timeout() {
+			break
+		}
+	}
+	t.stats.sendFailed.Add(1)
+	return nil
+}
+
+func (t *NetTransport) dial(dest string) (net.Conn, error) {
+	network := "tcp4"
+	if ap, err := netip.ParseAddrPort(dest); err == nil && !ap.Addr().Is4() {
+		network = "tcp6"
+	}
+	c, err := t.dialer.DialContext(t.ctx, network, dest)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.closed.Load() {
+		t.mu.Unlock()
+		c.Close()
+		return nil, ErrTransportClosed
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go t.watchPeer(c)
+	return c, nil
+}
+
+// watchPeer notices when the peer closes an outbound connection (restart,
+// idle timeout) and closes our end. Otherwise the next write would succeed
+// into the dead connection and its message would vanish; on a closed
+// connection it fails and writeStream retries on a fresh one.
+func (t *NetTransport) watchPeer(c net.Conn) {
+	defer t.wg.Done()
+	var b [1]byte
+	// The peer never sends on this connection: any return means it is over.
+	c.Read(b[:])
+	t.untrack(c)
+}
