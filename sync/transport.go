@@ -15,7 +15,8 @@ type Packet struct {
 type Transport interface {
 	// Addr is the advertised host:port other nodes send to.
 	Addr() string
-	// Send delivers b to addr at most once, best effort. Messages of up to
+	// Send delivers b to addr at most once, best effort, and takes
+	// ownership of b: the caller must not modify it afterwards. Messages of up to
 	// PacketSize bytes travel as one datagram; larger ones, up to
 	// MaxMessageSize, on a stream connection. Send may return before
 	// delivery; an error means the message was certainly not sent.

@@ -1,0 +1,101 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// TestSlowSubscriberDoesNotStallGossip: a subscriber that never reads
+// loses events (and is told how many) while replication goes on.
+func TestSlowSubscriberDoesNotStallGossip(t *testing.T) {
+	net := lsync.NewMemNetwork(2)
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		tr, err := net.Listen(fmt.Sprintf("m%d:1", i), 1400, 4<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig(fmt.Sprintf("m%d", i))
+		cfg.Seeds = []string{"m0:1"}
+		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
+	}
+	stuck := nodes[1].Subscribe(1) // never read
+	live := nodes[1].Subscribe(1000)
+	var last uint64
+	for i := 0; i < 50; i++ {
+		v, err := nodes[0].Set(fmt.Sprint("k", i), []byte("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = v
+		eventually(t, 10*time.Second, func() error { return converged(nodes, "m0", fmt.Sprint("k", i), v) })
+	}
+	if v, _ := nodes[1].Version("m0", "k49"); v != last {
+		t.Fatalf("replication stalled at %d", v)
+	}
+	got := 0
+	for got < 50 {
+		select {
+		case ev := <-live.C:
+			if ev.Type == EventUpdates {
+				got += len(ev.Deltas)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("live subscriber got %d of 50 updates", got)
+		}
+	}
+	stuck.Close()
+	first := <-stuck.C // the one buffered event, then closed
+	if first.Type == 0 {
+		t.Fatal("stuck subscriber had nothing buffered")
+	}
+	if _, open := <-stuck.C; open {
+		t.Fatal("closed subscription still open")
+	}
+}
+
+// TestUpdatesAreDurableWhenAnnounced: when an update event arrives, the
+// delta is already in the receiving node's store.
+func TestUpdatesAreDurableWhenAnnounced(t *testing.T) {
+	dir := t.TempDir()
+	net := lsync.NewMemNetwork(3)
+	tr0, _ := net.Listen("a:1", 1400, 4<<20)
+	tr1, _ := net.Listen("b:1", 1400, 4<<20)
+	cfg0, cfg1 := fastConfig("a"), fastConfig("b")
+	cfg0.Seeds, cfg1.Seeds = []string{"b:1"}, []string{"a:1"}
+	cfg1.InMemory, cfg1.DataDir = false, dir
+	a := startNode(t, cfg0, WithTransport(tr0))
+	b, err := New(cfg1, WithTransport(tr1), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := b.Subscribe(16)
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range sub.C {
+		if ev.Type == EventUpdates {
+			break
+		}
+	}
+	// Close b at once and reopen its store: the announced delta is there.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr2, _ := net.Listen("c:1", 1400, 4<<20)
+	cfg1.Seeds = nil
+	b2, err := New(cfg1, WithTransport(tr2), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if v, ok := b2.Get("a", "k"); !ok || string(v) != "v" {
+		t.Fatalf("announced delta not in the store: %q %v", v, ok)
+	}
+}

@@ -1,0 +1,91 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestHandler(t *testing.T) {
+	cfg := fastConfig("web")
+	cfg.MaxValueSize = 16
+	n, err := New(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		method, path, body string
+		status             int
+		want               string // substring of the response body
+	}{
+		{"PUT", "/kv/greeting", "hello", 200, `{"version":1}`},
+		{"PUT", "/kv/dir/with/slash", "x", 200, `{"version":2}`},
+		{"GET", "/kv/web/greeting", "", 200, `{"value":"hello","version":1}`},
+		{"GET", "/kv/web/dir/with/slash", "", 200, `"value":"x"`},
+		{"GET", "/kv/web", "", 200, `"key":"greeting"`},
+		{"GET", "/kv/web/missing", "", 404, `"error"`},
+		{"GET", "/kv/nobody/greeting", "", 404, `unknown peer`},
+		{"GET", "/kv/nobody", "", 404, `unknown peer`},
+		{"PUT", "/kv/big", strings.Repeat("x", 17), 413, `max_value_size`},
+		{"PUT", "/kv/" + strings.Repeat("k", 5000), "v", 400, `bad key`},
+		{"DELETE", "/kv/greeting", "", 200, `{"version":3}`},
+		{"GET", "/kv/web/greeting", "", 404, `"error"`},
+		{"GET", "/peers", "", 200, `[]`},
+		{"GET", "/status", "", 200, `"id":"web"`},
+		{"POST", "/kv/greeting", "", 405, ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if !strings.Contains(string(body), tt.want) {
+				t.Fatalf("body %s does not contain %s", body, tt.want)
+			}
+			if tt.status != 405 && resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+			}
+		})
+	}
+}
+
+func TestPeersJSON(t *testing.T) {
+	nodes := udpCluster(t, 2, nil)
+	eventually(t, 10e9, func() error {
+		if len(nodes[0].LivePeers()) != 1 {
+			return io.EOF
+		}
+		return nil
+	})
+	rec := httptest.NewRecorder()
+	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/peers", nil))
+	var peers []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &peers); err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 1 {
+		t.Fatalf("%d peers", len(peers))
+	}
+	for _, field := range []string{"id", "alias", "addr", "state", "phi", "heartbeat", "max_version"} {
+		if _, ok := peers[0][field]; !ok {
+			t.Errorf("peer object lacks %q: %v", field, peers[0])
+		}
+	}
+	if peers[0]["state"] != "alive" || peers[0]["id"] != "u1" {
+		t.Errorf("unexpected peer %v", peers[0])
+	}
+}
