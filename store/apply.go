@@ -14,9 +14,12 @@ const maxKeyLen = 65000
 
 // Apply makes a batch durable. When it returns nil, every record and meta of
 // the batch is committed (and fsynced if Options.SyncWrites). When it returns
-// an error, any prefix of the batch's records may be on disk, but no meta
-// claims more than the records that are: the batch can be retried or
-// dropped.
+// an error, part of a large batch may be on disk and a watermark may have
+// been lowered (see commitSplit), but no meta claims records that are not
+// there. The caller's in-memory state no longer matches the disk then, so
+// an Apply error should be treated as fatal for the node: close, reopen and
+// Load rebuild a consistent state. Validation errors (reported before
+// anything is written) are the exception.
 //
 // Batches that fit one Badger transaction (about 1.2 MiB of keys and inline
 // values, roughly 9000 records of 100 bytes) are committed atomically.
@@ -189,7 +192,7 @@ func (b *Badger) commitAtomic(recs, metas []*badger.Entry) error {
 //  2. records, in as many transactions as needed, each waited for;
 //  3. metas, in the transaction of the last records or after it.
 func (b *Badger) commitSplit(batch *lsync.Batch, recs, metas []*badger.Entry) error {
-	intents, err := b.intents(batch)
+	intents, err := b.intents(batch, recs)
 	if err != nil {
 		return fmt.Errorf("lower watermarks: %w", err)
 	}
@@ -199,8 +202,9 @@ func (b *Badger) commitSplit(batch *lsync.Batch, recs, metas []*badger.Entry) er
 	return b.commitChunked(recs, metas)
 }
 
-// intents computes the lowered metas of step 1 of commitSplit.
-func (b *Badger) intents(batch *lsync.Batch) ([]*badger.Entry, error) {
+// intents computes the lowered metas of step 1 of commitSplit. recs are the
+// batch's record entries as built by encodeBatch, whose keys it reuses.
+func (b *Badger) intents(batch *lsync.Batch, recs []*badger.Entry) ([]*badger.Entry, error) {
 	var out []*badger.Entry
 	err := b.db.View(func(txn *badger.Txn) error {
 		// A peer may appear in several changes; the working meta carries
@@ -208,8 +212,11 @@ func (b *Badger) intents(batch *lsync.Batch) ([]*badger.Entry, error) {
 		work := make(map[string]*lsync.PeerMeta)
 		lowered := make(map[string]bool)
 		var order []string
+		next := 0 // index in recs of the first record of change i
 		for i := range batch.Changes {
 			c := &batch.Changes[i]
+			keys := recs[next : next+len(c.Records)]
+			next += len(c.Records)
 			id := c.Meta.ID
 			m, ok := work[id]
 			if !ok {
@@ -232,11 +239,11 @@ func (b *Badger) intents(batch *lsync.Batch) ([]*badger.Entry, error) {
 				lowered[id] = true
 				continue
 			}
-			for j := range c.Records {
+			for _, e := range keys {
 				if m.MaxVersion == 0 {
 					break
 				}
-				v, err := storedVersion(txn, c.Meta.ID, c.Records[j].Key, m.Generation)
+				v, err := storedVersion(txn, e.Key, m.Generation)
 				if err != nil {
 					return err
 				}
@@ -272,10 +279,10 @@ func getMeta(txn *badger.Txn, id string) (lsync.PeerMeta, bool, error) {
 	return m, err == nil, err
 }
 
-// storedVersion is the version of the stored record of peer/key if it has
+// storedVersion is the version of the stored record under key if it has
 // generation gen, else 0.
-func storedVersion(txn *badger.Txn, peer, key string, gen uint64) (uint64, error) {
-	item, err := txn.Get(appendRecordKey(nil, peer, key))
+func storedVersion(txn *badger.Txn, key []byte, gen uint64) (uint64, error) {
+	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return 0, nil
 	}
@@ -286,7 +293,7 @@ func storedVersion(txn *badger.Txn, peer, key string, gen uint64) (uint64, error
 	err = item.Value(func(v []byte) error {
 		g, ver, _, _, err := decodeRecordHeader(v)
 		if err != nil {
-			return fmt.Errorf("record %q of peer %q: %w", key, peer, err)
+			return fmt.Errorf("record key %q: %w", key, err)
 		}
 		if g == gen {
 			version = ver

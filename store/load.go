@@ -20,14 +20,10 @@ import (
 // of peers that have no meta at all. An error from fn stops Load and is
 // returned wrapped.
 //
-// fn runs without any store lock held, so it may call Apply; a concurrent
-// Apply may or may not be reflected in what fn is given for a peer.
+// fn runs without any store lock held, so it may call Apply (or even
+// Close, after which Load returns ErrClosed); a concurrent Apply may or may
+// not be reflected in what fn is given for a peer.
 func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
-	if err := b.acquire(); err != nil {
-		return fmt.Errorf("store: load: %w", err)
-	}
-	defer b.mu.RUnlock()
-
 	ids, err := b.peerIDs()
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
@@ -52,6 +48,10 @@ func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) e
 
 // peerIDs lists the ids of all stored metas, in key (= id) order.
 func (b *Badger) peerIDs() ([]string, error) {
+	if err := b.acquire(); err != nil {
+		return nil, err
+	}
+	defer b.mu.RUnlock()
 	var ids []string
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
@@ -72,6 +72,10 @@ func (b *Badger) peerIDs() ([]string, error) {
 // concurrent Apply could commit records above the meta we read, and we would
 // delete them just before their meta lands.
 func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, found bool, err error) {
+	if err := b.acquire(); err != nil {
+		return lsync.PeerMeta{}, nil, false, err
+	}
+	defer b.mu.RUnlock()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 
@@ -162,6 +166,10 @@ func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
 // deleteOrphans deletes records of peers that have no meta: a crash cut the
 // batch that introduced the peer short, so nothing vouches for them.
 func (b *Badger) deleteOrphans() error {
+	if err := b.acquire(); err != nil {
+		return err
+	}
+	defer b.mu.RUnlock()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 

@@ -226,7 +226,7 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				t.Fatal("batch fits one transaction; it must not")
 			}
 			// commitSplit, cut short after the records.
-			intents, err := s.intents(batch)
+			intents, err := s.intents(batch, recEntries)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,4 +484,38 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 	mustClose(t, s)
+}
+
+func TestLoadCallbackMayApplyAndClose(t *testing.T) {
+	s := openMem(t)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("a", 1, 0)}, {Meta: meta("b", 1, 0)}}})
+	calls := 0
+	err := s.Load(func(m lsync.PeerMeta, _ []lsync.Record) error {
+		calls++
+		if err := s.Apply(&lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta(m.ID, 1, 1), Records: recs("k", 0, 1, 1)}}}); err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	if !errors.Is(err, ErrClosed) || calls != 1 {
+		t.Fatalf("Load = %v after %d calls, want ErrClosed after 1", err, calls)
+	}
+}
+
+func TestGC(t *testing.T) {
+	s := openDir(t, t.TempDir())
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 10), Records: recs("k", 0, 10, 4096)}}})
+	if err := s.GC(); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if lsm, vlog := s.Size(); vlog == 0 {
+		t.Errorf("Size = %d, %d: large values should be in the value log", lsm, vlog)
+	}
+	mustClose(t, s)
+	if err := s.GC(); !errors.Is(err, ErrClosed) {
+		t.Errorf("GC after Close = %v, want ErrClosed", err)
+	}
+	if err := openMem(t).GC(); err != nil {
+		t.Errorf("in-memory GC = %v", err)
+	}
 }
