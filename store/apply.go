@@ -39,6 +39,9 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 
+	if err := b.forget(batch); err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
 	recs, metas := encodeBatch(batch)
 	var err error
 	if b.fitsOneTxn(recs, metas) {
@@ -55,6 +58,7 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
 
+	b.dropCollected(batch)
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		if !c.Reset {
@@ -142,9 +146,89 @@ func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
 			e.Value = buf[kEnd:len(buf):len(buf)]
 			recs = append(recs, e)
 		}
-		metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
+		if !c.Remove {
+			metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
+		}
 	}
 	return recs, metas
+}
+
+// forget carries out what must be gone before a batch's records land:
+//
+//   - Reset: the node starts over, possibly within the same generation (a
+//     refill after its tombstones were collected). A meta with watermark 0
+//     is committed first, which makes every stored record of the node
+//     unservable (Load drops records above the watermark), then the records
+//     are deleted — so neither a crash nor the new watermark can revive one.
+//   - Remove: the meta goes first (records without a meta are orphans that
+//     Load deletes), then the records.
+//
+// The caller holds wmu.
+func (b *Badger) forget(batch *lsync.Batch) error {
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		switch {
+		case c.Remove:
+			err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(metaKey(c.Meta.ID)) })
+			if err != nil {
+				return fmt.Errorf("remove peer %q: %w", c.Meta.ID, err)
+			}
+		case c.Reset:
+			m := c.Meta
+			m.MaxVersion = 0
+			err := b.db.Update(func(txn *badger.Txn) error {
+				return txn.Set(metaKey(m.ID), encodeMeta(&m))
+			})
+			if err != nil {
+				return fmt.Errorf("reset peer %q: %w", m.ID, err)
+			}
+		default:
+			continue
+		}
+		if err := b.deleteAll(c.Meta.ID); err != nil {
+			return fmt.Errorf("forget peer %q: %w", c.Meta.ID, err)
+		}
+	}
+	return nil
+}
+
+// deleteAll deletes every record of peer. The caller holds wmu.
+func (b *Badger) deleteAll(peer string) error {
+	var keys [][]byte
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = peerPrefix(peer)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return b.deleteKeys(keys)
+}
+
+// dropCollected deletes collected tombstones once their metas (with the
+// horizon that makes Load ignore them) are durable; a failure costs disk
+// space until the next Load, never correctness.
+func (b *Badger) dropCollected(batch *lsync.Batch) {
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		if len(c.Drop) == 0 {
+			continue
+		}
+		keys := make([][]byte, len(c.Drop))
+		for j, k := range c.Drop {
+			keys[j] = appendRecordKey(nil, c.Meta.ID, k)
+		}
+		if err := b.deleteKeys(keys); err != nil {
+			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: deleting collected tombstones failed; Load will retry")
+		}
+	}
 }
 
 // fitsOneTxn mirrors Badger's own accounting (Txn.checkSize,

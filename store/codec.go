@@ -194,7 +194,8 @@ func encodeMeta(m *lsync.PeerMeta) []byte {
 	b = appendString(b, m.Alias)
 	b = appendString(b, m.Addr)
 	b = binary.AppendUvarint(b, m.Generation)
-	return binary.AppendUvarint(b, m.MaxVersion)
+	b = binary.AppendUvarint(b, m.MaxVersion)
+	return binary.AppendUvarint(b, m.GCVersion)
 }
 
 func decodeMeta(id string, v []byte) (lsync.PeerMeta, error) {
@@ -204,6 +205,7 @@ func decodeMeta(id string, v []byte) (lsync.PeerMeta, error) {
 	m.Addr = d.string("addr")
 	m.Generation = d.uvarint("generation")
 	m.MaxVersion = d.uvarint("max version")
+	m.GCVersion = d.uvarint("gc version")
 	if err := d.finish(fmt.Sprintf("peer meta %q", id)); err != nil {
 		return lsync.PeerMeta{}, err
 	}

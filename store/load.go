@@ -102,7 +102,11 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 				if err != nil {
 					return fmt.Errorf("record %q: %w", key, err)
 				}
-				if gen != meta.Generation || r.Version > meta.MaxVersion {
+				// A tombstone at or below the collection horizon is
+				// collected; Apply deletes it after the meta, so a crash
+				// in between leaves it here.
+				collected := r.Tombstone && r.Version <= meta.GCVersion
+				if gen != meta.Generation || r.Version > meta.MaxVersion || collected {
 					stale = append(stale, item.KeyCopy(nil))
 					return nil
 				}

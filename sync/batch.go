@@ -9,6 +9,7 @@ type PeerMeta struct {
 	Addr       string
 	Generation uint64
 	MaxVersion uint64
+	GCVersion  uint64 // tombstones up to this version are collected
 }
 
 // PeerChange is everything a Batch changes about one node.
@@ -20,6 +21,13 @@ type PeerChange struct {
 	// Records are new records of the node, ascending by version, all above
 	// the previous watermark and at or below Meta.MaxVersion.
 	Records []Record
+	// Drop lists keys whose records are removed once Records are written:
+	// tombstones at or below Meta.GCVersion, collected. A store may delete
+	// them after the meta is durable, as long as it never serves a
+	// tombstone at or below GCVersion.
+	Drop []string
+	// Remove forgets the node altogether: its meta and every record.
+	Remove bool
 }
 
 // Batch is what handling one message (or one group of local writes) changes.

@@ -137,20 +137,22 @@ func encodeSyn(e *msgpack.Encoder, m *Syn) error {
 
 func encodeSynAck(e *msgpack.Encoder, m *SynAck) error {
 	return firstErr(
-		e.EncodeArrayLen(4),
+		e.EncodeArrayLen(5),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		encodeDigest(e, m.Digest),
 		encodeDeltas(e, m.Deltas),
+		e.EncodeBool(m.More),
 	)
 }
 
 func encodeAck(e *msgpack.Encoder, m *Ack) error {
 	return firstErr(
-		e.EncodeArrayLen(3),
+		e.EncodeArrayLen(4),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		encodeDeltas(e, m.Deltas),
+		e.EncodeBool(m.More),
 	)
 }
 
@@ -165,13 +167,15 @@ func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
 	for i := range d {
 		x := &d[i]
 		if err := firstErr(
-			e.EncodeArrayLen(6),
+			e.EncodeArrayLen(8),
 			e.EncodeString(x.ID),
 			e.EncodeString(x.Alias),
 			e.EncodeString(x.Addr),
 			e.EncodeUint(x.Generation),
 			e.EncodeUint(x.Heartbeat),
 			e.EncodeUint(x.MaxVersion),
+			e.EncodeUint(x.GCVersion),
+			e.EncodeBool(x.Leaving),
 		); err != nil {
 			return err
 		}
@@ -186,11 +190,14 @@ func encodeDeltas(e *msgpack.Encoder, ds []NodeDelta) error {
 	for i := range ds {
 		nd := &ds[i]
 		if err := firstErr(
-			e.EncodeArrayLen(5),
+			e.EncodeArrayLen(8),
 			e.EncodeString(nd.ID),
 			e.EncodeUint(nd.Generation),
 			e.EncodeUint(nd.From),
 			e.EncodeUint(nd.To),
+			e.EncodeUint(nd.GCVersion),
+			e.EncodeUint(nd.Clean),
+			e.EncodeBool(nd.Reset),
 			e.EncodeArrayLen(len(nd.Records)),
 		); err != nil {
 			return err
@@ -315,7 +322,7 @@ func (d *decoder) syn() (*Syn, error) {
 }
 
 func (d *decoder) synAck() (*SynAck, error) {
-	extra, err := d.array(4)
+	extra, err := d.array(5)
 	if err != nil {
 		return nil, err
 	}
@@ -332,11 +339,14 @@ func (d *decoder) synAck() (*SynAck, error) {
 	if m.Deltas, err = d.deltas(); err != nil {
 		return nil, err
 	}
+	if m.More, err = d.bool("more"); err != nil {
+		return nil, err
+	}
 	return m, d.skip(extra)
 }
 
 func (d *decoder) ack() (*Ack, error) {
-	extra, err := d.array(3)
+	extra, err := d.array(4)
 	if err != nil {
 		return nil, err
 	}
@@ -348,6 +358,9 @@ func (d *decoder) ack() (*Ack, error) {
 		return nil, err
 	}
 	if m.Deltas, err = d.deltas(); err != nil {
+		return nil, err
+	}
+	if m.More, err = d.bool("more"); err != nil {
 		return nil, err
 	}
 	return m, d.skip(extra)
@@ -367,8 +380,8 @@ func (d *decoder) badCluster() (*BadCluster, error) {
 
 // Smallest encodings, used to bound list lengths before allocating.
 const (
-	minEntryBytes  = 7 // fixarray + 3 empty strings + 3 fixints
-	minDeltaBytes  = 6
+	minEntryBytes  = 9 // fixarray + 3 empty strings + 4 fixints + bool
+	minDeltaBytes  = 9
 	minRecordBytes = 5
 )
 
@@ -387,7 +400,7 @@ func (d *decoder) digest() ([]DigestEntry, error) {
 }
 
 func (d *decoder) entry(x *DigestEntry) error {
-	extra, err := d.array(6)
+	extra, err := d.array(8)
 	if err != nil {
 		return err
 	}
@@ -409,6 +422,12 @@ func (d *decoder) entry(x *DigestEntry) error {
 	if x.MaxVersion, err = d.uint("max version"); err != nil {
 		return err
 	}
+	if x.GCVersion, err = d.uint("gc version"); err != nil {
+		return err
+	}
+	if x.Leaving, err = d.bool("leaving"); err != nil {
+		return err
+	}
 	return d.skip(extra)
 }
 
@@ -427,7 +446,7 @@ func (d *decoder) deltas() ([]NodeDelta, error) {
 }
 
 func (d *decoder) delta(nd *NodeDelta) error {
-	extra, err := d.array(5)
+	extra, err := d.array(8)
 	if err != nil {
 		return err
 	}
@@ -441,6 +460,15 @@ func (d *decoder) delta(nd *NodeDelta) error {
 		return err
 	}
 	if nd.To, err = d.uint("to"); err != nil {
+		return err
+	}
+	if nd.GCVersion, err = d.uint("gc version"); err != nil {
+		return err
+	}
+	if nd.Clean, err = d.uint("clean"); err != nil {
+		return err
+	}
+	if nd.Reset, err = d.bool("reset"); err != nil {
 		return err
 	}
 	n, err := d.list(minRecordBytes)

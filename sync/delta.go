@@ -43,37 +43,61 @@ func (pb *pending) add(meta PeerMeta) *PeerChange {
 
 func (pb *pending) meta(m PeerMeta) { pb.add(m) }
 
-// reset starts the node over at a new generation with no data.
-func (pb *pending) reset(p *peer, gen uint64) {
+// reset starts the node over with no data: at a new generation, or at
+// the same one refilled from a sender's current state up to horizon gc.
+func (pb *pending) reset(p *peer, gen, gc uint64) {
 	m := pb.metaOf(p)
-	m.Generation, m.MaxVersion = gen, 0
+	m.Generation, m.MaxVersion, m.GCVersion = gen, 0, gc
 	c := pb.add(m)
-	c.Reset, c.Records = true, nil
+	c.Reset, c.Records, c.Drop = true, nil, nil
 }
 
 func (pb *pending) batch() *Batch {
 	if len(pb.changes) == 0 {
 		return nil
 	}
+	for i := range pb.changes {
+		pb.changes[i].Drop = collectable(pb.changes[i].Drop, pb.changes[i].Records, pb.changes[i].Meta.GCVersion)
+	}
 	return &Batch{Changes: pb.changes}
+}
+
+// collectable keeps the dropped keys that the batch leaves as collected
+// tombstones: a key dropped early in a step may be written again by a later
+// delta of the same step, and must then survive.
+func collectable(drop []string, recs []Record, gc uint64) []string {
+	if len(drop) == 0 || len(recs) == 0 {
+		return drop
+	}
+	last := make(map[string]*Record, len(recs))
+	for i := range recs {
+		last[recs[i].Key] = &recs[i]
+	}
+	kept := drop[:0]
+	for _, k := range drop {
+		if r := last[k]; r == nil || r.Tombstone && r.Version <= gc {
+			kept = append(kept, k)
+		}
+	}
+	return kept
 }
 
 // candidate is a node the other side is behind on.
 type candidate struct {
 	p       *peer
 	from    uint64
+	reset   bool
 	unknown bool
 	depth   int
 	tie     int
 }
 
-// selectDeltas picks what the other side lacks according to its digest,
-// within budget bytes. Order: nodes it has never heard of first (least
-// data first, so that many get introduced), then scuttle-depth — the node
-// it is furthest behind on first — with ties shuffled. Within a node,
-// records go in ascending version order and stop at the first one that
-// does not fit, so a cut delta is still a gap-free prefix.
-func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) []NodeDelta {
+// clean is how far the local copy of p is known to hold no key deleted by
+// a collected tombstone.
+func (p *peer) clean() uint64 { return max(p.meta.MaxVersion, p.meta.GCVersion) }
+
+// candidates lists the nodes the other side lacks data of, per its digest.
+func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []candidate {
 	var cands []candidate
 	for _, p := range s.sortedPeers() {
 		if p.meta.MaxVersion == 0 {
@@ -87,10 +111,27 @@ func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budg
 			}
 		case e.Generation < p.meta.Generation:
 			cands = append(cands, candidate{p: p, depth: len(p.records)})
-		case e.Generation == p.meta.Generation && e.MaxVersion < p.meta.MaxVersion:
+		case e.Generation > p.meta.Generation:
+		case p.meta.GCVersion > max(e.MaxVersion, e.GCVersion):
+			// It may hold keys whose tombstones it never saw and that are
+			// collected now: only a refill from the current state fixes that.
+			cands = append(cands, candidate{p: p, reset: true, depth: len(p.records)})
+		case e.MaxVersion < p.meta.MaxVersion && p.clean() >= e.GCVersion:
 			cands = append(cands, candidate{p: p, from: e.MaxVersion, depth: len(p.log) - p.after(e.MaxVersion)})
 		}
 	}
+	return cands
+}
+
+// selectDeltas picks what the other side lacks according to its digest,
+// within budget bytes. Order: nodes it has never heard of first (least
+// data first, so that many get introduced), then scuttle-depth — the node
+// it is furthest behind on first — with ties shuffled. Within a node,
+// records go in ascending version order and stop at the first one that
+// does not fit, so a cut delta is still a gap-free prefix. more reports
+// that something was left out.
+func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) (out []NodeDelta, more bool) {
+	cands := s.candidates(theirs, complete)
 	for i := range cands {
 		cands[i].tie = rng.Int()
 	}
@@ -107,22 +148,25 @@ func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budg
 		}
 		return a.tie < b.tie
 	})
-	var out []NodeDelta
 	for _, c := range cands {
-		nd, used, ok := c.p.delta(c.from, budget)
-		if !ok {
+		nd, used, complete := c.p.delta(c.from, c.reset, budget)
+		if used == 0 {
+			more = true
 			continue
 		}
 		out = append(out, nd)
 		budget -= used
+		more = more || !complete
 	}
-	return out
+	return out, more
 }
 
-// delta builds the node's records above from within budget bytes.
-func (p *peer) delta(from uint64, budget int) (NodeDelta, int, bool) {
-	nd := NodeDelta{ID: p.meta.ID, Generation: p.meta.Generation, From: from, To: p.meta.MaxVersion}
-	used := deltaHeadSize(nd.ID, nd.Generation, nd.From, nd.To)
+// delta builds the node's records above from within budget bytes; used is
+// 0 when not even its first record fits.
+func (p *peer) delta(from uint64, reset bool, budget int) (nd NodeDelta, used int, complete bool) {
+	nd = NodeDelta{ID: p.meta.ID, Generation: p.meta.Generation, From: from, To: p.meta.MaxVersion,
+		GCVersion: p.meta.GCVersion, Clean: p.clean(), Reset: reset}
+	used = deltaHeadSize(&nd)
 	if used > budget {
 		return NodeDelta{}, 0, false
 	}
@@ -137,7 +181,7 @@ func (p *peer) delta(from uint64, budget int) (NodeDelta, int, bool) {
 				return NodeDelta{}, 0, false
 			}
 			nd.To = nd.Records[len(nd.Records)-1].Version
-			return nd, used, true
+			return nd, used, false
 		}
 		nd.Records = append(nd.Records, *r)
 		used += sz
@@ -159,39 +203,57 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 			s.stats.InvalidDeltas++
 			continue
 		}
+		if s.implausible(nd.Generation) || s.removed.has(nd.ID) {
+			continue
+		}
 		p := s.peers[nd.ID]
 		if p == nil {
 			p = newPeer(PeerMeta{ID: nd.ID, Alias: nd.ID, Generation: nd.Generation})
 			s.peers[nd.ID] = p
 			obs.New = append(obs.New, nd.ID)
 		}
-		meta := pb.metaOf(p)
-		switch {
-		case nd.Generation < meta.Generation:
-			s.stats.StaleGenDeltas++
-			continue
-		case nd.Generation > meta.Generation:
-			pb.reset(p, nd.Generation)
-			meta = pb.metaOf(p)
-		}
-		if nd.From > meta.MaxVersion {
-			s.stats.GapDeltas++
-			continue
-		}
-		if nd.To <= meta.MaxVersion {
-			continue // nothing new
-		}
-		first := sort.Search(len(nd.Records), func(j int) bool { return nd.Records[j].Version > meta.MaxVersion })
-		meta.MaxVersion = nd.To
-		c := pb.add(meta)
-		c.Records = append(c.Records, nd.Records[first:]...)
+		s.prepareDelta(p, nd, pb)
 	}
+}
+
+func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
+	meta := pb.metaOf(p)
+	switch {
+	case nd.Generation < meta.Generation:
+		s.stats.StaleGenDeltas++
+		return
+	case nd.Generation > meta.Generation:
+		pb.reset(p, nd.Generation, 0)
+		meta = pb.metaOf(p)
+	case nd.Reset:
+		if nd.GCVersion <= max(meta.MaxVersion, meta.GCVersion) {
+			return // already as clean as this refill would make it
+		}
+		pb.reset(p, meta.Generation, nd.GCVersion)
+		meta = pb.metaOf(p)
+	case nd.Clean < meta.GCVersion:
+		// The sender may still hold keys deleted before our horizon.
+		s.stats.UncleanDeltas++
+		return
+	}
+	if nd.From > meta.MaxVersion {
+		s.stats.GapDeltas++
+		return
+	}
+	if nd.To <= meta.MaxVersion {
+		return // nothing new
+	}
+	first := sort.Search(len(nd.Records), func(j int) bool { return nd.Records[j].Version > meta.MaxVersion })
+	meta.MaxVersion = nd.To
+	c := pb.add(meta)
+	c.Records = append(c.Records, nd.Records[first:]...)
+	s.learnHorizon(p, nd.GCVersion, pb)
 }
 
 // validDelta checks what a well-behaved sender guarantees: records
 // strictly ascending within (From, To], keys within limits.
 func (s *State) validDelta(nd *NodeDelta) bool {
-	if nd.To < nd.From || len(nd.ID) > s.cfg.Limits.MaxIDBytes {
+	if nd.To < nd.From || len(nd.ID) > s.cfg.Limits.MaxIDBytes || nd.Reset && nd.From != 0 {
 		return false
 	}
 	prev := nd.From

@@ -14,6 +14,8 @@ func (p *peer) entry() DigestEntry {
 		Generation: p.meta.Generation,
 		Heartbeat:  p.heartbeat,
 		MaxVersion: p.meta.MaxVersion,
+		GCVersion:  p.meta.GCVersion,
+		Leaving:    p.leaving,
 	}
 	if e.Alias == e.ID {
 		e.Alias = ""
@@ -66,6 +68,8 @@ type Observed struct {
 	Heartbeats []string
 	// New lists nodes heard of for the first time.
 	New []string
+	// Left lists nodes that announced they are leaving.
+	Left []string
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A
@@ -74,22 +78,26 @@ type Observed struct {
 func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 	for i := range d {
 		e := &d[i]
-		if e.ID == "" {
+		switch {
+		case e.ID == "":
 			continue
-		}
-		if e.ID == s.cfg.Self.ID {
+		case e.ID == s.cfg.Self.ID:
 			if e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat {
 				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
 			}
+			continue
+		case s.implausible(e.Generation) || s.removed.stale(e):
 			continue
 		}
 		p := s.peers[e.ID]
 		if p == nil {
 			p = newPeer(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation})
 			s.peers[e.ID] = p
-			p.heartbeat = e.Heartbeat
+			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
 			obs.New = append(obs.New, e.ID)
-			obs.Heartbeats = append(obs.Heartbeats, e.ID)
+			if !e.Leaving {
+				obs.Heartbeats = append(obs.Heartbeats, e.ID)
+			}
 			pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
 			continue
 		}
@@ -97,21 +105,70 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 			continue // news of an earlier life of the node
 		}
 		if e.Generation > p.meta.Generation {
-			pb.reset(p, e.Generation)
-			p.heartbeat = e.Heartbeat
-			obs.Heartbeats = append(obs.Heartbeats, e.ID)
+			pb.reset(p, e.Generation, 0)
+			s.takeHeartbeat(p, e, obs)
 			continue
 		}
-		if e.Heartbeat > p.heartbeat {
-			p.heartbeat = e.Heartbeat
-			obs.Heartbeats = append(obs.Heartbeats, e.ID)
-		}
+		s.takeHeartbeat(p, e, obs)
 		if e.Addr != "" && e.Addr != p.meta.Addr || aliasOf(e) != p.meta.Alias {
 			m := pb.metaOf(p)
 			m.Addr, m.Alias = e.Addr, aliasOf(e)
 			pb.meta(m)
 		}
+		s.learnHorizon(p, e.GCVersion, pb)
 	}
+}
+
+// takeHeartbeat records a newer heartbeat: a sign of life, or of a
+// deliberate leave.
+func (s *State) takeHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
+	if e.Heartbeat <= p.heartbeat {
+		return
+	}
+	p.heartbeat = e.Heartbeat
+	if e.Leaving {
+		if !p.leaving {
+			obs.Left = append(obs.Left, e.ID)
+		}
+		p.leaving = true
+		return
+	}
+	p.leaving = false
+	obs.Heartbeats = append(obs.Heartbeats, e.ID)
+}
+
+// learnHorizon collects the node's tombstones up to gc once its owner has:
+// they delete keys that are absent either way, and holding them for ever
+// would grow the state without bound. Only possible once every version up
+// to gc is held, or a tombstone not yet received would be missed.
+//
+// Tombstones arriving in this very batch are still written (a collectable
+// tombstone must still overwrite the older value it deletes, durably,
+// before the watermark moves past it) and dropped right after.
+func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
+	m := pb.metaOf(p)
+	if gc <= m.GCVersion || m.MaxVersion < gc {
+		return
+	}
+	c := pb.add(m)
+	c.Meta.GCVersion = gc
+	last := make(map[string]*Record, len(c.Records))
+	for i := range c.Records {
+		last[c.Records[i].Key] = &c.Records[i]
+	}
+	if p.tombstones > 0 && !c.Reset {
+		for i := 0; i < len(p.log) && p.log[i].version <= gc; i++ {
+			if r := p.current(p.log[i]); r != nil && r.Tombstone && last[r.Key] == nil {
+				c.Drop = append(c.Drop, r.Key)
+			}
+		}
+	}
+	for k, r := range last {
+		if r.Tombstone && r.Version <= gc {
+			c.Drop = append(c.Drop, k)
+		}
+	}
+	sort.Strings(c.Drop)
 }
 
 func aliasOf(e *DigestEntry) string {

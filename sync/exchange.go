@@ -11,6 +11,9 @@ type Step struct {
 	// BadCluster is set when the message came from another cluster and was
 	// ignored (or answered with BadCluster).
 	BadCluster bool
+	// PullAgain is set when the sender had more for us than fit: open
+	// another exchange with it now rather than next round.
+	PullAgain bool
 }
 
 // Handle runs the protocol for one received message. It mutates nothing
@@ -44,8 +47,8 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	// fits one; deltas get the rest of the message.
 	digestBudget := min(total, s.cfg.PacketBudget/2)
 	digest, left := s.replyDigest(theirs, m.Complete, digestBudget, rng)
-	deltas := s.selectDeltas(theirs, m.Complete, total-(digestBudget-left), rng)
-	st.Reply = &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest, Deltas: deltas}
+	deltas, more := s.selectDeltas(theirs, m.Complete, total-(digestBudget-left), rng)
+	st.Reply = &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest, Deltas: deltas, More: more}
 	st.Batch = pb.batch()
 	return st
 }
@@ -60,10 +63,11 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	s.observe(m.Digest, &pb, &st.Observed)
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	if deltas := s.selectDeltas(index(m.Digest), false, budget, rng); len(deltas) > 0 {
-		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas}
+	if deltas, more := s.selectDeltas(index(m.Digest), false, budget, rng); len(deltas) > 0 || more {
+		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas, More: more}
 	}
 	st.Batch = pb.batch()
+	st.PullAgain = m.More
 	return st
 }
 
@@ -76,5 +80,6 @@ func (s *State) handleAck(m *Ack) Step {
 	var pb pending
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	st.Batch = pb.batch()
+	st.PullAgain = m.More
 	return st
 }

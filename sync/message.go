@@ -37,18 +37,39 @@ type DigestEntry struct {
 	Generation uint64 // changes when the peer's data is wiped
 	Heartbeat  uint64 // bumped by the peer itself; feeds failure detection
 	MaxVersion uint64 // every record of the peer up to this version is held
+	// GCVersion is the peer's tombstone collection horizon as the sender
+	// knows it: tombstones up to it are gone for good, and the sender holds
+	// no key deleted by one of them.
+	GCVersion uint64
+	// Leaving is set by a peer shutting down on purpose: it is gone, not
+	// suspect.
+	Leaving bool
 }
 
 // NodeDelta carries records of one node that cover the version range
 // (From, To]: every record the sender holds in that range is included, in
 // ascending version order. A receiver whose watermark for the node is below
 // From must not apply it, or it would skip versions it never saw.
+//
+// Reset marks a delta that starts the node over from version 0: the
+// receiver was so far behind that tombstones it never saw have since been
+// collected, so it drops what it holds of the node and refills from the
+// sender's current state, which holds no deleted key.
 type NodeDelta struct {
 	ID         string
 	Generation uint64
 	From       uint64
 	To         uint64
-	Records    []Record
+	// GCVersion is the node's tombstone collection horizon as the sender
+	// knows it.
+	GCVersion uint64
+	// Clean is the version up to which the sender's copy is known to hold
+	// no key deleted by a collected tombstone: max(its watermark, its
+	// GCVersion). A receiver that was reset up to a horizon only takes
+	// deltas from senders at least as clean.
+	Clean   uint64
+	Reset   bool
+	Records []Record
 }
 
 // MsgType tags a message on the wire.
@@ -98,6 +119,10 @@ type SynAck struct {
 	From    string
 	Digest  []DigestEntry
 	Deltas  []NodeDelta
+	// More is set when deltas the initiator lacks were left out for lack
+	// of room: the initiator opens another exchange at once instead of
+	// waiting a round, so bulk catch-up runs at the speed of the disk.
+	More bool
 }
 
 // Ack closes an exchange with the deltas the responder asked for.
@@ -105,6 +130,7 @@ type Ack struct {
 	Cluster string
 	From    string
 	Deltas  []NodeDelta
+	More    bool // as in SynAck, for the responder
 }
 
 // BadCluster tells a sender that it gossiped to a node of another cluster.

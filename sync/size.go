@@ -54,8 +54,8 @@ func sizeArr(n int) int {
 }
 
 func entrySize(e *DigestEntry) int {
-	return sizeArr(6) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
-		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion)
+	return sizeArr(8) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
+		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion) + sizeUint(e.GCVersion) + 1
 }
 
 func recordSize(r *Record) int {
@@ -64,8 +64,9 @@ func recordSize(r *Record) int {
 
 // deltaHeadSize is a NodeDelta without its records, counting the records
 // list header at its largest so that adding records never overflows.
-func deltaHeadSize(id string, gen, from, to uint64) int {
-	return sizeArr(5) + sizeStr(len(id)) + sizeUint(gen) + sizeUint(from) + sizeUint(to) + sizeArr(1<<16)
+func deltaHeadSize(nd *NodeDelta) int {
+	return sizeArr(8) + sizeStr(len(nd.ID)) + sizeUint(nd.Generation) + sizeUint(nd.From) + sizeUint(nd.To) +
+		sizeUint(nd.GCVersion) + sizeUint(nd.Clean) + 1 + sizeArr(1<<16)
 }
 
 // Fixed parts of the messages, with list headers at their largest.
@@ -74,9 +75,9 @@ func synHeadSize(cluster, from string) int {
 }
 
 func synAckHeadSize(cluster, from string) int {
-	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16)
+	return HeaderSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16) + 1
 }
 
 func ackHeadSize(cluster, from string) int {
-	return HeaderSize + sizeArr(3) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16)
+	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16) + 1
 }

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -58,11 +59,13 @@ type logEntry struct {
 
 // peer is the core's view of one node, the local one included.
 type peer struct {
-	meta      PeerMeta
-	heartbeat uint64
-	records   map[string]*Record
-	log       []logEntry
-	stale     int
+	meta       PeerMeta
+	heartbeat  uint64
+	leaving    bool
+	records    map[string]*Record
+	log        []logEntry
+	stale      int
+	tombstones int
 }
 
 func newPeer(meta PeerMeta) *peer {
@@ -77,17 +80,35 @@ func (p *peer) put(r Record) {
 			return
 		}
 		p.stale++
+		if old.Tombstone {
+			p.tombstones--
+		}
 	}
 	rec := r
 	p.records[r.Key] = &rec
+	if r.Tombstone {
+		p.tombstones++
+	}
 	p.log = append(p.log, logEntry{version: r.Version, key: r.Key})
 	p.compact()
+}
+
+// drop removes a collected tombstone.
+func (p *peer) drop(key string) {
+	if r, ok := p.records[key]; ok {
+		delete(p.records, key)
+		p.stale++
+		if r.Tombstone {
+			p.tombstones--
+		}
+	}
 }
 
 func (p *peer) reset() {
 	p.records = make(map[string]*Record)
 	p.log = nil
 	p.stale = 0
+	p.tombstones = 0
 }
 
 // compact drops stale log entries once they are the majority, keeping
@@ -128,6 +149,10 @@ type State struct {
 	self  *peer
 	peers map[string]*peer // every known node, self included
 	stats Stats
+	// genCeiling bounds plausible generations (0: no bound), so that one
+	// bogus entry far in the future cannot shadow a node for ever.
+	genCeiling uint64
+	removed    removedSet
 }
 
 // Stats count what the core rejected; the node exports them.
@@ -137,7 +162,9 @@ type Stats struct {
 	GapDeltas      uint64 // node deltas not applicable without a gap
 	InvalidDeltas  uint64 // node deltas with unordered or out-of-range records
 	StaleGenDeltas uint64 // node deltas of a generation older than known
-	Resets         uint64 // peers whose data was dropped for a new generation
+	FutureGen      uint64 // entries or deltas of an implausibly new generation
+	UncleanDeltas  uint64 // deltas from a sender that may hold collected keys
+	Resets         uint64 // peers whose data was dropped and refilled
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -169,7 +196,7 @@ func (s *State) Restore(meta PeerMeta, recs []Record) error {
 		if meta.Generation != s.cfg.Self.Generation {
 			return nil // our own data of an older generation is not ours any more
 		}
-		p.meta.MaxVersion = meta.MaxVersion
+		p.meta.MaxVersion, p.meta.GCVersion = meta.MaxVersion, meta.GCVersion
 	} else {
 		p.meta = meta
 	}
@@ -190,6 +217,13 @@ func (s *State) Commit(b *Batch) {
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		p := s.peers[c.Meta.ID]
+		if c.Remove {
+			if p != nil && p != s.self {
+				s.removed.add(c.Meta.ID, p.meta.Generation, p.heartbeat)
+				delete(s.peers, c.Meta.ID)
+			}
+			continue
+		}
 		if p == nil {
 			p = newPeer(c.Meta)
 			s.peers[c.Meta.ID] = p
@@ -201,9 +235,10 @@ func (s *State) Commit(b *Batch) {
 		for _, r := range c.Records {
 			p.put(r)
 		}
-		hb := p.heartbeat
+		for _, k := range c.Drop {
+			p.drop(k)
+		}
 		p.meta = c.Meta
-		p.heartbeat = hb
 	}
 }
 
@@ -222,10 +257,128 @@ func (s *State) Beat() uint64 {
 	return s.self.heartbeat
 }
 
+// Leave marks the local node as leaving on purpose: the next digests tell
+// peers it is gone rather than failed.
+func (s *State) Leave() {
+	s.self.leaving = true
+	s.self.heartbeat++
+}
+
+// SetGenerationCeiling sets the highest generation believed; entries and
+// deltas above it are ignored. The node passes now plus a year, in the
+// generation's unit (milliseconds), as Cassandra does.
+func (s *State) SetGenerationCeiling(g uint64) { s.genCeiling = g }
+
+func (s *State) implausible(gen uint64) bool {
+	if s.genCeiling != 0 && gen > s.genCeiling {
+		s.stats.FutureGen++
+		return true
+	}
+	return false
+}
+
+// Remove forgets a node, typically one dead for longer than the dead
+// grace period. Commit the batch once durable. Until it comes back with a
+// newer generation or heartbeat, digests that still list it are ignored.
+func (s *State) Remove(id string) *Batch {
+	p := s.peers[id]
+	if p == nil || p == s.self {
+		return nil
+	}
+	return &Batch{Changes: []PeerChange{{Meta: p.meta, Remove: true}}}
+}
+
+// CollectTombstones prepares the collection of the local node's tombstones
+// older than grace: in version order, up to the first one still young,
+// so that the published horizon (GCVersion) means "every tombstone up to
+// here is gone". A tombstone's value holds its deletion time in unix
+// milliseconds (see TombstoneValue).
+func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
+	p := s.self
+	if p.tombstones == 0 {
+		return nil
+	}
+	var drop []string
+	horizon := p.meta.GCVersion
+	for i := p.after(horizon); i < len(p.log); i++ {
+		r := p.current(p.log[i])
+		if r == nil || !r.Tombstone {
+			continue
+		}
+		if deletedAt(r.Value)+graceMs > nowMs {
+			break
+		}
+		drop = append(drop, r.Key)
+		horizon = r.Version
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	meta := p.meta
+	meta.GCVersion = horizon
+	return &Batch{Changes: []PeerChange{{Meta: meta, Drop: drop}}}
+}
+
+// TombstoneValue is the value of a tombstone written at nowMs.
+func TombstoneValue(nowMs uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], nowMs)
+	return b[:]
+}
+
+func deletedAt(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0 // not ours to interpret: collectable
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// removedSet remembers recently removed nodes, bounded, so that a stale
+// digest does not bring one back.
+type removedSet struct {
+	at    map[string]removedPeer
+	order []string
+}
+
+type removedPeer struct{ gen, heartbeat uint64 }
+
+const maxRemembered = 4096
+
+func (r *removedSet) add(id string, gen, hb uint64) {
+	if r.at == nil {
+		r.at = make(map[string]removedPeer)
+	}
+	if _, ok := r.at[id]; !ok {
+		r.order = append(r.order, id)
+	}
+	r.at[id] = removedPeer{gen: gen, heartbeat: hb}
+	for len(r.order) > maxRemembered {
+		delete(r.at, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+// stale reports whether an entry only repeats what was known when the
+// node was removed.
+func (r *removedSet) stale(e *DigestEntry) bool {
+	rp, ok := r.at[e.ID]
+	if !ok {
+		return false
+	}
+	if e.Generation > rp.gen || e.Generation == rp.gen && e.Heartbeat > rp.heartbeat {
+		delete(r.at, e.ID) // back for real; the order slice forgets it lazily
+		return false
+	}
+	return true
+}
+
+func (r *removedSet) has(id string) bool { _, ok := r.at[id]; return ok }
+
 // PeerInfo is a snapshot of what is known about one node.
 type PeerInfo struct {
 	PeerMeta
 	Heartbeat uint64
+	Leaving   bool
 	Keys      int
 }
 
@@ -251,7 +404,7 @@ func (s *State) Peer(id string) (PeerInfo, bool) {
 }
 
 func (p *peer) info() PeerInfo {
-	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Keys: len(p.records)}
+	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Leaving: p.leaving, Keys: len(p.records) - p.tombstones}
 }
 
 // Get returns a node's record for key, tombstones included.

@@ -96,7 +96,7 @@ func sameData(a, b *State) error {
 			return fmt.Errorf("%s: %s has %+v, %s has %+v", id, a.cfg.Self.ID, pa.meta, b.cfg.Self.ID, pb.meta)
 		}
 		if !reflect.DeepEqual(a.Keys(id), b.Keys(id)) {
-			return fmt.Errorf("%s: keys differ", id)
+			return fmt.Errorf("%s: keys differ: %s %v (%+v) vs %s %v (%+v)", id, a.cfg.Self.ID, a.Keys(id), pa.meta, b.cfg.Self.ID, b.Keys(id), pb.meta)
 		}
 		for k, r := range pa.records {
 			if o := pb.records[k]; o == nil || o.Version != r.Version || string(o.Value) != string(r.Value) {
@@ -193,7 +193,7 @@ func TestDeltaPrefixUnderBudget(t *testing.T) {
 	b := newTestState(t, "b", 1)
 	theirs := index([]DigestEntry{{ID: "a", Generation: 1, MaxVersion: 0}})
 	for _, budget := range []int{600, 5000, 20000} {
-		ds := a.selectDeltas(theirs, false, budget, rng)
+		ds, _ := a.selectDeltas(theirs, false, budget, rng)
 		if len(ds) != 1 {
 			t.Fatalf("budget %d: %d deltas, want 1", budget, len(ds))
 		}
@@ -240,7 +240,7 @@ func TestScuttleDepthOrder(t *testing.T) {
 		{ID: "mid", Generation: 1, MaxVersion: 0},
 		{ID: "src", Generation: 1},
 	})
-	ds := src.selectDeltas(theirs, true, testMessage, rng)
+	ds, _ := src.selectDeltas(theirs, true, testMessage, rng)
 	var order []string
 	for _, d := range ds {
 		order = append(order, d.ID)
