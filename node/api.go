@@ -19,7 +19,8 @@ func (n *Node) Set(key string, value []byte) (uint64, error) {
 // replicates like any write and reaches peers' subscribers as EventDelete.
 // Deleting a key that does not exist is not an error.
 func (n *Node) Delete(key string) (uint64, error) {
-	return n.write(lsync.Record{Key: key, Tombstone: true})
+	return n.write(lsync.Record{Key: key, Tombstone: true,
+		Value: lsync.TombstoneValue(uint64(n.clock.Now().UnixMilli()))})
 }
 
 func (n *Node) write(r lsync.Record) (uint64, error) {
@@ -34,19 +35,20 @@ func (n *Node) write(r lsync.Record) (uint64, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed {
+	switch {
+	case n.closed:
 		return 0, ErrClosed
+	case n.failed != nil:
+		return 0, n.failed
 	}
 	r.Version = n.versioner.Next()
 	b, err := n.state.LocalWrite([]lsync.Record{r})
 	if err != nil {
 		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
 	}
-	if err := n.store.Apply(b); err != nil {
-		n.counters.storeErrors.Add(1)
+	if err := n.persist(b); err != nil {
 		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
 	}
-	n.state.Commit(b)
 	return r.Version, nil
 }
 
@@ -118,6 +120,7 @@ const (
 	StateAlive     PeerState = "alive"
 	StateSuspended PeerState = "suspended"
 	StateDead      PeerState = "dead"
+	StateLeft      PeerState = "left" // announced it was leaving
 )
 
 // Peer describes one other node.
@@ -144,6 +147,9 @@ func (n *Node) Peers() []Peer {
 		st := StateJoining
 		if s, ok := n.detector.State(p.ID); ok {
 			st = peerState(s)
+		}
+		if n.left[p.ID] {
+			st = StateLeft
 		}
 		phi := n.detector.Phi(p.ID, now)
 		if math.IsNaN(phi) || math.IsInf(phi, 0) {

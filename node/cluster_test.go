@@ -106,3 +106,73 @@ func TestMemClusterConverges(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDeleteReplicatesAndIsCollected: a delete reaches peers as a delete
+// event, and once collected the tombstone is gone everywhere.
+func TestDeleteReplicatesAndIsCollected(t *testing.T) {
+	net := lsync.NewMemNetwork(5)
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		tr, _ := net.Listen(fmt.Sprintf("d%d:1", i), 1400, 4<<20)
+		cfg := fastConfig(fmt.Sprintf("d%d", i))
+		cfg.Seeds = []string{"d0:1"}
+		cfg.TombstoneGrace = Duration(50 * time.Millisecond)
+		cfg.ReduceVal = Duration(20 * time.Millisecond)
+		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
+	}
+	sub := nodes[1].Subscribe(256)
+	defer sub.Close()
+	v, _ := nodes[0].Set("k", []byte("v"))
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "d0", "k", v) })
+	if _, err := nodes[0].Delete("k"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for deleted := false; !deleted; {
+		select {
+		case ev := <-sub.C:
+			deleted = ev.Type == EventDelete && len(ev.Deltas) == 1 && ev.Deltas[0].Key == "k" && ev.Deltas[0].Deleted
+		case <-deadline:
+			t.Fatal("no delete event")
+		}
+	}
+	if _, ok := nodes[1].Get("d0", "k"); ok {
+		t.Fatal("deleted key still readable on the peer")
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			n.mu.Lock()
+			_, held := n.state.Get("d0", "k")
+			n.mu.Unlock()
+			if held {
+				return fmt.Errorf("%s still holds the tombstone", n.ID())
+			}
+		}
+		return nil
+	})
+}
+
+// TestDeadPeerRemoved: a peer dead for longer than dead_grace is removed
+// with its data and announced.
+func TestDeadPeerRemoved(t *testing.T) {
+	net := lsync.NewMemNetwork(6)
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		tr, _ := net.Listen(fmt.Sprintf("r%d:1", i), 1400, 4<<20)
+		cfg := fastConfig(fmt.Sprintf("r%d", i))
+		cfg.Seeds = []string{"r0:1"}
+		cfg.DeadAfter = Duration(100 * time.Millisecond)
+		cfg.DeadGrace = Duration(100 * time.Millisecond)
+		cfg.SkipLeave = true
+		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
+	}
+	sub := nodes[0].Subscribe(256)
+	defer sub.Close()
+	v, _ := nodes[1].Set("k", []byte("v"))
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "r1", "k", v) })
+	nodes[1].Close()
+	waitEvent(t, sub, EventRemove, "r1")
+	if len(nodes[0].Peers()) != 0 || nodes[0].Keys("r1") != nil {
+		t.Fatalf("removed peer still known: %+v", nodes[0].Peers())
+	}
+}

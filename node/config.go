@@ -44,6 +44,12 @@ type Config struct {
 	ReduceVal      Duration `toml:"reduce_val"`       // tombstone collection interval
 	Fanout         int      `toml:"fanout"`           // live peers gossiped to per round
 
+	// Deletes, dead peers and leaving.
+	TombstoneGrace Duration `toml:"tombstone_grace"` // deleted keys' tombstones kept this long
+	DeadGrace      Duration `toml:"dead_grace"`      // dead this long -> removed with its data
+	KeepDeadPeers  bool     `toml:"keep_dead_peers"` // never remove dead peers or their data
+	SkipLeave      bool     `toml:"skip_leave"`      // Close without announcing a leave
+
 	// Failure detection (phi accrual).
 	PhiThreshold       float64  `toml:"phi_threshold"`
 	PhiWindow          int      `toml:"phi_window"`
@@ -102,6 +108,8 @@ func DefaultConfig() Config {
 		HeartbeatVal:       Duration(time.Second),
 		HealthCheckVal:     Duration(time.Second),
 		ReduceVal:          Duration(10 * time.Second),
+		TombstoneGrace:     Duration(time.Hour),
+		DeadGrace:          Duration(24 * time.Hour),
 		Fanout:             3,
 		PhiThreshold:       8,
 		PhiWindow:          1000,
@@ -175,6 +183,8 @@ func (c Config) withDefaults() Config {
 	setIf(&c.HeartbeatVal, d.HeartbeatVal)
 	setIf(&c.HealthCheckVal, d.HealthCheckVal)
 	setIf(&c.ReduceVal, d.ReduceVal)
+	setIf(&c.TombstoneGrace, d.TombstoneGrace)
+	setIf(&c.DeadGrace, d.DeadGrace)
 	setIf(&c.PhiInitialInterval, d.PhiInitialInterval)
 	setIf(&c.PhiMaxInterval, d.PhiMaxInterval)
 	setIf(&c.DeadAfter, d.DeadAfter)
@@ -251,6 +261,8 @@ func (c Config) Validate() error {
 		{"heartbeat_val", c.HeartbeatVal, time.Millisecond},
 		{"health_check_val", c.HealthCheckVal, time.Millisecond},
 		{"reduce_val", c.ReduceVal, time.Millisecond},
+		{"tombstone_grace", c.TombstoneGrace, time.Millisecond},
+		{"dead_grace", c.DeadGrace, time.Millisecond},
 		{"phi_initial_interval", c.PhiInitialInterval, time.Millisecond},
 		{"phi_max_interval", c.PhiMaxInterval, time.Millisecond},
 		{"dead_after", c.DeadAfter, time.Millisecond},

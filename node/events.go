@@ -21,6 +21,11 @@ const (
 	EventRecover
 	// EventDead: peers suspended for longer than dead_after.
 	EventDead
+	// EventLeave: peers that announced they are leaving (Close).
+	EventLeave
+	// EventRemove: peers dead for longer than dead_grace, forgotten with
+	// their data.
+	EventRemove
 )
 
 func (t EventType) String() string {
@@ -37,6 +42,10 @@ func (t EventType) String() string {
 		return "peers_recover"
 	case EventDead:
 		return "peers_dead"
+	case EventLeave:
+		return "peers_leave"
+	case EventRemove:
+		return "peers_remove"
 	}
 	return "unknown"
 }

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +38,11 @@ func (n *Node) tickLoop() {
 	gossip := n.clock.NewTicker(n.cfg.GossipVal.D())
 	beat := n.clock.NewTicker(n.cfg.HeartbeatVal.D())
 	check := n.clock.NewTicker(n.cfg.HealthCheckVal.D())
+	reduce := n.clock.NewTicker(n.cfg.ReduceVal.D())
 	defer gossip.Stop()
 	defer beat.Stop()
 	defer check.Stop()
+	defer reduce.Stop()
 	n.round() // join at once rather than one interval late
 	for {
 		select {
@@ -52,6 +56,8 @@ func (n *Node) tickLoop() {
 			n.mu.Unlock()
 		case <-check.C():
 			n.checkHealth()
+		case <-reduce.C():
+			n.reduce()
 		}
 	}
 }
@@ -68,40 +74,84 @@ func (n *Node) handle(pkt lsync.Packet) {
 		return
 	}
 	n.mu.Lock()
-	if n.closed {
+	if n.closed || n.failed != nil {
 		n.mu.Unlock()
 		return
 	}
-	st := n.state.Handle(msg, n.rng)
-	if st.Batch != nil {
-		start := time.Now()
-		if err := n.store.Apply(st.Batch); err != nil {
-			n.mu.Unlock()
-			n.counters.storeErrors.Add(1)
-			n.log.Error().Err(err).Str("from", pkt.From).Msg("could not persist deltas; dropped them")
-			return
-		}
-		n.state.Commit(st.Batch)
-		n.counters.batches.Add(1)
-		n.counters.deltasApplied.Add(uint64(st.Batch.Len()))
-		n.log.Trace().Int("records", st.Batch.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
-	}
 	now := n.clock.Now()
+	n.state.SetGenerationCeiling(uint64(now.Add(maxGenerationSkew).UnixMilli()))
+	st := n.state.Handle(msg, n.rng)
+	if err := n.persist(st.Batch); err != nil {
+		n.mu.Unlock()
+		return
+	}
 	for _, id := range st.New {
 		n.detector.Heartbeat(id, now) // tracked from first word of it
 	}
+	var back []string
 	for _, id := range st.Heartbeats {
 		n.detector.Heartbeat(id, now)
+		if n.left[id] {
+			// Back after a leave. If the detector never suspected it, no
+			// recovery would be reported: report it here. Otherwise the
+			// next health check reports the recovery.
+			if s, _ := n.detector.State(id); s == health.Alive {
+				delete(n.left, id)
+				back = append(back, id)
+			}
+		}
+	}
+	for _, id := range st.Left {
+		// Gone on purpose: its suspicion and death are not announced (it
+		// is still removed after dead_grace), and its return is a recovery.
+		n.left[id] = true
 	}
 	n.publishBatch(st.Batch)
+	var pull *lsync.Syn
+	if st.PullAgain {
+		pull = n.state.MakeSyn(n.rng)
+	}
 	n.mu.Unlock()
 
+	n.announce(EventLeave, st.Left)
+	n.announce(EventRecover, back)
 	if st.BadCluster {
 		n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
 	}
 	if st.Reply != nil {
 		n.send(pkt.From, st.Reply)
 	}
+	if pull != nil {
+		// The sender had more than one message could carry: keep pulling
+		// now, so catch-up runs at the speed of the disk, not of rounds.
+		n.send(pkt.From, pull)
+	}
+}
+
+// maxGenerationSkew bounds how far in the future a generation (a node's
+// data-directory creation time) may plausibly be, as in Cassandra.
+const maxGenerationSkew = 365 * 24 * time.Hour
+
+// persist makes a batch durable, then commits it to the core. A store
+// error leaves disk and memory possibly apart (a large batch may be half
+// written): the node stops taking writes and gossip until restarted, when
+// Load rebuilds a consistent state. The caller holds mu.
+func (n *Node) persist(b *lsync.Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	start := time.Now()
+	if err := n.store.Apply(b); err != nil {
+		n.counters.storeErrors.Add(1)
+		n.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		n.log.Error().Err(err).Msg("store write failed: node stopped; restart it to recover")
+		return n.failed
+	}
+	n.state.Commit(b)
+	n.counters.batches.Add(1)
+	n.counters.deltasApplied.Add(uint64(b.Len()))
+	n.log.Trace().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
+	return nil
 }
 
 // publishBatch announces the peers' records of a durable batch.
@@ -161,7 +211,7 @@ func (n *Node) round() {
 	syn := n.state.MakeSyn(n.rng)
 	var live, unreachable []string
 	for _, p := range n.state.Peers() {
-		if p.Addr == "" {
+		if p.Addr == "" || n.left[p.ID] {
 			continue
 		}
 		if st, ok := n.detector.State(p.ID); ok && st == health.Alive {
@@ -188,10 +238,21 @@ func (n *Node) round() {
 	}
 }
 
-// checkHealth re-evaluates every peer and announces the changes.
+// checkHealth re-evaluates every peer, removes those dead for longer than
+// dead_grace, and announces the changes.
 func (n *Node) checkHealth() {
 	n.mu.Lock()
-	rep := n.detector.Check(n.clock.Now())
+	now := n.clock.Now()
+	rep := n.detector.Check(now)
+	for _, id := range rep.Dead {
+		n.deadSince[id] = now
+	}
+	rep.Suspended, rep.Dead = n.notLeft(rep.Suspended), n.notLeft(rep.Dead)
+	for _, id := range rep.Recovered {
+		delete(n.deadSince, id)
+		delete(n.left, id)
+	}
+	removed := n.removeDead(now)
 	n.mu.Unlock()
 	for _, ev := range []struct {
 		t   EventType
@@ -201,11 +262,69 @@ func (n *Node) checkHealth() {
 		{EventSuspend, rep.Suspended},
 		{EventRecover, rep.Recovered},
 		{EventDead, rep.Dead},
+		{EventRemove, removed},
 	} {
-		if len(ev.ids) == 0 {
+		n.announce(ev.t, ev.ids)
+	}
+}
+
+// announce logs and publishes a peer event, if there are peers.
+func (n *Node) announce(t EventType, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	n.log.Info().Strs("peers", ids).Msg(t.String())
+	n.hub.publish(Event{Type: t, Peers: ids})
+}
+
+// removeDead forgets peers dead for longer than dead_grace, data included,
+// unless keep_dead_peers. The caller holds mu.
+func (n *Node) removeDead(now time.Time) []string {
+	if n.cfg.KeepDeadPeers {
+		return nil
+	}
+	var removed []string
+	for id, since := range n.deadSince {
+		if now.Sub(since) < n.cfg.DeadGrace.D() {
 			continue
 		}
-		n.log.Info().Strs("peers", ev.ids).Msg(ev.t.String())
-		n.hub.publish(Event{Type: ev.t, Peers: ev.ids})
+		if err := n.persist(n.state.Remove(id)); err != nil {
+			break
+		}
+		n.detector.Remove(id)
+		delete(n.deadSince, id)
+		removed = append(removed, id)
 	}
+	sort.Strings(removed)
+	return removed
+}
+
+// reduce collects the local node's tombstones older than tombstone_grace;
+// peers drop their copies when they see the new horizon.
+func (n *Node) reduce() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.failed != nil {
+		return
+	}
+	b := n.state.CollectTombstones(uint64(n.clock.Now().UnixMilli()), uint64(n.cfg.TombstoneGrace.D().Milliseconds()))
+	if err := n.persist(b); err == nil && !b.Empty() {
+		n.log.Debug().Int("tombstones", len(b.Changes[0].Drop)).Uint64("gc_version", b.Changes[0].Meta.GCVersion).Msg("tombstones collected")
+	}
+	if gc, ok := n.store.(interface{ GC() error }); ok {
+		if err := gc.GC(); err != nil {
+			n.log.Warn().Err(err).Msg("value log collection failed")
+		}
+	}
+}
+
+// notLeft filters out peers that announced their leave. The caller holds mu.
+func (n *Node) notLeft(ids []string) []string {
+	out := ids[:0]
+	for _, id := range ids {
+		if !n.left[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }

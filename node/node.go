@@ -103,6 +103,7 @@ var (
 	ErrStarted     = errors.New("node: already started")
 	ErrUnknownPeer = errors.New("node: unknown peer")
 	ErrBadKey      = errors.New("node: bad key")
+	ErrStoreFailed = errors.New("node: store write failed; restart the node")
 )
 
 // Node is one member of a Leviathan cluster. Its methods are safe for
@@ -127,9 +128,12 @@ type Node struct {
 	state    *lsync.State
 	detector *health.Detector
 	rng      *rand.Rand
-	closed   bool
-	running  bool
-	counters counters
+	closed    bool
+	running   bool
+	failed    error // a store write failed: no more writes or gossip
+	left      map[string]bool
+	deadSince map[string]time.Time
+	counters  counters
 
 	stop     chan struct{}
 	wg       gosync.WaitGroup
@@ -148,7 +152,8 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}),
+		left: make(map[string]bool), deadSince: make(map[string]time.Time)}
 	n.log = zerolog.Nop()
 	if o.logger != nil {
 		n.log = *o.logger
@@ -317,9 +322,31 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
+	leave := n.running && !n.cfg.SkipLeave && n.failed == nil
+	var syn *lsync.Syn
+	var targets []string
+	if leave {
+		n.state.Leave()
+		syn = n.state.MakeSyn(n.rng)
+		for _, p := range n.state.Peers() {
+			if p.Addr != "" && !n.left[p.ID] {
+				targets = append(targets, p.Addr)
+			}
+		}
+	}
 	n.mu.Unlock()
 
 	close(n.stop)
+	if leave {
+		// One datagram to every known peer; gossip carries it to any we
+		// miss. Best effort: a peer that does not hear suspects us instead.
+		if b, err := lsync.Encode(syn); err == nil {
+			for _, t := range targets {
+				n.sendRaw(t, append([]byte(nil), b...), lsync.MsgSyn)
+			}
+		}
+		n.log.Info().Int("peers", len(targets)).Msg("leave announced")
+	}
 	var errs []error
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Close(); err != nil {

@@ -91,6 +91,7 @@ func TestStoppedPeerSuspendedThenRecovers(t *testing.T) {
 	})
 
 	addr := nodes[2].Addr()
+	nodes[2].cfg.SkipLeave = true // a crash, not a leave
 	if err := nodes[2].Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +164,84 @@ func TestUnusableDataDir(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), cfg.DataDir) {
 		t.Fatalf("unusable data dir: %v", err)
 	}
+}
+
+// TestLeaveIsNotSuspicion: a node closed gracefully is marked left at once
+// (no suspicion, no death), and recovers when it comes back.
+func TestLeaveIsNotSuspicion(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	nodes := udpCluster(t, 2, dirs)
+	sub := nodes[0].Subscribe(256)
+	defer sub.Close()
+	eventually(t, 10*time.Second, func() error {
+		if len(nodes[0].LivePeers()) != 1 {
+			return fmt.Errorf("u0 sees %v", nodes[0].Peers())
+		}
+		return nil
+	})
+	_, port, _ := net.SplitHostPort(nodes[1].Addr())
+	if err := nodes[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, sub, EventLeave, "u1")
+	if p := nodes[0].Peers(); len(p) != 1 || p[0].State != StateLeft {
+		t.Fatalf("peers after leave: %+v", p)
+	}
+	cfg := fastConfig("u1")
+	cfg.InMemory, cfg.DataDir = false, dirs[1]
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.Seeds = []string{nodes[0].Addr()}
+	startNode(t, cfg)
+	for {
+		select {
+		case ev := <-sub.C:
+			switch ev.Type {
+			case EventSuspend, EventDead:
+				t.Fatalf("left peer reported %s", ev.Type)
+			case EventRecover:
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("no recovery after the left node came back")
+		}
+	}
+}
+
+// TestWipedNodeRejoins: a node whose data dir was wiped comes back with
+// the same id and a new generation; peers drop its old keys and take its
+// new writes although its versions start again from 1.
+func TestWipedNodeRejoins(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	nodes := udpCluster(t, 2, dirs)
+	v, _ := nodes[1].Set("old", []byte("1"))
+	nodes[1].Set("shared", []byte("old"))
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "u1", "old", v) })
+	gen := nodes[1].Status().Generation
+	if err := nodes[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig("u1")
+	cfg.InMemory, cfg.DataDir = false, t.TempDir() // wiped
+	cfg.Port = 0
+	cfg.Seeds = []string{nodes[0].Addr()}
+	eventually(t, 5*time.Second, func() error { // generations are milliseconds
+		if uint64(time.Now().UnixMilli()) <= gen {
+			return fmt.Errorf("clock has not passed generation %d", gen)
+		}
+		return nil
+	})
+	back := startNode(t, cfg)
+	v2, err := back.Set("shared", []byte("new"))
+	if err != nil || v2 != 1 {
+		t.Fatalf("first write after wipe: version %d, %v", v2, err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got, _ := nodes[0].Get("u1", "shared"); string(got) != "new" {
+			return fmt.Errorf("u0 sees u1/shared = %q", got)
+		}
+		if _, ok := nodes[0].Get("u1", "old"); ok {
+			return fmt.Errorf("u0 still has u1/old from the wiped generation")
+		}
+		return nil
+	})
 }
