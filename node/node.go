@@ -124,10 +124,10 @@ type Node struct {
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so
 	// any reader or peer) sees it.
-	mu       gosync.Mutex
-	state    *lsync.State
-	detector *health.Detector
-	rng      *rand.Rand
+	mu        gosync.Mutex
+	state     *lsync.State
+	detector  *health.Detector
+	rng       *rand.Rand
 	closed    bool
 	running   bool
 	failed    error // a store write failed: no more writes or gossip
