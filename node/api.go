@@ -23,33 +23,89 @@ func (n *Node) Delete(key string) (uint64, error) {
 		Value: lsync.TombstoneValue(uint64(n.clock.Now().UnixMilli()))})
 }
 
+// KV is one key and value for SetMany.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// setManyChunk records are made durable at a time: small enough for one
+// atomic Badger transaction, large enough to amortise it.
+const setManyChunk = 4096
+
+// SetMany writes many keys of this node, for applications that load data,
+// and returns their versions in order. It writes in chunks of a few
+// thousand, each durable (and so visible and gossiped) on its own: on an
+// error, the returned versions are those of the pairs already written.
+func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
+	for _, kv := range kvs {
+		if err := n.checkWrite(kv.Key, kv.Value); err != nil {
+			return nil, err
+		}
+	}
+	versions := make([]uint64, 0, len(kvs))
+	for len(kvs) > 0 {
+		chunk := kvs[:min(len(kvs), setManyChunk)]
+		kvs = kvs[len(chunk):]
+		recs := make([]lsync.Record, len(chunk))
+		for i, kv := range chunk {
+			recs[i] = lsync.Record{Key: kv.Key, Value: kv.Value}
+		}
+		if err := n.writeRecords(recs); err != nil {
+			return versions, err
+		}
+		for _, r := range recs {
+			versions = append(versions, r.Version)
+		}
+	}
+	return versions, nil
+}
+
+func (n *Node) checkWrite(key string, value []byte) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty", ErrBadKey)
+	case len(key) > n.cfg.MaxKeySize:
+		return fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(key), n.cfg.MaxKeySize)
+	case len(value) > n.cfg.MaxValueSize:
+		return fmt.Errorf("node: value of %d bytes exceeds max_value_size %d", len(value), n.cfg.MaxValueSize)
+	}
+	return nil
+}
+
 func (n *Node) write(r lsync.Record) (uint64, error) {
-	if r.Key == "" {
-		return 0, fmt.Errorf("%w: empty", ErrBadKey)
+	if err := n.checkWrite(r.Key, r.Value); err != nil {
+		return 0, err
 	}
-	if len(r.Key) > n.cfg.MaxKeySize {
-		return 0, fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(r.Key), n.cfg.MaxKeySize)
+	recs := []lsync.Record{r}
+	if err := n.writeRecords(recs); err != nil {
+		return 0, err
 	}
-	if len(r.Value) > n.cfg.MaxValueSize {
-		return 0, fmt.Errorf("node: value of %d bytes exceeds max_value_size %d", len(r.Value), n.cfg.MaxValueSize)
-	}
+	return recs[0].Version, nil
+}
+
+// writeRecords versions, persists and commits local records, setting
+// each record's Version.
+func (n *Node) writeRecords(recs []lsync.Record) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch {
 	case n.closed:
-		return 0, ErrClosed
+		return ErrClosed
 	case n.failed != nil:
-		return 0, n.failed
+		return n.failed
 	}
-	r.Version = n.versioner.Next()
-	b, err := n.state.LocalWrite([]lsync.Record{r})
+	for i := range recs {
+		recs[i].Version = n.versioner.Next()
+	}
+	b, err := n.state.LocalWrite(recs)
 	if err != nil {
-		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
+		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
 	}
 	if err := n.persist(b); err != nil {
-		return 0, fmt.Errorf("node: set %q: %w", r.Key, err)
+		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
 	}
-	return r.Version, nil
+	return nil
 }
 
 // Get returns a node's value for key; peer is an id or alias ("" or the

@@ -49,10 +49,10 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitSplit(batch, recs, metas)
+			err = b.commitPrefixes(batch, recs)
 		}
 	} else {
-		err = b.commitSplit(batch, recs, metas)
+		err = b.commitPrefixes(batch, recs)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -79,9 +79,9 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 
 func (b *Badger) maxValueLen() int64 {
 	if b.db.Opts().InMemory {
-		// In memory there is no value log: Badger refuses values above the
-		// value threshold.
-		return b.db.Opts().ValueThreshold
+		// In memory there is no value log: Badger refuses values above its
+		// largest value threshold (Opts reports a different number).
+		return inMemoryMaxValue
 	}
 	return b.db.Opts().ValueLogFileSize
 }
@@ -264,89 +264,6 @@ func (b *Badger) commitAtomic(recs, metas []*badger.Entry) error {
 	return txn.Commit()
 }
 
-// commitSplit writes a batch too large for one transaction without ever
-// letting a committed meta claim records that are not committed:
-//
-//  1. intent: for every peer whose existing records the batch overwrites,
-//     commit a meta whose watermark is lowered below every overwritten
-//     record (to 0 with the new generation on a reset). Overwriting record k
-//     destroys its old version; if we crashed after that but before the new
-//     meta, Load would drop the new k (above the old watermark) and the old
-//     watermark would claim a k we no longer hold.
-//  2. records, in as many transactions as needed, each waited for;
-//  3. metas, in the transaction of the last records or after it.
-func (b *Badger) commitSplit(batch *lsync.Batch, recs, metas []*badger.Entry) error {
-	intents, err := b.intents(batch, recs)
-	if err != nil {
-		return fmt.Errorf("lower watermarks: %w", err)
-	}
-	if err := b.commitChunked(intents, nil); err != nil {
-		return fmt.Errorf("lower watermarks: %w", err)
-	}
-	return b.commitChunked(recs, metas)
-}
-
-// intents computes the lowered metas of step 1 of commitSplit. recs are the
-// batch's record entries as built by encodeBatch, whose keys it reuses.
-func (b *Badger) intents(batch *lsync.Batch, recs []*badger.Entry) ([]*badger.Entry, error) {
-	var out []*badger.Entry
-	err := b.db.View(func(txn *badger.Txn) error {
-		// A peer may appear in several changes; the working meta carries
-		// the lowering of earlier ones into later ones.
-		work := make(map[string]*lsync.PeerMeta)
-		lowered := make(map[string]bool)
-		var order []string
-		next := 0 // index in recs of the first record of change i
-		for i := range batch.Changes {
-			c := &batch.Changes[i]
-			keys := recs[next : next+len(c.Records)]
-			next += len(c.Records)
-			id := c.Meta.ID
-			m, ok := work[id]
-			if !ok {
-				stored, found, err := getMeta(txn, id)
-				if err != nil {
-					return err
-				}
-				if !found {
-					// No meta, nothing served: records written now are
-					// dropped by Load if we crash before the meta.
-					continue
-				}
-				m = &stored
-				work[id] = m
-				order = append(order, id)
-			}
-			if c.Reset || c.Meta.Generation != m.Generation {
-				*m = c.Meta
-				m.MaxVersion = 0
-				lowered[id] = true
-				continue
-			}
-			for _, e := range keys {
-				if m.MaxVersion == 0 {
-					break
-				}
-				v, err := storedVersion(txn, e.Key, m.Generation)
-				if err != nil {
-					return err
-				}
-				if v != 0 && v <= m.MaxVersion {
-					m.MaxVersion = v - 1
-					lowered[id] = true
-				}
-			}
-		}
-		for _, id := range order {
-			if lowered[id] {
-				out = append(out, badger.NewEntry(metaKey(id), encodeMeta(work[id])))
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
 func getMeta(txn *badger.Txn, id string) (lsync.PeerMeta, bool, error) {
 	item, err := txn.Get(metaKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -361,30 +278,6 @@ func getMeta(txn *badger.Txn, id string) (lsync.PeerMeta, bool, error) {
 		return err
 	})
 	return m, err == nil, err
-}
-
-// storedVersion is the version of the stored record under key if it has
-// generation gen, else 0.
-func storedVersion(txn *badger.Txn, key []byte, gen uint64) (uint64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var version uint64
-	err = item.Value(func(v []byte) error {
-		g, ver, _, _, err := decodeRecordHeader(v)
-		if err != nil {
-			return fmt.Errorf("record key %q: %w", key, err)
-		}
-		if g == gen {
-			version = ver
-		}
-		return nil
-	})
-	return version, err
 }
 
 // commitChunked commits first, then last, in as many transactions as Badger

@@ -11,8 +11,12 @@ import (
 const benchBatch = 1000
 
 // BenchmarkApply measures Apply with batches of 1000 records of 100-byte
-// values, one peer, on disk.
-func BenchmarkApply(b *testing.B) {
+// values, one peer, on disk; BenchmarkApplyLarge with 30000 (about 4 MiB,
+// split into several transactions).
+func BenchmarkApply(b *testing.B)      { benchApply(b, benchBatch) }
+func BenchmarkApplyLarge(b *testing.B) { benchApply(b, 30000) }
+
+func benchApply(b *testing.B, benchBatch int) {
 	s := openDir(b, b.TempDir())
 	defer mustClose(b, s)
 	val := make([]byte, 100)

@@ -7,7 +7,7 @@
 // # Key layout
 //
 //	m/self                        id, generation, boot counter
-//	p/<peer id>                   alias, addr, generation, max version
+//	p/<peer id>                   alias, addr, generation, max version, gc version
 //	r/<u16 BE len(id)><id><key>   generation, version, flags, value
 //
 // Strings and integers are encoded with encoding/binary (uvarints,
@@ -27,20 +27,25 @@
 //
 // A batch that fits one Badger transaction is committed as one, which is
 // atomic. A larger batch cannot be (Badger's WriteBatch is not atomic
-// across its internal commits either), so it is written in three steps,
-// each committed before the next starts:
+// across its internal commits either), so it is written as a series of
+// transactions, each atomic on its own and each carrying, for every peer
+// whose records it holds, a meta with the watermark at that peer's last
+// record so far. A peer's records arrive in ascending version order and
+// cover everything of the peer up to each of them, so every intermediate
+// watermark is true: a crash between two transactions leaves a shorter,
+// consistent prefix. An overwrite and the watermark past it always commit
+// together, so no watermark ever claims an old value that was overwritten.
 //
-//  1. for peers whose stored records the batch overwrites, a meta with the
-//     watermark lowered below the oldest overwritten version (a reset
-//     lowers it to 0 under the new generation): overwriting destroys the
-//     old version of a key, so the old watermark would otherwise claim it;
-//  2. the records, in as many transactions as needed;
-//  3. the new metas.
+// Resets (a new generation, or a refill after collected tombstones) first
+// commit the peer's meta with watermark 0, which makes every stored record
+// of the peer unservable, then delete them, then write the new records as
+// above. Removing a peer deletes its meta first, then its records.
+// Collected tombstones (PeerChange.Drop) are deleted after their meta is
+// committed; Load never serves a tombstone at or below the meta's
+// GCVersion, so a crash in between changes nothing.
 //
 // Load then enforces the watermark: records above their meta's MaxVersion,
 // of another generation than their meta's, or of a peer without a meta are
 // what a cut-short batch or an unfinished cleanup leaves behind; they are
-// not served and are deleted. A reset (new generation) therefore needs no
-// atomic delete: the new meta hides the old records at once, and Apply
-// deletes them afterwards only to reclaim space.
+// not served and are deleted.
 package store

@@ -76,3 +76,7 @@ func badgerOptions(o Options) badger.Options {
 		// nothing.
 		WithNumGoroutines(2)
 }
+
+// BadgerOptions are the Badger options Open uses for o: for benchmarks that
+// compare the store against raw Badger on equal terms.
+func BadgerOptions(o Options) badger.Options { return badgerOptions(o) }

@@ -28,6 +28,11 @@ type Badger struct {
 	// invalidate that reasoning (e.g. Load deleting records that a
 	// concurrent Apply wrote but whose meta it has not committed yet).
 	wmu sync.Mutex
+
+	// afterRun, when set (tests only), runs after each intermediate
+	// transaction of commitPrefixes; an error stops the batch there, as a
+	// crash would.
+	afterRun func() error
 }
 
 // SelfInfo is the identity of the local node as recorded in the store.

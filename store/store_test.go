@@ -192,65 +192,73 @@ func TestCrashBeforeMeta(t *testing.T) {
 // A split batch that overwrites keys must lower the watermark before it
 // touches them: after a crash between records and metas, Load must serve a
 // complete prefix, never an old watermark with overwritten keys missing.
+// TestCrashInSplitBatchKeepsPrefixComplete cuts a batch too large for one
+// transaction after each of its runs in turn, as a crash would, and checks
+// that what Load serves is exactly the old data overlaid with the batch up
+// to the stored watermark: no hole, nothing above it, no overwritten value
+// claimed.
 func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
-	tests := []struct {
-		name    string
-		reset   bool
-		wantMax uint64
-	}{
-		{"overwrite", false, 5}, // key k0000005 (version 6) is overwritten
-		{"reset", true, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s := openDir(t, dir)
-			old := recs("k", 0, 20, 8)
-			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20), Records: old}}})
+	for _, reset := range []bool{false, true} {
+		for cut := 1; cut <= 3; cut++ {
+			t.Run(fmt.Sprintf("reset=%v/cut=%d", reset, cut), func(t *testing.T) {
+				dir := t.TempDir()
+				s := openDir(t, dir)
+				old := recs("k", 0, 20, 8)
+				mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20), Records: old}}})
+				from := uint64(20)
+				if reset {
+					from = 0
+				}
+				// Overwrites keys k0000005.. of the first batch.
+				next := recs("k", from, 30_000, 100)[5:]
+				for i := range next {
+					next[i].Version = from + uint64(i) + 1
+				}
+				batch := &lsync.Batch{Changes: []lsync.PeerChange{{
+					Meta: meta("p", 1, from+uint64(len(next))), Reset: reset, Records: next,
+				}}}
+				recEntries, metaEntries := encodeBatch(batch)
+				if s.fitsOneTxn(recEntries, metaEntries) {
+					t.Fatal("batch fits one transaction; it must not")
+				}
+				runs := 0
+				s.afterRun = func() error {
+					if runs++; runs == cut {
+						return errors.New("crash")
+					}
+					return nil
+				}
+				if err := s.Apply(batch); err == nil {
+					t.Fatal("the batch was not cut")
+				}
+				mustClose(t, s)
 
-			gen := uint64(1)
-			from := uint64(20)
-			if tt.reset {
-				gen, from = 2, 0
-			}
-			// Overwrites keys k0000005.. of the first batch.
-			next := recs("k", from, 15_000, 100)[5:]
-			for i := range next {
-				next[i].Version = from + uint64(i) + 1
-			}
-			batch := &lsync.Batch{Changes: []lsync.PeerChange{{
-				Meta: meta("p", gen, from+uint64(len(next))), Reset: tt.reset, Records: next,
-			}}}
-			recEntries, _ := encodeBatch(batch)
-			if s.fitsOneTxn(recEntries) {
-				t.Fatal("batch fits one transaction; it must not")
-			}
-			// commitSplit, cut short after the records.
-			intents, err := s.intents(batch, recEntries)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.commitChunked(intents, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.commitChunked(recEntries, nil); err != nil {
-				t.Fatal(err)
-			}
-			mustClose(t, s)
-
-			s = openDir(t, dir)
-			defer mustClose(t, s)
-			g := loadAll(t, s)["p"]
-			if g.meta.MaxVersion != tt.wantMax || g.meta.Generation != gen {
-				t.Fatalf("meta = %+v, want generation %d max version %d", g.meta, gen, tt.wantMax)
-			}
-			if len(g.recs) != int(tt.wantMax) || (tt.wantMax > 0 && !reflect.DeepEqual(g.recs, old[:tt.wantMax])) {
-				t.Fatalf("loaded %d records, want the first %d of the old batch", len(g.recs), tt.wantMax)
-			}
-			if n := rawRecordCount(t, s, "p"); n != int(tt.wantMax) {
-				t.Fatalf("%d records on disk after Load, want %d", n, tt.wantMax)
-			}
-		})
+				s = openDir(t, dir)
+				defer mustClose(t, s)
+				g := loadAll(t, s)["p"]
+				want := map[string]uint64{}
+				if !reset {
+					for _, r := range old {
+						want[r.Key] = r.Version
+					}
+				}
+				for _, r := range next {
+					if r.Version <= g.meta.MaxVersion {
+						want[r.Key] = r.Version
+					}
+				}
+				if g.meta.MaxVersion <= from || g.meta.MaxVersion >= batch.Changes[0].Meta.MaxVersion {
+					t.Fatalf("watermark %d is not an intermediate one", g.meta.MaxVersion)
+				}
+				got := map[string]uint64{}
+				for _, r := range g.recs {
+					got[r.Key] = r.Version
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("loaded %d records, want %d (watermark %d)", len(got), len(want), g.meta.MaxVersion)
+				}
+			})
+		}
 	}
 }
 
@@ -401,10 +409,12 @@ func TestApplyRejectsInvalid(t *testing.T) {
 			s := openMem(t)
 			// The valid change first: nothing of an invalid batch is written.
 			tt.batch.Changes = append([]lsync.PeerChange{{Meta: meta("good", 1, 1), Records: recs("k", 0, 1, 1)}}, tt.batch.Changes...)
-			if err := s.Apply(&tt.batch); err == nil {
+			err := s.Apply(&tt.batch)
+			if err == nil {
 				t.Fatal("Apply succeeded")
 			}
 			if got := loadAll(t, s); len(got) != 0 {
+				t.Log(err)
 				t.Fatalf("invalid batch left %d peers behind", len(got))
 			}
 		})

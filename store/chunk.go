@@ -1,0 +1,86 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// commitPrefixes writes a batch too large for one transaction as a series
+// of atomic transactions, each holding a run of records and, for every
+// peer with records in it, a meta whose watermark is the version of that
+// peer's last record so far. A peer's records come in ascending version
+// order and cover everything of the peer up to that version, so each
+// intermediate watermark is true: a crash between two transactions leaves
+// a shorter but consistent prefix, and nothing ever claims a record that is
+// not there — including keys whose old value a record overwrote, as the
+// overwrite and the watermark past it commit together. Metas of peers
+// without records (and each peer's final meta) go with their last run.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error {
+	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
+	// Runs of a quarter of the largest transaction measured fastest, and
+	// leave room for the metas that go with them.
+	budget := maxSize / 4
+	threshold := b.db.Opts().ValueThreshold
+
+	txn := b.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	var size, count int64
+	next := 0
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		for j := range c.Records {
+			e := recs[next]
+			next++
+			es := entrySize(e, threshold)
+			if count > 0 && (size+es > budget || count+2 >= maxCount/2) {
+				// Close this transaction with the watermark of the last
+				// record written so far for this peer.
+				if j > 0 {
+					if err := txn.SetEntry(intermediateMeta(c.Meta, c.Records[j-1].Version)); err != nil {
+						return fmt.Errorf("meta of a run: %w", err)
+					}
+				}
+				if err := txn.Commit(); err != nil {
+					return err
+				}
+				if b.afterRun != nil {
+					if err := b.afterRun(); err != nil {
+						return err
+					}
+				}
+				txn = b.db.NewTransaction(true)
+				size, count = 0, 0
+			}
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
+			size += es
+			count++
+		}
+		if c.Remove {
+			continue
+		}
+		m := badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta))
+		if err := txn.SetEntry(m); err != nil {
+			return fmt.Errorf("meta: %w", err)
+		}
+		size += entrySize(m, threshold)
+		count++
+	}
+	return txn.Commit()
+}
+
+func intermediateMeta(m lsync.PeerMeta, upTo uint64) *badger.Entry {
+	m.MaxVersion = upTo
+	return badger.NewEntry(metaKey(m.ID), encodeMeta(&m))
+}
+
+// entrySize mirrors Badger's accounting of an entry in a transaction.
+func entrySize(e *badger.Entry, threshold int64) int64 {
+	if int64(len(e.Value)) < threshold {
+		return int64(len(e.Key)+len(e.Value)) + 2 + 10
+	}
+	return int64(len(e.Key)) + 12 + 2 + 10
+}
