@@ -67,7 +67,14 @@ func (n *Node) tickLoop() {
 func (n *Node) handle(pkt lsync.Packet) {
 	n.counters.msgsIn.Add(1)
 	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
+	start := time.Now()
 	msg, err := lsync.DecodeWith(pkt.Data, n.limits)
+	if len(pkt.Data) > 64<<10 {
+		defer func() {
+			n.log.Debug().Int("bytes", len(pkt.Data)).Str("type", msg.Type().String()).Str("from", pkt.From).
+				Dur("total", time.Since(start)).Msg("large message handled")
+		}()
+	}
 	if err != nil {
 		n.counters.decodeErrors.Add(1)
 		n.log.Debug().Err(err).Str("from", pkt.From).Msg("dropped undecodable message")
@@ -80,6 +87,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 	}
 	now := n.clock.Now()
 	n.state.SetGenerationCeiling(uint64(now.Add(maxGenerationSkew).UnixMilli()))
+	n.state.SetTime(uint64(now.UnixMilli()))
 	st := n.state.Handle(msg, n.rng)
 	if err := n.persist(st.Batch); err != nil {
 		n.mu.Unlock()
@@ -108,8 +116,12 @@ func (n *Node) handle(pkt lsync.Packet) {
 	}
 	n.publishBatch(st.Batch)
 	var pull *lsync.Syn
-	if st.PullAgain {
+	if _, isReply := msg.(*lsync.SynAck); isReply {
+		delete(n.pulls, pkt.From) // the exchange we opened is answered
+	}
+	if st.PullAgain && n.pullDue(pkt.From, now) {
 		pull = n.state.MakeSyn(n.rng)
+		n.pulls[pkt.From] = now
 	}
 	n.mu.Unlock()
 
@@ -150,7 +162,7 @@ func (n *Node) persist(b *lsync.Batch) error {
 	n.state.Commit(b)
 	n.counters.batches.Add(1)
 	n.counters.deltasApplied.Add(uint64(b.Len()))
-	n.log.Trace().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
+	n.log.Debug().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
 	return nil
 }
 
@@ -327,4 +339,14 @@ func (n *Node) notLeft(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// pullDue reports whether a catch-up exchange may be opened with addr: one
+// at a time per peer. Without this, every round's reply that says More
+// would start another chain of pulls, each fetching the same deltas, and
+// a node far behind would drown in duplicates. A pull unanswered for two
+// rounds is given up. The caller holds mu.
+func (n *Node) pullDue(addr string, now time.Time) bool {
+	sent, ok := n.pulls[addr]
+	return !ok || now.Sub(sent) > 2*n.cfg.GossipVal.D()
 }

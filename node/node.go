@@ -132,6 +132,7 @@ type Node struct {
 	running   bool
 	failed    error // a store write failed: no more writes or gossip
 	left      map[string]bool
+	pulls     map[string]time.Time // catch-up exchanges in flight, by address
 	deadSince map[string]time.Time
 	counters  counters
 
@@ -153,7 +154,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}),
-		left: make(map[string]bool), deadSince: make(map[string]time.Time)}
+		left: make(map[string]bool), deadSince: make(map[string]time.Time), pulls: make(map[string]time.Time)}
 	n.log = zerolog.Nop()
 	if o.logger != nil {
 		n.log = *o.logger

@@ -130,8 +130,8 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 // records go in ascending version order and stop at the first one that
 // does not fit, so a cut delta is still a gap-free prefix. more reports
 // that something was left out.
-func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) (out []NodeDelta, more bool) {
-	cands := s.candidates(theirs, complete)
+func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) (out []NodeDelta, more bool) {
+	cands := s.inflight.skipSent(to, s.candidates(theirs, complete), s.now)
 	for i := range cands {
 		cands[i].tie = rng.Int()
 	}
@@ -148,6 +148,7 @@ func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budg
 		}
 		return a.tie < b.tie
 	})
+	total := 0
 	for _, c := range cands {
 		nd, used, complete := c.p.delta(c.from, c.reset, budget)
 		if used == 0 {
@@ -156,7 +157,13 @@ func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budg
 		}
 		out = append(out, nd)
 		budget -= used
+		total += used
 		more = more || !complete
+	}
+	if total > s.cfg.PacketBudget {
+		// Too large for a datagram: it travels on the ordered, reliable
+		// stream path, so what follows can build on it.
+		s.inflight.record(to, out, s.now)
 	}
 	return out, more
 }

@@ -47,7 +47,7 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	// fits one; deltas get the rest of the message.
 	digestBudget := min(total, s.cfg.PacketBudget/2)
 	digest, left := s.replyDigest(theirs, m.Complete, digestBudget, rng)
-	deltas, more := s.selectDeltas(theirs, m.Complete, total-(digestBudget-left), rng)
+	deltas, more := s.selectDeltas(m.From, theirs, m.Complete, total-(digestBudget-left), rng)
 	st.Reply = &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest, Deltas: deltas, More: more}
 	st.Batch = pb.batch()
 	return st
@@ -63,7 +63,7 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	s.observe(m.Digest, &pb, &st.Observed)
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	if deltas, more := s.selectDeltas(index(m.Digest), false, budget, rng); len(deltas) > 0 || more {
+	if deltas, more := s.selectDeltas(m.From, index(m.Digest), false, budget, rng); len(deltas) > 0 || more {
 		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas, More: more}
 	}
 	st.Batch = pb.batch()

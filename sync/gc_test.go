@@ -242,3 +242,36 @@ func TestMoreFlagPullsAgain(t *testing.T) {
 		t.Fatalf("%d keys", len(keys))
 	}
 }
+
+// TestInflightChunksNotRepeated: a second request arriving before the first
+// chunk was applied gets the next chunk, not the same one again.
+func TestInflightChunksNotRepeated(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	a, b := newTestState(t, "a", 1), newTestState(t, "b", 1)
+	for i := 0; i < 200; i++ {
+		write(t, a, fmt.Sprint("k", i), "0123456789012345678901234567890123456789")
+	}
+	a.cfg.MessageBudget = 4000 // several datagrams' worth: the stream path
+	a.SetTime(1000)
+	syn := wire(t, b.MakeSyn(rng), testPacket)
+	first := a.Handle(syn, rng).Reply.(*SynAck)
+	second := a.Handle(syn, rng).Reply.(*SynAck) // same digest: b has applied nothing yet
+	f, s := first.Deltas[0], second.Deltas[0]
+	if s.From != f.To {
+		t.Fatalf("second chunk starts at %d, want %d (end of the first)", s.From, f.To)
+	}
+	// Applied in order, both chunks are accepted.
+	for _, m := range []Message{first, second} {
+		st := b.Handle(wire(t, m, 4000), rng)
+		b.Commit(st.Batch)
+	}
+	if info, _ := b.Peer("a"); info.MaxVersion != s.To {
+		t.Fatalf("b at %d, want %d", info.MaxVersion, s.To)
+	}
+	// After the TTL the range is sent again (a lost chunk heals).
+	a.SetTime(1000 + inflightTTL + 1)
+	third := a.Handle(syn, rng).Reply.(*SynAck)
+	if third.Deltas[0].From != 0 {
+		t.Fatalf("after expiry the chunk starts at %d, want 0", third.Deltas[0].From)
+	}
+}

@@ -153,6 +153,8 @@ type State struct {
 	// bogus entry far in the future cannot shadow a node for ever.
 	genCeiling uint64
 	removed    removedSet
+	inflight   inflight
+	now        uint64 // unix ms, from SetTime
 }
 
 // Stats count what the core rejected; the node exports them.

@@ -193,7 +193,7 @@ func TestDeltaPrefixUnderBudget(t *testing.T) {
 	b := newTestState(t, "b", 1)
 	theirs := index([]DigestEntry{{ID: "a", Generation: 1, MaxVersion: 0}})
 	for _, budget := range []int{600, 5000, 20000} {
-		ds, _ := a.selectDeltas(theirs, false, budget, rng)
+		ds, _ := a.selectDeltas("b", theirs, false, budget, rng)
 		if len(ds) != 1 {
 			t.Fatalf("budget %d: %d deltas, want 1", budget, len(ds))
 		}
@@ -240,7 +240,7 @@ func TestScuttleDepthOrder(t *testing.T) {
 		{ID: "mid", Generation: 1, MaxVersion: 0},
 		{ID: "src", Generation: 1},
 	})
-	ds, _ := src.selectDeltas(theirs, true, testMessage, rng)
+	ds, _ := src.selectDeltas("x", theirs, true, testMessage, rng)
 	var order []string
 	for _, d := range ds {
 		order = append(order, d.ID)

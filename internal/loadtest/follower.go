@@ -1,0 +1,158 @@
+package loadtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/leviathan-gossip/leviathan/node"
+)
+
+// FollowerMain runs a receiver process: a node that joins through a seed,
+// reports (one JSON line on stdout) when it holds the writer's keys up to
+// the target version, then idles until interrupted. It returns the exit
+// code. For profiling, the environment may set
+// LEVIATHAN_LOADTEST_CPUPROFILE and LEVIATHAN_LOADTEST_MEMPROFILE (files;
+// the heap is written when the target is reached),
+// LEVIATHAN_LOADTEST_PROGRESS (a progress line a second on stderr) and
+// LEVIATHAN_LOADTEST_DEBUG (the node's debug log on stderr).
+func FollowerMain(args []string) int {
+	fs := flag.NewFlagSet("follower", flag.ContinueOnError)
+	dir := fs.String("follower-dir", "", "data directory")
+	seed := fs.String("follower-seed", "", "writer's gossip address")
+	target := fs.Uint64("follower-target", 0, "writer version to wait for")
+	alias := fs.String("follower-alias", "follower", "alias")
+	idle := fs.Duration("follower-idle", 0, "after the target: stay idle this long and report idle RSS and CPU")
+	// Unknown flags (a test binary's) are ignored: parse what we know.
+	if err := fs.Parse(onlyFollowerFlags(args)); err != nil {
+		return 2
+	}
+	if path := os.Getenv("LEVIATHAN_LOADTEST_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	cfg := node.DefaultConfig()
+	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = *alias, "loadtest", 0, *dir
+
+	if *seed != "" {
+		cfg.Seeds = []string{*seed}
+	}
+	var opts []node.Option
+	if os.Getenv("LEVIATHAN_LOADTEST_DEBUG") != "" {
+		opts = append(opts, node.WithLogger(zerolog.New(os.Stderr).Level(zerolog.DebugLevel).With().Timestamp().Logger()))
+	}
+	n, err := node.New(cfg, opts...)
+	if err == nil {
+		err = n.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "follower:", err)
+		return 1
+	}
+	defer n.Close()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	lastLog := time.Now()
+	for !reached(n, "writer", *target) {
+		if os.Getenv("LEVIATHAN_LOADTEST_PROGRESS") != "" && time.Since(lastLog) > time.Second {
+			lastLog = time.Now()
+			for _, p := range n.Peers() {
+				fmt.Fprintf(os.Stderr, "progress %s %d rss=%.0fMB\n", p.ID, p.MaxVersion, procStatusKB("VmRSS")/1024)
+			}
+		}
+		select {
+		case <-sigs:
+			return 1
+		case <-tick.C:
+		}
+	}
+	done := time.Now()
+	if path := os.Getenv("LEVIATHAN_LOADTEST_MEMPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	report := map[string]any{"done_unix_nano": done.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM")}
+	if *idle > 0 {
+		cpu0 := cpuSeconds()
+		select {
+		case <-sigs:
+			return 1
+		case <-time.After(*idle):
+		}
+		report["idle_rss_kb"] = procStatusKB("VmRSS")
+		report["idle_cpu_percent"] = 100 * (cpuSeconds() - cpu0) / idle.Seconds()
+	}
+	out, _ := json.Marshal(report)
+	fmt.Println(string(out))
+	<-sigs
+	return 0
+}
+
+func onlyFollowerFlags(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-follower-") {
+			out = append(out, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+		}
+	}
+	return out
+}
+
+func reached(n *node.Node, writer string, target uint64) bool {
+	if target == 0 {
+		return true
+	}
+	for _, p := range n.Peers() {
+		if p.ID == writer {
+			return p.MaxVersion >= target
+		}
+	}
+	return false
+}
+
+// procStatusKB reads a kB field of /proc/self/status (0 where unavailable).
+func procStatusKB(field string) float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// cpuSeconds is the process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

@@ -1,0 +1,290 @@
+// Package loadtest measures real nodes on loopback: raw Badger against the
+// node's end-to-end ingest, catch-up of a node that was down, write-to-all
+// latency and memory footprint. Receivers run as separate OS processes (the
+// calling binary re-executed in follower mode, see FollowerMain), so that
+// their memory is their own and their disk work competes as it would in
+// production.
+package loadtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/leviathan-gossip/leviathan/node"
+	"github.com/leviathan-gossip/leviathan/store"
+)
+
+// FollowerEnv marks a process started as a follower.
+const FollowerEnv = "LEVIATHAN_LOADTEST_FOLLOWER"
+
+// Options size a run.
+type Options struct {
+	N         int    // keys the writer writes
+	ValueSize int    // bytes per value
+	Receivers int    // follower processes
+	Dir       string // scratch directory; removed by the caller
+	// Exe is the binary to re-execute as a follower; it must call
+	// FollowerMain when FollowerEnv is set. Default: os.Executable().
+	Exe string
+	// Args are passed to Exe before the follower flags (e.g. a test's -test.run).
+	Args []string
+}
+
+// Result is one measured run.
+type Result struct {
+	Scenario  string  `json:"scenario"`
+	N         int     `json:"n"`
+	Receivers int     `json:"receivers"`
+	RawPerS   float64 `json:"raw_per_s"`   // raw Badger WriteBatch, same options
+	WritePerS float64 `json:"write_per_s"` // the writer's own SetMany rate
+	NodePerS  float64 `json:"node_per_s"`  // N / time until the slowest receiver holds all
+	Ratio     float64 `json:"ratio"`       // NodePerS / RawPerS
+	Seconds   float64 `json:"seconds"`     // time until the slowest receiver holds all
+	PeakRSSMB float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
+}
+
+func key(i int) string { return "key-" + strconv.Itoa(i) }
+
+func value(size, i int) []byte {
+	v := make([]byte, size)
+	for j := range v {
+		v[j] = byte(i + j)
+	}
+	return v
+}
+
+// RawWriteBatch writes n entries with Badger's WriteBatch on the store's own
+// options and returns entries per second: the limit the node is judged by.
+func RawWriteBatch(dir string, n, valueSize int) (float64, error) {
+	db, err := badger.Open(store.BadgerOptions(store.Options{Dir: dir}))
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: raw badger: %w", err)
+	}
+	defer db.Close()
+	start := time.Now()
+	wb := db.NewWriteBatch()
+	for i := 0; i < n; i++ {
+		if err := wb.Set([]byte(key(i)), value(valueSize, i)); err != nil {
+			wb.Cancel()
+			return 0, fmt.Errorf("loadtest: raw badger: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, fmt.Errorf("loadtest: raw badger: %w", err)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writer is the in-process node that owns the keys.
+func startWriter(dir string) (*node.Node, error) {
+	cfg := node.DefaultConfig()
+	cfg.Alias = "writer"
+	cfg.Cluster = "loadtest"
+	cfg.Port = 0
+	cfg.DataDir = filepath.Join(dir, "writer")
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// writeAll writes n keys in chunks, returning keys per second.
+func writeAll(n *node.Node, count, valueSize int) (float64, uint64, error) {
+	start := time.Now()
+	var last uint64
+	const chunk = 16384
+	for i := 0; i < count; i += chunk {
+		kvs := make([]node.KV, 0, chunk)
+		for j := i; j < min(count, i+chunk); j++ {
+			kvs = append(kvs, node.KV{Key: key(j), Value: value(valueSize, j)})
+		}
+		vs, err := n.SetMany(kvs)
+		if err != nil {
+			return 0, 0, err
+		}
+		last = vs[len(vs)-1]
+	}
+	return float64(count) / time.Since(start).Seconds(), last, nil
+}
+
+// Ingest measures receivers that are up while the writer writes.
+func Ingest(o Options) (Result, error) { return run("ingest", o, true) }
+
+// CatchUp measures receivers started after the writer wrote everything.
+func CatchUp(o Options) (Result, error) { return run("catchup", o, false) }
+
+func run(scenario string, o Options, receiversFirst bool) (Result, error) {
+	res := Result{Scenario: scenario, N: o.N, Receivers: o.Receivers}
+	raw, err := RawWriteBatch(filepath.Join(o.Dir, "raw"), o.N, o.ValueSize)
+	if err != nil {
+		return res, err
+	}
+	res.RawPerS = raw
+	w, err := startWriter(o.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer w.Close()
+	target := uint64(o.N) // the counter versioner numbers the writer's keys 1..N
+	var fs []*follower
+	defer func() {
+		for _, f := range fs {
+			f.stop()
+		}
+	}()
+	startFollowers := func() error {
+		for i := 0; i < o.Receivers; i++ {
+			f, err := startFollower(o, i, w.Addr(), target)
+			if err != nil {
+				return err
+			}
+			fs = append(fs, f)
+		}
+		return nil
+	}
+	if receiversFirst {
+		if err := startFollowers(); err != nil {
+			return res, err
+		}
+		if err := waitLive(w, o.Receivers, 30*time.Second); err != nil {
+			return res, err
+		}
+	}
+	start := time.Now()
+	rate, last, err := writeAll(w, o.N, o.ValueSize)
+	if err != nil {
+		return res, err
+	}
+	res.WritePerS = rate
+	if last != target {
+		return res, fmt.Errorf("loadtest: writer ended at version %d, want %d", last, target)
+	}
+	if !receiversFirst {
+		start = time.Now()
+		if err := startFollowers(); err != nil {
+			return res, err
+		}
+	}
+	var slowest time.Time
+	for _, f := range fs {
+		r, err := f.wait(10 * time.Minute)
+		if err != nil {
+			return res, err
+		}
+		if r.done.After(slowest) {
+			slowest = r.done
+		}
+		res.PeakRSSMB = max(res.PeakRSSMB, r.PeakRSSKB/1024)
+	}
+	res.Seconds = slowest.Sub(start).Seconds()
+	res.NodePerS = float64(o.N) / res.Seconds
+	res.Ratio = res.NodePerS / res.RawPerS
+	return res, nil
+}
+
+func waitLive(n *node.Node, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for len(n.LivePeers()) < want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadtest: %d of %d receivers alive after %v", len(n.LivePeers()), want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// follower is a receiver process.
+type follower struct {
+	cmd    *exec.Cmd
+	report chan followerReport
+	errc   chan error
+}
+
+type followerReport struct {
+	DoneUnixNano int64   `json:"done_unix_nano"`
+	PeakRSSKB    float64 `json:"peak_rss_kb"`
+	done         time.Time
+}
+
+func startFollower(o Options, i int, seed string, target uint64) (*follower, error) {
+	exe := o.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	args := append(append([]string(nil), o.Args...),
+		"-follower-dir", filepath.Join(o.Dir, fmt.Sprintf("follower%d", i)),
+		"-follower-seed", seed,
+		"-follower-target", strconv.FormatUint(target, 10),
+		"-follower-alias", fmt.Sprintf("follower%d", i))
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), FollowerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("loadtest: start follower: %w", err)
+	}
+	f := &follower{cmd: cmd, report: make(chan followerReport, 1), errc: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "{") {
+				continue
+			}
+			var r followerReport
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				f.errc <- fmt.Errorf("loadtest: follower report %q: %w", line, err)
+				return
+			}
+			r.done = time.Unix(0, r.DoneUnixNano)
+			f.report <- r
+			return
+		}
+		f.errc <- errors.New("loadtest: follower exited without a report")
+	}()
+	return f, nil
+}
+
+func (f *follower) wait(timeout time.Duration) (followerReport, error) {
+	select {
+	case r := <-f.report:
+		return r, nil
+	case err := <-f.errc:
+		return followerReport{}, err
+	case <-time.After(timeout):
+		return followerReport{}, fmt.Errorf("loadtest: follower did not finish within %v", timeout)
+	}
+}
+
+func (f *follower) stop() {
+	_ = f.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = f.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-done
+	}
+}

@@ -1,0 +1,75 @@
+package sync
+
+// inflight remembers, per requesting node, the deltas recently sent to it
+// on the stream path and not yet reflected in its digests. A node far
+// behind asks again every round and on every "More" from each of the peers
+// it syncs with, and each of those peers pushes to it in its own rounds
+// too; without this, every request would fetch the same next chunk and the
+// node would spend its time decoding duplicates. With it, a second request
+// continues where the chunk in flight ends: the stream path is ordered and
+// reliable, so the receiver applies the chunks in sequence. If a chunk is
+// lost after all, the receiver refuses the next as a gap until the entry
+// expires, and the range is sent again.
+type inflight struct {
+	to map[string]map[string]sentDelta // requester id -> node id -> what was sent
+}
+
+type sentDelta struct {
+	gen, upTo uint64
+	at        uint64 // ms
+}
+
+// inflightTTL is how long a chunk is assumed on its way (ms of the time
+// given to SetTime): long enough for a few megabytes to be sent and applied,
+// short enough that a lost one is sent again within a couple of rounds.
+const inflightTTL = 3000
+
+// SetTime tells the core the current time (unix ms); it only times out
+// in-flight deltas. A core that is never told the time tracks nothing.
+func (s *State) SetTime(nowMs uint64) { s.now = nowMs }
+
+func (f *inflight) record(to string, ds []NodeDelta, now uint64) {
+	if now == 0 || to == "" {
+		return
+	}
+	if f.to == nil {
+		f.to = make(map[string]map[string]sentDelta)
+	}
+	m := f.to[to]
+	if m == nil {
+		m = make(map[string]sentDelta)
+		f.to[to] = m
+	}
+	for _, nd := range ds {
+		m[nd.ID] = sentDelta{gen: nd.Generation, upTo: nd.To, at: now}
+	}
+}
+
+// skipSent moves each candidate's start past what is already in flight to
+// the requester, and drops candidates with nothing left to send.
+func (f *inflight) skipSent(to string, cands []candidate, now uint64) []candidate {
+	m := f.to[to]
+	if len(m) == 0 {
+		return cands
+	}
+	kept := cands[:0]
+	for _, c := range cands {
+		sent, ok := m[c.p.meta.ID]
+		switch {
+		case !ok:
+		case now-sent.at > inflightTTL || sent.gen != c.p.meta.Generation:
+			delete(m, c.p.meta.ID)
+		case sent.upTo >= c.p.meta.MaxVersion:
+			continue // all of it is on its way
+		case sent.upTo > c.from:
+			// A refill or introduction in flight continues as a plain
+			// delta from where the first chunk ends.
+			c.from, c.reset, c.unknown = sent.upTo, false, false
+		}
+		kept = append(kept, c)
+	}
+	if len(m) == 0 {
+		delete(f.to, to)
+	}
+	return kept
+}
