@@ -64,9 +64,11 @@ func (n *Node) handle(pkt lsync.Packet) {
 	msg, err := lsync.DecodeWith(pkt.Data, n.limits)
 	if err != nil {
 		n.counters.decodeErrors.Add(1)
+		n.metrics.received("invalid", len(pkt.Data))
 		n.log.Debug().Err(err).Str("from", pkt.From).Msg("dropped undecodable message")
 		return
 	}
+	n.metrics.received(msg.Type().String(), len(pkt.Data))
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -84,6 +86,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 		n.state.Commit(st.Batch)
 		n.counters.batches.Add(1)
 		n.counters.deltasApplied.Add(uint64(st.Batch.Len()))
+		n.metrics.remoteBatch(st.Batch.Len(), time.Since(start))
 		n.log.Trace().Int("records", st.Batch.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
 	}
 	now := n.clock.Now()
@@ -149,6 +152,7 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 	}
 	n.counters.msgsOut.Add(1)
 	n.counters.bytesOut.Add(uint64(len(b)))
+	n.metrics.sent(t, len(b))
 }
 
 // round opens exchanges with this round's targets.

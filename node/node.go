@@ -24,6 +24,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/leviathan-gossip/leviathan/health"
@@ -73,6 +74,8 @@ type options struct {
 	logger    *zerolog.Logger
 	seed      int64
 	seeded    bool
+
+	registerer prometheus.Registerer
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
@@ -119,6 +122,7 @@ type Node struct {
 	hub       *hub
 	limits    lsync.Limits
 	started   time.Time
+	metrics   *metrics
 
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so
@@ -159,10 +163,18 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		seed = time.Now().UnixNano()
 	}
 	n.rng = rand.New(rand.NewSource(seed))
+	if n.metrics, err = newMetrics(n, o.registerer); err != nil {
+		return nil, fmt.Errorf("node: metrics: %w", err)
+	}
+	n.hub.observe = func(t EventType, dropped int) {
+		n.metrics.eventsPublished.WithLabelValues(t.String()).Inc()
+		n.metrics.eventsDropped.Add(float64(dropped))
+	}
 
 	// Undo what was opened if a later step fails.
 	defer func() {
 		if err != nil {
+			n.metrics.unregister()
 			if n.transport != nil {
 				_ = n.transport.Close()
 			}
@@ -334,6 +346,7 @@ func (n *Node) Close() error {
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close store: %w", err))
 	}
+	n.metrics.unregister()
 	n.log.Info().Msg("node closed")
 	return errors.Join(errs...)
 }
