@@ -100,7 +100,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 	n.mu.Unlock()
 
 	if st.BadCluster {
-		n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
+		n.logRare.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
 	}
 	if st.Reply != nil {
 		n.send(pkt.From, st.Reply)
@@ -209,7 +209,7 @@ func (n *Node) checkHealth() {
 		if len(ev.ids) == 0 {
 			continue
 		}
-		n.log.Info().Strs("peers", ev.ids).Msg(ev.t.String())
+		n.logPeerEvent(ev.t, ev.ids)
 		n.hub.publish(Event{Type: ev.t, Peers: ev.ids})
 	}
 }

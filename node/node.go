@@ -114,6 +114,7 @@ type Node struct {
 	cfg       Config
 	id        string
 	log       zerolog.Logger
+	logRare   zerolog.Logger // for what may repeat per packet: a few lines a minute
 	clock     Clock
 	store     Store
 	transport lsync.Transport
@@ -280,6 +281,7 @@ func (n *Node) load() error {
 	}
 	n.versioner.Restore(n.state.Self().MaxVersion)
 	n.log = n.log.With().Str("node", id).Logger()
+	n.logRare = n.log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute})
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
 		Msg("node loaded")
