@@ -10,6 +10,12 @@
 //	v, err := n.Set("greeting", []byte("hello"))
 //	val, ok := n.Get("other-node", "greeting")
 //
+// Subscribe delivers peers' updates and deletes (already durable) and
+// peer state changes, without ever blocking gossip. Handler is the admin
+// API as an http.Handler: key-value reads and writes, peers, status, a
+// server-sent events stream at /events, Prometheus metrics at /metrics
+// (see WithMetrics) and a live status page at /.
+//
 // The protocol itself lives in the pure packages sync (scuttlebutt) and
 // health (phi accrual); this package owns the goroutines, timers, sockets
 // and the store around them.

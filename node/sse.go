@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// SSEHeartbeat is how often GET /events writes a comment line when there
+// sseHeartbeat is how often GET /events writes a comment line when there
 // is nothing to say, so that proxies keep the stream open.
-var SSEHeartbeat = 15 * time.Second
+var sseHeartbeat = 15 * time.Second
 
 // SSEMaxDeltas caps the deltas carried by one GET /events message; the
 // rest are counted in its "more" field. Go programs wanting every delta
@@ -71,7 +71,7 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	flusher.Flush()
 
-	beat := time.NewTicker(SSEHeartbeat)
+	beat := time.NewTicker(sseHeartbeat)
 	defer beat.Stop()
 	for {
 		select {

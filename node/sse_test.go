@@ -114,9 +114,9 @@ func TestSSEDeltasCapped(t *testing.T) {
 }
 
 func TestEventsEndWithClientAndNode(t *testing.T) {
-	old := SSEHeartbeat
-	SSEHeartbeat = 20 * time.Millisecond
-	t.Cleanup(func() { SSEHeartbeat = old })
+	old := sseHeartbeat
+	sseHeartbeat = 20 * time.Millisecond
+	t.Cleanup(func() { sseHeartbeat = old })
 	n, err := New(fastConfig("sse"), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
