@@ -41,7 +41,7 @@ smoke:         ## four example peers: write, stop, restart
 	bash .ci/smoke
 
 examples:      ## run both demos for a bounded time, as CI does
-	$(GO) run ./examples/cluster -duration 8s -kill 2s -http "" -plain
+	$(GO) run ./examples/cluster -duration 10s -kill 3s -http "" -plain
 	$(GO) run ./examples/ingest -duration 5s
 
 cluster:       ## the live four-peer demo, until Ctrl-C
