@@ -263,6 +263,15 @@ type Status struct {
 	Peers      int           `json:"peers"`
 	Uptime     time.Duration `json:"uptime_ns"`
 	Stats      Stats         `json:"stats"`
+	// Store is the store's size on disk, when it reports one (Badger does).
+	Store *StoreSize `json:"store,omitempty"`
+}
+
+// StoreSize is the store's size on disk in bytes: the LSM tree and the
+// value log. An in-memory store reports its LSM size and no value log.
+type StoreSize struct {
+	LSMBytes  int64 `json:"lsm_bytes"`
+	VLogBytes int64 `json:"vlog_bytes"`
 }
 
 // Stats are counters since start.
@@ -292,10 +301,15 @@ func (n *Node) Status() Status {
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
 	}
+	var size *StoreSize
+	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
+		lsm, vlog := s.Size()
+		size = &StoreSize{LSMBytes: lsm, VLogBytes: vlog}
+	}
 	return Status{
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: info.Heartbeat, MaxVersion: self.MaxVersion,
-		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up,
+		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size,
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     n.counters.msgsIn.Load(),

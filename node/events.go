@@ -89,6 +89,9 @@ type hub struct {
 	mu     gosync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
+	// observe, when set, is told of each published event and how many
+	// subscribers lost it (metrics).
+	observe func(t EventType, dropped int)
 }
 
 func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
@@ -121,6 +124,7 @@ func (h *hub) remove(s *Subscription) {
 func (h *hub) publish(e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	dropped := 0
 	for s := range h.subs {
 		ev := e
 		ev.Missed = s.missed
@@ -129,8 +133,23 @@ func (h *hub) publish(e Event) {
 			s.missed = 0
 		default:
 			s.missed++
+			dropped++
 		}
 	}
+	if h.observe != nil {
+		h.observe(e.Type, dropped)
+	}
+}
+
+// stats returns the number of subscribers and the most events waiting in
+// any one subscriber's buffer.
+func (h *hub) stats() (subs, lag int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		lag = max(lag, len(s.ch))
+	}
+	return len(h.subs), lag
 }
 
 // close ends every subscription.

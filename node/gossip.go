@@ -77,9 +77,11 @@ func (n *Node) handle(pkt lsync.Packet) {
 	}
 	if err != nil {
 		n.counters.decodeErrors.Add(1)
+		n.metrics.received("invalid", len(pkt.Data))
 		n.log.Debug().Err(err).Str("from", pkt.From).Msg("dropped undecodable message")
 		return
 	}
+	n.metrics.received(msg.Type().String(), len(pkt.Data))
 	n.mu.Lock()
 	if n.closed || n.failed != nil {
 		n.mu.Unlock()
@@ -128,7 +130,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 	n.announce(EventLeave, st.Left)
 	n.announce(EventRecover, back)
 	if st.BadCluster {
-		n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
+		n.logRare.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
 	}
 	if st.Reply != nil {
 		n.send(pkt.From, st.Reply)
@@ -160,6 +162,11 @@ func (n *Node) persist(b *lsync.Batch) error {
 		return n.failed
 	}
 	n.state.Commit(b)
+	if b.Changes[0].Meta.ID == n.id {
+		n.metrics.localWrite(time.Since(start))
+	} else {
+		n.metrics.remoteBatch(b.Len(), time.Since(start))
+	}
 	n.counters.batches.Add(1)
 	n.counters.deltasApplied.Add(uint64(b.Len()))
 	n.log.Debug().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
@@ -179,6 +186,7 @@ func (n *Node) publishBatch(b *lsync.Batch) {
 		for _, r := range c.Records {
 			d := Delta{Peer: c.Meta.ID, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Tombstone}
 			if r.Tombstone {
+				d.Value = nil // a tombstone's value is its deletion time, not data
 				deletes = append(deletes, d)
 			} else {
 				updates = append(updates, d)
@@ -211,6 +219,7 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 	}
 	n.counters.msgsOut.Add(1)
 	n.counters.bytesOut.Add(uint64(len(b)))
+	n.metrics.sent(t, len(b))
 }
 
 // round opens exchanges with this round's targets.
@@ -285,7 +294,7 @@ func (n *Node) announce(t EventType, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	n.log.Info().Strs("peers", ids).Msg(t.String())
+	n.logPeerEvent(t, ids)
 	n.hub.publish(Event{Type: t, Peers: ids})
 }
 

@@ -15,17 +15,59 @@ import (
 //	GET    /kv/{peer}/{key}    {"value": "...", "version": N} or 404
 //	PUT    /kv/{key}           body is the value; answers {"version": N}
 //	DELETE /kv/{key}           answers {"version": N} of the tombstone
+//	GET    /events             server-sent events: peers_discover, peers_suspend,
+//	                           peers_recover, peers_dead, updates, delete
+//	GET    /metrics            Prometheus metrics (see WithMetrics)
+//	GET    /                   a status page that shows the cluster live
 //
-// Errors are JSON {"error": "..."} with a 4xx status for bad requests.
+// Errors are JSON {"error": "..."} with a 4xx status for bad requests; an
+// unknown path is a 404 with a JSON error too.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", serveStatusPage)
+	mux.HandleFunc("GET /events", n.handleEvents)
+	mux.Handle("GET /metrics", n.metrics.handler())
+
 	mux.HandleFunc("GET /peers", n.handlePeers)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
 	mux.HandleFunc("GET /kv/{peer}", n.handleKeys)
 	mux.HandleFunc("GET /kv/{peer}/{key...}", n.handleGet)
 	mux.HandleFunc("PUT /kv/{key...}", n.handlePut)
 	mux.HandleFunc("DELETE /kv/{key...}", n.handleDelete)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// The mux's own 404 or 405, in JSON like every other error.
+			w = &jsonErrorWriter{ResponseWriter: w, path: r.URL.Path}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// jsonErrorWriter turns the mux's plain-text error into {"error": "..."}.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	path    string
+	written bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	w.Header().Del("X-Content-Type-Options")
+	msg := http.StatusText(code)
+	switch code {
+	case http.StatusNotFound:
+		msg = "no such endpoint " + w.path
+	case http.StatusMethodNotAllowed:
+		msg = "method not allowed on " + w.path + "; allowed: " + w.Header().Get("Allow")
+	}
+	writeError(w.ResponseWriter, code, msg)
+	w.written = true
+}
+
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil // the plain-text body is replaced
 }
 
 func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {

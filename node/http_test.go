@@ -39,7 +39,18 @@ func TestHandler(t *testing.T) {
 		{"GET", "/kv/web/greeting", "", 404, `"error"`},
 		{"GET", "/peers", "", 200, `[]`},
 		{"GET", "/status", "", 200, `"id":"web"`},
-		{"POST", "/kv/greeting", "", 405, ``},
+		{"GET", "/status", "", 200, `"store":{"lsm_bytes":`},
+		{"POST", "/kv/greeting", "", 405, `"error":"method not allowed`},
+		{"PUT", "/kv/", "v", 400, `"error":"node: bad key: empty"`},
+		{"DELETE", "/kv/", "", 400, `"error"`},
+		{"GET", "/kv/", "", 405, `allowed: DELETE, PUT`},
+		{"GET", "/nothing/here", "", 404, `"error":"no such endpoint /nothing/here"`},
+		{"GET", "/index.html", "", 404, `"error"`},
+		{"POST", "/", "", 405, `"error"`},
+		{"DELETE", "/peers", "", 405, `"error"`},
+		{"POST", "/metrics", "", 405, `"error"`},
+		{"GET", "/metrics", "", 200, `leviathan_gossip_rounds_total`},
+		{"GET", "/", "", 200, `<title>Leviathan node</title>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -56,8 +67,18 @@ func TestHandler(t *testing.T) {
 			if !strings.Contains(string(body), tt.want) {
 				t.Fatalf("body %s does not contain %s", body, tt.want)
 			}
-			if tt.status != 405 && resp.Header.Get("Content-Type") != "application/json" {
-				t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+			wantType := "application/json"
+			switch tt.path {
+			case "/metrics":
+				wantType = "text/plain"
+			case "/":
+				wantType = "text/html"
+			}
+			if tt.status >= 400 {
+				wantType = "application/json"
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantType) {
+				t.Fatalf("content type %q, want %s", ct, wantType)
 			}
 		})
 	}

@@ -10,6 +10,12 @@
 //	v, err := n.Set("greeting", []byte("hello"))
 //	val, ok := n.Get("other-node", "greeting")
 //
+// Subscribe delivers peers' updates and deletes (already durable) and
+// peer state changes, without ever blocking gossip. Handler is the admin
+// API as an http.Handler: key-value reads and writes, peers, status, a
+// server-sent events stream at /events, Prometheus metrics at /metrics
+// (see WithMetrics) and a live status page at /.
+//
 // The protocol itself lives in the pure packages sync (scuttlebutt) and
 // health (phi accrual); this package owns the goroutines, timers, sockets
 // and the store around them.
@@ -24,6 +30,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/leviathan-gossip/leviathan/health"
@@ -73,6 +80,8 @@ type options struct {
 	logger    *zerolog.Logger
 	seed      int64
 	seeded    bool
+
+	registerer prometheus.Registerer
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
@@ -112,6 +121,7 @@ type Node struct {
 	cfg       Config
 	id        string
 	log       zerolog.Logger
+	logRare   zerolog.Logger // for what may repeat per packet: a few lines a minute
 	clock     Clock
 	store     Store
 	transport lsync.Transport
@@ -120,6 +130,7 @@ type Node struct {
 	hub       *hub
 	limits    lsync.Limits
 	started   time.Time
+	metrics   *metrics
 
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so
@@ -165,10 +176,18 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		seed = time.Now().UnixNano()
 	}
 	n.rng = rand.New(rand.NewSource(seed))
+	if n.metrics, err = newMetrics(n, o.registerer); err != nil {
+		return nil, fmt.Errorf("node: metrics: %w", err)
+	}
+	n.hub.observe = func(t EventType, dropped int) {
+		n.metrics.eventsPublished.WithLabelValues(t.String()).Inc()
+		n.metrics.eventsDropped.Add(float64(dropped))
+	}
 
 	// Undo what was opened if a later step fails.
 	defer func() {
 		if err != nil {
+			n.metrics.unregister()
 			if n.transport != nil {
 				_ = n.transport.Close()
 			}
@@ -274,6 +293,7 @@ func (n *Node) load() error {
 	}
 	n.versioner.Restore(n.state.Self().MaxVersion)
 	n.log = n.log.With().Str("node", id).Logger()
+	n.logRare = n.log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute})
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
 		Msg("node loaded")
@@ -362,6 +382,7 @@ func (n *Node) Close() error {
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close store: %w", err))
 	}
+	n.metrics.unregister()
 	n.log.Info().Msg("node closed")
 	return errors.Join(errs...)
 }

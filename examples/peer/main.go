@@ -124,7 +124,8 @@ func logEvents(log zerolog.Logger, sub *node.Subscription) {
 				e.Msg(ev.Type.String())
 			}
 		default:
-			log.Info().Strs("peers", ev.Peers).Msg(ev.Type.String())
+			// Peer state changes: the node logs them itself, one line per
+			// peer with alias, generation and address.
 		}
 	}
 }

@@ -1,0 +1,57 @@
+# Everyday commands; CI runs .ci/run, which covers test, lint, fuzz, smoke
+# and the examples. Needs only Go (and chromium for the status-page test).
+
+GO        ?= go
+FUZZTIME  ?= 15s
+BENCHTIME ?= 1s
+STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: all test race short lint fmt vet staticcheck fuzz bench smoke examples cluster ingest peer ci
+
+all: lint race
+
+test:          ## all tests
+	$(GO) test ./...
+
+race:          ## the README's test command
+	$(GO) test -race ./...
+
+short:         ## skip the browser test
+	$(GO) test -short ./...
+
+lint: fmt vet staticcheck
+
+fmt:           ## fail if gofmt would change anything
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+fuzz:          ## each fuzz target for FUZZTIME
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sync
+	$(GO) test -run '^$$' -fuzz '^FuzzDetector$$' -fuzztime $(FUZZTIME) ./health
+
+bench:         ## every benchmark, with allocations
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+smoke:         ## four example peers: write, stop, restart
+	bash .ci/smoke
+
+examples:      ## run both demos for a bounded time, as CI does
+	$(GO) run ./examples/cluster -duration 10s -kill 3s -http "" -plain
+	$(GO) run ./examples/ingest -duration 5s
+
+cluster:       ## the live four-peer demo, until Ctrl-C
+	$(GO) run ./examples/cluster
+
+ingest:
+	$(GO) run ./examples/ingest -duration 10s
+
+peer:          ## one example peer (PEER=1..4)
+	$(GO) run ./examples/peer -config examples/peer$(or $(PEER),1).toml
+
+ci:
+	bash .ci/run

@@ -1,0 +1,175 @@
+package node_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leviathan-gossip/leviathan/node"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// A node in memory on a free loopback port: set a key and read it back.
+func ExampleNew() {
+	n, err := node.New(node.Config{Alias: "example", Addr: "127.0.0.1", Port: 0, InMemory: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+
+	v, err := n.Set("greeting", []byte("hello"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	val, _ := n.Get("", "greeting") // "" is this node
+	fmt.Printf("greeting = %s (version %d)\n", val, v)
+	// Output: greeting = hello (version 1)
+}
+
+// Configuration from TOML text; intervals are milliseconds or durations.
+func ExampleParseConfig() {
+	cfg, err := node.ParseConfig(`
+alias = "peer1"
+seeds = ["127.0.0.1:7002"]
+gossip_val = 500
+dead_after = "1m"
+`, "inline")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.Alias, cfg.Seeds, cfg.GossipVal.D(), cfg.DeadAfter.D(), cfg.PhiThreshold)
+
+	_, err = node.ParseConfig(`gossip_vall = 500`, "typo.toml")
+	fmt.Println(err)
+	// Output:
+	// peer1 [127.0.0.1:7002] 500ms 1m0s 8
+	// config typo.toml: invalid config: unknown key(s) gossip_vall
+}
+
+// fast makes an example cluster converge in milliseconds.
+func fast(alias string) node.Config {
+	d := node.Duration(20 * time.Millisecond)
+	return node.Config{Alias: alias, Cluster: "example", InMemory: true, GossipVal: d, HeartbeatVal: d, HealthCheckVal: d}
+}
+
+// Two nodes on an in-memory network: b's subscriber is told of a's write.
+func ExampleNode_Subscribe() {
+	network := lsync.NewMemNetwork(1)
+	ta, _ := network.Listen("a:1", 1400, 4<<20)
+	tb, _ := network.Listen("b:1", 1400, 4<<20)
+	a, err := node.New(fast("a"), node.WithTransport(ta))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	cfg := fast("b")
+	cfg.Seeds = []string{"a:1"}
+	b, err := node.New(cfg, node.WithTransport(tb))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+
+	sub := b.Subscribe(64)
+	defer sub.Close()
+	_ = a.Start()
+	_ = b.Start()
+	if _, err := a.Set("greeting", []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-sub.C:
+			// After ev.Missed > 0, re-read with Keys and Get: events are
+			// notifications, the store is the truth.
+			if ev.Type != node.EventUpdates {
+				continue // peers_discover and friends
+			}
+			for _, d := range ev.Deltas {
+				fmt.Printf("%s: %s/%s = %s (version %d)\n", ev.Type, d.Peer, d.Key, d.Value, d.Version)
+			}
+			return
+		case <-timeout:
+			fmt.Println("no update within 10 s")
+			return
+		}
+	}
+	// Output: updates: a/greeting = hello (version 1)
+}
+
+// The admin API is an http.Handler: mount it anywhere.
+func ExampleNode_Handler() {
+	n, err := node.New(fast("web"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+
+	do := func(method, path, body string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Printf("%s %s → %d %s", method, path, resp.StatusCode, b)
+	}
+	do("PUT", "/kv/greeting", "hello")
+	do("GET", "/kv/web/greeting", "")
+	do("DELETE", "/kv/greeting", "")
+	do("GET", "/kv/web/greeting", "")
+	do("GET", "/kv/nobody", "")
+	// Output:
+	// PUT /kv/greeting → 200 {"version":1}
+	// GET /kv/web/greeting → 200 {"value":"hello","version":1}
+	// DELETE /kv/greeting → 200 {"version":2}
+	// GET /kv/web/greeting → 404 {"error":"no key greeting at web"}
+	// GET /kv/nobody → 404 {"error":"unknown peer nobody"}
+}
+
+// Metrics go into the registry you pass (and are served at GET /metrics).
+func ExampleWithMetrics() {
+	reg := prometheus.NewRegistry()
+	n, err := node.New(fast("metered"), node.WithMetrics(reg))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := n.Set(k, []byte("v")); err != nil {
+			log.Fatal(err)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range families {
+		switch f.GetName() {
+		case "leviathan_keys", "leviathan_max_version":
+			fmt.Println(f.GetName(), f.GetMetric()[0].GetGauge().GetValue())
+		case "leviathan_store_write_seconds":
+			for _, m := range f.GetMetric() {
+				fmt.Println(f.GetName(), m.GetLabel()[0].GetValue(), "writes:", m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	// Output:
+	// leviathan_keys 3
+	// leviathan_max_version 3
+	// leviathan_store_write_seconds local writes: 3
+	// leviathan_store_write_seconds remote writes: 0
+}

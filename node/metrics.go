@@ -1,0 +1,242 @@
+package node
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// PhiPeersReported is how many peers get their own leviathan_peer_phi
+// series: the ones with the highest phi at scrape time. Bounding it keeps
+// a large or churning cluster from producing a series per peer for ever;
+// leviathan_peer_phi_max and leviathan_peers cover the rest.
+const PhiPeersReported = 10
+
+// WithMetrics registers the node's Prometheus collectors into reg as well
+// as into the node's private registry, which GET /metrics serves. Without
+// this option (or with a nil reg) metrics are still collected and served
+// at /metrics, but nothing is registered anywhere else — never into
+// prometheus.DefaultRegisterer unless you pass it.
+//
+// If reg is also a prometheus.Gatherer (a *prometheus.Registry is), GET
+// /metrics serves reg, so your own metrics appear there too. To run
+// several nodes against one registry, give each a labelled view:
+// prometheus.WrapRegistererWith(prometheus.Labels{"node": id}, reg).
+// Close unregisters the node's collectors from reg.
+func WithMetrics(reg prometheus.Registerer) Option { return func(o *options) { o.registerer = reg } }
+
+// metrics holds the collectors a node updates on its hot paths; the rest
+// are read from the node at scrape time (see collector).
+type metrics struct {
+	own      *prometheus.Registry
+	user     prometheus.Registerer
+	gatherer prometheus.Gatherer
+
+	msgsIn, msgsOut   *prometheus.CounterVec
+	bytesIn, bytesOut *prometheus.CounterVec
+	batchRecords      prometheus.Histogram
+	storeWrite        *prometheus.HistogramVec
+	eventsPublished   *prometheus.CounterVec
+	eventsDropped     prometheus.Counter
+
+	collectors []prometheus.Collector
+}
+
+const ns = "leviathan"
+
+func newMetrics(n *Node, user prometheus.Registerer) (*metrics, error) {
+	m := &metrics{own: prometheus.NewRegistry(), user: user}
+	m.gatherer = m.own
+	if g, ok := user.(prometheus.Gatherer); ok && user != nil {
+		m.gatherer = g
+	}
+	byType := []string{"type"}
+	m.msgsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total",
+		Help: "Gossip messages received, by type (syn, synack, ack, badcluster; invalid = undecodable)."}, byType)
+	m.msgsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total",
+		Help: "Gossip messages handed to the transport, by type."}, byType)
+	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total",
+		Help: "Bytes of gossip messages received, by type."}, byType)
+	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total",
+		Help: "Bytes of gossip messages handed to the transport, by type."}, byType)
+	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_records",
+		Help:    "Records per batch of peers' deltas persisted from one message.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 9)}) // 1 … 65536
+	m.storeWrite = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "store_write_seconds",
+		Help:    "Latency of one batch write to the store (Badger), by origin: local (Set/Delete) or remote (deltas).",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14)}, []string{"origin"}) // 50 µs … 0.4 s
+	m.eventsPublished = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_published_total",
+		Help: "Events published to subscribers, by type."}, byType)
+	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "subscriber_dropped_events_total",
+		Help: "Events dropped because a subscriber's buffer was full (summed over subscribers)."})
+	// Pre-create the label values, so that dashboards see zeros.
+	for _, t := range []string{"syn", "synack", "ack", "badcluster"} {
+		m.msgsIn.WithLabelValues(t)
+		m.msgsOut.WithLabelValues(t)
+		m.bytesIn.WithLabelValues(t)
+		m.bytesOut.WithLabelValues(t)
+	}
+	m.msgsIn.WithLabelValues("invalid")
+	m.bytesIn.WithLabelValues("invalid")
+	m.storeWrite.WithLabelValues("local")
+	m.storeWrite.WithLabelValues("remote")
+	for _, t := range []EventType{EventUpdates, EventDelete, EventDiscover, EventSuspend, EventRecover, EventDead} {
+		m.eventsPublished.WithLabelValues(t.String())
+	}
+	m.collectors = []prometheus.Collector{m.msgsIn, m.msgsOut, m.bytesIn, m.bytesOut, m.batchRecords,
+		m.storeWrite, m.eventsPublished, m.eventsDropped, &collector{n: n}}
+	for _, c := range m.collectors {
+		m.own.MustRegister(c)
+	}
+	if user != nil {
+		for i, c := range m.collectors {
+			if err := user.Register(c); err != nil {
+				for _, done := range m.collectors[:i] {
+					user.Unregister(done)
+				}
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// unregister removes the collectors from the user's registry.
+func (m *metrics) unregister() {
+	if m.user == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.user.Unregister(c)
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
+}
+
+// received counts one incoming message; t is "invalid" when it did not decode.
+func (m *metrics) received(t string, size int) {
+	m.msgsIn.WithLabelValues(t).Inc()
+	m.bytesIn.WithLabelValues(t).Add(float64(size))
+}
+
+// sent counts one outgoing message.
+func (m *metrics) sent(t lsync.MsgType, size int) {
+	m.msgsOut.WithLabelValues(t.String()).Inc()
+	m.bytesOut.WithLabelValues(t.String()).Add(float64(size))
+}
+
+// remoteBatch records a persisted batch of peers' deltas.
+func (m *metrics) remoteBatch(records int, took time.Duration) {
+	m.batchRecords.Observe(float64(records))
+	m.storeWrite.WithLabelValues("remote").Observe(took.Seconds())
+}
+
+// localWrite records a Set or Delete's store write.
+func (m *metrics) localWrite(took time.Duration) {
+	m.storeWrite.WithLabelValues("local").Observe(took.Seconds())
+}
+
+// collector reads what the node already keeps at scrape time: its
+// counters, the sync core's rejection counts, peers by state and phi,
+// subscribers, and the store's size.
+type collector struct{ n *Node }
+
+var (
+	descRounds      = prometheus.NewDesc(ns+"_gossip_rounds_total", "Gossip rounds run.", nil, nil)
+	descDeltas      = prometheus.NewDesc(ns+"_deltas_applied_total", "Peers' delta records persisted and applied.", nil, nil)
+	descBatches     = prometheus.NewDesc(ns+"_batches_applied_total", "Batches of peers' deltas persisted and applied.", nil, nil)
+	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known).", []string{"reason"}, nil)
+	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted).", []string{"kind"}, nil)
+	descResets      = prometheus.NewDesc(ns+"_generation_resets_total", "Peers whose data was dropped because they came back with a new generation.", nil, nil)
+	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by failure-detector state (joining, alive, suspended, dead).", []string{"state"}, nil)
+	descPhi         = prometheus.NewDesc(ns+"_peer_phi", "Phi of the peers with the highest phi (at most 10 series, see PhiPeersReported).", []string{"peer"}, nil)
+	descPhiMax      = prometheus.NewDesc(ns+"_peer_phi_max", "Highest phi over all peers.", nil, nil)
+	descSubs        = prometheus.NewDesc(ns+"_subscribers", "Open event subscriptions.", nil, nil)
+	descLag         = prometheus.NewDesc(ns+"_subscriber_lag_events", "Events waiting in the fullest subscriber's buffer.", nil, nil)
+	descSelfVersion = prometheus.NewDesc(ns+"_max_version", "This node's highest version.", nil, nil)
+	descKeys        = prometheus.NewDesc(ns+"_keys", "This node's own live keys.", nil, nil)
+	descGen         = prometheus.NewDesc(ns+"_generation", "This node's generation (milliseconds since the epoch when its data directory was created).", nil, nil)
+	descStore       = prometheus.NewDesc(ns+"_store_size_bytes", "Store size on disk by part (lsm, vlog), when the store reports it.", []string{"part"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRounds, descDeltas, descBatches, descRejected, descErrors, descResets,
+		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descRounds, n.counters.rounds.Load())
+	counter(descDeltas, n.counters.deltasApplied.Load())
+	counter(descBatches, n.counters.batches.Load())
+	counter(descErrors, n.counters.sendErrors.Load(), "send")
+	counter(descErrors, n.counters.storeErrors.Load(), "store")
+
+	n.mu.Lock()
+	cs := n.state.Stats()
+	self := n.state.Self()
+	info, _ := n.state.Peer(self.ID)
+	n.mu.Unlock()
+	for _, r := range []struct {
+		reason string
+		v      uint64
+	}{
+		{"decode", n.counters.decodeErrors.Load()},
+		{"bad_cluster", cs.BadCluster},
+		{"own_id", cs.OwnIDDeltas},
+		{"gap", cs.GapDeltas},
+		{"invalid", cs.InvalidDeltas},
+		{"stale_generation", cs.StaleGenDeltas},
+	} {
+		counter(descRejected, r.v, r.reason)
+	}
+	counter(descResets, cs.Resets)
+	gauge(descSelfVersion, float64(self.MaxVersion))
+	gauge(descKeys, float64(info.Keys))
+	gauge(descGen, float64(self.Generation))
+
+	peers := n.Peers()
+	byState := map[PeerState]int{StateJoining: 0, StateAlive: 0, StateSuspended: 0, StateDead: 0}
+	for _, p := range peers {
+		byState[p.State]++
+	}
+	for s, k := range byState {
+		gauge(descPeers, float64(k), string(s))
+	}
+	sort.SliceStable(peers, func(i, j int) bool { return peers[i].Phi > peers[j].Phi })
+	maxPhi := 0.0
+	for i, p := range peers {
+		if i == 0 {
+			maxPhi = p.Phi
+		}
+		if i < PhiPeersReported {
+			gauge(descPhi, p.Phi, p.ID)
+		}
+	}
+	gauge(descPhiMax, maxPhi)
+
+	subs, lag := n.hub.stats()
+	gauge(descSubs, float64(subs))
+	gauge(descLag, float64(lag))
+
+	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
+		lsm, vlog := s.Size()
+		gauge(descStore, float64(lsm), "lsm")
+		gauge(descStore, float64(vlog), "vlog")
+	}
+}

@@ -1,0 +1,157 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sseReader reads server-sent events from a stream.
+type sseReader struct{ r *bufio.Reader }
+
+// next returns the next event's type and data, skipping comments.
+func (s sseReader) next() (string, string, error) {
+	var typ, data string
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "":
+			if typ != "" || data != "" {
+				return typ, data, nil
+			}
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
+
+// openEvents opens GET /events; cancel ends the request.
+func openEvents(t *testing.T, url string) (sseReader, context.CancelFunc, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		t.Fatalf("GET /events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return sseReader{bufio.NewReader(resp.Body)}, cancel, resp
+}
+
+func TestEventsStream(t *testing.T) {
+	nodes := memCluster(t, 2, nil)
+	srv := httptest.NewServer(nodes[0].Handler())
+	defer srv.Close()
+	events, cancel, resp := openEvents(t, srv.URL)
+	defer resp.Body.Close()
+	defer cancel()
+
+	seen := map[string]SSEEvent{}
+	// waitFor reads events until one of type want arrives.
+	waitFor := func(want string) SSEEvent {
+		t.Helper()
+		for {
+			typ, data, err := events.next()
+			if err != nil {
+				t.Fatalf("stream ended waiting for %s: %v (seen %v)", want, err, seen)
+			}
+			var ev SSEEvent
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("event %s: bad JSON %q: %v", typ, data, err)
+			}
+			if ev.Type != typ || ev.Time.IsZero() {
+				t.Fatalf("event: %s with data %s", typ, data)
+			}
+			seen[typ] = ev
+			if typ == want {
+				return ev
+			}
+		}
+	}
+	if p := waitFor("peers_discover").Peers; len(p) != 1 || p[0] != "m1" {
+		t.Fatalf("discover event %+v", seen["peers_discover"])
+	}
+	if _, err := nodes[1].Set("greeting", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitFor("updates").Deltas; len(d) != 1 || d[0] != (SSEDelta{Peer: "m1", Key: "greeting", Value: "hello", Version: 1}) {
+		t.Fatalf("updates event %+v", seen["updates"])
+	}
+	if _, err := nodes[1].Delete("greeting"); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitFor("delete").Deltas; len(d) != 1 || d[0] != (SSEDelta{Peer: "m1", Key: "greeting", Version: 2, Deleted: true}) {
+		t.Fatalf("delete event %+v", seen["delete"])
+	}
+}
+
+func TestSSEDeltasCapped(t *testing.T) {
+	ev := Event{Type: EventUpdates, Missed: 3}
+	for i := 0; i < SSEMaxDeltas+5; i++ {
+		ev.Deltas = append(ev.Deltas, Delta{Peer: "p", Key: "k", Value: []byte("v"), Version: uint64(i + 1)})
+	}
+	got := toSSE(ev, time.Unix(0, 0))
+	if len(got.Deltas) != SSEMaxDeltas || got.More != 5 || got.Missed != 3 || got.Type != "updates" {
+		t.Fatalf("%d deltas, more %d, missed %d, type %s", len(got.Deltas), got.More, got.Missed, got.Type)
+	}
+}
+
+func TestEventsEndWithClientAndNode(t *testing.T) {
+	old := sseHeartbeat
+	sseHeartbeat = 20 * time.Millisecond
+	t.Cleanup(func() { sseHeartbeat = old })
+	n, err := New(fastConfig("sse"), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+
+	// A client that goes away ends its stream (and its subscription).
+	events, cancel, resp := openEvents(t, srv.URL)
+	line, err := events.r.ReadString('\n')
+	if err != nil || line != "retry: 2000\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	for i := 0; i < 2; i++ { // heartbeats keep coming
+		if _, err := events.r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	eventually(t, 5*time.Second, func() error {
+		if subs, _ := n.hub.stats(); subs != 0 {
+			return errors.New("subscription still open")
+		}
+		return nil
+	})
+
+	// Closing the node ends an open stream.
+	events, cancel, resp = openEvents(t, srv.URL)
+	defer cancel()
+	defer resp.Body.Close()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, events.r); err != nil {
+		t.Fatalf("stream did not end cleanly: %v", err)
+	}
+}
