@@ -217,6 +217,10 @@ type Stats struct {
 	Batches        uint64 `json:"batches"`
 	RejectedDeltas uint64 `json:"rejected_deltas"`
 	BadCluster     uint64 `json:"bad_cluster"`
+
+	// Unauthenticated counts messages dropped by encryption (not sealed,
+	// forged, tampered, or sealed with a key not installed).
+	Unauthenticated uint64 `json:"unauthenticated"`
 }
 
 // Status returns the local node's summary.
@@ -247,6 +251,8 @@ func (n *Node) Status() Status {
 			Batches:        n.counters.batches.Load(),
 			RejectedDeltas: cs.OwnIDDeltas + cs.GapDeltas + cs.InvalidDeltas + cs.StaleGenDeltas,
 			BadCluster:     cs.BadCluster,
+
+			Unauthenticated: n.unauthenticated(),
 		},
 	}
 }

@@ -97,7 +97,10 @@ func (n *Node) handle(pkt lsync.Packet) {
 	n.mu.Unlock()
 
 	if st.BadCluster {
-		n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
+		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
+			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
+				Msg("message from another cluster ignored (logged at most once a minute per sender)")
+		}
 	}
 	if st.Reply != nil {
 		n.send(pkt.From, st.Reply)

@@ -73,6 +73,7 @@ type options struct {
 	logger    *zerolog.Logger
 	seed      int64
 	seeded    bool
+	keyring   *lsync.Keyring
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
@@ -120,6 +121,10 @@ type Node struct {
 	limits    lsync.Limits
 	started   time.Time
 
+	keyring       *lsync.Keyring   // nil without encryption
+	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
+	badClusterLog *logLimiter
+
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so
 	// any reader or peer) sees it.
@@ -149,6 +154,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{})}
+	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
 	if o.logger != nil {
 		n.log = *o.logger
@@ -182,6 +188,9 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 		n.transport = tr
+	}
+	if err := n.setupEncryption(o.keyring); err != nil {
+		return nil, err
 	}
 	if n.store = o.store; n.store == nil {
 		db, err := store.Open(store.Options{Dir: cfg.DataDir, InMemory: cfg.InMemory, SyncWrites: cfg.SyncWrites, Logger: n.log})
