@@ -221,6 +221,9 @@ type Stats struct {
 	// Unauthenticated counts messages dropped by encryption (not sealed,
 	// forged, tampered, or sealed with a key not installed).
 	Unauthenticated uint64 `json:"unauthenticated"`
+	// FutureGenerations counts digest entries and deltas dropped for a
+	// generation more than a year ahead of this node's clock.
+	FutureGenerations uint64 `json:"future_generations"`
 }
 
 // Status returns the local node's summary.
@@ -252,7 +255,8 @@ func (n *Node) Status() Status {
 			RejectedDeltas: cs.OwnIDDeltas + cs.GapDeltas + cs.InvalidDeltas + cs.StaleGenDeltas,
 			BadCluster:     cs.BadCluster,
 
-			Unauthenticated: n.unauthenticated(),
+			Unauthenticated:   n.unauthenticated(),
+			FutureGenerations: n.futureGenerations.Load(),
 		},
 	}
 }

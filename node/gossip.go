@@ -67,6 +67,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 		n.log.Debug().Err(err).Str("from", pkt.From).Msg("dropped undecodable message")
 		return
 	}
+	msg = n.screen(msg)
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -124,6 +125,8 @@ type Node struct {
 	keyring       *lsync.Keyring   // nil without encryption
 	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
+	// futureGenerations counts digest entries and deltas dropped by screen.
+	futureGenerations atomic.Uint64
 
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so

@@ -197,3 +197,51 @@ func (l *logLimiter) allow(key string, now time.Time) (bool, uint64) {
 	e.last, e.suppressed = now, 0
 	return true, n
 }
+
+// maxGenerationAhead is how far in the future a peer's generation (the
+// milliseconds since the epoch when its data directory was created) may lie.
+// A newer generation makes a node drop everything it holds of that peer and
+// refuse that peer's older generation from then on, so one forged entry with
+// an absurd generation would shut the real peer out for good; Cassandra
+// rejects generations more than a year ahead for the same reason.
+const maxGenerationAhead = 365 * 24 * time.Hour
+
+// screen removes from a received message the digest entries and node
+// deltas whose generation lies more than maxGenerationAhead in the future,
+// and counts them. The protocol core has no clock, so this check lives here.
+// Entries about the local node are left to the core, which ignores them.
+func (n *Node) screen(m lsync.Message) lsync.Message {
+	limit := uint64(n.clock.Now().Add(maxGenerationAhead).UnixMilli())
+	entries := func(d []lsync.DigestEntry) []lsync.DigestEntry {
+		out := d[:0]
+		for _, e := range d {
+			if e.Generation > limit && e.ID != n.id {
+				n.futureGenerations.Add(1)
+				continue
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	deltas := func(ds []lsync.NodeDelta) []lsync.NodeDelta {
+		out := ds[:0]
+		for _, d := range ds {
+			if d.Generation > limit && d.ID != n.id {
+				n.futureGenerations.Add(1)
+				continue
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	switch v := m.(type) {
+	case *lsync.Syn:
+		v.Digest = entries(v.Digest)
+	case *lsync.SynAck:
+		v.Digest = entries(v.Digest)
+		v.Deltas = deltas(v.Deltas)
+	case *lsync.Ack:
+		v.Deltas = deltas(v.Deltas)
+	}
+	return m
+}
