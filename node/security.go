@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	gosync "sync"
@@ -35,7 +36,7 @@ func (c Config) decodeKeys() ([][]byte, []error) {
 	}
 	var keys [][]byte
 	if c.EncryptKeysFile != "" {
-		data, err := os.ReadFile(c.EncryptKeysFile)
+		data, err := readKeysFile(c.EncryptKeysFile)
 		if err != nil {
 			return nil, []error{fmt.Errorf("encrypt_keys_file: %w", err)}
 		}
@@ -69,6 +70,26 @@ func (c Config) decodeKeys() ([][]byte, []error) {
 		keys = append(keys, k)
 	}
 	return keys, errs
+}
+
+// maxKeysFile bounds what is read of encrypt_keys_file: a few keys take a
+// few hundred bytes, and a path like /dev/zero must not exhaust memory.
+const maxKeysFile = 64 << 10
+
+func readKeysFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeysFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxKeysFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes; not a keys file", path, maxKeysFile)
+	}
+	return data, nil
 }
 
 // decodeKey reads one base64 key (standard alphabet, as `openssl rand

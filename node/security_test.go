@@ -64,6 +64,12 @@ func TestParseConfigKeys(t *testing.T) {
 	if _, err := ParseConfig(fmt.Sprintf("encrypt_keys_file = %q", dir), "test"); err == nil || !strings.Contains(err.Error(), dir) {
 		t.Errorf("directory as keys file: %v", err)
 	}
+	// A device that never ends is refused after a bounded read.
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		if _, err := ParseConfig(`encrypt_keys_file = "/dev/zero"`, "test"); err == nil || !strings.Contains(err.Error(), "/dev/zero") {
+			t.Errorf("/dev/zero as keys file: %v", err)
+		}
+	}
 	// The key itself never appears in an error.
 	bad := base64.StdEncoding.EncodeToString([]byte("secret-ish-20-bytes!"))
 	if _, err := ParseConfig(fmt.Sprintf("encrypt_keys = [%q]", bad), "test"); err == nil || strings.Contains(err.Error(), bad) {
