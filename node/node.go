@@ -219,6 +219,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := n.load(); err != nil {
 		return nil, err
 	}
+	n.logAuthFailures()
 	return n, nil
 }
 

@@ -156,6 +156,23 @@ func (n *Node) setupEncryption(kr *lsync.Keyring) error {
 	return nil
 }
 
+// logAuthFailures warns about messages the encryption layer dropped — a peer
+// with a wrong or missing key is a common misconfiguration — once a minute
+// per sender at most. Called once n.log is final.
+func (n *Node) logAuthFailures() {
+	if n.encrypted == nil {
+		return
+	}
+	log := n.log
+	limit := newLogLimiter(badClusterLogWindow, badClusterLogKeys)
+	n.encrypted.OnReject(func(from string, err error) {
+		if ok, suppressed := limit.allow(from, n.clock.Now()); ok {
+			log.Warn().Str("from", from).Err(err).Uint64("suppressed", suppressed).
+				Msg("dropped a message that failed authentication (peer without the cluster key?); logged at most once a minute per sender")
+		}
+	})
+}
+
 // unauthenticated counts messages the encryption layer dropped.
 func (n *Node) unauthenticated() uint64 {
 	if n.encrypted == nil {

@@ -201,6 +201,34 @@ func TestKeyRotationLiveCluster(t *testing.T) {
 	}
 }
 
+// TestEncryptedUDPCluster: real sockets with a key; a value too large for a
+// datagram travels sealed on the stream path.
+func TestEncryptedUDPCluster(t *testing.T) {
+	keys := []string{testKeyB64(24)}
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		cfg := fastConfig(fmt.Sprintf("eu%d", i))
+		cfg.Port = 0
+		cfg.EncryptKeys = keys
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].Addr()}
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16)
+	v, err := nodes[1].Set("big", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "eu1", "big", v) })
+	if got, _ := nodes[0].Get("eu1", "big"); !bytes.Equal(got, big) {
+		t.Fatal("big value corrupted")
+	}
+	if st := nodes[0].encrypted.Stats(); st.Opened == 0 || st.Rejected() != 0 {
+		t.Fatalf("encryption stats %+v", st)
+	}
+}
+
 func TestNewConfigErrors(t *testing.T) {
 	cfg := fastConfig("s")
 	cfg.Port = 0

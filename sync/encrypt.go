@@ -35,6 +35,7 @@ type Encrypted struct {
 	once  gosync.Once
 
 	sealed, opened, notSealed, authFailed atomic.Uint64
+	onReject                              atomic.Pointer[func(from string, err error)]
 }
 
 // Encrypt wraps inner so that every message it carries is sealed with kr.
@@ -57,9 +58,13 @@ func (e *Encrypted) run() {
 		case nil:
 		case ErrNotSealed:
 			e.notSealed.Add(1)
-			continue
 		default:
 			e.authFailed.Add(1)
+		}
+		if err != nil {
+			if fn := e.onReject.Load(); fn != nil {
+				(*fn)(p.From, err)
+			}
 			continue
 		}
 		e.opened.Add(1)
@@ -110,6 +115,17 @@ func (e *Encrypted) Close() error {
 		e.wg.Wait()
 	})
 	return err
+}
+
+// OnReject makes fn be called, from the receiving goroutine, with the
+// sender and the reason of every message dropped unopened (ErrNotSealed or
+// ErrAuth); fn must be quick. A nil fn removes the hook.
+func (e *Encrypted) OnReject(fn func(from string, err error)) {
+	if fn == nil {
+		e.onReject.Store(nil)
+		return
+	}
+	e.onReject.Store(&fn)
 }
 
 // Keyring returns the keyring, for rotation at runtime.

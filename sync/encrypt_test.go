@@ -262,7 +262,14 @@ func TestEncryptedTransport(t *testing.T) {
 		t.Fatal("empty message accepted")
 	}
 
-	// Plaintext, a wrong key and garbage are dropped and counted.
+	// Plaintext, a wrong key and garbage are dropped, counted and reported.
+	var mu gosync.Mutex
+	rejected := map[string]int{}
+	b.OnReject(func(from string, err error) {
+		mu.Lock()
+		rejected[from+" "+err.Error()]++
+		mu.Unlock()
+	})
 	if err := plain.Send("b:1", []byte{0x4c, 0x56, 1, 1, 0x94}); err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +287,12 @@ func TestEncryptedTransport(t *testing.T) {
 	if p, ok := recvWithin(t, b, 100*time.Millisecond); ok {
 		t.Fatalf("delivered a rejected message: %q from %s", p.Data, p.From)
 	}
+	mu.Lock()
+	if rejected["p:1 "+ErrNotSealed.Error()] != 1 || rejected["x:1 "+ErrAuth.Error()] != 1 || rejected["p:1 "+ErrAuth.Error()] != 2 {
+		t.Errorf("OnReject saw %v", rejected)
+	}
+	mu.Unlock()
+	b.OnReject(nil)
 	st := b.Stats()
 	if st.NotSealed != 1 || st.AuthFailed != 3 || st.Rejected() != 4 || st.Opened != 4 {
 		t.Fatalf("stats %+v", st)
