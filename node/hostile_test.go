@@ -248,6 +248,10 @@ func (a *attacker) flood(target *Node, cluster string, peer Status) {
 		a.stream("tcp: truncated frame", hello(a.addr()), []byte{0, 0, 0x10, 0}, random(100))
 		a.stream("tcp: random bytes", random(2000))
 		a.stream("tcp: hello claiming the node's address", hello(a.tcp), frame(synAck))
+		a.stream("tcp: absurd counts and sizes in valid frames", hello(a.addr()),
+			frame(a.seal(join(ack, []byte{0xdd}, huge, random(100)), a.addr())),
+			frame(a.seal(join(ack, oneRec, []byte{0xc6}, huge, random(100)), a.addr())),
+			frame(a.seal(join(ack[:4], []byte{0x94}, ack[5:], []byte{0x90}, bytes.Repeat([]byte{0x91}, 100000), []byte{0xc0}), a.addr())))
 	}
 }
 
