@@ -288,6 +288,13 @@ type Stats struct {
 	Batches        uint64 `json:"batches"`
 	RejectedDeltas uint64 `json:"rejected_deltas"`
 	BadCluster     uint64 `json:"bad_cluster"`
+
+	// Unauthenticated counts messages dropped by encryption (not sealed,
+	// forged, tampered, or sealed with a key not installed).
+	Unauthenticated uint64 `json:"unauthenticated"`
+	// FutureGenerations counts digest entries and deltas dropped for a
+	// generation more than a year ahead of this node's clock.
+	FutureGenerations uint64 `json:"future_generations"`
 }
 
 // Status returns the local node's summary.
@@ -323,6 +330,9 @@ func (n *Node) Status() Status {
 			Batches:        n.counters.batches.Load(),
 			RejectedDeltas: cs.OwnIDDeltas + cs.GapDeltas + cs.InvalidDeltas + cs.StaleGenDeltas,
 			BadCluster:     cs.BadCluster,
+
+			Unauthenticated:   n.unauthenticated(),
+			FutureGenerations: n.futureGenerations.Load(),
 		},
 	}
 }

@@ -32,6 +32,10 @@ type Config struct {
 	MaxMessageSize int    `toml:"max_message_size"` // largest message on the stream path
 	HTTPAddr       string `toml:"http_addr"`        // admin API; empty disables it
 
+	// Security: shared AES-GCM keys, base64; the first seals, all open.
+	EncryptKeys     []string `toml:"encrypt_keys"`
+	EncryptKeysFile string   `toml:"encrypt_keys_file"` // one base64 key per line, first is primary
+
 	// Storage.
 	DataDir    string `toml:"data_dir"`    // Badger directory
 	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
@@ -291,6 +295,7 @@ func (c Config) Validate() error {
 			bad(f.name, "is %d bytes, at most %d", len(f.v), lsync.DefaultLimits.MaxIDBytes)
 		}
 	}
+	errs = append(errs, c.validateKeys(bad)...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -69,10 +69,11 @@ func (n *Node) handle(pkt lsync.Packet) {
 	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
 	start := time.Now()
 	msg, err := lsync.DecodeWith(pkt.Data, n.limits)
-	if len(pkt.Data) > 64<<10 {
+	if err == nil && len(pkt.Data) > 64<<10 {
+		typ := msg.Type().String()
 		defer func() {
-			n.log.Debug().Int("bytes", len(pkt.Data)).Str("type", msg.Type().String()).Str("from", pkt.From).
-				Dur("total", time.Since(start)).Msg("large message handled")
+			n.log.Debug().Int("bytes", len(pkt.Data)).Str("type", typ).Str("from", pkt.From).
+				Dur("took", time.Since(start)).Msg("large message handled")
 		}()
 	}
 	if err != nil {
@@ -82,6 +83,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 		return
 	}
 	n.metrics.received(msg.Type().String(), len(pkt.Data))
+	msg = n.screen(msg)
 	n.mu.Lock()
 	if n.closed || n.failed != nil {
 		n.mu.Unlock()
@@ -130,7 +132,10 @@ func (n *Node) handle(pkt lsync.Packet) {
 	n.announce(EventLeave, st.Left)
 	n.announce(EventRecover, back)
 	if st.BadCluster {
-		n.logRare.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Msg("message from another cluster ignored")
+		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
+			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
+				Msg("message from another cluster ignored (logged at most once a minute per sender)")
+		}
 	}
 	if st.Reply != nil {
 		n.send(pkt.From, st.Reply)

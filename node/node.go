@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,6 +83,7 @@ type options struct {
 	seeded    bool
 
 	registerer prometheus.Registerer
+	keyring    *lsync.Keyring
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
@@ -121,7 +123,6 @@ type Node struct {
 	cfg       Config
 	id        string
 	log       zerolog.Logger
-	logRare   zerolog.Logger // for what may repeat per packet: a few lines a minute
 	clock     Clock
 	store     Store
 	transport lsync.Transport
@@ -131,6 +132,12 @@ type Node struct {
 	limits    lsync.Limits
 	started   time.Time
 	metrics   *metrics
+
+	keyring       *lsync.Keyring   // nil without encryption
+	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
+	badClusterLog *logLimiter
+	// futureGenerations counts digest entries and deltas dropped by screen.
+	futureGenerations atomic.Uint64
 
 	// mu serialises the protocol core, the detector and the store writes
 	// that go with them, so that a batch is durable before the core (and so
@@ -166,6 +173,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}),
 		left: make(map[string]bool), deadSince: make(map[string]time.Time), pulls: make(map[string]time.Time)}
+	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
 	if o.logger != nil {
 		n.log = *o.logger
@@ -208,6 +216,9 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 		n.transport = tr
 	}
+	if err := n.setupEncryption(o.keyring); err != nil {
+		return nil, err
+	}
 	if n.store = o.store; n.store == nil {
 		db, err := store.Open(store.Options{Dir: cfg.DataDir, InMemory: cfg.InMemory, SyncWrites: cfg.SyncWrites, Logger: n.log})
 		if err != nil {
@@ -232,6 +243,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := n.load(); err != nil {
 		return nil, err
 	}
+	n.logAuthFailures()
 	return n, nil
 }
 
@@ -293,7 +305,6 @@ func (n *Node) load() error {
 	}
 	n.versioner.Restore(n.state.Self().MaxVersion)
 	n.log = n.log.With().Str("node", id).Logger()
-	n.logRare = n.log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute})
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
 		Msg("node loaded")

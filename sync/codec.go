@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Wire format: a 4-byte header — magic "LV" (0x4c56), protocol version,
@@ -31,14 +32,38 @@ var (
 
 // Limits bound what a decoder accepts, so that a few hostile bytes cannot
 // make a node allocate much more than the message itself.
+//
+// Every length a message declares — of a string, a value, a list — is
+// checked against these limits and against the bytes actually left in the
+// message before anything is allocated for it, so decoding a message costs
+// at most a small multiple of its own size whatever it claims.
 type Limits struct {
 	MaxKeyBytes   int // longest key
 	MaxValueBytes int // longest value
 	MaxIDBytes    int // longest node id, alias, address or cluster name
+	// MaxDigestEntries bounds the digest of one message; 0 means
+	// DefaultMaxDigestEntries. A digest is sized to fit a datagram, so a
+	// legitimate one never has more than MaxUDPPayload/7 entries.
+	MaxDigestEntries int
+	// MaxNodeDeltas bounds the node deltas (one per node) of one message;
+	// 0 means DefaultMaxNodeDeltas.
+	MaxNodeDeltas int
 }
 
+// Defaults of the list limits: far above what a legitimate message carries.
+const (
+	DefaultMaxDigestEntries = 16384
+	DefaultMaxNodeDeltas    = 65536
+	// maxSkipDepth bounds the nesting of unknown trailing fields a decoder
+	// skips: skipping recurses, and a deeply nested array of one-byte
+	// headers would otherwise cost about 128 bytes of stack per byte of
+	// message (hundreds of MB for a 4 MiB frame).
+	maxSkipDepth = 8
+)
+
 // DefaultLimits are the decoder limits unless configured otherwise.
-var DefaultLimits = Limits{MaxKeyBytes: 4 << 10, MaxValueBytes: 1 << 20, MaxIDBytes: 255}
+var DefaultLimits = Limits{MaxKeyBytes: 4 << 10, MaxValueBytes: 1 << 20, MaxIDBytes: 255,
+	MaxDigestEntries: DefaultMaxDigestEntries, MaxNodeDeltas: DefaultMaxNodeDeltas}
 
 // Encode serialises m behind the header.
 func Encode(m Message) ([]byte, error) {
@@ -106,7 +131,16 @@ func DecodeWith(b []byte, lim Limits) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{r: bytes.NewReader(b[HeaderSize:]), lim: lim}
+	d := &decoder{body: b[HeaderSize:], r: bytes.NewReader(b[HeaderSize:]), lim: lim}
+	if d.lim.MaxDigestEntries <= 0 {
+		d.lim.MaxDigestEntries = DefaultMaxDigestEntries
+	}
+	if d.lim.MaxNodeDeltas <= 0 {
+		d.lim.MaxNodeDeltas = DefaultMaxNodeDeltas
+	}
+	// A *bytes.Reader is an io.ByteScanner, so msgpack reads it directly
+	// without buffering ahead: d.r's position is the decoder's, and the
+	// length checks below can peek at d.body there.
 	d.dec = msgpack.NewDecoder(d.r)
 	var m Message
 	switch t {
@@ -229,9 +263,67 @@ func firstErr(errs ...error) error {
 
 // decoder wraps msgpack's with the bounds checks a network input needs.
 type decoder struct {
-	r   *bytes.Reader
-	dec *msgpack.Decoder
-	lim Limits
+	body []byte // the message after the header
+	r    *bytes.Reader
+	dec  *msgpack.Decoder
+	lim  Limits
+}
+
+// peekLen returns the length that the str, bin or ext header at the current
+// position declares (0 for nil), and the size of that header, without
+// consuming anything. ok is false for any other type.
+func (d *decoder) peekLen() (n, hdr int, ok bool, err error) {
+	rest := d.body[len(d.body)-d.r.Len():]
+	if len(rest) == 0 {
+		return 0, 0, false, fmt.Errorf("%w: unexpected end of message", ErrMalformed)
+	}
+	size := func(width, extra int) (int, int, bool, error) {
+		if len(rest) < 1+width {
+			return 0, 0, false, fmt.Errorf("%w: truncated length", ErrMalformed)
+		}
+		var v uint64
+		for _, c := range rest[1 : 1+width] {
+			v = v<<8 | uint64(c)
+		}
+		return int(v) + extra, 1 + width, true, nil
+	}
+	switch c := rest[0]; {
+	case c == msgpcode.Nil:
+		return 0, 1, true, nil
+	case msgpcode.IsFixedString(c):
+		return int(c & msgpcode.FixedStrMask), 1, true, nil
+	case c == msgpcode.Str8, c == msgpcode.Bin8:
+		return size(1, 0)
+	case c == msgpcode.Str16, c == msgpcode.Bin16:
+		return size(2, 0)
+	case c == msgpcode.Str32, c == msgpcode.Bin32:
+		return size(4, 0)
+	case c == msgpcode.Ext8:
+		return size(1, 1) // the type byte follows the length
+	case c == msgpcode.Ext16:
+		return size(2, 1)
+	case c == msgpcode.Ext32:
+		return size(4, 1)
+	}
+	return 0, 0, false, nil
+}
+
+// checkLen rejects a str or bin at the current position that is longer than
+// max or than the bytes left, before msgpack allocates for it (it would
+// allocate the declared length of a bin in full).
+func (d *decoder) checkLen(max int, what string) error {
+	n, hdr, ok, err := d.peekLen()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	case !ok:
+		return nil // not a string: msgpack reports the type error
+	case n > max:
+		return fmt.Errorf("%w: %s of %d bytes (max %d)", ErrLimitExceeded, what, n, max)
+	case n > d.r.Len()-hdr:
+		return fmt.Errorf("%w: %s of %d bytes, only %d left", ErrMalformed, what, n, d.r.Len()-hdr)
+	}
+	return nil
 }
 
 // array reads an array header of a struct with at least min fields and
@@ -264,16 +356,75 @@ func (d *decoder) list(minElem int) (int, error) {
 	return n, nil
 }
 
+// boundedList is list with a maximum count as well.
+func (d *decoder) boundedList(minElem, max int, what string) (int, error) {
+	n, err := d.list(minElem)
+	if err == nil && n > max {
+		return 0, fmt.Errorf("%w: %d %s (max %d)", ErrLimitExceeded, n, what, max)
+	}
+	return n, err
+}
+
+// skip skips n trailing fields a newer sender may have added.
 func (d *decoder) skip(n int) error {
 	for i := 0; i < n; i++ {
+		if err := d.skipValue(0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skipValue skips one value with the same bounds as decoding: counts and
+// lengths checked against the bytes left, nesting at most maxSkipDepth.
+func (d *decoder) skipValue(depth int) error {
+	if depth > maxSkipDepth {
+		return fmt.Errorf("%w: unknown field nested deeper than %d", ErrMalformed, maxSkipDepth)
+	}
+	c, err := d.dec.PeekCode()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	elems := 0
+	switch {
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err := d.dec.DecodeArrayLen()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		elems = n
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err := d.dec.DecodeMapLen()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		elems = 2 * n
+	default:
+		if n, hdr, ok, err := d.peekLen(); err != nil {
+			return err
+		} else if ok && n > d.r.Len()-hdr {
+			return fmt.Errorf("%w: field of %d bytes, only %d left", ErrMalformed, n, d.r.Len()-hdr)
+		}
 		if err := d.dec.Skip(); err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return nil
+	}
+	if elems > d.r.Len() {
+		return fmt.Errorf("%w: %d elements do not fit in %d bytes", ErrMalformed, elems, d.r.Len())
+	}
+	for i := 0; i < elems; i++ {
+		if err := d.skipValue(depth + 1); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func (d *decoder) str(max int, what string) (string, error) {
+	if err := d.checkLen(max, what); err != nil {
+		return "", err
+	}
 	s, err := d.dec.DecodeString()
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
@@ -386,7 +537,7 @@ const (
 )
 
 func (d *decoder) digest() ([]DigestEntry, error) {
-	n, err := d.list(minEntryBytes)
+	n, err := d.boundedList(minEntryBytes, d.lim.MaxDigestEntries, "digest entries")
 	if err != nil || n == 0 {
 		return nil, err
 	}
@@ -432,7 +583,7 @@ func (d *decoder) entry(x *DigestEntry) error {
 }
 
 func (d *decoder) deltas() ([]NodeDelta, error) {
-	n, err := d.list(minDeltaBytes)
+	n, err := d.boundedList(minDeltaBytes, d.lim.MaxNodeDeltas, "node deltas")
 	if err != nil || n == 0 {
 		return nil, err
 	}
@@ -492,6 +643,9 @@ func (d *decoder) record(r *Record) error {
 		return err
 	}
 	if r.Key, err = d.str(d.lim.MaxKeyBytes, "key"); err != nil {
+		return err
+	}
+	if err := d.checkLen(d.lim.MaxValueBytes, "value"); err != nil {
 		return err
 	}
 	v, err := d.dec.DecodeBytes()
