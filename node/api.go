@@ -85,27 +85,46 @@ func (n *Node) write(r lsync.Record) (uint64, error) {
 }
 
 // writeRecords versions, persists and commits local records, setting
-// each record's Version.
+// each record's Version. Concurrent writers are committed together (see
+// groupCommit).
 func (n *Node) writeRecords(recs []lsync.Record) error {
+	return n.writes.submit(recs, n.commitGroup)
+}
+
+// commitGroup makes the records of several writers durable in one batch:
+// one Badger transaction instead of one each.
+func (n *Node) commitGroup(group []*writeReq) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	fail := func(err error) {
+		for _, r := range group {
+			r.done <- err
+		}
+	}
 	switch {
 	case n.closed:
-		return ErrClosed
+		fail(ErrClosed)
+		return
 	case n.failed != nil:
-		return n.failed
+		fail(n.failed)
+		return
 	}
-	for i := range recs {
-		recs[i].Version = n.versioner.Next()
+	var all []lsync.Record
+	for _, r := range group {
+		for i := range r.recs {
+			r.recs[i].Version = n.versioner.Next()
+		}
+		all = append(all, r.recs...)
 	}
-	b, err := n.state.LocalWrite(recs)
+	b, err := n.state.LocalWrite(all)
+	if err == nil {
+		err = n.persist(b)
+	}
 	if err != nil {
-		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
+		fail(fmt.Errorf("node: write %q: %w", all[0].Key, err))
+		return
 	}
-	if err := n.persist(b); err != nil {
-		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
-	}
-	return nil
+	fail(nil)
 }
 
 // Get returns a node's value for key; peer is an id or alias ("" or the

@@ -151,6 +151,7 @@ type Node struct {
 	failed    error // a store write failed: no more writes or gossip
 	left      map[string]bool
 	pulls     map[string]time.Time // catch-up exchanges in flight, by address
+	writes    groupCommit
 	deadSince map[string]time.Time
 	counters  counters
 
