@@ -51,6 +51,9 @@ type Result struct {
 	Ratio     float64 `json:"ratio"`       // NodePerS / RawPerS
 	Seconds   float64 `json:"seconds"`     // time until the slowest receiver holds all
 	PeakRSSMB float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
+	// RestartS is how long a receiver holding all N keys takes to come
+	// back: New (open Badger, load every record) and Start.
+	RestartS float64 `json:"restart_s"`
 }
 
 func key(i int) string { return "key-" + strconv.Itoa(i) }
@@ -194,7 +197,31 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	res.Seconds = slowest.Sub(start).Seconds()
 	res.NodePerS = float64(o.N) / res.Seconds
 	res.Ratio = res.NodePerS / res.RawPerS
+	for _, f := range fs {
+		f.stop()
+	}
+	fs = nil
+	if res.RestartS, err = restartTime(filepath.Join(o.Dir, "follower0")); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// restartTime opens a stopped receiver's data directory again, as a
+// restart would, and times it until serving.
+func restartTime(dir string) (float64, error) {
+	cfg := node.DefaultConfig()
+	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = "follower0", "loadtest", 0, dir
+	start := time.Now()
+	n, err := node.New(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: restart: %w", err)
+	}
+	defer n.Close()
+	if err := n.Start(); err != nil {
+		return 0, fmt.Errorf("loadtest: restart: %w", err)
+	}
+	return time.Since(start).Seconds(), nil
 }
 
 func waitLive(n *node.Node, want int, timeout time.Duration) error {
