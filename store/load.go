@@ -87,6 +87,10 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 			return err
 		}
 		opts := badger.DefaultIteratorOptions
+		// Values are read one by one below; prefetching would start a
+		// goroutine per item to fetch them ahead, which for values held
+		// inline in the LSM tree only costs time.
+		opts.PrefetchValues = false
 		opts.Prefix = peerPrefix(id)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -140,6 +144,7 @@ func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
 	var stale [][]byte
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
 		opts.Prefix = peerPrefix(peer)
 		it := txn.NewIterator(opts)
 		defer it.Close()
