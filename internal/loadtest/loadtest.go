@@ -243,9 +243,42 @@ type follower struct {
 }
 
 type followerReport struct {
-	DoneUnixNano int64   `json:"done_unix_nano"`
-	PeakRSSKB    float64 `json:"peak_rss_kb"`
-	done         time.Time
+	DoneUnixNano   int64   `json:"done_unix_nano"`
+	PeakRSSKB      float64 `json:"peak_rss_kb"`
+	IdleRSSKB      float64 `json:"idle_rss_kb"`
+	IdleCPUPercent float64 `json:"idle_cpu_percent"`
+	done           time.Time
+}
+
+// FootprintResult is an idle node's memory and CPU.
+type FootprintResult struct {
+	Scenario       string  `json:"scenario"`
+	IdleSeconds    float64 `json:"idle_s"`
+	IdleRSSMB      float64 `json:"idle_rss_mb"`
+	IdleCPUPercent float64 `json:"idle_cpu_percent"`
+}
+
+// Footprint measures a node process that has joined one peer and then idles
+// for idle, gossiping at the default intervals.
+func Footprint(o Options, idle time.Duration) (FootprintResult, error) {
+	res := FootprintResult{Scenario: "footprint", IdleSeconds: idle.Seconds()}
+	w, err := startWriter(o.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer w.Close()
+	o.Args = append(append([]string(nil), o.Args...), "-follower-idle", idle.String())
+	f, err := startFollower(o, 0, w.Addr(), 0)
+	if err != nil {
+		return res, err
+	}
+	defer f.stop()
+	r, err := f.wait(idle + time.Minute)
+	if err != nil {
+		return res, err
+	}
+	res.IdleRSSMB, res.IdleCPUPercent = r.IdleRSSKB/1024, r.IdleCPUPercent
+	return res, nil
 }
 
 func startFollower(o Options, i int, seed string, target uint64) (*follower, error) {
