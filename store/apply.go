@@ -280,29 +280,27 @@ func getMeta(txn *badger.Txn, id string) (lsync.PeerMeta, bool, error) {
 	return m, err == nil, err
 }
 
-// commitChunked commits first, then last, in as many transactions as Badger
-// allows, each one committed only after the previous one succeeded: entries
-// of last are never committed before every entry of first.
-func (b *Badger) commitChunked(first, last []*badger.Entry) error {
+// inChunks applies op to items 0..n-1 in as many transactions as Badger
+// allows, each committed before the next starts, so that item i is never
+// committed before any item below it.
+func (b *Badger) inChunks(n int, op func(txn *badger.Txn, i int) error) error {
 	txn := b.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	pending := 0
-	for _, g := range [][]*badger.Entry{first, last} {
-		for _, e := range g {
-			err := txn.SetEntry(e)
-			if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
-				if err := txn.Commit(); err != nil {
-					return err
-				}
-				txn = b.db.NewTransaction(true)
-				pending = 0
-				err = txn.SetEntry(e)
-			}
-			if err != nil {
+	for i := 0; i < n; i++ {
+		err := op(txn, i)
+		if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
+			if err := txn.Commit(); err != nil {
 				return err
 			}
-			pending++
+			txn = b.db.NewTransaction(true)
+			pending = 0
+			err = op(txn, i)
 		}
+		if err != nil {
+			return err
+		}
+		pending++
 	}
 	if pending == 0 {
 		return nil

@@ -92,7 +92,7 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 		Records: rs,
 	}}}
 	entries, _ := encodeBatch(batch)
-	return b.commitChunked(entries, nil)
+	return b.inChunks(len(entries), func(txn *badger.Txn, i int) error { return txn.SetEntry(entries[i]) })
 }
 
 // rawRecordCount counts the records of peer on disk, servable or not.

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -246,26 +245,5 @@ func prefixEnd(prefix []byte) []byte {
 // deleteKeys deletes keys in as many transactions as needed. Each deletion
 // stands on its own, so chunking needs no ordering care.
 func (b *Badger) deleteKeys(keys [][]byte) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	txn := b.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	pending := 0
-	for _, k := range keys {
-		err := txn.Delete(k)
-		if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
-			if err := txn.Commit(); err != nil {
-				return err
-			}
-			txn = b.db.NewTransaction(true)
-			pending = 0
-			err = txn.Delete(k)
-		}
-		if err != nil {
-			return err
-		}
-		pending++
-	}
-	return txn.Commit()
+	return b.inChunks(len(keys), func(txn *badger.Txn, i int) error { return txn.Delete(keys[i]) })
 }

@@ -457,10 +457,7 @@ func (d *decoder) syn() (*Syn, error) {
 		return nil, err
 	}
 	m := &Syn{}
-	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
-		return nil, err
-	}
-	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
 	if m.Complete, err = d.bool("complete"); err != nil {
@@ -478,10 +475,7 @@ func (d *decoder) synAck() (*SynAck, error) {
 		return nil, err
 	}
 	m := &SynAck{}
-	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
-		return nil, err
-	}
-	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
 	if m.Digest, err = d.digest(); err != nil {
@@ -502,10 +496,7 @@ func (d *decoder) ack() (*Ack, error) {
 		return nil, err
 	}
 	m := &Ack{}
-	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
-		return nil, err
-	}
-	if m.From, err = d.str(d.lim.MaxIDBytes, "from"); err != nil {
+	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
 	if m.Deltas, err = d.deltas(); err != nil {
@@ -515,6 +506,15 @@ func (d *decoder) ack() (*Ack, error) {
 		return nil, err
 	}
 	return m, d.skip(extra)
+}
+
+// route reads the cluster and sender every message but BadCluster starts with.
+func (d *decoder) route() (cluster, from string, err error) {
+	if cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
+		return "", "", err
+	}
+	from, err = d.str(d.lim.MaxIDBytes, "from")
+	return cluster, from, err
 }
 
 func (d *decoder) badCluster() (*BadCluster, error) {
