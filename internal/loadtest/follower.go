@@ -88,7 +88,7 @@ func FollowerMain(args []string) int {
 			f.Close()
 		}
 	}
-	report := map[string]any{"done_unix_nano": done.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM")}
+	report := map[string]any{"done_unix_nano": done.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM"), "cpu_seconds": cpuSeconds()}
 	if *idle > 0 {
 		cpu0 := cpuSeconds()
 		select {

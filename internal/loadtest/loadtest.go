@@ -54,6 +54,12 @@ type Result struct {
 	// RestartS is how long a receiver holding all N keys takes to come
 	// back: New (open Badger, load every record) and Start.
 	RestartS float64 `json:"restart_s"`
+	// CPU cost per record: of raw WriteBatch, and of the slowest receiver
+	// from its start to holding everything (decode, apply, Badger). On a
+	// machine where writer and receivers share the cores, their ratio says
+	// more about the node's efficiency than wall-clock rates do.
+	RawCPUus      float64 `json:"raw_cpu_us_per_record"`
+	ReceiverCPUus float64 `json:"receiver_cpu_us_per_record"`
 }
 
 func key(i int) string { return "key-" + strconv.Itoa(i) }
@@ -133,11 +139,13 @@ func CatchUp(o Options) (Result, error) { return run("catchup", o, false) }
 
 func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	res := Result{Scenario: scenario, N: o.N, Receivers: o.Receivers}
+	cpu0 := cpuSeconds()
 	raw, err := RawWriteBatch(filepath.Join(o.Dir, "raw"), o.N, o.ValueSize)
 	if err != nil {
 		return res, err
 	}
 	res.RawPerS = raw
+	res.RawCPUus = (cpuSeconds() - cpu0) * 1e6 / float64(o.N)
 	w, err := startWriter(o.Dir)
 	if err != nil {
 		return res, err
@@ -193,6 +201,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 			slowest = r.done
 		}
 		res.PeakRSSMB = max(res.PeakRSSMB, r.PeakRSSKB/1024)
+		res.ReceiverCPUus = max(res.ReceiverCPUus, r.CPUSeconds*1e6/float64(o.N))
 	}
 	res.Seconds = slowest.Sub(start).Seconds()
 	res.NodePerS = float64(o.N) / res.Seconds
@@ -247,6 +256,7 @@ type followerReport struct {
 	PeakRSSKB      float64 `json:"peak_rss_kb"`
 	IdleRSSKB      float64 `json:"idle_rss_kb"`
 	IdleCPUPercent float64 `json:"idle_cpu_percent"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
 	done           time.Time
 }
 
