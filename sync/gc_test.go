@@ -132,6 +132,9 @@ func TestRandomDeletesConverge(t *testing.T) {
 			now := uint64(0)
 			for step := 0; step < 300; step++ {
 				now += uint64(rng.Intn(200))
+				for _, n := range nodes {
+					n.SetTime(now + 1) // in-flight tracking on, with time moving
+				}
 				n := nodes[rng.Intn(len(nodes))]
 				key := fmt.Sprint("k", rng.Intn(12))
 				switch op := rng.Intn(10); {
