@@ -75,17 +75,26 @@ func newPeer(meta PeerMeta) *peer {
 // put applies one record above the watermark. The caller guarantees
 // ascending versions.
 func (p *peer) put(r Record) {
-	if old, ok := p.records[r.Key]; ok {
-		if old.Version >= r.Version {
+	rec := r
+	p.putAt(&rec)
+}
+
+// putAt applies a record held at rec, which the peer keeps.
+func (p *peer) putAt(rec *Record) {
+	if old, ok := p.records[rec.Key]; ok {
+		if old.Version >= rec.Version {
 			return
 		}
 		p.stale++
 		if old.Tombstone {
 			p.tombstones--
 		}
+		// It may sit in a slab that outlives it (see Restore): let its
+		// value go now.
+		old.Value = nil
 	}
-	rec := r
-	p.records[r.Key] = &rec
+	r := rec
+	p.records[r.Key] = r
 	if r.Tombstone {
 		p.tombstones++
 	}
@@ -96,6 +105,7 @@ func (p *peer) put(r Record) {
 // drop removes a collected tombstone.
 func (p *peer) drop(key string) {
 	if r, ok := p.records[key]; ok {
+		r.Value = nil
 		delete(p.records, key)
 		p.stale++
 		if r.Tombstone {
@@ -202,11 +212,21 @@ func (s *State) Restore(meta PeerMeta, recs []Record) error {
 	} else {
 		p.meta = meta
 	}
+	if len(p.records) == 0 && len(recs) > 0 {
+		// Sized once: growing a map of a million keys rehashes it a dozen
+		// times, a good part of a restart.
+		p.records = make(map[string]*Record, len(recs))
+		p.log = make([]logEntry, 0, len(recs))
+	}
+	// One slab for all restored records rather than an allocation each;
+	// putAt clears the value of a slot that is overwritten later.
+	slab := make([]Record, len(recs))
 	for i, r := range recs {
 		if r.Version > meta.MaxVersion || (i > 0 && r.Version <= recs[i-1].Version) {
 			return fmt.Errorf("sync: restore %s: records out of order or above watermark %d", meta.ID, meta.MaxVersion)
 		}
-		p.put(r)
+		slab[i] = r
+		p.putAt(&slab[i])
 	}
 	return nil
 }
