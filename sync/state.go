@@ -93,12 +93,11 @@ func (p *peer) putAt(rec *Record) {
 		// value go now.
 		old.Value = nil
 	}
-	r := rec
-	p.records[r.Key] = r
-	if r.Tombstone {
+	p.records[rec.Key] = rec
+	if rec.Tombstone {
 		p.tombstones++
 	}
-	p.log = append(p.log, logEntry{version: r.Version, key: r.Key})
+	p.log = append(p.log, logEntry{version: rec.Version, key: rec.Key})
 	p.compact()
 }
 
