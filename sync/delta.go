@@ -75,7 +75,7 @@ type candidate struct {
 // does not fit, so a cut delta is still a gap-free prefix.
 func (s *State) selectDeltas(theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) []NodeDelta {
 	var cands []candidate
-	for _, p := range s.sortedPeers() {
+	for _, p := range s.relevant(theirs, complete) {
 		if p.meta.MaxVersion == 0 {
 			continue
 		}
@@ -162,7 +162,7 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 		p := s.peers[nd.ID]
 		if p == nil {
 			p = newPeer(PeerMeta{ID: nd.ID, Alias: nd.ID, Generation: nd.Generation})
-			s.peers[nd.ID] = p
+			s.addPeer(p)
 			obs.New = append(obs.New, nd.ID)
 		}
 		meta := pb.metaOf(p)

@@ -127,6 +127,9 @@ type State struct {
 	cfg   Config
 	self  *peer
 	peers map[string]*peer // every known node, self included
+	// sorted caches the peers in id order; nil after a peer is added.
+	// Sorting on every message was most of a 1000-node simulation's time.
+	sorted []*peer
 	stats Stats
 }
 
@@ -163,7 +166,7 @@ func (s *State) Restore(meta PeerMeta, recs []Record) error {
 	p := s.peers[meta.ID]
 	if p == nil {
 		p = newPeer(meta)
-		s.peers[meta.ID] = p
+		s.addPeer(p)
 	}
 	if p == s.self {
 		if meta.Generation != s.cfg.Self.Generation {
@@ -192,7 +195,7 @@ func (s *State) Commit(b *Batch) {
 		p := s.peers[c.Meta.ID]
 		if p == nil {
 			p = newPeer(c.Meta)
-			s.peers[c.Meta.ID] = p
+			s.addPeer(p)
 		}
 		if c.Reset {
 			p.reset()
