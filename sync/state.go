@@ -127,10 +127,11 @@ type State struct {
 	cfg   Config
 	self  *peer
 	peers map[string]*peer // every known node, self included
-	// sorted caches the peers in id order; nil after a peer is added.
+	// sorted caches the peers in id order (nil until first needed); addPeer
+	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.
 	sorted []*peer
-	stats Stats
+	stats  Stats
 }
 
 // Stats count what the core rejected; the node exports them.
