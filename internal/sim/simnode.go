@@ -18,14 +18,17 @@ type Node struct {
 	ID    string
 	Addr  string
 
-	gen   uint64
-	up    bool
-	inc   uint32 // bumped by every crash, so timers of an earlier life are ignored
-	store *store
-	state *lsync.State
-	det   *health.Detector
-	ver   *versioner.Counter
-	rng   *rand.Rand
+	gen uint64
+	up  bool
+	inc uint32 // bumped by every crash, so timers of an earlier life are ignored
+	// issued is the last version this node issued in any life; it is the
+	// simulator's memory, not the node's.
+	issued uint64
+	store  *store
+	state  *lsync.State
+	det    *health.Detector
+	ver    *versioner.Counter
+	rng    *rand.Rand
 
 	alive map[string]bool // peers the detector last reported alive
 	known []string        // ids of known peers, sorted; kept incrementally
@@ -150,7 +153,14 @@ func (n *Node) Health(id string) (health.State, bool) {
 func (n *Node) write(c *Cluster, kv []KV) (uint64, error) {
 	recs := make([]lsync.Record, len(kv))
 	for i, p := range kv {
-		recs[i] = lsync.Record{Key: p.Key, Value: p.Value, Version: n.ver.Next()}
+		v := n.ver.Next()
+		// Versions of one node strictly increase across its whole life,
+		// restarts included: the simulator remembers what it saw issued.
+		if v <= n.issued {
+			c.violate("%s issued version %d after %d", n.ID, v, n.issued)
+		}
+		n.issued = v
+		recs[i] = lsync.Record{Key: p.Key, Value: p.Value, Version: v}
 	}
 	b, err := n.state.LocalWrite(recs)
 	if err != nil {
