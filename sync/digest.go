@@ -2,7 +2,9 @@ package sync
 
 import (
 	"math/rand"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // entry is the local view of a node as a digest entry.
@@ -64,7 +66,7 @@ func (s *State) relevant(theirs map[string]*DigestEntry, complete bool) []*peer 
 			out = append(out, p)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+	slices.SortFunc(out, func(a, b *peer) int { return strings.Compare(a.meta.ID, b.meta.ID) })
 	return out
 }
 
