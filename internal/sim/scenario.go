@@ -28,11 +28,15 @@ type Params struct {
 	Flow       bool          // throttle writers with sync.Flow (AIMD)
 	// MessageBudget overrides the stream message budget (default 4 MiB).
 	MessageBudget int
-	ValueSize     int // churn: bytes per value; default 64
+	MTU           int // overrides the datagram size (default 1400)
+	// ColdStart makes nodes start knowing only the seeds instead of every
+	// member (see Cluster.Prejoin); join_s then includes membership spread.
+	ColdStart bool
+	ValueSize int // churn: bytes per value; default 64
 }
 
 func (p Params) config() Config {
-	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget}
+	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU}
 	cfg.Net = DefaultNet
 	cfg.Net.Drop = p.Drop
 	return cfg
@@ -106,6 +110,9 @@ func start(p Params) (*Cluster, Common, error) {
 	c, err := New(p.config())
 	if err != nil {
 		return nil, Common{}, err
+	}
+	if !p.ColdStart {
+		c.Prejoin()
 	}
 	if err := c.Start(); err != nil {
 		return nil, Common{}, err

@@ -30,11 +30,12 @@ type Node struct {
 	ver    *versioner.Counter
 	rng    *rand.Rand
 
-	alive map[string]bool // peers the detector last reported alive
-	known []string        // ids of known peers, sorted; kept incrementally
-	dirty bool            // live/unreach need rebuilding
-	live  []string        // addresses of alive peers, in id order
-	unrch []string        // addresses of other known peers, in id order
+	alive map[string]bool   // peers the detector last reported alive
+	known []string          // ids of known peers, sorted; kept incrementally
+	addrs map[string]string // peer addresses seen; simulated addresses never change
+	dirty bool              // live/unreach need rebuilding
+	live  []string          // addresses of alive peers, in id order
+	unrch []string          // addresses of other known peers, in id order
 	Stats Stats
 }
 
@@ -94,6 +95,7 @@ func (n *Node) boot(c *Cluster) error {
 	n.ver.Restore(st.Self().MaxVersion)
 	n.alive = make(map[string]bool)
 	n.known = knownSorted(st)
+	n.addrs = make(map[string]string, len(n.known))
 	n.dirty = true
 	n.up = true
 	return nil
@@ -112,14 +114,21 @@ func (n *Node) targets(c *Cluster) []string {
 func (n *Node) rebuild() {
 	n.live, n.unrch = n.live[:0], n.unrch[:0]
 	for _, id := range n.known {
-		p, _ := n.state.Peer(id)
-		if p.Addr == "" {
-			continue
+		addr, ok := n.addrs[id]
+		if !ok {
+			// Heard of through a delta only: no address until a digest
+			// entry brings one, and no gossip to it until then.
+			if p, _ := n.state.Peer(id); p.Addr != "" {
+				addr = p.Addr
+				n.addrs[id] = addr
+			} else {
+				continue
+			}
 		}
 		if n.alive[id] {
-			n.live = append(n.live, p.Addr)
+			n.live = append(n.live, addr)
 		} else {
-			n.unrch = append(n.unrch, p.Addr)
+			n.unrch = append(n.unrch, addr)
 		}
 	}
 	n.dirty = false
