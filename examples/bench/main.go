@@ -51,7 +51,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn, or all")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn, a comma-separated list, or all")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
@@ -87,7 +87,7 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-drop: %w", err)
 	}
-	scenarios := []string{o.scenario}
+	scenarios := strings.Split(o.scenario, ",")
 	if o.scenario == "all" {
 		scenarios = []string{"convergence", "detection", "churn"}
 	}

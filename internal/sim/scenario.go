@@ -77,9 +77,11 @@ type Common struct {
 	Violations int `json:"violations"`
 }
 
-// WarmUp runs until every running node sees every other running node
-// alive, or until limit has passed; it returns how long that took and
-// whether it happened.
+// WarmUp runs until the cluster has formed — every running node sees at
+// least 99% of the other running nodes alive (all of them below 100
+// nodes) — or until limit has passed; it returns how long that took and
+// whether it happened. Not 100% at scale: with a million observer/peer
+// pairs, one of them is nearly always in a false suspicion.
 func (c *Cluster) WarmUp(limit time.Duration) (time.Duration, bool) {
 	start := c.Now()
 	for c.Now()-start < limit {
@@ -98,8 +100,9 @@ func (c *Cluster) allAlive() bool {
 			up++
 		}
 	}
+	need := up - 1 - (up-1)/100
 	for _, n := range c.nodes {
-		if n.up && len(n.alive) < up-1 {
+		if n.up && len(n.alive) < need {
 			return false
 		}
 	}
