@@ -17,7 +17,8 @@ type ChurnResult struct {
 	StalenessP99S   float64 `json:"staleness_s_p99"`
 	StaleEntriesP99 float64 `json:"stale_entries_p99"`
 	Writes          uint64  `json:"writes"`
-	Deferred        uint64  `json:"deferred"` // writes the flow controller held back at least once
+	Deferred        uint64  `json:"deferred"`  // times the flow controller held a write back
+	Coalesced       uint64  `json:"coalesced"` // held-back writes superseded by a newer one
 	Crashes         int     `json:"crashes"`
 	RateAvg         float64 `json:"flow_rate_avg"` // allowed writes/s/node at the end (flow on)
 	BytesPerNode    float64 `json:"bytes_per_node_per_s"`
@@ -168,13 +169,19 @@ func (c *Cluster) writeTick(i int, p Params, w *writer, r *ChurnResult) {
 		return // the application is down with its node
 	}
 	w.pending++
+	if w.pending > p.Keys {
+		// Keys cycle through p.Keys names: a write held back that long
+		// has been superseded by a newer write of the same key.
+		w.pending = p.Keys
+		r.Coalesced++
+	}
 	for w.pending > 0 {
 		if w.flow != nil && !w.flow.Allow(c.clock.Time(), 1) {
 			r.Deferred++
 			return
 		}
 		w.seq++
-		v, err := c.Write(i, KV{Key: fmt.Sprintf("k%d", w.seq%16), Value: make([]byte, p.ValueSize)})
+		v, err := c.Write(i, KV{Key: fmt.Sprintf("k%d", w.seq%uint64(p.Keys)), Value: make([]byte, p.ValueSize)})
 		if err != nil {
 			c.violate("churn write: %v", err)
 			return

@@ -33,10 +33,19 @@ type Params struct {
 	// member (see Cluster.Prejoin); join_s then includes membership spread.
 	ColdStart bool
 	ValueSize int // churn: bytes per value; default 64
+	// Keys is how many distinct keys each churn writer cycles through;
+	// default 16. Overwrites collapse in gossip (only a key's latest
+	// version is sent), so congestion needs many keys.
+	Keys int
 }
 
 func (p Params) config() Config {
 	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU}
+	if p.MessageBudget > 0 && p.MessageBudget < 4<<20 {
+		// A small budget (to provoke congestion) needs smaller limits: the
+		// core insists that the largest record fits one message.
+		cfg.Limits = lsync.Limits{MaxKeyBytes: 256, MaxValueBytes: max(p.MessageBudget-256-1024, 1), MaxIDBytes: 255}
+	}
 	cfg.Net = DefaultNet
 	cfg.Net.Drop = p.Drop
 	return cfg
@@ -57,6 +66,9 @@ func (p Params) withDefaults(window time.Duration) Params {
 	}
 	if p.Downtime <= 0 {
 		p.Downtime = 20 * time.Second
+	}
+	if p.Keys <= 0 {
+		p.Keys = 16
 	}
 	if p.ValueSize <= 0 {
 		p.ValueSize = 64
