@@ -112,7 +112,12 @@ func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 	p := sim.Params{Nodes: nodes, Drop: drop, Seed: o.seed, Duration: o.duration,
 		Flow: o.flow, WriteRate: o.rate, MessageBudget: o.budget, MTU: o.mtu}
 	start := time.Now()
-	wall := func(c *sim.Common) { c.WallS = float64(time.Since(start).Milliseconds()) / 1000 }
+	wall := func(c *sim.Common) {
+		c.WallS = float64(time.Since(start).Milliseconds()) / 1000
+		for _, v := range c.Violated {
+			fmt.Fprintf(os.Stderr, "bench: %s n=%d drop=%v: violation: %s\n", sc, nodes, drop, v)
+		}
+	}
 	switch sc {
 	case "convergence":
 		r, err := sim.Convergence(p)

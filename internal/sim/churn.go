@@ -209,6 +209,9 @@ func (c *Cluster) scheduleCrashes(p Params, rng *rand.Rand, r *ChurnResult, boot
 			c.Crash(i)
 			r.Crashes++
 			c.At(c.Now()+p.Downtime, func() {
+				if c.nodes[i].up {
+					return // already restarted when the churn window closed
+				}
 				if err := c.Restart(i); err != nil {
 					c.violate("churn restart: %v", err)
 				}

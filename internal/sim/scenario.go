@@ -87,6 +87,8 @@ type Common struct {
 	WallS    float64 `json:"wall_s"` // filled in by the caller
 	// Violations of the protocol invariants seen during the run.
 	Violations int `json:"violations"`
+	// Violated lists them (the first 100), for a log rather than a table.
+	Violated []string `json:"-"`
 }
 
 // WarmUp runs until the cluster has formed — every running node sees at
@@ -143,6 +145,7 @@ func start(p Params) (*Cluster, Common, error) {
 func (c *Cluster) finish(com *Common) {
 	com.SimS = round2(c.Now().Seconds())
 	com.Violations = len(c.violations)
+	com.Violated = c.violations
 }
 
 // ConvergenceResult is the outcome of one write spreading.
