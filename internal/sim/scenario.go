@@ -56,7 +56,7 @@ func (p Params) withDefaults(window time.Duration) Params {
 		p.Duration = window
 	}
 	if p.WarmupLimit <= 0 {
-		p.WarmupLimit = 300 * time.Second
+		p.WarmupLimit = 60 * time.Second
 	}
 	if p.WriteRate <= 0 {
 		p.WriteRate = 1
