@@ -18,7 +18,7 @@ import (
 // with -run and the seed to replay it exactly.
 func TestPropertiesUnderRandomFaults(t *testing.T) {
 	seeds := 40
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = 10
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
