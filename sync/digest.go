@@ -70,6 +70,23 @@ func (s *State) relevant(theirs map[string]*DigestEntry, complete bool) []*peer 
 	return out
 }
 
+// recentCap bounds State.recent: more than half a datagram's worth of
+// entries at the default MTU.
+const recentCap = 64
+
+// touch moves a peer whose data just changed to the front of recent.
+func (s *State) touch(p *peer) {
+	i := slices.Index(s.recent, p)
+	if i < 0 {
+		if len(s.recent) < recentCap {
+			s.recent = append(s.recent, nil)
+		}
+		i = len(s.recent) - 1
+	}
+	copy(s.recent[1:i+1], s.recent[:i])
+	s.recent[0] = p
+}
+
 // MakeSyn opens an exchange. The digest holds the local node first and
 // then as many others as fit one datagram; when not all fit, a random
 // subset is sent, so that over a few rounds every node is covered while no
@@ -82,9 +99,25 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	self := s.self.entry()
 	d = append(d, self)
 	budget -= entrySize(&self)
+	// Half of what is left goes to the nodes whose data changed most
+	// recently. A responder only sends deltas of nodes the digest lists,
+	// so with a uniform subset of 32 out of 1000 nodes a fresh write rode
+	// along on 3% of exchanges and took ~25 rounds to reach 90% of the
+	// cluster; listed first, it spreads epidemically on every exchange.
+	s.synSeq++
+	recentBudget := budget / 2
+	for _, p := range s.recent {
+		e := p.entry()
+		if sz := entrySize(&e); sz <= recentBudget {
+			d = append(d, e)
+			budget -= sz
+			recentBudget -= sz
+			p.synMark = s.synSeq
+		}
+	}
 	complete := true
 	for _, p := range others {
-		if p == s.self {
+		if p == s.self || p.synMark == s.synSeq {
 			continue
 		}
 		e := p.entry()

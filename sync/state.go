@@ -63,6 +63,7 @@ type peer struct {
 	records   map[string]*Record
 	log       []logEntry
 	stale     int
+	synMark   uint64 // MakeSyn call that already listed this peer
 }
 
 func newPeer(meta PeerMeta) *peer {
@@ -131,6 +132,10 @@ type State struct {
 	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.
 	sorted []*peer
+	// recent lists the peers whose data changed most recently, newest
+	// first, at most recentCap; MakeSyn gives them half the digest.
+	recent []*peer
+	synSeq uint64
 	stats  Stats
 }
 
@@ -204,6 +209,9 @@ func (s *State) Commit(b *Batch) {
 		}
 		for _, r := range c.Records {
 			p.put(r)
+		}
+		if p != s.self && (len(c.Records) > 0 || c.Reset) {
+			s.touch(p)
 		}
 		hb := p.heartbeat
 		p.meta = c.Meta
