@@ -38,6 +38,7 @@ type options struct {
 	rate     float64
 	budget   int
 	mtu      int
+	warmup   time.Duration
 	profile  string
 }
 
@@ -60,6 +61,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.flow, "flow", false, "churn: throttle writers with AIMD flow control (sync.Flow)")
 	fs.Float64Var(&o.rate, "rate", 1, "churn: writes per second per node")
 	fs.IntVar(&o.budget, "budget", 0, "stream message budget in bytes (default 4 MiB, as the node)")
+	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
@@ -110,7 +112,7 @@ func run(args []string, out io.Writer) error {
 
 func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 	p := sim.Params{Nodes: nodes, Drop: drop, Seed: o.seed, Duration: o.duration,
-		Flow: o.flow, WriteRate: o.rate, MessageBudget: o.budget, MTU: o.mtu}
+		Flow: o.flow, WriteRate: o.rate, MessageBudget: o.budget, MTU: o.mtu, WarmupLimit: o.warmup}
 	start := time.Now()
 	wall := func(c *sim.Common) {
 		c.WallS = float64(time.Since(start).Milliseconds()) / 1000
