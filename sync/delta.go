@@ -99,7 +99,7 @@ func (p *peer) clean() uint64 { return max(p.meta.MaxVersion, p.meta.GCVersion) 
 // candidates lists the nodes the other side lacks data of, per its digest.
 func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []candidate {
 	var cands []candidate
-	for _, p := range s.sortedPeers() {
+	for _, p := range s.relevant(theirs, complete) {
 		if p.meta.MaxVersion == 0 {
 			continue
 		}
@@ -216,7 +216,7 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 		p := s.peers[nd.ID]
 		if p == nil {
 			p = newPeer(PeerMeta{ID: nd.ID, Alias: nd.ID, Generation: nd.Generation})
-			s.peers[nd.ID] = p
+			s.addPeer(p)
 			obs.New = append(obs.New, nd.ID)
 		}
 		s.prepareDelta(p, nd, pb)

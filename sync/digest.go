@@ -2,7 +2,9 @@ package sync
 
 import (
 	"math/rand"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // entry is the local view of a node as a digest entry.
@@ -24,14 +26,78 @@ func (p *peer) entry() DigestEntry {
 }
 
 // sortedPeers lists the nodes in id order, so that every choice made with
-// rng is reproducible from the seed.
+// rng is reproducible from the seed. The slice is shared and cached until
+// a peer is added: callers must not modify it.
 func (s *State) sortedPeers() []*peer {
+	if s.sorted != nil {
+		return s.sorted
+	}
 	out := make([]*peer, 0, len(s.peers))
 	for _, p := range s.peers {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+	s.sorted = out
 	return out
+}
+
+// addPeer registers a node not known before, keeping the cached order.
+func (s *State) addPeer(p *peer) {
+	s.peers[p.meta.ID] = p
+	if s.sorted == nil {
+		return
+	}
+	i := sort.Search(len(s.sorted), func(i int) bool { return s.sorted[i].meta.ID >= p.meta.ID })
+	s.sorted = append(s.sorted, nil)
+	copy(s.sorted[i+1:], s.sorted[i:])
+	s.sorted[i] = p
+}
+
+// removePeer forgets a node, keeping the cached order and the recent list.
+func (s *State) removePeer(p *peer) {
+	delete(s.peers, p.meta.ID)
+	if i := slices.Index(s.sorted, p); i >= 0 {
+		s.sorted = slices.Delete(s.sorted, i, i+1)
+	}
+	if i := slices.Index(s.recent, p); i >= 0 {
+		s.recent = slices.Delete(s.recent, i, i+1)
+	}
+}
+
+// relevant lists, in id order, the nodes a digest can make a difference
+// for: every node when the digest is complete (a node missing from it is
+// news to the sender), else only the nodes it lists. With a partial digest
+// of a few dozen entries out of a thousand nodes, this spares a scan of
+// every node per message.
+func (s *State) relevant(theirs map[string]*DigestEntry, complete bool) []*peer {
+	if complete {
+		return s.sortedPeers()
+	}
+	out := make([]*peer, 0, len(theirs))
+	for id := range theirs {
+		if p := s.peers[id]; p != nil {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *peer) int { return strings.Compare(a.meta.ID, b.meta.ID) })
+	return out
+}
+
+// recentCap bounds State.recent: more than half a datagram's worth of
+// entries at the default MTU.
+const recentCap = 64
+
+// touch moves a peer whose data just changed to the front of recent.
+func (s *State) touch(p *peer) {
+	i := slices.Index(s.recent, p)
+	if i < 0 {
+		if len(s.recent) < recentCap {
+			s.recent = append(s.recent, nil)
+		}
+		i = len(s.recent) - 1
+	}
+	copy(s.recent[1:i+1], s.recent[:i])
+	s.recent[0] = p
 }
 
 // MakeSyn opens an exchange. The digest holds the local node first and
@@ -40,15 +106,31 @@ func (s *State) sortedPeers() []*peer {
 // digest outgrows the MTU.
 func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	budget := s.cfg.PacketBudget - synHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	others := s.sortedPeers()
+	others := append([]*peer(nil), s.sortedPeers()...) // shuffled in place
 	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
 	d := make([]DigestEntry, 0, len(others))
 	self := s.self.entry()
 	d = append(d, self)
 	budget -= entrySize(&self)
+	// Half of what is left goes to the nodes whose data changed most
+	// recently. A responder only sends deltas of nodes the digest lists,
+	// so with a uniform subset of 32 out of 1000 nodes a fresh write rode
+	// along on 3% of exchanges and took ~25 rounds to reach 90% of the
+	// cluster; listed first, it spreads epidemically on every exchange.
+	s.synSeq++
+	recentBudget := budget / 2
+	for _, p := range s.recent {
+		e := p.entry()
+		if sz := entrySize(&e); sz <= recentBudget {
+			d = append(d, e)
+			budget -= sz
+			recentBudget -= sz
+			p.synMark = s.synSeq
+		}
+	}
 	complete := true
 	for _, p := range others {
-		if p == s.self {
+		if p == s.self || p.synMark == s.synSeq {
 			continue
 		}
 		e := p.entry()
@@ -92,7 +174,7 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 		p := s.peers[e.ID]
 		if p == nil {
 			p = newPeer(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation})
-			s.peers[e.ID] = p
+			s.addPeer(p)
 			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
@@ -187,7 +269,7 @@ func (s *State) replyDigest(in map[string]*DigestEntry, complete bool, budget in
 	out := []DigestEntry{self}
 	budget -= entrySize(&self)
 	var wants, news []DigestEntry
-	for _, p := range s.sortedPeers() {
+	for _, p := range s.relevant(in, complete) {
 		if p == s.self {
 			continue
 		}

@@ -191,6 +191,11 @@ func TestLeaveRemoveAndCeiling(t *testing.T) {
 	if _, ok := b.Peer("a"); ok {
 		t.Fatal("a not removed")
 	}
+	for _, e := range b.MakeSyn(rng).Digest {
+		if e.ID == "a" {
+			t.Fatal("a removed but still in b's digest")
+		}
+	}
 	b.Handle(wire(t, c.MakeSyn(rng), testPacket), rng)
 	if _, ok := b.Peer("a"); ok {
 		t.Fatal("a came back from a stale digest")

@@ -1,0 +1,435 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Config is a simulated cluster. Zero fields take the node's defaults.
+type Config struct {
+	Nodes         int
+	Seed          int64
+	Cluster       string
+	Seeds         int           // the first Seeds nodes are everyone's seeds; default 3
+	Gossip        time.Duration // gossip round interval; default 1s
+	Heartbeat     time.Duration // default 1s
+	Check         time.Duration // health check interval; default 1s
+	Fanout        int           // default 3
+	MTU           int           // largest datagram; default 1400
+	MessageBudget int           // largest stream message; default 4 MiB, as the node
+	Limits        lsync.Limits  // key/value limits; default sync.DefaultLimits
+	// Health configures every detector. Default: the node's defaults with
+	// a window of 100 samples, to bound memory at N² windows.
+	Health *health.Config
+	Net    NetConfig
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.Cluster == "" {
+		out.Cluster = "sim"
+	}
+	if out.Seeds <= 0 {
+		out.Seeds = 3
+	}
+	out.Seeds = min(out.Seeds, out.Nodes)
+	if out.Gossip <= 0 {
+		out.Gossip = time.Second
+	}
+	if out.Heartbeat <= 0 {
+		out.Heartbeat = time.Second
+	}
+	if out.Check <= 0 {
+		out.Check = time.Second
+	}
+	if out.Fanout <= 0 {
+		out.Fanout = 3
+	}
+	if out.MTU <= 0 {
+		out.MTU = 1400
+	}
+	if out.MessageBudget <= 0 {
+		out.MessageBudget = 4 << 20
+	}
+	if out.Limits == (lsync.Limits{}) {
+		out.Limits = lsync.DefaultLimits
+	}
+	if out.Health == nil {
+		h := health.DefaultConfig()
+		h.WindowSize = 100
+		out.Health = &h
+	}
+	if out.Net == (NetConfig{}) {
+		out.Net = DefaultNet
+	}
+	return out
+}
+
+// Hooks observe the run. Each is optional and called synchronously from
+// the event loop.
+type Hooks struct {
+	// Commit sees every batch a node made durable and committed.
+	Commit func(node int, b *lsync.Batch)
+	// Health sees every non-empty detector report.
+	Health func(node int, r health.Report)
+	// Message sees every message a running node decoded, before handling.
+	Message func(node int, m lsync.Message)
+	// Round is called as a node opens a gossip round.
+	Round func(node int)
+}
+
+// Cluster is the simulator: nodes, network and the event loop.
+type Cluster struct {
+	cfg    Config
+	clock  Clock
+	q      queue
+	net    *network
+	nodes  []*Node
+	byAddr map[string]int
+	byID   map[string]int
+	seeds  []string
+	Hooks  Hooks
+
+	violations []string
+	syns       SynStats
+	delays     []time.Duration
+}
+
+// ErrConfig is wrapped by errors about a bad simulation config.
+var ErrConfig = errors.New("sim: invalid config")
+
+// New builds a cluster whose nodes are not started yet; call Start.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Nodes < 1 || cfg.Nodes > 100000 {
+		return nil, fmt.Errorf("%w: nodes %d out of range 1-100000", ErrConfig, cfg.Nodes)
+	}
+	if cfg.Net.Drop < 0 || cfg.Net.Drop >= 1 {
+		return nil, fmt.Errorf("%w: drop %v out of range [0,1)", ErrConfig, cfg.Net.Drop)
+	}
+	c := &Cluster{cfg: cfg.withDefaults(), byAddr: make(map[string]int), byID: make(map[string]int)}
+	if err := c.cfg.Health.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	c.net = newNetwork(c.cfg.Net, cfg.Nodes, cfg.Seed)
+	gen := uint64(Epoch.UnixMilli())
+	for i := range cfg.Nodes {
+		n := &Node{
+			Index: i,
+			ID:    fmt.Sprintf("n%04d", i),
+			Addr:  fmt.Sprintf("10.%d.%d.%d:7946", i>>16&255, i>>8&255, i&255),
+			gen:   gen,
+			store: newStore(),
+			// Each node draws from its own stream, derived from the seed,
+			// so one node's choices do not shift another's.
+			rng: rand.New(rand.NewSource(cfg.Seed*1_000_003 + int64(i) + 1)),
+		}
+		c.nodes = append(c.nodes, n)
+		c.byAddr[n.Addr] = i
+		c.byID[n.ID] = i
+	}
+	for i := range c.cfg.Seeds {
+		c.seeds = append(c.seeds, c.nodes[i].Addr)
+	}
+	return c, nil
+}
+
+// Config is the cluster's configuration with defaults filled in.
+func (c *Cluster) Config() Config { return c.cfg }
+
+// Now is the simulated time since the start.
+func (c *Cluster) Now() time.Duration { return c.clock.Now() }
+
+// Nodes lists the nodes, by index.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Node returns node i.
+func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+
+// Violations lists every broken invariant seen so far.
+func (c *Cluster) Violations() []string { return c.violations }
+
+func (c *Cluster) violate(format string, args ...any) {
+	if len(c.violations) < 100 {
+		c.violations = append(c.violations, fmt.Sprintf("t=%v ", c.clock.Now())+fmt.Sprintf(format, args...))
+	}
+}
+
+// Prejoin gives every node's store the address of every other node, as
+// if the cluster had formed before and restarted: it skips the slow
+// membership spread of a cold start, which the scenarios do not measure.
+// Call it before Start.
+func (c *Cluster) Prejoin() {
+	for _, n := range c.nodes {
+		for _, o := range c.nodes {
+			if o != n {
+				n.store.peers[o.ID] = &storedPeer{meta: lsync.PeerMeta{ID: o.ID, Alias: o.ID, Addr: o.Addr, Generation: o.gen}}
+			}
+		}
+	}
+}
+
+// Start boots every node, each with a random phase within its intervals,
+// so that rounds do not all happen at the same instant.
+func (c *Cluster) Start() error {
+	for _, n := range c.nodes {
+		if err := c.start(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) start(n *Node) error {
+	if err := n.boot(c); err != nil {
+		return err
+	}
+	now := c.clock.Now()
+	c.q.push(event{at: now + c.phase(n, c.cfg.Gossip), kind: evGossip, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: now + c.phase(n, c.cfg.Heartbeat), kind: evBeat, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: now + c.phase(n, c.cfg.Check), kind: evCheck, node: int32(n.Index), inc: n.inc})
+	return nil
+}
+
+func (c *Cluster) phase(n *Node, d time.Duration) time.Duration {
+	return time.Duration(n.rng.Int63n(int64(d)))
+}
+
+// Crash stops node i at once; what it committed stays in its store.
+func (c *Cluster) Crash(i int) {
+	n := c.nodes[i]
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.inc++
+}
+
+// Restart boots a crashed node from its store.
+func (c *Cluster) Restart(i int) error {
+	n := c.nodes[i]
+	if n.up {
+		return fmt.Errorf("sim: restart %s: still running", n.ID)
+	}
+	return c.start(n)
+}
+
+// Partition splits the network: each set can talk only within itself, and
+// nodes in no set form one more group. It replaces an earlier partition.
+func (c *Cluster) Partition(sets ...[]int) { c.net.partition(sets) }
+
+// Heal removes every partition and block.
+func (c *Cluster) Heal() { c.net.heal() }
+
+// Block stops messages from one node to another (one way).
+func (c *Cluster) Block(from, to int) { c.net.blocked[[2]int{from, to}] = true }
+
+// SetNet changes the network's faults from now on.
+func (c *Cluster) SetNet(cfg NetConfig) {
+	c.net.cfg.Drop, c.net.cfg.Duplicate, c.net.cfg.Reorder = cfg.Drop, cfg.Duplicate, cfg.Reorder
+	c.net.cfg.ReorderWindow, c.net.cfg.DelayMin, c.net.cfg.DelayMax = cfg.ReorderWindow, cfg.DelayMin, cfg.DelayMax
+}
+
+// At schedules fn at simulated time t (or now, if t is past).
+func (c *Cluster) At(t time.Duration, fn func()) {
+	c.q.push(event{at: max(t, c.clock.Now()), kind: evFunc, fn: fn})
+}
+
+// Write has node i write key/value pairs in one batch and returns the last
+// version issued.
+func (c *Cluster) Write(i int, kv ...KV) (uint64, error) {
+	n := c.nodes[i]
+	if !n.up {
+		return 0, fmt.Errorf("sim: write on %s: node is down", n.ID)
+	}
+	if len(kv) == 0 {
+		return 0, fmt.Errorf("sim: write on %s: nothing to write", n.ID)
+	}
+	return n.write(c, kv)
+}
+
+// RunFor advances simulated time by d.
+func (c *Cluster) RunFor(d time.Duration) { c.RunUntil(c.clock.Now() + d) }
+
+// RunUntil processes every event due up to t, then sets the clock to t.
+func (c *Cluster) RunUntil(t time.Duration) {
+	for c.q.len() > 0 && c.q.peek().at <= t {
+		c.step()
+	}
+	c.clock.now = max(c.clock.now, t)
+}
+
+// RunWhile runs until cond is false or the time limit passes, checking
+// cond after every event; it reports whether cond became false.
+func (c *Cluster) RunWhile(limit time.Duration, cond func() bool) bool {
+	for cond() {
+		if c.q.len() == 0 || c.q.peek().at > limit {
+			c.clock.now = max(c.clock.now, limit)
+			return !cond()
+		}
+		c.step()
+	}
+	return true
+}
+
+func (c *Cluster) step() {
+	e := c.q.pop()
+	c.clock.now = e.at
+	if e.kind == evFunc {
+		e.fn()
+		return
+	}
+	n := c.nodes[e.node]
+	if !n.up || (e.kind != evDeliver && e.inc != n.inc) {
+		if e.kind == evDeliver {
+			c.nodes[e.from].Stats.Lost++
+		}
+		return
+	}
+	switch e.kind {
+	case evGossip:
+		c.round(n)
+		e.at += c.cfg.Gossip
+		c.q.push(e)
+	case evBeat:
+		n.state.Beat()
+		e.at += c.cfg.Heartbeat
+		c.q.push(e)
+	case evCheck:
+		c.check(n)
+		e.at += c.cfg.Check
+		c.q.push(e)
+	case evDeliver:
+		c.deliver(n, int(e.from), e.data)
+	}
+}
+
+func (c *Cluster) round(n *Node) {
+	n.Stats.Rounds++
+	if c.Hooks.Round != nil {
+		c.Hooks.Round(n.Index)
+	}
+	syn := n.state.MakeSyn(n.rng)
+	targets := n.targets(c)
+	if len(targets) == 0 {
+		return
+	}
+	b, err := lsync.Encode(syn)
+	if err != nil {
+		c.violate("%s: encode syn: %v", n.ID, err)
+		return
+	}
+	if len(b) > c.cfg.MTU {
+		c.violate("%s: syn of %d bytes exceeds the MTU %d", n.ID, len(b), c.cfg.MTU)
+	}
+	c.syns.Count++
+	c.syns.MaxBytes = max(c.syns.MaxBytes, len(b))
+	c.syns.Entries += uint64(len(syn.Digest))
+	if !syn.Complete {
+		c.syns.Incomplete++
+	}
+	for _, t := range targets {
+		c.send(n, c.byAddr[t], b)
+	}
+}
+
+func (c *Cluster) check(n *Node) {
+	r := n.det.Check(c.clock.Time())
+	if r.Empty() {
+		return
+	}
+	n.noteHealth(r)
+	if c.Hooks.Health != nil {
+		c.Hooks.Health(n.Index, r)
+	}
+}
+
+// send hands an encoded message to the network. Messages share the
+// encoded bytes: receivers only decode them.
+func (c *Cluster) send(from *Node, to int, b []byte) {
+	from.Stats.MsgsOut++
+	from.Stats.BytesOut += uint64(len(b))
+	if len(b) > c.cfg.MTU {
+		from.Stats.Streams++
+	}
+	if !c.net.reachable(from.Index, to) {
+		from.Stats.Lost++
+		return
+	}
+	c.delays = c.net.route(len(b), c.cfg.MTU, c.delays)
+	if len(c.delays) == 0 {
+		from.Stats.Lost++
+	}
+	for _, d := range c.delays {
+		c.q.push(event{at: c.clock.Now() + d, kind: evDeliver, node: int32(to), from: int32(from.Index), data: b})
+	}
+}
+
+// deliver runs one received message through the node, as node.handle does:
+// decode, handle, persist, commit, feed the detector, reply.
+func (c *Cluster) deliver(n *Node, from int, data []byte) {
+	if !c.net.reachable(from, n.Index) {
+		c.nodes[from].Stats.Lost++ // a partition that began in flight
+		return
+	}
+	n.Stats.MsgsIn++
+	n.Stats.BytesIn += uint64(len(data))
+	msg, err := lsync.DecodeWith(data, c.cfg.Limits)
+	if err != nil {
+		c.violate("%s: decode from %s: %v", n.ID, c.nodes[from].ID, err)
+		return
+	}
+	if c.Hooks.Message != nil {
+		c.Hooks.Message(n.Index, msg)
+	}
+	st := n.state.Handle(msg, n.rng)
+	if st.Batch != nil {
+		c.commit(n, st.Batch)
+	}
+	now := c.clock.Time()
+	for _, id := range st.New {
+		n.det.Heartbeat(id, now)
+	}
+	n.learn(st.New)
+	for _, id := range st.Heartbeats {
+		n.det.Heartbeat(id, now)
+	}
+	if st.Reply == nil {
+		return
+	}
+	b, err := lsync.Encode(st.Reply)
+	if err != nil {
+		c.violate("%s: encode %s: %v", n.ID, st.Reply.Type(), err)
+		return
+	}
+	c.send(n, from, b)
+}
+
+// commit makes a batch durable in the node's store, checks it against the
+// invariants, and commits it to the core.
+func (c *Cluster) commit(n *Node, b *lsync.Batch) {
+	for _, bad := range n.store.apply(b) {
+		c.violate("%s: %s", n.ID, bad)
+	}
+	for i := range b.Changes {
+		ch := &b.Changes[i]
+		o, ok := c.byID[ch.Meta.ID]
+		if !ok || o == n.Index {
+			continue
+		}
+		// A watermark above what the owner itself has stored would claim
+		// records that do not exist.
+		gen, max, _ := c.nodes[o].store.watermark(ch.Meta.ID)
+		if ch.Meta.Generation == gen && ch.Meta.MaxVersion > max {
+			c.violate("%s: watermark of %s is %d, above the %d it stored", n.ID, ch.Meta.ID, ch.Meta.MaxVersion, max)
+		}
+	}
+	n.state.Commit(b)
+	if c.Hooks.Commit != nil {
+		c.Hooks.Commit(n.Index, b)
+	}
+}

@@ -1,0 +1,96 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// store is a node's durable state: every batch it committed, kept across
+// crashes. It stands in for Badger and is where the simulator checks what
+// the core asks to persist, since a bad batch is a bug whatever the core
+// does with it afterwards.
+type store struct {
+	boot  uint64
+	peers map[string]*storedPeer
+}
+
+type storedPeer struct {
+	meta lsync.PeerMeta
+	recs map[string]lsync.Record // nil until the first record
+}
+
+func newStore() *store { return &store{peers: make(map[string]*storedPeer)} }
+
+// apply makes a batch durable. It returns the invariants the batch breaks
+// (and applies it anyway, so that one bug does not hide the next).
+func (s *store) apply(b *lsync.Batch) []string {
+	var bad []string
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		p := s.peers[c.Meta.ID]
+		if p == nil {
+			p = &storedPeer{meta: lsync.PeerMeta{ID: c.Meta.ID, Generation: c.Meta.Generation}}
+			s.peers[c.Meta.ID] = p
+		}
+		if c.Reset {
+			p.recs = nil
+			p.meta.MaxVersion = 0
+		}
+		if c.Meta.Generation < p.meta.Generation {
+			bad = append(bad, fmt.Sprintf("%s: generation of %s goes back from %d to %d", "store", c.Meta.ID, p.meta.Generation, c.Meta.Generation))
+		}
+		if c.Meta.Generation == p.meta.Generation && c.Meta.MaxVersion < p.meta.MaxVersion {
+			bad = append(bad, fmt.Sprintf("watermark of %s goes back from %d to %d", c.Meta.ID, p.meta.MaxVersion, c.Meta.MaxVersion))
+		}
+		prev := p.meta.MaxVersion
+		for _, r := range c.Records {
+			if r.Version <= prev || r.Version > c.Meta.MaxVersion {
+				bad = append(bad, fmt.Sprintf("record %s/%s v%d out of order (after v%d, watermark %d)", c.Meta.ID, r.Key, r.Version, prev, c.Meta.MaxVersion))
+			}
+			if old, ok := p.recs[r.Key]; ok && old.Version >= r.Version {
+				bad = append(bad, fmt.Sprintf("record %s/%s v%d applied over newer v%d", c.Meta.ID, r.Key, r.Version, old.Version))
+				continue
+			}
+			if p.recs == nil {
+				p.recs = make(map[string]lsync.Record)
+			}
+			p.recs[r.Key] = r
+			prev = r.Version
+		}
+		p.meta = c.Meta
+	}
+	return bad
+}
+
+// load lists what a restart restores, in id order and each node's records
+// in version order, as the Badger store's Load does.
+func (s *store) load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
+	ids := make([]string, 0, len(s.peers))
+	for id := range s.peers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p := s.peers[id]
+		recs := make([]lsync.Record, 0, len(p.recs))
+		for _, r := range p.recs {
+			recs = append(recs, r)
+		}
+		sort.Slice(recs, func(i, j int) bool { return recs[i].Version < recs[j].Version })
+		if err := fn(p.meta, recs); err != nil {
+			return fmt.Errorf("restore %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// watermark is what the store holds of a node: generation and max version.
+func (s *store) watermark(id string) (gen, max uint64, ok bool) {
+	p := s.peers[id]
+	if p == nil {
+		return 0, 0, false
+	}
+	return p.meta.Generation, p.meta.MaxVersion, true
+}
