@@ -5,9 +5,14 @@
 //
 //	go run ./examples/bench -scenario convergence -nodes 100 -drop 0.1
 //	go run ./examples/bench -scenario all -json
+//	go run ./examples/bench -scenario ingest -n 1000000 -receivers 1,3
+//	go run ./examples/bench -scenario latency -nodes 4,20 -gossip 200ms
 //
-// Time is simulated (gossip, heartbeat and health check every 1 s, fanout
-// 3, phi threshold 8, MTU 1400); the same seed gives the same numbers.
+// convergence, detection and churn run in simulated time (gossip,
+// heartbeat and health check every 1 s, fanout 3, phi threshold 8, MTU
+// 1400); the same seed gives the same numbers. ingest, catchup, latency
+// and footprint run real nodes on loopback with Badger on disk, receivers
+// as separate processes of this binary.
 package main
 
 import (
@@ -24,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/internal/loadtest"
 	"github.com/leviathan-gossip/leviathan/internal/sim"
 )
 
@@ -40,9 +46,13 @@ type options struct {
 	mtu      int
 	warmup   time.Duration
 	profile  string
+	real     realOptions
 }
 
 func main() {
+	if os.Getenv(loadtest.FollowerEnv) != "" {
+		os.Exit(loadtest.FollowerMain(os.Args[1:]))
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -52,7 +62,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn, a comma-separated list, or all")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint (real sockets), a comma-separated list, or all (the simulated ones)")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
@@ -64,6 +74,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile to this file")
+	realFlags(fs, &o.real)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +106,12 @@ func run(args []string, out io.Writer) error {
 	}
 	p := newPrinter(out, o.json)
 	for _, sc := range scenarios {
+		if realScenarios[sc] {
+			if err := addReal(p, sc, o, nodes); err != nil {
+				return err
+			}
+			continue
+		}
 		for _, n := range nodes {
 			for _, d := range drops {
 				r, err := runOne(sc, o, n, d)
@@ -141,6 +158,27 @@ func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 		return r, err
 	}
 	return nil, fmt.Errorf("unknown scenario %q (want convergence, detection, churn or all)", sc)
+}
+
+// addReal runs a real-socket scenario: latency once per cluster size,
+// the others once.
+func addReal(p *printer, sc string, o options, nodes []int) error {
+	sizes := nodes
+	if sc != "latency" {
+		sizes = nodes[:1]
+	}
+	for _, n := range sizes {
+		rs, err := runReal(sc, o.real, n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc, err)
+		}
+		for _, r := range rs {
+			if err := p.add(sc, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func ints(s string) ([]int, error) {

@@ -8,6 +8,7 @@ package loadtest
 
 import (
 	"bufio"
+	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,7 +214,20 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	if res.RestartS, err = restartTime(filepath.Join(o.Dir, "follower0")); err != nil {
 		return res, err
 	}
+	for _, f := range []*float64{&res.RawPerS, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
+		&res.PeakRSSMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
+		*f = round3(*f)
+	}
 	return res, nil
+}
+
+// round3 keeps three significant decimals for reports.
+func round3(x float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	scale := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(x))))
+	return math.Round(x*scale) / scale
 }
 
 // restartTime opens a stopped receiver's data directory again, as a
@@ -287,7 +301,7 @@ func Footprint(o Options, idle time.Duration) (FootprintResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.IdleRSSMB, res.IdleCPUPercent = r.IdleRSSKB/1024, r.IdleCPUPercent
+	res.IdleRSSMB, res.IdleCPUPercent = round3(r.IdleRSSKB/1024), round3(r.IdleCPUPercent)
 	return res, nil
 }
 

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/internal/loadtest"
+)
+
+// Real-socket scenarios: nodes on loopback, receivers as separate processes
+// (this binary re-executed in follower mode), Badger on disk.
+var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true}
+
+type realOptions struct {
+	keys      int
+	value     int
+	receivers string
+	writes    int
+	gossip    time.Duration
+	idle      time.Duration
+}
+
+func realFlags(fs *flag.FlagSet, o *realOptions) {
+	fs.IntVar(&o.keys, "n", 1000000, "ingest, catchup: keys the writer writes")
+	fs.IntVar(&o.value, "value", 100, "ingest, catchup: bytes per value")
+	fs.StringVar(&o.receivers, "receivers", "1", "ingest, catchup: receiver processes; a comma-separated list runs each")
+	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
+	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency: gossip, heartbeat and health-check interval")
+	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
+}
+
+// runReal runs one real-socket scenario; nodes is the latency cluster size.
+func runReal(sc string, o realOptions, nodes int) ([]any, error) {
+	dir, err := os.MkdirTemp("", "leviathan-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	switch sc {
+	case "latency":
+		r, err := loadtest.Latency(nodes, o.writes, o.gossip, dir, 1)
+		return []any{r}, err
+	case "footprint":
+		r, err := loadtest.Footprint(loadtest.Options{Dir: dir}, o.idle)
+		return []any{r}, err
+	}
+	receivers, err := ints(o.receivers)
+	if err != nil {
+		return nil, fmt.Errorf("-receivers: %w", err)
+	}
+	var out []any
+	for _, n := range receivers {
+		sub, err := os.MkdirTemp(dir, "run-")
+		if err != nil {
+			return nil, err
+		}
+		lo := loadtest.Options{N: o.keys, ValueSize: o.value, Receivers: n, Dir: sub}
+		run := loadtest.Ingest
+		if sc == "catchup" {
+			run = loadtest.CatchUp
+		}
+		r, err := run(lo)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
