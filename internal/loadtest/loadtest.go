@@ -8,10 +8,10 @@ package loadtest
 
 import (
 	"bufio"
-	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
