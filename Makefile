@@ -31,7 +31,9 @@ staticcheck:
 	$(STATICCHECK) ./...
 
 fuzz:          ## each fuzz target for FUZZTIME
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./sync
+	for t in FuzzDecode FuzzDecodeSyn FuzzDecodeSynAck FuzzDecodeAck FuzzDecodeBadCluster FuzzHandle FuzzOpen; do \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./sync || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./node
 	$(GO) test -run '^$$' -fuzz '^FuzzDetector$$' -fuzztime $(FUZZTIME) ./health
 
 bench:         ## every benchmark, with allocations
