@@ -97,27 +97,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 		n.mu.Unlock()
 		return
 	}
-	for _, id := range st.New {
-		n.detector.Heartbeat(id, now) // tracked from first word of it
-	}
-	var back []string
-	for _, id := range st.Heartbeats {
-		n.detector.Heartbeat(id, now)
-		if n.left[id] {
-			// Back after a leave. If the detector never suspected it, no
-			// recovery would be reported: report it here. Otherwise the
-			// next health check reports the recovery.
-			if s, _ := n.detector.State(id); s == health.Alive {
-				delete(n.left, id)
-				back = append(back, id)
-			}
-		}
-	}
-	for _, id := range st.Left {
-		// Gone on purpose: its suspicion and death are not announced (it
-		// is still removed after dead_grace), and its return is a recovery.
-		n.left[id] = true
-	}
+	back := n.noteLiveness(&st.Observed, now)
 	n.publishBatch(st.Batch)
 	var pull *lsync.Syn
 	if _, isReply := msg.(*lsync.SynAck); isReply {
@@ -145,6 +125,33 @@ func (n *Node) handle(pkt lsync.Packet) {
 		// now, so catch-up runs at the speed of the disk, not of rounds.
 		n.send(pkt.From, pull)
 	}
+}
+
+// noteLiveness feeds what a message taught about peers to the detector
+// and returns the peers back after a leave that no health check will
+// report. The caller holds mu.
+func (n *Node) noteLiveness(obs *lsync.Observed, now time.Time) (back []string) {
+	for _, id := range obs.New {
+		n.detector.Heartbeat(id, now) // tracked from first word of it
+	}
+	for _, id := range obs.Heartbeats {
+		n.detector.Heartbeat(id, now)
+		if n.left[id] {
+			// Back after a leave. If the detector never suspected it, no
+			// recovery would be reported: report it here. Otherwise the
+			// next health check reports the recovery.
+			if s, _ := n.detector.State(id); s == health.Alive {
+				delete(n.left, id)
+				back = append(back, id)
+			}
+		}
+	}
+	for _, id := range obs.Left {
+		// Gone on purpose: its suspicion and death are not announced (it
+		// is still removed after dead_grace), and its return is a recovery.
+		n.left[id] = true
+	}
+	return back
 }
 
 // maxGenerationSkew bounds how far in the future a generation (a node's
