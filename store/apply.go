@@ -194,22 +194,8 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 
 // deleteAll deletes every record of peer. The caller holds wmu.
 func (b *Badger) deleteAll(peer string) error {
-	var keys [][]byte
-	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = peerPrefix(peer)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return b.deleteKeys(keys)
+	_, err := b.deleteRecords(peer, nil)
+	return err
 }
 
 // dropCollected deletes collected tombstones once their metas (with the

@@ -140,7 +140,14 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 // deleteStale deletes the records of peer whose generation is not gen or
 // whose version is above maxVersion. The caller holds wmu.
 func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
-	var stale [][]byte
+	return b.deleteRecords(peer, func(g, ver uint64) bool { return g != gen || ver > maxVersion })
+}
+
+// deleteRecords deletes the records of peer for which stale(generation,
+// version) holds — all of them, unread, if stale is nil — and returns how
+// many. The caller holds wmu.
+func (b *Badger) deleteRecords(peer string, stale func(gen, version uint64) bool) (int, error) {
+	var keys [][]byte
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
@@ -149,13 +156,17 @@ func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
+			if stale == nil {
+				keys = append(keys, item.KeyCopy(nil))
+				continue
+			}
 			err := item.Value(func(v []byte) error {
 				g, ver, _, _, err := decodeRecordHeader(v)
 				if err != nil {
 					return fmt.Errorf("record key %q: %w", item.Key(), err)
 				}
-				if g != gen || ver > maxVersion {
-					stale = append(stale, item.KeyCopy(nil))
+				if stale(g, ver) {
+					keys = append(keys, item.KeyCopy(nil))
 				}
 				return nil
 			})
@@ -168,7 +179,7 @@ func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(stale), b.deleteKeys(stale)
+	return len(keys), b.deleteKeys(keys)
 }
 
 // deleteOrphans deletes records of peers that have no meta: a crash cut the
