@@ -110,20 +110,14 @@ func TestMemClusterConverges(t *testing.T) {
 // TestDeleteReplicatesAndIsCollected: a delete reaches peers as a delete
 // event, and once collected the tombstone is gone everywhere.
 func TestDeleteReplicatesAndIsCollected(t *testing.T) {
-	net := lsync.NewMemNetwork(5)
-	var nodes []*Node
-	for i := 0; i < 2; i++ {
-		tr, _ := net.Listen(fmt.Sprintf("d%d:1", i), 1400, 4<<20)
-		cfg := fastConfig(fmt.Sprintf("d%d", i))
-		cfg.Seeds = []string{"d0:1"}
-		cfg.TombstoneGrace = Duration(50 * time.Millisecond)
-		cfg.ReduceVal = Duration(20 * time.Millisecond)
-		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
-	}
+	nodes := memCluster(t, 2, nil, func(c *Config) {
+		c.TombstoneGrace = Duration(50 * time.Millisecond)
+		c.ReduceVal = Duration(20 * time.Millisecond)
+	})
 	sub := nodes[1].Subscribe(256)
 	defer sub.Close()
 	v, _ := nodes[0].Set("k", []byte("v"))
-	eventually(t, 10*time.Second, func() error { return converged(nodes, "d0", "k", v) })
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "m0", "k", v) })
 	if _, err := nodes[0].Delete("k"); err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +130,13 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 			t.Fatal("no delete event")
 		}
 	}
-	if _, ok := nodes[1].Get("d0", "k"); ok {
+	if _, ok := nodes[1].Get("m0", "k"); ok {
 		t.Fatal("deleted key still readable on the peer")
 	}
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
 			n.mu.Lock()
-			_, held := n.state.Get("d0", "k")
+			_, held := n.state.Get("m0", "k")
 			n.mu.Unlock()
 			if held {
 				return fmt.Errorf("%s still holds the tombstone", n.ID())
@@ -155,24 +149,18 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 // TestDeadPeerRemoved: a peer dead for longer than dead_grace is removed
 // with its data and announced.
 func TestDeadPeerRemoved(t *testing.T) {
-	net := lsync.NewMemNetwork(6)
-	var nodes []*Node
-	for i := 0; i < 2; i++ {
-		tr, _ := net.Listen(fmt.Sprintf("r%d:1", i), 1400, 4<<20)
-		cfg := fastConfig(fmt.Sprintf("r%d", i))
-		cfg.Seeds = []string{"r0:1"}
-		cfg.DeadAfter = Duration(100 * time.Millisecond)
-		cfg.DeadGrace = Duration(100 * time.Millisecond)
-		cfg.SkipLeave = true
-		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
-	}
+	nodes := memCluster(t, 2, nil, func(c *Config) {
+		c.DeadAfter = Duration(100 * time.Millisecond)
+		c.DeadGrace = Duration(100 * time.Millisecond)
+		c.SkipLeave = true
+	})
 	sub := nodes[0].Subscribe(256)
 	defer sub.Close()
 	v, _ := nodes[1].Set("k", []byte("v"))
-	eventually(t, 10*time.Second, func() error { return converged(nodes, "r1", "k", v) })
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "m1", "k", v) })
 	nodes[1].Close()
-	waitEvent(t, sub, EventRemove, "r1")
-	if len(nodes[0].Peers()) != 0 || nodes[0].Keys("r1") != nil {
+	waitEvent(t, sub, EventRemove, "m1")
+	if len(nodes[0].Peers()) != 0 || nodes[0].Keys("m1") != nil {
 		t.Fatalf("removed peer still known: %+v", nodes[0].Peers())
 	}
 }

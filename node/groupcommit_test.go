@@ -53,12 +53,7 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 
 // BenchmarkSetParallel: durable Sets from many goroutines (group commit).
 func BenchmarkSetParallel(b *testing.B) {
-	cfg := fastConfig("bench")
-	cfg.InMemory, cfg.DataDir = false, b.TempDir()
-	n, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := diskNode(b)
 	defer n.Close()
 	val := make([]byte, 100)
 	var ctr gosync.Mutex
@@ -82,12 +77,7 @@ func BenchmarkSetParallel(b *testing.B) {
 
 // BenchmarkSetSerial: one writer, one transaction per Set.
 func BenchmarkSetSerial(b *testing.B) {
-	cfg := fastConfig("bench")
-	cfg.InMemory, cfg.DataDir = false, b.TempDir()
-	n, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := diskNode(b)
 	defer n.Close()
 	val := make([]byte, 100)
 	b.ResetTimer()
@@ -97,4 +87,15 @@ func BenchmarkSetSerial(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sets/s")
+}
+
+// diskNode is an unstarted node on a Badger directory, for write benchmarks.
+func diskNode(b *testing.B) *Node {
+	cfg := fastConfig("bench")
+	cfg.InMemory, cfg.DataDir = false, b.TempDir()
+	n, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }

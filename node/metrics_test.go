@@ -14,8 +14,9 @@ import (
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
-// memCluster starts n nodes on an in-memory network; node 0 is the seed.
-func memCluster(t *testing.T, n int, opts func(i int) []Option) []*Node {
+// memCluster starts n nodes m0.. on an in-memory network; node 0 is the
+// seed. opts adds options per node, tweaks adjust every config.
+func memCluster(t *testing.T, n int, opts func(i int) []Option, tweaks ...func(*Config)) []*Node {
 	t.Helper()
 	net := lsync.NewMemNetwork(1)
 	var nodes []*Node
@@ -26,6 +27,9 @@ func memCluster(t *testing.T, n int, opts func(i int) []Option) []*Node {
 		}
 		cfg := fastConfig(fmt.Sprintf("m%d", i))
 		cfg.Seeds = []string{"mem-0:1"}
+		for _, tweak := range tweaks {
+			tweak(&cfg)
+		}
 		o := []Option{WithTransport(tr), WithRandSeed(int64(i + 1))}
 		if opts != nil {
 			o = append(o, opts(i)...)
