@@ -94,8 +94,9 @@ func (n *Node) writeRecords(recs []lsync.Record) error {
 // commitGroup makes the records of several writers durable in one batch:
 // one Badger transaction instead of one each.
 func (n *Node) commitGroup(group []*writeReq) {
+	n.seq.Lock()
+	defer n.seq.Unlock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	fail := func(err error) {
 		for _, r := range group {
 			r.done <- err
@@ -103,26 +104,32 @@ func (n *Node) commitGroup(group []*writeReq) {
 	}
 	switch {
 	case n.closed:
+		n.mu.Unlock()
 		fail(ErrClosed)
 		return
 	case n.failed != nil:
-		fail(n.failed)
+		err := n.failed
+		n.mu.Unlock()
+		fail(err)
 		return
 	}
 	var all []lsync.Record
 	for _, r := range group {
-		for i := range r.recs {
-			r.recs[i].Version = n.versioner.Next()
-		}
 		all = append(all, r.recs...)
 	}
-	b, err := n.state.LocalWrite(all)
+	rd, err := n.eng.Write(all)
+	n.mu.Unlock()
 	if err == nil {
-		err = n.persist(b)
+		err = n.persist(&rd)
 	}
 	if err != nil {
 		fail(fmt.Errorf("node: write %q: %w", all[0].Key, err))
 		return
+	}
+	// Write versioned all, a copy: hand each writer its versions.
+	i := 0
+	for _, r := range group {
+		i += copy(r.recs, all[i:i+len(r.recs)])
 	}
 	fail(nil)
 }
@@ -223,7 +230,7 @@ func (n *Node) Peers() []Peer {
 		if s, ok := n.detector.State(p.ID); ok {
 			st = peerState(s)
 		}
-		if n.left[p.ID] {
+		if n.eng.Left(p.ID) {
 			st = StateLeft
 		}
 		phi := n.detector.Phi(p.ID, now)
@@ -318,6 +325,12 @@ type Stats struct {
 
 // Status returns the local node's summary.
 func (n *Node) Status() Status {
+	// The store's size is read first, outside mu: it walks the directory.
+	var size *StoreSize
+	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
+		lsm, vlog := s.Size()
+		size = &StoreSize{LSMBytes: lsm, VLogBytes: vlog}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	self := n.state.Self()
@@ -326,11 +339,6 @@ func (n *Node) Status() Status {
 	var up time.Duration
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
-	}
-	var size *StoreSize
-	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
-		lsm, vlog := s.Size()
-		size = &StoreSize{LSMBytes: lsm, VLogBytes: vlog}
 	}
 	return Status{
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
@@ -351,7 +359,7 @@ func (n *Node) Status() Status {
 			BadCluster:     cs.BadCluster,
 
 			Unauthenticated:   n.unauthenticated(),
-			FutureGenerations: n.futureGenerations.Load(),
+			FutureGenerations: n.eng.FutureGenerations(),
 		},
 	}
 }

@@ -2,11 +2,10 @@ package node
 
 import (
 	"fmt"
-	"sort"
 	"sync/atomic"
 	"time"
 
-	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -23,6 +22,22 @@ type counters struct {
 	deltasApplied atomic.Uint64
 	batches       atomic.Uint64
 }
+
+// The node drives its engine (internal/engine) from four goroutines:
+//
+//   - receiveLoop steps every received message;
+//   - tickLoop runs rounds, heartbeats and health checks;
+//   - maintLoop removes dead peers, collects tombstones and runs the
+//     store's garbage collection;
+//   - writers (Set and friends) commit local writes as a group.
+//
+// n.mu guards the engine and is held only while it computes: never across
+// a store write, a send or a GC. Paths that produce a batch (receive,
+// writes, removal, collection) also hold n.seq from computing the batch
+// until it is committed, so that no two batches are out at once (both
+// could hold the same records); heartbeats, rounds, health checks and
+// reads never take n.seq, so a node busy with its disk keeps beating and
+// is not suspected by its peers.
 
 // receiveLoop handles messages until the transport closes.
 func (n *Node) receiveLoop() {
@@ -52,17 +67,43 @@ func (n *Node) tickLoop() {
 			n.round()
 		case <-beat.C():
 			n.mu.Lock()
-			n.state.Beat()
+			n.eng.Beat()
 			n.mu.Unlock()
 		case <-check.C():
 			n.checkHealth()
 		case <-reduce.C():
+			n.reduceDue.Store(true)
+			n.kickMaint()
+		}
+	}
+}
+
+// maintLoop runs the work that writes to or collects in the store outside
+// the tick loop, so that a slow disk delays it and not the heartbeats.
+func (n *Node) maintLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.maint:
+		}
+		n.removeDead()
+		if n.reduceDue.Swap(false) {
 			n.reduce()
 		}
 	}
 }
 
-// handle runs one received message through the core. Whatever the core
+// kickMaint wakes maintLoop unless it has a wake-up pending.
+func (n *Node) kickMaint() {
+	select {
+	case n.maint <- struct{}{}:
+	default:
+	}
+}
+
+// handle runs one received message through the engine. Whatever it
 // accepted is made durable before it is committed, announced or answered.
 func (n *Node) handle(pkt lsync.Packet) {
 	n.counters.msgsIn.Add(1)
@@ -83,98 +124,54 @@ func (n *Node) handle(pkt lsync.Packet) {
 		return
 	}
 	n.metrics.received(msg.Type().String(), len(pkt.Data))
-	msg = n.screen(msg)
+	n.seq.Lock()
 	n.mu.Lock()
 	if n.closed || n.failed != nil {
 		n.mu.Unlock()
+		n.seq.Unlock()
 		return
 	}
 	now := n.clock.Now()
-	n.state.SetGenerationCeiling(uint64(now.Add(maxGenerationSkew).UnixMilli()))
-	n.state.SetTime(uint64(now.UnixMilli()))
-	st := n.state.Handle(msg, n.rng)
-	if err := n.persist(st.Batch); err != nil {
-		n.mu.Unlock()
+	rd := n.eng.Step(now, pkt.From, msg)
+	n.mu.Unlock()
+	err = n.persist(&rd)
+	n.seq.Unlock()
+	if err != nil {
 		return
 	}
-	back := n.noteLiveness(&st.Observed, now)
-	n.publishBatch(st.Batch)
-	var pull *lsync.Syn
-	if _, isReply := msg.(*lsync.SynAck); isReply {
-		delete(n.pulls, pkt.From) // the exchange we opened is answered
-	}
-	if st.PullAgain && n.pullDue(pkt.From, now) {
-		pull = n.state.MakeSyn(n.rng)
-		n.pulls[pkt.From] = now
-	}
-	n.mu.Unlock()
-
-	n.announce(EventLeave, st.Left)
-	n.announce(EventRecover, back)
-	if st.BadCluster {
+	n.publish(&rd)
+	if rd.BadCluster {
 		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
 			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}
-	if st.Reply != nil {
-		n.send(pkt.From, st.Reply)
-	}
-	if pull != nil {
-		// The sender had more than one message could carry: keep pulling
-		// now, so catch-up runs at the speed of the disk, not of rounds.
-		n.send(pkt.From, pull)
-	}
+	n.sendAll(rd.Send)
 }
 
-// noteLiveness feeds what a message taught about peers to the detector
-// and returns the peers back after a leave that no health check will
-// report. The caller holds mu.
-func (n *Node) noteLiveness(obs *lsync.Observed, now time.Time) (back []string) {
-	for _, id := range obs.New {
-		n.detector.Heartbeat(id, now) // tracked from first word of it
-	}
-	for _, id := range obs.Heartbeats {
-		n.detector.Heartbeat(id, now)
-		if n.left[id] {
-			// Back after a leave. If the detector never suspected it, no
-			// recovery would be reported: report it here. Otherwise the
-			// next health check reports the recovery.
-			if s, _ := n.detector.State(id); s == health.Alive {
-				delete(n.left, id)
-				back = append(back, id)
-			}
-		}
-	}
-	for _, id := range obs.Left {
-		// Gone on purpose: its suspicion and death are not announced (it
-		// is still removed after dead_grace), and its return is a recovery.
-		n.left[id] = true
-	}
-	return back
-}
-
-// maxGenerationSkew bounds how far in the future a generation (a node's
-// data-directory creation time) may plausibly be, as in Cassandra.
-const maxGenerationSkew = 365 * 24 * time.Hour
-
-// persist makes a batch durable, then commits it to the core. A store
-// error leaves disk and memory possibly apart (a large batch may be half
-// written): the node stops taking writes and gossip until restarted, when
-// Load rebuilds a consistent state. The caller holds mu.
-func (n *Node) persist(b *lsync.Batch) error {
+// persist makes a Ready's batch durable, without holding n.mu, then
+// commits it to the engine. The caller holds n.seq. A store error leaves
+// disk and memory possibly apart (a large batch may be half written): the
+// node stops taking writes and gossip until restarted, when Load rebuilds
+// a consistent state.
+func (n *Node) persist(rd *engine.Ready) error {
+	b := rd.Batch
 	if b.Empty() {
 		return nil
 	}
 	start := time.Now()
-	if err := n.store.Apply(b); err != nil {
+	err := n.store.Apply(b)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil {
+		n.eng.Abort(rd)
 		n.counters.storeErrors.Add(1)
 		n.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		n.log.Error().Err(err).Msg("store write failed: node stopped; restart it to recover")
 		return n.failed
 	}
-	n.state.Commit(b)
-	if b.Changes[0].Meta.ID == n.id {
+	n.eng.Commit(rd)
+	if rd.LocalWrite() {
 		n.metrics.localWrite(time.Since(start))
 	} else {
 		n.metrics.remoteBatch(b.Len(), time.Since(start))
@@ -183,6 +180,31 @@ func (n *Node) persist(b *lsync.Batch) error {
 	n.counters.deltasApplied.Add(uint64(b.Len()))
 	n.log.Debug().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
 	return nil
+}
+
+// publish announces a committed Ready: the peers' records of its batch,
+// then its peer events.
+func (n *Node) publish(rd *engine.Ready) {
+	n.publishBatch(rd.Batch)
+	for _, ev := range rd.Events {
+		n.announce(eventType(ev.Kind), ev.Peers)
+	}
+}
+
+func eventType(k engine.EventKind) EventType {
+	switch k {
+	case engine.Discover:
+		return EventDiscover
+	case engine.Suspend:
+		return EventSuspend
+	case engine.Recover:
+		return EventRecover
+	case engine.Dead:
+		return EventDead
+	case engine.Remove:
+		return EventRemove
+	}
+	return EventLeave
 }
 
 // publishBatch announces the peers' records of a durable batch.
@@ -213,14 +235,25 @@ func (n *Node) publishBatch(b *lsync.Batch) {
 	}
 }
 
-func (n *Node) send(addr string, m lsync.Message) {
-	b, err := lsync.Encode(m)
-	if err != nil {
-		n.counters.sendErrors.Add(1)
-		n.log.Error().Err(err).Msg("encode failed")
-		return
+// sendAll encodes and sends; messages shared by several targets (a
+// round's Syn) are encoded once.
+func (n *Node) sendAll(out []engine.Outgoing) {
+	var last lsync.Message
+	var enc []byte
+	for _, o := range out {
+		if o.Msg != last {
+			b, err := lsync.Encode(o.Msg)
+			if err != nil {
+				n.counters.sendErrors.Add(1)
+				n.log.Error().Err(err).Str("type", o.Msg.Type().String()).Msg("encode failed")
+				last, enc = nil, nil
+				continue
+			}
+			last, enc = o.Msg, b
+		}
+		// Each send gets its own copy: a transport owns what it is given.
+		n.sendRaw(o.To, append([]byte(nil), enc...), o.Msg.Type())
 	}
-	n.sendRaw(addr, b, m.Type())
 }
 
 func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
@@ -241,63 +274,23 @@ func (n *Node) round() {
 		n.mu.Unlock()
 		return
 	}
-	syn := n.state.MakeSyn(n.rng)
-	var live, unreachable []string
-	for _, p := range n.state.Peers() {
-		if p.Addr == "" || n.left[p.ID] {
-			continue
-		}
-		if st, ok := n.detector.State(p.ID); ok && st == health.Alive {
-			live = append(live, p.Addr)
-		} else {
-			unreachable = append(unreachable, p.Addr)
-		}
-	}
-	targets := lsync.Targets(live, unreachable, n.seeds, n.transport.Addr(), n.cfg.Fanout, n.rng)
+	rd := n.eng.Round(n.clock.Now())
 	n.mu.Unlock()
-
 	n.counters.rounds.Add(1)
-	if len(targets) == 0 {
-		return
-	}
-	b, err := lsync.Encode(syn)
-	if err != nil {
-		n.log.Error().Err(err).Msg("encode syn failed")
-		return
-	}
-	for _, t := range targets {
-		// Each send gets its own copy: a transport owns what it is given.
-		n.sendRaw(t, append([]byte(nil), b...), lsync.MsgSyn)
-	}
+	n.sendAll(rd.Send)
 }
 
-// checkHealth re-evaluates every peer, removes those dead for longer than
-// dead_grace, and announces the changes.
+// checkHealth re-evaluates every peer and announces the changes; removal
+// of the long dead is left to maintLoop.
 func (n *Node) checkHealth() {
 	n.mu.Lock()
 	now := n.clock.Now()
-	rep := n.detector.Check(now)
-	for _, id := range rep.Dead {
-		n.deadSince[id] = now
-	}
-	rep.Suspended, rep.Dead = n.notLeft(rep.Suspended), n.notLeft(rep.Dead)
-	for _, id := range rep.Recovered {
-		delete(n.deadSince, id)
-		delete(n.left, id)
-	}
-	removed := n.removeDead(now)
+	rd := n.eng.Check(now)
+	due := n.eng.RemovalDue(now)
 	n.mu.Unlock()
-	for _, ev := range []struct {
-		t   EventType
-		ids []string
-	}{
-		{EventDiscover, rep.Discovered},
-		{EventSuspend, rep.Suspended},
-		{EventRecover, rep.Recovered},
-		{EventDead, rep.Dead},
-		{EventRemove, removed},
-	} {
-		n.announce(ev.t, ev.ids)
+	n.publish(&rd)
+	if due {
+		n.kickMaint()
 	}
 }
 
@@ -311,63 +304,48 @@ func (n *Node) announce(t EventType, ids []string) {
 }
 
 // removeDead forgets peers dead for longer than dead_grace, data included,
-// unless keep_dead_peers. The caller holds mu.
-func (n *Node) removeDead(now time.Time) []string {
-	if n.cfg.KeepDeadPeers {
-		return nil
-	}
-	var removed []string
-	for id, since := range n.deadSince {
-		if now.Sub(since) < n.cfg.DeadGrace.D() {
-			continue
-		}
-		if err := n.persist(n.state.Remove(id)); err != nil {
-			break
-		}
-		n.detector.Remove(id)
-		delete(n.deadSince, id)
-		removed = append(removed, id)
-	}
-	sort.Strings(removed)
-	return removed
-}
-
-// reduce collects the local node's tombstones older than tombstone_grace;
-// peers drop their copies when they see the new horizon.
-func (n *Node) reduce() {
+// unless keep_dead_peers.
+func (n *Node) removeDead() {
+	n.seq.Lock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		n.seq.Unlock()
 		return
 	}
-	b := n.state.CollectTombstones(uint64(n.clock.Now().UnixMilli()), uint64(n.cfg.TombstoneGrace.D().Milliseconds()))
-	if err := n.persist(b); err == nil && !b.Empty() {
-		n.log.Debug().Int("tombstones", len(b.Changes[0].Drop)).Uint64("gc_version", b.Changes[0].Meta.GCVersion).Msg("tombstones collected")
+	rd := n.eng.Reap(n.clock.Now())
+	n.mu.Unlock()
+	err := n.persist(&rd)
+	n.seq.Unlock()
+	if err == nil {
+		n.publish(&rd)
+	}
+}
+
+// reduce collects the local node's tombstones older than tombstone_grace,
+// then lets the store collect its garbage, outside every lock.
+func (n *Node) reduce() {
+	n.seq.Lock()
+	n.mu.Lock()
+	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		n.seq.Unlock()
+		return
+	}
+	rd := n.eng.Collect(n.clock.Now())
+	n.mu.Unlock()
+	err := n.persist(&rd)
+	n.seq.Unlock()
+	if err != nil {
+		return
+	}
+	if rd.Collected > 0 {
+		c := rd.Batch.Changes[0]
+		n.log.Debug().Int("tombstones", len(c.Drop)).Uint64("gc_version", c.Meta.GCVersion).Msg("tombstones collected")
 	}
 	if gc, ok := n.store.(interface{ GC() error }); ok {
 		if err := gc.GC(); err != nil {
 			n.log.Warn().Err(err).Msg("value log collection failed")
 		}
 	}
-}
-
-// notLeft filters out peers that announced their leave. The caller holds mu.
-func (n *Node) notLeft(ids []string) []string {
-	out := ids[:0]
-	for _, id := range ids {
-		if !n.left[id] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// pullDue reports whether a catch-up exchange may be opened with addr: one
-// at a time per peer. Without this, every round's reply that says More
-// would start another chain of pulls, each fetching the same deltas, and
-// a node far behind would drown in duplicates. A pull unanswered for two
-// rounds is given up. The caller holds mu.
-func (n *Node) pullDue(addr string, now time.Time) bool {
-	sent, ok := n.pulls[addr]
-	return !ok || now.Sub(sent) > 2*n.cfg.GossipVal.D()
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	"github.com/leviathan-gossip/leviathan/store"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/versioner"
@@ -136,24 +137,26 @@ type Node struct {
 	keyring       *lsync.Keyring   // nil without encryption
 	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
-	// futureGenerations counts digest entries and deltas dropped by screen.
-	futureGenerations atomic.Uint64
 
-	// mu serialises the protocol core, the detector and the store writes
-	// that go with them, so that a batch is durable before the core (and so
-	// any reader or peer) sees it.
-	mu        gosync.Mutex
-	state     *lsync.State
-	detector  *health.Detector
-	rng       *rand.Rand
-	closed    bool
-	running   bool
-	failed    error // a store write failed: no more writes or gossip
-	left      map[string]bool
-	pulls     map[string]time.Time // catch-up exchanges in flight, by address
-	writes    groupCommit
-	deadSince map[string]time.Time
-	counters  counters
+	// mu guards the engine: the protocol core, the detector and the
+	// bookkeeping around them. It is held only while the engine computes,
+	// never across a store write, a send or a GC (see gossip.go).
+	mu  gosync.Mutex
+	eng *engine.Engine
+	// state and detector are the engine's, for reads under mu.
+	state    *lsync.State
+	detector *health.Detector
+	closed   bool
+	running  bool
+	failed   error // a store write failed: no more writes or gossip
+	writes   groupCommit
+	counters counters
+	// seq serialises the paths that produce a batch, from computing it to
+	// committing it, so that no two batches are out at once. Taken before
+	// mu, and never by heartbeats, rounds, health checks or reads.
+	seq       gosync.Mutex
+	maint     chan struct{} // wakes maintLoop
+	reduceDue atomic.Bool
 
 	stop     chan struct{}
 	wg       gosync.WaitGroup
@@ -172,8 +175,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}),
-		left: make(map[string]bool), deadSince: make(map[string]time.Time), pulls: make(map[string]time.Time)}
+	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1)}
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
 	if o.logger != nil {
@@ -184,7 +186,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if !o.seeded {
 		seed = time.Now().UnixNano()
 	}
-	n.rng = rand.New(rand.NewSource(seed))
+	rng := rand.New(rand.NewSource(seed))
 	if n.metrics, err = newMetrics(n, o.registerer); err != nil {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
@@ -241,15 +243,15 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 		n.seeds = append(n.seeds, addr)
 	}
-	if err := n.load(); err != nil {
+	if err := n.load(rng); err != nil {
 		return nil, err
 	}
 	n.logAuthFailures()
 	return n, nil
 }
 
-// load boots the store and rebuilds the core from it.
-func (n *Node) load() error {
+// load boots the store and rebuilds the engine from it.
+func (n *Node) load(rng *rand.Rand) error {
 	addr := n.transport.Addr()
 	id := n.cfg.nodeID(addr)
 	n.id = id
@@ -261,41 +263,34 @@ func (n *Node) load() error {
 	if alias == "" {
 		alias = id
 	}
-	n.state, err = lsync.NewState(lsync.Config{
-		Cluster: n.cfg.Cluster,
-		Self:    lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
-		// Every boot starts heartbeats in a new 2^32 block, so they are
-		// above anything an earlier run of this node sent.
-		Heartbeat:     self.Boot << 32,
+	n.eng, err = engine.New(engine.Config{
+		Cluster:       n.cfg.Cluster,
+		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
+		Boot:          self.Boot,
+		Seeds:         n.seeds,
+		Fanout:        n.cfg.Fanout,
+		Gossip:        n.cfg.GossipVal.D(),
+		DeadGrace:     n.cfg.DeadGrace.D(),
+		KeepDead:      n.cfg.KeepDeadPeers,
+		Tombstones:    n.cfg.TombstoneGrace.D(),
 		PacketBudget:  n.transport.PacketSize(),
 		MessageBudget: n.transport.MaxMessageSize(),
 		Limits:        n.limits,
+		Health:        n.cfg.healthConfig(),
+		Versioner:     n.versioner,
+		Rand:          rng,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.detector, err = health.NewDetector(health.Config{
-		Threshold:       n.cfg.PhiThreshold,
-		WindowSize:      n.cfg.PhiWindow,
-		InitialInterval: n.cfg.PhiInitialInterval.D(),
-		MaxInterval:     n.cfg.PhiMaxInterval.D(),
-		AcceptablePause: n.cfg.PhiAcceptablePause.D(),
-		DeadAfter:       n.cfg.DeadAfter.D(),
-		PauseGuard:      5 * time.Second,
-	})
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
+	n.state, n.detector = n.eng.State(), n.eng.Detector()
 	now := n.clock.Now()
 	peers, records := 0, 0
 	err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
-		if err := n.state.Restore(meta, recs); err != nil {
+		if err := n.eng.Restore(meta, recs, now); err != nil {
 			return err
 		}
 		if meta.ID != id {
-			// Known from an earlier run: tracked from now, so that a peer
-			// that never comes back is suspected rather than forgotten.
-			n.detector.Heartbeat(meta.ID, now)
 			peers++
 		}
 		records += len(recs)
@@ -304,12 +299,25 @@ func (n *Node) load() error {
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}
-	n.versioner.Restore(n.state.Self().MaxVersion)
+	n.eng.Restored()
 	n.log = n.log.With().Str("node", id).Logger()
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
 		Msg("node loaded")
 	return nil
+}
+
+// healthConfig is the failure detector's configuration.
+func (c Config) healthConfig() health.Config {
+	return health.Config{
+		Threshold:       c.PhiThreshold,
+		WindowSize:      c.PhiWindow,
+		InitialInterval: c.PhiInitialInterval.D(),
+		MaxInterval:     c.PhiMaxInterval.D(),
+		AcceptablePause: c.PhiAcceptablePause.D(),
+		DeadAfter:       c.DeadAfter.D(),
+		PauseGuard:      5 * time.Second,
+	}
 }
 
 // Start begins gossiping and, if http_addr is set, serving the admin API.
@@ -339,9 +347,10 @@ func (n *Node) Start() error {
 	}
 	n.running = true
 	n.started = n.clock.Now()
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.receiveLoop()
 	go n.tickLoop()
+	go n.maintLoop()
 	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
 	return nil
 }
@@ -356,29 +365,16 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	leave := n.running && !n.cfg.SkipLeave && n.failed == nil
-	var syn *lsync.Syn
-	var targets []string
+	var rd engine.Ready
 	if leave {
-		n.state.Leave()
-		syn = n.state.MakeSyn(n.rng)
-		for _, p := range n.state.Peers() {
-			if p.Addr != "" && !n.left[p.ID] {
-				targets = append(targets, p.Addr)
-			}
-		}
+		rd = n.eng.Leave()
 	}
 	n.mu.Unlock()
 
 	close(n.stop)
 	if leave {
-		// One datagram to every known peer; gossip carries it to any we
-		// miss. Best effort: a peer that does not hear suspects us instead.
-		if b, err := lsync.Encode(syn); err == nil {
-			for _, t := range targets {
-				n.sendRaw(t, append([]byte(nil), b...), lsync.MsgSyn)
-			}
-		}
-		n.log.Info().Int("peers", len(targets)).Msg("leave announced")
+		n.sendAll(rd.Send)
+		n.log.Info().Int("peers", len(rd.Send)).Msg("leave announced")
 	}
 	var errs []error
 	if n.httpSrv != nil {

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Check re-evaluates every peer and reports the changes. Peers that
+// announced their leave are not reported suspended or dead.
+func (e *Engine) Check(now time.Time) Ready {
+	rep := e.det.Check(now)
+	var rd Ready
+	if rep.Empty() {
+		return rd
+	}
+	e.ts.dirty = true
+	for _, id := range rep.Dead {
+		e.deadSince[id] = now
+	}
+	for _, id := range rep.Recovered {
+		delete(e.deadSince, id)
+		delete(e.left, id)
+	}
+	rd.event(Discover, rep.Discovered)
+	rd.event(Suspend, e.notLeft(rep.Suspended))
+	rd.event(Recover, rep.Recovered)
+	rd.event(Dead, e.notLeft(rep.Dead))
+	return rd
+}
+
+// RemovalDue reports whether Reap has work: some peer dead for longer
+// than dead_grace.
+func (e *Engine) RemovalDue(now time.Time) bool {
+	if e.cfg.KeepDead {
+		return false
+	}
+	for _, since := range e.deadSince {
+		if now.Sub(since) >= e.cfg.DeadGrace {
+			return true
+		}
+	}
+	return false
+}
+
+// Reap prepares the removal of the peers dead for longer than dead_grace,
+// data included (unless KeepDead): one batch, and a Remove event once it
+// is committed and durable. Removing a peer deletes its records from the
+// store, which may take long: drivers run it beside, not inside, the
+// critical section that rounds and health checks need.
+func (e *Engine) Reap(now time.Time) Ready {
+	var rd Ready
+	if e.busy || !e.RemovalDue(now) {
+		return rd
+	}
+	var b lsync.Batch
+	for id, since := range e.deadSince {
+		if now.Sub(since) < e.cfg.DeadGrace {
+			continue
+		}
+		rb := e.state.Remove(id)
+		if rb.Empty() {
+			// Already gone from the core: only the bookkeeping is left.
+			e.det.Remove(id)
+			delete(e.deadSince, id)
+			delete(e.left, id)
+			continue
+		}
+		b.Changes = append(b.Changes, rb.Changes...)
+		rd.Removed = append(rd.Removed, id)
+	}
+	if len(b.Changes) > 0 {
+		rd.Batch = &b
+	}
+	rd.event(Remove, sorted(rd.Removed))
+	e.hand(&rd)
+	return rd
+}
+
+// Collect prepares the collection of the local node's tombstones older
+// than the tombstone grace; peers drop their copies when they see the new
+// horizon.
+func (e *Engine) Collect(now time.Time) Ready {
+	var rd Ready
+	if e.busy {
+		return rd
+	}
+	rd.Batch = e.state.CollectTombstones(uint64(now.UnixMilli()), uint64(e.cfg.Tombstones.Milliseconds()))
+	if !rd.Batch.Empty() {
+		rd.Collected = len(rd.Batch.Changes[0].Drop)
+	}
+	e.hand(&rd)
+	return rd
+}
+
+// notLeft filters out peers that announced their leave.
+func (e *Engine) notLeft(ids []string) []string {
+	out := ids[:0]
+	for _, id := range ids {
+		if _, left := e.left[id]; !left {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Write versions local records (setting each Version) and prepares the
+// batch that writes them.
+func (e *Engine) Write(recs []lsync.Record) (Ready, error) {
+	if e.busy {
+		return Ready{}, ErrBusy
+	}
+	for i := range recs {
+		recs[i].Version = e.ver.Next()
+	}
+	b, err := e.state.LocalWrite(recs)
+	if err != nil {
+		return Ready{}, err
+	}
+	rd := Ready{Batch: b, writes: true}
+	e.hand(&rd)
+	return rd, nil
+}

@@ -1,0 +1,165 @@
+// Package engine is one Leviathan node without its I/O: the scuttlebutt
+// core, the failure detector, the versioner and the bookkeeping around
+// them (catch-up pulls, leaves, dead peers awaiting removal, in-flight
+// deltas, the generation ceiling). It owns no goroutine, socket, clock or
+// disk. Inputs are a received message, a timer firing and a local write,
+// each with the time; the output is a Ready: a batch to make durable,
+// messages to send and events to publish. The driver persists the batch,
+// calls Commit, and only then sends and publishes — the model is etcd
+// raft's RawNode.
+//
+// node drives an Engine with goroutines, sockets, Badger and the wall
+// clock; internal/sim drives the same Engine with a simulated network,
+// clock and in-memory store, so the simulator measures the node's logic
+// and not a copy of it.
+//
+// An Engine is not safe for concurrent use. A driver that releases its
+// lock while a batch is being persisted must not produce a second batch
+// until the first is committed (see Busy).
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/versioner"
+)
+
+// Config describes one node. Zero durations and counts are errors where
+// noted; the node and the simulator fill in their defaults.
+type Config struct {
+	Cluster    string
+	Self       lsync.PeerMeta // ID, Alias, Addr and Generation
+	Boot       uint64         // boot count: heartbeats start at Boot<<32
+	Seeds      []string       // seed addresses
+	Fanout     int            // live peers gossiped to per round (> 0)
+	Gossip     time.Duration  // round interval: a pull unanswered for two is given up (> 0)
+	DeadGrace  time.Duration  // dead this long -> removed with its data
+	KeepDead   bool           // never remove dead peers
+	Tombstones time.Duration  // tombstone grace
+	// LeftTTL bounds how long a peer that announced its leave is
+	// remembered as left if it is neither removed nor heard from again;
+	// default 2*DeadGrace.
+	LeftTTL       time.Duration
+	PacketBudget  int
+	MessageBudget int
+	Limits        lsync.Limits
+	Health        health.Config
+	Versioner     versioner.Versioner // default a counter
+	Rand          *rand.Rand          // peer selection; required
+}
+
+// MaxGenerationAhead is how far in the future a peer's generation (the
+// milliseconds since the epoch when its data directory was created) may
+// lie. A newer generation makes a node drop everything it holds of that
+// peer and refuse that peer's older generation from then on, so one forged
+// entry with an absurd generation would shut the real peer out for good;
+// Cassandra rejects generations more than a year ahead for the same reason.
+const MaxGenerationAhead = 365 * 24 * time.Hour
+
+// ErrBusy is returned by Write while an earlier batch is not committed.
+var ErrBusy = errors.New("engine: a batch is being persisted")
+
+// Engine is the node's protocol logic; see the package documentation.
+type Engine struct {
+	cfg   Config
+	state *lsync.State
+	det   *health.Detector
+	ver   versioner.Versioner
+	rng   *rand.Rand
+
+	// left holds peers that announced their leave, and since when. Their
+	// suspicion and death are not announced and their return is a
+	// recovery. Entries go on removal, recovery, or after LeftTTL.
+	left map[string]time.Time
+	// pulls are the catch-up exchanges in flight, by address, and when
+	// each was opened; expired after two rounds.
+	pulls map[string]time.Time
+	// deadSince is when each dead peer was declared dead.
+	deadSince map[string]time.Time
+
+	busy bool // a Ready's batch is out for persisting
+	ts   targets
+	// FutureGenerations counts digest entries and deltas dropped by screen.
+	futureGenerations uint64
+}
+
+// New builds the engine of a node with no data; Restore adds what its
+// store holds.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Rand == nil || cfg.Fanout <= 0 || cfg.Gossip <= 0 {
+		return nil, fmt.Errorf("engine: config needs Rand, Fanout and Gossip")
+	}
+	if cfg.LeftTTL <= 0 {
+		cfg.LeftTTL = 2 * max(cfg.DeadGrace, time.Minute)
+	}
+	st, err := lsync.NewState(lsync.Config{
+		Cluster: cfg.Cluster,
+		Self:    cfg.Self,
+		// Every boot starts heartbeats in a new 2^32 block, so they are
+		// above anything an earlier run of this node sent.
+		Heartbeat:     cfg.Boot << 32,
+		PacketBudget:  cfg.PacketBudget,
+		MessageBudget: cfg.MessageBudget,
+		Limits:        cfg.Limits,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	det, err := health.NewDetector(cfg.Health)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
+		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time)}
+	if e.ver == nil {
+		e.ver = versioner.NewCounter()
+	}
+	e.ts.dirty = true
+	return e, nil
+}
+
+// Restore loads one node's persisted state at boot. A peer known from an
+// earlier run is tracked from now, so that one that never comes back is
+// suspected rather than forgotten.
+func (e *Engine) Restore(meta lsync.PeerMeta, recs []lsync.Record, now time.Time) error {
+	if err := e.state.Restore(meta, recs); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if meta.ID != e.cfg.Self.ID {
+		e.det.Heartbeat(meta.ID, now)
+	}
+	return nil
+}
+
+// Restored ends the boot: versions continue above what was persisted.
+func (e *Engine) Restored() { e.ver.Restore(e.state.Self().MaxVersion) }
+
+// State is the protocol core, for reads. Do not mutate it.
+func (e *Engine) State() *lsync.State { return e.state }
+
+// Detector is the failure detector, for reads.
+func (e *Engine) Detector() *health.Detector { return e.det }
+
+// Left reports whether a peer announced its leave and has not come back.
+func (e *Engine) Left(id string) bool { _, ok := e.left[id]; return ok }
+
+// Busy reports whether a batch handed out is not committed yet.
+func (e *Engine) Busy() bool { return e.busy }
+
+// FutureGenerations counts the entries screened out for a generation too
+// far ahead.
+func (e *Engine) FutureGenerations() uint64 { return e.futureGenerations }
+
+// Tracked returns the sizes of the bookkeeping maps, for tests that check
+// they stay bounded.
+func (e *Engine) Tracked() (left, pulls, dead int) {
+	return len(e.left), len(e.pulls), len(e.deadSince)
+}
+
+// Beat advances the local heartbeat.
+func (e *Engine) Beat() { e.state.Beat() }

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newEngine(t *testing.T, id string, seeds ...string) *Engine {
+	t.Helper()
+	h := health.DefaultConfig()
+	e, err := New(Config{
+		Cluster: "test", Self: lsync.PeerMeta{ID: id, Alias: id, Addr: id + ":1", Generation: 1},
+		Boot: 1, Seeds: seeds, Fanout: 3, Gossip: time.Second, DeadGrace: time.Hour, Tombstones: time.Hour,
+		PacketBudget: 1400, MessageBudget: 4 << 20, Health: h, Rand: rand.New(rand.NewSource(1)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Restored()
+	return e
+}
+
+// exchange delivers every message of rd to the engines by address and
+// returns what they send on, committing each batch at once.
+func exchange(t *testing.T, now time.Time, from string, rd Ready, by map[string]*Engine) []Ready {
+	t.Helper()
+	var out []Ready
+	for _, o := range rd.Send {
+		to := by[o.To]
+		if to == nil {
+			continue
+		}
+		b, err := lsync.Encode(o.Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := lsync.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := to.Step(now, from, m)
+		to.Commit(&next)
+		out = append(out, next)
+	}
+	return out
+}
+
+func TestWriteNeedsCommitBeforeTheNext(t *testing.T) {
+	e := newEngine(t, "a")
+	rd, err := e.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil || rd.Batch.Empty() || !rd.LocalWrite() {
+		t.Fatalf("write: %v, %+v", err, rd)
+	}
+	if _, err := e.Write([]lsync.Record{{Key: "k2"}}); err != ErrBusy {
+		t.Fatalf("second write while the first is out: %v, want ErrBusy", err)
+	}
+	if _, ok := e.State().Get("a", "k"); ok {
+		t.Fatal("an uncommitted write is visible")
+	}
+	e.Commit(&rd)
+	if r, ok := e.State().Get("a", "k"); !ok || r.Version != 1 {
+		t.Fatalf("committed write: %+v %v", r, ok)
+	}
+	if _, err := e.Write([]lsync.Record{{Key: "k2"}}); err != nil {
+		t.Fatalf("write after commit: %v", err)
+	}
+}
+
+func TestTwoEnginesExchangeAWrite(t *testing.T) {
+	a, b := newEngine(t, "a"), newEngine(t, "b", "a:1")
+	by := map[string]*Engine{"a:1": a, "b:1": b}
+	wr, err := a.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Commit(&wr)
+	// b knows only its seed: its round goes there, a answers, b acks.
+	round := b.Round(t0)
+	if len(round.Send) != 1 || round.Send[0].To != "a:1" {
+		t.Fatalf("first round of b goes to %+v, want the seed", round.Send)
+	}
+	replies := exchange(t, t0, "b:1", round, by)
+	for _, r := range replies {
+		for _, next := range exchange(t, t0, "a:1", r, by) {
+			exchange(t, t0, "b:1", next, by)
+		}
+	}
+	if r, ok := b.State().Get("a", "k"); !ok || string(r.Value) != "v" {
+		t.Fatalf("b holds %+v (%v), want a's write", r, ok)
+	}
+	if _, ok := a.State().Peer("b"); !ok {
+		t.Fatal("a did not learn b")
+	}
+}
+
+func TestBookkeepingMapsAreBounded(t *testing.T) {
+	e := newEngine(t, "a")
+	// Pulls opened to peers that never answer expire after two rounds.
+	for i := range 100 {
+		e.pulls[string(rune('A'+i%26))+string(rune('a'+i/26))] = t0
+	}
+	// Leaves of peers no longer known, or long ago, are forgotten.
+	e.left["gone"] = t0
+	e.Round(t0.Add(3 * time.Second))
+	if left, pulls, _ := e.Tracked(); left != 0 || pulls != 0 {
+		t.Fatalf("after expiry: %d left, %d pulls tracked; want 0 and 0", left, pulls)
+	}
+}

@@ -1,0 +1,109 @@
+package engine
+
+import (
+	"sort"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// EventKind says what happened to peers.
+type EventKind uint8
+
+// Peer events, as the node publishes them.
+const (
+	Discover EventKind = iota + 1 // alive for the first time
+	Suspend                       // stopped being heard
+	Recover                       // alive again after suspicion, death or leave
+	Dead                          // suspended for dead_after
+	Remove                        // dead for dead_grace: forgotten with its data
+	Leave                         // announced it is leaving
+)
+
+// Event is a change of some peers' state, ids sorted.
+type Event struct {
+	Kind  EventKind
+	Peers []string
+}
+
+// Outgoing is a message to send. Several may share one Msg (a round's
+// Syn): encode it once.
+type Outgoing struct {
+	To  string
+	Msg lsync.Message
+}
+
+// Ready is what one input asks of the driver, in this order: make Batch
+// durable (if not empty) and call Commit; then send Send and publish
+// Events. Nothing in Send or Events may reach anyone before the batch is
+// durable, so that no reader or peer sees what a crash could lose.
+type Ready struct {
+	Batch  *lsync.Batch
+	Send   []Outgoing
+	Events []Event
+	// BadCluster is set when the message came from another cluster.
+	BadCluster bool
+	// Removed lists the peers Batch removes (their records go with them).
+	Removed []string
+	// Collected is the number of local tombstones Batch collects.
+	Collected int
+
+	writes bool // Batch holds local writes
+}
+
+// Empty reports whether there is nothing to do.
+func (rd *Ready) Empty() bool {
+	return rd.Batch.Empty() && len(rd.Send) == 0 && len(rd.Events) == 0
+}
+
+// LocalWrite reports whether the batch holds the local node's writes.
+func (rd *Ready) LocalWrite() bool { return rd.writes }
+
+func (rd *Ready) event(k EventKind, ids []string) {
+	if len(ids) > 0 {
+		rd.Events = append(rd.Events, Event{Kind: k, Peers: ids})
+	}
+}
+
+// hand marks a batch out for persisting; empty ones need no Commit.
+func (e *Engine) hand(rd *Ready) {
+	if !rd.Batch.Empty() {
+		e.busy = true
+	}
+}
+
+// Commit tells the engine that rd.Batch is durable: the core takes it, and
+// the peers it removed are forgotten.
+func (e *Engine) Commit(rd *Ready) {
+	if rd.Batch.Empty() {
+		return
+	}
+	e.state.Commit(rd.Batch)
+	e.busy = false
+	for _, id := range rd.Removed {
+		e.det.Remove(id)
+		delete(e.deadSince, id)
+		delete(e.left, id)
+	}
+	if len(rd.Removed) > 0 {
+		e.ts.dirty = true
+	}
+	for i := range rd.Batch.Changes {
+		if !e.ts.known[rd.Batch.Changes[i].Meta.ID] {
+			e.ts.dirty = true // a peer heard of through a delta only
+			break
+		}
+	}
+}
+
+// Abort tells the engine that rd.Batch could not be made durable; the
+// driver stops (disk and memory may be apart until a restart).
+func (e *Engine) Abort(rd *Ready) {
+	if !rd.Batch.Empty() {
+		e.busy = false
+	}
+}
+
+func sorted(ids []string) []string {
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// targets caches the addresses a round chooses from. They are rebuilt
+// only when membership, health or leaves changed (and every
+// rebuildRounds rounds, for addresses that change without either): a
+// rebuild walks every peer, and doing that every round was a large part
+// of a 1000-node simulation.
+type targets struct {
+	dirty bool
+	age   int
+	live  []string        // addresses of alive peers, in id order
+	unrch []string        // addresses of other known peers, in id order
+	known map[string]bool // ids the lists were built from
+}
+
+const rebuildRounds = 16
+
+func (e *Engine) rebuild() {
+	t := &e.ts
+	t.live, t.unrch = t.live[:0], t.unrch[:0]
+	t.known = make(map[string]bool, len(t.known))
+	for _, p := range e.state.Peers() {
+		t.known[p.ID] = true
+		if _, left := e.left[p.ID]; p.Addr == "" || left {
+			// Heard of through a delta only (no address yet), or gone on
+			// purpose.
+			continue
+		}
+		if st, ok := e.det.State(p.ID); ok && st == health.Alive {
+			t.live = append(t.live, p.Addr)
+		} else {
+			t.unrch = append(t.unrch, p.Addr)
+		}
+	}
+	t.dirty, t.age = false, 0
+}
+
+// Round opens this round's exchanges: one Syn to each target.
+func (e *Engine) Round(now time.Time) Ready {
+	e.expire(now)
+	if e.ts.age++; e.ts.dirty || e.ts.age >= rebuildRounds {
+		e.rebuild()
+	}
+	var rd Ready
+	to := lsync.Targets(e.ts.live, e.ts.unrch, e.cfg.Seeds, e.cfg.Self.Addr, e.cfg.Fanout, e.rng)
+	if len(to) == 0 {
+		return rd
+	}
+	syn := e.state.MakeSyn(e.rng)
+	for _, addr := range to {
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
+	}
+	return rd
+}
+
+// Live is the number of peers the detector holds alive, as of the last
+// round or health check.
+func (e *Engine) Live() int {
+	if e.ts.dirty {
+		e.rebuild()
+	}
+	return len(e.ts.live)
+}
+
+// Leave announces that the node is leaving on purpose: one Syn saying so
+// to every known peer (gossip carries it to any missed). Best effort: a
+// peer that does not hear suspects the node instead.
+func (e *Engine) Leave() Ready {
+	e.state.Leave()
+	syn := e.state.MakeSyn(e.rng)
+	var rd Ready
+	for _, p := range e.state.Peers() {
+		if _, left := e.left[p.ID]; p.Addr != "" && !left {
+			rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: syn})
+		}
+	}
+	return rd
+}

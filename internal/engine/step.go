@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Step runs one message received from the address from at now through
+// the core. What it learnt about liveness is fed to the detector at once
+// (that needs no durability); data changes wait in the Ready's batch.
+//
+// Called while Busy, the message counts for liveness and is answered, but
+// its data is dropped (the sender resends it): two batches out at once
+// could both hold the same records.
+func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
+	msg = e.screen(msg, now)
+	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
+	e.state.SetTime(uint64(now.UnixMilli()))
+	st := e.state.Handle(msg, e.rng)
+	var rd Ready
+	rd.BadCluster = st.BadCluster
+	if !e.busy {
+		rd.Batch = st.Batch
+	}
+	back := e.noteLiveness(&st.Observed, now)
+	rd.event(Leave, st.Left)
+	if _, isReply := msg.(*lsync.SynAck); isReply {
+		delete(e.pulls, from) // the exchange we opened is answered
+	}
+	if st.Reply != nil {
+		rd.Send = append(rd.Send, Outgoing{To: from, Msg: st.Reply})
+	}
+	if st.PullAgain && !e.busy && e.pullDue(from, now) {
+		// The sender had more than one message could carry: keep pulling
+		// now, so catch-up runs at the speed of the disk, not of rounds.
+		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
+		e.pulls[from] = now
+	}
+	rd.event(Recover, back)
+	e.hand(&rd)
+	return rd
+}
+
+// noteLiveness feeds what a message taught about peers to the detector
+// and returns the peers back after a leave that no health check will
+// report.
+func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string) {
+	for _, id := range obs.New {
+		e.det.Heartbeat(id, now) // tracked from first word of it
+		e.ts.dirty = true
+	}
+	for _, id := range obs.Heartbeats {
+		e.det.Heartbeat(id, now)
+		if _, left := e.left[id]; left {
+			// Back after a leave. If the detector never suspected it, no
+			// recovery would be reported: report it here. Otherwise the
+			// next health check reports the recovery.
+			if s, _ := e.det.State(id); s == health.Alive {
+				delete(e.left, id)
+				e.ts.dirty = true
+				back = append(back, id)
+			}
+		}
+	}
+	for _, id := range obs.Left {
+		// Gone on purpose: its suspicion and death are not announced (it
+		// is still removed after dead_grace), and its return is a recovery.
+		e.left[id] = now
+		e.ts.dirty = true
+	}
+	return back
+}
+
+// pullDue reports whether a catch-up exchange may be opened with addr: one
+// at a time per peer. Without this, every round's reply that says More
+// would start another chain of pulls, each fetching the same deltas, and
+// a node far behind would drown in duplicates. A pull unanswered for two
+// rounds is given up.
+func (e *Engine) pullDue(addr string, now time.Time) bool {
+	sent, ok := e.pulls[addr]
+	return !ok || now.Sub(sent) > 2*e.cfg.Gossip
+}
+
+// expire forgets pulls given up and leaves too old to matter, so that
+// neither map grows with peers that never answer or never return.
+func (e *Engine) expire(now time.Time) {
+	for addr, sent := range e.pulls {
+		if now.Sub(sent) > 2*e.cfg.Gossip {
+			delete(e.pulls, addr)
+		}
+	}
+	for id, since := range e.left {
+		_, known := e.state.Peer(id)
+		if !known || now.Sub(since) > e.cfg.LeftTTL {
+			delete(e.left, id)
+			e.ts.dirty = true
+		}
+	}
+}
+
+// screen removes from a received message the digest entries and node
+// deltas whose generation lies more than MaxGenerationAhead in the future,
+// and counts them. The core judges generations against the ceiling too;
+// screening here keeps such entries from costing anything further.
+// Entries about the local node are left to the core, which ignores them.
+func (e *Engine) screen(m lsync.Message, now time.Time) lsync.Message {
+	limit := uint64(now.Add(MaxGenerationAhead).UnixMilli())
+	self := e.cfg.Self.ID
+	entries := func(d []lsync.DigestEntry) []lsync.DigestEntry {
+		out := d[:0]
+		for _, en := range d {
+			if en.Generation > limit && en.ID != self {
+				e.futureGenerations++
+				continue
+			}
+			out = append(out, en)
+		}
+		return out
+	}
+	deltas := func(ds []lsync.NodeDelta) []lsync.NodeDelta {
+		out := ds[:0]
+		for _, d := range ds {
+			if d.Generation > limit && d.ID != self {
+				e.futureGenerations++
+				continue
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	switch v := m.(type) {
+	case *lsync.Syn:
+		v.Digest = entries(v.Digest)
+	case *lsync.SynAck:
+		v.Digest = entries(v.Digest)
+		v.Deltas = deltas(v.Deltas)
+	case *lsync.Ack:
+		v.Deltas = deltas(v.Deltas)
+	}
+	return m
+}
