@@ -124,20 +124,19 @@ func (n *Node) handle(pkt lsync.Packet) {
 		return
 	}
 	n.metrics.received(msg.Type().String(), len(pkt.Data))
-	n.seq.Lock()
-	n.mu.Lock()
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
-		n.seq.Unlock()
+	held, ok := n.lockForStep()
+	if !ok {
 		return
 	}
 	now := n.clock.Now()
 	rd := n.eng.Step(now, pkt.From, msg)
 	n.mu.Unlock()
-	err = n.persist(&rd)
-	n.seq.Unlock()
-	if err != nil {
-		return
+	if held {
+		err = n.persist(&rd)
+		n.seq.Unlock()
+		if err != nil {
+			return
+		}
 	}
 	n.publish(&rd)
 	if rd.BadCluster {
@@ -147,6 +146,35 @@ func (n *Node) handle(pkt lsync.Packet) {
 		}
 	}
 	n.sendAll(rd.Send)
+}
+
+// lockForStep takes n.mu, and n.seq if it can, to step a received
+// message; ok is false if the node is closed or failed. While another
+// path's batch is being persisted, it waits for n.seq a little, then steps
+// without it: the engine, busy, then takes only the message's liveness and
+// answers it, dropping its data for the sender to resend. Otherwise a
+// store stalled for seconds would stall receiving, and the node would
+// suspect every peer.
+func (n *Node) lockForStep() (held, ok bool) {
+	wait := min(n.cfg.HeartbeatVal.D()/4, 50*time.Millisecond)
+	held = n.seq.lockWithin(wait)
+	n.mu.Lock()
+	if !held && !n.eng.Busy() {
+		// The holder has no batch out: it is about to compute one, or
+		// finishing an empty one. Either is quick.
+		n.mu.Unlock()
+		n.seq.Lock()
+		held = true
+		n.mu.Lock()
+	}
+	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		if held {
+			n.seq.Unlock()
+		}
+		return false, false
+	}
+	return held, true
 }
 
 // persist makes a Ready's batch durable, without holding n.mu, then

@@ -154,7 +154,7 @@ type Node struct {
 	// seq serialises the paths that produce a batch, from computing it to
 	// committing it, so that no two batches are out at once. Taken before
 	// mu, and never by heartbeats, rounds, health checks or reads.
-	seq       gosync.Mutex
+	seq       seqLock
 	maint     chan struct{} // wakes maintLoop
 	reduceDue atomic.Bool
 
@@ -175,7 +175,7 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock()}
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
 	if o.logger != nil {
