@@ -33,7 +33,7 @@ func (c *Cluster) holdsAll(n, o *Node) error {
 	if own == nil {
 		return nil // o never booted
 	}
-	info, ok := n.state.Peer(o.ID)
+	info, ok := n.State().Peer(o.ID)
 	if !ok {
 		return fmt.Errorf("%s does not know %s", n.ID, o.ID)
 	}
@@ -42,7 +42,7 @@ func (c *Cluster) holdsAll(n, o *Node) error {
 			info.Generation, info.MaxVersion, own.meta.Generation, own.meta.MaxVersion)
 	}
 	for k, r := range own.recs {
-		got, ok := n.state.Get(o.ID, k)
+		got, ok := n.State().Get(o.ID, k)
 		if !ok || got.Version != r.Version || !bytes.Equal(got.Value, r.Value) {
 			return fmt.Errorf("%s holds %s/%s as %+v, owner has v%d", n.ID, o.ID, k, got, r.Version)
 		}
@@ -75,7 +75,7 @@ func (c *Cluster) CheckPrefixes() error {
 }
 
 func (c *Cluster) prefix(n, o *Node) error {
-	info, ok := n.state.Peer(o.ID)
+	info, ok := n.State().Peer(o.ID)
 	own := o.store.peers[o.ID]
 	if !ok || own == nil || info.Generation != own.meta.Generation {
 		return nil
@@ -85,7 +85,7 @@ func (c *Cluster) prefix(n, o *Node) error {
 		return fmt.Errorf("%s: watermark of %s is %d, owner stored only %d", n.ID, o.ID, wm, own.meta.MaxVersion)
 	}
 	for k, r := range own.recs {
-		got, held := n.state.Get(o.ID, k)
+		got, held := n.State().Get(o.ID, k)
 		switch {
 		case r.Version <= wm && (!held || got.Version != r.Version):
 			return fmt.Errorf("%s: %s/%s v%d is below watermark %d but held as %+v", n.ID, o.ID, k, r.Version, wm, got)
@@ -103,17 +103,17 @@ func (c *Cluster) Fingerprint() string {
 	fmt.Fprintf(h, "t=%d;", c.clock.Now())
 	for _, n := range c.nodes {
 		fmt.Fprintf(h, "%s up=%v %+v;", n.ID, n.up, n.Stats)
-		if n.state == nil {
+		if n.eng == nil {
 			continue
 		}
-		fmt.Fprintf(h, "hb=%d;", n.state.Heartbeat())
-		for _, p := range n.state.Peers() {
+		fmt.Fprintf(h, "hb=%d;", n.State().Heartbeat())
+		for _, p := range n.State().Peers() {
 			st, _ := n.Health(p.ID)
 			fmt.Fprintf(h, "%s:%d:%d:%d:%d:%v;", p.ID, p.Generation, p.MaxVersion, p.Heartbeat, p.Keys, st)
-			keys := n.state.Keys(p.ID)
+			keys := n.State().Keys(p.ID)
 			sort.Strings(keys)
 			for _, k := range keys {
-				r, _ := n.state.Get(p.ID, k)
+				r, _ := n.State().Get(p.ID, k)
 				fmt.Fprintf(h, "%s=%x@%d,", k, r.Value, r.Version)
 			}
 		}

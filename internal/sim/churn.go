@@ -137,7 +137,7 @@ func (c *Cluster) observeLag(i int, m lsync.Message, f *lsync.Flow) {
 	default:
 		return
 	}
-	self := c.nodes[i].state.Self()
+	self := c.nodes[i].State().Self()
 	for _, e := range d {
 		if e.ID == self.ID && e.Generation == self.Generation && e.MaxVersion < self.MaxVersion {
 			f.ObserveLag(self.MaxVersion - e.MaxVersion)
@@ -238,7 +238,7 @@ func (c *Cluster) sampleStaleness(ws []*writer, booted []time.Duration, stale, e
 			if x == y || !x.up || len(w.vers) == 0 {
 				continue
 			}
-			info, _ := y.state.Peer(x.ID)
+			info, _ := y.State().Peer(x.ID)
 			k, _ := slices.BinarySearch(w.vers, info.MaxVersion+1)
 			if k == len(w.vers) {
 				stale.add(0)

@@ -7,22 +7,30 @@ import (
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Config is a simulated cluster. Zero fields take the node's defaults.
 type Config struct {
-	Nodes         int
-	Seed          int64
-	Cluster       string
-	Seeds         int           // the first Seeds nodes are everyone's seeds; default 3
-	Gossip        time.Duration // gossip round interval; default 1s
-	Heartbeat     time.Duration // default 1s
-	Check         time.Duration // health check interval; default 1s
-	Fanout        int           // default 3
-	MTU           int           // largest datagram; default 1400
-	MessageBudget int           // largest stream message; default 4 MiB, as the node
-	Limits        lsync.Limits  // key/value limits; default sync.DefaultLimits
+	Nodes     int
+	Seed      int64
+	Cluster   string
+	Seeds     int           // the first Seeds nodes are everyone's seeds; default 3
+	Gossip    time.Duration // gossip round interval; default 1s
+	Heartbeat time.Duration // default 1s
+	Check     time.Duration // health check interval; default 1s
+	Reduce    time.Duration // tombstone collection interval; default 10s, as the node
+	// TombstoneGrace is how long tombstones are kept; default 1h.
+	TombstoneGrace time.Duration
+	// DeadGrace is how long a dead peer is kept before it is removed with
+	// its data; default 24h, as the node. KeepDead never removes one.
+	DeadGrace     time.Duration
+	KeepDead      bool
+	Fanout        int          // default 3
+	MTU           int          // largest datagram; default 1400
+	MessageBudget int          // largest stream message; default 4 MiB, as the node
+	Limits        lsync.Limits // key/value limits; default sync.DefaultLimits
 	// Health configures every detector. Default: the node's defaults with
 	// a window of 100 samples, to bound memory at N² windows.
 	Health *health.Config
@@ -46,6 +54,15 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Check <= 0 {
 		out.Check = time.Second
+	}
+	if out.Reduce <= 0 {
+		out.Reduce = 10 * time.Second
+	}
+	if out.TombstoneGrace <= 0 {
+		out.TombstoneGrace = time.Hour
+	}
+	if out.DeadGrace <= 0 {
+		out.DeadGrace = 24 * time.Hour
 	}
 	if out.Fanout <= 0 {
 		out.Fanout = 3
@@ -75,8 +92,9 @@ func (c *Config) withDefaults() Config {
 type Hooks struct {
 	// Commit sees every batch a node made durable and committed.
 	Commit func(node int, b *lsync.Batch)
-	// Health sees every non-empty detector report.
-	Health func(node int, r health.Report)
+	// Events sees every peer event a node publishes (suspend, recover,
+	// dead, remove, leave...), as the node's subscribers would.
+	Events func(node int, evs []engine.Event)
 	// Message sees every message a running node decoded, before handling.
 	Message func(node int, m lsync.Message)
 	// Round is called as a node opens a gossip round.
@@ -160,9 +178,9 @@ func (c *Cluster) violate(format string, args ...any) {
 }
 
 // Prejoin gives every node's store the address of every other node, as
-// if the cluster had formed before and restarted: it skips the slow
-// membership spread of a cold start, which the scenarios do not measure.
-// Call it before Start.
+// if the cluster had formed before and restarted: it skips the membership
+// spread of a cold start, which by default every cluster goes through
+// (nodes know only the seeds). Call it before Start.
 func (c *Cluster) Prejoin() {
 	for _, n := range c.nodes {
 		for _, o := range c.nodes {
@@ -192,6 +210,7 @@ func (c *Cluster) start(n *Node) error {
 	c.q.push(event{at: now + c.phase(n, c.cfg.Gossip), kind: evGossip, node: int32(n.Index), inc: n.inc})
 	c.q.push(event{at: now + c.phase(n, c.cfg.Heartbeat), kind: evBeat, node: int32(n.Index), inc: n.inc})
 	c.q.push(event{at: now + c.phase(n, c.cfg.Check), kind: evCheck, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: now + c.phase(n, c.cfg.Reduce), kind: evReduce, node: int32(n.Index), inc: n.inc})
 	return nil
 }
 
@@ -242,14 +261,57 @@ func (c *Cluster) At(t time.Duration, fn func()) {
 // Write has node i write key/value pairs in one batch and returns the last
 // version issued.
 func (c *Cluster) Write(i int, kv ...KV) (uint64, error) {
+	recs := make([]lsync.Record, len(kv))
+	for j, p := range kv {
+		recs[j] = lsync.Record{Key: p.Key, Value: p.Value}
+	}
+	return c.write(i, recs)
+}
+
+// Delete has node i delete keys (write tombstones) in one batch and
+// returns the last version issued.
+func (c *Cluster) Delete(i int, keys ...string) (uint64, error) {
+	recs := make([]lsync.Record, len(keys))
+	for j, k := range keys {
+		recs[j] = lsync.Record{Key: k, Tombstone: true, Value: lsync.TombstoneValue(uint64(c.clock.Time().UnixMilli()))}
+	}
+	return c.write(i, recs)
+}
+
+func (c *Cluster) write(i int, recs []lsync.Record) (uint64, error) {
 	n := c.nodes[i]
 	if !n.up {
 		return 0, fmt.Errorf("sim: write on %s: node is down", n.ID)
 	}
-	if len(kv) == 0 {
+	if len(recs) == 0 {
 		return 0, fmt.Errorf("sim: write on %s: nothing to write", n.ID)
 	}
-	return n.write(c, kv)
+	rd, err := n.eng.Write(recs)
+	if err != nil {
+		return 0, fmt.Errorf("sim: write on %s: %w", n.ID, err)
+	}
+	for _, r := range recs {
+		// Versions of one node strictly increase across its whole life,
+		// restarts included: the simulator remembers what it saw issued.
+		if r.Version <= n.issued {
+			c.violate("%s issued version %d after %d", n.ID, r.Version, n.issued)
+		}
+		n.issued = r.Version
+	}
+	c.ready(n, &rd)
+	return recs[len(recs)-1].Version, nil
+}
+
+// Leave closes node i as node.Close does: it announces its leave to every
+// peer it knows, then stops.
+func (c *Cluster) Leave(i int) {
+	n := c.nodes[i]
+	if !n.up {
+		return
+	}
+	rd := n.eng.Leave()
+	c.ready(n, &rd)
+	c.Crash(i)
 }
 
 // RunFor advances simulated time by d.
@@ -296,12 +358,17 @@ func (c *Cluster) step() {
 		e.at += c.cfg.Gossip
 		c.q.push(e)
 	case evBeat:
-		n.state.Beat()
+		n.eng.Beat()
 		e.at += c.cfg.Heartbeat
 		c.q.push(e)
 	case evCheck:
 		c.check(n)
 		e.at += c.cfg.Check
+		c.q.push(e)
+	case evReduce:
+		rd := n.eng.Collect(c.clock.Time())
+		c.ready(n, &rd)
+		e.at += c.cfg.Reduce
 		c.q.push(e)
 	case evDeliver:
 		c.deliver(n, int(e.from), e.data)
@@ -313,38 +380,63 @@ func (c *Cluster) round(n *Node) {
 	if c.Hooks.Round != nil {
 		c.Hooks.Round(n.Index)
 	}
-	syn := n.state.MakeSyn(n.rng)
-	targets := n.targets(c)
-	if len(targets) == 0 {
-		return
-	}
-	b, err := lsync.Encode(syn)
-	if err != nil {
-		c.violate("%s: encode syn: %v", n.ID, err)
-		return
-	}
-	if len(b) > c.cfg.MTU {
-		c.violate("%s: syn of %d bytes exceeds the MTU %d", n.ID, len(b), c.cfg.MTU)
-	}
-	c.syns.Count++
-	c.syns.MaxBytes = max(c.syns.MaxBytes, len(b))
-	c.syns.Entries += uint64(len(syn.Digest))
-	if !syn.Complete {
-		c.syns.Incomplete++
-	}
-	for _, t := range targets {
-		c.send(n, c.byAddr[t], b)
+	rd := n.eng.Round(c.clock.Time())
+	c.ready(n, &rd)
+}
+
+// check runs the health check and, when due, the removal of dead peers
+// (which the node runs beside the check, on its maintenance goroutine).
+func (c *Cluster) check(n *Node) {
+	now := c.clock.Time()
+	rd := n.eng.Check(now)
+	c.ready(n, &rd)
+	if n.eng.RemovalDue(now) {
+		rd := n.eng.Reap(now)
+		c.ready(n, &rd)
 	}
 }
 
-func (c *Cluster) check(n *Node) {
-	r := n.det.Check(c.clock.Time())
-	if r.Empty() {
-		return
+// ready does what a Ready asks, as the node does: persist the batch, check
+// it and commit it; then send and publish.
+func (c *Cluster) ready(n *Node, rd *engine.Ready) {
+	if !rd.Batch.Empty() {
+		c.commit(n, rd)
 	}
-	n.noteHealth(r)
-	if c.Hooks.Health != nil {
-		c.Hooks.Health(n.Index, r)
+	if len(rd.Events) > 0 && c.Hooks.Events != nil {
+		c.Hooks.Events(n.Index, rd.Events)
+	}
+	var last lsync.Message
+	var enc []byte
+	for _, o := range rd.Send {
+		if o.Msg != last {
+			b, err := lsync.Encode(o.Msg)
+			if err != nil {
+				c.violate("%s: encode %s: %v", n.ID, o.Msg.Type(), err)
+				continue
+			}
+			last, enc = o.Msg, b
+			if syn, ok := o.Msg.(*lsync.Syn); ok {
+				c.noteSyn(n, syn, len(b))
+			}
+		}
+		to, ok := c.byAddr[o.To]
+		if !ok {
+			c.violate("%s: send to unknown address %s", n.ID, o.To)
+			continue
+		}
+		c.send(n, to, enc)
+	}
+}
+
+func (c *Cluster) noteSyn(n *Node, syn *lsync.Syn, size int) {
+	if size > c.cfg.MTU {
+		c.violate("%s: syn of %d bytes exceeds the MTU %d", n.ID, size, c.cfg.MTU)
+	}
+	c.syns.Count++
+	c.syns.MaxBytes = max(c.syns.MaxBytes, size)
+	c.syns.Entries += uint64(len(syn.Digest))
+	if !syn.Complete {
+		c.syns.Incomplete++
 	}
 }
 
@@ -369,8 +461,7 @@ func (c *Cluster) send(from *Node, to int, b []byte) {
 	}
 }
 
-// deliver runs one received message through the node, as node.handle does:
-// decode, handle, persist, commit, feed the detector, reply.
+// deliver runs one received message through the node's engine.
 func (c *Cluster) deliver(n *Node, from int, data []byte) {
 	if !c.net.reachable(from, n.Index) {
 		c.nodes[from].Stats.Lost++ // a partition that began in flight
@@ -386,39 +477,21 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 	if c.Hooks.Message != nil {
 		c.Hooks.Message(n.Index, msg)
 	}
-	st := n.state.Handle(msg, n.rng)
-	if st.Batch != nil {
-		c.commit(n, st.Batch)
-	}
-	now := c.clock.Time()
-	for _, id := range st.New {
-		n.det.Heartbeat(id, now)
-	}
-	n.learn(st.New)
-	for _, id := range st.Heartbeats {
-		n.det.Heartbeat(id, now)
-	}
-	if st.Reply == nil {
-		return
-	}
-	b, err := lsync.Encode(st.Reply)
-	if err != nil {
-		c.violate("%s: encode %s: %v", n.ID, st.Reply.Type(), err)
-		return
-	}
-	c.send(n, from, b)
+	rd := n.eng.Step(c.clock.Time(), c.nodes[from].Addr, msg)
+	c.ready(n, &rd)
 }
 
 // commit makes a batch durable in the node's store, checks it against the
-// invariants, and commits it to the core.
-func (c *Cluster) commit(n *Node, b *lsync.Batch) {
+// invariants, and commits it to the engine.
+func (c *Cluster) commit(n *Node, rd *engine.Ready) {
+	b := rd.Batch
 	for _, bad := range n.store.apply(b) {
 		c.violate("%s: %s", n.ID, bad)
 	}
 	for i := range b.Changes {
 		ch := &b.Changes[i]
 		o, ok := c.byID[ch.Meta.ID]
-		if !ok || o == n.Index {
+		if !ok || o == n.Index || ch.Remove {
 			continue
 		}
 		// A watermark above what the owner itself has stored would claim
@@ -428,7 +501,7 @@ func (c *Cluster) commit(n *Node, b *lsync.Batch) {
 			c.violate("%s: watermark of %s is %d, above the %d it stored", n.ID, ch.Meta.ID, ch.Meta.MaxVersion, max)
 		}
 	}
-	n.state.Commit(b)
+	n.eng.Commit(rd)
 	if c.Hooks.Commit != nil {
 		c.Hooks.Commit(n.Index, b)
 	}

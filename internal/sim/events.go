@@ -9,6 +9,7 @@ const (
 	evGossip  kind = iota + 1 // a node opens a gossip round
 	evBeat                    // a node bumps its heartbeat
 	evCheck                   // a node runs its failure detector
+	evReduce                  // a node collects its old tombstones
 	evDeliver                 // a message arrives at a node
 	evFunc                    // a scripted action
 )

@@ -6,7 +6,7 @@ import (
 	"math/rand"
 	"time"
 
-	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -29,9 +29,10 @@ type Params struct {
 	// MessageBudget overrides the stream message budget (default 4 MiB).
 	MessageBudget int
 	MTU           int // overrides the datagram size (default 1400)
-	// ColdStart makes nodes start knowing only the seeds instead of every
-	// member (see Cluster.Prejoin); join_s then includes membership spread.
-	ColdStart bool
+	// Prejoin makes nodes start knowing every member (see Cluster.Prejoin)
+	// instead of only the seeds, as a cluster restarting after it formed;
+	// join_s then leaves out the spread of membership from the seeds.
+	Prejoin   bool
 	ValueSize int // churn: bytes per value; default 64
 	// Keys is how many distinct keys each churn writer cycles through;
 	// default 16. Overwrites collapse in gossip (only a key's latest
@@ -116,7 +117,7 @@ func (c *Cluster) allAlive() bool {
 	}
 	need := up - 1 - (up-1)/100
 	for _, n := range c.nodes {
-		if n.up && len(n.alive) < need {
+		if n.up && n.eng.Live() < need {
 			return false
 		}
 	}
@@ -128,7 +129,7 @@ func start(p Params) (*Cluster, Common, error) {
 	if err != nil {
 		return nil, Common{}, err
 	}
-	if !p.ColdStart {
+	if p.Prejoin {
 		c.Prejoin()
 	}
 	if err := c.Start(); err != nil {
@@ -255,16 +256,21 @@ func Detection(p Params) (*DetectionResult, error) {
 	crashed := -1
 	var tc time.Duration
 	detected := make(map[int]time.Duration)
-	c.Hooks.Health = func(i int, rep health.Report) {
-		for _, id := range rep.Suspended {
-			j := c.byID[id]
-			switch {
-			case j == crashed:
-				if _, ok := detected[i]; !ok {
-					detected[i] = c.Now() - tc
+	c.Hooks.Events = func(i int, evs []engine.Event) {
+		for _, ev := range evs {
+			if ev.Kind != engine.Suspend {
+				continue
+			}
+			for _, id := range ev.Peers {
+				j := c.byID[id]
+				switch {
+				case j == crashed:
+					if _, ok := detected[i]; !ok {
+						detected[i] = c.Now() - tc
+					}
+				case c.nodes[j].up:
+					r.FalseSuspicions++
 				}
-			case c.nodes[j].up:
-				r.FalseSuspicions++
 			}
 		}
 	}
@@ -278,7 +284,7 @@ func Detection(p Params) (*DetectionResult, error) {
 	c.Crash(crashed)
 	others := len(c.nodes) - 1
 	c.RunWhile(tc+120*time.Second, func() bool { return len(detected) < others })
-	c.Hooks.Health = nil
+	c.Hooks.Events = nil
 	ds := make([]time.Duration, 0, len(detected))
 	for _, d := range detected {
 		ds = append(ds, d)

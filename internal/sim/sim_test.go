@@ -290,9 +290,12 @@ func TestDigestStaysWithinMTU(t *testing.T) {
 }
 
 // TestFlowControlBoundsStaleness overloads a small cluster — every node
-// writes far more than 4 KiB messages can carry — and checks that AIMD
-// flow control throttles the writers and keeps views fresher than
-// without it.
+// writes more than a round of 4 KiB messages can carry — and checks that
+// AIMD flow control throttles the writers and keeps views fresher (fewer
+// writes missing) than without it. Catch-up pulls (the engine pulls again
+// at once while the sender has more) keep even the unthrottled cluster
+// within about a second and a half, so the backlog, not its age, is what
+// tells the two apart.
 func TestFlowControlBoundsStaleness(t *testing.T) {
 	p := Params{Nodes: 6, Seed: 1, Duration: 60 * time.Second, WriteRate: 200, MessageBudget: 4096, Keys: 1 << 20,
 		CrashEvery: time.Hour}
@@ -310,8 +313,9 @@ func TestFlowControlBoundsStaleness(t *testing.T) {
 	if flow.Deferred == 0 || flow.RateAvg >= p.WriteRate {
 		t.Fatalf("flow control never throttled: rate %v, deferred %d", flow.RateAvg, flow.Deferred)
 	}
-	if flow.StalenessP99S >= free.StalenessP99S {
-		t.Fatalf("p99 staleness with flow control %vs, without %vs", flow.StalenessP99S, free.StalenessP99S)
+	if flow.StaleEntriesP99 >= free.StaleEntriesP99 || flow.StalenessP99S > free.StalenessP99S {
+		t.Fatalf("p99 writes missing with flow control %v (%vs), without %v (%vs)",
+			flow.StaleEntriesP99, flow.StalenessP99S, free.StaleEntriesP99, free.StalenessP99S)
 	}
 	// Without it the backlog grows without end; with it the cluster
 	// catches up at once when the writes stop.

@@ -29,6 +29,10 @@ func (s *store) apply(b *lsync.Batch) []string {
 	var bad []string
 	for i := range b.Changes {
 		c := &b.Changes[i]
+		if c.Remove {
+			delete(s.peers, c.Meta.ID)
+			continue
+		}
 		p := s.peers[c.Meta.ID]
 		if p == nil {
 			p = &storedPeer{meta: lsync.PeerMeta{ID: c.Meta.ID, Generation: c.Meta.Generation}}
@@ -58,6 +62,12 @@ func (s *store) apply(b *lsync.Batch) []string {
 			}
 			p.recs[r.Key] = r
 			prev = r.Version
+		}
+		for _, k := range c.Drop {
+			if r, ok := p.recs[k]; ok && (!r.Tombstone || r.Version > c.Meta.GCVersion) {
+				bad = append(bad, fmt.Sprintf("collects %s/%s v%d, not a tombstone at or below gc version %d", c.Meta.ID, k, r.Version, c.Meta.GCVersion))
+			}
+			delete(p.recs, k)
 		}
 		p.meta = c.Meta
 	}

@@ -1,0 +1,188 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// events records every peer event each node publishes.
+func events(c *Cluster) map[int][]engine.Event {
+	got := make(map[int][]engine.Event)
+	c.Hooks.Events = func(i int, evs []engine.Event) { got[i] = append(got[i], evs...) }
+	return got
+}
+
+func saw(evs []engine.Event, k engine.EventKind, id string) bool {
+	for _, ev := range evs {
+		for _, p := range ev.Peers {
+			if ev.Kind == k && p == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestColdStartJoinsThroughSeeds(t *testing.T) {
+	c, err := New(Config{Nodes: 20, Seed: 11, Seeds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// At boot a node knows no one: only the seeds' addresses.
+	for _, n := range c.Nodes() {
+		if len(n.State().Peers()) != 0 {
+			t.Fatalf("%s knows %d peers before any gossip", n.ID, len(n.State().Peers()))
+		}
+	}
+	took, ok := c.WarmUp(60 * time.Second)
+	if !ok {
+		t.Fatal("20 nodes did not join through 2 seeds in 60s")
+	}
+	if took < 2*time.Second {
+		t.Fatalf("joined in %v: faster than the detector can see anyone alive", took)
+	}
+	noViolations(t, c)
+}
+
+func TestDeleteReplicatesAndTombstonesAreCollected(t *testing.T) {
+	c, err := New(Config{Nodes: 4, Seed: 12, Reduce: time.Second, TombstoneGrace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	write(t, c, 1, "k", "v")
+	c.RunFor(5 * time.Second)
+	if _, err := c.Delete(1, "k"); err != nil {
+		t.Fatal(err)
+	}
+	c.RunFor(3 * time.Second)
+	for i := range 4 {
+		r, ok := c.Node(i).State().Get(c.Node(1).ID, "k")
+		if !ok || !r.Tombstone {
+			t.Fatalf("node %d holds %+v (%v) for the deleted key, want its tombstone", i, r, ok)
+		}
+	}
+	c.RunFor(20 * time.Second) // past the grace, a few reductions and rounds
+	for i := range 4 {
+		if r, ok := c.Node(i).State().Get(c.Node(1).ID, "k"); ok {
+			t.Fatalf("node %d still holds %+v after the tombstone grace", i, r)
+		}
+		if gc := c.Node(i).State().Self(); i == 1 && gc.GCVersion == 0 {
+			t.Fatal("the owner published no collection horizon")
+		}
+	}
+	if err := c.Converged(); err != nil {
+		t.Fatal(err)
+	}
+	noViolations(t, c)
+}
+
+func TestLeaveIsNotSuspicionAndDeadPeersAreRemoved(t *testing.T) {
+	h := health.DefaultConfig()
+	h.WindowSize = 100
+	h.DeadAfter = 10 * time.Second
+	c, err := New(Config{Nodes: 5, Seed: 13, Health: &h, DeadGrace: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	got := events(c)
+	write(t, c, 3, "k", "v")
+	write(t, c, 4, "k", "v")
+	c.RunFor(5 * time.Second)
+	c.Leave(3) // leaves on purpose
+	c.Crash(4) // fails
+	c.RunFor(60 * time.Second)
+	left, crashed := c.Node(3).ID, c.Node(4).ID
+	for i := range 3 {
+		evs := got[i]
+		if !saw(evs, engine.Leave, left) || saw(evs, engine.Suspend, left) || saw(evs, engine.Dead, left) {
+			t.Fatalf("node %d: events %+v; want %s's leave and no suspicion or death", i, evs, left)
+		}
+		if !saw(evs, engine.Suspend, crashed) || !saw(evs, engine.Dead, crashed) {
+			t.Fatalf("node %d: events %+v; want %s suspended and dead", i, evs, crashed)
+		}
+		for _, id := range []string{left, crashed} {
+			if !saw(evs, engine.Remove, id) {
+				t.Fatalf("node %d did not remove %s after dead_grace: %+v", i, id, evs)
+			}
+			if _, ok := c.Node(i).State().Peer(id); ok {
+				t.Fatalf("node %d still holds removed %s", i, id)
+			}
+		}
+		if l, p, d := c.Node(i).Engine().Tracked(); l != 0 || d != 0 || p > 3 {
+			t.Fatalf("node %d tracks %d left, %d pulls, %d dead after the removals", i, l, p, d)
+		}
+	}
+	// The node that left comes back: it is a member again.
+	if err := c.Restart(3); err != nil {
+		t.Fatal(err)
+	}
+	c.RunFor(30 * time.Second)
+	for i := range 3 {
+		if st := healthOf(c, i, 3); st != health.Alive {
+			t.Fatalf("node %d sees the returned node as %v", i, st)
+		}
+	}
+	noViolations(t, c)
+}
+
+// TestCatchUpPullsAtDiskSpeed: a node back from a long downtime, far
+// behind, catches up by pulling again at once while the sender has more,
+// not one message per round.
+func TestCatchUpPullsAtDiskSpeed(t *testing.T) {
+	c, err := New(Config{Nodes: 3, Seed: 14, MessageBudget: 16 << 10,
+		Limits: lsync.Limits{MaxKeyBytes: 256, MaxValueBytes: 8 << 10, MaxIDBytes: 255}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	c.Crash(2)
+	for k := range 200 {
+		kv := make([]KV, 50)
+		for j := range kv {
+			kv[j] = KV{Key: string(rune('a'+k%26)) + string(rune('a'+j)) + string(rune('a'+k/26)), Value: make([]byte, 100)}
+		}
+		if _, err := c.Write(0, kv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10,000 records of ~100 bytes: some 70 messages of 16 KiB.
+	if err := c.Restart(2); err != nil {
+		t.Fatal(err)
+	}
+	start := c.Now()
+	caught := c.RunWhile(start+60*time.Second, func() bool {
+		p, _ := c.Node(2).State().Peer(c.Node(0).ID)
+		return p.MaxVersion < c.Node(0).State().Self().MaxVersion
+	})
+	if !caught {
+		t.Fatal("no catch-up in 60s")
+	}
+	if took := c.Now() - start; took > 15*time.Second {
+		t.Fatalf("catch-up of ~70 messages took %v: not pulling between rounds", took)
+	}
+	noViolations(t, c)
+}
