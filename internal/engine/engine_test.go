@@ -100,15 +100,34 @@ func TestTwoEnginesExchangeAWrite(t *testing.T) {
 }
 
 func TestBookkeepingMapsAreBounded(t *testing.T) {
-	e := newEngine(t, "a")
-	// Pulls opened to peers that never answer expire after two rounds.
-	for i := range 100 {
-		e.pulls[string(rune('A'+i%26))+string(rune('a'+i/26))] = t0
-	}
-	// Leaves of peers no longer known, or long ago, are forgotten.
-	e.left["gone"] = t0
-	e.Round(t0.Add(3 * time.Second))
-	if left, pulls, _ := e.Tracked(); left != 0 || pulls != 0 {
-		t.Fatalf("after expiry: %d left, %d pulls tracked; want 0 and 0", left, pulls)
+	for _, tc := range []struct {
+		name      string
+		pullAge   time.Duration // pull opened this long before the round
+		leftAge   time.Duration // leave heard this long before the round
+		leftKnown bool          // the peer that left is still known
+		wantPulls int
+		wantLeft  int
+	}{
+		{"fresh pull and leave kept", time.Second, time.Minute, true, 1, 1},
+		{"pull unanswered for two rounds given up", 3 * time.Second, time.Minute, true, 0, 1},
+		{"leave of a peer no longer known forgotten", time.Second, time.Minute, false, 1, 0},
+		{"leave older than LeftTTL forgotten", time.Second, 3 * time.Hour, true, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newEngine(t, "a"), newEngine(t, "b", "a:1")
+			if tc.leftKnown {
+				// a hears of b through b's first Syn.
+				round := b.Round(t0)
+				exchange(t, t0, "b:1", round, map[string]*Engine{"a:1": a})
+			}
+			now := t0.Add(time.Hour)
+			a.pulls["b:1"] = now.Add(-tc.pullAge)
+			a.left["b"] = now.Add(-tc.leftAge)
+			a.Round(now)
+			left, pulls, _ := a.Tracked()
+			if pulls != tc.wantPulls || left != tc.wantLeft {
+				t.Fatalf("tracked %d pulls and %d leaves, want %d and %d", pulls, left, tc.wantPulls, tc.wantLeft)
+			}
+		})
 	}
 }
