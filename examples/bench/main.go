@@ -7,12 +7,15 @@
 //	go run ./examples/bench -scenario all -json
 //	go run ./examples/bench -scenario ingest -n 1000000 -receivers 1,3
 //	go run ./examples/bench -scenario latency -nodes 4,20 -gossip 200ms
+//	go run ./examples/bench -scenario cluster -nodes 20,100 -gossip 1s
 //
 // convergence, detection and churn run in simulated time (gossip,
 // heartbeat and health check every 1 s, fanout 3, phi threshold 8, MTU
 // 1400); the same seed gives the same numbers. ingest, catchup, latency
 // and footprint run real nodes on loopback with Badger on disk, receivers
-// as separate processes of this binary.
+// as separate processes of this binary. cluster runs N real nodes in this
+// process on loopback and then the simulator with the same settings,
+// printing one row of each (see cluster.go).
 package main
 
 import (
@@ -62,7 +65,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint (real sockets), a comma-separated list, or all (the simulated ones)")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
@@ -164,7 +167,7 @@ func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 // the others once.
 func addReal(p *printer, sc string, o options, nodes []int) error {
 	sizes := nodes
-	if sc != "latency" {
+	if sc != "latency" && sc != "cluster" {
 		sizes = nodes[:1]
 	}
 	for _, n := range sizes {

@@ -11,7 +11,7 @@ import (
 
 // Real-socket scenarios: nodes on loopback, receivers as separate processes
 // (this binary re-executed in follower mode), Badger on disk.
-var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true}
+var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true}
 
 type realOptions struct {
 	keys      int
@@ -27,7 +27,7 @@ func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.IntVar(&o.value, "value", 100, "ingest, catchup: bytes per value")
 	fs.StringVar(&o.receivers, "receivers", "1", "ingest, catchup: receiver processes; a comma-separated list runs each")
 	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
-	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency: gossip, heartbeat and health-check interval")
+	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
 }
 
@@ -39,6 +39,8 @@ func runReal(sc string, o realOptions, nodes int) ([]any, error) {
 	}
 	defer os.RemoveAll(dir)
 	switch sc {
+	case "cluster":
+		return runCluster(nodes, o.gossip, 1)
 	case "latency":
 		r, err := loadtest.Latency(nodes, o.writes, o.gossip, dir, 1)
 		return []any{r}, err
