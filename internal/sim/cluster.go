@@ -25,8 +25,11 @@ type Config struct {
 	TombstoneGrace time.Duration
 	// DeadGrace is how long a dead peer is kept before it is removed with
 	// its data; default 24h, as the node. KeepDead never removes one.
-	DeadGrace     time.Duration
-	KeepDead      bool
+	DeadGrace time.Duration
+	KeepDead  bool
+	// Unsynced is how far back a power loss (PowerLoss) takes a node's
+	// store: the batches applied within it were not synced to disk.
+	Unsynced      time.Duration
 	Fanout        int          // default 3
 	MTU           int          // largest datagram; default 1400
 	MessageBudget int          // largest stream message; default 4 MiB, as the node
@@ -141,7 +144,7 @@ func New(cfg Config) (*Cluster, error) {
 			ID:    fmt.Sprintf("n%04d", i),
 			Addr:  fmt.Sprintf("10.%d.%d.%d:7946", i>>16&255, i>>8&255, i&255),
 			gen:   gen,
-			store: newStore(),
+			store: newStore(c.cfg.Unsynced),
 			// Each node draws from its own stream, derived from the seed,
 			// so one node's choices do not shift another's.
 			rng: rand.New(rand.NewSource(cfg.Seed*1_000_003 + int64(i) + 1)),
@@ -226,6 +229,18 @@ func (c *Cluster) Crash(i int) {
 	}
 	n.up = false
 	n.inc++
+}
+
+// PowerLoss stops node i at once and takes back from its store every
+// batch applied within Config.Unsynced, as a power cut does to a store
+// that does not sync every write. It returns how many batches were lost.
+func (c *Cluster) PowerLoss(i int) int {
+	n := c.nodes[i]
+	if !n.up {
+		return 0
+	}
+	c.Crash(i)
+	return n.store.loseUnsynced()
 }
 
 // Restart boots a crashed node from its store.
@@ -485,7 +500,7 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 // invariants, and commits it to the engine.
 func (c *Cluster) commit(n *Node, rd *engine.Ready) {
 	b := rd.Batch
-	for _, bad := range n.store.apply(b) {
+	for _, bad := range n.store.apply(b, c.clock.Now()) {
 		c.violate("%s: %s", n.ID, bad)
 	}
 	for i := range b.Changes {

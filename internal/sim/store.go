@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
@@ -14,6 +15,17 @@ import (
 type store struct {
 	boot  uint64
 	peers map[string]*storedPeer
+	// unsynced journals how to undo each batch applied within the last
+	// window (when window > 0): what a power loss takes back from a store
+	// that does not sync every write (Badger's sync_writes = false).
+	window   time.Duration
+	unsynced []undoBatch
+}
+
+// undoBatch undoes one applied batch: its steps, run in reverse order.
+type undoBatch struct {
+	at    time.Duration
+	steps []func()
 }
 
 type storedPeer struct {
@@ -21,14 +33,97 @@ type storedPeer struct {
 	recs map[string]lsync.Record // nil until the first record
 }
 
-func newStore() *store { return &store{peers: make(map[string]*storedPeer)} }
+func newStore(window time.Duration) *store {
+	return &store{peers: make(map[string]*storedPeer), window: window}
+}
 
-// apply makes a batch durable. It returns the invariants the batch breaks
-// (and applies it anyway, so that one bug does not hide the next).
-func (s *store) apply(b *lsync.Batch) []string {
+// journal prepares the undo of a batch applied at now, dropping the undo
+// of batches older than the window (synced since).
+func (s *store) journal(now time.Duration) *undoBatch {
+	if s.window <= 0 {
+		return nil
+	}
+	k := 0
+	for k < len(s.unsynced) && now-s.unsynced[k].at > s.window {
+		k++
+	}
+	s.unsynced = append(s.unsynced[:0], s.unsynced[k:]...)
+	s.unsynced = append(s.unsynced, undoBatch{at: now})
+	return &s.unsynced[len(s.unsynced)-1]
+}
+
+// loseUnsynced undoes every batch of the window, newest first: the store
+// as a power loss leaves it.
+func (s *store) loseUnsynced() (lost int) {
+	for i := len(s.unsynced) - 1; i >= 0; i-- {
+		u := s.unsynced[i]
+		for j := len(u.steps) - 1; j >= 0; j-- {
+			u.steps[j]()
+		}
+	}
+	lost = len(s.unsynced)
+	s.unsynced = nil
+	return lost
+}
+
+// remember adds to u the undo of the changes about to be made to peer id.
+func (s *store) remember(u *undoBatch, id string, c *lsync.PeerChange) {
+	if u == nil {
+		return
+	}
+	prev, had := s.peers[id]
+	if !had || c.Remove {
+		u.steps = append(u.steps, func() {
+			if had {
+				s.peers[id] = prev
+			} else {
+				delete(s.peers, id)
+			}
+		})
+		return
+	}
+	meta, recs := prev.meta, prev.recs
+	if c.Reset {
+		// Reset replaces the record map: the old one stays as it was.
+		u.steps = append(u.steps, func() { prev.meta, prev.recs = meta, recs })
+		return
+	}
+	type old struct {
+		r  lsync.Record
+		ok bool
+	}
+	olds := make(map[string]old, len(c.Records)+len(c.Drop))
+	for _, r := range c.Records {
+		o, ok := prev.recs[r.Key]
+		olds[r.Key] = old{o, ok}
+	}
+	for _, k := range c.Drop {
+		o, ok := prev.recs[k]
+		olds[k] = old{o, ok}
+	}
+	u.steps = append(u.steps, func() {
+		prev.meta = meta
+		if prev.recs == nil && len(olds) > 0 {
+			prev.recs = make(map[string]lsync.Record)
+		}
+		for k, o := range olds {
+			if o.ok {
+				prev.recs[k] = o.r
+			} else {
+				delete(prev.recs, k)
+			}
+		}
+	})
+}
+
+// apply makes a batch durable at now. It returns the invariants the batch
+// breaks (and applies it anyway, so that one bug does not hide the next).
+func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
 	var bad []string
+	u := s.journal(now)
 	for i := range b.Changes {
 		c := &b.Changes[i]
+		s.remember(u, c.Meta.ID, c)
 		if c.Remove {
 			delete(s.peers, c.Meta.ID)
 			continue
