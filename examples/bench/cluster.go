@@ -155,6 +155,12 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 				mu.Unlock()
 			}
 		}()
+		if i > 0 {
+			// Starts spread over one interval, so that rounds, beats and
+			// checks are spread over it as in a cluster whose nodes came
+			// up at different times (and as the simulator's random phases).
+			time.Sleep(interval / time.Duration(n))
+		}
 		if err := nd.Start(); err != nil {
 			return res, err
 		}

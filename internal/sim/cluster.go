@@ -209,11 +209,14 @@ func (c *Cluster) start(n *Node) error {
 	if err := n.boot(c); err != nil {
 		return err
 	}
-	now := c.clock.Now()
-	c.q.push(event{at: now + c.phase(n, c.cfg.Gossip), kind: evGossip, node: int32(n.Index), inc: n.inc})
-	c.q.push(event{at: now + c.phase(n, c.cfg.Heartbeat), kind: evBeat, node: int32(n.Index), inc: n.inc})
-	c.q.push(event{at: now + c.phase(n, c.cfg.Check), kind: evCheck, node: int32(n.Index), inc: n.inc})
-	c.q.push(event{at: now + c.phase(n, c.cfg.Reduce), kind: evReduce, node: int32(n.Index), inc: n.inc})
+	// As node.Start: the node comes up at a random instant within a
+	// round, opens a round at once and starts its tickers together, so
+	// its rounds, beats and checks share one phase.
+	up := c.clock.Now() + c.phase(n, c.cfg.Gossip)
+	c.q.push(event{at: up, kind: evGossip, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: up + c.cfg.Heartbeat, kind: evBeat, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: up + c.cfg.Check, kind: evCheck, node: int32(n.Index), inc: n.inc})
+	c.q.push(event{at: up + c.cfg.Reduce, kind: evReduce, node: int32(n.Index), inc: n.inc})
 	return nil
 }
 
