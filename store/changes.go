@@ -65,10 +65,13 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 			return fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 		case cur.Generation != 0 && cur.Generation != meta.Generation:
 			return fmt.Errorf("%w: %q is at generation %d, cursor at %d", ErrGenerationChanged, peer, meta.Generation, cur.Generation)
-		case cur.Version > meta.MaxVersion:
-			// Above what the store holds: a refill within the generation
-			// (Reset after collection) or a lost unsynced tail.
-			return fmt.Errorf("%w: %q holds versions up to %d, cursor at %d", ErrGenerationChanged, peer, meta.MaxVersion, cur.Version)
+		case cur.Version >= meta.MaxVersion:
+			// Nothing new; or the store is behind the reader (a node
+			// restarted empty, or refilling that peer, catches up on
+			// versions the reader already has: one generation's versions
+			// never change their records). Wait for it.
+			page = Page{Next: Cursor{Generation: meta.Generation, Version: cur.Version}}
+			return nil
 		case cur.Version > 0 && cur.Version < meta.GCVersion:
 			return fmt.Errorf("%w: %q collected tombstones up to %d, cursor at %d", ErrCompacted, peer, meta.GCVersion, cur.Version)
 		}
