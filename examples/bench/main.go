@@ -81,6 +81,7 @@ func run(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.real.seed = o.seed
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
 		if err != nil {

@@ -20,6 +20,7 @@ type realOptions struct {
 	writes    int
 	gossip    time.Duration
 	idle      time.Duration
+	seed      int64 // -seed, for the cluster scenario
 }
 
 func realFlags(fs *flag.FlagSet, o *realOptions) {
@@ -40,7 +41,7 @@ func runReal(sc string, o realOptions, nodes int) ([]any, error) {
 	defer os.RemoveAll(dir)
 	switch sc {
 	case "cluster":
-		return runCluster(nodes, o.gossip, 1)
+		return runCluster(nodes, o.gossip, o.seed)
 	case "latency":
 		r, err := loadtest.Latency(nodes, o.writes, o.gossip, dir, 1)
 		return []any{r}, err
