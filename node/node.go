@@ -17,8 +17,9 @@
 // (see WithMetrics) and a live status page at /.
 //
 // The protocol itself lives in the pure packages sync (scuttlebutt) and
-// health (phi accrual); this package owns the goroutines, timers, sockets
-// and the store around them.
+// health (phi accrual), and the logic around them in internal/engine,
+// which the simulator runs too; this package owns the goroutines, timers,
+// sockets and the store that drive the engine (see gossip.go).
 package node
 
 import (

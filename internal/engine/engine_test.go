@@ -131,3 +131,49 @@ func TestBookkeepingMapsAreBounded(t *testing.T) {
 		})
 	}
 }
+
+func TestStepWhileBusyKeepsLivenessAndDropsData(t *testing.T) {
+	a, b := newEngine(t, "a"), newEngine(t, "b", "a:1")
+	wb, err := b.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Commit(&wb)
+	out, err := a.Write([]lsync.Record{{Key: "mine"}}) // a's disk is busy with this
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack := func() Ready {
+		// b's round reaches a; a's reply comes back to b; b's Ack carries
+		// its write to a.
+		syn := b.Round(t0)
+		rd := a.Step(t0, "b:1", syn.Send[0].Msg)
+		if len(rd.Send) == 0 {
+			t.Fatal("a did not answer")
+		}
+		next := b.Step(t0, "a:1", rd.Send[0].Msg)
+		b.Commit(&next)
+		if len(next.Send) == 0 {
+			t.Fatal("b sent no Ack")
+		}
+		if m, ok := next.Send[0].Msg.(*lsync.Ack); !ok || len(m.Deltas) == 0 {
+			t.Fatalf("b's answer %+v carries no deltas", next.Send[0].Msg)
+		}
+		return a.Step(t0, "b:1", next.Send[0].Msg)
+	}
+	if rd := ack(); !rd.Batch.Empty() {
+		t.Fatalf("a stepped a batch while busy: %+v", rd.Batch)
+	}
+	if _, known := a.Detector().State("b"); !known {
+		t.Fatal("a took no liveness from b while busy")
+	}
+	a.Commit(&out)
+	rd := ack()
+	if rd.Batch.Empty() {
+		t.Fatal("a took no data once its batch was committed")
+	}
+	a.Commit(&rd)
+	if r, ok := a.State().Get("b", "k"); !ok || string(r.Value) != "v" {
+		t.Fatalf("a holds %+v (%v) of b", r, ok)
+	}
+}
