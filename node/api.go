@@ -109,6 +109,14 @@ func (n *Node) commitGroup(group []*writeReq) {
 		fail(n.failed)
 		return
 	}
+	// Issue 14: not while the node's own lost tail may still come back
+	// from peers, and never at a version a peer holds (see sync.ownTail).
+	n.state.SetTime(uint64(n.clock.Now().UnixMilli()))
+	if err := n.state.Writable(); err != nil {
+		fail(fmt.Errorf("node: write %q: %w", group[0].recs[0].Key, err))
+		return
+	}
+	n.versioner.Restore(n.state.VersionFloor())
 	var all []lsync.Record
 	for _, r := range group {
 		for i := range r.recs {

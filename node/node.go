@@ -304,7 +304,13 @@ func (n *Node) load() error {
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}
-	n.versioner.Restore(n.state.Self().MaxVersion)
+	// Issue 14: a store not synced on every write may have lost the newest
+	// own records that peers hold; writes wait (bounded) for a peer's word
+	// and never reuse a version a peer showed (sync.State.VersionFloor).
+	if !self.Fresh && !n.cfg.SyncWrites && peers > 0 {
+		n.state.ExpectLostTail(uint64(now.UnixMilli()), uint64(lostTailWait(n.cfg.GossipVal.D()).Milliseconds()))
+	}
+	n.versioner.Restore(n.state.VersionFloor())
 	n.log = n.log.With().Str("node", id).Logger()
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
@@ -416,3 +422,8 @@ func (n *Node) HTTPAddr() string {
 // never blocks gossip: when the buffer is full, events are dropped and
 // the next delivered one says how many were missed.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
+
+// lostTailWait is how long local writes wait after a possibly lossy boot
+// for a peer to say what it holds of this node's own data: a few gossip
+// rounds, at least two seconds.
+func lostTailWait(gossip time.Duration) time.Duration { return max(2*time.Second, 5*gossip) }

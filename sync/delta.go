@@ -202,12 +202,16 @@ func (p *peer) delta(from uint64, reset bool, budget int) (nd NodeDelta, used in
 func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 	for i := range ds {
 		nd := &ds[i]
-		if nd.ID == "" || nd.ID == s.cfg.Self.ID {
+		if nd.ID == "" {
 			s.stats.OwnIDDeltas++
 			continue
 		}
 		if !s.validDelta(nd) {
 			s.stats.InvalidDeltas++
+			continue
+		}
+		if nd.ID == s.cfg.Self.ID {
+			s.prepareOwnDelta(nd, pb) // a lost tail taken back, or a forgery
 			continue
 		}
 		if s.implausible(nd.Generation) || s.removed.has(nd.ID) {

@@ -164,6 +164,7 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 		case e.ID == "":
 			continue
 		case e.ID == s.cfg.Self.ID:
+			s.noteOwnClaim(e.Generation, e.MaxVersion)
 			if e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat {
 				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
 			}

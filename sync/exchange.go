@@ -68,6 +68,10 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	}
 	st.Batch = pb.batch()
 	st.PullAgain = m.More
+	if !m.More {
+		// The responder sent all it had for us, our own records included.
+		s.confirmTail()
+	}
 	return st
 }
 

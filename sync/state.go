@@ -164,6 +164,7 @@ type State struct {
 	genCeiling uint64
 	removed    removedSet
 	inflight   inflight
+	tail       ownTail
 	now        uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed); addPeer
 	// keeps it sorted.
@@ -185,6 +186,7 @@ type Stats struct {
 	FutureGen      uint64 // entries or deltas of an implausibly new generation
 	UncleanDeltas  uint64 // deltas from a sender that may hold collected keys
 	Resets         uint64 // peers whose data was dropped and refilled
+	OwnRecovered   uint64 // own records taken back from peers after a lost tail
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -484,6 +486,8 @@ func (s *State) LocalWrite(recs []Record) (*Batch, error) {
 		}
 		last = r.Version
 	}
+	// From now on this run's watermark is authoritative: see ownTail.
+	s.tail.wrote = true
 	meta := s.self.meta
 	meta.MaxVersion = last
 	return &Batch{Changes: []PeerChange{{Meta: meta, Records: recs}}}, nil

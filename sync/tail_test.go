@@ -1,0 +1,155 @@
+package sync
+
+import (
+	"errors"
+	"math/rand"
+	"testing"
+)
+
+// restored returns the state of node "me" after a restart whose store kept
+// its records up to version kept (key k<v> at version v).
+func restored(t *testing.T, kept uint64) *State {
+	t.Helper()
+	s := newTestState(t, "me", 1)
+	var recs []Record
+	for v := uint64(1); v <= kept; v++ {
+		recs = append(recs, Record{Key: keyAt(v), Value: []byte("x"), Version: v})
+	}
+	if err := s.Restore(PeerMeta{ID: "me", Generation: 1, MaxVersion: kept}, recs); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func keyAt(v uint64) string { return string(rune('a' + v)) }
+
+// ownDelta is a peer's delta of "me" from..to.
+func ownDelta(gen, from, to uint64) NodeDelta {
+	nd := NodeDelta{ID: "me", Generation: gen, From: from, To: to, Clean: to}
+	for v := from + 1; v <= to; v++ {
+		nd.Records = append(nd.Records, Record{Key: keyAt(v), Value: []byte("x"), Version: v})
+	}
+	return nd
+}
+
+// TestLostTailTakenBack: records of the local node above its watermark,
+// at its generation and gap-free, are taken back until its first write;
+// nothing at or below the watermark, of another generation, with a gap or
+// after a write is taken.
+func TestLostTailTakenBack(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	tests := []struct {
+		name      string
+		delta     NodeDelta
+		wroteOnce bool
+		want      uint64 // watermark after the batch
+		recs      int
+	}{
+		{"tail above the watermark", ownDelta(1, 5, 10), false, 10, 5},
+		{"overlapping: only what is missing", ownDelta(1, 2, 10), false, 10, 5},
+		{"nothing missing", ownDelta(1, 0, 5), false, 5, 0},
+		{"gap", ownDelta(1, 6, 10), false, 5, 0},
+		{"other generation", ownDelta(2, 5, 10), false, 5, 0},
+		{"after this run wrote", ownDelta(1, 5, 10), true, 6, 0},
+		{"implausibly far ahead", NodeDelta{ID: "me", Generation: 1, From: 5, To: 5 + maxClaimAhead + 1, Clean: 5 + maxClaimAhead + 1}, false, 5, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := restored(t, 5)
+			if tt.wroteOnce {
+				write(t, s, "z", "1")
+			}
+			st := s.Handle(&Ack{Cluster: "test", From: "p", Deltas: []NodeDelta{tt.delta}}, rng)
+			if st.Batch.Len() != tt.recs {
+				t.Fatalf("batch has %d records, want %d", st.Batch.Len(), tt.recs)
+			}
+			s.Commit(st.Batch)
+			if got := s.Self().MaxVersion; got != tt.want {
+				t.Fatalf("watermark %d, want %d", got, tt.want)
+			}
+			if s.Stats().OwnRecovered != uint64(tt.recs) {
+				t.Fatalf("OwnRecovered %d, want %d", s.Stats().OwnRecovered, tt.recs)
+			}
+		})
+	}
+}
+
+// TestWritableAfterLostTail: after a possibly lossy boot, writes wait for
+// a peer's complete answer or the wait to pass; a claimed tail holds them
+// until taken back or the claim is old; the floor stays above every claim.
+func TestWritableAfterLostTail(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	const wait = 1000
+	t.Run("waits for a peer's answer", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable before any peer answered: %v", err)
+		}
+		s.Handle(&SynAck{Cluster: "test", From: "p", More: true}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable while the peer had more: %v", err)
+		}
+		s.Handle(&SynAck{Cluster: "test", From: "p"}, rng)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("not writable after a complete answer: %v", err)
+		}
+	})
+	t.Run("gives up waiting", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		s.SetTime(100 + wait + 1)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("still refused after the wait: %v", err)
+		}
+	})
+	t.Run("claimed tail taken back", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		st := s.Handle(&SynAck{Cluster: "test", From: "p", Deltas: []NodeDelta{ownDelta(1, 5, 10)}}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable before the tail is durable: %v", err)
+		}
+		if s.VersionFloor() != 10 {
+			t.Fatalf("floor %d, want 10", s.VersionFloor())
+		}
+		s.Commit(st.Batch)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("not writable once the tail is back: %v", err)
+		}
+	})
+	t.Run("claim nobody backs expires, floor stays", func(t *testing.T) {
+		s := restored(t, 5)
+		s.SetTime(100)
+		s.ExpectLostTail(100, wait)
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1, MaxVersion: 50}}}, rng)
+		s.Handle(&SynAck{Cluster: "test", From: "p"}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable under an unmet claim: %v", err)
+		}
+		s.SetTime(100 + wait + 1)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("an old claim still holds writes: %v", err)
+		}
+		if s.VersionFloor() != 50 {
+			t.Fatalf("floor %d, want 50: a claimed version could be issued again", s.VersionFloor())
+		}
+		if _, err := s.LocalWrite([]Record{{Key: "n", Version: 51}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("claims ignored beyond the bound or once written", func(t *testing.T) {
+		s := restored(t, 5)
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "me", Generation: 1, MaxVersion: 6 + maxClaimAhead}}}, rng)
+		if s.VersionFloor() != 5 {
+			t.Fatalf("floor %d after an implausible claim", s.VersionFloor())
+		}
+		write(t, s, "n", "1")
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "me", Generation: 1, MaxVersion: 60}}}, rng)
+		if s.VersionFloor() != 6 {
+			t.Fatalf("floor %d: a claim after this run's first write was taken", s.VersionFloor())
+		}
+	})
+}
