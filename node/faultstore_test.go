@@ -51,13 +51,18 @@ type faultStore struct {
 	slow time.Duration
 }
 
-// Boot replays the disk: the same identity and boot count as a restart
-// would read, then every surviving batch.
+// Boot replays the disk: every surviving batch, then the same identity
+// and boot count as a restart would read.
 func (s *faultStore) Boot(id string, gen uint64) (store.SelfInfo, error) {
 	s.disk.mu.Lock()
 	defer s.disk.mu.Unlock()
 	if s.disk.gen == 0 {
 		s.disk.gen = gen
+	}
+	for _, b := range s.disk.batches {
+		if err := s.Badger.Apply(b); err != nil {
+			return store.SelfInfo{}, fmt.Errorf("replay: %w", err)
+		}
 	}
 	var info store.SelfInfo
 	for i := 0; i <= s.disk.boots; i++ {
@@ -68,11 +73,6 @@ func (s *faultStore) Boot(id string, gen uint64) (store.SelfInfo, error) {
 	}
 	info.Fresh = s.disk.boots == 0
 	s.disk.boots++
-	for _, b := range s.disk.batches {
-		if err := s.Badger.Apply(b); err != nil {
-			return info, fmt.Errorf("replay: %w", err)
-		}
-	}
 	return info, nil
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Badger is the Badger-backed store of one node.
@@ -132,8 +134,13 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 	var (
 		self  SelfInfo
 		found bool
+		own   lsync.PeerMeta
 	)
 	err := b.db.View(func(txn *badger.Txn) error {
+		var err error
+		if own, _, err = getMeta(txn, id); err != nil {
+			return err
+		}
 		item, err := txn.Get([]byte(selfKey))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -158,6 +165,10 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 	} else {
 		self = SelfInfo{ID: id, Generation: gen, Boot: 1, Fresh: true}
 	}
+	// The node may have refuted its generation at runtime (a peer held it
+	// at a newer one, see sync.State's refutation): its own meta, written
+	// with that batch, then carries the generation in force.
+	self.Generation = max(self.Generation, own.Generation)
 	err = b.db.Update(func(txn *badger.Txn) error {
 		return txn.Set([]byte(selfKey), encodeSelf(&self))
 	})

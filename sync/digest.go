@@ -165,7 +165,10 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 			continue
 		case e.ID == s.cfg.Self.ID:
 			s.noteOwnClaim(e.Generation, e.MaxVersion)
-			if e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat {
+			switch {
+			case e.Generation > s.self.meta.Generation && !s.implausible(e.Generation):
+				s.refute(e.Generation, pb) // never adopt it: go above it
+			case e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat:
 				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
 			}
 			continue

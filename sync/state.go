@@ -187,6 +187,7 @@ type Stats struct {
 	UncleanDeltas  uint64 // deltas from a sender that may hold collected keys
 	Resets         uint64 // peers whose data was dropped and refilled
 	OwnRecovered   uint64 // own records taken back from peers after a lost tail
+	Refutations    uint64 // own generation raised above one a peer reported
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -263,6 +264,9 @@ func (s *State) Commit(b *Batch) {
 		if c.Reset {
 			p.reset()
 			s.stats.Resets++
+		}
+		if p == s.self {
+			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
 		}
 		for _, r := range c.Records {
 			p.put(r)

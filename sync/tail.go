@@ -103,6 +103,10 @@ func (s *State) confirmTail() { s.tail.awaiting = false }
 // claim to be us.
 func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 	meta := pb.metaOf(s.self)
+	if nd.Generation > meta.Generation && !s.implausible(nd.Generation) {
+		s.refute(nd.Generation, pb)
+		return
+	}
 	if s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
 		nd.To > meta.MaxVersion && nd.To-meta.MaxVersion > maxClaimAhead {
 		s.stats.OwnIDDeltas++
@@ -125,4 +129,29 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 	c.Records = append(c.Records, nd.Records[first:]...)
 	s.stats.OwnRecovered += uint64(len(nd.Records) - first)
 	s.learnHorizon(s.self, nd.GCVersion, pb)
+}
+
+// refute answers a peer's word that the local node runs at generation
+// seen, newer than its own: a node wiped while its clock was behind its
+// old creation time would otherwise come back older than what peers hold
+// and be ignored for ever. As SWIM does with incarnations, it takes a
+// generation above: max(now, seen+1), and rewrites its own records under
+// it in the same batch (the store keeps a record's generation), so peers
+// drop what they hold and refill from it.
+func (s *State) refute(seen uint64, pb *pending) {
+	m := pb.metaOf(s.self)
+	gen := max(s.now, seen+1)
+	if seen < m.Generation || gen <= m.Generation {
+		return
+	}
+	m.Generation = gen
+	c := pb.add(m)
+	c.Reset, c.Drop = true, nil
+	c.Records = c.Records[:0]
+	for _, e := range s.self.log {
+		if r := s.self.current(e); r != nil {
+			c.Records = append(c.Records, *r)
+		}
+	}
+	s.stats.Refutations++
 }

@@ -49,7 +49,7 @@ func TestLostTailTakenBack(t *testing.T) {
 		{"overlapping: only what is missing", ownDelta(1, 2, 10), false, 10, 5},
 		{"nothing missing", ownDelta(1, 0, 5), false, 5, 0},
 		{"gap", ownDelta(1, 6, 10), false, 5, 0},
-		{"other generation", ownDelta(2, 5, 10), false, 5, 0},
+		{"older generation", ownDelta(0, 5, 10), false, 5, 0},
 		{"after this run wrote", ownDelta(1, 5, 10), true, 6, 0},
 		{"implausibly far ahead", NodeDelta{ID: "me", Generation: 1, From: 5, To: 5 + maxClaimAhead + 1, Clean: 5 + maxClaimAhead + 1}, false, 5, 0},
 	}
@@ -152,4 +152,60 @@ func TestWritableAfterLostTail(t *testing.T) {
 			t.Fatalf("floor %d: a claim after this run's first write was taken", s.VersionFloor())
 		}
 	})
+}
+
+// TestRefuteNewerGeneration: a peer reporting the local id at a newer
+// (plausible) generation makes the node take max(now, seen+1) and rewrite
+// its records under it; an older, equal or implausible one changes nothing.
+func TestRefuteNewerGeneration(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	tests := []struct {
+		name    string
+		now     uint64
+		seen    uint64
+		wantGen uint64 // 0: no refutation
+	}{
+		{"newer, clock behind", 50, 1000, 1001},
+		{"newer, clock ahead", 5000, 1000, 5000},
+		{"same", 50, 10, 0},
+		{"older", 50, 3, 0},
+		{"beyond the ceiling", 50, 1 << 50, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestState(t, "me", 10)
+			write(t, s, "a", "1", "b", "2")
+			s.SetTime(tt.now)
+			s.SetGenerationCeiling(1 << 40)
+			st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+				{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: tt.seen, Heartbeat: 1}}}, rng)
+			s.Commit(st.Batch)
+			gen := s.Self().Generation
+			if tt.wantGen == 0 {
+				if gen != 10 || s.Stats().Refutations != 0 {
+					t.Fatalf("generation %d, %d refutations: want unchanged", gen, s.Stats().Refutations)
+				}
+				return
+			}
+			if gen != tt.wantGen || s.Stats().Refutations != 1 {
+				t.Fatalf("generation %d, %d refutations: want %d, 1", gen, s.Stats().Refutations, tt.wantGen)
+			}
+			var own *PeerChange
+			for i := range st.Batch.Changes {
+				if st.Batch.Changes[i].Meta.ID == "me" {
+					own = &st.Batch.Changes[i]
+				}
+			}
+			if own == nil || !own.Reset || len(own.Records) != 2 || own.Meta.MaxVersion != 2 {
+				t.Fatalf("refuting change %+v: want a reset rewriting both records", own)
+			}
+			if r, ok := s.Get("me", "b"); !ok || string(r.Value) != "2" {
+				t.Fatalf("own record lost by the refutation: %+v %v", r, ok)
+			}
+			// Peers are told: the next digest carries the new generation.
+			if e := s.MakeSyn(rng).Digest[0]; e.ID != "me" || e.Generation != tt.wantGen {
+				t.Fatalf("own digest entry %+v", e)
+			}
+		})
+	}
 }

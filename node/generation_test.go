@@ -1,0 +1,76 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// aheadClock is the system clock shifted by a fixed offset.
+type aheadClock struct{ by time.Duration }
+
+func (c aheadClock) Now() time.Time                   { return time.Now().Add(c.by) }
+func (c aheadClock) NewTicker(d time.Duration) Ticker { return systemClock{}.NewTicker(d) }
+
+// TestWipedNodeWithClockBehindRefutes: a's first life ran with its clock an
+// hour ahead, so peers hold it at a generation from the future. Wiped and
+// restarted with a correct clock, its new generation is older than what
+// peers hold: before the fix they ignored it for ever. Now it sees its own
+// id at a newer generation, takes one above it, and peers drop its old
+// data and take the new. The generation survives a restart of a.
+func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
+	net := lsync.NewMemNetwork(5)
+	trA, _ := net.Listen("a:1", 1400, 4<<20)
+	trB, _ := net.Listen("b:1", 1400, 4<<20)
+	cfgA, cfgB := fastConfig("a"), fastConfig("b")
+	cfgA.Seeds, cfgB.Seeds = []string{"b:1"}, []string{"a:1"}
+	a := startNode(t, cfgA, WithTransport(trA), WithClock(aheadClock{time.Hour}))
+	b := startNode(t, cfgB, WithTransport(trB))
+	old := a.Status().Generation
+	v, err := a.Set("old", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged([]*Node{b}, "a", "old", v) })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	disk := &diskModel{} // wiped: a new, empty store
+	tr, _ := net.Listen("a:1", 1400, 4<<20)
+	back := startNode(t, cfgA, WithTransport(tr), WithStore(disk.open()))
+	if g := back.Status().Generation; g >= old {
+		t.Fatalf("fresh generation %d not below the old %d: the test proves nothing", g, old)
+	}
+	v2 := setWhenWritable(t, back, "new", "2")
+	eventually(t, 10*time.Second, func() error {
+		if got, _ := b.Get("a", "new"); string(got) != "2" {
+			return fmt.Errorf("b sees a/new = %q", got)
+		}
+		if _, ok := b.Get("a", "old"); ok {
+			return fmt.Errorf("b still has a/old of the wiped generation")
+		}
+		return nil
+	})
+	gen := back.Status().Generation
+	if gen <= old {
+		t.Fatalf("generation %d after refutation, not above the old %d", gen, old)
+	}
+	if err := back.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr, _ = net.Listen("a:1", 1400, 4<<20)
+	again, err := New(cfgA, WithTransport(tr), WithStore(disk.open()), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if g := again.Status().Generation; g != gen {
+		t.Fatalf("generation %d after a restart, want %d", g, gen)
+	}
+	if got, ok := again.Version("", "new"); !ok || got != v2 {
+		t.Fatalf("a/new at %d (%v) after a restart, want %d", got, ok, v2)
+	}
+}

@@ -1,0 +1,36 @@
+package store
+
+import (
+	"testing"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// TestBootKeepsRefutedGeneration: a node that raised its generation at
+// runtime (its own meta written at the new one) boots at that generation,
+// not at the one its store was created with; a peer's meta changes nothing.
+func TestBootKeepsRefutedGeneration(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	if _, err := s.Boot("me", 100); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{
+		{Meta: lsync.PeerMeta{ID: "me", Generation: 500, MaxVersion: 1}, Reset: true,
+			Records: []lsync.Record{{Key: "k", Value: []byte("v"), Version: 1}}},
+		{Meta: lsync.PeerMeta{ID: "other", Generation: 900}},
+	}})
+	mustClose(t, s)
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	info, err := s.Boot("me", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Generation != 500 || info.Fresh {
+		t.Fatalf("boot %+v, want generation 500, not fresh", info)
+	}
+	if got := loadAll(t, s)["me"]; got.meta.Generation != 500 || len(got.recs) != 1 {
+		t.Fatalf("own data after boot: %+v", got)
+	}
+}
