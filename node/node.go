@@ -304,6 +304,14 @@ func (n *Node) load() error {
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}
+	// Issue 14: removals survive restarts (store.Badger.LoadRemoved).
+	if rs, ok := n.store.(interface {
+		LoadRemoved(func(id string, gen, heartbeat uint64) error) error
+	}); ok {
+		if err := rs.LoadRemoved(n.state.RestoreRemoved); err != nil {
+			return fmt.Errorf("node: load state: %w", err)
+		}
+	}
 	// Issue 14: a store not synced on every write may have lost the newest
 	// own records that peers hold; writes wait (bounded) for a peer's word
 	// and never reuse a version a peer showed (sync.State.VersionFloor).

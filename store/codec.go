@@ -14,6 +14,8 @@ const (
 	selfKey      = "m/self"
 	metaPrefix   = "p/"
 	recordPrefix = "r/"
+	// removedPrefix marks peers removed (x/<id> -> generation, heartbeat).
+	removedPrefix = "x/"
 )
 
 // flagTombstone is the only flag bit defined so far. Unknown bits are
@@ -229,4 +231,18 @@ func decodeSelf(v []byte) (SelfInfo, error) {
 		return SelfInfo{}, err
 	}
 	return s, nil
+}
+
+func removedKey(id string) []byte { return append([]byte(removedPrefix), id...) }
+
+func encodeRemoved(gen, heartbeat uint64) []byte {
+	b := binary.AppendUvarint(nil, gen)
+	return binary.AppendUvarint(b, heartbeat)
+}
+
+func decodeRemoved(v []byte) (gen, heartbeat uint64, err error) {
+	d := decoder{b: v}
+	gen = d.uvarint("generation")
+	heartbeat = d.uvarint("heartbeat")
+	return gen, heartbeat, d.finish("removed marker")
 }

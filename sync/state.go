@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -324,7 +325,18 @@ func (s *State) Remove(id string) *Batch {
 	if p == nil || p == s.self {
 		return nil
 	}
-	return &Batch{Changes: []PeerChange{{Meta: p.meta, Remove: true}}}
+	return &Batch{Changes: []PeerChange{{Meta: p.meta, Remove: true, Heartbeat: p.heartbeat}}}
+}
+
+// RestoreRemoved remembers a node removed in an earlier run (the store's
+// marker, see PeerChange.Remove): until it comes back with a newer
+// generation or heartbeat, digests that list it are ignored. A node known
+// again (restored with data) is not affected.
+func (s *State) RestoreRemoved(id string, gen, heartbeat uint64) error {
+	if s.peers[id] == nil {
+		s.removed.add(id, gen, heartbeat)
+	}
+	return nil
 }
 
 // CollectTombstones prepares the collection of the local node's tombstones
@@ -405,7 +417,12 @@ func (r *removedSet) stale(e *DigestEntry) bool {
 		return false
 	}
 	if e.Generation > rp.gen || e.Generation == rp.gen && e.Heartbeat > rp.heartbeat {
-		delete(r.at, e.ID) // back for real; the order slice forgets it lazily
+		// Back for real. Forgotten in order too: a later removal appends
+		// it again, and a duplicate would evict the newer entry early.
+		delete(r.at, e.ID)
+		if i := slices.Index(r.order, e.ID); i >= 0 {
+			r.order = slices.Delete(r.order, i, i+1)
+		}
 		return false
 	}
 	return true

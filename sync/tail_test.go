@@ -2,6 +2,7 @@ package sync
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"testing"
 )
@@ -207,5 +208,36 @@ func TestRefuteNewerGeneration(t *testing.T) {
 				t.Fatalf("own digest entry %+v", e)
 			}
 		})
+	}
+}
+
+// TestRemovedSurvivesRestore: a removal restored at boot keeps a stale
+// digest entry from reviving the node; a newer heartbeat revives it, and a
+// revived then removed-again node is remembered as long as any other (no
+// duplicate in the eviction order evicts it early).
+func TestRemovedSurvivesRestore(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	s := newTestState(t, "me", 1)
+	if err := s.RestoreRemoved("gone", 3, 100); err != nil {
+		t.Fatal(err)
+	}
+	syn := func(hb uint64) {
+		st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "gone", Generation: 3, Heartbeat: hb}}}, rng)
+		s.Commit(st.Batch)
+	}
+	syn(100)
+	if _, ok := s.Peer("gone"); ok {
+		t.Fatal("a stale entry revived a node removed before the restart")
+	}
+	syn(101)
+	if _, ok := s.Peer("gone"); !ok {
+		t.Fatal("a newer heartbeat did not revive the node")
+	}
+	s.Commit(s.Remove("gone"))
+	for i := 0; i < maxRemembered-1; i++ {
+		s.removed.add(fmt.Sprintf("other%d", i), 1, 1)
+	}
+	if len(s.removed.order) != maxRemembered || !s.removed.has("gone") {
+		t.Fatalf("order holds %d ids, gone remembered: %v", len(s.removed.order), s.removed.has("gone"))
 	}
 }
