@@ -24,6 +24,12 @@ type sentDelta struct {
 // short enough that a lost one is sent again within a couple of rounds.
 const inflightTTL = 3000
 
+// maxInflightRequesters bounds the requesters tracked: the requester is the
+// unauthenticated From of a Syn, so a flood of made-up ids must not grow
+// the map. Past the bound, expired entries are swept; if all are live, a
+// new requester is not tracked (it may get a duplicate chunk, nothing more).
+const maxInflightRequesters = 1024
+
 // SetTime tells the core the current time (unix ms); it only times out
 // in-flight deltas. A core that is never told the time tracks nothing.
 func (s *State) SetTime(nowMs uint64) { s.now = nowMs }
@@ -37,6 +43,12 @@ func (f *inflight) record(to string, ds []NodeDelta, now uint64) {
 	}
 	m := f.to[to]
 	if m == nil {
+		if len(f.to) >= maxInflightRequesters {
+			f.sweep(now)
+		}
+		if len(f.to) >= maxInflightRequesters {
+			return
+		}
 		m = make(map[string]sentDelta)
 		f.to[to] = m
 	}
@@ -72,4 +84,18 @@ func (f *inflight) skipSent(to string, cands []candidate, now uint64) []candidat
 		delete(f.to, to)
 	}
 	return kept
+}
+
+// sweep forgets what has been in flight for longer than inflightTTL.
+func (f *inflight) sweep(now uint64) {
+	for to, m := range f.to {
+		for id, sent := range m {
+			if now-sent.at > inflightTTL {
+				delete(m, id)
+			}
+		}
+		if len(m) == 0 {
+			delete(f.to, to)
+		}
+	}
 }
