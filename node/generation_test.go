@@ -74,3 +74,64 @@ func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
 		t.Fatalf("a/new at %d (%v) after a restart, want %d", got, ok, v2)
 	}
 }
+
+// TestForgedGenerationDoesNotWipePeer: one forged Syn (no keys) claims that
+// b was wiped a day from now. Before the fix a dropped b's data at once,
+// durably, and gossiped the forged generation on, so every node did. Now a
+// generation change needs evidence from b itself (its own entry, from its
+// own address, with rising heartbeats), so b's data stays put everywhere
+// and b's new writes still replicate.
+func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
+	net := lsync.NewMemNetwork(11)
+	var nodes []*Node
+	for _, id := range []string{"a", "b", "c"} {
+		tr, err := net.Listen(id+":1", 1400, 4<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig(id)
+		cfg.Seeds = []string{"a:1"}
+		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	v, err := b.Set("k", []byte("precious"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "b", "k", v) })
+
+	x, err := net.Listen("forger:1", 1400, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	gen := b.Status().Generation
+	forged, err := lsync.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: []lsync.DigestEntry{
+		{ID: "b", Addr: b.Addr(), Generation: gen + uint64(24*time.Hour/time.Millisecond), Heartbeat: 1 << 40}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Send(a.Addr(), forged); err != nil {
+		t.Fatal(err)
+	}
+	select { // a answers once it has handled (and persisted) the Syn
+	case <-x.Recv():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer to the forged Syn")
+	}
+	v2, err := b.Set("after", []byte("forgery"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "b", "after", v2) })
+	for _, n := range []*Node{a, c} {
+		if got, _ := n.Get("b", "k"); string(got) != "precious" {
+			t.Fatalf("%s lost b's data to a forged generation: b/k = %q", n.ID(), got)
+		}
+		for _, p := range n.Peers() {
+			if p.ID == "b" && p.Generation != gen {
+				t.Fatalf("%s holds b at generation %d, b runs %d", n.ID(), p.Generation, gen)
+			}
+		}
+	}
+}

@@ -92,7 +92,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 	now := n.clock.Now()
 	n.state.SetGenerationCeiling(uint64(now.Add(maxGenerationSkew).UnixMilli()))
 	n.state.SetTime(uint64(now.UnixMilli()))
-	st := n.state.Handle(msg, n.rng)
+	st := n.state.HandleFrom(msg, pkt.From, n.rng) // issue 14: the source proves generation changes
 	if err := n.persist(st.Batch); err != nil {
 		n.mu.Unlock()
 		return

@@ -270,6 +270,9 @@ func (n *Node) load() error {
 		PacketBudget:  n.transport.PacketSize(),
 		MessageBudget: n.transport.MaxMessageSize(),
 		Limits:        n.limits,
+		// Issue 14: a peer's new generation (which drops its data) is
+		// believed only from the peer itself, in this many messages.
+		GenerationEvidence: generationEvidence,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -430,6 +433,10 @@ func (n *Node) HTTPAddr() string {
 // never blocks gossip: when the buffer is full, events are dropped and
 // the next delivered one says how many were missed.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
+
+// generationEvidence is how many messages from a peer itself, with rising
+// heartbeats, prove that its generation changed (sync.Config).
+const generationEvidence = 3
 
 // lostTailWait is how long local writes wait after a possibly lossy boot
 // for a peer to say what it holds of this node's own data: a few gossip

@@ -234,6 +234,13 @@ func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
 		s.stats.StaleGenDeltas++
 		return
 	case nd.Generation > meta.Generation:
+		if s.cfg.GenerationEvidence > 0 {
+			// Only the peer's own digest entry proves a new generation
+			// (see proven); until then its data stays as it is.
+			s.stats.UnprovenGen++
+			s.unproven = true
+			return
+		}
 		pb.reset(p, nd.Generation, 0)
 		meta = pb.metaOf(p)
 	case nd.Reset:

@@ -56,6 +56,7 @@ func (s *State) addPeer(p *peer) {
 // removePeer forgets a node, keeping the cached order and the recent list.
 func (s *State) removePeer(p *peer) {
 	delete(s.peers, p.meta.ID)
+	delete(s.genProof, p.meta.ID)
 	if i := slices.Index(s.sorted, p); i >= 0 {
 		s.sorted = slices.Delete(s.sorted, i, i+1)
 	}
@@ -157,7 +158,7 @@ type Observed struct {
 // observe takes heartbeats, addresses and generations from a digest. A
 // newer generation means the node's data was wiped: the reset goes into
 // the batch, to be made durable before the old data is forgotten.
-func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
+func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed) {
 	for i := range d {
 		e := &d[i]
 		switch {
@@ -191,6 +192,9 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 			continue // news of an earlier life of the node
 		}
 		if e.Generation > p.meta.Generation {
+			if !s.proven(p, e, from) {
+				continue // wait for the peer itself to say so
+			}
 			pb.reset(p, e.Generation, 0)
 			s.takeHeartbeat(p, e, obs)
 			continue

@@ -22,6 +22,12 @@ type Config struct {
 	MessageBudget int
 	// Limits are applied to deltas received (and checked on local writes).
 	Limits Limits
+	// GenerationEvidence is how many messages from a peer itself, with a
+	// rising heartbeat, it takes to believe the peer's generation changed
+	// (which drops all its data); see State.proven. 0 believes any digest
+	// entry or delta at once. Evidence needs the source address, given by
+	// HandleFrom; Handle alone never proves a change when this is set.
+	GenerationEvidence int
 }
 
 // Errors of the protocol core.
@@ -166,7 +172,14 @@ type State struct {
 	removed    removedSet
 	inflight   inflight
 	tail       ownTail
-	now        uint64 // unix ms, from SetTime
+	// genProof collects evidence of peers' generation changes, one entry
+	// per known peer at most; src is the current message's source address
+	// (HandleFrom), unproven is set when a delta was dropped for want of
+	// evidence in the current message.
+	genProof map[string]*genEvidence
+	src      string
+	unproven bool
+	now      uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed); addPeer
 	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.
@@ -189,6 +202,7 @@ type Stats struct {
 	Resets         uint64 // peers whose data was dropped and refilled
 	OwnRecovered   uint64 // own records taken back from peers after a lost tail
 	Refutations    uint64 // own generation raised above one a peer reported
+	UnprovenGen    uint64 // entries or deltas of a newer generation not (yet) proven by the peer itself
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
