@@ -26,6 +26,20 @@ func (d *diskModel) powerLoss(n int) {
 	d.batches = d.batches[:max(0, len(d.batches)-n)]
 }
 
+// holds reports whether a batch on the disk carries a meta of peer id.
+func (d *diskModel) holds(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range d.batches {
+		for _, c := range b.Changes {
+			if c.Meta.ID == id && !c.Remove {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // open returns a store holding what the disk holds now.
 func (d *diskModel) open() *faultStore {
 	db, err := store.Open(store.Options{InMemory: true})

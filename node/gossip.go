@@ -146,6 +146,12 @@ func (n *Node) noteLiveness(obs *lsync.Observed, now time.Time) (back []string) 
 			}
 		}
 	}
+	for _, id := range obs.Forgotten {
+		// Issue 14: a ghost (only ever listed, never alive) is dropped.
+		n.detector.Remove(id)
+		delete(n.deadSince, id)
+		delete(n.left, id)
+	}
 	for _, id := range obs.Left {
 		// Gone on purpose: its suspicion and death are not announced (it
 		// is still removed after dead_grace), and its return is a recovery.

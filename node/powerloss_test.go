@@ -24,7 +24,7 @@ func powerLossPair(t *testing.T) (net *lsync.MemNetwork, disk *diskModel, a, b *
 	// a has persisted b's meta before its own writes, so that the last
 	// batches on a's disk are its writes.
 	eventually(t, 10*time.Second, func() error {
-		if len(a.Peers()) != 1 || len(b.Peers()) != 1 {
+		if len(a.Peers()) != 1 || len(b.Peers()) != 1 || !disk.holds("b") {
 			return fmt.Errorf("not introduced yet")
 		}
 		return nil

@@ -55,6 +55,7 @@ func (s *State) addPeer(p *peer) {
 
 // removePeer forgets a node, keeping the cached order and the recent list.
 func (s *State) removePeer(p *peer) {
+	s.confirm(p) // off the ghost list
 	delete(s.peers, p.meta.ID)
 	delete(s.genProof, p.meta.ID)
 	if i := slices.Index(s.sorted, p); i >= 0 {
@@ -153,12 +154,16 @@ type Observed struct {
 	New []string
 	// Left lists nodes that announced they are leaving.
 	Left []string
+	// Forgotten lists ghosts dropped (see ghost.go): known only from
+	// digests, they never showed life. The node stops tracking them.
+	Forgotten []string
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A
 // newer generation means the node's data was wiped: the reset goes into
 // the batch, to be made durable before the old data is forgotten.
 func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed) {
+	s.sweepGhosts(obs)
 	for i := range d {
 		e := &d[i]
 		switch {
@@ -178,14 +183,19 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 		}
 		p := s.peers[e.ID]
 		if p == nil {
-			p = newPeer(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation})
-			s.addPeer(p)
+			// A ghost until it shows life (see ghost.go): not persisted.
+			if p = s.newGhost(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation}); p == nil {
+				continue
+			}
 			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
 				obs.Heartbeats = append(obs.Heartbeats, e.ID)
 			}
-			pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
+			continue
+		}
+		if p.ghost {
+			s.observeGhost(p, e, pb, obs)
 			continue
 		}
 		if e.Generation < p.meta.Generation {

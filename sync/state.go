@@ -74,6 +74,8 @@ type peer struct {
 	stale      int
 	tombstones int
 	synMark    uint64 // MakeSyn call that already listed this peer
+	ghost      bool   // known only from digests so far (see ghost.go)
+	ghostSince uint64 // ms when it became a ghost
 }
 
 func newPeer(meta PeerMeta) *peer {
@@ -176,10 +178,12 @@ type State struct {
 	// per known peer at most; src is the current message's source address
 	// (HandleFrom), unproven is set when a delta was dropped for want of
 	// evidence in the current message.
-	genProof map[string]*genEvidence
-	src      string
-	unproven bool
-	now      uint64 // unix ms, from SetTime
+	ghosts    []*peer // the peers with ghost set, oldest first
+	lastSweep uint64
+	genProof  map[string]*genEvidence
+	src       string
+	unproven  bool
+	now       uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed); addPeer
 	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.
@@ -203,6 +207,7 @@ type Stats struct {
 	OwnRecovered   uint64 // own records taken back from peers after a lost tail
 	Refutations    uint64 // own generation raised above one a peer reported
 	UnprovenGen    uint64 // entries or deltas of a newer generation not (yet) proven by the peer itself
+	GhostsRefused  uint64 // unknown ids not taken because maxGhosts ghosts are held
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -276,6 +281,7 @@ func (s *State) Commit(b *Batch) {
 			p = newPeer(c.Meta)
 			s.addPeer(p)
 		}
+		s.confirm(p) // persisted now: not to be forgotten silently
 		if c.Reset {
 			p.reset()
 			s.stats.Resets++
