@@ -12,7 +12,7 @@ func TestInflightBounded(t *testing.T) {
 	var f inflight
 	ds := []NodeDelta{{ID: "p", Generation: 1, To: 10}}
 	for i := 0; i < 3*maxInflightRequesters; i++ {
-		f.record(fmt.Sprintf("forged-%d", i), ds, 1000)
+		f.record(fmt.Sprintf("forged-%d", i), 1, ds, 1000)
 	}
 	if len(f.to) != maxInflightRequesters {
 		t.Fatalf("%d requesters tracked, want the bound %d", len(f.to), maxInflightRequesters)
@@ -21,7 +21,7 @@ func TestInflightBounded(t *testing.T) {
 		t.Fatal("a live entry was displaced by a newcomer")
 	}
 	later := uint64(1000 + inflightTTL + 1)
-	f.record("real", ds, later)
+	f.record("real", 1, ds, later)
 	if len(f.to) != 1 || f.to["real"] == nil {
 		t.Fatalf("after expiry %d requesters tracked, want only the new one", len(f.to))
 	}
