@@ -318,7 +318,7 @@ func (n *Node) load() error {
 	// Issue 14: a store not synced on every write may have lost the newest
 	// own records that peers hold; writes wait (bounded) for a peer's word
 	// and never reuse a version a peer showed (sync.State.VersionFloor).
-	if !self.Fresh && !n.cfg.SyncWrites && peers > 0 {
+	if !self.Fresh && !self.CleanShutdown && !n.cfg.SyncWrites && peers > 0 {
 		n.state.ExpectLostTail(uint64(now.UnixMilli()), uint64(lostTailWait(n.cfg.GossipVal.D()).Milliseconds()))
 	}
 	n.versioner.Restore(n.state.VersionFloor())

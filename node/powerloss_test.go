@@ -116,3 +116,45 @@ func TestPowerLossTailTakenBack(t *testing.T) {
 		t.Fatalf("b rejected %d deltas", st.RejectedDeltas)
 	}
 }
+
+// TestCleanRestartWritesAtOnce: a node whose previous run closed its store
+// (which flushes it) cannot have lost a tail, so its writes do not wait for
+// a peer's word after the restart, even before it starts gossiping.
+func TestCleanRestartWritesAtOnce(t *testing.T) {
+	net := lsync.NewMemNetwork(13)
+	dir := t.TempDir()
+	trA, _ := net.Listen("a:1", 1400, 4<<20)
+	trB, _ := net.Listen("b:1", 1400, 4<<20)
+	cfgA, cfgB := fastConfig("a"), fastConfig("b")
+	cfgA.Seeds, cfgB.Seeds = []string{"b:1"}, []string{"a:1"}
+	cfgA.InMemory, cfgA.DataDir = false, dir
+	a := startNode(t, cfgA, WithTransport(trA))
+	b := startNode(t, cfgB, WithTransport(trB))
+	v, err := a.Set("k", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged([]*Node{b}, "a", "k", v) })
+	eventually(t, 10*time.Second, func() error { // b's heartbeat rose on a: b is persisted there
+		if len(a.LivePeers()) != 1 {
+			return fmt.Errorf("a sees %v live", a.LivePeers())
+		}
+		return nil
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := net.Listen("a:1", 1400, 4<<20)
+	back, err := New(cfgA, WithTransport(tr), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if len(back.Peers()) == 0 {
+		t.Fatal("b not restored: the test proves nothing")
+	}
+	v2, err := back.Set("k", []byte("again"))
+	if err != nil || v2 <= v {
+		t.Fatalf("write after a clean restart: version %d, %v", v2, err)
+	}
+}

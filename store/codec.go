@@ -12,6 +12,7 @@ import (
 // kind never runs into another and a hex dump of the store stays readable.
 const (
 	selfKey      = "m/self"
+	cleanKey     = "m/clean" // present while the store is closed after a clean shutdown
 	metaPrefix   = "p/"
 	recordPrefix = "r/"
 	// removedPrefix marks peers removed (x/<id> -> generation, heartbeat).

@@ -1,7 +1,10 @@
 package store
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
@@ -32,5 +35,29 @@ func TestBootKeepsRefutedGeneration(t *testing.T) {
 	}
 	if got := loadAll(t, s)["me"]; got.meta.Generation != 500 || len(got.recs) != 1 {
 		t.Fatalf("own data after boot: %+v", got)
+	}
+}
+
+// TestBootReportsCleanShutdown: Boot says whether the previous run closed
+// the store (flushed: no unsynced tail lost), and clears the mark so that a
+// crash of this run is not taken for a clean stop.
+func TestBootReportsCleanShutdown(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	if info, err := s.Boot("me", 1); err != nil || info.CleanShutdown {
+		t.Fatalf("fresh store: %+v, %v", info, err)
+	}
+	mustClose(t, s)
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	if info, err := s.Boot("me", 1); err != nil || !info.CleanShutdown {
+		t.Fatalf("after a clean close: %+v, %v", info, err)
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(cleanKey))
+		return err
+	})
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		t.Fatalf("the clean mark survives Boot (%v): a crash of this run would pass for a clean stop", err)
 	}
 }
