@@ -21,7 +21,9 @@ var ErrRecovering = errors.New("sync: recovering the tail of this node's own wri
 const maxClaimAhead = 1 << 40
 
 // ownTail tracks the recovery of the local node's own records after a
-// restart that may have lost some (see ExpectLostTail). The rule:
+// restart that may have lost some (see ExpectLostTail; after any other
+// start none of this applies and own records from peers are rejected).
+// The rule:
 //
 //   - Until this run's first local write, a peer's delta of the local node
 //     at its generation, gap-free from the local watermark, is taken back
@@ -41,6 +43,7 @@ const maxClaimAhead = 1 << 40
 //     nobody backs with records) writes resume above the floor; a claimed
 //     tail not taken back by then is lost.
 type ownTail struct {
+	expected bool   // ExpectLostTail was called: nothing of this applies otherwise
 	wrote    bool   // this run has issued a local write
 	claim    uint64 // highest own watermark a peer showed
 	claimAt  uint64 // ms (SetTime) when claim was last raised
@@ -54,7 +57,7 @@ type ownTail struct {
 // peers that may hold them). Local writes wait, for at most waitMs from
 // nowMs, until a peer has answered an exchange; see ownTail.
 func (s *State) ExpectLostTail(nowMs, waitMs uint64) {
-	s.tail.awaiting, s.tail.since, s.tail.waitMs = true, nowMs, waitMs
+	s.tail.expected, s.tail.awaiting, s.tail.since, s.tail.waitMs = true, true, nowMs, waitMs
 	if s.now < nowMs {
 		s.now = nowMs
 	}
@@ -87,7 +90,7 @@ func (s *State) Writable() error {
 // up to maxVersion at generation gen.
 func (s *State) noteOwnClaim(gen, maxVersion uint64) {
 	m := s.self.meta
-	if s.tail.wrote || gen != m.Generation || maxVersion <= max(m.MaxVersion, s.tail.claim) ||
+	if !s.tail.expected || s.tail.wrote || gen != m.Generation || maxVersion <= max(m.MaxVersion, s.tail.claim) ||
 		maxVersion-m.MaxVersion > maxClaimAhead {
 		return
 	}
@@ -107,7 +110,7 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		s.refute(nd.Generation, pb)
 		return
 	}
-	if s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
+	if !s.tail.expected || s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
 		nd.To > meta.MaxVersion && nd.To-meta.MaxVersion > maxClaimAhead {
 		s.stats.OwnIDDeltas++
 		return

@@ -19,6 +19,7 @@ func restored(t *testing.T, kept uint64) *State {
 	if err := s.Restore(PeerMeta{ID: "me", Generation: 1, MaxVersion: kept}, recs); err != nil {
 		t.Fatal(err)
 	}
+	s.ExpectLostTail(0, 1000)
 	return s
 }
 
@@ -43,20 +44,25 @@ func TestLostTailTakenBack(t *testing.T) {
 		name      string
 		delta     NodeDelta
 		wroteOnce bool
+		clean     bool   // started without ExpectLostTail
 		want      uint64 // watermark after the batch
 		recs      int
 	}{
-		{"tail above the watermark", ownDelta(1, 5, 10), false, 10, 5},
-		{"overlapping: only what is missing", ownDelta(1, 2, 10), false, 10, 5},
-		{"nothing missing", ownDelta(1, 0, 5), false, 5, 0},
-		{"gap", ownDelta(1, 6, 10), false, 5, 0},
-		{"older generation", ownDelta(0, 5, 10), false, 5, 0},
-		{"after this run wrote", ownDelta(1, 5, 10), true, 6, 0},
-		{"implausibly far ahead", NodeDelta{ID: "me", Generation: 1, From: 5, To: 5 + maxClaimAhead + 1, Clean: 5 + maxClaimAhead + 1}, false, 5, 0},
+		{"tail above the watermark", ownDelta(1, 5, 10), false, false, 10, 5},
+		{"overlapping: only what is missing", ownDelta(1, 2, 10), false, false, 10, 5},
+		{"nothing missing", ownDelta(1, 0, 5), false, false, 5, 0},
+		{"gap", ownDelta(1, 6, 10), false, false, 5, 0},
+		{"older generation", ownDelta(0, 5, 10), false, false, 5, 0},
+		{"after this run wrote", ownDelta(1, 5, 10), true, false, 6, 0},
+		{"after a clean start", ownDelta(1, 5, 10), false, true, 5, 0},
+		{"implausibly far ahead", NodeDelta{ID: "me", Generation: 1, From: 5, To: 5 + maxClaimAhead + 1, Clean: 5 + maxClaimAhead + 1}, false, false, 5, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := restored(t, 5)
+			if tt.clean {
+				s.tail = ownTail{}
+			}
 			if tt.wroteOnce {
 				write(t, s, "z", "1")
 			}
