@@ -202,6 +202,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"gap", cs.GapDeltas},
 		{"invalid", cs.InvalidDeltas},
 		{"stale_generation", cs.StaleGenDeltas},
+		{"unproven_generation", cs.UnprovenGen}, // issue 14: not (yet) from the peer itself
+		{"ghost_limit", cs.GhostsRefused},       // issue 14: too many ids only ever listed
 	} {
 		counter(descRejected, r.v, r.reason)
 	}
