@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,5 +134,58 @@ func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
 				t.Fatalf("%s holds b at generation %d, b runs %d", n.ID(), p.Generation, gen)
 			}
 		}
+	}
+}
+
+// shiftClock is the system clock plus an offset a test may move.
+type shiftClock struct{ by atomic.Int64 }
+
+func (c *shiftClock) Now() time.Time                   { return time.Now().Add(time.Duration(c.by.Load())) }
+func (c *shiftClock) NewTicker(d time.Duration) Ticker { return systemClock{}.NewTicker(d) }
+
+// TestGhostPeersForgotten: a forged digest listing made-up ids leaves a
+// with ghosts that are not persisted, and that a forgets, failure detector
+// included, once they have shown no life for the ghost TTL.
+func TestGhostPeersForgotten(t *testing.T) {
+	net := lsync.NewMemNetwork(17)
+	clock := &shiftClock{}
+	trA, _ := net.Listen("a:1", 1400, 4<<20)
+	disk := &diskModel{}
+	a := startNode(t, fastConfig("a"), WithTransport(trA), WithClock(clock), WithStore(disk.open()))
+	x, _ := net.Listen("forger:1", 1400, 4<<20)
+	defer x.Close()
+	send := func(d []lsync.DigestEntry) {
+		t.Helper()
+		b, err := lsync.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Send(a.Addr(), b); err != nil {
+			t.Fatal(err)
+		}
+		select { // answered once handled
+		case <-x.Recv():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+		}
+	}
+	var d []lsync.DigestEntry
+	for i := 0; i < 20; i++ {
+		d = append(d, lsync.DigestEntry{ID: fmt.Sprintf("ghost-%d", i), Addr: fmt.Sprintf("g%d:1", i), Generation: 1, Heartbeat: 1})
+	}
+	send(d)
+	if n := len(a.Peers()); n != 20 {
+		t.Fatalf("a knows %d peers, want the 20 ghosts", n)
+	}
+	if disk.holds("ghost-0") {
+		t.Fatal("a ghost was persisted")
+	}
+	clock.by.Store(int64(11 * time.Minute))
+	send([]lsync.DigestEntry{{ID: "forger", Addr: "forger:1", Generation: 1, Heartbeat: 1}})
+	a.mu.Lock()
+	_, tracked := a.detector.State("ghost-0")
+	a.mu.Unlock()
+	if n := len(a.Peers()); n != 1 || tracked {
+		t.Fatalf("after the TTL a knows %d peers (want only the new ghost), ghost-0 tracked: %v", n, tracked)
 	}
 }
