@@ -52,7 +52,8 @@ dead_after = "1m"
 	fmt.Println(err)
 	// Output:
 	// peer1 [127.0.0.1:7002] 500ms 1m0s 8
-	// config typo.toml: invalid config: unknown key(s) gossip_vall
+	// config typo.toml: invalid config:
+	//   unknown key gossip_vall (did you mean gossip_val?)
 }
 
 // fast makes an example cluster converge in milliseconds.
