@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -9,10 +11,19 @@ import (
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
+// Errors of reads and writes that callers can test for.
+var (
+	// ErrNotFound: the node is known but has no such key (or it is deleted).
+	ErrNotFound = errors.New("node: no such key")
+	// ErrValueTooLarge: a value over max_value_size.
+	ErrValueTooLarge = errors.New("node: value too large")
+)
+
 // Set writes a key of this node and returns its new version. When Set
-// returns, the write is in the store; peers receive it by gossip.
+// returns, the write is in the store; peers receive it by gossip. Set
+// keeps a copy of value: the caller may reuse its slice at once.
 func (n *Node) Set(key string, value []byte) (uint64, error) {
-	return n.write(lsync.Record{Key: key, Value: value})
+	return n.write(lsync.Record{Key: key, Value: bytes.Clone(value)})
 }
 
 // Delete removes a key of this node by writing a tombstone, which
@@ -37,6 +48,7 @@ const setManyChunk = 4096
 // and returns their versions in order. It writes in chunks of a few
 // thousand, each durable (and so visible and gossiped) on its own: on an
 // error, the returned versions are those of the pairs already written.
+// Like Set, it keeps copies of the values.
 func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 	for _, kv := range kvs {
 		if err := n.checkWrite(kv.Key, kv.Value); err != nil {
@@ -49,7 +61,7 @@ func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 		kvs = kvs[len(chunk):]
 		recs := make([]lsync.Record, len(chunk))
 		for i, kv := range chunk {
-			recs[i] = lsync.Record{Key: kv.Key, Value: kv.Value}
+			recs[i] = lsync.Record{Key: kv.Key, Value: bytes.Clone(kv.Value)}
 		}
 		if err := n.writeRecords(recs); err != nil {
 			return versions, err
@@ -68,7 +80,7 @@ func (n *Node) checkWrite(key string, value []byte) error {
 	case len(key) > n.cfg.MaxKeySize:
 		return fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(key), n.cfg.MaxKeySize)
 	case len(value) > n.cfg.MaxValueSize:
-		return fmt.Errorf("node: value of %d bytes exceeds max_value_size %d", len(value), n.cfg.MaxValueSize)
+		return fmt.Errorf("%w: %d bytes, max_value_size is %d", ErrValueTooLarge, len(value), n.cfg.MaxValueSize)
 	}
 	return nil
 }
@@ -127,33 +139,42 @@ func (n *Node) commitGroup(group []*writeReq) {
 	fail(nil)
 }
 
-// Get returns a node's value for key; peer is an id or alias ("" or the
-// local id means this node). Deleted and unknown keys are not found.
+// Get returns a copy of a node's value for key; peer is an id, an alias,
+// "self" or "" (this node). Deleted keys, unknown keys and unknown peers
+// are all not found; Lookup tells them apart.
 func (n *Node) Get(peer, key string) ([]byte, bool) {
-	r, ok := n.record(peer, key)
-	if !ok || r.Tombstone {
-		return nil, false
-	}
-	return r.Value, true
+	e, err := n.Lookup(peer, key)
+	return e.Value, err == nil
 }
 
-// Version returns the version of a node's key (the seed libraries' getn).
+// Version returns the version of a node's key (what the seed libraries
+// called getn): the version Get's value was written with.
 func (n *Node) Version(peer, key string) (uint64, bool) {
-	r, ok := n.record(peer, key)
-	if !ok || r.Tombstone {
-		return 0, false
-	}
-	return r.Version, true
+	e, err := n.Lookup(peer, key)
+	return e.Version, err == nil
 }
 
-func (n *Node) record(peer, key string) (lsync.Record, bool) {
+// Entry is one key's value and the version it was written with.
+type Entry struct {
+	Value   []byte
+	Version uint64
+}
+
+// Lookup returns a node's key with its version. The error is
+// ErrUnknownPeer when this node has not heard of peer, ErrNotFound when
+// the peer has no such key or deleted it. The value is a copy.
+func (n *Node) Lookup(peer, key string) (Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	id, ok := n.resolve(peer)
 	if !ok {
-		return lsync.Record{}, false
+		return Entry{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 	}
-	return n.state.Get(id, key)
+	r, ok := n.state.Get(id, key)
+	if !ok || r.Tombstone {
+		return Entry{}, fmt.Errorf("%w: %q at %s", ErrNotFound, key, peer)
+	}
+	return Entry{Value: bytes.Clone(r.Value), Version: r.Version}, nil
 }
 
 // Keys returns a node's keys, sorted; nil for an unknown peer.
@@ -167,9 +188,10 @@ func (n *Node) Keys(peer string) []string {
 	return n.state.Keys(id)
 }
 
-// resolve maps an id or alias to an id; the caller holds mu.
+// resolve maps an id or alias to an id, and "" or "self" to this node's
+// id; the caller holds mu.
 func (n *Node) resolve(peer string) (string, bool) {
-	if peer == "" {
+	if peer == "" || peer == "self" {
 		return n.id, true
 	}
 	if _, ok := n.state.Peer(peer); ok {
@@ -286,11 +308,14 @@ type Status struct {
 	Store *StoreSize `json:"store,omitempty"`
 }
 
-// StoreSize is the store's size on disk in bytes: the LSM tree and the
-// value log. An in-memory store reports its LSM size and no value log.
+// StoreSize is the store's size on disk in bytes, as du counts it
+// (allocated blocks, so Badger's sparse preallocated value log counts for
+// what it holds): the LSM tables, the value log, and every file of the
+// data directory together. An in-memory store reports its LSM size.
 type StoreSize struct {
 	LSMBytes  int64 `json:"lsm_bytes"`
 	VLogBytes int64 `json:"vlog_bytes"`
+	DiskBytes int64 `json:"disk_bytes"`
 }
 
 // Stats are counters since start.
@@ -318,6 +343,10 @@ type Stats struct {
 
 // Status returns the local node's summary.
 func (n *Node) Status() Status {
+	var size *StoreSize // walks the data directory: not under mu
+	if s, ok := n.storeSize(); ok {
+		size = &s
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	self := n.state.Self()
@@ -326,11 +355,6 @@ func (n *Node) Status() Status {
 	var up time.Duration
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
-	}
-	var size *StoreSize
-	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
-		lsm, vlog := s.Size()
-		size = &StoreSize{LSMBytes: lsm, VLogBytes: vlog}
 	}
 	return Status{
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,

@@ -61,7 +61,9 @@ type Delta struct {
 }
 
 // Event is one notification. Peer events carry node ids in Peers; data
-// events carry Deltas in the order they were applied.
+// events carry Deltas in the order they were applied. Deltas and their
+// values are copies, never the node's own memory; one copy is shared by
+// every subscriber of the event, so treat it as read-only.
 type Event struct {
 	Type   EventType
 	Peers  []string
@@ -122,6 +124,7 @@ func (h *hub) remove(s *Subscription) {
 }
 
 func (h *hub) publish(e Event) {
+	e.Deltas = detach(e.Deltas)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	dropped := 0
@@ -139,6 +142,31 @@ func (h *hub) publish(e Event) {
 	if h.observe != nil {
 		h.observe(e.Type, dropped)
 	}
+}
+
+// detach copies deltas and their values out of the node's memory (the
+// core's records), in one allocation for all values, so that a subscriber
+// that modifies what it was given changes nothing inside the node. The
+// copy is shared by all subscribers of the event.
+func detach(ds []Delta) []Delta {
+	if len(ds) == 0 {
+		return ds
+	}
+	size := 0
+	for _, d := range ds {
+		size += len(d.Value)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]Delta, len(ds))
+	for i, d := range ds {
+		out[i] = d
+		if d.Value != nil {
+			start := len(buf)
+			buf = append(buf, d.Value...)
+			out[i].Value = buf[start:len(buf):len(buf)] // capped: an append cannot reach the next value
+		}
+	}
+	return out
 }
 
 // stats returns the number of subscribers and the most events waiting in

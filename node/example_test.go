@@ -135,7 +135,7 @@ func ExampleNode_Handler() {
 	do("GET", "/kv/nobody", "")
 	// Output:
 	// PUT /kv/greeting → 200 {"version":1}
-	// GET /kv/web/greeting → 200 {"value":"hello","version":1}
+	// GET /kv/web/greeting → 200 {"value":"hello","value_b64":"aGVsbG8=","version":1}
 	// DELETE /kv/greeting → 200 {"version":2}
 	// GET /kv/web/greeting → 404 {"error":"no key greeting at web"}
 	// GET /kv/nobody → 404 {"error":"unknown peer nobody"}
