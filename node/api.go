@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -222,16 +223,41 @@ const (
 
 // Peer describes one other node.
 type Peer struct {
-	ID         string    `json:"id"`
-	Alias      string    `json:"alias"`
-	Addr       string    `json:"addr"`
-	State      PeerState `json:"state"`
-	Phi        float64   `json:"phi"`
-	Heartbeat  uint64    `json:"heartbeat"`
-	MaxVersion uint64    `json:"max_version"`
-	Generation uint64    `json:"generation"`
-	Keys       int       `json:"keys"`
+	ID    string    `json:"id"`
+	Alias string    `json:"alias"`
+	Addr  string    `json:"addr"`
+	State PeerState `json:"state"`
+	Phi   float64   `json:"phi"`
+	// LastHeard is how long ago the peer's heartbeat was last seen to rise
+	// (in any digest, from anyone): the silence phi measures. Milliseconds
+	// in JSON; -1 when never heard.
+	LastHeard time.Duration `json:"-"`
+	// Heartbeat counts the peer's heartbeats since it booted; Boot counts
+	// its boots on its data directory. (On the wire they are one number,
+	// boot<<32 + counter, so that a restarted node's heartbeats are above
+	// its old ones; every surface shows the two parts.)
+	Heartbeat  uint64 `json:"heartbeat"`
+	Boot       uint64 `json:"boot"`
+	MaxVersion uint64 `json:"max_version"`
+	Generation uint64 `json:"generation"`
+	Keys       int    `json:"keys"`
 }
+
+// MarshalJSON adds last_heard_ms to the JSON form.
+func (p Peer) MarshalJSON() ([]byte, error) {
+	type plain Peer // without this method
+	ms := int64(-1)
+	if p.LastHeard >= 0 {
+		ms = p.LastHeard.Milliseconds()
+	}
+	return json.Marshal(struct {
+		plain
+		LastHeardMS int64 `json:"last_heard_ms"`
+	}{plain(p), ms})
+}
+
+// splitHeartbeat splits a wire heartbeat into its boot and its count.
+func splitHeartbeat(hb uint64) (boot, count uint64) { return hb >> 32, hb & (1<<32 - 1) }
 
 // Peers returns every other known node, sorted by id.
 func (n *Node) Peers() []Peer {
@@ -252,9 +278,14 @@ func (n *Node) Peers() []Peer {
 		if math.IsNaN(phi) || math.IsInf(phi, 0) {
 			phi = 0 // JSON cannot carry them; the detector should not produce them
 		}
+		heard := time.Duration(-1)
+		if at, ok := n.detector.LastHeard(p.ID); ok {
+			heard = max(0, now.Sub(at))
+		}
+		boot, count := splitHeartbeat(p.Heartbeat)
 		out = append(out, Peer{
-			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi,
-			Heartbeat: p.Heartbeat, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
+			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi, LastHeard: heard,
+			Heartbeat: count, Boot: boot, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
 		})
 	}
 	return out
@@ -298,12 +329,15 @@ type Status struct {
 	Addr       string        `json:"addr"`
 	Cluster    string        `json:"cluster"`
 	Generation uint64        `json:"generation"`
-	Heartbeat  uint64        `json:"heartbeat"`
+	Heartbeat  uint64        `json:"heartbeat"` // heartbeats since this boot (see Peer)
+	Boot       uint64        `json:"boot"`      // boots on this data directory
 	MaxVersion uint64        `json:"max_version"`
 	Keys       int           `json:"keys"`
 	Peers      int           `json:"peers"`
 	Uptime     time.Duration `json:"uptime_ns"`
-	Stats      Stats         `json:"stats"`
+	// PhiThreshold is the phi above which peers are suspended.
+	PhiThreshold float64 `json:"phi_threshold"`
+	Stats        Stats   `json:"stats"`
 	// Store is the store's size on disk, when it reports one (Badger does).
 	Store *StoreSize `json:"store,omitempty"`
 }
@@ -352,14 +386,15 @@ func (n *Node) Status() Status {
 	self := n.state.Self()
 	info, _ := n.state.Peer(self.ID)
 	cs := n.state.Stats()
+	boot, count := splitHeartbeat(info.Heartbeat)
 	var up time.Duration
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
 	}
 	return Status{
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
-		Generation: self.Generation, Heartbeat: info.Heartbeat, MaxVersion: self.MaxVersion,
-		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size,
+		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
+		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     n.counters.msgsIn.Load(),

@@ -165,10 +165,18 @@ func TestPeersJSON(t *testing.T) {
 	if len(peers) != 1 {
 		t.Fatalf("%d peers", len(peers))
 	}
-	for _, field := range []string{"id", "alias", "addr", "state", "phi", "heartbeat", "max_version"} {
+	for _, field := range []string{"id", "alias", "addr", "state", "phi", "last_heard_ms", "heartbeat", "boot", "max_version", "generation", "keys"} {
 		if _, ok := peers[0][field]; !ok {
 			t.Errorf("peer object lacks %q: %v", field, peers[0])
 		}
+	}
+	// The heartbeat is the count since the peer booted, not the wire's
+	// boot<<32 + count; a peer heard from has been heard recently.
+	if hb, boot := peers[0]["heartbeat"].(float64), peers[0]["boot"].(float64); hb >= 1<<32 || boot < 1 {
+		t.Errorf("heartbeat %v, boot %v: want the count since boot and a boot >= 1", hb, boot)
+	}
+	if heard := peers[0]["last_heard_ms"].(float64); heard < 0 || heard > 10000 {
+		t.Errorf("last_heard_ms %v for a live peer", heard)
 	}
 	if peers[0]["state"] != "alive" || peers[0]["id"] != "u1" {
 		t.Errorf("unexpected peer %v", peers[0])

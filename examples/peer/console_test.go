@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/leviathan-gossip/leviathan/node"
+)
+
+// TestLogsWithoutColourOffATerminal: a pipe or file gets plain text, no
+// ANSI escape codes.
+func TestLogsWithoutColourOffATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	log := newLogger(&buf, zerolog.InfoLevel)
+	log.Warn().Str("node", "peer1").Str("peer", "peer2").Msg("peer suspended")
+	out := buf.String()
+	if strings.Contains(out, "\x1b[") {
+		t.Errorf("escape codes in %q", out)
+	}
+	if !strings.Contains(out, "WRN peer suspended node=peer1 peer=peer2") {
+		t.Errorf("unexpected line %q", out)
+	}
+}
+
+// TestConsoleCommands runs the console's commands against a node in memory.
+func TestConsoleCommands(t *testing.T) {
+	n, err := node.New(node.Config{Alias: "c1", Addr: "127.0.0.1", InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	tests := []struct{ line, want string }{
+		{"set greeting hello world", "greeting = hello world (version 1)"},
+		{"get self greeting", "greeting = hello world (version 1)"},
+		{"get c1 greeting", "greeting = hello world (version 1)"},
+		{"get self nothing", "self has no key nothing"},
+		{"get peer9 greeting", "unknown peer peer9"},
+		{"keys peer9", "unknown peer peer9"},
+		{"keys self", "1 keys: greeting"},
+		{"peers", "no peers yet"},
+		{"status", "c1 (127.0.0.1:"},
+		{"del greeting", "greeting deleted (version 2)"},
+		{"get self greeting", "self has no key greeting"},
+		{"bogus", "commands:"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		command(n, tt.line, &out)
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%q printed %q, want %q", tt.line, out.String(), tt.want)
+		}
+	}
+}
+
+func TestHeardAndBytes(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{heard(-1), "-"},
+		{heard(1500 * time.Millisecond), "1.5s"},
+		{humanBytes(28 << 10), "28.0 KiB"},
+		{humanBytes(512), "512 B"},
+		{humanBytes(128 << 20), "128.0 MiB"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
