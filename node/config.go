@@ -65,6 +65,9 @@ type Config struct {
 	MaxValueSize int `toml:"max_value_size"`
 
 	LogLevel string `toml:"log_level"` // trace, debug, info, warn, error
+
+	// dataDirDefaulted records that New chose DataDir, so that it says so.
+	dataDirDefaulted bool
 }
 
 // Duration is a time.Duration that TOML may give as milliseconds (1000)
@@ -212,7 +215,7 @@ func (c Config) withDefaults() Config {
 		c.MaxMessageSize = d.MaxMessageSize
 	}
 	if c.DataDir == "" && !c.InMemory {
-		c.DataDir = d.DataDir
+		c.DataDir, c.dataDirDefaulted = d.DataDir, true
 	}
 	setIf(&c.GossipVal, d.GossipVal)
 	setIf(&c.HeartbeatVal, d.HeartbeatVal)

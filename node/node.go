@@ -128,10 +128,12 @@ type Node struct {
 	transport lsync.Transport
 	versioner versioner.Versioner
 	seeds     []string
-	hub       *hub
-	limits    lsync.Limits
-	started   time.Time
-	metrics   *metrics
+	// pendingSeeds did not resolve in New; Start retries them (seeds.go).
+	pendingSeeds []string
+	hub          *hub
+	limits       lsync.Limits
+	started      time.Time
+	metrics      *metrics
 
 	keyring       *lsync.Keyring   // nil without encryption
 	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
@@ -163,7 +165,10 @@ type Node struct {
 
 // New builds a node: it opens the store, binds the gossip port and loads
 // every persisted peer, but starts nothing; call Start.
-func New(cfg Config, opts ...Option) (_ *Node, err error) {
+func New(cfg Config, opts ...Option) (*Node, error) { return newNode(cfg, opts...) }
+
+// newNode is New; its named error lets a deferred cleanup see a failure.
+func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -230,20 +235,12 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
 	}
-	for _, s := range cfg.Seeds {
-		addr := s
-		if o.transport == nil {
-			// Resolved once, so that a seed is recognised by the address
-			// its packets come from.
-			if addr, err = lsync.CanonicalAddr(s); err != nil {
-				return nil, fmt.Errorf("node: seeds: %w", err)
-			}
-		}
-		n.seeds = append(n.seeds, addr)
-	}
 	if err := n.load(); err != nil {
 		return nil, err
 	}
+	// Seeds that do not resolve yet are retried from Start (seeds.go).
+	n.seeds, n.pendingSeeds = n.resolveSeeds(cfg.Seeds, o.transport == nil)
+	n.logDataDir()
 	n.logAuthFailures()
 	return n, nil
 }
@@ -342,6 +339,7 @@ func (n *Node) Start() error {
 	n.wg.Add(2)
 	go n.receiveLoop()
 	go n.tickLoop()
+	n.retrySeeds(n.pendingSeeds)
 	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
 	return nil
 }
