@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -33,6 +34,46 @@ func ExampleNew() {
 	val, _ := n.Get("", "greeting") // "" is this node
 	fmt.Printf("greeting = %s (version %d)\n", val, v)
 	// Output: greeting = hello (version 1)
+}
+
+// A preset, adjusted: a node for one machine, in memory on a free port.
+func ExampleDefaultLocalConfig() {
+	cfg := node.DefaultLocalConfig()
+	cfg.Alias, cfg.Port, cfg.InMemory = "local", 0, true
+	n, err := node.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	fmt.Println(cfg.GossipVal.D(), n.ID())
+	// Output: 200ms local
+}
+
+// Lookup tells a peer this node never heard of from a key that is missing.
+func ExampleNode_Lookup() {
+	n, err := node.New(fast("me"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Set("greeting", []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	for _, q := range [][2]string{{"self", "greeting"}, {"self", "nothing"}, {"peer9", "greeting"}} {
+		e, err := n.Lookup(q[0], q[1])
+		switch {
+		case errors.Is(err, node.ErrUnknownPeer):
+			fmt.Println(q[0], "is not a peer this node knows")
+		case errors.Is(err, node.ErrNotFound):
+			fmt.Println(q[0], "has no key", q[1])
+		default:
+			fmt.Printf("%s = %s (version %d)\n", q[1], e.Value, e.Version)
+		}
+	}
+	// Output:
+	// greeting = hello (version 1)
+	// self has no key nothing
+	// peer9 is not a peer this node knows
 }
 
 // Configuration from TOML text; intervals are milliseconds or durations.

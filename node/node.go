@@ -1,24 +1,3 @@
-// Package node is Leviathan's public face: a node that owns key-value
-// pairs, replicates every node's pairs by scuttlebutt gossip, watches its
-// peers with a phi-accrual failure detector and persists every delta it
-// accepts in Badger before telling anyone about it.
-//
-//	cfg, err := node.LoadConfig("peer.toml")
-//	n, err := node.New(cfg)
-//	err = n.Start()
-//	defer n.Close()
-//	v, err := n.Set("greeting", []byte("hello"))
-//	val, ok := n.Get("other-node", "greeting")
-//
-// Subscribe delivers peers' updates and deletes (already durable) and
-// peer state changes, without ever blocking gossip. Handler is the admin
-// API as an http.Handler: key-value reads and writes, peers, status, a
-// server-sent events stream at /events, Prometheus metrics at /metrics
-// (see WithMetrics) and a live status page at /.
-//
-// The protocol itself lives in the pure packages sync (scuttlebutt) and
-// health (phi accrual); this package owns the goroutines, timers, sockets
-// and the store around them.
 package node
 
 import (
