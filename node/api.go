@@ -121,6 +121,9 @@ func (n *Node) commitGroup(group []*writeReq) {
 	case n.failed != nil:
 		fail(n.failed)
 		return
+	case n.leaving:
+		fail(ErrLeft)
+		return
 	}
 	var all []lsync.Record
 	for _, r := range group {

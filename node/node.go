@@ -107,12 +107,10 @@ type Node struct {
 	transport lsync.Transport
 	versioner versioner.Versioner
 	seeds     []string
-	// pendingSeeds did not resolve in New; Start retries them (seeds.go).
-	pendingSeeds []string
-	hub          *hub
-	limits       lsync.Limits
-	started      time.Time
-	metrics      *metrics
+	hub       *hub
+	limits    lsync.Limits
+	started   time.Time
+	metrics   *metrics
 
 	keyring       *lsync.Keyring   // nil without encryption
 	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
@@ -140,6 +138,11 @@ type Node struct {
 	wg       gosync.WaitGroup
 	httpSrv  *http.Server
 	httpAddr string
+
+	// Membership at run time (seeds.go, membership.go).
+	pendingSeeds []string // did not resolve in New; Start retries them
+	resolveNames bool     // seeds are host names (UDP/TCP), not a custom transport's addresses
+	leaving      bool     // Leave was called: no rounds, beats or writes; under mu
 }
 
 // New builds a node: it opens the store, binds the gossip port and loads

@@ -20,6 +20,7 @@ const seedRetryMaxTicks = 32
 // logged, left out, and retried by retrySeeds. With a custom transport
 // seeds are used as given.
 func (n *Node) resolveSeeds(seeds []string, resolve bool) (ok, pending []string) {
+	n.resolveNames = resolve
 	for _, s := range seeds {
 		if !resolve {
 			ok = append(ok, s)
