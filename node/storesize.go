@@ -26,11 +26,12 @@ func (n *Node) storeSize() (size StoreSize, ok bool) {
 	return StoreSize{LSMBytes: lsm, VLogBytes: vlog, DiskBytes: lsm + vlog}, true
 }
 
-// dirUsage sums the disk use of Badger's files under dir by part.
+// dirUsage sums the disk use of Badger's files under dir by part; the
+// total counts directories too, as du does.
 func dirUsage(dir string) (StoreSize, error) {
 	var out StoreSize
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
 		}
 		info, err := d.Info()

@@ -46,6 +46,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "peer:", err)
 		return 2
 	}
+	zerolog.TimeFieldFormat = zerolog.TimeFormatUnixMs // milliseconds in the console's times
 	log := newLogger(stderr, cfg.Level())
 
 	n, err := node.New(cfg, node.WithLogger(log))
@@ -68,7 +69,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		<-done
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s listening on %s, admin API on http://%s — type 'help'\n", n.ID(), n.Addr(), n.HTTPAddr())
+	api := "admin API off (set http_addr)"
+	if a := n.HTTPAddr(); a != "" {
+		api = "admin API on http://" + a
+	}
+	fmt.Fprintf(stdout, "%s listening on %s, %s — type 'help'\n", n.ID(), n.Addr(), api)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
