@@ -151,8 +151,9 @@ func (n *Node) Get(peer, key string) ([]byte, bool) {
 	return e.Value, err == nil
 }
 
-// Version returns the version of a node's key (what the seed libraries
-// called getn): the version Get's value was written with.
+// Version returns the version a node's key was last written with (the
+// version of the value Get returns), for when the value itself is not
+// needed.
 func (n *Node) Version(peer, key string) (uint64, bool) {
 	e, err := n.Lookup(peer, key)
 	return e.Version, err == nil
