@@ -344,6 +344,9 @@ type Status struct {
 	Stats        Stats   `json:"stats"`
 	// Store is the store's size on disk, when it reports one (Badger does).
 	Store *StoreSize `json:"store,omitempty"`
+	// DataDir is where the data lives, absolute ("" in memory or with a
+	// store given by WithStore).
+	DataDir string `json:"data_dir,omitempty"`
 }
 
 // StoreSize is the store's size on disk in bytes, as du counts it
@@ -385,6 +388,7 @@ func (n *Node) Status() Status {
 	if s, ok := n.storeSize(); ok {
 		size = &s
 	}
+	dataDir := n.dataDir()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	self := n.state.Self()
@@ -399,6 +403,7 @@ func (n *Node) Status() Status {
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
 		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
+		DataDir: dataDir,
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     n.counters.msgsIn.Load(),

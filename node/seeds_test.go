@@ -57,7 +57,8 @@ func TestSeedThatDoesNotResolveIsRetried(t *testing.T) {
 }
 
 // TestDefaultDataDirIsAnnounced: a Config without data_dir stores in
-// ./leviathan-data and says so at start-up, with the absolute path.
+// ./leviathan-data and says so at start-up, with the absolute path, which
+// /status also gives, with the store's disk use (not its apparent size).
 func TestDefaultDataDirIsAnnounced(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -66,10 +67,18 @@ func TestDefaultDataDirIsAnnounced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := filepath.Join(dir, "leviathan-data")
+	st := n.Status()
+	if st.DataDir != want {
+		t.Errorf("status data_dir %q, want %q", st.DataDir, want)
+	}
+	// Disk use, not the sparse value log's apparent 128 MiB or more.
+	if st.Store == nil || st.Store.DiskBytes <= 0 || st.Store.DiskBytes > 8<<20 {
+		t.Errorf("store size %+v: want the few KiB on disk", st.Store)
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := filepath.Join(dir, "leviathan-data")
 	if _, err := os.Stat(want); err != nil {
 		t.Fatalf("default data dir: %v", err)
 	}

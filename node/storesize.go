@@ -26,6 +26,19 @@ func (n *Node) storeSize() (size StoreSize, ok bool) {
 	return StoreSize{LSMBytes: lsm, VLogBytes: vlog, DiskBytes: lsm + vlog}, true
 }
 
+// dataDir is the absolute data directory of a Badger store the node
+// opened from its config, or "".
+func (n *Node) dataDir() string {
+	if _, badger := n.store.(*store.Badger); !badger || n.cfg.InMemory {
+		return ""
+	}
+	abs, err := filepath.Abs(n.cfg.DataDir)
+	if err != nil {
+		return n.cfg.DataDir
+	}
+	return abs
+}
+
 // dirUsage sums the disk use of Badger's files under dir by part; the
 // total counts directories too, as du does.
 func dirUsage(dir string) (StoreSize, error) {
