@@ -35,7 +35,7 @@ type Config struct {
 	EncryptKeysFile string   `toml:"encrypt_keys_file"` // one base64 key per line, first is primary
 
 	// Storage.
-	DataDir    string `toml:"data_dir"`    // Badger directory
+	DataDir    string `toml:"data_dir"`    // Badger directory; unset: ./leviathan-data, with a warning
 	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
 	SyncWrites bool   `toml:"sync_writes"` // fsync every batch
 
