@@ -39,7 +39,9 @@ type peer struct {
 type Report struct {
 	// Discovered peers became Alive for the first time.
 	Discovered []string
-	// Suspended peers went from Joining or Alive to Suspended.
+	// Suspended peers went from Alive to Suspended. A Joining peer that
+	// goes silent is suspended too, silently: it is reported only if it
+	// stays silent for DeadAfter, as Dead.
 	Suspended []string
 	// Recovered peers were Alive once, went Suspended or Dead, and are
 	// Alive again.
@@ -104,7 +106,7 @@ func (d *Detector) Phi(id string, now time.Time) float64 {
 }
 
 func (d *Detector) phi(p *peer, now time.Time) float64 {
-	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.mean(d.cfg.InitialInterval))
+	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
 }
 
 // LastHeard returns when the peer's heartbeat was last seen to rise (or it
@@ -154,7 +156,13 @@ func (d *Detector) Check(now time.Time) Report {
 			case up && p.win.len() > 0:
 				d.bringUp(id, p, &r)
 			case !up && !stalled:
-				d.suspend(id, p, now, &r)
+				// Never seen alive: routed around like any suspended
+				// peer, but not reported, so a node that is joining (or
+				// a peer loaded from disk that is slow to be heard of)
+				// pages no one. If it stays silent it is reported Dead
+				// after DeadAfter, so a peer that never answers still
+				// fails.
+				d.suspend(id, p, now, nil)
 			}
 		case Alive:
 			if !up && !stalled {
@@ -202,7 +210,9 @@ func (d *Detector) suspend(id string, p *peer, now time.Time, r *Report) {
 	p.state = Suspended
 	p.since = now
 	p.heard = false
-	r.Suspended = append(r.Suspended, id)
+	if r != nil {
+		r.Suspended = append(r.Suspended, id)
+	}
 }
 
 // Remove forgets the peer entirely. If it heartbeats again it starts over as

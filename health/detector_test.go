@@ -195,27 +195,60 @@ func TestStoppedPeerSuspendedThenDead(t *testing.T) {
 
 // Detectors that need two heartbeats before computing phi never suspect a
 // peer that was heard of once; this one measures from the first heartbeat
-// against InitialInterval.
-func TestSingleHeartbeatEventuallySuspended(t *testing.T) {
+// against InitialInterval. A peer never seen alive is suspended without a
+// report (a joining node pages no one) and reported once it is Dead.
+func TestSingleHeartbeatEventuallyFails(t *testing.T) {
 	d := newDetector(t, nil)
 	d.Heartbeat("a", at(0))
 	if got := d.Phi("a", at(10*time.Second)); !near(got, 5) {
 		t.Fatalf("phi after 10s with no sample = %v, want 10s/2s = 5", got)
 	}
 	var c collected
-	var suspendedAt time.Duration
-	for now := time.Second; now <= time.Minute; now += time.Second {
+	var suspendedAt, deadAt time.Duration
+	for now := time.Second; now <= 2*time.Minute; now += time.Second {
 		r := d.Check(at(now))
-		if len(r.Suspended) > 0 && suspendedAt == 0 {
+		if s, _ := d.State("a"); s == Suspended && suspendedAt == 0 {
 			suspendedAt = now
+		}
+		if len(r.Dead) > 0 && deadAt == 0 {
+			deadAt = now
 		}
 		c.add(r)
 	}
-	if !slices.Equal(c.suspended, []string{"a"}) || suspendedAt != 17*time.Second {
-		t.Fatalf("suspended %v at %v, want [a] at 17s (phi 8.5)", c.suspended, suspendedAt)
+	if suspendedAt != 17*time.Second {
+		t.Fatalf("state suspended at %v, want 17s (phi 8.5)", suspendedAt)
 	}
-	if len(c.discovered) != 0 {
-		t.Fatalf("never-alive peer discovered: %v", c.discovered)
+	if len(c.suspended) != 0 || len(c.discovered) != 0 {
+		t.Fatalf("never-alive peer reported suspended %v / discovered %v", c.suspended, c.discovered)
+	}
+	if !slices.Equal(c.dead, []string{"a"}) || deadAt != suspendedAt+DefaultConfig().DeadAfter {
+		t.Fatalf("dead %v at %v, want [a] at %v", c.dead, deadAt, suspendedAt+DefaultConfig().DeadAfter)
+	}
+}
+
+// A young window does not trust a burst: two beats a millisecond apart
+// used to make the mean 1ms and a just-discovered peer suspected (phi in
+// the hundreds) on its next ordinary silence.
+func TestBurstDoesNotSuspendNewPeer(t *testing.T) {
+	d := newDetector(t, nil)
+	d.Heartbeat("a", at(0))
+	d.Heartbeat("a", at(time.Millisecond))
+	var c collected
+	for now := 500 * time.Millisecond; now <= 10*time.Second; now += 500 * time.Millisecond {
+		if now == 5*time.Second {
+			d.Heartbeat("a", at(now))
+		}
+		c.add(d.Check(at(now)))
+	}
+	if !slices.Equal(c.discovered, []string{"a"}) || len(c.suspended) != 0 {
+		t.Fatalf("discovered %v suspended %v, want discovered once and never suspended", c.discovered, c.suspended)
+	}
+	// Once the window is grown up, its mean counts as it is.
+	for i := 0; i <= youngWindow; i++ {
+		d.Heartbeat("b", at(time.Duration(i)*time.Millisecond))
+	}
+	if got := d.Phi("b", at(youngWindow*time.Millisecond+time.Second)); !near(got, 1000) {
+		t.Fatalf("phi %v after 1s with a grown 1ms window, want 1000", got)
 	}
 }
 
@@ -275,10 +308,10 @@ func TestRecoveryAndDiscoveredOnce(t *testing.T) {
 func TestNeverAliveComesBackAsDiscovered(t *testing.T) {
 	d := newDetector(t, nil)
 	d.Heartbeat("a", at(0))
-	r := d.Check(at(20 * time.Second))
-	if !slices.Equal(r.Suspended, []string{"a"}) {
-		t.Fatalf("suspended %v", r.Suspended)
+	if r := d.Check(at(20 * time.Second)); !r.Empty() {
+		t.Fatalf("never-alive peer reported: %+v", r)
 	}
+	mustState(t, d, "a", Suspended)
 	// Back after 21s: the gap exceeds MaxInterval, so there is still no
 	// sample, and a never-alive peer needs one.
 	d.Heartbeat("a", at(21*time.Second))
@@ -293,7 +326,7 @@ func TestNeverAliveComesBackAsDiscovered(t *testing.T) {
 	}
 	mustState(t, d, "a", Suspended)
 	d.Heartbeat("a", at(51*time.Second))
-	r = d.Check(at(51 * time.Second))
+	r := d.Check(at(51 * time.Second))
 	if !slices.Equal(r.Discovered, []string{"a"}) || len(r.Recovered) != 0 {
 		t.Fatalf("report %+v, want Discovered [a]", r)
 	}

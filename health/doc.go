@@ -31,11 +31,12 @@
 // has a single parameter, the mean, which bursts barely move.
 //
 // The mean is a plain mean, so in steady state it is the true observation
-// rate however bursty the arrivals. While a window holds only a couple of
-// samples, though, one burst (two beats a millisecond apart) makes it tiny,
-// and a joining peer may be suspected on the next silence; it is then
-// reported Discovered on its next heartbeat. Calling Heartbeat only when the
-// counter increases, as intended, keeps duplicate copies of one beat out.
+// rate however bursty the arrivals. While a window holds fewer than four
+// samples, though, one burst (two beats a millisecond apart) would make it
+// tiny and a just-discovered peer would be suspected on its next ordinary
+// silence; so a young window's mean is never taken below InitialInterval
+// (it may be above). Calling Heartbeat only when the counter increases, as
+// intended, keeps duplicate copies of one beat out.
 //
 // Before a peer has any inter-arrival sample the mean is
 // Config.InitialInterval, and elapsed is measured from its first heartbeat.
@@ -46,11 +47,16 @@
 // # States
 //
 //	Joining   --sample and phi <= Threshold-->  Alive       (Discovered)
-//	Joining   --phi > Threshold------------->  Suspended   (Suspended)
+//	Joining   --phi > Threshold------------->  Suspended   (not reported)
 //	Alive     --phi > Threshold------------->  Suspended   (Suspended)
 //	Suspended --phi <= Threshold, heard------>  Alive       (Recovered, or Discovered if never alive)
 //	Suspended --DeadAfter, phi > Threshold--->  Dead        (Dead)
 //	Dead      --phi <= Threshold, heard------>  Alive       (Recovered, or Discovered if never alive)
+//
+// A peer never seen alive (just heard of, or loaded from disk at start-up)
+// that goes silent is routed around like any suspended peer but not
+// reported: a node that is joining pages no one. If it stays silent for
+// DeadAfter it is reported Dead, so a peer that never answers still fails.
 //
 // "Heard" means a heartbeat (or Reset) arrived after the peer went down:
 // dropping a dead peer's samples changes its mean, and a peer must not come

@@ -40,6 +40,23 @@ func (w *window) mean(fallback time.Duration) time.Duration {
 	return w.sum / time.Duration(len(w.samples))
 }
 
+// youngWindow is how many samples a window needs before its mean is
+// trusted below InitialInterval.
+const youngWindow = 4
+
+// trustedMean is the window's mean, but never below initial while the
+// window is young: two beats of one burst, a millisecond apart, would
+// otherwise make the mean a millisecond and get a peer that was just
+// discovered suspected on its next ordinary silence (phi in the hundreds).
+// A young window may still say the peer is slower than initial.
+func (w *window) trustedMean(initial time.Duration) time.Duration {
+	m := w.mean(initial)
+	if len(w.samples) < youngWindow && m < initial {
+		return initial
+	}
+	return m
+}
+
 // reset drops every sample but keeps the backing array for reuse.
 func (w *window) reset() {
 	w.samples = w.samples[:0]

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	gosync "sync"
 )
 
@@ -51,13 +54,57 @@ func (t EventType) String() string {
 }
 
 // Delta is one replicated key change, as delivered in EventUpdates and
-// EventDelete: the seed libraries' [peer, key, value, version].
+// EventDelete: the seed libraries' [peer, key, value, version]. In JSON
+// its value is written as the admin API writes values (see Handler):
+// "value" as a string when it is valid UTF-8, "value_b64" in base64.
 type Delta struct {
-	Peer    string `json:"peer"`
-	Key     string `json:"key"`
-	Value   []byte `json:"value,omitempty"`
-	Version uint64 `json:"version"`
-	Deleted bool   `json:"deleted,omitempty"`
+	Peer    string
+	Key     string
+	Value   []byte
+	Version uint64
+	Deleted bool
+}
+
+// deltaJSON is Delta's JSON form.
+type deltaJSON struct {
+	Peer     string  `json:"peer"`
+	Key      string  `json:"key"`
+	Value    *string `json:"value,omitempty"`
+	ValueB64 string  `json:"value_b64,omitempty"`
+	Version  uint64  `json:"version"`
+	Deleted  bool    `json:"deleted,omitempty"`
+}
+
+// MarshalJSON writes the value as text when it is UTF-8 and always in
+// base64, so that no byte is mangled and text stays readable.
+func (d Delta) MarshalJSON() ([]byte, error) {
+	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
+	if !d.Deleted {
+		e := newKVEntry("", d.Value, d.Version)
+		j.Value, j.ValueB64 = e.Value, e.ValueB64
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: the bytes from value_b64,
+// else from value.
+func (d *Delta) UnmarshalJSON(b []byte) error {
+	var j deltaJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*d = Delta{Peer: j.Peer, Key: j.Key, Version: j.Version, Deleted: j.Deleted}
+	switch {
+	case j.ValueB64 != "":
+		v, err := base64.StdEncoding.DecodeString(j.ValueB64)
+		if err != nil {
+			return fmt.Errorf("delta %s/%s: value_b64: %w", j.Peer, j.Key, err)
+		}
+		d.Value = v
+	case j.Value != nil:
+		d.Value = []byte(*j.Value)
+	}
+	return nil
 }
 
 // Event is one notification. Peer events carry node ids in Peers; data

@@ -23,6 +23,8 @@ import (
 //	                           ?raw=1 answers the value's bytes themselves
 //	PUT    /kv/{key}           body is the value (any bytes); answers {"version": N}
 //	DELETE /kv/{key}           answers {"version": N} of the tombstone
+//	GET    /changes?peer=&generation=&since=&limit=
+//	                           a peer's changefeed from a cursor (see Node.Changes)
 //	GET    /events             server-sent events: peers_discover, peers_suspend,
 //	                           peers_recover, peers_dead, peers_leave, peers_remove,
 //	                           updates, delete
@@ -51,6 +53,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /kv/{peer}/{key...}", n.handleGet)
 	mux.HandleFunc("PUT /kv/{key...}", n.handlePut)
 	mux.HandleFunc("DELETE /kv/{key...}", n.handleDelete)
+	mux.HandleFunc("GET /changes", n.handleChanges)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			// The mux's own 404 or 405, in JSON like every other error.

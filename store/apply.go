@@ -42,17 +42,17 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	if err := b.forget(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
-	recs, metas := encodeBatch(batch)
+	recs, idx, metas := encodeBatch(batch)
 	var err error
-	if b.fitsOneTxn(recs, metas) {
-		err = b.commitAtomic(recs, metas)
+	if b.fitsOneTxn(recs, idx, metas) {
+		err = b.commitAtomic(recs, idx, metas)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitPrefixes(batch, recs)
+			err = b.commitPrefixes(batch, recs, idx)
 		}
 	} else {
-		err = b.commitPrefixes(batch, recs)
+		err = b.commitPrefixes(batch, recs, idx)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -104,7 +104,7 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 			if r.Version > m.MaxVersion {
 				return fmt.Errorf("peer %q: record %q has version %d above the meta's max version %d", m.ID, r.Key, r.Version, m.MaxVersion)
 			}
-			if recordKeyLen(m.ID, r.Key) > maxKeyLen {
+			if recordKeyLen(m.ID, r.Key)+indexKeyExtra > maxKeyLen {
 				return fmt.Errorf("peer %q: key of %d bytes is too long", m.ID, len(r.Key))
 			}
 			if int64(recordValueLen(m.Generation, r)) > maxVal {
@@ -115,21 +115,23 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 	return nil
 }
 
-// encodeBatch builds the Badger entries of a batch. All keys and values are
+// encodeBatch builds the Badger entries of a batch: records, their version
+// index entries (idx[i] indexes recs[i]) and metas. All keys and values are
 // carved out of one allocation: Badger copies them into its memtable and
 // log on commit, so there is no reason to pay an allocation per slice.
-func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
+func encodeBatch(batch *lsync.Batch) (recs, idx, metas []*badger.Entry) {
 	size := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		for j := range c.Records {
 			r := &c.Records[j]
-			size += recordKeyLen(c.Meta.ID, r.Key) + recordValueLen(c.Meta.Generation, r)
+			size += 2*recordKeyLen(c.Meta.ID, r.Key) + indexKeyExtra + recordValueLen(c.Meta.Generation, r)
 		}
 	}
 	buf := make([]byte, 0, size)
-	ents := make([]badger.Entry, batch.Len())
-	recs = make([]*badger.Entry, 0, len(ents))
+	ents := make([]badger.Entry, 2*batch.Len())
+	recs = make([]*badger.Entry, 0, batch.Len())
+	idx = make([]*badger.Entry, 0, batch.Len())
 	metas = make([]*badger.Entry, 0, len(batch.Changes))
 	n := 0
 	for i := range batch.Changes {
@@ -141,16 +143,21 @@ func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
 			kEnd := len(buf)
 			buf = appendRecordValue(buf, c.Meta.Generation, r)
 			e := &ents[n]
-			n++
 			e.Key = buf[start:kEnd:kEnd]
 			e.Value = buf[kEnd:len(buf):len(buf)]
 			recs = append(recs, e)
+			start = len(buf)
+			buf = appendIndexKey(buf, c.Meta.ID, r.Version, r.Key)
+			ie := &ents[n+1]
+			ie.Key = buf[start:len(buf):len(buf)]
+			idx = append(idx, ie)
+			n += 2
 		}
 		if !c.Remove {
 			metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
 		}
 	}
-	return recs, metas
+	return recs, idx, metas
 }
 
 // forget carries out what must be gone before a batch's records land:
@@ -188,6 +195,9 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 		if err := b.deleteAll(c.Meta.ID); err != nil {
 			return fmt.Errorf("forget peer %q: %w", c.Meta.ID, err)
 		}
+		if err := b.deleteIndex(c.Meta.ID); err != nil {
+			return fmt.Errorf("forget peer %q: version index: %w", c.Meta.ID, err)
+		}
 	}
 	return nil
 }
@@ -211,7 +221,11 @@ func (b *Badger) dropCollected(batch *lsync.Batch) {
 		for j, k := range c.Drop {
 			keys[j] = appendRecordKey(nil, c.Meta.ID, k)
 		}
-		if err := b.deleteKeys(keys); err != nil {
+		keys, err := b.recordAndIndexKeys(keys)
+		if err == nil {
+			err = b.deleteKeys(keys)
+		}
+		if err != nil {
 			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: deleting collected tombstones failed; Load will retry")
 		}
 	}
@@ -237,14 +251,17 @@ func (b *Badger) fitsOneTxn(groups ...[]*badger.Entry) bool {
 	return count < maxCount && size < maxSize
 }
 
-func (b *Badger) commitAtomic(recs, metas []*badger.Entry) error {
+func (b *Badger) commitAtomic(recs, idx, metas []*badger.Entry) error {
 	txn := b.db.NewTransaction(true)
 	defer txn.Discard()
-	for _, g := range [][]*badger.Entry{recs, metas} {
-		for _, e := range g {
-			if err := txn.SetEntry(e); err != nil {
-				return err
-			}
+	for i := range recs {
+		if err := setRecord(txn, recs[i], idx[i]); err != nil {
+			return err
+		}
+	}
+	for _, e := range metas {
+		if err := txn.SetEntry(e); err != nil {
+			return err
 		}
 	}
 	return txn.Commit()

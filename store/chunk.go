@@ -17,7 +17,9 @@ import (
 // not there — including keys whose old value a record overwrote, as the
 // overwrite and the watermark past it commit together. Metas of peers
 // without records (and each peer's final meta) go with their last run.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error {
+//
+// A record and its index entry always share a transaction.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs, idx []*badger.Entry) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -31,10 +33,10 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error 
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		for j := range c.Records {
-			e := recs[next]
+			e, ie := recs[next], idx[next]
 			next++
-			es := entrySize(e, threshold)
-			if count > 0 && (size+es > budget || count+2 >= maxCount/2) {
+			es := entrySize(e, threshold) + entrySize(ie, threshold)
+			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
 				// Close this transaction with the watermark of the last
 				// record written so far for this peer.
 				if j > 0 {
@@ -53,11 +55,11 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error 
 				txn = b.db.NewTransaction(true)
 				size, count = 0, 0
 			}
-			if err := txn.SetEntry(e); err != nil {
+			if err := setRecord(txn, e, ie); err != nil {
 				return err
 			}
 			size += es
-			count++
+			count += 2
 		}
 		if c.Remove {
 			continue

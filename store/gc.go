@@ -7,8 +7,9 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// GC reclaims value-log space held by overwritten or deleted values above
-// the value threshold (1 KiB). Badger never does this on its own, so a node
+// GC sweeps a chunk of the version index (see SweepIndex) and reclaims
+// value-log space held by overwritten or deleted values above the value
+// threshold (1 KiB). Badger never does this on its own, so a node
 // whose large values change should call GC from a timer (every few minutes
 // is plenty). It returns nil when there was nothing to reclaim, when another
 // GC is running, and for in-memory stores.
@@ -17,6 +18,11 @@ func (b *Badger) GC() error {
 		return fmt.Errorf("store: gc: %w", err)
 	}
 	defer b.mu.RUnlock()
+	if n, err := b.sweepIndex(); err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	} else if n > 0 {
+		b.log.Debug().Int("entries", n).Msg("store: swept stale version index entries")
+	}
 	// Each call rewrites at most one file; keep going while files qualify.
 	for {
 		err := b.db.RunValueLogGC(0.5)

@@ -91,8 +91,8 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 		Meta:    lsync.PeerMeta{ID: peer, Generation: gen, MaxVersion: ^uint64(0)},
 		Records: rs,
 	}}}
-	entries, _ := encodeBatch(batch)
-	return b.inChunks(len(entries), func(txn *badger.Txn, i int) error { return txn.SetEntry(entries[i]) })
+	recs, idx, _ := encodeBatch(batch)
+	return b.inChunks(len(recs), func(txn *badger.Txn, i int) error { return setRecord(txn, recs[i], idx[i]) })
 }
 
 // rawRecordCount counts the records of peer on disk, servable or not.

@@ -29,6 +29,10 @@ type Badger struct {
 	// concurrent Apply wrote but whose meta it has not committed yet).
 	wmu sync.Mutex
 
+	// sweepFrom is where the next SweepIndex resumes (after the index
+	// prefix); nil starts from the beginning. Guarded by wmu.
+	sweepFrom []byte
+
 	// afterRun, when set (tests only), runs after each intermediate
 	// transaction of commitPrefixes; an error stops the batch there, as a
 	// crash would.

@@ -131,7 +131,13 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 // does not fit, so a cut delta is still a gap-free prefix. more reports
 // that something was left out.
 func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) (out []NodeDelta, more bool) {
-	cands := s.inflight.skipSent(to, s.candidates(theirs, complete), s.now)
+	// The requester's own entry gives its incarnation; a digest without
+	// one counts as generation 0.
+	var toGen uint64
+	if e := theirs[to]; e != nil {
+		toGen = e.Generation
+	}
+	cands := s.inflight.skipSent(to, toGen, s.candidates(theirs, complete), s.now)
 	for i := range cands {
 		cands[i].tie = rng.Int()
 	}
@@ -163,7 +169,7 @@ func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete
 	if total > s.cfg.PacketBudget {
 		// Too large for a datagram: it travels on the ordered, reliable
 		// stream path, so what follows can build on it.
-		s.inflight.record(to, out, s.now)
+		s.inflight.record(to, toGen, out, s.now)
 	}
 	return out, more
 }

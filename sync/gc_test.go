@@ -283,3 +283,29 @@ func TestInflightChunksNotRepeated(t *testing.T) {
 		t.Fatalf("after expiry the chunk starts at %d, want 0", third.Deltas[0].From)
 	}
 }
+
+// A requester that restarted empty (new generation) gets the first chunk
+// again at once: its predecessor's chunks in flight never reach it. Keyed
+// by id alone, the new incarnation was sent only what came after them, a
+// gap it refused until the entries expired — seconds of stalled catch-up
+// after every quick restart.
+func TestInflightForgetsRestartedRequester(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	a := newTestState(t, "a", 1)
+	for i := 0; i < 200; i++ {
+		write(t, a, fmt.Sprint("k", i), "0123456789012345678901234567890123456789")
+	}
+	a.cfg.MessageBudget = 4000
+	a.SetTime(1000)
+	old := newTestState(t, "b", 1)
+	first := a.Handle(wire(t, old.MakeSyn(rng), testPacket), rng).Reply.(*SynAck)
+	if first.Deltas[0].From != 0 || first.Deltas[0].To == 0 {
+		t.Fatalf("first chunk %d..%d", first.Deltas[0].From, first.Deltas[0].To)
+	}
+	reborn := newTestState(t, "b", 2)
+	a.SetTime(1500) // well within the TTL
+	again := a.Handle(wire(t, reborn.MakeSyn(rng), testPacket), rng).Reply.(*SynAck)
+	if again.Deltas[0].From != 0 {
+		t.Fatalf("the restarted requester's chunk starts at %d, want 0", again.Deltas[0].From)
+	}
+}

@@ -10,8 +10,18 @@ package sync
 // reliable, so the receiver applies the chunks in sequence. If a chunk is
 // lost after all, the receiver refuses the next as a gap until the entry
 // expires, and the range is sent again.
+//
+// Entries are per incarnation of the requester: one that restarted empty
+// (a new generation) has received none of what its predecessor had in
+// flight, and skipping it would stall its catch-up until the entries
+// expire.
 type inflight struct {
-	to map[string]map[string]sentDelta // requester id -> node id -> what was sent
+	to map[string]*sentTo // requester id -> what was sent to it
+}
+
+type sentTo struct {
+	gen   uint64               // the requester's generation
+	nodes map[string]sentDelta // node id -> what was sent
 }
 
 type sentDelta struct {
@@ -28,30 +38,35 @@ const inflightTTL = 3000
 // in-flight deltas. A core that is never told the time tracks nothing.
 func (s *State) SetTime(nowMs uint64) { s.now = nowMs }
 
-func (f *inflight) record(to string, ds []NodeDelta, now uint64) {
+func (f *inflight) record(to string, toGen uint64, ds []NodeDelta, now uint64) {
 	if now == 0 || to == "" {
 		return
 	}
 	if f.to == nil {
-		f.to = make(map[string]map[string]sentDelta)
+		f.to = make(map[string]*sentTo)
 	}
-	m := f.to[to]
-	if m == nil {
-		m = make(map[string]sentDelta)
-		f.to[to] = m
+	st := f.to[to]
+	if st == nil || st.gen != toGen {
+		st = &sentTo{gen: toGen, nodes: make(map[string]sentDelta)}
+		f.to[to] = st
 	}
 	for _, nd := range ds {
-		m[nd.ID] = sentDelta{gen: nd.Generation, upTo: nd.To, at: now}
+		st.nodes[nd.ID] = sentDelta{gen: nd.Generation, upTo: nd.To, at: now}
 	}
 }
 
 // skipSent moves each candidate's start past what is already in flight to
 // the requester, and drops candidates with nothing left to send.
-func (f *inflight) skipSent(to string, cands []candidate, now uint64) []candidate {
-	m := f.to[to]
-	if len(m) == 0 {
+func (f *inflight) skipSent(to string, toGen uint64, cands []candidate, now uint64) []candidate {
+	st := f.to[to]
+	if st == nil {
 		return cands
 	}
+	if st.gen != toGen {
+		delete(f.to, to)
+		return cands
+	}
+	m := st.nodes
 	kept := cands[:0]
 	for _, c := range cands {
 		sent, ok := m[c.p.meta.ID]

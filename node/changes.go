@@ -1,0 +1,131 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/leviathan-gossip/leviathan/store"
+)
+
+// Cursor is a position in one peer's changefeed (see Changes): everything
+// of that generation up to that version has been read. The zero Cursor
+// reads from the start.
+type Cursor = store.Cursor
+
+// ChangePage is one read of a changefeed.
+type ChangePage struct {
+	// Deltas changed after the cursor, ascending by version, each key at
+	// its current value (a key changed twice appears once). Deletes have
+	// Deleted set and no value.
+	Deltas []Delta `json:"deltas"`
+	// Next is the cursor to store with the deltas and read from next.
+	Next Cursor `json:"next"`
+	// More is set when the page stopped at its limit with more to read.
+	More bool `json:"more"`
+}
+
+// Changefeed errors. After either, drop what is held of that peer and read
+// again from the zero Cursor.
+var (
+	// ErrGenerationChanged: the peer was wiped and came back, or the
+	// node's copy of it was refilled.
+	ErrGenerationChanged = store.ErrGenerationChanged
+	// ErrCompacted: deletes after the cursor were collected
+	// (tombstone_grace passed), so they can no longer be listed.
+	ErrCompacted = store.ErrCompacted
+	// ErrNoChangefeed: the node's store (see WithStore) has no version
+	// index.
+	ErrNoChangefeed = errors.New("node: store has no changefeed")
+)
+
+// changeFeeder is what a store needs for Changes; *store.Badger has it.
+type changeFeeder interface {
+	Changes(peer string, cur store.Cursor, limit int) (store.Page, error)
+}
+
+// Changes reads the durable records of peer (an id or alias, "" or "self"
+// for this node) changed after cur, at most limit of them (limit <= 0
+// means 1000), straight from the store: it never waits for gossip.
+//
+// It is the way for an application to ingest deltas into its own storage
+// without ever re-reading everything: store Next in the same transaction
+// as the deltas applied, and resume from it after any crash of either
+// side. Events (Subscribe) say when to read; the cursor says from where.
+func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
+	feed, ok := n.store.(changeFeeder)
+	if !ok {
+		return ChangePage{}, ErrNoChangefeed
+	}
+	if peer == "self" {
+		peer = ""
+	}
+	n.mu.Lock()
+	id, known := n.resolve(peer)
+	n.mu.Unlock()
+	if !known {
+		return ChangePage{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)
+	}
+	p, err := feed.Changes(id, cur, limit)
+	switch {
+	case errors.Is(err, store.ErrUnknownPeer):
+		// Known to gossip but nothing durable yet.
+		return ChangePage{Next: cur}, nil
+	case err != nil:
+		return ChangePage{}, fmt.Errorf("node: changes of %q: %w", id, err)
+	}
+	out := ChangePage{Next: p.Next, More: p.More, Deltas: make([]Delta, len(p.Records))}
+	for i, r := range p.Records {
+		d := Delta{Peer: id, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Tombstone}
+		if r.Tombstone {
+			d.Value = nil // a tombstone's value is its deletion time, not data
+		}
+		out.Deltas[i] = d
+	}
+	return out, nil
+}
+
+// handleChanges serves GET /changes?peer=&generation=&since=&limit=.
+// Values are written as in /kv (Delta's JSON: value and value_b64).
+func (n *Node) handleChanges(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var cur Cursor
+	var limit int
+	for _, f := range []struct {
+		name string
+		dst  *uint64
+	}{{"generation", &cur.Generation}, {"since", &cur.Version}} {
+		if s := q.Get(f.name); s != "" {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not an unsigned integer", f.name, s))
+				return
+			}
+			*f.dst = v
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > 100_000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not between 1 and 100000", s))
+			return
+		}
+		limit = v
+	}
+	page, err := n.Changes(q.Get("peer"), cur, limit)
+	switch {
+	case errors.Is(err, ErrUnknownPeer):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrGenerationChanged), errors.Is(err, ErrCompacted):
+		// Gone: the cursor cannot be continued; start over from zero.
+		writeError(w, http.StatusGone, err.Error())
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		if page.Deltas == nil {
+			page.Deltas = []Delta{}
+		}
+		writeJSON(w, http.StatusOK, page)
+	}
+}
