@@ -56,13 +56,15 @@ func TestConsoleCommands(t *testing.T) {
 	}
 }
 
-func TestHeardAndBytes(t *testing.T) {
+func TestRenderings(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{heard(-1), "-"},
 		{heard(1500 * time.Millisecond), "1.5s"},
 		{humanBytes(28 << 10), "28.0 KiB"},
 		{humanBytes(512), "512 B"},
 		{humanBytes(128 << 20), "128.0 MiB"},
+		{abbreviate([]byte{0xff, 0, 1}), "(3 bytes, not text)"},
+		{abbreviate([]byte("hello")), "hello"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -155,7 +156,12 @@ func logEvents(log zerolog.Logger, sub *node.Subscription) {
 	}
 }
 
+// abbreviate renders a value for one log line: text cut at 60 bytes,
+// other bytes as their count (a terminal is no place for them).
 func abbreviate(v []byte) string {
+	if !utf8.Valid(v) {
+		return fmt.Sprintf("(%d bytes, not text)", len(v))
+	}
 	if len(v) > 60 {
 		return string(v[:60]) + "…"
 	}
