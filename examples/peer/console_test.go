@@ -65,6 +65,7 @@ func TestRenderings(t *testing.T) {
 		{humanBytes(128 << 20), "128.0 MiB"},
 		{abbreviate([]byte{0xff, 0, 1}), "(3 bytes, not text)"},
 		{abbreviate([]byte("hello")), "hello"},
+		{abbreviate([]byte(strings.Repeat("x", 59) + "é" + "tail")), strings.Repeat("x", 59) + "…"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)

@@ -163,7 +163,11 @@ func abbreviate(v []byte) string {
 		return fmt.Sprintf("(%d bytes, not text)", len(v))
 	}
 	if len(v) > 60 {
-		return string(v[:60]) + "…"
+		cut := 60
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut-- // not inside a character
+		}
+		return string(v[:cut]) + "…"
 	}
 	return string(v)
 }
