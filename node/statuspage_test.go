@@ -196,8 +196,12 @@ func TestStatusPageHeadlessScreenshot(t *testing.T) {
 	if !rows["u1"] || !rows["u2"] {
 		t.Fatalf("the page Chromium saw lacks alive rows with phi for u1 and u2 (found %v):\n%.3000s", rows, dom)
 	}
-	if !strings.Contains(dom, `class="spark"`) || !strings.Contains(dom, "φ ") {
+	if !strings.Contains(dom, `class="spark"`) || !strings.Contains(dom, "φ 20") { // fastConfig's threshold
 		t.Error("phi graph with its threshold line missing")
+	}
+	gen := fmt.Sprintf(`<td class="num generation">%d</td>`, nodes[1].Status().Generation)
+	if !strings.Contains(dom, gen) {
+		t.Errorf("no generation column with u1's generation (%s)", gen)
 	}
 
 	file := filepath.Join(t.TempDir(), "page.png")

@@ -26,6 +26,26 @@ func TestLogsWithoutColourOffATerminal(t *testing.T) {
 	}
 }
 
+// TestUpdateLinesNameTheNode: the console's updates and delete lines carry
+// node= like the node's own lines, and the fields the README shows.
+func TestUpdateLinesNameTheNode(t *testing.T) {
+	var buf bytes.Buffer
+	log := nodeLogger(newLogger(&buf, zerolog.InfoLevel), "peer1")
+	ch := make(chan node.Event, 2)
+	ch <- node.Event{Type: node.EventUpdates, Deltas: []node.Delta{{Peer: "peer2", Key: "greeting", Value: []byte("hello"), Version: 1}}}
+	ch <- node.Event{Type: node.EventDelete, Deltas: []node.Delta{{Peer: "peer2", Key: "greeting", Version: 2, Deleted: true}}}
+	close(ch)
+	logEvents(log, &node.Subscription{C: ch})
+	for _, want := range []string{
+		"updates key=greeting node=peer1 peer=peer2 value=hello version=1",
+		"delete key=greeting node=peer1 peer=peer2 version=2",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
 // TestConsoleCommands runs the console's commands against a node in memory.
 func TestConsoleCommands(t *testing.T) {
 	n, err := node.New(node.Config{Alias: "c1", Addr: "127.0.0.1", InMemory: true})

@@ -55,9 +55,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "peer:", err)
 		return 1
 	}
-	// The node tags its own lines with node=<id>; the console's lines
-	// (updates, deletes, shutdown) carry it too.
-	log = log.With().Str("node", n.ID()).Logger()
+	log = nodeLogger(log, n.ID())
 	sub := n.Subscribe(1024)
 	done := make(chan struct{})
 	go func() {
@@ -109,6 +107,12 @@ func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
 	_, noColor := os.LookupEnv("NO_COLOR")
 	out := zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: noColor || !isTerminal(w)}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// nodeLogger tags the console's own lines (updates, deletes, shutdown)
+// with node=<id>, as the node tags its lines.
+func nodeLogger(log zerolog.Logger, id string) zerolog.Logger {
+	return log.With().Str("node", id).Logger()
 }
 
 // isTerminal reports whether w is a terminal (a character device).
