@@ -260,6 +260,24 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	}{plain(p), ms})
 }
 
+// UnmarshalJSON reads what MarshalJSON writes, last_heard_ms included.
+func (p *Peer) UnmarshalJSON(b []byte) error {
+	type plain Peer
+	var j struct {
+		plain
+		LastHeardMS int64 `json:"last_heard_ms"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*p = Peer(j.plain)
+	p.LastHeard = time.Duration(j.LastHeardMS) * time.Millisecond
+	if j.LastHeardMS < 0 {
+		p.LastHeard = -1
+	}
+	return nil
+}
+
 // splitHeartbeat splits a wire heartbeat into its boot and its count.
 func splitHeartbeat(hb uint64) (boot, count uint64) { return hb >> 32, hb & (1<<32 - 1) }
 

@@ -178,6 +178,11 @@ func TestPeersJSON(t *testing.T) {
 	if heard := peers[0]["last_heard_ms"].(float64); heard < 0 || heard > 10000 {
 		t.Errorf("last_heard_ms %v for a live peer", heard)
 	}
+	var typed []Peer // and the Go type reads it back
+	if err := json.Unmarshal(rec.Body.Bytes(), &typed); err != nil || len(typed) != 1 ||
+		typed[0].LastHeard.Milliseconds() != int64(peers[0]["last_heard_ms"].(float64)) || typed[0].Boot < 1 {
+		t.Errorf("read back as %+v (%v)", typed, err)
+	}
 	if peers[0]["state"] != "alive" || peers[0]["id"] != "u1" {
 		t.Errorf("unexpected peer %v", peers[0])
 	}
