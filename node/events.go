@@ -70,7 +70,7 @@ type deltaJSON struct {
 	Peer     string  `json:"peer"`
 	Key      string  `json:"key"`
 	Value    *string `json:"value,omitempty"`
-	ValueB64 string  `json:"value_b64,omitempty"`
+	ValueB64 *string `json:"value_b64,omitempty"` // set for every value, even empty
 	Version  uint64  `json:"version"`
 	Deleted  bool    `json:"deleted,omitempty"`
 }
@@ -81,7 +81,7 @@ func (d Delta) MarshalJSON() ([]byte, error) {
 	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
 	if !d.Deleted {
 		e := newKVEntry("", d.Value, d.Version)
-		j.Value, j.ValueB64 = e.Value, e.ValueB64
+		j.Value, j.ValueB64 = e.Value, &e.ValueB64
 	}
 	return json.Marshal(j)
 }
@@ -95,8 +95,8 @@ func (d *Delta) UnmarshalJSON(b []byte) error {
 	}
 	*d = Delta{Peer: j.Peer, Key: j.Key, Version: j.Version, Deleted: j.Deleted}
 	switch {
-	case j.ValueB64 != "":
-		v, err := base64.StdEncoding.DecodeString(j.ValueB64)
+	case j.ValueB64 != nil:
+		v, err := base64.StdEncoding.DecodeString(*j.ValueB64)
 		if err != nil {
 			return fmt.Errorf("delta %s/%s: value_b64: %w", j.Peer, j.Key, err)
 		}

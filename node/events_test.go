@@ -112,6 +112,7 @@ func TestDeltaJSON(t *testing.T) {
 		{Delta{Peer: "p", Key: "k", Value: []byte("hi"), Version: 1}, `{"peer":"p","key":"k","value":"hi","value_b64":"aGk=","version":1}`},
 		{Delta{Peer: "p", Key: "b", Value: []byte{0xff, 0}, Version: 2}, `{"peer":"p","key":"b","value_b64":"/wA=","version":2}`},
 		{Delta{Peer: "p", Key: "d", Version: 3, Deleted: true}, `{"peer":"p","key":"d","version":3,"deleted":true}`},
+		{Delta{Peer: "p", Key: "e", Value: []byte{}, Version: 4}, `{"peer":"p","key":"e","value":"","value_b64":"","version":4}`},
 	} {
 		b, err := json.Marshal(tt.d)
 		if err != nil || string(b) != tt.want {

@@ -36,7 +36,7 @@ type SSEDelta struct {
 	Peer     string  `json:"peer"`
 	Key      string  `json:"key"`
 	Value    *string `json:"value,omitempty"`
-	ValueB64 string  `json:"value_b64,omitempty"`
+	ValueB64 *string `json:"value_b64,omitempty"`
 	Version  uint64  `json:"version"`
 	Deleted  bool    `json:"deleted,omitempty"`
 }
@@ -51,7 +51,7 @@ func toSSE(ev Event, now time.Time) SSEEvent {
 		sd := SSEDelta{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
 		if !d.Deleted {
 			kv := newKVEntry("", d.Value, d.Version)
-			sd.Value, sd.ValueB64 = kv.Value, kv.ValueB64
+			sd.Value, sd.ValueB64 = kv.Value, &kv.ValueB64
 		}
 		out.Deltas = append(out.Deltas, sd)
 	}

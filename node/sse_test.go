@@ -92,7 +92,7 @@ func TestEventsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d := waitFor("updates").Deltas; len(d) != 1 || d[0].Value == nil || *d[0].Value != "hello" ||
-		d[0].ValueB64 != "aGVsbG8=" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
+		d[0].ValueB64 == nil || *d[0].ValueB64 != "aGVsbG8=" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
 		t.Fatalf("updates event %+v", seen["updates"])
 	}
 	if _, err := nodes[1].Delete("greeting"); err != nil {
@@ -118,7 +118,7 @@ func TestSSEBinaryValues(t *testing.T) {
 	for _, want := range []string{
 		`{"peer":"p","key":"bin","value_b64":"//4A","version":1}`,
 		`{"peer":"p","key":"text","value":"héllo","value_b64":"aMOpbGxv","version":2}`,
-		`{"peer":"p","key":"empty","value":"","version":3}`,
+		`{"peer":"p","key":"empty","value":"","value_b64":"","version":3}`,
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("%s lacks %s", data, want)
