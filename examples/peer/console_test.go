@@ -63,6 +63,7 @@ func TestConsoleCommands(t *testing.T) {
 		{"keys self", "1 keys: greeting"},
 		{"peers", "no peers yet"},
 		{"status", "c1 (127.0.0.1:"},
+		{"status", "store in memory"},
 		{"del greeting", "greeting deleted (version 2)"},
 		{"get self greeting", "self has no key greeting"},
 		{"bogus", "commands:"},
