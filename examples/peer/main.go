@@ -225,7 +225,10 @@ func command(n *node.Node, line string, out io.Writer) {
 		s := n.Status()
 		disk := ", store in memory"
 		if s.Store != nil && (s.DataDir != "" || s.Store.DiskBytes > 0) {
-			disk = fmt.Sprintf(", store %s on disk in %s", humanBytes(s.Store.DiskBytes), s.DataDir)
+			disk = fmt.Sprintf(", store %s on disk", humanBytes(s.Store.DiskBytes))
+			if s.DataDir != "" {
+				disk += " in " + s.DataDir
+			}
 		}
 		fmt.Fprintf(out, "%s (%s) generation %d, boot %d, heartbeat %d, max version %d, %d keys, %d peers, up %s%s\n",
 			s.ID, s.Addr, s.Generation, s.Boot, s.Heartbeat, s.MaxVersion, s.Keys, s.Peers, s.Uptime.Round(time.Second), disk)
