@@ -357,6 +357,8 @@ type Status struct {
 	Keys       int           `json:"keys"`
 	Peers      int           `json:"peers"`
 	Uptime     time.Duration `json:"uptime_ns"`
+	// Time is the node's clock when the status was taken.
+	Time time.Time `json:"time"`
 	// PhiThreshold is the phi above which peers are suspended.
 	PhiThreshold float64 `json:"phi_threshold"`
 	Stats        Stats   `json:"stats"`
@@ -421,7 +423,7 @@ func (n *Node) Status() Status {
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
 		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
-		DataDir: dataDir,
+		DataDir: dataDir, Time: n.clock.Now(),
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     n.counters.msgsIn.Load(),

@@ -107,6 +107,20 @@ func TestStatusPageShowsSuspension(t *testing.T) {
 		t.Errorf("screenshot does not decode as a page-sized PNG: %v", err)
 	}
 
+	// The page opens its event stream once it has checked that the
+	// browser's clock is real (half a second): wait for it, as a user sees
+	// "events: live".
+	eventually(t, 20*time.Second, func() error {
+		var conn string
+		if err := chromedp.Run(bctx, chromedp.Text("#conn", &conn, chromedp.ByQuery)); err != nil {
+			return err
+		}
+		if conn != "live" {
+			return fmt.Errorf("events: %q", conn)
+		}
+		return nil
+	})
+
 	nodes[2].cfg.SkipLeave = true // a crash, not a leave
 	if err := nodes[2].Close(); err != nil {
 		t.Fatal(err)
@@ -149,9 +163,10 @@ func browserProfile(t *testing.T) string {
 
 // TestStatusPageHeadlessScreenshot scripts the page as a user would from a
 // shell: chromium --headless --virtual-time-budget, which waits for the
-// network to go quiet and so hung on the never-ending /events stream. With
-// ?events=0 it returns, and the page it saw (DOM and screenshot) shows
-// both peers with their phi.
+// network to go quiet and so hung on the never-ending /events stream. The
+// page sees the virtual clock and leaves the stream closed (as it does
+// with ?events=0), Chromium returns, and the page it saw (DOM and
+// screenshot) shows both peers with their phi.
 func TestStatusPageHeadlessScreenshot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -168,12 +183,12 @@ func TestStatusPageHeadlessScreenshot(t *testing.T) {
 	})
 	// headless runs chromium with the user's flags and a deadline (a hang
 	// is what this test is about).
-	headless := func(extra ...string) []byte {
+	headless := func(path string, extra ...string) []byte {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		args := append(append([]string{}, headlessFlags...), "--user-data-dir="+browserProfile(t), "--virtual-time-budget=3000")
-		args = append(append(args, extra...), srv.URL+"/?events=0")
+		args = append(append(args, extra...), srv.URL+path)
 		cmd := exec.CommandContext(ctx, bin, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -187,7 +202,7 @@ func TestStatusPageHeadlessScreenshot(t *testing.T) {
 		return out
 	}
 
-	dom := string(headless("--dump-dom"))
+	dom := string(headless("/", "--dump-dom"))
 	phiCell := regexp.MustCompile(`<tr data-peer="(u[12])">.*?class="state state-alive">alive</td><td class="num phi">\d+\.\d\d</td><td class="num heard">[\d.]+ s ago</td>`)
 	rows := map[string]bool{}
 	for _, m := range phiCell.FindAllStringSubmatch(dom, -1) {
@@ -199,13 +214,16 @@ func TestStatusPageHeadlessScreenshot(t *testing.T) {
 	if !strings.Contains(dom, `class="spark"`) || !strings.Contains(dom, "φ 20") { // fastConfig's threshold
 		t.Error("phi graph with its threshold line missing")
 	}
+	if !strings.Contains(dom, "off (virtual clock: headless browser)") {
+		t.Error("the page does not say why its event stream is off")
+	}
 	gen := fmt.Sprintf(`<td class="num generation">%d</td>`, nodes[1].Status().Generation)
 	if !strings.Contains(dom, gen) {
 		t.Errorf("no generation column with u1's generation (%s)", gen)
 	}
 
 	file := filepath.Join(t.TempDir(), "page.png")
-	headless("--window-size=1200,600", "--screenshot="+file)
+	headless("/?events=0", "--window-size=1200,600", "--screenshot="+file)
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
