@@ -14,10 +14,12 @@ import (
 // Handler is the admin API:
 //
 //	GET    /peers              every other node: id, alias, addr, state, phi,
-//	                           last_heard_ms, heartbeat, max_version, generation, keys
+//	                           last_heard_ms, heartbeat, boot, max_version,
+//	                           generation, keys
 //	GET    /status             this node: id, alias, addr, cluster, generation,
-//	                           heartbeat, max_version, keys, peers, uptime_ns,
-//	                           stats (counters), store (disk use)
+//	                           heartbeat, boot, max_version, keys, peers, uptime_ns,
+//	                           time, phi_threshold, data_dir, stats (counters),
+//	                           store (disk use)
 //	GET    /kv/{peer}          all keys of a node with values and versions
 //	GET    /kv/{peer}/{key}    {"value": "...", "value_b64": "...", "version": N} or 404;
 //	                           ?raw=1 answers the value's bytes themselves
