@@ -171,9 +171,11 @@ func (h *hub) remove(s *Subscription) {
 }
 
 func (h *hub) publish(e Event) {
-	e.Deltas = detach(e.Deltas)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.subs) > 0 { // nobody listening: no copy to make
+		e.Deltas = detach(e.Deltas)
+	}
 	dropped := 0
 	for s := range h.subs {
 		ev := e
