@@ -108,7 +108,7 @@ func TestStatusPageShowsSuspension(t *testing.T) {
 	}
 
 	// The page opens its event stream once it has checked that the
-	// browser's clock is real (half a second): wait for it, as a user sees
+	// browser's clock is real (one second): wait for it, as a user sees
 	// "events: live".
 	eventually(t, 20*time.Second, func() error {
 		var conn string
