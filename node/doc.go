@@ -57,6 +57,17 @@
 //		}
 //	}
 //
+// # Membership
+//
+// Seeds come from the configuration, or at run time from Join, which
+// contacts them at once; a seed whose name does not resolve yet is retried,
+// it does not stop the node. Close announces a leave, so peers mark the
+// node left rather than failed; Leave does the same and keeps the node
+// open for reads until Close.
+//
+//	err = n.Join("10.0.0.7:7946")
+//	err = n.Leave() // then writes return ErrLeft
+//
 // # Admin API and status page
 //
 // Handler is the admin API as an http.Handler (also served on http_addr):
@@ -68,7 +79,8 @@
 // # Examples
 //
 // The Example functions of this package (ExampleNew, ExampleParseConfig,
-// ExampleNode_Subscribe, ExampleNode_Handler, ExampleWithMetrics in
+// ExampleDefaultLocalConfig, ExampleNode_Subscribe, ExampleNode_Lookup,
+// ExampleNode_Join, ExampleNode_Handler, ExampleWithMetrics in
 // example_test.go) run as tests with checked output; pkg.go.dev shows
 // them, go doc does not, which is why the essentials are repeated above.
 // examples/peer is a node with a console, examples/ingest an application

@@ -149,6 +149,53 @@ func ExampleNode_Subscribe() {
 	// Output: updates: a/greeting = hello (version 1)
 }
 
+// Join at run time, then Leave without closing: the peer sees a leave,
+// not a failure.
+func ExampleNode_Join() {
+	network := lsync.NewMemNetwork(1)
+	ta, _ := network.Listen("a:1", 1400, 4<<20)
+	tb, _ := network.Listen("b:1", 1400, 4<<20)
+	a, err := node.New(fast("a"), node.WithTransport(ta))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	b, err := node.New(fast("b"), node.WithTransport(tb)) // no seeds
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	_ = a.Start()
+	_ = b.Start()
+
+	if err := b.Join("a:1"); err != nil {
+		log.Fatal(err)
+	}
+	// stateOfB polls a's view of b until it is want, for at most 10 s.
+	stateOfB := func(want node.PeerState) node.PeerState {
+		var got node.PeerState
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if peers := a.Peers(); len(peers) == 1 {
+				if got = peers[0].State; got == want {
+					break
+				}
+			}
+		}
+		return got
+	}
+	fmt.Println("after Join, a sees b", stateOfB(node.StateAlive))
+	if err := b.Leave(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after Leave, a sees b", stateOfB(node.StateLeft))
+	_, err = b.Set("k", []byte("v"))
+	fmt.Println("b.Set:", err)
+	// Output:
+	// after Join, a sees b alive
+	// after Leave, a sees b left
+	// b.Set: node: left the cluster
+}
+
 // The admin API is an http.Handler: mount it anywhere.
 func ExampleNode_Handler() {
 	n, err := node.New(fast("web"))
