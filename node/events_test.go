@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -101,6 +103,31 @@ func TestUpdatesAreDurableWhenAnnounced(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatalf("updates never announced: %v", want)
+		}
+	}
+}
+
+// TestDeltaJSON: a delta's value is text when it can be and base64
+// always, and reads back byte for byte.
+func TestDeltaJSON(t *testing.T) {
+	for _, tt := range []struct {
+		d    Delta
+		want string
+	}{
+		{Delta{Peer: "p", Key: "k", Value: []byte("hi"), Version: 1}, `{"peer":"p","key":"k","value":"hi","value_b64":"aGk=","version":1}`},
+		{Delta{Peer: "p", Key: "b", Value: []byte{0xff, 0}, Version: 2}, `{"peer":"p","key":"b","value_b64":"/wA=","version":2}`},
+		{Delta{Peer: "p", Key: "d", Version: 3, Deleted: true}, `{"peer":"p","key":"d","version":3,"deleted":true}`},
+		{Delta{Peer: "p", Key: "e", Value: []byte{}, Version: 4}, `{"peer":"p","key":"e","value":"","value_b64":"","version":4}`},
+	} {
+		b, err := json.Marshal(tt.d)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%+v: %s (%v), want %s", tt.d, b, err, tt.want)
+			continue
+		}
+		var back Delta
+		if err := json.Unmarshal(b, &back); err != nil || back.Peer != tt.d.Peer || back.Key != tt.d.Key ||
+			!bytes.Equal(back.Value, tt.d.Value) || back.Version != tt.d.Version || back.Deleted != tt.d.Deleted {
+			t.Errorf("%s read back as %+v (%v)", b, back, err)
 		}
 	}
 }

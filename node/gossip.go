@@ -52,7 +52,9 @@ func (n *Node) tickLoop() {
 			n.round()
 		case <-beat.C():
 			n.mu.Lock()
-			n.state.Beat()
+			if !n.leaving { // after Leave the heartbeat stays put (membership.go)
+				n.state.Beat()
+			}
 			n.mu.Unlock()
 		case <-check.C():
 			n.checkHealth()
@@ -243,7 +245,7 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 // round opens exchanges with this round's targets.
 func (n *Node) round() {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed || n.leaving { // a node that left opens no exchange (membership.go)
 		n.mu.Unlock()
 		return
 	}

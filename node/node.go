@@ -1,24 +1,3 @@
-// Package node is Leviathan's public face: a node that owns key-value
-// pairs, replicates every node's pairs by scuttlebutt gossip, watches its
-// peers with a phi-accrual failure detector and persists every delta it
-// accepts in Badger before telling anyone about it.
-//
-//	cfg, err := node.LoadConfig("peer.toml")
-//	n, err := node.New(cfg)
-//	err = n.Start()
-//	defer n.Close()
-//	v, err := n.Set("greeting", []byte("hello"))
-//	val, ok := n.Get("other-node", "greeting")
-//
-// Subscribe delivers peers' updates and deletes (already durable) and
-// peer state changes, without ever blocking gossip. Handler is the admin
-// API as an http.Handler: key-value reads and writes, peers, status, a
-// server-sent events stream at /events, Prometheus metrics at /metrics
-// (see WithMetrics) and a live status page at /.
-//
-// The protocol itself lives in the pure packages sync (scuttlebutt) and
-// health (phi accrual); this package owns the goroutines, timers, sockets
-// and the store around them.
 package node
 
 import (
@@ -159,11 +138,19 @@ type Node struct {
 	wg       gosync.WaitGroup
 	httpSrv  *http.Server
 	httpAddr string
+
+	// Membership at run time (seeds.go, membership.go).
+	pendingSeeds []string // did not resolve in New; Start retries them
+	resolveNames bool     // seeds are host names (UDP/TCP), not a custom transport's addresses
+	leaving      bool     // Leave was called: no rounds, beats or writes; under mu
 }
 
 // New builds a node: it opens the store, binds the gossip port and loads
 // every persisted peer, but starts nothing; call Start.
-func New(cfg Config, opts ...Option) (_ *Node, err error) {
+func New(cfg Config, opts ...Option) (*Node, error) { return newNode(cfg, opts...) }
+
+// newNode is New; its named error lets a deferred cleanup see a failure.
+func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -230,20 +217,12 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
 	}
-	for _, s := range cfg.Seeds {
-		addr := s
-		if o.transport == nil {
-			// Resolved once, so that a seed is recognised by the address
-			// its packets come from.
-			if addr, err = lsync.CanonicalAddr(s); err != nil {
-				return nil, fmt.Errorf("node: seeds: %w", err)
-			}
-		}
-		n.seeds = append(n.seeds, addr)
-	}
 	if err := n.load(); err != nil {
 		return nil, err
 	}
+	// Seeds that do not resolve yet are retried from Start (seeds.go).
+	n.seeds, n.pendingSeeds = n.resolveSeeds(cfg.Seeds, o.transport == nil)
+	n.logDataDir()
 	n.logAuthFailures()
 	return n, nil
 }
@@ -359,6 +338,7 @@ func (n *Node) Start() error {
 	n.wg.Add(2)
 	go n.receiveLoop()
 	go n.tickLoop()
+	n.retrySeeds(n.pendingSeeds)
 	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
 	return nil
 }
