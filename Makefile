@@ -53,8 +53,8 @@ cluster:       ## the live four-peer demo, until Ctrl-C
 ingest:
 	$(GO) run ./examples/ingest -duration 10s
 
-peer:          ## one example peer (PEER=1..4)
-	$(GO) run ./examples/peer -config examples/peer$(or $(PEER),1).toml
+peer:          ## one example peer (PEER=1..4); built first, so kill -9 hits the peer itself
+	$(GO) build -o bin/peer ./examples/peer && exec bin/peer -config examples/peer$(or $(PEER),1).toml
 
 ci:
 	bash .ci/run

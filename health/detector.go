@@ -109,6 +109,19 @@ func (d *Detector) phi(p *peer, now time.Time) float64 {
 	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
 }
 
+// LastHeard returns when the peer's heartbeat was last seen to rise (or it
+// was Reset), and false if the peer is unknown. Phi measures the silence
+// since then; status pages show it as "last heard".
+func (d *Detector) LastHeard(id string) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.peers[id]
+	if !ok {
+		return time.Time{}, false
+	}
+	return p.last, true
+}
+
 // State returns the peer's state, and false if the peer is unknown.
 func (d *Detector) State(id string) (State, bool) {
 	d.mu.Lock()

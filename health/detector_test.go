@@ -572,3 +572,16 @@ func TestWindowRing(t *testing.T) {
 		t.Fatal(w.mean(99))
 	}
 }
+
+func TestLastHeard(t *testing.T) {
+	d := newDetector(t, nil)
+	if _, ok := d.LastHeard("a"); ok {
+		t.Fatal("unknown peer has a last-heard time")
+	}
+	d.Heartbeat("a", at(time.Second))
+	d.Heartbeat("a", at(3*time.Second))
+	d.Heartbeat("a", at(2*time.Second)) // out of order: the latest stays
+	if got, ok := d.LastHeard("a"); !ok || !got.Equal(at(3*time.Second)) {
+		t.Errorf("LastHeard = %v, %v; want %v", got, ok, at(3*time.Second))
+	}
+}

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -9,10 +12,19 @@ import (
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
+// Errors of reads and writes that callers can test for.
+var (
+	// ErrNotFound: the node is known but has no such key (or it is deleted).
+	ErrNotFound = errors.New("node: no such key")
+	// ErrValueTooLarge: a value over max_value_size.
+	ErrValueTooLarge = errors.New("node: value too large")
+)
+
 // Set writes a key of this node and returns its new version. When Set
-// returns, the write is in the store; peers receive it by gossip.
+// returns, the write is in the store; peers receive it by gossip. Set
+// keeps a copy of value: the caller may reuse its slice at once.
 func (n *Node) Set(key string, value []byte) (uint64, error) {
-	return n.write(lsync.Record{Key: key, Value: value})
+	return n.write(lsync.Record{Key: key, Value: bytes.Clone(value)})
 }
 
 // Delete removes a key of this node by writing a tombstone, which
@@ -37,6 +49,7 @@ const setManyChunk = 4096
 // and returns their versions in order. It writes in chunks of a few
 // thousand, each durable (and so visible and gossiped) on its own: on an
 // error, the returned versions are those of the pairs already written.
+// Like Set, it keeps copies of the values.
 func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 	for _, kv := range kvs {
 		if err := n.checkWrite(kv.Key, kv.Value); err != nil {
@@ -49,7 +62,7 @@ func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 		kvs = kvs[len(chunk):]
 		recs := make([]lsync.Record, len(chunk))
 		for i, kv := range chunk {
-			recs[i] = lsync.Record{Key: kv.Key, Value: kv.Value}
+			recs[i] = lsync.Record{Key: kv.Key, Value: bytes.Clone(kv.Value)}
 		}
 		if err := n.writeRecords(recs); err != nil {
 			return versions, err
@@ -68,7 +81,7 @@ func (n *Node) checkWrite(key string, value []byte) error {
 	case len(key) > n.cfg.MaxKeySize:
 		return fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(key), n.cfg.MaxKeySize)
 	case len(value) > n.cfg.MaxValueSize:
-		return fmt.Errorf("node: value of %d bytes exceeds max_value_size %d", len(value), n.cfg.MaxValueSize)
+		return fmt.Errorf("%w: %d bytes, max_value_size is %d", ErrValueTooLarge, len(value), n.cfg.MaxValueSize)
 	}
 	return nil
 }
@@ -112,12 +125,18 @@ func (n *Node) commitGroup(group []*writeReq) {
 		n.mu.Unlock()
 		fail(err)
 		return
+	case n.leaving:
+		n.mu.Unlock()
+		fail(ErrLeft)
+		return
 	}
 	var all []lsync.Record
 	for _, r := range group {
 		all = append(all, r.recs...)
 	}
-	rd, err := n.eng.Write(all)
+	// Issue 14: Write refuses while the node's own lost tail may still come
+	// back from peers, and never issues a version a peer holds.
+	rd, err := n.eng.Write(n.clock.Now(), all)
 	n.mu.Unlock()
 	if err == nil {
 		err = n.persist(&rd)
@@ -134,33 +153,43 @@ func (n *Node) commitGroup(group []*writeReq) {
 	fail(nil)
 }
 
-// Get returns a node's value for key; peer is an id or alias ("" or the
-// local id means this node). Deleted and unknown keys are not found.
+// Get returns a copy of a node's value for key; peer is an id, an alias,
+// "self" or "" (this node). Deleted keys, unknown keys and unknown peers
+// are all not found; Lookup tells them apart.
 func (n *Node) Get(peer, key string) ([]byte, bool) {
-	r, ok := n.record(peer, key)
-	if !ok || r.Tombstone {
-		return nil, false
-	}
-	return r.Value, true
+	e, err := n.Lookup(peer, key)
+	return e.Value, err == nil
 }
 
-// Version returns the version of a node's key (the seed libraries' getn).
+// Version returns the version a node's key was last written with (the
+// version of the value Get returns), for when the value itself is not
+// needed.
 func (n *Node) Version(peer, key string) (uint64, bool) {
-	r, ok := n.record(peer, key)
-	if !ok || r.Tombstone {
-		return 0, false
-	}
-	return r.Version, true
+	e, err := n.Lookup(peer, key)
+	return e.Version, err == nil
 }
 
-func (n *Node) record(peer, key string) (lsync.Record, bool) {
+// Entry is one key's value and the version it was written with.
+type Entry struct {
+	Value   []byte
+	Version uint64
+}
+
+// Lookup returns a node's key with its version. The error is
+// ErrUnknownPeer when this node has not heard of peer, ErrNotFound when
+// the peer has no such key or deleted it. The value is a copy.
+func (n *Node) Lookup(peer, key string) (Entry, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	id, ok := n.resolve(peer)
 	if !ok {
-		return lsync.Record{}, false
+		return Entry{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 	}
-	return n.state.Get(id, key)
+	r, ok := n.state.Get(id, key)
+	if !ok || r.Tombstone {
+		return Entry{}, fmt.Errorf("%w: %q at %s", ErrNotFound, key, peer)
+	}
+	return Entry{Value: bytes.Clone(r.Value), Version: r.Version}, nil
 }
 
 // Keys returns a node's keys, sorted; nil for an unknown peer.
@@ -174,9 +203,10 @@ func (n *Node) Keys(peer string) []string {
 	return n.state.Keys(id)
 }
 
-// resolve maps an id or alias to an id; the caller holds mu.
+// resolve maps an id or alias to an id, and "" or "self" to this node's
+// id; the caller holds mu.
 func (n *Node) resolve(peer string) (string, bool) {
-	if peer == "" {
+	if peer == "" || peer == "self" {
 		return n.id, true
 	}
 	if _, ok := n.state.Peer(peer); ok {
@@ -207,16 +237,59 @@ const (
 
 // Peer describes one other node.
 type Peer struct {
-	ID         string    `json:"id"`
-	Alias      string    `json:"alias"`
-	Addr       string    `json:"addr"`
-	State      PeerState `json:"state"`
-	Phi        float64   `json:"phi"`
-	Heartbeat  uint64    `json:"heartbeat"`
-	MaxVersion uint64    `json:"max_version"`
-	Generation uint64    `json:"generation"`
-	Keys       int       `json:"keys"`
+	ID    string    `json:"id"`
+	Alias string    `json:"alias"`
+	Addr  string    `json:"addr"`
+	State PeerState `json:"state"`
+	Phi   float64   `json:"phi"`
+	// LastHeard is how long ago the peer's heartbeat was last seen to rise
+	// (in any digest, from anyone): the silence phi measures. Milliseconds
+	// in JSON; -1 when never heard.
+	LastHeard time.Duration `json:"-"`
+	// Heartbeat counts the peer's heartbeats since it booted; Boot counts
+	// its boots on its data directory. (On the wire they are one number,
+	// boot<<32 + counter, so that a restarted node's heartbeats are above
+	// its old ones; every surface shows the two parts.)
+	Heartbeat  uint64 `json:"heartbeat"`
+	Boot       uint64 `json:"boot"`
+	MaxVersion uint64 `json:"max_version"`
+	Generation uint64 `json:"generation"`
+	Keys       int    `json:"keys"`
 }
+
+// MarshalJSON adds last_heard_ms to the JSON form.
+func (p Peer) MarshalJSON() ([]byte, error) {
+	type plain Peer // without this method
+	ms := int64(-1)
+	if p.LastHeard >= 0 {
+		ms = p.LastHeard.Milliseconds()
+	}
+	return json.Marshal(struct {
+		plain
+		LastHeardMS int64 `json:"last_heard_ms"`
+	}{plain(p), ms})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, last_heard_ms included.
+func (p *Peer) UnmarshalJSON(b []byte) error {
+	type plain Peer
+	var j struct {
+		plain
+		LastHeardMS int64 `json:"last_heard_ms"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*p = Peer(j.plain)
+	p.LastHeard = time.Duration(j.LastHeardMS) * time.Millisecond
+	if j.LastHeardMS < 0 {
+		p.LastHeard = -1
+	}
+	return nil
+}
+
+// splitHeartbeat splits a wire heartbeat into its boot and its count.
+func splitHeartbeat(hb uint64) (boot, count uint64) { return hb >> 32, hb & (1<<32 - 1) }
 
 // Peers returns every other known node, sorted by id.
 func (n *Node) Peers() []Peer {
@@ -237,9 +310,14 @@ func (n *Node) Peers() []Peer {
 		if math.IsNaN(phi) || math.IsInf(phi, 0) {
 			phi = 0 // JSON cannot carry them; the detector should not produce them
 		}
+		heard := time.Duration(-1)
+		if at, ok := n.detector.LastHeard(p.ID); ok {
+			heard = max(0, now.Sub(at))
+		}
+		boot, count := splitHeartbeat(p.Heartbeat)
 		out = append(out, Peer{
-			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi,
-			Heartbeat: p.Heartbeat, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
+			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi, LastHeard: heard,
+			Heartbeat: count, Boot: boot, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
 		})
 	}
 	return out
@@ -283,21 +361,32 @@ type Status struct {
 	Addr       string        `json:"addr"`
 	Cluster    string        `json:"cluster"`
 	Generation uint64        `json:"generation"`
-	Heartbeat  uint64        `json:"heartbeat"`
+	Heartbeat  uint64        `json:"heartbeat"` // heartbeats since this boot (see Peer)
+	Boot       uint64        `json:"boot"`      // boots on this data directory
 	MaxVersion uint64        `json:"max_version"`
 	Keys       int           `json:"keys"`
 	Peers      int           `json:"peers"`
 	Uptime     time.Duration `json:"uptime_ns"`
-	Stats      Stats         `json:"stats"`
+	// Time is the node's clock when the status was taken.
+	Time time.Time `json:"time"`
+	// PhiThreshold is the phi above which peers are suspended.
+	PhiThreshold float64 `json:"phi_threshold"`
+	Stats        Stats   `json:"stats"`
 	// Store is the store's size on disk, when it reports one (Badger does).
 	Store *StoreSize `json:"store,omitempty"`
+	// DataDir is where the data lives, absolute ("" in memory or with a
+	// store given by WithStore).
+	DataDir string `json:"data_dir,omitempty"`
 }
 
-// StoreSize is the store's size on disk in bytes: the LSM tree and the
-// value log. An in-memory store reports its LSM size and no value log.
+// StoreSize is the store's size on disk in bytes, as du counts it
+// (allocated blocks, so Badger's sparse preallocated value log counts for
+// what it holds): the LSM tables, the value log, and every file of the
+// data directory together. An in-memory store reports its LSM size.
 type StoreSize struct {
 	LSMBytes  int64 `json:"lsm_bytes"`
 	VLogBytes int64 `json:"vlog_bytes"`
+	DiskBytes int64 `json:"disk_bytes"`
 }
 
 // Stats are counters since start.
@@ -325,25 +414,26 @@ type Stats struct {
 
 // Status returns the local node's summary.
 func (n *Node) Status() Status {
-	// The store's size is read first, outside mu: it walks the directory.
-	var size *StoreSize
-	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
-		lsm, vlog := s.Size()
-		size = &StoreSize{LSMBytes: lsm, VLogBytes: vlog}
+	var size *StoreSize // walks the data directory: not under mu
+	if s, ok := n.storeSize(); ok {
+		size = &s
 	}
+	dataDir := n.dataDir()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	self := n.state.Self()
 	info, _ := n.state.Peer(self.ID)
 	cs := n.state.Stats()
+	boot, count := splitHeartbeat(info.Heartbeat)
 	var up time.Duration
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
 	}
 	return Status{
 		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
-		Generation: self.Generation, Heartbeat: info.Heartbeat, MaxVersion: self.MaxVersion,
-		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size,
+		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
+		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
+		DataDir: dataDir, Time: n.clock.Now(),
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     n.counters.msgsIn.Load(),

@@ -87,7 +87,7 @@ func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
 }
 
 // handleChanges serves GET /changes?peer=&generation=&since=&limit=.
-// Values are base64 in JSON, as every []byte.
+// Values are written as in /kv (Delta's JSON: value and value_b64).
 func (n *Node) handleChanges(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var cur Cursor

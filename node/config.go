@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -37,7 +35,7 @@ type Config struct {
 	EncryptKeysFile string   `toml:"encrypt_keys_file"` // one base64 key per line, first is primary
 
 	// Storage.
-	DataDir    string `toml:"data_dir"`    // Badger directory
+	DataDir    string `toml:"data_dir"`    // Badger directory; unset: ./leviathan-data, with a warning
 	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
 	SyncWrites bool   `toml:"sync_writes"` // fsync every batch
 
@@ -67,6 +65,9 @@ type Config struct {
 	MaxValueSize int `toml:"max_value_size"`
 
 	LogLevel string `toml:"log_level"` // trace, debug, info, warn, error
+
+	// dataDirDefaulted records that New chose DataDir, so that it says so.
+	dataDirDefaulted bool
 }
 
 // Duration is a time.Duration that TOML may give as milliseconds (1000)
@@ -126,6 +127,43 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultLANConfig is for nodes in one data centre or office network: the
+// defaults (1 s gossip, heartbeat and health check; a crashed peer is
+// suspected after about 8 s).
+func DefaultLANConfig() Config { return DefaultConfig() }
+
+// DefaultLocalConfig is for nodes on one machine or a fast, quiet network
+// (tests, demos): everything five times faster than on a LAN, so a write
+// reaches every peer in well under a second and a crashed peer is
+// suspected within about 2 s.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.GossipVal = Duration(200 * time.Millisecond)
+	c.HeartbeatVal = Duration(200 * time.Millisecond)
+	c.HealthCheckVal = Duration(200 * time.Millisecond)
+	c.PhiInitialInterval = Duration(400 * time.Millisecond)
+	c.PhiMaxInterval = Duration(2 * time.Second)
+	c.DeadAfter = Duration(10 * time.Second)
+	return c
+}
+
+// DefaultWANConfig is for nodes across regions: slower rounds (less
+// traffic over expensive links) and a detector that tolerates jitter and
+// short outages, at the price of suspecting a crashed peer later (about
+// half a minute).
+func DefaultWANConfig() Config {
+	c := DefaultConfig()
+	c.GossipVal = Duration(2 * time.Second)
+	c.HeartbeatVal = Duration(2 * time.Second)
+	c.HealthCheckVal = Duration(2 * time.Second)
+	c.PhiThreshold = 12
+	c.PhiInitialInterval = Duration(5 * time.Second)
+	c.PhiMaxInterval = Duration(30 * time.Second)
+	c.PhiAcceptablePause = Duration(3 * time.Second)
+	c.DeadAfter = Duration(2 * time.Minute)
+	return c
+}
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid config")
 
@@ -140,22 +178,18 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig parses TOML text over the defaults and validates it; name
-// is used in messages.
+// is used in messages. Every problem is reported, one line each: unknown
+// keys (with the nearest real key), values of the wrong type and values
+// out of range, so that one edit fixes a file.
 func ParseConfig(text, name string) (Config, error) {
 	cfg := DefaultConfig()
-	md, err := toml.Decode(text, &cfg)
+	errs, err := decodeFields(text, &cfg)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w: %v", name, ErrConfig, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return Config{}, fmt.Errorf("config %s: %w: unknown key(s) %s", name, ErrConfig, strings.Join(keys, ", "))
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	errs = append(errs, cfg.problems()...)
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("config %s: %w:\n  %w", name, ErrConfig, joinLines(errs))
 	}
 	return cfg, nil
 }
@@ -181,7 +215,7 @@ func (c Config) withDefaults() Config {
 		c.MaxMessageSize = d.MaxMessageSize
 	}
 	if c.DataDir == "" && !c.InMemory {
-		c.DataDir = d.DataDir
+		c.DataDir, c.dataDirDefaulted = d.DataDir, true
 	}
 	setIf(&c.GossipVal, d.GossipVal)
 	setIf(&c.HeartbeatVal, d.HeartbeatVal)
@@ -215,6 +249,16 @@ func (c Config) withDefaults() Config {
 
 // Validate checks every field and reports each bad one on its own line.
 func (c Config) Validate() error {
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+}
+
+// problems lists what is wrong with the configuration, one error per bad
+// field, each starting with the field's name.
+func (c Config) problems() []error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
@@ -222,10 +266,8 @@ func (c Config) Validate() error {
 	if c.Cluster == "" {
 		bad("cluster", "must not be empty")
 	}
-	if c.Addr == "" {
-		bad("addr", "must not be empty")
-	} else if ip := net.ParseIP(c.Addr); ip != nil && ip.IsUnspecified() {
-		bad("addr", "%s is not an address peers can reach; give the node's own IP", c.Addr)
+	if msg := addrProblem(c.Addr); msg != "" {
+		bad("addr", "%s", msg)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		bad("port", "%d is out of range 0-65535", c.Port)
@@ -295,11 +337,26 @@ func (c Config) Validate() error {
 			bad(f.name, "is %d bytes, at most %d", len(f.v), lsync.DefaultLimits.MaxIDBytes)
 		}
 	}
-	errs = append(errs, c.validateKeys(bad)...)
-	if len(errs) == 0 {
-		return nil
+	return append(errs, c.validateKeys(bad)...)
+}
+
+// addrProblem explains what is wrong with a bind address, or returns "".
+// The address is a bare host or IP: the port is its own key, and an IPv6
+// address is written without brackets (they are added where a port joins it).
+func addrProblem(addr string) string {
+	switch {
+	case addr == "":
+		return "must not be empty"
+	case strings.HasPrefix(addr, "["):
+		return fmt.Sprintf("%q: write an IPv6 address without brackets (%s); the port goes in port", addr, strings.Trim(addr, "[]"))
 	}
-	return fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		return fmt.Sprintf("%q: give the host alone (%s) and the port as port = %s", addr, host, port)
+	}
+	if ip := net.ParseIP(addr); ip != nil && ip.IsUnspecified() {
+		return fmt.Sprintf("%s is not an address peers can reach; give the node's own IP", addr)
+	}
+	return ""
 }
 
 // joinLines joins errors one per indented line.

@@ -77,6 +77,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"max_message_size too small for envelope", "max_message_size = 1053700\nencrypt_keys = [\"" + testKeyB64(32) + "\"]", []string{"max_message_size", "envelope"}},
 		{"negative key size", `max_key_size = -1`, []string{"max_key_size"}},
 		{"huge value size", `max_value_size = 1000000000`, []string{"max_value_size"}},
+		{"float for string", `phi_threshold = "high"`, []string{"phi_threshold", `"high" is a string`, "want a number"}},
+		{"addr in brackets", `addr = "[::1]"`, []string{"addr", "without brackets", "(::1)"}},
+		{"addr with port", `addr = "127.0.0.1:7001"`, []string{"addr", "port = 7001"}},
+		{"typo suggested", `heartbeat_vla = 1000`, []string{"unknown key heartbeat_vla", "did you mean heartbeat_val?"}},
+		{"list of wrong type", `seeds = [1, 2]`, []string{"seeds", "want a list of strings"}},
 		{"id too long", `id = "` + strings.Repeat("x", 300) + `"`, []string{"id", "300 bytes"}},
 	}
 	for _, tt := range tests {
@@ -92,6 +97,56 @@ func TestParseConfigErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestParseConfigListsEveryProblem: one file with several wrong types, a
+// value out of range and an unknown key reports each of them on its own
+// line, not only the first the decoder meets.
+func TestParseConfigListsEveryProblem(t *testing.T) {
+	text := "gossip_val = \"1x\"\nheartbeat_val = \"2y\"\nport = -1\nphi_threshold = \"high\"\nfanout = 1.5\nalais = \"p\"\n"
+	_, err := ParseConfig(text, "bad.toml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		"config bad.toml: invalid config:",
+		"  unknown key alais (did you mean alias?)",
+		`  gossip_val: "1x" is not a duration`,
+		`  heartbeat_val: "2y" is not a duration`,
+		`  phi_threshold: "high" is a string; want a number`,
+		"  fanout: 1.5 is a fractional number; want an integer",
+		"  port: -1 is out of range 0-65535",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to start with %q", i, lines[i], w)
+		}
+	}
+}
+
+func TestPresetsAreValid(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		cfg    Config
+		gossip time.Duration
+	}{
+		{"lan", DefaultLANConfig(), time.Second},
+		{"local", DefaultLocalConfig(), 200 * time.Millisecond},
+		{"wan", DefaultWANConfig(), 2 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.cfg.GossipVal.D(); got != tt.gossip {
+				t.Errorf("gossip_val = %v, want %v", got, tt.gossip)
 			}
 		})
 	}

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	gosync "sync"
 )
 
@@ -51,17 +54,63 @@ func (t EventType) String() string {
 }
 
 // Delta is one replicated key change, as delivered in EventUpdates and
-// EventDelete: the seed libraries' [peer, key, value, version].
+// EventDelete: the seed libraries' [peer, key, value, version]. In JSON
+// its value is written as the admin API writes values (see Handler):
+// "value" as a string when it is valid UTF-8, "value_b64" in base64.
 type Delta struct {
-	Peer    string `json:"peer"`
-	Key     string `json:"key"`
-	Value   []byte `json:"value,omitempty"`
-	Version uint64 `json:"version"`
-	Deleted bool   `json:"deleted,omitempty"`
+	Peer    string
+	Key     string
+	Value   []byte
+	Version uint64
+	Deleted bool
+}
+
+// deltaJSON is Delta's JSON form.
+type deltaJSON struct {
+	Peer     string  `json:"peer"`
+	Key      string  `json:"key"`
+	Value    *string `json:"value,omitempty"`
+	ValueB64 *string `json:"value_b64,omitempty"` // set for every value, even empty
+	Version  uint64  `json:"version"`
+	Deleted  bool    `json:"deleted,omitempty"`
+}
+
+// MarshalJSON writes the value as text when it is UTF-8 and always in
+// base64, so that no byte is mangled and text stays readable.
+func (d Delta) MarshalJSON() ([]byte, error) {
+	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
+	if !d.Deleted {
+		e := newKVEntry("", d.Value, d.Version)
+		j.Value, j.ValueB64 = e.Value, &e.ValueB64
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: the bytes from value_b64,
+// else from value.
+func (d *Delta) UnmarshalJSON(b []byte) error {
+	var j deltaJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*d = Delta{Peer: j.Peer, Key: j.Key, Version: j.Version, Deleted: j.Deleted}
+	switch {
+	case j.ValueB64 != nil:
+		v, err := base64.StdEncoding.DecodeString(*j.ValueB64)
+		if err != nil {
+			return fmt.Errorf("delta %s/%s: value_b64: %w", j.Peer, j.Key, err)
+		}
+		d.Value = v
+	case j.Value != nil:
+		d.Value = []byte(*j.Value)
+	}
+	return nil
 }
 
 // Event is one notification. Peer events carry node ids in Peers; data
-// events carry Deltas in the order they were applied.
+// events carry Deltas in the order they were applied. Deltas and their
+// values are copies, never the node's own memory; one copy is shared by
+// every subscriber of the event, so treat it as read-only.
 type Event struct {
 	Type   EventType
 	Peers  []string
@@ -124,6 +173,9 @@ func (h *hub) remove(s *Subscription) {
 func (h *hub) publish(e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.subs) > 0 { // nobody listening: no copy to make
+		e.Deltas = detach(e.Deltas)
+	}
 	dropped := 0
 	for s := range h.subs {
 		ev := e
@@ -139,6 +191,31 @@ func (h *hub) publish(e Event) {
 	if h.observe != nil {
 		h.observe(e.Type, dropped)
 	}
+}
+
+// detach copies deltas and their values out of the node's memory (the
+// core's records), in one allocation for all values, so that a subscriber
+// that modifies what it was given changes nothing inside the node. The
+// copy is shared by all subscribers of the event.
+func detach(ds []Delta) []Delta {
+	if len(ds) == 0 {
+		return ds
+	}
+	size := 0
+	for _, d := range ds {
+		size += len(d.Value)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]Delta, len(ds))
+	for i, d := range ds {
+		out[i] = d
+		if d.Value != nil {
+			start := len(buf)
+			buf = append(buf, d.Value...)
+			out[i].Value = buf[start:len(buf):len(buf)] // capped: an append cannot reach the next value
+		}
+	}
+	return out
 }
 
 // stats returns the number of subscribers and the most events waiting in

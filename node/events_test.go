@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -58,44 +60,74 @@ func TestSlowSubscriberDoesNotStallGossip(t *testing.T) {
 }
 
 // TestUpdatesAreDurableWhenAnnounced: when an update event arrives, the
-// delta is already in the receiving node's store.
+// store has already returned from applying the delta. The store is watched
+// at the moment of the event, not after a Close that would flush anyway.
 func TestUpdatesAreDurableWhenAnnounced(t *testing.T) {
-	dir := t.TempDir()
 	net := lsync.NewMemNetwork(3)
 	tr0, _ := net.Listen("a:1", 1400, 4<<20)
 	tr1, _ := net.Listen("b:1", 1400, 4<<20)
 	cfg0, cfg1 := fastConfig("a"), fastConfig("b")
 	cfg0.Seeds, cfg1.Seeds = []string{"b:1"}, []string{"a:1"}
-	cfg1.InMemory, cfg1.DataDir = false, dir
+	st := (&diskModel{}).open()
+	st.slow = 20 * time.Millisecond
 	a := startNode(t, cfg0, WithTransport(tr0))
-	b, err := New(cfg1, WithTransport(tr1), WithLogger(testLogger(t)))
+	b, err := New(cfg1, WithTransport(tr1), WithStore(st), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub := b.Subscribe(16)
+	defer b.Close()
+	sub := b.Subscribe(64)
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Set("k", []byte("v")); err != nil {
-		t.Fatal(err)
+	want := map[string]uint64{}
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("k%d", i)
+		v, err := a.Set(k, []byte("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[k] = v
 	}
-	for ev := range sub.C {
-		if ev.Type == EventUpdates {
-			break
+	timeout := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ev := <-sub.C:
+			for _, d := range ev.Deltas {
+				if !st.durable(d.Peer, d.Key, d.Version) {
+					t.Fatalf("%s/%s@%d announced before the store applied it", d.Peer, d.Key, d.Version)
+				}
+				if want[d.Key] == d.Version {
+					delete(want, d.Key)
+				}
+			}
+		case <-timeout:
+			t.Fatalf("updates never announced: %v", want)
 		}
 	}
-	// Close b at once and reopen its store: the announced delta is there.
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tr2, _ := net.Listen("c:1", 1400, 4<<20)
-	cfg1.Seeds = nil
-	b2, err := New(cfg1, WithTransport(tr2), WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
-	if v, ok := b2.Get("a", "k"); !ok || string(v) != "v" {
-		t.Fatalf("announced delta not in the store: %q %v", v, ok)
+}
+
+// TestDeltaJSON: a delta's value is text when it can be and base64
+// always, and reads back byte for byte.
+func TestDeltaJSON(t *testing.T) {
+	for _, tt := range []struct {
+		d    Delta
+		want string
+	}{
+		{Delta{Peer: "p", Key: "k", Value: []byte("hi"), Version: 1}, `{"peer":"p","key":"k","value":"hi","value_b64":"aGk=","version":1}`},
+		{Delta{Peer: "p", Key: "b", Value: []byte{0xff, 0}, Version: 2}, `{"peer":"p","key":"b","value_b64":"/wA=","version":2}`},
+		{Delta{Peer: "p", Key: "d", Version: 3, Deleted: true}, `{"peer":"p","key":"d","version":3,"deleted":true}`},
+		{Delta{Peer: "p", Key: "e", Value: []byte{}, Version: 4}, `{"peer":"p","key":"e","value":"","value_b64":"","version":4}`},
+	} {
+		b, err := json.Marshal(tt.d)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%+v: %s (%v), want %s", tt.d, b, err, tt.want)
+			continue
+		}
+		var back Delta
+		if err := json.Unmarshal(b, &back); err != nil || back.Peer != tt.d.Peer || back.Key != tt.d.Key ||
+			!bytes.Equal(back.Value, tt.d.Value) || back.Version != tt.d.Version || back.Deleted != tt.d.Deleted {
+			t.Errorf("%s read back as %+v (%v)", b, back, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -35,6 +36,46 @@ func ExampleNew() {
 	// Output: greeting = hello (version 1)
 }
 
+// A preset, adjusted: a node for one machine, in memory on a free port.
+func ExampleDefaultLocalConfig() {
+	cfg := node.DefaultLocalConfig()
+	cfg.Alias, cfg.Port, cfg.InMemory = "local", 0, true
+	n, err := node.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	fmt.Println(cfg.GossipVal.D(), n.ID())
+	// Output: 200ms local
+}
+
+// Lookup tells a peer this node never heard of from a key that is missing.
+func ExampleNode_Lookup() {
+	n, err := node.New(fast("me"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Set("greeting", []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	for _, q := range [][2]string{{"self", "greeting"}, {"self", "nothing"}, {"peer9", "greeting"}} {
+		e, err := n.Lookup(q[0], q[1])
+		switch {
+		case errors.Is(err, node.ErrUnknownPeer):
+			fmt.Println(q[0], "is not a peer this node knows")
+		case errors.Is(err, node.ErrNotFound):
+			fmt.Println(q[0], "has no key", q[1])
+		default:
+			fmt.Printf("%s = %s (version %d)\n", q[1], e.Value, e.Version)
+		}
+	}
+	// Output:
+	// greeting = hello (version 1)
+	// self has no key nothing
+	// peer9 is not a peer this node knows
+}
+
 // Configuration from TOML text; intervals are milliseconds or durations.
 func ExampleParseConfig() {
 	cfg, err := node.ParseConfig(`
@@ -52,7 +93,8 @@ dead_after = "1m"
 	fmt.Println(err)
 	// Output:
 	// peer1 [127.0.0.1:7002] 500ms 1m0s 8
-	// config typo.toml: invalid config: unknown key(s) gossip_vall
+	// config typo.toml: invalid config:
+	//   unknown key gossip_vall (did you mean gossip_val?)
 }
 
 // fast makes an example cluster converge in milliseconds.
@@ -107,6 +149,53 @@ func ExampleNode_Subscribe() {
 	// Output: updates: a/greeting = hello (version 1)
 }
 
+// Join at run time, then Leave without closing: the peer sees a leave,
+// not a failure.
+func ExampleNode_Join() {
+	network := lsync.NewMemNetwork(1)
+	ta, _ := network.Listen("a:1", 1400, 4<<20)
+	tb, _ := network.Listen("b:1", 1400, 4<<20)
+	a, err := node.New(fast("a"), node.WithTransport(ta))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	b, err := node.New(fast("b"), node.WithTransport(tb)) // no seeds
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	_ = a.Start()
+	_ = b.Start()
+
+	if err := b.Join("a:1"); err != nil {
+		log.Fatal(err)
+	}
+	// stateOfB polls a's view of b until it is want, for at most 10 s.
+	stateOfB := func(want node.PeerState) node.PeerState {
+		var got node.PeerState
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if peers := a.Peers(); len(peers) == 1 {
+				if got = peers[0].State; got == want {
+					break
+				}
+			}
+		}
+		return got
+	}
+	fmt.Println("after Join, a sees b", stateOfB(node.StateAlive))
+	if err := b.Leave(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after Leave, a sees b", stateOfB(node.StateLeft))
+	_, err = b.Set("k", []byte("v"))
+	fmt.Println("b.Set:", err)
+	// Output:
+	// after Join, a sees b alive
+	// after Leave, a sees b left
+	// b.Set: node: left the cluster
+}
+
 // The admin API is an http.Handler: mount it anywhere.
 func ExampleNode_Handler() {
 	n, err := node.New(fast("web"))
@@ -134,7 +223,7 @@ func ExampleNode_Handler() {
 	do("GET", "/kv/nobody", "")
 	// Output:
 	// PUT /kv/greeting → 200 {"version":1}
-	// GET /kv/web/greeting → 200 {"value":"hello","version":1}
+	// GET /kv/web/greeting → 200 {"value":"hello","value_b64":"aGVsbG8=","version":1}
 	// DELETE /kv/greeting → 200 {"version":2}
 	// GET /kv/web/greeting → 404 {"error":"no key greeting at web"}
 	// GET /kv/nobody → 404 {"error":"unknown peer nobody"}

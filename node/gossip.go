@@ -298,7 +298,7 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 // round opens exchanges with this round's targets.
 func (n *Node) round() {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed || n.leaving { // a node that left opens no exchange (membership.go)
 		n.mu.Unlock()
 		return
 	}

@@ -4,19 +4,24 @@ import (
 	"fmt"
 	gosync "sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentSetsGroupCommitted: many writers at once each get a
-// distinct version, every write is readable, and they shared batches.
+// distinct version, every write is readable, and writes that queue while a
+// commit runs share the next batch. The first commit is held in the store
+// until every other writer has queued, so the grouping is certain rather
+// than left to the scheduler.
 func TestConcurrentSetsGroupCommitted(t *testing.T) {
-	cfg := fastConfig("g")
-	cfg.InMemory, cfg.DataDir = false, t.TempDir()
-	n, err := New(cfg, WithLogger(testLogger(t)))
+	st := (&diskModel{}).open()
+	n, err := New(fastConfig("g"), WithStore(st), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	const writers, each = 16, 200
+	release := st.holdNextApply()
+	defer release()
+	const writers, each = 16, 50
 	versions := make([][]uint64, writers)
 	var wg gosync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -33,6 +38,16 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 			}
 		}(w)
 	}
+	// One writer's first Set is held in Apply; the other writers queue.
+	eventually(t, 10*time.Second, func() error {
+		n.writes.mu.Lock()
+		defer n.writes.mu.Unlock()
+		if q := len(n.writes.pending); q < writers-1 {
+			return fmt.Errorf("%d writers queued, want %d", q, writers-1)
+		}
+		return nil
+	})
+	release()
 	wg.Wait()
 	seen := map[uint64]bool{}
 	for w := range versions {
@@ -46,8 +61,12 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 			}
 		}
 	}
+	calls := st.applyCalls()
+	if len(calls) < 2 || calls[0] != 1 || calls[1] != writers-1 {
+		t.Fatalf("records per batch %v: want the held first write alone, then the %d queued ones together", calls[:min(len(calls), 4)], writers-1)
+	}
 	if st := n.Status(); st.Stats.Batches >= writers*each {
-		t.Logf("no batching happened (%d batches for %d writes): machine too idle to overlap", st.Stats.Batches, writers*each)
+		t.Fatalf("%d batches for %d writes: nothing was grouped", st.Stats.Batches, writers*each)
 	}
 }
 

@@ -1,26 +1,41 @@
 package node
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Handler is the admin API:
 //
-//	GET    /peers              every other node: id, alias, addr, state, phi, heartbeat, max_version
-//	GET    /status             this node: id, generation, versions, counters
-//	GET    /kv/{peer}          all keys of a node (id or alias) with values and versions
-//	GET    /kv/{peer}/{key}    {"value": "...", "version": N} or 404
-//	PUT    /kv/{key}           body is the value; answers {"version": N}
+//	GET    /peers              every other node: id, alias, addr, state, phi,
+//	                           last_heard_ms, heartbeat, boot, max_version,
+//	                           generation, keys
+//	GET    /status             this node: id, alias, addr, cluster, generation,
+//	                           heartbeat, boot, max_version, keys, peers, uptime_ns,
+//	                           time, phi_threshold, data_dir, stats (counters),
+//	                           store (disk use)
+//	GET    /kv/{peer}          all keys of a node with values and versions
+//	GET    /kv/{peer}/{key}    {"value": "...", "value_b64": "...", "version": N} or 404;
+//	                           ?raw=1 answers the value's bytes themselves
+//	PUT    /kv/{key}           body is the value (any bytes); answers {"version": N}
 //	DELETE /kv/{key}           answers {"version": N} of the tombstone
 //	GET    /changes?peer=&generation=&since=&limit=
 //	                           a peer's changefeed from a cursor (see Node.Changes)
 //	GET    /events             server-sent events: peers_discover, peers_suspend,
-//	                           peers_recover, peers_dead, updates, delete
+//	                           peers_recover, peers_dead, peers_leave, peers_remove,
+//	                           updates, delete
 //	GET    /metrics            Prometheus metrics (see WithMetrics)
 //	GET    /                   a status page that shows the cluster live
+//
+// {peer} is an id, an alias, or self (this node). Values travel in JSON
+// twice: "value" as a string when they are valid UTF-8 (left out when they
+// are not, rather than mangled), "value_b64" always, in standard base64.
 //
 // Errors are JSON {"error": "..."} with a 4xx status for bad requests; an
 // unknown path is a 404 with a JSON error too.
@@ -32,6 +47,10 @@ func (n *Node) Handler() http.Handler {
 
 	mux.HandleFunc("GET /peers", n.handlePeers)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, n.Status()) })
+	// /kv and /kv/ without a key or peer: a JSON error saying what goes
+	// there, instead of the mux's empty redirect from /kv to /kv/.
+	mux.HandleFunc("/kv", handleKVRoot)
+	mux.HandleFunc("GET /kv/{$}", handleKVRoot)
 	mux.HandleFunc("GET /kv/{peer}", n.handleKeys)
 	mux.HandleFunc("GET /kv/{peer}/{key...}", n.handleGet)
 	mux.HandleFunc("PUT /kv/{key...}", n.handlePut)
@@ -73,6 +92,10 @@ func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 	return len(b), nil // the plain-text body is replaced
 }
 
+func handleKVRoot(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, r.Method+" "+r.URL.Path+": no key or peer given; use GET /kv/{peer}, GET /kv/{peer}/{key}, PUT /kv/{key} or DELETE /kv/{key}")
+}
+
 func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {
 	peers := n.Peers()
 	if peers == nil {
@@ -81,27 +104,47 @@ func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, peers)
 }
 
+// kvEntry is a key's value in JSON: Value is set when the bytes are valid
+// UTF-8 (JSON strings cannot carry other bytes faithfully), ValueB64
+// always.
 type kvEntry struct {
-	Key     string `json:"key,omitempty"`
-	Value   string `json:"value"`
-	Version uint64 `json:"version"`
+	Key      string  `json:"key,omitempty"`
+	Value    *string `json:"value,omitempty"`
+	ValueB64 string  `json:"value_b64"`
+	Version  uint64  `json:"version"`
 }
+
+func newKVEntry(key string, value []byte, version uint64) kvEntry {
+	e := kvEntry{Key: key, ValueB64: base64.StdEncoding.EncodeToString(value), Version: version}
+	if utf8.Valid(value) {
+		s := string(value)
+		e.Value = &s
+	}
+	return e
+}
+
+// VersionHeader carries the version of a value answered raw
+// (GET /kv/{peer}/{key}?raw=1).
+const VersionHeader = "Leviathan-Version"
 
 func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	peer, key := r.PathValue("peer"), r.PathValue("key")
-	n.mu.Lock()
-	_, known := n.resolve(peer)
-	n.mu.Unlock()
-	if !known {
+	e, err := n.Lookup(peer, key)
+	switch {
+	case errors.Is(err, ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, "unknown peer "+peer)
 		return
-	}
-	rec, ok := n.record(peer, key)
-	if !ok || rec.Tombstone {
+	case err != nil:
 		writeError(w, http.StatusNotFound, "no key "+key+" at "+peer)
 		return
 	}
-	writeJSON(w, http.StatusOK, kvEntry{Value: string(rec.Value), Version: rec.Version})
+	if r.URL.Query().Has("raw") {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set(VersionHeader, strconv.FormatUint(e.Version, 10))
+		_, _ = w.Write(e.Value)
+		return
+	}
+	writeJSON(w, http.StatusOK, newKVEntry("", e.Value, e.Version))
 }
 
 func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +155,7 @@ func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
 	if known {
 		for _, k := range n.state.Keys(id) {
 			rec, _ := n.state.Get(id, k)
-			out = append(out, kvEntry{Key: k, Value: string(rec.Value), Version: rec.Version})
+			out = append(out, newKVEntry(k, rec.Value, rec.Version))
 		}
 	}
 	n.mu.Unlock()
@@ -127,11 +170,17 @@ func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(n.cfg.MaxValueSize)))
+	limit := n.cfg.MaxValueSize
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "value exceeds max_value_size")
+			size := "more than " + strconv.Itoa(limit)
+			if r.ContentLength > 0 {
+				size = strconv.FormatInt(r.ContentLength, 10)
+			}
+			writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("value of %s bytes exceeds max_value_size %d", size, limit))
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
@@ -152,6 +201,8 @@ func (n *Node) writeResult(w http.ResponseWriter, version uint64, err error) {
 		writeJSON(w, http.StatusOK, map[string]uint64{"version": version})
 	case errors.Is(err, ErrBadKey):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrValueTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:

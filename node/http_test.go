@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -27,13 +29,17 @@ func TestHandler(t *testing.T) {
 	}{
 		{"PUT", "/kv/greeting", "hello", 200, `{"version":1}`},
 		{"PUT", "/kv/dir/with/slash", "x", 200, `{"version":2}`},
-		{"GET", "/kv/web/greeting", "", 200, `{"value":"hello","version":1}`},
+		{"GET", "/kv/web/greeting", "", 200, `{"value":"hello","value_b64":"aGVsbG8=","version":1}`},
+		{"GET", "/kv/self/greeting", "", 200, `{"value":"hello","value_b64":"aGVsbG8=","version":1}`},
+		{"GET", "/kv/self", "", 200, `"key":"greeting"`},
 		{"GET", "/kv/web/dir/with/slash", "", 200, `"value":"x"`},
 		{"GET", "/kv/web", "", 200, `"key":"greeting"`},
 		{"GET", "/kv/web/missing", "", 404, `"error"`},
 		{"GET", "/kv/nobody/greeting", "", 404, `unknown peer`},
 		{"GET", "/kv/nobody", "", 404, `unknown peer`},
-		{"PUT", "/kv/big", strings.Repeat("x", 17), 413, `max_value_size`},
+		{"PUT", "/kv/big", strings.Repeat("x", 17), 413, `"error":"value of 17 bytes exceeds max_value_size 16"`},
+		{"PUT", "/kv", "v", 404, `"error":"PUT /kv: no key or peer given; use`},
+		{"GET", "/kv", "", 404, `GET /kv/{peer}`},
 		{"PUT", "/kv/" + strings.Repeat("k", 5000), "v", 400, `bad key`},
 		{"DELETE", "/kv/greeting", "", 200, `{"version":3}`},
 		{"GET", "/kv/web/greeting", "", 404, `"error"`},
@@ -43,7 +49,7 @@ func TestHandler(t *testing.T) {
 		{"POST", "/kv/greeting", "", 405, `"error":"method not allowed`},
 		{"PUT", "/kv/", "v", 400, `"error":"node: bad key: empty"`},
 		{"DELETE", "/kv/", "", 400, `"error"`},
-		{"GET", "/kv/", "", 405, `allowed: DELETE, PUT`},
+		{"GET", "/kv/", "", 404, `no key or peer given`},
 		{"GET", "/nothing/here", "", 404, `"error":"no such endpoint /nothing/here"`},
 		{"GET", "/index.html", "", 404, `"error"`},
 		{"POST", "/", "", 405, `"error"`},
@@ -84,6 +90,64 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestHandlerBinaryValues: bytes that are not UTF-8 survive the API, as
+// base64 in JSON (no mangled "value") and as themselves with ?raw=1.
+func TestHandlerBinaryValues(t *testing.T) {
+	n, err := New(fastConfig("bin"), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	srv := httptest.NewServer(n.Handler())
+	t.Cleanup(srv.Close)
+	value := []byte{0xff, 0x00, 0xfe, 'a', 0x80}
+	req, _ := http.NewRequest("PUT", srv.URL+"/kv/blob", bytes.NewReader(value))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT status %d", resp.StatusCode)
+	}
+
+	for _, path := range []string{"/kv/bin/blob", "/kv/self"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e kvEntry
+		if strings.HasPrefix(string(body), "[") {
+			var all []kvEntry
+			if err := json.Unmarshal(body, &all); err != nil || len(all) != 1 {
+				t.Fatalf("%s: %s (%v)", path, body, err)
+			}
+			e = all[0]
+		} else if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatalf("%s: %s (%v)", path, body, err)
+		}
+		if e.Value != nil {
+			t.Errorf("%s: non-UTF-8 value given as a string %q", path, *e.Value)
+		}
+		if got, err := base64.StdEncoding.DecodeString(e.ValueB64); err != nil || !bytes.Equal(got, value) {
+			t.Errorf("%s: value_b64 %q decodes to %x (%v), want %x", path, e.ValueB64, got, err, value)
+		}
+	}
+
+	resp, err = http.Get(srv.URL + "/kv/self/blob?raw=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(body, value) || resp.Header.Get(VersionHeader) != "1" ||
+		resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("raw: body %x, version %q, type %q", body, resp.Header.Get(VersionHeader), resp.Header.Get("Content-Type"))
+	}
+}
+
 func TestPeersJSON(t *testing.T) {
 	nodes := udpCluster(t, 2, nil)
 	eventually(t, 10e9, func() error {
@@ -101,10 +165,23 @@ func TestPeersJSON(t *testing.T) {
 	if len(peers) != 1 {
 		t.Fatalf("%d peers", len(peers))
 	}
-	for _, field := range []string{"id", "alias", "addr", "state", "phi", "heartbeat", "max_version"} {
+	for _, field := range []string{"id", "alias", "addr", "state", "phi", "last_heard_ms", "heartbeat", "boot", "max_version", "generation", "keys"} {
 		if _, ok := peers[0][field]; !ok {
 			t.Errorf("peer object lacks %q: %v", field, peers[0])
 		}
+	}
+	// The heartbeat is the count since the peer booted, not the wire's
+	// boot<<32 + count; a peer heard from has been heard recently.
+	if hb, boot := peers[0]["heartbeat"].(float64), peers[0]["boot"].(float64); hb >= 1<<32 || boot < 1 {
+		t.Errorf("heartbeat %v, boot %v: want the count since boot and a boot >= 1", hb, boot)
+	}
+	if heard := peers[0]["last_heard_ms"].(float64); heard < 0 || heard > 10000 {
+		t.Errorf("last_heard_ms %v for a live peer", heard)
+	}
+	var typed []Peer // and the Go type reads it back
+	if err := json.Unmarshal(rec.Body.Bytes(), &typed); err != nil || len(typed) != 1 ||
+		typed[0].LastHeard.Milliseconds() != int64(peers[0]["last_heard_ms"].(float64)) || typed[0].Boot < 1 {
+		t.Errorf("read back as %+v (%v)", typed, err)
 	}
 	if peers[0]["state"] != "alive" || peers[0]["id"] != "u1" {
 		t.Errorf("unexpected peer %v", peers[0])

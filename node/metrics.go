@@ -202,6 +202,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"gap", cs.GapDeltas},
 		{"invalid", cs.InvalidDeltas},
 		{"stale_generation", cs.StaleGenDeltas},
+		{"unproven_generation", cs.UnprovenGen}, // issue 14: not (yet) from the peer itself
+		{"ghost_limit", cs.GhostsRefused},       // issue 14: too many ids only ever listed
 	} {
 		counter(descRejected, r.v, r.reason)
 	}
@@ -234,9 +236,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSubs, float64(subs))
 	gauge(descLag, float64(lag))
 
-	if s, ok := n.store.(interface{ Size() (int64, int64) }); ok {
-		lsm, vlog := s.Size()
-		gauge(descStore, float64(lsm), "lsm")
-		gauge(descStore, float64(vlog), "vlog")
+	if s, ok := n.storeSize(); ok { // disk use, as du counts it
+		gauge(descStore, float64(s.LSMBytes), "lsm")
+		gauge(descStore, float64(s.VLogBytes), "vlog")
 	}
 }

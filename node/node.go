@@ -1,25 +1,3 @@
-// Package node is Leviathan's public face: a node that owns key-value
-// pairs, replicates every node's pairs by scuttlebutt gossip, watches its
-// peers with a phi-accrual failure detector and persists every delta it
-// accepts in Badger before telling anyone about it.
-//
-//	cfg, err := node.LoadConfig("peer.toml")
-//	n, err := node.New(cfg)
-//	err = n.Start()
-//	defer n.Close()
-//	v, err := n.Set("greeting", []byte("hello"))
-//	val, ok := n.Get("other-node", "greeting")
-//
-// Subscribe delivers peers' updates and deletes (already durable) and
-// peer state changes, without ever blocking gossip. Handler is the admin
-// API as an http.Handler: key-value reads and writes, peers, status, a
-// server-sent events stream at /events, Prometheus metrics at /metrics
-// (see WithMetrics) and a live status page at /.
-//
-// The protocol itself lives in the pure packages sync (scuttlebutt) and
-// health (phi accrual), and the logic around them in internal/engine,
-// which the simulator runs too; this package owns the goroutines, timers,
-// sockets and the store that drive the engine (see gossip.go).
 package node
 
 import (
@@ -163,11 +141,19 @@ type Node struct {
 	wg       gosync.WaitGroup
 	httpSrv  *http.Server
 	httpAddr string
+
+	// Membership at run time (seeds.go, membership.go).
+	pendingSeeds []string // did not resolve in New; Start retries them
+	resolveNames bool     // seeds are host names (UDP/TCP), not a custom transport's addresses
+	leaving      bool     // Leave was called: no rounds, beats or writes; under mu
 }
 
 // New builds a node: it opens the store, binds the gossip port and loads
 // every persisted peer, but starts nothing; call Start.
-func New(cfg Config, opts ...Option) (_ *Node, err error) {
+func New(cfg Config, opts ...Option) (*Node, error) { return newNode(cfg, opts...) }
+
+// newNode is New; its named error lets a deferred cleanup see a failure.
+func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -233,20 +219,13 @@ func New(cfg Config, opts ...Option) (_ *Node, err error) {
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
 	}
-	for _, s := range cfg.Seeds {
-		addr := s
-		if o.transport == nil {
-			// Resolved once, so that a seed is recognised by the address
-			// its packets come from.
-			if addr, err = lsync.CanonicalAddr(s); err != nil {
-				return nil, fmt.Errorf("node: seeds: %w", err)
-			}
-		}
-		n.seeds = append(n.seeds, addr)
-	}
 	if err := n.load(rng); err != nil {
 		return nil, err
 	}
+	// Seeds that do not resolve yet are retried from Start (seeds.go).
+	n.seeds, n.pendingSeeds = n.resolveSeeds(cfg.Seeds, o.transport == nil)
+	n.eng.AddSeeds(n.seeds...)
+	n.logDataDir()
 	n.logAuthFailures()
 	return n, nil
 }
@@ -268,7 +247,6 @@ func (n *Node) load(rng *rand.Rand) error {
 		Cluster:       n.cfg.Cluster,
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
 		Boot:          self.Boot,
-		Seeds:         n.seeds,
 		Fanout:        n.cfg.Fanout,
 		Gossip:        n.cfg.GossipVal.D(),
 		DeadGrace:     n.cfg.DeadGrace.D(),
@@ -280,6 +258,9 @@ func (n *Node) load(rng *rand.Rand) error {
 		Health:        n.cfg.healthConfig(),
 		Versioner:     n.versioner,
 		Rand:          rng,
+		// Issue 14: a peer's new generation (which drops its data) is
+		// believed only from the peer itself, in this many messages.
+		GenerationEvidence: generationEvidence,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -299,6 +280,20 @@ func (n *Node) load(rng *rand.Rand) error {
 	})
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
+	}
+	// Issue 14: removals survive restarts (store.Badger.LoadRemoved).
+	if rs, ok := n.store.(interface {
+		LoadRemoved(func(id string, gen, heartbeat uint64) error) error
+	}); ok {
+		if err := rs.LoadRemoved(n.eng.RestoreRemoved); err != nil {
+			return fmt.Errorf("node: load state: %w", err)
+		}
+	}
+	// Issue 14: a store not synced on every write may have lost the newest
+	// own records that peers hold; writes wait (bounded) for a peer's word
+	// and never reuse a version a peer showed (sync.State.VersionFloor).
+	if !self.Fresh && !self.CleanShutdown && !n.cfg.SyncWrites && peers > 0 {
+		n.eng.ExpectLostTail(now, lostTailWait(n.cfg.GossipVal.D()))
 	}
 	n.eng.Restored()
 	n.log = n.log.With().Str("node", id).Logger()
@@ -352,6 +347,7 @@ func (n *Node) Start() error {
 	go n.receiveLoop()
 	go n.tickLoop()
 	go n.maintLoop()
+	n.retrySeeds(n.pendingSeeds)
 	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
 	return nil
 }
@@ -413,3 +409,12 @@ func (n *Node) HTTPAddr() string {
 // never blocks gossip: when the buffer is full, events are dropped and
 // the next delivered one says how many were missed.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
+
+// generationEvidence is how many messages from a peer itself, with rising
+// heartbeats, prove that its generation changed (sync.Config).
+const generationEvidence = 3
+
+// lostTailWait is how long local writes wait after a possibly lossy boot
+// for a peer to say what it holds of this node's own data: a few gossip
+// rounds, at least two seconds.
+func lostTailWait(gossip time.Duration) time.Duration { return max(2*time.Second, 5*gossip) }

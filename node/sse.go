@@ -20,7 +20,7 @@ const SSEMaxDeltas = 100
 // SSEEvent is the JSON of one GET /events message ("data:" line); the
 // "event:" line carries the same Type.
 type SSEEvent struct {
-	Type   string     `json:"type"`             // peers_discover, peers_suspend, peers_recover, peers_dead, updates, delete
+	Type   string     `json:"type"`             // updates, delete, peers_discover, peers_suspend, peers_recover, peers_dead, peers_leave, peers_remove
 	Time   time.Time  `json:"time"`             // when the node published it
 	Peers  []string   `json:"peers,omitempty"`  // node ids, for peer events
 	Deltas []SSEDelta `json:"deltas,omitempty"` // for updates and delete
@@ -28,14 +28,17 @@ type SSEEvent struct {
 	Missed uint64     `json:"missed,omitempty"` // events this stream lost just before this one
 }
 
-// SSEDelta is one key change in an SSEEvent; Value is the value as a
-// string, as GET /kv gives it.
+// SSEDelta is one key change in an SSEEvent, its value as GET /kv gives
+// it: Value as a string when the bytes are valid UTF-8 (nil otherwise,
+// rather than mangled), ValueB64 always (standard base64). A delete
+// carries neither.
 type SSEDelta struct {
-	Peer    string `json:"peer"`
-	Key     string `json:"key"`
-	Value   string `json:"value,omitempty"`
-	Version uint64 `json:"version"`
-	Deleted bool   `json:"deleted,omitempty"`
+	Peer     string  `json:"peer"`
+	Key      string  `json:"key"`
+	Value    *string `json:"value,omitempty"`
+	ValueB64 *string `json:"value_b64,omitempty"`
+	Version  uint64  `json:"version"`
+	Deleted  bool    `json:"deleted,omitempty"`
 }
 
 func toSSE(ev Event, now time.Time) SSEEvent {
@@ -45,7 +48,12 @@ func toSSE(ev Event, now time.Time) SSEEvent {
 			out.More = len(ev.Deltas) - i
 			break
 		}
-		out.Deltas = append(out.Deltas, SSEDelta{Peer: d.Peer, Key: d.Key, Value: string(d.Value), Version: d.Version, Deleted: d.Deleted})
+		sd := SSEDelta{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
+		if !d.Deleted {
+			kv := newKVEntry("", d.Value, d.Version)
+			sd.Value, sd.ValueB64 = kv.Value, &kv.ValueB64
+		}
+		out.Deltas = append(out.Deltas, sd)
 	}
 	return out
 }

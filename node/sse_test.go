@@ -91,7 +91,8 @@ func TestEventsStream(t *testing.T) {
 	if _, err := nodes[1].Set("greeting", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	if d := waitFor("updates").Deltas; len(d) != 1 || d[0] != (SSEDelta{Peer: "m1", Key: "greeting", Value: "hello", Version: 1}) {
+	if d := waitFor("updates").Deltas; len(d) != 1 || d[0].Value == nil || *d[0].Value != "hello" ||
+		d[0].ValueB64 == nil || *d[0].ValueB64 != "aGVsbG8=" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
 		t.Fatalf("updates event %+v", seen["updates"])
 	}
 	if _, err := nodes[1].Delete("greeting"); err != nil {
@@ -99,6 +100,29 @@ func TestEventsStream(t *testing.T) {
 	}
 	if d := waitFor("delete").Deltas; len(d) != 1 || d[0] != (SSEDelta{Peer: "m1", Key: "greeting", Version: 2, Deleted: true}) {
 		t.Fatalf("delete event %+v", seen["delete"])
+	}
+}
+
+// TestSSEBinaryValues: a value that is not UTF-8 is not given as a
+// (mangled) string, only as base64; text values are given both ways.
+func TestSSEBinaryValues(t *testing.T) {
+	ev := Event{Type: EventUpdates, Deltas: []Delta{
+		{Peer: "p", Key: "bin", Value: []byte{0xff, 0xfe, 0}, Version: 1},
+		{Peer: "p", Key: "text", Value: []byte("héllo"), Version: 2},
+		{Peer: "p", Key: "empty", Value: []byte{}, Version: 3},
+	}}
+	data, err := json.Marshal(toSSE(ev, time.Unix(0, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`{"peer":"p","key":"bin","value_b64":"//4A","version":1}`,
+		`{"peer":"p","key":"text","value":"héllo","value_b64":"aMOpbGxv","version":2}`,
+		`{"peer":"p","key":"empty","value":"","value_b64":"","version":3}`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("%s lacks %s", data, want)
+		}
 	}
 }
 

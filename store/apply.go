@@ -176,7 +176,14 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 		c := &batch.Changes[i]
 		switch {
 		case c.Remove:
-			err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(metaKey(c.Meta.ID)) })
+			// The marker goes with the meta's deletion, in one transaction:
+			// a restart must not forget the removal (see LoadRemoved).
+			err := b.db.Update(func(txn *badger.Txn) error {
+				if err := txn.Delete(metaKey(c.Meta.ID)); err != nil {
+					return err
+				}
+				return txn.Set(removedKey(c.Meta.ID), encodeRemoved(c.Meta.Generation, c.Heartbeat))
+			})
 			if err != nil {
 				return fmt.Errorf("remove peer %q: %w", c.Meta.ID, err)
 			}

@@ -12,8 +12,11 @@ import (
 // kind never runs into another and a hex dump of the store stays readable.
 const (
 	selfKey      = "m/self"
+	cleanKey     = "m/clean" // present while the store is closed after a clean shutdown
 	metaPrefix   = "p/"
 	recordPrefix = "r/"
+	// removedPrefix marks peers removed (x/<id> -> generation, heartbeat).
+	removedPrefix = "x/"
 )
 
 // flagTombstone is the only flag bit defined so far. Unknown bits are
@@ -229,4 +232,18 @@ func decodeSelf(v []byte) (SelfInfo, error) {
 		return SelfInfo{}, err
 	}
 	return s, nil
+}
+
+func removedKey(id string) []byte { return append([]byte(removedPrefix), id...) }
+
+func encodeRemoved(gen, heartbeat uint64) []byte {
+	b := binary.AppendUvarint(nil, gen)
+	return binary.AppendUvarint(b, heartbeat)
+}
+
+func decodeRemoved(v []byte) (gen, heartbeat uint64, err error) {
+	d := decoder{b: v}
+	gen = d.uvarint("generation")
+	heartbeat = d.uvarint("heartbeat")
+	return gen, heartbeat, d.finish("removed marker")
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Badger is the Badger-backed store of one node.
@@ -47,6 +49,9 @@ type SelfInfo struct {
 	// Fresh reports that the store was new: the node has no data of its
 	// own and everything must come from its peers.
 	Fresh bool
+	// CleanShutdown reports that the previous run closed the store, which
+	// flushes it: no unsynced write can have been lost since.
+	CleanShutdown bool
 }
 
 // Open opens (or creates) the store.
@@ -70,6 +75,11 @@ func (b *Badger) Close() error {
 		return ErrClosed
 	}
 	b.closed = true
+	// Everything is flushed by Close: the next Boot may tell that no tail
+	// of unsynced writes can have been lost (SelfInfo.CleanShutdown).
+	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(cleanKey), nil) }); err != nil {
+		b.log.Warn().Err(err).Msg("store: close: marking a clean shutdown failed; the next boot assumes a crash")
+	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -136,8 +146,18 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 	var (
 		self  SelfInfo
 		found bool
+		own   lsync.PeerMeta
 	)
 	err := b.db.View(func(txn *badger.Txn) error {
+		var err error
+		if own, _, err = getMeta(txn, id); err != nil {
+			return err
+		}
+		if _, err := txn.Get([]byte(cleanKey)); err == nil {
+			self.CleanShutdown = true
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
 		item, err := txn.Get([]byte(selfKey))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -146,10 +166,13 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 			return err
 		}
 		found = true
-		return item.Value(func(v []byte) error {
+		clean := self.CleanShutdown
+		err = item.Value(func(v []byte) error {
 			self, err = decodeSelf(v)
 			return err
 		})
+		self.CleanShutdown = clean
+		return err
 	})
 	if err != nil {
 		return SelfInfo{}, fmt.Errorf("store: boot: read self: %w", err)
@@ -162,7 +185,15 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 	} else {
 		self = SelfInfo{ID: id, Generation: gen, Boot: 1, Fresh: true}
 	}
+	// The node may have refuted its generation at runtime (a peer held it
+	// at a newer one, see sync.State's refutation): its own meta, written
+	// with that batch, then carries the generation in force.
+	self.Generation = max(self.Generation, own.Generation)
 	err = b.db.Update(func(txn *badger.Txn) error {
+		// This run may end in a crash: only its own Close marks it clean.
+		if err := txn.Delete([]byte(cleanKey)); err != nil {
+			return err
+		}
 		return txn.Set([]byte(selfKey), encodeSelf(&self))
 	})
 	if err != nil {

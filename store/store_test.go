@@ -330,7 +330,7 @@ func TestBoot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (SelfInfo{ID: "n1", Generation: 1000, Boot: uint64(i) + 2}); got != want {
+		if want := (SelfInfo{ID: "n1", Generation: 1000, Boot: uint64(i) + 2, CleanShutdown: true}); got != want {
 			t.Fatalf("Boot #%d = %+v, want %+v", i+2, got, want)
 		}
 		mustClose(t, s)

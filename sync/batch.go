@@ -26,8 +26,13 @@ type PeerChange struct {
 	// them after the meta is durable, as long as it never serves a
 	// tombstone at or below GCVersion.
 	Drop []string
-	// Remove forgets the node altogether: its meta and every record.
+	// Remove forgets the node altogether: its meta and every record. The
+	// store keeps a marker with Meta.Generation and Heartbeat, handed back
+	// at boot to State.RestoreRemoved, so that a stale digest entry does
+	// not revive the node after a restart.
 	Remove bool
+	// Heartbeat is, with Remove, the node's heartbeat when it was removed.
+	Heartbeat uint64
 }
 
 // Batch is what handling one message (or one group of local writes) changes.

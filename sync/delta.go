@@ -208,12 +208,16 @@ func (p *peer) delta(from uint64, reset bool, budget int) (nd NodeDelta, used in
 func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 	for i := range ds {
 		nd := &ds[i]
-		if nd.ID == "" || nd.ID == s.cfg.Self.ID {
+		if nd.ID == "" {
 			s.stats.OwnIDDeltas++
 			continue
 		}
 		if !s.validDelta(nd) {
 			s.stats.InvalidDeltas++
+			continue
+		}
+		if nd.ID == s.cfg.Self.ID {
+			s.prepareOwnDelta(nd, pb) // a lost tail taken back, or a forgery
 			continue
 		}
 		if s.implausible(nd.Generation) || s.removed.has(nd.ID) {
@@ -236,6 +240,13 @@ func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
 		s.stats.StaleGenDeltas++
 		return
 	case nd.Generation > meta.Generation:
+		if s.cfg.GenerationEvidence > 0 {
+			// Only the peer's own digest entry proves a new generation
+			// (see proven); until then its data stays as it is.
+			s.stats.UnprovenGen++
+			s.unproven = true
+			return
+		}
 		pb.reset(p, nd.Generation, 0)
 		meta = pb.metaOf(p)
 	case nd.Reset:

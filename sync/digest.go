@@ -55,7 +55,9 @@ func (s *State) addPeer(p *peer) {
 
 // removePeer forgets a node, keeping the cached order and the recent list.
 func (s *State) removePeer(p *peer) {
+	s.confirm(p) // off the ghost list
 	delete(s.peers, p.meta.ID)
+	delete(s.genProof, p.meta.ID)
 	if i := slices.Index(s.sorted, p); i >= 0 {
 		s.sorted = slices.Delete(s.sorted, i, i+1)
 	}
@@ -152,19 +154,27 @@ type Observed struct {
 	New []string
 	// Left lists nodes that announced they are leaving.
 	Left []string
+	// Forgotten lists ghosts dropped (see ghost.go): known only from
+	// digests, they never showed life. The node stops tracking them.
+	Forgotten []string
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A
 // newer generation means the node's data was wiped: the reset goes into
 // the batch, to be made durable before the old data is forgotten.
-func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
+func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed) {
+	s.sweepGhosts(obs)
 	for i := range d {
 		e := &d[i]
 		switch {
 		case e.ID == "":
 			continue
 		case e.ID == s.cfg.Self.ID:
-			if e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat {
+			s.noteOwnClaim(e.Generation, e.MaxVersion)
+			switch {
+			case e.Generation > s.self.meta.Generation && !s.implausible(e.Generation):
+				s.refute(e.Generation, pb) // never adopt it: go above it
+			case e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat:
 				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
 			}
 			continue
@@ -173,20 +183,28 @@ func (s *State) observe(d []DigestEntry, pb *pending, obs *Observed) {
 		}
 		p := s.peers[e.ID]
 		if p == nil {
-			p = newPeer(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation})
-			s.addPeer(p)
+			// A ghost until it shows life (see ghost.go): not persisted.
+			if p = s.newGhost(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation}); p == nil {
+				continue
+			}
 			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
 				obs.Heartbeats = append(obs.Heartbeats, e.ID)
 			}
-			pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
+			continue
+		}
+		if p.ghost {
+			s.observeGhost(p, e, pb, obs)
 			continue
 		}
 		if e.Generation < p.meta.Generation {
 			continue // news of an earlier life of the node
 		}
 		if e.Generation > p.meta.Generation {
+			if !s.proven(p, e, from) {
+				continue // wait for the peer itself to say so
+			}
 			pb.reset(p, e.Generation, 0)
 			s.takeHeartbeat(p, e, obs)
 			continue

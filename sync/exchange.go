@@ -19,6 +19,7 @@ type Step struct {
 // Handle runs the protocol for one received message. It mutates nothing
 // that must be durable: data changes wait in Step.Batch for Commit.
 func (s *State) Handle(m Message, rng *rand.Rand) Step {
+	s.unproven = false
 	switch v := m.(type) {
 	case *Syn:
 		return s.handleSyn(v, rng)
@@ -40,7 +41,7 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	}
 	var st Step
 	var pb pending
-	s.observe(m.Digest, &pb, &st.Observed)
+	s.observe(m.From, m.Digest, &pb, &st.Observed)
 	theirs := index(m.Digest)
 	total := s.cfg.MessageBudget - synAckHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	// The digest may take half a datagram, so that a small SynAck still
@@ -60,14 +61,19 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	}
 	var st Step
 	var pb pending
-	s.observe(m.Digest, &pb, &st.Observed)
+	s.observe(m.From, m.Digest, &pb, &st.Observed)
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	if deltas, more := s.selectDeltas(m.From, index(m.Digest), false, budget, rng); len(deltas) > 0 || more {
 		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas, More: more}
 	}
 	st.Batch = pb.batch()
-	st.PullAgain = m.More
+	// Pulling again for deltas we cannot take yet would loop at full speed.
+	st.PullAgain = m.More && !s.unproven
+	if !m.More {
+		// The responder sent all it had for us, our own records included.
+		s.confirmTail()
+	}
 	return st
 }
 
@@ -80,6 +86,6 @@ func (s *State) handleAck(m *Ack) Step {
 	var pb pending
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	st.Batch = pb.batch()
-	st.PullAgain = m.More
+	st.PullAgain = m.More && !s.unproven
 	return st
 }

@@ -34,6 +34,12 @@ type sentDelta struct {
 // short enough that a lost one is sent again within a couple of rounds.
 const inflightTTL = 3000
 
+// maxInflightRequesters bounds the requesters tracked: the requester is the
+// unauthenticated From of a Syn, so a flood of made-up ids must not grow
+// the map. Past the bound, expired entries are swept; if all are live, a
+// new requester is not tracked (it may get a duplicate chunk, nothing more).
+const maxInflightRequesters = 1024
+
 // SetTime tells the core the current time (unix ms); it only times out
 // in-flight deltas. A core that is never told the time tracks nothing.
 func (s *State) SetTime(nowMs uint64) { s.now = nowMs }
@@ -46,6 +52,12 @@ func (f *inflight) record(to string, toGen uint64, ds []NodeDelta, now uint64) {
 		f.to = make(map[string]*sentTo)
 	}
 	st := f.to[to]
+	if st == nil && len(f.to) >= maxInflightRequesters {
+		f.sweep(now)
+		if len(f.to) >= maxInflightRequesters {
+			return
+		}
+	}
 	if st == nil || st.gen != toGen {
 		st = &sentTo{gen: toGen, nodes: make(map[string]sentDelta)}
 		f.to[to] = st
@@ -87,4 +99,18 @@ func (f *inflight) skipSent(to string, toGen uint64, cands []candidate, now uint
 		delete(f.to, to)
 	}
 	return kept
+}
+
+// sweep forgets what has been in flight for longer than inflightTTL.
+func (f *inflight) sweep(now uint64) {
+	for to, st := range f.to {
+		for id, sent := range st.nodes {
+			if now-sent.at > inflightTTL {
+				delete(st.nodes, id)
+			}
+		}
+		if len(st.nodes) == 0 {
+			delete(f.to, to)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -21,6 +22,12 @@ type Config struct {
 	MessageBudget int
 	// Limits are applied to deltas received (and checked on local writes).
 	Limits Limits
+	// GenerationEvidence is how many messages from a peer itself, with a
+	// rising heartbeat, it takes to believe the peer's generation changed
+	// (which drops all its data); see State.proven. 0 believes any digest
+	// entry or delta at once. Evidence needs the source address, given by
+	// HandleFrom; Handle alone never proves a change when this is set.
+	GenerationEvidence int
 }
 
 // Errors of the protocol core.
@@ -67,6 +74,8 @@ type peer struct {
 	stale      int
 	tombstones int
 	synMark    uint64 // MakeSyn call that already listed this peer
+	ghost      bool   // known only from digests so far (see ghost.go)
+	ghostSince uint64 // ms when it became a ghost
 }
 
 func newPeer(meta PeerMeta) *peer {
@@ -164,7 +173,17 @@ type State struct {
 	genCeiling uint64
 	removed    removedSet
 	inflight   inflight
-	now        uint64 // unix ms, from SetTime
+	tail       ownTail
+	// genProof collects evidence of peers' generation changes, one entry
+	// per known peer at most; src is the current message's source address
+	// (HandleFrom), unproven is set when a delta was dropped for want of
+	// evidence in the current message.
+	ghosts    []*peer // the peers with ghost set, oldest first
+	lastSweep uint64
+	genProof  map[string]*genEvidence
+	src       string
+	unproven  bool
+	now       uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed); addPeer
 	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.
@@ -185,6 +204,10 @@ type Stats struct {
 	FutureGen      uint64 // entries or deltas of an implausibly new generation
 	UncleanDeltas  uint64 // deltas from a sender that may hold collected keys
 	Resets         uint64 // peers whose data was dropped and refilled
+	OwnRecovered   uint64 // own records taken back from peers after a lost tail
+	Refutations    uint64 // own generation raised above one a peer reported
+	UnprovenGen    uint64 // entries or deltas of a newer generation not (yet) proven by the peer itself
+	GhostsRefused  uint64 // unknown ids not taken because maxGhosts ghosts are held
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -258,9 +281,13 @@ func (s *State) Commit(b *Batch) {
 			p = newPeer(c.Meta)
 			s.addPeer(p)
 		}
+		s.confirm(p) // persisted now: not to be forgotten silently
 		if c.Reset {
 			p.reset()
 			s.stats.Resets++
+		}
+		if p == s.self {
+			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
 		}
 		for _, r := range c.Records {
 			p.put(r)
@@ -318,7 +345,18 @@ func (s *State) Remove(id string) *Batch {
 	if p == nil || p == s.self {
 		return nil
 	}
-	return &Batch{Changes: []PeerChange{{Meta: p.meta, Remove: true}}}
+	return &Batch{Changes: []PeerChange{{Meta: p.meta, Remove: true, Heartbeat: p.heartbeat}}}
+}
+
+// RestoreRemoved remembers a node removed in an earlier run (the store's
+// marker, see PeerChange.Remove): until it comes back with a newer
+// generation or heartbeat, digests that list it are ignored. A node known
+// again (restored with data) is not affected.
+func (s *State) RestoreRemoved(id string, gen, heartbeat uint64) error {
+	if s.peers[id] == nil {
+		s.removed.add(id, gen, heartbeat)
+	}
+	return nil
 }
 
 // CollectTombstones prepares the collection of the local node's tombstones
@@ -399,7 +437,12 @@ func (r *removedSet) stale(e *DigestEntry) bool {
 		return false
 	}
 	if e.Generation > rp.gen || e.Generation == rp.gen && e.Heartbeat > rp.heartbeat {
-		delete(r.at, e.ID) // back for real; the order slice forgets it lazily
+		// Back for real. Forgotten in order too: a later removal appends
+		// it again, and a duplicate would evict the newer entry early.
+		delete(r.at, e.ID)
+		if i := slices.Index(r.order, e.ID); i >= 0 {
+			r.order = slices.Delete(r.order, i, i+1)
+		}
 		return false
 	}
 	return true
@@ -484,6 +527,8 @@ func (s *State) LocalWrite(recs []Record) (*Batch, error) {
 		}
 		last = r.Version
 	}
+	// From now on this run's watermark is authoritative: see ownTail.
+	s.tail.wrote = true
 	meta := s.self.meta
 	meta.MaxVersion = last
 	return &Batch{Changes: []PeerChange{{Meta: meta, Records: recs}}}, nil

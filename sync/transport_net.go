@@ -29,6 +29,11 @@ const (
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultSendQueue      = 64
 	DefaultRecvQueue      = 4096
+	// Memory is bounded in bytes, not only in messages: 4096 queued
+	// messages of 4 MiB would be 16 GiB.
+	DefaultRecvQueueBytes = 64 << 20  // received, waiting for Recv
+	DefaultSendQueueBytes = 32 << 20  // queued for one destination
+	DefaultSendTotalBytes = 128 << 20 // queued for all destinations together
 
 	// MaxInboundConns bounds the goroutines and buffers a flood of stream
 	// connections can cost; a cluster needs about one per active peer.
@@ -57,6 +62,11 @@ type NetConfig struct {
 	IdleTimeout    time.Duration // stream connections idle this long are closed; default 60s
 	SendQueue      int           // per-destination queue of pending stream messages; default 64
 	RecvQueue      int           // Recv channel capacity; default 4096
+	// Byte bounds; each must admit one message of MaxMessageSize, and
+	// defaults to the constant above or MaxMessageSize, whichever is larger.
+	RecvQueueBytes int // bytes of received messages not yet taken from Recv
+	SendQueueBytes int // bytes of stream messages queued for one destination
+	SendTotalBytes int // bytes of stream messages queued for all destinations
 	Logger         zerolog.Logger
 }
 
@@ -70,8 +80,8 @@ type NetStats struct {
 	TCPBytesSent   uint64
 	TCPMsgsRecv    uint64
 	TCPBytesRecv   uint64
-	RecvDropped    uint64 // received but Recv channel full
-	SendDropped    uint64 // Send returned ErrQueueFull
+	RecvDropped    uint64 // received but Recv channel full (in messages or bytes)
+	SendDropped    uint64 // Send returned ErrQueueFull (in messages or bytes)
 	SendFailed     uint64 // stream messages lost to a failed dial or write
 	DialErrors     uint64
 	BadFrames      uint64 // inbound streams closed for a bad hello or length, and empty datagrams
@@ -100,6 +110,8 @@ type NetTransport struct {
 	tcp    *net.TCPListener
 	log    zerolog.Logger
 	recv   chan Packet
+	rq     recvBytes
+	sent   atomic.Int64 // bytes queued on all streamSenders
 	stats  netCounters
 	dialer net.Dialer
 
@@ -122,8 +134,21 @@ type NetTransport struct {
 // through a queue so that a slow or dead peer costs only its own goroutine,
 // never the caller of Send.
 type streamSender struct {
-	dest string
-	q    chan []byte
+	dest  string
+	q     chan []byte
+	bytes atomic.Int64 // queued in q or being written
+}
+
+// recvBytes accounts for the bytes of the packets in the Recv channel. The
+// consumer takes from the channel without telling us; as the channel is a
+// FIFO, the packets it took are the oldest we put in, so before each put
+// the sizes beyond len(recv) are forgotten from the head.
+type recvBytes struct {
+	mu    gosync.Mutex
+	sizes []int // ring of the sizes put in, oldest at head
+	head  int
+	n     int
+	bytes int
 }
 
 // ListenNet binds the UDP and TCP sockets of cfg.Addr and starts receiving.
@@ -152,6 +177,14 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	if cfg.RecvQueue == 0 {
 		cfg.RecvQueue = DefaultRecvQueue
 	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&cfg.RecvQueueBytes, DefaultRecvQueueBytes}, {&cfg.SendQueueBytes, DefaultSendQueueBytes}, {&cfg.SendTotalBytes, DefaultSendTotalBytes}} {
+		if *f.v == 0 {
+			*f.v = max(f.def, cfg.MaxMessageSize)
+		}
+	}
 	switch {
 	case cfg.PacketSize < 0 || cfg.PacketSize > MaxUDPPayload:
 		return nil, fmt.Errorf("sync: packet size %d out of range 1..%d", cfg.PacketSize, MaxUDPPayload)
@@ -159,6 +192,9 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 		return nil, fmt.Errorf("sync: max message size %d out of range %d..%d", cfg.MaxMessageSize, cfg.PacketSize, 1<<31-1)
 	case cfg.ReadBuffer < 0, cfg.DialTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0, cfg.SendQueue < 0, cfg.RecvQueue < 0:
 		return nil, errors.New("sync: negative NetConfig field")
+	case cfg.RecvQueueBytes < cfg.MaxMessageSize || cfg.SendQueueBytes < cfg.MaxMessageSize || cfg.SendTotalBytes < cfg.SendQueueBytes:
+		return nil, fmt.Errorf("sync: queue byte bounds %d, %d, %d cannot hold a message of %d bytes (or total below per destination)",
+			cfg.RecvQueueBytes, cfg.SendQueueBytes, cfg.SendTotalBytes, cfg.MaxMessageSize)
 	}
 	canon, err := CanonicalAddr(cfg.Addr)
 	if err != nil {
@@ -179,6 +215,7 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 		tcp:     tcp,
 		log:     cfg.Logger.With().Str("transport", ap.String()).Logger(),
 		recv:    make(chan Packet, cfg.RecvQueue),
+		rq:      recvBytes{sizes: make([]int, cfg.RecvQueue)},
 		done:    make(chan struct{}),
 		senders: make(map[string]*streamSender),
 		conns:   make(map[net.Conn]struct{}),
@@ -283,14 +320,33 @@ func (t *NetTransport) Send(addr string, b []byte) error {
 	return t.enqueue(s, b)
 }
 
+// enqueue queues b for s within the queue's length and byte bounds; the
+// bytes are released by runSender once b is written (or given up).
 func (t *NetTransport) enqueue(s *streamSender, b []byte) error {
+	n := int64(len(b))
+	if s.bytes.Add(n) > int64(t.cfg.SendQueueBytes) {
+		s.bytes.Add(-n)
+		t.stats.sendDropped.Add(1)
+		return ErrQueueFull
+	}
+	if t.sent.Add(n) > int64(t.cfg.SendTotalBytes) {
+		t.release(s, n)
+		t.stats.sendDropped.Add(1)
+		return ErrQueueFull
+	}
 	select {
 	case s.q <- b:
 		return nil
 	default:
+		t.release(s, n)
 		t.stats.sendDropped.Add(1)
 		return ErrQueueFull
 	}
+}
+
+func (t *NetTransport) release(s *streamSender, n int64) {
+	s.bytes.Add(-n)
+	t.sent.Add(-n)
 }
 
 func (t *NetTransport) sendUDP(addr string, b []byte) error {
@@ -368,10 +424,27 @@ func (t *NetTransport) Close() error {
 }
 
 // deliver never blocks: a consumer that falls behind loses messages, which
-// gossip repairs, instead of stalling the sockets' readers.
+// gossip repairs, instead of stalling the sockets' readers. What waits in
+// Recv is bounded by RecvQueueBytes as well as by RecvQueue messages.
 func (t *NetTransport) deliver(p Packet) bool {
+	q := &t.rq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.n > len(t.recv) { // taken by the consumer since the last put
+		q.bytes -= q.sizes[q.head]
+		q.head = (q.head + 1) % len(q.sizes)
+		q.n--
+	}
+	// q.n == len(sizes): the channel was full when trimmed.
+	if q.n == len(q.sizes) || q.bytes+len(p.Data) > t.cfg.RecvQueueBytes {
+		t.stats.recvDropped.Add(1)
+		return false
+	}
 	select {
 	case t.recv <- p:
+		q.sizes[(q.head+q.n)%len(q.sizes)] = len(p.Data)
+		q.n++
+		q.bytes += len(p.Data)
 		return true
 	default:
 		t.stats.recvDropped.Add(1)
@@ -581,6 +654,7 @@ func (t *NetTransport) runSender(s *streamSender) {
 			idle.Reset(t.cfg.IdleTimeout)
 		case b := <-s.q:
 			c = t.writeStream(log, s.dest, c, b)
+			t.release(s, int64(len(b)))
 			idle.Reset(t.cfg.IdleTimeout)
 		}
 	}

@@ -189,7 +189,9 @@ func (d *demo) startPeer(i int) error {
 	if i > 0 {
 		cfg.Seeds = []string{fmt.Sprintf("127.0.0.1:%d", d.ports[0])}
 	}
-	n, err := node.New(cfg, node.WithLogger(d.log.With().Str("peer", name(i)).Logger()))
+	// The node adds node=<id> to each of its lines (here the peer's name);
+	// "peer" is the field of the peer a line is about.
+	n, err := node.New(cfg, node.WithLogger(d.log))
 	if err != nil {
 		return err
 	}

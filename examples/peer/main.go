@@ -6,6 +6,7 @@
 //
 // Commands on stdin: set KEY VALUE, del KEY, get PEER KEY, keys PEER,
 // peers, status, help. PEER is an id or alias; "self" is this node.
+// Log lines go to stderr, in colour only on a terminal.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -45,15 +47,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "peer:", err)
 		return 2
 	}
-	zerolog.TimeFieldFormat = zerolog.TimeFormatUnixMs
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000"}).
-		Level(cfg.Level()).With().Timestamp().Logger()
+	zerolog.TimeFieldFormat = zerolog.TimeFormatUnixMs // milliseconds in the console's times
+	log := newLogger(stderr, cfg.Level())
 
 	n, err := node.New(cfg, node.WithLogger(log))
 	if err != nil {
 		fmt.Fprintln(stderr, "peer:", err)
 		return 1
 	}
+	log = nodeLogger(log, n.ID())
 	sub := n.Subscribe(1024)
 	done := make(chan struct{})
 	go func() {
@@ -66,7 +68,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		<-done
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s listening on %s, admin API on http://%s — type 'help'\n", n.ID(), n.Addr(), n.HTTPAddr())
+	api := "admin API off (set http_addr)"
+	if a := n.HTTPAddr(); a != "" {
+		api = "admin API on http://" + a
+	}
+	fmt.Fprintf(stdout, "%s listening on %s, %s — type 'help'\n", n.ID(), n.Addr(), api)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -93,6 +99,30 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			command(n, line, stdout)
 		}
 	}
+}
+
+// newLogger writes human-readable lines to w, in colour only when w is a
+// terminal (and NO_COLOR is unset): a log file or a pipe gets no ANSI codes.
+func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+	_, noColor := os.LookupEnv("NO_COLOR")
+	out := zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: noColor || !isTerminal(w)}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// nodeLogger tags the console's own lines (updates, deletes, shutdown)
+// with node=<id>, as the node tags its lines.
+func nodeLogger(log zerolog.Logger, id string) zerolog.Logger {
+	return log.With().Str("node", id).Logger()
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // readLines feeds stdin lines to out; it ends with stdin, and the process
@@ -130,9 +160,18 @@ func logEvents(log zerolog.Logger, sub *node.Subscription) {
 	}
 }
 
+// abbreviate renders a value for one log line: text cut at 60 bytes,
+// other bytes as their count (a terminal is no place for them).
 func abbreviate(v []byte) string {
+	if !utf8.Valid(v) {
+		return fmt.Sprintf("(%d bytes, not text)", len(v))
+	}
 	if len(v) > 60 {
-		return string(v[:60]) + "…"
+		cut := 60
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut-- // not inside a character
+		}
+		return string(v[:cut]) + "…"
 	}
 	return string(v)
 }
@@ -157,14 +196,20 @@ func command(n *node.Node, line string, out io.Writer) {
 		v, err := n.Delete(f[1])
 		report(out, err, "%s deleted (version %d)", f[1], v)
 	case f[0] == "get" && len(f) == 3:
-		val, ok := n.Get(peer(f[1]), f[2])
-		ver, _ := n.Version(peer(f[1]), f[2])
-		if !ok {
+		e, err := n.Lookup(peer(f[1]), f[2])
+		switch {
+		case errors.Is(err, node.ErrUnknownPeer):
+			fmt.Fprintf(out, "unknown peer %s (see 'peers')\n", f[1])
+		case err != nil:
 			fmt.Fprintf(out, "%s has no key %s\n", f[1], f[2])
+		default:
+			fmt.Fprintf(out, "%s = %s (version %d)\n", f[2], e.Value, e.Version)
+		}
+	case f[0] == "keys" && len(f) == 2:
+		if _, err := n.Lookup(peer(f[1]), ""); errors.Is(err, node.ErrUnknownPeer) {
+			fmt.Fprintf(out, "unknown peer %s (see 'peers')\n", f[1])
 			return
 		}
-		fmt.Fprintf(out, "%s = %s (version %d)\n", f[2], val, ver)
-	case f[0] == "keys" && len(f) == 2:
 		keys := n.Keys(peer(f[1]))
 		fmt.Fprintf(out, "%d keys: %s\n", len(keys), strings.Join(keys, " "))
 	case f[0] == "peers":
@@ -173,16 +218,44 @@ func command(n *node.Node, line string, out io.Writer) {
 			fmt.Fprintln(out, "no peers yet")
 		}
 		for _, p := range peers {
-			fmt.Fprintf(out, "%-12s %-22s %-9s phi=%5.2f heartbeat=%d max_version=%d keys=%d\n",
-				p.Alias, p.Addr, p.State, p.Phi, p.Heartbeat&(1<<32-1), p.MaxVersion, p.Keys)
+			fmt.Fprintf(out, "%-12s %-22s %-9s phi=%5.2f heard=%-6s heartbeat=%d boot=%d generation=%d max_version=%d keys=%d\n",
+				p.Alias, p.Addr, p.State, p.Phi, heard(p.LastHeard), p.Heartbeat, p.Boot, p.Generation, p.MaxVersion, p.Keys)
 		}
 	case f[0] == "status":
 		s := n.Status()
-		fmt.Fprintf(out, "%s (%s) generation %d, max version %d, %d keys, %d peers, up %s\n",
-			s.ID, s.Addr, s.Generation, s.MaxVersion, s.Keys, s.Peers, s.Uptime.Round(time.Second))
+		disk := ", store in memory"
+		if s.Store != nil && (s.DataDir != "" || s.Store.DiskBytes > 0) {
+			disk = fmt.Sprintf(", store %s on disk", humanBytes(s.Store.DiskBytes))
+			if s.DataDir != "" {
+				disk += " in " + s.DataDir
+			}
+		}
+		fmt.Fprintf(out, "%s (%s) generation %d, boot %d, heartbeat %d, max version %d, %d keys, %d peers, up %s%s\n",
+			s.ID, s.Addr, s.Generation, s.Boot, s.Heartbeat, s.MaxVersion, s.Keys, s.Peers, s.Uptime.Round(time.Second), disk)
 	default:
 		fmt.Fprintln(out, "commands: set KEY VALUE | del KEY | get PEER KEY | keys PEER | peers | status   (PEER: id, alias or self)")
 	}
+}
+
+// heard renders how long ago a peer was last heard ("-" for never).
+func heard(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// humanBytes renders a size as du -h would, in powers of 1024.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func report(out io.Writer, err error, format string, args ...any) {

@@ -105,11 +105,21 @@ func (e *Engine) notLeft(ids []string) []string {
 }
 
 // Write versions local records (setting each Version) and prepares the
-// batch that writes them.
-func (e *Engine) Write(recs []lsync.Record) (Ready, error) {
-	if e.busy {
+// batch that writes them. After a lossy boot it refuses writes while the
+// node's own lost tail may still come back from peers, and never issues a
+// version a peer holds (sync.State.Writable, VersionFloor).
+func (e *Engine) Write(now time.Time, recs []lsync.Record) (Ready, error) {
+	switch {
+	case e.busy:
 		return Ready{}, ErrBusy
+	case e.leaving:
+		return Ready{}, ErrLeft
 	}
+	e.state.SetTime(uint64(now.UnixMilli()))
+	if err := e.state.Writable(); err != nil {
+		return Ready{}, err
+	}
+	e.ver.Restore(e.state.VersionFloor())
 	for i := range recs {
 		recs[i].Version = e.ver.Next()
 	}

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
@@ -48,9 +49,12 @@ type Config struct {
 	PacketBudget  int
 	MessageBudget int
 	Limits        lsync.Limits
-	Health        health.Config
-	Versioner     versioner.Versioner // default a counter
-	Rand          *rand.Rand          // peer selection; required
+	// GenerationEvidence: messages from a peer itself that prove its
+	// generation changed (sync.Config); 0 believes any message.
+	GenerationEvidence int
+	Health             health.Config
+	Versioner          versioner.Versioner // default a counter
+	Rand               *rand.Rand          // peer selection; required
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -61,8 +65,13 @@ type Config struct {
 // Cassandra rejects generations more than a year ahead for the same reason.
 const MaxGenerationAhead = 365 * 24 * time.Hour
 
-// ErrBusy is returned by Write while an earlier batch is not committed.
-var ErrBusy = errors.New("engine: a batch is being persisted")
+// Errors of Write.
+var (
+	// ErrBusy: an earlier batch is not committed yet.
+	ErrBusy = errors.New("engine: a batch is being persisted")
+	// ErrLeft: the node left (Leave).
+	ErrLeft = errors.New("engine: left the cluster")
+)
 
 // Engine is the node's protocol logic; see the package documentation.
 type Engine struct {
@@ -82,8 +91,10 @@ type Engine struct {
 	// deadSince is when each dead peer was declared dead.
 	deadSince map[string]time.Time
 
-	busy bool // a Ready's batch is out for persisting
-	ts   targets
+	busy    bool // a Ready's batch is out for persisting
+	leaving bool // Leave was called: no rounds, beats or writes
+	seeds   []string
+	ts      targets
 	// FutureGenerations counts digest entries and deltas dropped by screen.
 	futureGenerations uint64
 }
@@ -102,10 +113,11 @@ func New(cfg Config) (*Engine, error) {
 		Self:    cfg.Self,
 		// Every boot starts heartbeats in a new 2^32 block, so they are
 		// above anything an earlier run of this node sent.
-		Heartbeat:     cfg.Boot << 32,
-		PacketBudget:  cfg.PacketBudget,
-		MessageBudget: cfg.MessageBudget,
-		Limits:        cfg.Limits,
+		Heartbeat:          cfg.Boot << 32,
+		PacketBudget:       cfg.PacketBudget,
+		MessageBudget:      cfg.MessageBudget,
+		Limits:             cfg.Limits,
+		GenerationEvidence: cfg.GenerationEvidence,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -120,8 +132,40 @@ func New(cfg Config) (*Engine, error) {
 		e.ver = versioner.NewCounter()
 	}
 	e.ts.dirty = true
+	e.seeds = append([]string(nil), cfg.Seeds...)
 	return e, nil
 }
+
+// AddSeeds adds seed addresses (known ones are skipped).
+func (e *Engine) AddSeeds(addrs ...string) {
+	for _, a := range addrs {
+		if !slices.Contains(e.seeds, a) {
+			e.seeds = append(e.seeds, a)
+		}
+	}
+}
+
+// Seeds are the seed addresses.
+func (e *Engine) Seeds() []string { return slices.Clone(e.seeds) }
+
+// Syn is a Syn to open an exchange outside a round (a seed just added).
+func (e *Engine) Syn() *lsync.Syn { return e.state.MakeSyn(e.rng) }
+
+// RestoreRemoved restores, at boot, a peer removed in an earlier run, so
+// that stale digests still listing it do not bring it back.
+func (e *Engine) RestoreRemoved(id string, gen, heartbeat uint64) error {
+	return e.state.RestoreRemoved(id, gen, heartbeat)
+}
+
+// ExpectLostTail tells the core, at boot, that the store may have lost the
+// newest own records peers hold: writes wait up to wait for a peer's word
+// (see sync.State.ExpectLostTail).
+func (e *Engine) ExpectLostTail(now time.Time, wait time.Duration) {
+	e.state.ExpectLostTail(uint64(now.UnixMilli()), uint64(wait.Milliseconds()))
+}
+
+// Leaving reports whether Leave was called.
+func (e *Engine) Leaving() bool { return e.leaving }
 
 // Restore loads one node's persisted state at boot. A peer known from an
 // earlier run is tracked from now, so that one that never comes back is
@@ -136,8 +180,9 @@ func (e *Engine) Restore(meta lsync.PeerMeta, recs []lsync.Record, now time.Time
 	return nil
 }
 
-// Restored ends the boot: versions continue above what was persisted.
-func (e *Engine) Restored() { e.ver.Restore(e.state.Self().MaxVersion) }
+// Restored ends the boot: versions continue above what was persisted (and
+// above what peers may hold of a lost tail; sync.State.VersionFloor).
+func (e *Engine) Restored() { e.ver.Restore(e.state.VersionFloor()) }
 
 // State is the protocol core, for reads. Do not mutate it.
 func (e *Engine) State() *lsync.State { return e.state }
@@ -161,5 +206,9 @@ func (e *Engine) Tracked() (left, pulls, dead int) {
 	return len(e.left), len(e.pulls), len(e.deadSince)
 }
 
-// Beat advances the local heartbeat.
-func (e *Engine) Beat() { e.state.Beat() }
+// Beat advances the local heartbeat; after Leave it stays put.
+func (e *Engine) Beat() {
+	if !e.leaving {
+		e.state.Beat()
+	}
+}

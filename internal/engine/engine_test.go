@@ -53,11 +53,11 @@ func exchange(t *testing.T, now time.Time, from string, rd Ready, by map[string]
 
 func TestWriteNeedsCommitBeforeTheNext(t *testing.T) {
 	e := newEngine(t, "a")
-	rd, err := e.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	rd, err := e.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
 	if err != nil || rd.Batch.Empty() || !rd.LocalWrite() {
 		t.Fatalf("write: %v, %+v", err, rd)
 	}
-	if _, err := e.Write([]lsync.Record{{Key: "k2"}}); err != ErrBusy {
+	if _, err := e.Write(t0, []lsync.Record{{Key: "k2"}}); err != ErrBusy {
 		t.Fatalf("second write while the first is out: %v, want ErrBusy", err)
 	}
 	if _, ok := e.State().Get("a", "k"); ok {
@@ -67,7 +67,7 @@ func TestWriteNeedsCommitBeforeTheNext(t *testing.T) {
 	if r, ok := e.State().Get("a", "k"); !ok || r.Version != 1 {
 		t.Fatalf("committed write: %+v %v", r, ok)
 	}
-	if _, err := e.Write([]lsync.Record{{Key: "k2"}}); err != nil {
+	if _, err := e.Write(t0, []lsync.Record{{Key: "k2"}}); err != nil {
 		t.Fatalf("write after commit: %v", err)
 	}
 }
@@ -75,7 +75,7 @@ func TestWriteNeedsCommitBeforeTheNext(t *testing.T) {
 func TestTwoEnginesExchangeAWrite(t *testing.T) {
 	a, b := newEngine(t, "a"), newEngine(t, "b", "a:1")
 	by := map[string]*Engine{"a:1": a, "b:1": b}
-	wr, err := a.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	wr, err := a.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +134,12 @@ func TestBookkeepingMapsAreBounded(t *testing.T) {
 
 func TestStepWhileBusyKeepsLivenessAndDropsData(t *testing.T) {
 	a, b := newEngine(t, "a"), newEngine(t, "b", "a:1")
-	wb, err := b.Write([]lsync.Record{{Key: "k", Value: []byte("v")}})
+	wb, err := b.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Commit(&wb)
-	out, err := a.Write([]lsync.Record{{Key: "mine"}}) // a's disk is busy with this
+	out, err := a.Write(t0, []lsync.Record{{Key: "mine"}}) // a's disk is busy with this
 	if err != nil {
 		t.Fatal(err)
 	}

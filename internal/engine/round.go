@@ -44,12 +44,15 @@ func (e *Engine) rebuild() {
 
 // Round opens this round's exchanges: one Syn to each target.
 func (e *Engine) Round(now time.Time) Ready {
+	if e.leaving {
+		return Ready{} // a node that left opens no exchange
+	}
 	e.expire(now)
 	if e.ts.age++; e.ts.dirty || e.ts.age >= rebuildRounds {
 		e.rebuild()
 	}
 	var rd Ready
-	to := lsync.Targets(e.ts.live, e.ts.unrch, e.cfg.Seeds, e.cfg.Self.Addr, e.cfg.Fanout, e.rng)
+	to := lsync.Targets(e.ts.live, e.ts.unrch, e.seeds, e.cfg.Self.Addr, e.cfg.Fanout, e.rng)
 	if len(to) == 0 {
 		return rd
 	}
@@ -71,8 +74,10 @@ func (e *Engine) Live() int {
 
 // Leave announces that the node is leaving on purpose: one Syn saying so
 // to every known peer (gossip carries it to any missed). Best effort: a
-// peer that does not hear suspects the node instead.
+// peer that does not hear suspects the node instead. From then on the
+// engine opens no round, beats no more and takes no write.
 func (e *Engine) Leave() Ready {
+	e.leaving = true
 	e.state.Leave()
 	syn := e.state.MakeSyn(e.rng)
 	var rd Ready

@@ -18,7 +18,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	msg = e.screen(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
 	e.state.SetTime(uint64(now.UnixMilli()))
-	st := e.state.Handle(msg, e.rng)
+	st := e.state.HandleFrom(msg, from, e.rng) // the source proves generation changes
 	var rd Ready
 	rd.BadCluster = st.BadCluster
 	if !e.busy {
@@ -63,6 +63,13 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 				back = append(back, id)
 			}
 		}
+	}
+	for _, id := range obs.Forgotten {
+		// A ghost (only ever listed, never alive) is dropped.
+		e.det.Remove(id)
+		delete(e.deadSince, id)
+		delete(e.left, id)
+		e.ts.dirty = true
 	}
 	for _, id := range obs.Left {
 		// Gone on purpose: its suspicion and death are not announced (it

@@ -1,8 +1,14 @@
 package loadtest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/leviathan-gossip/leviathan/store"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // The test binary doubles as the follower process.
@@ -13,18 +19,68 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// TestIngestAndCatchUpSmall: in both scenarios every receiver ends up
+// holding every key the writer wrote, with its value, on disk.
 func TestIngestAndCatchUpSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs OS processes")
 	}
-	for _, run := range []func(Options) (Result, error){Ingest, CatchUp} {
-		res, err := run(Options{N: 20000, ValueSize: 100, Receivers: 2, Dir: t.TempDir(), Args: []string{"-test.run=^$"}})
-		if err != nil {
-			t.Fatal(err)
+	const n, size, receivers = 20000, 100, 2
+	for _, sc := range []struct {
+		name string
+		run  func(Options) (Result, error)
+	}{{"ingest", Ingest}, {"catchup", CatchUp}} {
+		t.Run(sc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			res, err := sc.run(Options{N: n, ValueSize: size, Receivers: receivers, Dir: dir, Args: []string{"-test.run=^$"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			if res.NodePerS <= 0 || res.RawPerS <= 0 || res.PeakRSSMB <= 0 {
+				t.Fatalf("implausible result %+v", res)
+			}
+			for i := 0; i < receivers; i++ {
+				if err := holdsAll(filepath.Join(dir, fmt.Sprintf("follower%d", i)), n, size); err != nil {
+					t.Errorf("follower%d: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// holdsAll checks that a stopped receiver's store holds the writer's keys
+// 0..n-1, each with the value the writer wrote.
+func holdsAll(dir string, n, size int) error {
+	db, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	got := map[string][]byte{}
+	var meta lsync.PeerMeta
+	err = db.Load(func(m lsync.PeerMeta, recs []lsync.Record) error {
+		if m.ID != "writer" {
+			return nil
 		}
-		t.Logf("%+v", res)
-		if res.NodePerS <= 0 || res.RawPerS <= 0 || res.PeakRSSMB <= 0 {
-			t.Fatalf("implausible result %+v", res)
+		meta = m
+		for _, r := range recs {
+			if !r.Tombstone {
+				got[r.Key] = r.Value
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if meta.MaxVersion < uint64(n) || len(got) != n {
+		return fmt.Errorf("holds %d keys of the writer up to version %d, want %d up to %d", len(got), meta.MaxVersion, n, n)
+	}
+	for i := 0; i < n; i++ {
+		if !bytes.Equal(got[key(i)], value(size, i)) {
+			return fmt.Errorf("key %s: wrong or missing value", key(i))
 		}
 	}
+	return nil
 }

@@ -29,11 +29,18 @@ type Config struct {
 	KeepDead  bool
 	// Unsynced is how far back a power loss (PowerLoss) takes a node's
 	// store: the batches applied within it were not synced to disk.
-	Unsynced      time.Duration
-	Fanout        int          // default 3
-	MTU           int          // largest datagram; default 1400
-	MessageBudget int          // largest stream message; default 4 MiB, as the node
-	Limits        lsync.Limits // key/value limits; default sync.DefaultLimits
+	Unsynced time.Duration
+	// ExpectLostTail boots a restarted node as a node without sync_writes
+	// boots after a crash: it may have lost its newest own writes, so its
+	// writes wait (ErrRecovering, for at most max(2s, 5 rounds)) for a
+	// peer's word, and never reuse a version a peer holds.
+	ExpectLostTail bool
+	// GenerationEvidence is sync.Config's; default 3, as the node.
+	GenerationEvidence int
+	Fanout             int          // default 3
+	MTU                int          // largest datagram; default 1400
+	MessageBudget      int          // largest stream message; default 4 MiB, as the node
+	Limits             lsync.Limits // key/value limits; default sync.DefaultLimits
 	// Health configures every detector. Default: the node's defaults with
 	// a window of 100 samples, to bound memory at N² windows.
 	Health *health.Config
@@ -66,6 +73,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.DeadGrace <= 0 {
 		out.DeadGrace = 24 * time.Hour
+	}
+	if out.GenerationEvidence <= 0 {
+		out.GenerationEvidence = 3
 	}
 	if out.Fanout <= 0 {
 		out.Fanout = 3
@@ -304,7 +314,7 @@ func (c *Cluster) write(i int, recs []lsync.Record) (uint64, error) {
 	if len(recs) == 0 {
 		return 0, fmt.Errorf("sim: write on %s: nothing to write", n.ID)
 	}
-	rd, err := n.eng.Write(recs)
+	rd, err := n.eng.Write(c.clock.Time(), recs)
 	if err != nil {
 		return 0, fmt.Errorf("sim: write on %s: %w", n.ID, err)
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand"
+	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
@@ -74,19 +75,29 @@ func (n *Node) boot(c *Cluster) error {
 		PacketBudget:  c.cfg.MTU,
 		MessageBudget: c.cfg.MessageBudget,
 		Limits:        c.cfg.Limits,
-		Health:        *c.cfg.Health,
-		Versioner:     versioner.NewCounter(),
-		Rand:          n.rng,
+		// As the node: a peer's new generation is believed from the peer.
+		GenerationEvidence: c.cfg.GenerationEvidence,
+		Health:             *c.cfg.Health,
+		Versioner:          versioner.NewCounter(),
+		Rand:               n.rng,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.ID, err)
 	}
 	now := c.clock.Time()
+	peers := 0
 	err = n.store.load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
+		if meta.ID != n.ID {
+			peers++
+		}
 		return eng.Restore(meta, recs, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.ID, err)
+	}
+	if c.cfg.ExpectLostTail && n.store.boot > 1 && peers > 0 {
+		// As node.load after an unclean stop without sync_writes.
+		eng.ExpectLostTail(now, max(2*time.Second, 5*c.cfg.Gossip))
 	}
 	eng.Restored()
 	n.eng = eng

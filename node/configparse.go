@@ -1,0 +1,192 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// decodeFields decodes each top-level key of a TOML document into its
+// Config field separately, so that every key of the wrong type is
+// reported, not only the first one the decoder meets. A field that fails
+// keeps its value from cfg (the default). A syntax error is returned on
+// its own: nothing after it can be trusted.
+func decodeFields(text string, cfg *Config) ([]error, error) {
+	var raw map[string]toml.Primitive
+	md, err := toml.Decode(text, &raw)
+	if err != nil {
+		return nil, err
+	}
+	fields := configFields(cfg)
+	var errs, unknown []error
+	for _, key := range md.Keys() {
+		if len(key) != 1 {
+			continue // inside a table: reported with its table
+		}
+		name := key[0]
+		dst, ok := fields[name]
+		if !ok {
+			unknown = append(unknown, unknownKey(md, name, fields))
+			continue
+		}
+		// Decode into a fresh value, so a half-decoded list does not stay.
+		v := reflect.New(dst.Type())
+		if err := md.PrimitiveDecode(raw[name], v.Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", name, typeProblem(md, raw[name], dst.Type(), err)))
+			continue
+		}
+		dst.Set(v.Elem())
+	}
+	return append(unknown, errs...), nil
+}
+
+// configFields maps each TOML key to its field in cfg.
+func configFields(cfg *Config) map[string]reflect.Value {
+	v := reflect.ValueOf(cfg).Elem()
+	out := make(map[string]reflect.Value, v.NumField())
+	for i := 0; i < v.NumField(); i++ {
+		if tag := v.Type().Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+			out[tag] = v.Field(i)
+		}
+	}
+	return out
+}
+
+// durationType is told apart by typeProblem: Duration's own decoder's
+// message is already specific.
+var durationType = reflect.TypeOf(Duration(0))
+
+// typeProblem explains a value of the wrong type in the user's terms:
+// what was given and what the key wants.
+func typeProblem(md toml.MetaData, p toml.Primitive, want reflect.Type, err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "): "); i >= 0 {
+		msg = msg[i+3:] // the decoder's "toml: line N (last key "k")" prefix
+	}
+	if want == durationType && !strings.HasPrefix(msg, "incompatible types") {
+		return msg // Duration's own message says what it accepts
+	}
+	var got any
+	if md.PrimitiveDecode(p, &got) != nil {
+		return msg
+	}
+	return fmt.Sprintf("%s is %s; want %s", show(got), tomlKind(got), kindName(want))
+}
+
+// show renders a decoded TOML value briefly, strings quoted.
+func show(v any) string {
+	s := fmt.Sprintf("%v", v)
+	if str, ok := v.(string); ok {
+		s = fmt.Sprintf("%q", str)
+	}
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return s
+}
+
+// tomlKind names the kind of a decoded TOML value.
+func tomlKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a fractional number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a table"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// kindName says what a Config field's type accepts.
+func kindName(t reflect.Type) string {
+	if t == durationType {
+		return `a duration (milliseconds like 1000, or a string like "1s")`
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice:
+		return "a list of " + strings.TrimPrefix(kindName(t.Elem()), "a ") + "s"
+	}
+	return t.String()
+}
+
+// unknownKey reports a key Config does not have, with the keys of a table
+// spelt out and the nearest real key suggested.
+func unknownKey(md toml.MetaData, name string, fields map[string]reflect.Value) error {
+	shown := []string{name}
+	if md.Type(name) == "Hash" {
+		shown = shown[:0]
+		for _, k := range md.Keys() {
+			if len(k) > 1 && k[0] == name && md.Type(k...) != "Hash" {
+				shown = append(shown, k.String())
+			}
+		}
+		if len(shown) == 0 {
+			shown = []string{"[" + name + "]"}
+		}
+	}
+	msg := "unknown key " + strings.Join(shown, ", ")
+	if near := nearest(name, fields); near != "" {
+		msg += " (did you mean " + near + "?)"
+	}
+	return errors.New(msg)
+}
+
+// nearest returns the config key closest to name when it is close enough
+// to be a typo (edit distance at most 2, or a third of the name), else "".
+func nearest(name string, fields map[string]reflect.Value) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // ties go to the first alphabetically, every time
+	best, bestD := "", 1<<30
+	for _, k := range keys {
+		if d := editDistance(strings.ToLower(name), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD <= max(2, len(name)/3) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, by bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,93 @@
+// Package node is Leviathan's public face: a node that owns key-value
+// pairs, replicates every node's pairs by scuttlebutt gossip, watches its
+// peers with a phi-accrual failure detector and persists every delta it
+// accepts in Badger before telling anyone about it.
+//
+// # A node
+//
+// Start from a preset (DefaultLocalConfig on one machine, DefaultLANConfig
+// in a data centre, DefaultWANConfig across regions) or from a TOML file
+// (LoadConfig; config.example.toml lists every key), then New, Start and,
+// at the end, Close:
+//
+//	cfg := node.DefaultLANConfig()
+//	cfg.Alias = "peer1"
+//	cfg.Addr = "10.0.0.1"                     // this host's IP, as peers reach it
+//	cfg.Seeds = []string{"10.0.0.2:7946"}
+//	cfg.DataDir = "/var/lib/leviathan" // unset: ./leviathan-data, with a warning in the log
+//	n, err := node.New(cfg, node.WithLogger(logger))
+//	if err != nil {
+//		return err // config errors list every bad field, one per line
+//	}
+//	if err := n.Start(); err != nil {
+//		return err
+//	}
+//	defer n.Close() // announces the leave, flushes and closes the store
+//
+// # Writing and reading
+//
+// A node writes only its own keys; Set returns once the write is durable,
+// and gossip carries it to every peer. Any node's keys can be read, by the
+// node's id or alias ("self" or "" for this node). Values are copied in
+// and out: neither side keeps the other's slice.
+//
+//	v, err := n.Set("greeting", []byte("hello"))   // version v
+//	val, ok := n.Get("peer2", "greeting")          // a copy of peer2's value
+//	e, err := n.Lookup("peer2", "greeting")        // e.Value, e.Version;
+//	                                               // ErrUnknownPeer or ErrNotFound
+//	_, err = n.Delete("greeting")                  // a tombstone that replicates
+//
+// # Events
+//
+// Subscribe delivers peers' updates and deletes (already durable) and peer
+// state changes (discover, suspend, recover, dead, leave, remove), without
+// ever blocking gossip: a subscriber that falls behind loses events and is
+// told how many in Missed, and re-reads the store.
+//
+//	sub := n.Subscribe(1024)
+//	defer sub.Close()
+//	for ev := range sub.C {
+//		switch ev.Type {
+//		case node.EventUpdates, node.EventDelete:
+//			for _, d := range ev.Deltas {
+//				fmt.Println(d.Peer, d.Key, string(d.Value), d.Version)
+//			}
+//		default:
+//			fmt.Println(ev.Type, ev.Peers) // peers_suspend [peer3]
+//		}
+//	}
+//
+// # Membership
+//
+// Seeds come from the configuration, or at run time from Join, which
+// contacts them at once; a seed whose name does not resolve yet is retried,
+// it does not stop the node. Close announces a leave, so peers mark the
+// node left rather than failed; Leave does the same and keeps the node
+// open for reads until Close.
+//
+//	err = n.Join("10.0.0.7:7946")
+//	err = n.Leave() // then writes return ErrLeft
+//
+// # Admin API and status page
+//
+// Handler is the admin API as an http.Handler (also served on http_addr):
+// key-value reads and writes at /kv, peers at /peers, this node at
+// /status, a server-sent events stream at /events, Prometheus metrics at
+// /metrics (see WithMetrics) and a live status page at /. It has no
+// authentication: keep it on localhost or behind your own.
+//
+// # Examples
+//
+// The Example functions of this package (ExampleNew, ExampleParseConfig,
+// ExampleDefaultLocalConfig, ExampleNode_Subscribe, ExampleNode_Lookup,
+// ExampleNode_Join, ExampleNode_Handler, ExampleWithMetrics in
+// example_test.go) run as tests with checked output; pkg.go.dev shows
+// them, go doc does not, which is why the essentials are repeated above.
+// examples/peer is a node with a console, examples/ingest an application
+// consuming updates into its own storage.
+//
+// The protocol itself lives in the pure packages sync (scuttlebutt) and
+// health (phi accrual), and the logic around them in internal/engine,
+// which the simulator runs too; this package owns the goroutines, timers,
+// sockets and the store that drive the engine (see gossip.go).
+package node

@@ -1,0 +1,109 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// ErrLeft is returned by writes and Join after Leave: a node that left
+// stays quiet until it is closed and started again.
+var ErrLeft = errors.New("node: left the cluster")
+
+// Join adds seeds (host:port) at run time, as if they had been in the
+// configuration, and contacts each of them at once rather than at the next
+// round. A seed that is malformed or does not resolve is reported in the
+// error; the others are added all the same. Joining a seed already known
+// only contacts it again.
+func (n *Node) Join(seeds ...string) error {
+	var errs []error
+	var addrs []string
+	for _, s := range seeds {
+		addr, err := n.seedAddr(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addrs = append(addrs, addr)
+	}
+	n.mu.Lock()
+	switch {
+	case n.closed:
+		n.mu.Unlock()
+		return ErrClosed
+	case n.leaving:
+		n.mu.Unlock()
+		return ErrLeft
+	}
+	for _, a := range addrs {
+		if !slices.Contains(n.seeds, a) {
+			n.seeds = append(n.seeds, a)
+		}
+	}
+	n.eng.AddSeeds(addrs...)
+	var syn *lsync.Syn
+	if n.running {
+		syn = n.eng.Syn()
+	}
+	n.mu.Unlock()
+	if syn != nil && len(addrs) > 0 {
+		n.sendSynTo(syn, addrs)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("node: join: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// seedAddr checks and resolves one seed as New does.
+func (n *Node) seedAddr(s string) (string, error) {
+	if _, _, err := splitSeed(s); err != nil {
+		return "", err
+	}
+	if !n.resolveNames {
+		return s, nil
+	}
+	addr, err := resolveSeed(s)
+	if err != nil {
+		return "", fmt.Errorf("seed %q: %w", s, err)
+	}
+	return addr, nil
+}
+
+// Leave announces that this node is leaving, as Close does, but keeps it
+// open: peers mark it left (not failed) at once, it stops gossiping and
+// heartbeating, and reads (Get, Keys, Peers, the admin API) still work on
+// what it holds. Writes and Join return ErrLeft afterwards; Close it when
+// done. Leave before Start, or a second Leave, does nothing.
+func (n *Node) Leave() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if !n.running || n.leaving {
+		n.mu.Unlock()
+		return nil
+	}
+	n.leaving = true
+	rd := n.eng.Leave()
+	n.mu.Unlock()
+	n.sendAll(rd.Send)
+	n.log.Info().Int("peers", len(rd.Send)).Msg("left the cluster; node still open for reads")
+	return nil
+}
+
+// sendSynTo sends one Syn to each address, each with its own copy of the
+// encoded bytes (a transport owns what it is given).
+func (n *Node) sendSynTo(syn *lsync.Syn, addrs []string) {
+	b, err := lsync.Encode(syn)
+	if err != nil {
+		n.log.Error().Err(err).Msg("encode syn failed")
+		return
+	}
+	for _, a := range addrs {
+		n.sendRaw(a, append([]byte(nil), b...), lsync.MsgSyn)
+	}
+}

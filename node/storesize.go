@@ -1,0 +1,65 @@
+package node
+
+import (
+	"io/fs"
+	"path/filepath"
+
+	"github.com/leviathan-gossip/leviathan/store"
+)
+
+// storeSize reports the store's size on disk: what its files occupy
+// (allocated blocks), not their apparent length. Badger preallocates its
+// value log as a sparse file of 128 MiB or more, so the apparent size of
+// a node holding a few keys is 128 MiB while du says kilobytes; users
+// compare with du. ok is false when the store reports no size.
+func (n *Node) storeSize() (size StoreSize, ok bool) {
+	s, ok := n.store.(interface{ Size() (int64, int64) })
+	if !ok {
+		return StoreSize{}, false
+	}
+	if _, badger := n.store.(*store.Badger); badger && !n.cfg.InMemory {
+		if du, err := dirUsage(n.cfg.DataDir); err == nil {
+			return du, true
+		}
+	}
+	lsm, vlog := s.Size()
+	return StoreSize{LSMBytes: lsm, VLogBytes: vlog, DiskBytes: lsm + vlog}, true
+}
+
+// dataDir is the absolute data directory of a Badger store the node
+// opened from its config, or "".
+func (n *Node) dataDir() string {
+	if _, badger := n.store.(*store.Badger); !badger || n.cfg.InMemory {
+		return ""
+	}
+	abs, err := filepath.Abs(n.cfg.DataDir)
+	if err != nil {
+		return n.cfg.DataDir
+	}
+	return abs
+}
+
+// dirUsage sums the disk use of Badger's files under dir by part; the
+// total counts directories too, as du does.
+func dirUsage(dir string) (StoreSize, error) {
+	var out StoreSize
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil // removed while we walked (compaction): not there any more
+		}
+		used := diskUsage(info)
+		out.DiskBytes += used
+		switch filepath.Ext(path) {
+		case ".sst":
+			out.LSMBytes += used
+		case ".vlog":
+			out.VLogBytes += used
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,88 @@
+package sync
+
+import "slices"
+
+// Ghosts are nodes known only from digest entries: no data, and no sign of
+// life since they were first listed. A forged digest can list thousands of
+// made-up ids, so ghosts are bounded in number, not persisted, and
+// forgotten ghostTTL after they appeared unless their heartbeat rises
+// (then they are peers like any other, and their meta is persisted so that
+// a restart can rejoin without seeds) or data of theirs is committed.
+// Without keys a second forged entry with a higher heartbeat still makes a
+// ghost a peer: the bound is on what one datagram, or a flood of them with
+// fresh ids, leaves behind.
+const (
+	// maxGhosts leaves room for a node joining a large cluster, which
+	// hears of every member before any heartbeat of theirs rises.
+	maxGhosts = 4096
+	ghostTTL  = 10 * 60_000 // ms of SetTime; a live node's heartbeat rises every second or so
+	// ghostSweepEvery spaces the sweeps out (ms).
+	ghostSweepEvery = 1000
+)
+
+// newGhost registers a node first heard of in a digest, or returns nil
+// when maxGhosts are held already.
+func (s *State) newGhost(meta PeerMeta) *peer {
+	if len(s.ghosts) >= maxGhosts {
+		s.stats.GhostsRefused++
+		return nil
+	}
+	p := newPeer(meta)
+	p.ghost, p.ghostSince = true, s.now
+	s.addPeer(p)
+	s.ghosts = append(s.ghosts, p)
+	return p
+}
+
+// observeGhost takes a digest entry of a ghost: in memory only, until its
+// heartbeat rises.
+func (s *State) observeGhost(p *peer, e *DigestEntry, pb *pending, obs *Observed) {
+	if e.Generation > p.meta.Generation {
+		// Nothing is held for it, so nothing is at stake: no evidence needed.
+		p.meta.Generation, p.heartbeat = e.Generation, 0
+	}
+	if e.Generation < p.meta.Generation {
+		return
+	}
+	if e.Addr != "" {
+		p.meta.Addr = e.Addr
+	}
+	p.meta.Alias = aliasOf(e)
+	if e.Heartbeat > p.heartbeat {
+		s.confirm(p)
+		pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
+	}
+	s.takeHeartbeat(p, e, obs)
+}
+
+// confirm makes a ghost a peer.
+func (s *State) confirm(p *peer) {
+	if !p.ghost {
+		return
+	}
+	p.ghost = false
+	if i := slices.Index(s.ghosts, p); i >= 0 {
+		s.ghosts = slices.Delete(s.ghosts, i, i+1)
+	}
+}
+
+// sweepGhosts forgets the ghosts older than ghostTTL, at most once every
+// ghostSweepEvery; the node drops them from its failure detector.
+func (s *State) sweepGhosts(obs *Observed) {
+	if len(s.ghosts) == 0 || s.now < s.lastSweep+ghostSweepEvery {
+		return
+	}
+	s.lastSweep = s.now
+	kept := s.ghosts[:0]
+	for _, p := range s.ghosts {
+		if s.now-p.ghostSince <= ghostTTL {
+			kept = append(kept, p)
+			continue
+		}
+		p.ghost = false // so that removePeer leaves s.ghosts, rebuilt here, alone
+		s.removePeer(p)
+		obs.Forgotten = append(obs.Forgotten, p.meta.ID)
+	}
+	clear(s.ghosts[len(kept):])
+	s.ghosts = kept
+}

@@ -1,0 +1,160 @@
+package sync
+
+import (
+	"errors"
+	"sort"
+)
+
+// ErrRecovering is returned by Writable while the local node may still be
+// missing the tail of its own writes: a restart after a power loss with
+// unsynced writes can lose the newest records locally while peers hold
+// them. Writing then would either reuse versions peers already hold (they
+// would ignore the new writes for ever) or advertise a watermark above
+// records the node does not serve (peers that lack them would skip them
+// for ever). The condition clears within a gossip round or two; retry.
+var ErrRecovering = errors.New("sync: recovering the tail of this node's own writes from peers")
+
+// maxClaimAhead bounds how far above the local watermark a peer's word
+// about the local node's own data is believed: a lost tail is what Badger
+// had not synced, seconds of writes, while a forged claim near 2^64 would
+// exhaust the version space.
+const maxClaimAhead = 1 << 40
+
+// ownTail tracks the recovery of the local node's own records after a
+// restart that may have lost some (see ExpectLostTail; after any other
+// start none of this applies and own records from peers are rejected).
+// The rule:
+//
+//   - Until this run's first local write, a peer's delta of the local node
+//     at its generation, gap-free from the local watermark, is taken back
+//     like any peer's delta: the store lost it, the peer kept it. Only
+//     records above the local watermark are taken, so only missing ones.
+//     After the first write the local watermark is authoritative again and
+//     such deltas are rejected (OwnIDDeltas) as before.
+//   - A peer's digest entry or delta showing the local node's watermark
+//     above the local one (same generation, at most maxClaimAhead above) is
+//     a claim. VersionFloor stays at or above every claim, so a version a
+//     peer holds is never issued again.
+//   - Writable refuses local writes while a claim is unmet, and after a
+//     possibly lossy boot until a peer has answered an exchange with
+//     nothing more to send, each for at most the wait given to
+//     ExpectLostTail: the advertised watermark thus stays a gap-free prefix
+//     of what the node serves. Past the wait (no peer reachable, or a claim
+//     nobody backs with records) writes resume above the floor; a claimed
+//     tail not taken back by then is lost.
+type ownTail struct {
+	expected bool   // ExpectLostTail was called: nothing of this applies otherwise
+	wrote    bool   // this run has issued a local write
+	claim    uint64 // highest own watermark a peer showed
+	claimAt  uint64 // ms (SetTime) when claim was last raised
+	awaiting bool   // after a possibly lossy boot, no peer has answered yet
+	since    uint64 // ms when awaiting began
+	waitMs   uint64 // how long either condition may hold writes back
+}
+
+// ExpectLostTail tells the core that the store may have lost the newest of
+// the node's own writes (it was not synced on every write, the node has
+// peers that may hold them). Local writes wait, for at most waitMs from
+// nowMs, until a peer has answered an exchange; see ownTail.
+func (s *State) ExpectLostTail(nowMs, waitMs uint64) {
+	s.tail.expected, s.tail.awaiting, s.tail.since, s.tail.waitMs = true, true, nowMs, waitMs
+	if s.now < nowMs {
+		s.now = nowMs
+	}
+}
+
+// VersionFloor is the version local writes must be issued above: the
+// local watermark, or a higher one a peer showed for this node.
+func (s *State) VersionFloor() uint64 { return max(s.self.meta.MaxVersion, s.tail.claim) }
+
+// Writable reports whether local writes may be issued now (ErrRecovering
+// if not; see ownTail). Call SetTime first.
+func (s *State) Writable() error {
+	t := &s.tail
+	if t.wrote {
+		return nil
+	}
+	if t.awaiting && s.now-t.since > t.waitMs {
+		t.awaiting = false
+	}
+	if t.awaiting {
+		return ErrRecovering
+	}
+	if t.claim > s.self.meta.MaxVersion && s.now-t.claimAt <= t.waitMs {
+		return ErrRecovering
+	}
+	return nil
+}
+
+// noteOwnClaim records a peer's word that it holds the local node's data
+// up to maxVersion at generation gen.
+func (s *State) noteOwnClaim(gen, maxVersion uint64) {
+	m := s.self.meta
+	if !s.tail.expected || s.tail.wrote || gen != m.Generation || maxVersion <= max(m.MaxVersion, s.tail.claim) ||
+		maxVersion-m.MaxVersion > maxClaimAhead {
+		return
+	}
+	s.tail.claim, s.tail.claimAt = maxVersion, s.now
+}
+
+// confirmTail ends the wait after boot: a peer answered an exchange and
+// had nothing more for us, so whatever it held of ours came with it.
+func (s *State) confirmTail() { s.tail.awaiting = false }
+
+// prepareOwnDelta takes back the local node's records from a peer's delta,
+// when the rule of ownTail allows it; otherwise it counts the delta as a
+// claim to be us.
+func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
+	meta := pb.metaOf(s.self)
+	if nd.Generation > meta.Generation && !s.implausible(nd.Generation) {
+		s.refute(nd.Generation, pb)
+		return
+	}
+	if !s.tail.expected || s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
+		nd.To > meta.MaxVersion && nd.To-meta.MaxVersion > maxClaimAhead {
+		s.stats.OwnIDDeltas++
+		return
+	}
+	s.noteOwnClaim(nd.Generation, nd.To)
+	switch {
+	case nd.From > meta.MaxVersion:
+		s.stats.GapDeltas++
+		return
+	case nd.To <= meta.MaxVersion:
+		return // nothing missing
+	case nd.Clean < meta.GCVersion:
+		s.stats.UncleanDeltas++
+		return
+	}
+	first := sort.Search(len(nd.Records), func(j int) bool { return nd.Records[j].Version > meta.MaxVersion })
+	meta.MaxVersion = nd.To
+	c := pb.add(meta)
+	c.Records = append(c.Records, nd.Records[first:]...)
+	s.stats.OwnRecovered += uint64(len(nd.Records) - first)
+	s.learnHorizon(s.self, nd.GCVersion, pb)
+}
+
+// refute answers a peer's word that the local node runs at generation
+// seen, newer than its own: a node wiped while its clock was behind its
+// old creation time would otherwise come back older than what peers hold
+// and be ignored for ever. As SWIM does with incarnations, it takes a
+// generation above: max(now, seen+1), and rewrites its own records under
+// it in the same batch (the store keeps a record's generation), so peers
+// drop what they hold and refill from it.
+func (s *State) refute(seen uint64, pb *pending) {
+	m := pb.metaOf(s.self)
+	gen := max(s.now, seen+1)
+	if seen < m.Generation || gen <= m.Generation {
+		return
+	}
+	m.Generation = gen
+	c := pb.add(m)
+	c.Reset, c.Drop = true, nil
+	c.Records = c.Records[:0]
+	for _, e := range s.self.log {
+		if r := s.self.current(e); r != nil {
+			c.Records = append(c.Records, *r)
+		}
+	}
+	s.stats.Refutations++
+}

@@ -1,0 +1,249 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// restored returns the state of node "me" after a restart whose store kept
+// its records up to version kept (key k<v> at version v).
+func restored(t *testing.T, kept uint64) *State {
+	t.Helper()
+	s := newTestState(t, "me", 1)
+	var recs []Record
+	for v := uint64(1); v <= kept; v++ {
+		recs = append(recs, Record{Key: keyAt(v), Value: []byte("x"), Version: v})
+	}
+	if err := s.Restore(PeerMeta{ID: "me", Generation: 1, MaxVersion: kept}, recs); err != nil {
+		t.Fatal(err)
+	}
+	s.ExpectLostTail(0, 1000)
+	return s
+}
+
+func keyAt(v uint64) string { return string(rune('a' + v)) }
+
+// ownDelta is a peer's delta of "me" from..to.
+func ownDelta(gen, from, to uint64) NodeDelta {
+	nd := NodeDelta{ID: "me", Generation: gen, From: from, To: to, Clean: to}
+	for v := from + 1; v <= to; v++ {
+		nd.Records = append(nd.Records, Record{Key: keyAt(v), Value: []byte("x"), Version: v})
+	}
+	return nd
+}
+
+// TestLostTailTakenBack: records of the local node above its watermark,
+// at its generation and gap-free, are taken back until its first write;
+// nothing at or below the watermark, of another generation, with a gap or
+// after a write is taken.
+func TestLostTailTakenBack(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	tests := []struct {
+		name      string
+		delta     NodeDelta
+		wroteOnce bool
+		clean     bool   // started without ExpectLostTail
+		want      uint64 // watermark after the batch
+		recs      int
+	}{
+		{"tail above the watermark", ownDelta(1, 5, 10), false, false, 10, 5},
+		{"overlapping: only what is missing", ownDelta(1, 2, 10), false, false, 10, 5},
+		{"nothing missing", ownDelta(1, 0, 5), false, false, 5, 0},
+		{"gap", ownDelta(1, 6, 10), false, false, 5, 0},
+		{"older generation", ownDelta(0, 5, 10), false, false, 5, 0},
+		{"after this run wrote", ownDelta(1, 5, 10), true, false, 6, 0},
+		{"after a clean start", ownDelta(1, 5, 10), false, true, 5, 0},
+		{"implausibly far ahead", NodeDelta{ID: "me", Generation: 1, From: 5, To: 5 + maxClaimAhead + 1, Clean: 5 + maxClaimAhead + 1}, false, false, 5, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := restored(t, 5)
+			if tt.clean {
+				s.tail = ownTail{}
+			}
+			if tt.wroteOnce {
+				write(t, s, "z", "1")
+			}
+			st := s.Handle(&Ack{Cluster: "test", From: "p", Deltas: []NodeDelta{tt.delta}}, rng)
+			if st.Batch.Len() != tt.recs {
+				t.Fatalf("batch has %d records, want %d", st.Batch.Len(), tt.recs)
+			}
+			s.Commit(st.Batch)
+			if got := s.Self().MaxVersion; got != tt.want {
+				t.Fatalf("watermark %d, want %d", got, tt.want)
+			}
+			if s.Stats().OwnRecovered != uint64(tt.recs) {
+				t.Fatalf("OwnRecovered %d, want %d", s.Stats().OwnRecovered, tt.recs)
+			}
+		})
+	}
+}
+
+// TestWritableAfterLostTail: after a possibly lossy boot, writes wait for
+// a peer's complete answer or the wait to pass; a claimed tail holds them
+// until taken back or the claim is old; the floor stays above every claim.
+func TestWritableAfterLostTail(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	const wait = 1000
+	t.Run("waits for a peer's answer", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable before any peer answered: %v", err)
+		}
+		s.Handle(&SynAck{Cluster: "test", From: "p", More: true}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable while the peer had more: %v", err)
+		}
+		s.Handle(&SynAck{Cluster: "test", From: "p"}, rng)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("not writable after a complete answer: %v", err)
+		}
+	})
+	t.Run("gives up waiting", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		s.SetTime(100 + wait + 1)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("still refused after the wait: %v", err)
+		}
+	})
+	t.Run("claimed tail taken back", func(t *testing.T) {
+		s := restored(t, 5)
+		s.ExpectLostTail(100, wait)
+		st := s.Handle(&SynAck{Cluster: "test", From: "p", Deltas: []NodeDelta{ownDelta(1, 5, 10)}}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable before the tail is durable: %v", err)
+		}
+		if s.VersionFloor() != 10 {
+			t.Fatalf("floor %d, want 10", s.VersionFloor())
+		}
+		s.Commit(st.Batch)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("not writable once the tail is back: %v", err)
+		}
+	})
+	t.Run("claim nobody backs expires, floor stays", func(t *testing.T) {
+		s := restored(t, 5)
+		s.SetTime(100)
+		s.ExpectLostTail(100, wait)
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1, MaxVersion: 50}}}, rng)
+		s.Handle(&SynAck{Cluster: "test", From: "p"}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable under an unmet claim: %v", err)
+		}
+		s.SetTime(100 + wait + 1)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("an old claim still holds writes: %v", err)
+		}
+		if s.VersionFloor() != 50 {
+			t.Fatalf("floor %d, want 50: a claimed version could be issued again", s.VersionFloor())
+		}
+		if _, err := s.LocalWrite([]Record{{Key: "n", Version: 51}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("claims ignored beyond the bound or once written", func(t *testing.T) {
+		s := restored(t, 5)
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "me", Generation: 1, MaxVersion: 6 + maxClaimAhead}}}, rng)
+		if s.VersionFloor() != 5 {
+			t.Fatalf("floor %d after an implausible claim", s.VersionFloor())
+		}
+		write(t, s, "n", "1")
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "me", Generation: 1, MaxVersion: 60}}}, rng)
+		if s.VersionFloor() != 6 {
+			t.Fatalf("floor %d: a claim after this run's first write was taken", s.VersionFloor())
+		}
+	})
+}
+
+// TestRefuteNewerGeneration: a peer reporting the local id at a newer
+// (plausible) generation makes the node take max(now, seen+1) and rewrite
+// its records under it; an older, equal or implausible one changes nothing.
+func TestRefuteNewerGeneration(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	tests := []struct {
+		name    string
+		now     uint64
+		seen    uint64
+		wantGen uint64 // 0: no refutation
+	}{
+		{"newer, clock behind", 50, 1000, 1001},
+		{"newer, clock ahead", 5000, 1000, 5000},
+		{"same", 50, 10, 0},
+		{"older", 50, 3, 0},
+		{"beyond the ceiling", 50, 1 << 50, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestState(t, "me", 10)
+			write(t, s, "a", "1", "b", "2")
+			s.SetTime(tt.now)
+			s.SetGenerationCeiling(1 << 40)
+			st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+				{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: tt.seen, Heartbeat: 1}}}, rng)
+			s.Commit(st.Batch)
+			gen := s.Self().Generation
+			if tt.wantGen == 0 {
+				if gen != 10 || s.Stats().Refutations != 0 {
+					t.Fatalf("generation %d, %d refutations: want unchanged", gen, s.Stats().Refutations)
+				}
+				return
+			}
+			if gen != tt.wantGen || s.Stats().Refutations != 1 {
+				t.Fatalf("generation %d, %d refutations: want %d, 1", gen, s.Stats().Refutations, tt.wantGen)
+			}
+			var own *PeerChange
+			for i := range st.Batch.Changes {
+				if st.Batch.Changes[i].Meta.ID == "me" {
+					own = &st.Batch.Changes[i]
+				}
+			}
+			if own == nil || !own.Reset || len(own.Records) != 2 || own.Meta.MaxVersion != 2 {
+				t.Fatalf("refuting change %+v: want a reset rewriting both records", own)
+			}
+			if r, ok := s.Get("me", "b"); !ok || string(r.Value) != "2" {
+				t.Fatalf("own record lost by the refutation: %+v %v", r, ok)
+			}
+			// Peers are told: the next digest carries the new generation.
+			if e := s.MakeSyn(rng).Digest[0]; e.ID != "me" || e.Generation != tt.wantGen {
+				t.Fatalf("own digest entry %+v", e)
+			}
+		})
+	}
+}
+
+// TestRemovedSurvivesRestore: a removal restored at boot keeps a stale
+// digest entry from reviving the node; a newer heartbeat revives it, and a
+// revived then removed-again node is remembered as long as any other (no
+// duplicate in the eviction order evicts it early).
+func TestRemovedSurvivesRestore(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	s := newTestState(t, "me", 1)
+	if err := s.RestoreRemoved("gone", 3, 100); err != nil {
+		t.Fatal(err)
+	}
+	syn := func(hb uint64) {
+		st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "gone", Generation: 3, Heartbeat: hb}}}, rng)
+		s.Commit(st.Batch)
+	}
+	syn(100)
+	if _, ok := s.Peer("gone"); ok {
+		t.Fatal("a stale entry revived a node removed before the restart")
+	}
+	syn(101)
+	if _, ok := s.Peer("gone"); !ok {
+		t.Fatal("a newer heartbeat did not revive the node")
+	}
+	s.Commit(s.Remove("gone"))
+	for i := 0; i < maxRemembered-1; i++ {
+		s.removed.add(fmt.Sprintf("other%d", i), 1, 1)
+	}
+	if len(s.removed.order) != maxRemembered || !s.removed.has("gone") {
+		t.Fatalf("order holds %d ids, gone remembered: %v", len(s.removed.order), s.removed.has("gone"))
+	}
+}
