@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -37,15 +38,34 @@ func TestBadgerLoggerLevels(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a log sink for several goroutines: Badger logs from its
+// own (the write loop, compactors) while Open and Close run.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // Badger's own log lines reach the configured logger.
 func TestOpenLogsThroughZerolog(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer
 	s, err := Open(Options{Dir: t.TempDir(), Logger: zerolog.New(&buf).Level(zerolog.DebugLevel)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustClose(t, s)
-	if !bytes.Contains(buf.Bytes(), []byte(`"component":"badger"`)) {
-		t.Fatalf("no Badger log line in %q", buf.String())
+	if out := buf.String(); !bytes.Contains([]byte(out), []byte(`"component":"badger"`)) {
+		t.Fatalf("no Badger log line in %q", out)
 	}
 }
