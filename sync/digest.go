@@ -157,6 +157,10 @@ type Observed struct {
 	// Forgotten lists ghosts dropped (see ghost.go): known only from
 	// digests, they never showed life. The node stops tracking them.
 	Forgotten []string
+	// Reborn lists nodes whose new generation (a wiped data directory)
+	// was just proven: their heartbeat starts over with the new
+	// incarnation's, and the old rhythm says nothing about the new one.
+	Reborn []string
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A
@@ -198,14 +202,26 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			s.observeGhost(p, e, pb, obs)
 			continue
 		}
-		if e.Generation < p.meta.Generation {
+		if e.Generation < p.meta.Generation || e.Generation < p.reborn {
 			continue // news of an earlier life of the node
 		}
 		if e.Generation > p.meta.Generation {
+			if e.Generation == p.reborn {
+				// Proven, its reset not committed yet (dropped by a busy
+				// engine, to be proven again): the heartbeat is the new
+				// incarnation's already.
+				s.takeHeartbeat(p, e, obs)
+			}
 			if !s.proven(p, e, from) {
 				continue // wait for the peer itself to say so
 			}
 			pb.reset(p, e.Generation, 0)
+			// The new incarnation counts its heartbeats from its own boot
+			// block (1<<32 for a fresh directory), below the old one's:
+			// start over, or it stays suspended until it climbs past the
+			// old incarnation's uptime.
+			p.reborn, p.heartbeat = e.Generation, 0
+			obs.Reborn = append(obs.Reborn, e.ID)
 			s.takeHeartbeat(p, e, obs)
 			continue
 		}

@@ -75,3 +75,60 @@ func TestGenerationChangeNeedsEvidence(t *testing.T) {
 		})
 	}
 }
+
+// TestProvenGenerationResetsHeartbeat: once a peer's new generation is
+// proven, its heartbeat starts over from the new incarnation's (below the
+// old one's), the peer is reported Reborn, and relayed entries of the old
+// incarnation, higher heartbeat or not, no longer lift it — also while the
+// reset is not committed yet.
+func TestProvenGenerationResetsHeartbeat(t *testing.T) {
+	const oldHB, newHB = 1<<32 + 5000, 1<<32 + 1
+	tests := []struct {
+		name   string
+		commit bool
+	}{
+		{"reset committed", true},
+		{"reset not committed yet", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(1))
+			s, err := NewState(Config{Cluster: "test", Self: PeerMeta{ID: "me", Generation: 1}, PacketBudget: testPacket,
+				MessageBudget: testMessage, GenerationEvidence: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Restore(PeerMeta{ID: "p", Addr: "p:1", Generation: 5, MaxVersion: 1},
+				[]Record{{Key: "k", Value: []byte("v"), Version: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			old := &Syn{Cluster: "test", From: "q", Digest: []DigestEntry{{ID: "p", Addr: "p:1", Generation: 5, Heartbeat: oldHB}}}
+			s.Commit(s.HandleFrom(old, "q:1", rng).Batch)
+			var reborn []string
+			for i := range uint64(3) {
+				syn := &Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "p", Addr: "p:1", Generation: 9, Heartbeat: newHB + i}}}
+				st := s.HandleFrom(syn, "p:1", rng)
+				reborn = append(reborn, st.Reborn...)
+				if tt.commit {
+					s.Commit(st.Batch)
+				}
+			}
+			if len(reborn) != 1 || reborn[0] != "p" {
+				t.Fatalf("reborn %v, want [p] once", reborn)
+			}
+			if p, _ := s.Peer("p"); p.Heartbeat != newHB+2 {
+				t.Fatalf("heartbeat %d after the proof, want the new incarnation's %d", p.Heartbeat, newHB+2)
+			}
+			old.Digest[0].Heartbeat = oldHB + 100
+			st := s.HandleFrom(old, "q:1", rng)
+			if p, _ := s.Peer("p"); p.Heartbeat != newHB+2 || len(st.Heartbeats) != 0 {
+				t.Fatalf("heartbeat %d (rises %v) after a relayed entry of the old incarnation", p.Heartbeat, st.Heartbeats)
+			}
+			// The new incarnation's heartbeats are taken, relayed or not.
+			relayed := &Syn{Cluster: "test", From: "q", Digest: []DigestEntry{{ID: "p", Addr: "p:1", Generation: 9, Heartbeat: newHB + 3}}}
+			if st := s.HandleFrom(relayed, "q:1", rng); len(st.Heartbeats) != 1 {
+				t.Fatalf("rises %v on the new incarnation's next heartbeat", st.Heartbeats)
+			}
+		})
+	}
+}

@@ -76,6 +76,11 @@ type peer struct {
 	synMark    uint64 // MakeSyn call that already listed this peer
 	ghost      bool   // known only from digests so far (see ghost.go)
 	ghostSince uint64 // ms when it became a ghost
+	// reborn is the newest generation proven for this node (its data
+	// reset may still be on its way to disk): heartbeats of older
+	// generations are ignored from then on, so a relayed digest of the
+	// old incarnation cannot lift the heartbeat back above the new one's.
+	reborn uint64
 }
 
 func newPeer(meta PeerMeta) *peer {

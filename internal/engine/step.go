@@ -51,6 +51,14 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 		e.det.Heartbeat(id, now) // tracked from first word of it
 		e.ts.dirty = true
 	}
+	for _, id := range obs.Reborn {
+		// A wiped peer back with a new generation: its old rhythm is
+		// dropped and the proof counts as a sign of life, so it is alive
+		// again on the next health check instead of waiting out its old
+		// incarnation's heartbeats.
+		e.det.Reset(id, now)
+		e.ts.dirty = true
+	}
 	for _, id := range obs.Heartbeats {
 		e.det.Heartbeat(id, now)
 		if _, left := e.left[id]; left {

@@ -265,6 +265,18 @@ func (c *Cluster) Restart(i int) error {
 	return c.start(n)
 }
 
+// Wipe stops node i, if running, and throws its store away, as deleting
+// a data directory does: the next Restart boots it with a new generation
+// (the time now) and heartbeats from the first boot block again, below
+// those of its old incarnation.
+func (c *Cluster) Wipe(i int) {
+	c.Crash(i)
+	n := c.nodes[i]
+	n.store = newStore(c.cfg.Unsynced)
+	n.issued = 0 // versions start over in a new generation
+	n.gen = max(uint64(c.clock.Time().UnixMilli()), n.gen+1)
+}
+
 // Partition splits the network: each set can talk only within itself, and
 // nodes in no set form one more group. It replaces an earlier partition.
 func (c *Cluster) Partition(sets ...[]int) { c.net.partition(sets) }

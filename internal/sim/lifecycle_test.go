@@ -283,3 +283,65 @@ func TestPowerLossOfOwnWritesIsNotReused(t *testing.T) {
 	}
 	noViolations(t, c)
 }
+
+// TestWipedNodeIsAliveAtOnce: a node whose data directory was wiped comes
+// back with a new generation and heartbeats that start again from the
+// first boot block, below its old incarnation's after a minute of uptime.
+// Every peer takes it as alive again within a few rounds of its restart
+// (its new generation proven by its own messages), drops its old keys and
+// takes its new ones. Before the heartbeat and detector were reset on the
+// new generation, it stayed suspended until its heartbeat climbed past the
+// old one: a minute here.
+func TestWipedNodeIsAliveAtOnce(t *testing.T) {
+	c, err := New(Config{Nodes: 5, Seed: 17})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	const wiped = 4
+	write(t, c, wiped, "old", "v1")
+	c.RunFor(60 * time.Second)
+	c.Wipe(wiped)
+	c.RunFor(15 * time.Second)
+	for i := range wiped {
+		if st := healthOf(c, i, wiped); st == health.Alive {
+			t.Fatalf("node %d still holds the crashed node alive", i)
+		}
+	}
+	if err := c.Restart(wiped); err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, wiped, "new", "v2")
+	restarted := c.Now()
+	alive := func() bool {
+		for i := range wiped {
+			if healthOf(c, i, wiped) != health.Alive {
+				return false
+			}
+		}
+		return true
+	}
+	if !c.RunWhile(c.Now()+30*time.Second, func() bool { return !alive() }) {
+		t.Fatal("the wiped node is not alive for every peer 30s after its restart")
+	}
+	took := c.Now() - restarted
+	if took > 8*c.Config().Gossip {
+		t.Fatalf("alive for every peer only %v after its restart", took)
+	}
+	c.RunFor(5 * time.Second)
+	for i := range wiped {
+		if _, ok := value(c, i, wiped, "old"); ok {
+			t.Fatalf("node %d still holds the old incarnation's key", i)
+		}
+		if got, _ := value(c, i, wiped, "new"); got != "v2" {
+			t.Fatalf("node %d holds %q for the new incarnation's key", i, got)
+		}
+	}
+	t.Logf("alive for all %v after the restart", took)
+	noViolations(t, c)
+}
