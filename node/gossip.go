@@ -139,6 +139,9 @@ func (n *Node) handle(pkt lsync.Packet) {
 		}
 	}
 	n.publish(&rd)
+	if rd.AnsweredSeed != "" {
+		n.log.Info().Str("seed", rd.AnsweredSeed).Msg("seed answered at last")
+	}
 	if rd.BadCluster {
 		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
 			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
@@ -305,6 +308,10 @@ func (n *Node) round() {
 	rd := n.eng.Round(n.clock.Now())
 	n.mu.Unlock()
 	n.counters.rounds.Add(1)
+	for _, s := range rd.SilentSeeds {
+		n.log.Warn().Str("seed", s).Int("exchanges", engine.SilentSeedRounds).
+			Msg("seed has not answered: check its address and port, and that it runs in this cluster with the same keys")
+	}
 	n.sendAll(rd.Send)
 }
 

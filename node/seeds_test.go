@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,4 +89,27 @@ func TestDefaultDataDirIsAnnounced(t *testing.T) {
 		}
 	}
 	t.Errorf("no warning naming %s: %v", want, logs.lines(t))
+}
+
+// TestSilentSeedIsWarned: a seed that never answers (here a socket that
+// reads nothing) is named in a warning after a few rounds, instead of the
+// node waiting silently to join through it.
+func TestSilentSeedIsWarned(t *testing.T) {
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hole.Close() })
+	var logs logBuffer
+	cfg := fastConfig("lonely")
+	cfg.Seeds = []string{hole.LocalAddr().String()}
+	startNode(t, cfg, WithLogger(zerolog.New(&logs).Level(zerolog.InfoLevel)))
+	eventually(t, 10*time.Second, func() error {
+		for _, l := range logs.lines(t) {
+			if l["level"] == "warn" && l["seed"] == hole.LocalAddr().String() && strings.Contains(fmt.Sprint(l["message"]), "not answered") {
+				return nil
+			}
+		}
+		return errors.New("no warning naming the silent seed")
+	})
 }

@@ -91,6 +91,11 @@ type Engine struct {
 	// deadSince is when each dead peer was declared dead.
 	deadSince map[string]time.Time
 
+	// seedSilence counts, per seed address, the exchanges opened with it
+	// while it never answered (-1 once it did); a seed that reaches
+	// SilentSeedRounds is reported once (Ready.SilentSeeds).
+	seedSilence map[string]int
+
 	busy    bool // a Ready's batch is out for persisting
 	leaving bool // Leave was called: no rounds, beats or writes
 	seeds   []string
@@ -127,7 +132,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
-		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time)}
+		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
+		seedSilence: make(map[string]int)}
 	if e.ver == nil {
 		e.ver = versioner.NewCounter()
 	}

@@ -177,3 +177,55 @@ func TestStepWhileBusyKeepsLivenessAndDropsData(t *testing.T) {
 		t.Fatalf("a holds %+v (%v) of b", r, ok)
 	}
 }
+
+// TestSilentSeedIsReported: a seed that never answers is reported once,
+// after SilentSeedRounds exchanges, by address; one that answers is not,
+// and a silent seed that answers at last is reported answering.
+func TestSilentSeedIsReported(t *testing.T) {
+	tests := []struct {
+		name         string
+		answerAfter  int // rounds before the seed answers; 0 never
+		wantReported int // times reported silent over 3*SilentSeedRounds rounds
+		wantAnswered bool
+	}{
+		{"never answers", 0, 1, false},
+		{"answers at once", 1, 0, false},
+		{"answers late", SilentSeedRounds + 2, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newEngine(t, "a", "seed:1")
+			seed := newEngine(t, "seed")
+			reported, answered := 0, false
+			now := t0
+			for r := 1; r <= 3*SilentSeedRounds; r++ {
+				now = now.Add(time.Second)
+				rd := a.Round(now)
+				for _, s := range rd.SilentSeeds {
+					if s != "seed:1" {
+						t.Fatalf("reported %q", s)
+					}
+					reported++
+				}
+				if tt.answerAfter == 0 || r < tt.answerAfter {
+					continue
+				}
+				for _, o := range rd.Send {
+					if o.To != "seed:1" {
+						continue
+					}
+					back := seed.Step(now, "a:1", o.Msg)
+					seed.Commit(&back)
+					for _, b := range back.Send {
+						got := a.Step(now, "seed:1", b.Msg)
+						a.Commit(&got)
+						answered = answered || got.AnsweredSeed == "seed:1"
+					}
+				}
+			}
+			if reported != tt.wantReported || answered != tt.wantAnswered {
+				t.Fatalf("reported silent %d times, answered %v; want %d, %v", reported, answered, tt.wantReported, tt.wantAnswered)
+			}
+		})
+	}
+}

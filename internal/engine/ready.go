@@ -46,6 +46,11 @@ type Ready struct {
 	Removed []string
 	// Collected is the number of local tombstones Batch collects.
 	Collected int
+	// SilentSeeds lists seed addresses that never answered any of
+	// SilentSeedRounds exchanges, each reported once; AnsweredSeed is set
+	// when a seed reported silent is first heard from.
+	SilentSeeds  []string
+	AnsweredSeed string
 
 	writes bool // Batch holds local writes
 }

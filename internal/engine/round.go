@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
@@ -59,8 +60,39 @@ func (e *Engine) Round(now time.Time) Ready {
 	syn := e.state.MakeSyn(e.rng)
 	for _, addr := range to {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
+		e.sentToSeed(addr, &rd)
 	}
 	return rd
+}
+
+// SilentSeedRounds is how many exchanges a seed that never answered may
+// leave unanswered before it is reported (Ready.SilentSeeds): a seed with
+// a wrong address or port, or not running, would otherwise go unnoticed
+// while the node waits to join through it. A seed that answered once is a
+// member like any other, watched by the detector.
+const SilentSeedRounds = 5
+
+// sentToSeed counts an exchange opened with addr if it is a seed that
+// never answered.
+func (e *Engine) sentToSeed(addr string, rd *Ready) {
+	if !slices.Contains(e.seeds, addr) || e.seedSilence[addr] < 0 {
+		return
+	}
+	e.seedSilence[addr]++
+	if e.seedSilence[addr] == SilentSeedRounds {
+		rd.SilentSeeds = append(rd.SilentSeeds, addr)
+	}
+}
+
+// heardFrom notes a message from addr: a seed that answered is never
+// reported silent. It reports whether addr was a seed reported silent.
+func (e *Engine) heardFrom(addr string) (wasSilent bool) {
+	n, ok := e.seedSilence[addr]
+	if !ok && !slices.Contains(e.seeds, addr) || n < 0 {
+		return false
+	}
+	e.seedSilence[addr] = -1 // bounded by the seed list
+	return n >= SilentSeedRounds
 }
 
 // Live is the number of peers the detector holds alive, as of the last

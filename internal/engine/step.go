@@ -21,6 +21,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	st := e.state.HandleFrom(msg, from, e.rng) // the source proves generation changes
 	var rd Ready
 	rd.BadCluster = st.BadCluster
+	if !st.BadCluster && e.heardFrom(from) {
+		rd.AnsweredSeed = from
+	}
 	if !e.busy {
 		rd.Batch = st.Batch
 	}
