@@ -40,6 +40,20 @@ type Config struct {
 	// means the local process was stalled, so that Check suspects no one.
 	// 0 disables the guard.
 	PauseGuard time.Duration
+
+	// IndirectTimeout switches the detector to monitored mode when > 0.
+	// Heartbeats relayed by gossip arrive further apart and more irregularly
+	// as a cluster grows, so phi over them suspects live peers; in monitored
+	// mode a peer is suspended only on a verdict (SetVerdict: a quorum of
+	// its monitors agree it is silent) or after IndirectTimeout with no
+	// heartbeat rise at all (its monitors may all be gone). Peers that beat
+	// to this node directly (DirectBeat) are judged by phi over those
+	// arrivals against DirectThreshold, and reported Silent in a Check, for
+	// the caller to vote. 0 keeps phi over every heartbeat rise.
+	IndirectTimeout time.Duration
+	// DirectThreshold is the phi over direct beats above which a peer is
+	// reported Silent; 0 means Threshold.
+	DirectThreshold float64
 }
 
 // DefaultConfig returns the defaults documented on Config's fields.
@@ -52,6 +66,7 @@ func DefaultConfig() Config {
 		AcceptablePause: 0,
 		DeadAfter:       30 * time.Second,
 		PauseGuard:      5 * time.Second,
+		DirectThreshold: 3,
 	}
 }
 
@@ -72,6 +87,10 @@ func (c Config) Validate() error {
 		return invalid("dead after must be > 0, got %v", c.DeadAfter)
 	case c.PauseGuard < 0:
 		return invalid("pause guard must be >= 0 (0 disables it), got %v", c.PauseGuard)
+	case c.IndirectTimeout < 0:
+		return invalid("indirect timeout must be >= 0 (0: phi over every heartbeat), got %v", c.IndirectTimeout)
+	case math.IsNaN(c.DirectThreshold) || math.IsInf(c.DirectThreshold, 0) || c.DirectThreshold < 0:
+		return invalid("direct threshold must be >= 0 and finite, got %v", c.DirectThreshold)
 	}
 	return nil
 }

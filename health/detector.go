@@ -32,6 +32,16 @@ type peer struct {
 	heard bool
 	// since is when the peer entered Suspended, for DeadAfter.
 	since time.Time
+
+	// Monitored mode (Config.IndirectTimeout > 0): direct is set while the
+	// peer beats to this node, dlast and dwin are those beats alone;
+	// silent is set once the peer was reported Silent, until its next
+	// beat; verdict is the caller's quorum (SetVerdict).
+	direct  bool
+	silent  bool
+	verdict bool
+	dlast   time.Time
+	dwin    window
 }
 
 // Report lists the peers whose state changed in one Check. Each list is
@@ -48,12 +58,17 @@ type Report struct {
 	Recovered []string
 	// Dead peers stayed Suspended for DeadAfter.
 	Dead []string
+	// Silent peers (monitored mode) beat to this node directly and have
+	// now been silent above DirectThreshold; each is reported once until
+	// its next direct beat. Their state is not changed by it: the caller
+	// votes, and a quorum of votes is a verdict (SetVerdict).
+	Silent []string
 }
 
 // Empty reports whether nothing changed.
 func (r Report) Empty() bool {
 	return len(r.Discovered) == 0 && len(r.Suspended) == 0 &&
-		len(r.Recovered) == 0 && len(r.Dead) == 0
+		len(r.Recovered) == 0 && len(r.Dead) == 0 && len(r.Silent) == 0
 }
 
 // NewDetector returns a detector that knows no peer yet.
@@ -106,7 +121,76 @@ func (d *Detector) Phi(id string, now time.Time) float64 {
 }
 
 func (d *Detector) phi(p *peer, now time.Time) float64 {
+	if p.direct && d.cfg.IndirectTimeout > 0 {
+		return d.directPhi(p, now)
+	}
 	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
+}
+
+func (d *Detector) directPhi(p *peer, now time.Time) float64 {
+	return phi(now.Sub(p.dlast), d.cfg.AcceptablePause, p.dwin.trustedMean(d.cfg.InitialInterval))
+}
+
+// up is whether a peer counts as heard from enough at now.
+func (d *Detector) up(p *peer, now time.Time) bool {
+	if d.cfg.IndirectTimeout <= 0 {
+		return d.phi(p, now) <= d.cfg.Threshold
+	}
+	return !p.verdict && now.Sub(p.last) <= d.cfg.IndirectTimeout
+}
+
+// DirectBeat records a heartbeat rise that the peer sent to this node
+// itself (a Beat), on top of what Heartbeat records: in monitored mode the
+// peer is then judged by the spacing of these arrivals alone, far more
+// regular than relayed ones. Call Heartbeat for the same rise too.
+func (d *Detector) DirectBeat(id string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.peers[id]
+	if !ok {
+		p = &peer{state: Joining, last: now, heard: true}
+		d.peers[id] = p
+	}
+	if !p.dlast.IsZero() {
+		if gap := now.Sub(p.dlast); gap > 0 && gap <= d.cfg.MaxInterval {
+			p.dwin.add(gap, d.cfg.WindowSize)
+		}
+	}
+	if now.After(p.dlast) {
+		p.dlast = now
+	}
+	p.direct, p.silent = true, false
+}
+
+// Indirect stops judging the peer by direct beats (it stopped beating to
+// this node); its direct history is kept for when it starts again.
+func (d *Detector) Indirect(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.peers[id]; ok {
+		p.direct, p.silent = false, false
+	}
+}
+
+// SetVerdict sets or clears a verdict on the peer (monitored mode): while
+// set, the peer is down; the next Check reports the change. Clearing it
+// does not bring the peer up by itself: a heartbeat must have been heard
+// since it went down. Unknown peers are ignored.
+func (d *Detector) SetVerdict(id string, down bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.peers[id]; ok {
+		p.verdict = down
+	}
+}
+
+// Direct reports whether the peer beats to this node directly (monitored
+// mode), for status pages and tests.
+func (d *Detector) Direct(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.peers[id]
+	return ok && p.direct
 }
 
 // LastHeard returns when the peer's heartbeat was last seen to rise (or it
@@ -147,9 +231,16 @@ func (d *Detector) Check(now time.Time) Report {
 	}
 
 	var r Report
+	direct := d.cfg.DirectThreshold
+	if direct <= 0 {
+		direct = d.cfg.Threshold
+	}
 	for id, p := range d.peers {
-		ph := d.phi(p, now)
-		up := ph <= d.cfg.Threshold
+		up := d.up(p, now)
+		if d.cfg.IndirectTimeout > 0 && p.direct && !p.silent && !stalled && d.directPhi(p, now) > direct {
+			p.silent = true
+			r.Silent = append(r.Silent, id)
+		}
 		switch p.state {
 		case Joining:
 			switch {
@@ -193,6 +284,7 @@ func (d *Detector) Check(now time.Time) Report {
 	slices.Sort(r.Suspended)
 	slices.Sort(r.Recovered)
 	slices.Sort(r.Dead)
+	slices.Sort(r.Silent)
 	return r
 }
 
@@ -237,6 +329,9 @@ func (d *Detector) Reset(id string, now time.Time) {
 		return
 	}
 	p.win.reset()
+	p.dwin.reset()
+	p.dlast = time.Time{}
+	p.silent, p.verdict = false, false
 	p.heard = true
 	if now.After(p.last) {
 		p.last = now

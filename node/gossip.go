@@ -67,8 +67,9 @@ func (n *Node) tickLoop() {
 			n.round()
 		case <-beat.C():
 			n.mu.Lock()
-			n.eng.Beat()
+			rd := n.eng.Beat(n.clock.Now())
 			n.mu.Unlock()
+			n.sendAll(rd.Send)
 		case <-check.C():
 			n.checkHealth()
 		case <-reduce.C():

@@ -93,6 +93,10 @@ func EncodeTo(buf *bytes.Buffer, m Message) error {
 		err = encodeAck(enc, v)
 	case *BadCluster:
 		err = encodeBadCluster(enc, v)
+	case *Beat:
+		err = encodeBeat(enc, v)
+	case *Suspect:
+		err = encodeSuspect(enc, v)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
@@ -115,7 +119,7 @@ func PeekType(b []byte) (MsgType, error) {
 	}
 	t := MsgType(b[3])
 	switch t {
-	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster:
+	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster, MsgBeat, MsgSuspect:
 		return t, nil
 	}
 	return 0, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
@@ -152,6 +156,10 @@ func DecodeWith(b []byte, lim Limits) (Message, error) {
 		m, err = d.ack()
 	case MsgBadCluster:
 		m, err = d.badCluster()
+	case MsgBeat:
+		m, err = d.beat()
+	case MsgSuspect:
+		m, err = d.suspect()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sync: decode %s: %w", t, err)
@@ -192,6 +200,41 @@ func encodeAck(e *msgpack.Encoder, m *Ack) error {
 
 func encodeBadCluster(e *msgpack.Encoder, m *BadCluster) error {
 	return firstErr(e.EncodeArrayLen(1), e.EncodeString(m.Cluster))
+}
+
+func encodeBeat(e *msgpack.Encoder, m *Beat) error {
+	return firstErr(
+		e.EncodeArrayLen(5),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		e.EncodeUint(m.Generation),
+		e.EncodeUint(m.Heartbeat),
+		e.EncodeBool(m.Release),
+	)
+}
+
+func encodeSuspect(e *msgpack.Encoder, m *Suspect) error {
+	if err := firstErr(
+		e.EncodeArrayLen(3),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		e.EncodeArrayLen(len(m.Votes)),
+	); err != nil {
+		return err
+	}
+	for i := range m.Votes {
+		v := &m.Votes[i]
+		if err := firstErr(
+			e.EncodeArrayLen(4),
+			e.EncodeString(v.ID),
+			e.EncodeUint(v.Generation),
+			e.EncodeUint(v.Heartbeat),
+			e.EncodeString(v.By),
+		); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
@@ -529,11 +572,81 @@ func (d *decoder) badCluster() (*BadCluster, error) {
 	return m, d.skip(extra)
 }
 
+func (d *decoder) beat() (*Beat, error) {
+	extra, err := d.array(5)
+	if err != nil {
+		return nil, err
+	}
+	m := &Beat{}
+	if m.Cluster, m.From, err = d.route(); err != nil {
+		return nil, err
+	}
+	if m.Generation, err = d.uint("generation"); err != nil {
+		return nil, err
+	}
+	if m.Heartbeat, err = d.uint("heartbeat"); err != nil {
+		return nil, err
+	}
+	if m.Release, err = d.bool("release"); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+// MaxVotes bounds the votes of one Suspect message; a sender puts far
+// fewer in one datagram.
+const MaxVotes = 256
+
+func (d *decoder) suspect() (*Suspect, error) {
+	extra, err := d.array(3)
+	if err != nil {
+		return nil, err
+	}
+	m := &Suspect{}
+	if m.Cluster, m.From, err = d.route(); err != nil {
+		return nil, err
+	}
+	n, err := d.boundedList(minVoteBytes, MaxVotes, "votes")
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		m.Votes = make([]Vote, n)
+	}
+	for i := range m.Votes {
+		if err := d.vote(&m.Votes[i]); err != nil {
+			return nil, fmt.Errorf("vote %d: %w", i, err)
+		}
+	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) vote(v *Vote) error {
+	extra, err := d.array(4)
+	if err != nil {
+		return err
+	}
+	if v.ID, err = d.str(d.lim.MaxIDBytes, "id"); err != nil {
+		return err
+	}
+	if v.Generation, err = d.uint("generation"); err != nil {
+		return err
+	}
+	if v.Heartbeat, err = d.uint("heartbeat"); err != nil {
+		return err
+	}
+	if v.By, err = d.str(d.lim.MaxIDBytes, "by"); err != nil {
+		return err
+	}
+	return d.skip(extra)
+}
+
 // Smallest encodings, used to bound list lengths before allocating.
 const (
 	minEntryBytes  = 9 // fixarray + 3 empty strings + 4 fixints + bool
 	minDeltaBytes  = 9
 	minRecordBytes = 5
+	minVoteBytes   = 5 // fixarray + 2 empty strings + 2 fixints
 )
 
 func (d *decoder) digest() ([]DigestEntry, error) {

@@ -26,6 +26,11 @@ func sampleMessages() []Message {
 		&SynAck{Cluster: "c", From: "n2"},
 		&Ack{Cluster: "c", From: "n1", Deltas: []NodeDelta{{ID: "n3", Generation: 1, From: 7, To: 9}}},
 		&BadCluster{Cluster: "other"},
+		&Beat{Cluster: "c", From: "n1", Generation: 1700000000000, Heartbeat: 5<<32 + 7},
+		&Beat{Cluster: "c", From: "n2", Release: true},
+		&Suspect{Cluster: "c", From: "n1", Votes: []Vote{{ID: "n3", Generation: 1, Heartbeat: 1<<32 + 9, By: "n1"},
+			{ID: "n2", Generation: 1700000000000, Heartbeat: 3 << 32, By: "n2"}}},
+		&Suspect{Cluster: "c", From: "n1"},
 	}
 }
 

@@ -161,6 +161,9 @@ type Observed struct {
 	// was just proven: their heartbeat starts over with the new
 	// incarnation's, and the old rhythm says nothing about the new one.
 	Reborn []string
+	// Direct lists the node whose own Beat this was; Released the node
+	// that stopped beating to this one (see Beat).
+	Direct, Released []string
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A

@@ -30,6 +30,8 @@ func (s *State) Handle(m Message, rng *rand.Rand) Step {
 	case *BadCluster:
 		s.stats.BadCluster++
 		return Step{BadCluster: true}
+	case *Beat:
+		return s.handleBeat(v)
 	}
 	return Step{}
 }

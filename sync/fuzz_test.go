@@ -59,6 +59,16 @@ func checkLimits(t *testing.T, m Message, lim Limits) {
 		ids, deltas = []string{v.Cluster, v.From}, v.Deltas
 	case *BadCluster:
 		ids = []string{v.Cluster}
+	case *Beat:
+		ids = []string{v.Cluster, v.From}
+	case *Suspect:
+		ids = []string{v.Cluster, v.From}
+		if len(v.Votes) > MaxVotes {
+			t.Fatalf("%d votes over the limit", len(v.Votes))
+		}
+		for _, vt := range v.Votes {
+			ids = append(ids, vt.ID, vt.By)
+		}
 	}
 	if len(digest) > lim.MaxDigestEntries || len(deltas) > lim.MaxNodeDeltas {
 		t.Fatalf("%d entries, %d deltas over the limits", len(digest), len(deltas))
@@ -85,6 +95,8 @@ func FuzzDecodeSyn(f *testing.F)        { fuzzBody(f, MsgSyn) }
 func FuzzDecodeSynAck(f *testing.F)     { fuzzBody(f, MsgSynAck) }
 func FuzzDecodeAck(f *testing.F)        { fuzzBody(f, MsgAck) }
 func FuzzDecodeBadCluster(f *testing.F) { fuzzBody(f, MsgBadCluster) }
+func FuzzDecodeBeat(f *testing.F)       { fuzzBody(f, MsgBeat) }
+func FuzzDecodeSuspect(f *testing.F)    { fuzzBody(f, MsgSuspect) }
 
 // FuzzHandle feeds whatever decodes to the protocol core of a node that
 // holds data of its own and of a peer: the core must not panic, must never

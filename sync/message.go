@@ -81,6 +81,8 @@ const (
 	MsgSynAck     MsgType = 2
 	MsgAck        MsgType = 3
 	MsgBadCluster MsgType = 4
+	MsgBeat       MsgType = 5
+	MsgSuspect    MsgType = 6
 )
 
 func (t MsgType) String() string {
@@ -93,6 +95,10 @@ func (t MsgType) String() string {
 		return "ack"
 	case MsgBadCluster:
 		return "badcluster"
+	case MsgBeat:
+		return "beat"
+	case MsgSuspect:
+		return "suspect"
 	}
 	return "unknown"
 }
@@ -149,3 +155,45 @@ func (*Ack) Type() MsgType { return MsgAck }
 
 // Type implements Message.
 func (*BadCluster) Type() MsgType { return MsgBadCluster }
+
+// Beat is a node's heartbeat sent straight to one of the few peers that
+// monitor it, every heartbeat interval: its monitors judge it by these
+// regular arrivals rather than by heartbeats relayed in digests, whose
+// spacing grows and scatters with the cluster. Release tells a monitor
+// that the sender stopped beating to it (its ring of monitors changed), so
+// that the silence that follows is not taken for a crash. It needs no
+// answer.
+type Beat struct {
+	Cluster    string
+	From       string
+	Generation uint64
+	Heartbeat  uint64
+	Release    bool
+}
+
+// Vote says that By, a monitor of node ID, has heard nothing from it
+// directly for long enough to suspect it, and that the highest heartbeat
+// of ID it knew was Heartbeat. A vote by ID about itself (By == ID) is a
+// refutation: ID is alive at Heartbeat. A newer heartbeat of ID makes a
+// vote stale.
+type Vote struct {
+	ID         string
+	Generation uint64
+	Heartbeat  uint64
+	By         string
+}
+
+// Suspect spreads monitors' votes by gossip, beside a round's Syn; a node
+// suspects a peer once a quorum of its monitors agree at the newest
+// heartbeat it knows of it. It needs no answer.
+type Suspect struct {
+	Cluster string
+	From    string
+	Votes   []Vote
+}
+
+// Type implements Message.
+func (*Beat) Type() MsgType { return MsgBeat }
+
+// Type implements Message.
+func (*Suspect) Type() MsgType { return MsgSuspect }

@@ -212,6 +212,7 @@ type Stats struct {
 	OwnRecovered   uint64 // own records taken back from peers after a lost tail
 	Refutations    uint64 // own generation raised above one a peer reported
 	UnprovenGen    uint64 // entries or deltas of a newer generation not (yet) proven by the peer itself
+	StrayBeats     uint64 // beats from unknown nodes or from an address not theirs
 	GhostsRefused  uint64 // unknown ids not taken because maxGhosts ghosts are held
 }
 

@@ -15,6 +15,11 @@ func (e *Engine) Check(now time.Time) Ready {
 		return rd
 	}
 	e.ts.dirty = true
+	for _, id := range e.notLeft(rep.Silent) {
+		// A peer that beats to this node went silent: vote.
+		e.silent[id] = 0
+		e.castVote(id, now)
+	}
 	for _, id := range rep.Dead {
 		e.deadSince[id] = now
 	}

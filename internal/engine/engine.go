@@ -53,6 +53,12 @@ type Config struct {
 	// generation changed (sync.Config); 0 believes any message.
 	GenerationEvidence int
 	Health             health.Config
+	// Monitors is how many peers each node beats to directly (see
+	// monitor.go); 0 judges peers by phi over every heartbeat rise, as
+	// before monitoring. Quorum is how many of a peer's monitors must
+	// vote to suspend it; 0 means a majority.
+	Monitors int
+	Quorum   int
 	Versioner          versioner.Versioner // default a counter
 	Rand               *rand.Rand          // peer selection; required
 }
@@ -96,6 +102,17 @@ type Engine struct {
 	// SilentSeedRounds is reported once (Ready.SilentSeeds).
 	seedSilence map[string]int
 
+	// Monitoring (monitor.go): the peers this node beats to, those to
+	// release at the next beat, the votes known per peer, the votes being
+	// gossiped, and the peers this node voted against in their current
+	// silence (with the re-votes cast).
+	monitors    []string
+	released    []string
+	votes       map[string]*voteSet
+	spread      []spreading
+	silent      map[string]int
+	refutations uint64
+
 	busy    bool // a Ready's batch is out for persisting
 	leaving bool // Leave was called: no rounds, beats or writes
 	seeds   []string
@@ -127,13 +144,16 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if cfg.Monitors > 0 && cfg.Health.IndirectTimeout <= 0 {
+		cfg.Health.IndirectTimeout = max(30*time.Second, 30*cfg.Gossip)
+	}
 	det, err := health.NewDetector(cfg.Health)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
 		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
-		seedSilence: make(map[string]int)}
+		seedSilence: make(map[string]int), votes: make(map[string]*voteSet), silent: make(map[string]int)}
 	if e.ver == nil {
 		e.ver = versioner.NewCounter()
 	}
@@ -212,9 +232,3 @@ func (e *Engine) Tracked() (left, pulls, dead int) {
 	return len(e.left), len(e.pulls), len(e.deadSince)
 }
 
-// Beat advances the local heartbeat; after Leave it stays put.
-func (e *Engine) Beat() {
-	if !e.leaving {
-		e.state.Beat()
-	}
-}

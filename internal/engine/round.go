@@ -27,6 +27,7 @@ func (e *Engine) rebuild() {
 	t := &e.ts
 	t.live, t.unrch = t.live[:0], t.unrch[:0]
 	t.known = make(map[string]bool, len(t.known))
+	var alive []string
 	for _, p := range e.state.Peers() {
 		t.known[p.ID] = true
 		if _, left := e.left[p.ID]; p.Addr == "" || left {
@@ -36,11 +37,13 @@ func (e *Engine) rebuild() {
 		}
 		if st, ok := e.det.State(p.ID); ok && st == health.Alive {
 			t.live = append(t.live, p.Addr)
+			alive = append(alive, p.ID)
 		} else {
 			t.unrch = append(t.unrch, p.Addr)
 		}
 	}
 	t.dirty, t.age = false, 0
+	e.rebuildRing(alive)
 }
 
 // Round opens this round's exchanges: one Syn to each target.
@@ -61,6 +64,11 @@ func (e *Engine) Round(now time.Time) Ready {
 	for _, addr := range to {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 		e.sentToSeed(addr, &rd)
+	}
+	if sm := e.suspectMsg(len(to)); sm != nil {
+		for _, addr := range to {
+			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: sm})
+		}
 	}
 	return rd
 }

@@ -15,6 +15,11 @@ import (
 // its data is dropped (the sender resends it): two batches out at once
 // could both hold the same records.
 func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
+	if m, ok := msg.(*lsync.Suspect); ok {
+		var rd Ready
+		e.stepSuspect(m, &rd, now)
+		return rd
+	}
 	msg = e.screen(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
 	e.state.SetTime(uint64(now.UnixMilli()))
@@ -28,12 +33,19 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		rd.Batch = st.Batch
 	}
 	back := e.noteLiveness(&st.Observed, now)
+	e.noteDirect(&st.Observed, now)
 	rd.event(Leave, st.Left)
 	if _, isReply := msg.(*lsync.SynAck); isReply {
 		delete(e.pulls, from) // the exchange we opened is answered
 	}
 	if st.Reply != nil {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: st.Reply})
+		if _, isSyn := msg.(*lsync.Syn); isSyn {
+			// Votes go both ways of an exchange, as the digest does.
+			if sm := e.suspectMsg(1); sm != nil {
+				rd.Send = append(rd.Send, Outgoing{To: from, Msg: sm})
+			}
+		}
 	}
 	if st.PullAgain && !e.busy && e.pullDue(from, now) {
 		// The sender had more than one message could carry: keep pulling
@@ -60,11 +72,13 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 		// again on the next health check instead of waiting out its old
 		// incarnation's heartbeats.
 		e.det.Reset(id, now)
+		e.forgetVotes(id)
 		e.ts.dirty = true
 	}
 	for _, id := range obs.Heartbeats {
 		e.det.Heartbeat(id, now)
 		if _, left := e.left[id]; left {
+			e.det.SetVerdict(id, false) // its leave no longer holds
 			// Back after a leave. If the detector never suspected it, no
 			// recovery would be reported: report it here. Otherwise the
 			// next health check reports the recovery.
@@ -78,6 +92,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 	for _, id := range obs.Forgotten {
 		// A ghost (only ever listed, never alive) is dropped.
 		e.det.Remove(id)
+		e.forgetVotes(id)
 		delete(e.deadSince, id)
 		delete(e.left, id)
 		e.ts.dirty = true
@@ -86,6 +101,9 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 		// Gone on purpose: its suspicion and death are not announced (it
 		// is still removed after dead_grace), and its return is a recovery.
 		e.left[id] = now
+		// Down at once where only verdicts and long silence would take
+		// a peer down (monitoring).
+		e.det.SetVerdict(id, true)
 		e.ts.dirty = true
 	}
 	return back

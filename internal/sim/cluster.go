@@ -37,6 +37,12 @@ type Config struct {
 	ExpectLostTail bool
 	// GenerationEvidence is sync.Config's; default 3, as the node.
 	GenerationEvidence int
+	// Monitors is how many peers each node beats to directly (the node's
+	// monitors); default 5, as the node; negative turns monitoring off
+	// (phi over every heartbeat rise, as before). Quorum: votes needed;
+	// default a majority.
+	Monitors           int
+	Quorum             int
 	Fanout             int          // default 3
 	MTU                int          // largest datagram; default 1400
 	MessageBudget      int          // largest stream message; default 4 MiB, as the node
@@ -79,6 +85,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Fanout <= 0 {
 		out.Fanout = 3
+	}
+	if out.Monitors == 0 {
+		out.Monitors = 5
 	}
 	if out.MTU <= 0 {
 		out.MTU = 1400
@@ -398,7 +407,8 @@ func (c *Cluster) step() {
 		e.at += c.cfg.Gossip
 		c.q.push(e)
 	case evBeat:
-		n.eng.Beat()
+		rd := n.eng.Beat(c.clock.Time())
+		c.ready(n, &rd)
 		e.at += c.cfg.Heartbeat
 		c.q.push(e)
 	case evCheck:

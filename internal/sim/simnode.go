@@ -78,6 +78,8 @@ func (n *Node) boot(c *Cluster) error {
 		// As the node: a peer's new generation is believed from the peer.
 		GenerationEvidence: c.cfg.GenerationEvidence,
 		Health:             *c.cfg.Health,
+		Monitors:           max(0, c.cfg.Monitors),
+		Quorum:             c.cfg.Quorum,
 		Versioner:          versioner.NewCounter(),
 		Rand:               n.rng,
 	})

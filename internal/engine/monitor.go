@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"hash/fnv"
+	"math"
+	"slices"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Monitoring (Config.Monitors > 0). Heartbeats relayed in digests reach a
+// node further apart and more irregularly the larger the cluster (a digest
+// lists a few dozen of its nodes), so phi over them both detects late and
+// suspects live peers. Instead, as Akka does, live members are placed on a
+// ring by a hash of their id, and each node sends a Beat straight to the
+// next Monitors members on the ring every heartbeat interval. A monitor
+// judges the peer by phi over those regular arrivals, and when it finds it
+// silent it votes; votes spread by gossip (Suspect messages beside each
+// round's Syn), and a node suspends a peer once a majority of its monitors
+// voted at the newest heartbeat it knows of the peer. A newer heartbeat
+// refutes the votes; a node that sees itself suspected beats at once and
+// spreads a refutation. Nodes that are not a peer's monitors never suspect
+// it on their own, except after health.Config.IndirectTimeout of complete
+// silence (all its monitors gone).
+
+// voteSet is what a node knows of the votes against one peer.
+type voteSet struct {
+	gen, hb uint64
+	by      []string // distinct voters at hb
+	// refuted: hb is the peer's own word that it is alive; votes at or
+	// below it are stale.
+	refuted bool
+}
+
+// maxVoters bounds a voteSet: a quorum never needs more.
+const maxVoters = 16
+
+// maxSpread bounds the votes waiting to be gossiped; the oldest go first.
+const maxSpread = 64
+
+// votesPerMessage is how many votes one Suspect message carries.
+const votesPerMessage = 16
+
+// spreading is a vote being gossiped, with the sends it has left.
+type spreading struct {
+	v    lsync.Vote
+	left int
+}
+
+// maxRevotes: a monitor that keeps learning newer heartbeats of a peer
+// that no longer beats to it (its Release was lost) stops monitoring it
+// after this many.
+const maxRevotes = 3
+
+func ringHash(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// rebuildRing picks the node's monitors: the next Monitors alive members
+// after it on the ring. Monitors dropped since the last pick are sent a
+// Release with the next beat.
+func (e *Engine) rebuildRing(alive []string) {
+	k := e.cfg.Monitors
+	if k <= 0 {
+		return
+	}
+	type member struct {
+		h  uint64
+		id string
+	}
+	self := e.cfg.Self.ID
+	ring := make([]member, 0, len(alive)+1)
+	ring = append(ring, member{ringHash(self), self})
+	for _, id := range alive {
+		ring = append(ring, member{ringHash(id), id})
+	}
+	slices.SortFunc(ring, func(a, b member) int {
+		switch {
+		case a.h < b.h:
+			return -1
+		case a.h > b.h:
+			return 1
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	at := slices.IndexFunc(ring, func(m member) bool { return m.id == self })
+	next := make([]string, 0, k)
+	for i := 1; i < len(ring) && len(next) < k; i++ {
+		next = append(next, ring[(at+i)%len(ring)].id)
+	}
+	for _, id := range e.monitors {
+		if !slices.Contains(next, id) && !slices.Contains(e.released, id) {
+			e.released = append(e.released, id)
+		}
+	}
+	e.monitors = next
+}
+
+// Monitors lists the peers this node beats to.
+func (e *Engine) Monitors() []string {
+	if e.ts.dirty {
+		e.rebuild()
+	}
+	return slices.Clone(e.monitors)
+}
+
+// Beat advances the local heartbeat and, with monitoring, sends it to the
+// node's monitors (and a Release to those it no longer beats to). After
+// Leave it does nothing.
+func (e *Engine) Beat(now time.Time) Ready {
+	var rd Ready
+	if e.leaving {
+		return rd
+	}
+	hb := e.state.Beat()
+	if e.cfg.Monitors <= 0 {
+		return rd
+	}
+	if e.ts.dirty {
+		e.rebuild()
+	}
+	e.beatTo(&rd, hb)
+	return rd
+}
+
+func (e *Engine) beatTo(rd *Ready, hb uint64) {
+	self := e.state.Self()
+	beat := &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation, Heartbeat: hb}
+	for _, id := range e.monitors {
+		if p, ok := e.state.Peer(id); ok && p.Addr != "" {
+			rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: beat})
+		}
+	}
+	if len(e.released) > 0 {
+		rel := &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation, Heartbeat: hb, Release: true}
+		for _, id := range e.released {
+			if p, ok := e.state.Peer(id); ok && p.Addr != "" {
+				rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: rel})
+			}
+		}
+		e.released = e.released[:0]
+	}
+}
+
+// noteDirect feeds the detector the beats peers sent this node directly,
+// and re-votes or gives up on peers voted against whose heartbeat rose
+// without a beat here.
+func (e *Engine) noteDirect(obs *lsync.Observed, now time.Time) {
+	if e.cfg.Monitors <= 0 {
+		return
+	}
+	for _, id := range obs.Released {
+		e.det.Indirect(id)
+		delete(e.silent, id)
+	}
+	for _, id := range obs.Heartbeats {
+		direct := slices.Contains(obs.Direct, id)
+		if direct {
+			e.det.DirectBeat(id, now)
+			delete(e.silent, id)
+		}
+		if vs := e.votes[id]; vs != nil {
+			if p, ok := e.state.Peer(id); ok && p.Heartbeat > vs.hb {
+				delete(e.votes, id) // refuted
+				e.det.SetVerdict(id, false)
+			}
+		}
+		if n, voted := e.silent[id]; voted && !direct {
+			// Still silent here, yet alive elsewhere or its last beat
+			// reached others: vote again at the newer heartbeat, a few
+			// times, then take it that it stopped beating here.
+			if n >= maxRevotes {
+				e.det.Indirect(id)
+				delete(e.silent, id)
+				continue
+			}
+			e.silent[id] = n + 1
+			e.castVote(id, now)
+		}
+	}
+}
+
+// castVote votes against a peer this node monitors and finds silent.
+func (e *Engine) castVote(id string, now time.Time) {
+	p, ok := e.state.Peer(id)
+	if !ok {
+		return
+	}
+	e.takeVote(lsync.Vote{ID: id, Generation: p.Generation, Heartbeat: p.Heartbeat, By: e.cfg.Self.ID}, nil, now)
+}
+
+// quorum is how many of a peer's monitors must vote to suspend it: a
+// majority of the monitors it can have in a cluster of this size.
+func (e *Engine) quorum() int {
+	k := min(e.cfg.Monitors, max(1, len(e.ts.live)))
+	q := e.cfg.Quorum
+	if q <= 0 {
+		q = k/2 + 1
+	}
+	return max(1, min(q, k))
+}
+
+// takeVote takes one vote, counting it and passing it on if it is news.
+// rd receives the beats of a refutation when the vote is against this
+// node (nil: none can be against it).
+func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
+	self := e.state.Self()
+	if v.ID == self.ID {
+		if v.By == self.ID || rd == nil || v.Generation != self.Generation || v.Heartbeat < e.state.Heartbeat() {
+			return // our own refutation, or stale
+		}
+		// Suspected: beat at once, to the monitors and in a refutation
+		// that spreads like a vote.
+		hb := e.state.Beat()
+		e.beatTo(rd, hb)
+		e.queue(lsync.Vote{ID: self.ID, Generation: self.Generation, Heartbeat: hb, By: self.ID})
+		e.refutations++
+		return
+	}
+	p, ok := e.state.Peer(v.ID)
+	if !ok || p.Generation != v.Generation || v.Heartbeat < p.Heartbeat {
+		return // unknown, another life of the peer, or refuted already
+	}
+	if _, known := e.state.Peer(v.By); !known && v.By != self.ID {
+		return // a voter nobody knows cannot make up a quorum
+	}
+	vs := e.votes[v.ID]
+	if v.By == v.ID {
+		// The peer's own word that it is alive at v.Heartbeat.
+		if vs != nil && (v.Heartbeat < vs.hb || v.Heartbeat == vs.hb && vs.refuted) {
+			return
+		}
+		e.votes[v.ID] = &voteSet{gen: v.Generation, hb: v.Heartbeat, refuted: true}
+		e.det.SetVerdict(v.ID, false)
+		e.det.Heartbeat(v.ID, now)
+		e.queue(v)
+		return
+	}
+	switch {
+	case vs == nil || v.Heartbeat > vs.hb:
+		vs = &voteSet{gen: v.Generation, hb: v.Heartbeat, by: []string{v.By}}
+		e.votes[v.ID] = vs
+	case v.Heartbeat == vs.hb && !vs.refuted && !slices.Contains(vs.by, v.By) && len(vs.by) < maxVoters:
+		vs.by = append(vs.by, v.By)
+	default:
+		return // nothing new
+	}
+	e.queue(v)
+	if len(vs.by) >= e.quorum() {
+		e.det.SetVerdict(v.ID, true)
+	}
+}
+
+// queue puts a vote up for gossip: enough sends to reach the cluster with
+// high probability, as memberlist retransmits its broadcasts.
+func (e *Engine) queue(v lsync.Vote) {
+	n := len(e.ts.live) + 2
+	sends := 3 * int(math.Ceil(math.Log2(float64(n))))
+	if len(e.spread) >= maxSpread {
+		e.spread = slices.Delete(e.spread, 0, 1)
+	}
+	e.spread = append(e.spread, spreading{v: v, left: sends})
+}
+
+// suspectMsg is the votes to send to n targets, newest first, or nil.
+func (e *Engine) suspectMsg(n int) *lsync.Suspect {
+	if len(e.spread) == 0 || n == 0 {
+		return nil
+	}
+	m := &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID}
+	for i := len(e.spread) - 1; i >= 0 && len(m.Votes) < votesPerMessage; i-- {
+		m.Votes = append(m.Votes, e.spread[i].v)
+		e.spread[i].left -= n
+	}
+	e.spread = slices.DeleteFunc(e.spread, func(s spreading) bool { return s.left <= 0 })
+	return m
+}
+
+// stepSuspect takes the votes of a Suspect message.
+func (e *Engine) stepSuspect(m *lsync.Suspect, rd *Ready, now time.Time) {
+	if m.Cluster != e.cfg.Cluster || e.cfg.Monitors <= 0 {
+		return
+	}
+	for _, v := range m.Votes {
+		e.takeVote(v, rd, now)
+	}
+}
+
+// forgetVotes drops what is held about a peer that is gone.
+func (e *Engine) forgetVotes(id string) {
+	delete(e.votes, id)
+	delete(e.silent, id)
+}
+
+// Refutations counts the times this node found itself suspected and
+// refuted it.
+func (e *Engine) Refutations() uint64 { return e.refutations }

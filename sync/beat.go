@@ -1,0 +1,37 @@
+package sync
+
+// handleBeat takes a heartbeat sent straight by its node: as that node's
+// own digest entry, so its heartbeat rises here (and rides on in this
+// node's digests) and it counts as the node's own word for a new
+// generation. Only known members' beats count, and only from the address
+// they gossip on. Direct lists the node if the beat is of the generation
+// held for it (or just proven); Released if it stopped beating here.
+func (s *State) handleBeat(m *Beat) Step {
+	var st Step
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		st.BadCluster = true
+		return st
+	}
+	p := s.peers[m.From]
+	if p == nil || p.ghost || p == s.self || s.src == "" || s.src != p.meta.Addr {
+		s.stats.StrayBeats++
+		return st
+	}
+	if m.Release {
+		st.Released = append(st.Released, m.From)
+		return st
+	}
+	e := DigestEntry{ID: m.From, Alias: p.meta.Alias, Addr: p.meta.Addr, Generation: m.Generation,
+		Heartbeat: m.Heartbeat, MaxVersion: p.meta.MaxVersion, GCVersion: p.meta.GCVersion}
+	if e.Alias == e.ID {
+		e.Alias = ""
+	}
+	var pb pending
+	s.observe(m.From, []DigestEntry{e}, &pb, &st.Observed)
+	st.Batch = pb.batch()
+	if m.Generation == p.meta.Generation || m.Generation == p.reborn {
+		st.Direct = append(st.Direct, m.From)
+	}
+	return st
+}
