@@ -57,10 +57,10 @@ type Config struct {
 	// monitor.go); 0 judges peers by phi over every heartbeat rise, as
 	// before monitoring. Quorum is how many of a peer's monitors must
 	// vote to suspend it; 0 means a majority.
-	Monitors int
-	Quorum   int
-	Versioner          versioner.Versioner // default a counter
-	Rand               *rand.Rand          // peer selection; required
+	Monitors  int
+	Quorum    int
+	Versioner versioner.Versioner // default a counter
+	Rand      *rand.Rand          // peer selection; required
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -231,4 +231,3 @@ func (e *Engine) FutureGenerations() uint64 { return e.futureGenerations }
 func (e *Engine) Tracked() (left, pulls, dead int) {
 	return len(e.left), len(e.pulls), len(e.deadSince)
 }
-

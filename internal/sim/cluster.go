@@ -41,12 +41,12 @@ type Config struct {
 	// monitors); default 5, as the node; negative turns monitoring off
 	// (phi over every heartbeat rise, as before). Quorum: votes needed;
 	// default a majority.
-	Monitors           int
-	Quorum             int
-	Fanout             int          // default 3
-	MTU                int          // largest datagram; default 1400
-	MessageBudget      int          // largest stream message; default 4 MiB, as the node
-	Limits             lsync.Limits // key/value limits; default sync.DefaultLimits
+	Monitors      int
+	Quorum        int
+	Fanout        int          // default 3
+	MTU           int          // largest datagram; default 1400
+	MessageBudget int          // largest stream message; default 4 MiB, as the node
+	Limits        lsync.Limits // key/value limits; default sync.DefaultLimits
 	// Health configures every detector. Default: the node's defaults with
 	// a window of 100 samples, to bound memory at N² windows.
 	Health *health.Config
