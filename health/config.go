@@ -41,16 +41,22 @@ type Config struct {
 	// 0 disables the guard.
 	PauseGuard time.Duration
 
-	// IndirectTimeout switches the detector to monitored mode when > 0.
-	// Heartbeats relayed by gossip arrive further apart and more irregularly
-	// as a cluster grows, so phi over them suspects live peers; in monitored
-	// mode a peer is suspended only on a verdict (SetVerdict: a quorum of
-	// its monitors agree it is silent) or after IndirectTimeout with no
-	// heartbeat rise at all (its monitors may all be gone). Peers that beat
-	// to this node directly (DirectBeat) are judged by phi over those
-	// arrivals against DirectThreshold, and reported Silent in a Check, for
-	// the caller to vote. 0 keeps phi over every heartbeat rise.
-	IndirectTimeout time.Duration
+	// Monitored switches the detector to monitored mode. Heartbeats
+	// relayed by gossip reach a node further apart and more irregularly as
+	// a cluster grows (at 1000 nodes a given peer's entry arrives every ten
+	// seconds or so), so phi over them suspects live peers; in monitored
+	// mode a peer is suspended on a verdict (SetVerdict: a quorum of its
+	// monitors agree it is silent), or as a last resort when phi over its
+	// relayed heartbeats passes IndirectThreshold (its monitors may all be
+	// gone). Peers that beat to this node directly (DirectBeat) are judged
+	// by phi over those arrivals against DirectThreshold and reported
+	// Silent in a Check, for the caller to vote. Relayed samples are not
+	// capped at MaxInterval in this mode: at scale most would be dropped,
+	// and the mean of the rest would be far too short.
+	Monitored bool
+	// IndirectThreshold is the last-resort phi over relayed heartbeats in
+	// monitored mode; 0 means 4 × Threshold.
+	IndirectThreshold float64
 	// DirectThreshold is the phi over direct beats above which a peer is
 	// reported Silent; 0 means Threshold.
 	DirectThreshold float64
@@ -87,8 +93,8 @@ func (c Config) Validate() error {
 		return invalid("dead after must be > 0, got %v", c.DeadAfter)
 	case c.PauseGuard < 0:
 		return invalid("pause guard must be >= 0 (0 disables it), got %v", c.PauseGuard)
-	case c.IndirectTimeout < 0:
-		return invalid("indirect timeout must be >= 0 (0: phi over every heartbeat), got %v", c.IndirectTimeout)
+	case math.IsNaN(c.IndirectThreshold) || math.IsInf(c.IndirectThreshold, 0) || c.IndirectThreshold < 0:
+		return invalid("indirect threshold must be >= 0 and finite, got %v", c.IndirectThreshold)
 	case math.IsNaN(c.DirectThreshold) || math.IsInf(c.DirectThreshold, 0) || c.DirectThreshold < 0:
 		return invalid("direct threshold must be >= 0 and finite, got %v", c.DirectThreshold)
 	}

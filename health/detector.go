@@ -33,7 +33,7 @@ type peer struct {
 	// since is when the peer entered Suspended, for DeadAfter.
 	since time.Time
 
-	// Monitored mode (Config.IndirectTimeout > 0): direct is set while the
+	// Monitored mode (Config.Monitored): direct is set while the
 	// peer beats to this node, dlast and dwin are those beats alone;
 	// silent is set once the peer was reported Silent, until its next
 	// beat; verdict is the caller's quorum (SetVerdict).
@@ -101,7 +101,7 @@ func (d *Detector) Heartbeat(id string, now time.Time) {
 		// never jumps backwards and phi stays monotone between beats.
 		return
 	}
-	if gap <= d.cfg.MaxInterval {
+	if gap <= d.cfg.MaxInterval || d.cfg.Monitored && gap <= maxRelayedSample {
 		p.win.add(gap, d.cfg.WindowSize)
 	}
 	p.last = now
@@ -121,7 +121,7 @@ func (d *Detector) Phi(id string, now time.Time) float64 {
 }
 
 func (d *Detector) phi(p *peer, now time.Time) float64 {
-	if p.direct && d.cfg.IndirectTimeout > 0 {
+	if p.direct && d.cfg.Monitored {
 		return d.directPhi(p, now)
 	}
 	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
@@ -133,11 +133,20 @@ func (d *Detector) directPhi(p *peer, now time.Time) float64 {
 
 // up is whether a peer counts as heard from enough at now.
 func (d *Detector) up(p *peer, now time.Time) bool {
-	if d.cfg.IndirectTimeout <= 0 {
+	if !d.cfg.Monitored {
 		return d.phi(p, now) <= d.cfg.Threshold
 	}
-	return !p.verdict && now.Sub(p.last) <= d.cfg.IndirectTimeout
+	last := d.cfg.IndirectThreshold
+	if last <= 0 {
+		last = 4 * d.cfg.Threshold
+	}
+	relayed := phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
+	return !p.verdict && relayed <= last
 }
+
+// maxRelayedSample caps relayed samples in monitored mode: longer gaps are
+// a restart or a healed partition.
+const maxRelayedSample = 10 * time.Minute
 
 // DirectBeat records a heartbeat rise that the peer sent to this node
 // itself (a Beat), on top of what Heartbeat records: in monitored mode the
@@ -237,7 +246,7 @@ func (d *Detector) Check(now time.Time) Report {
 	}
 	for id, p := range d.peers {
 		up := d.up(p, now)
-		if d.cfg.IndirectTimeout > 0 && p.direct && !p.silent && !stalled && d.directPhi(p, now) > direct {
+		if d.cfg.Monitored && p.direct && !p.silent && !stalled && d.directPhi(p, now) > direct {
 			p.silent = true
 			r.Silent = append(r.Silent, id)
 		}

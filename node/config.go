@@ -59,6 +59,14 @@ type Config struct {
 	PhiMaxInterval     Duration `toml:"phi_max_interval"`
 	PhiAcceptablePause Duration `toml:"phi_acceptable_pause"`
 	DeadAfter          Duration `toml:"dead_after"`
+	// Monitoring: each node beats straight to Monitors peers (0: the
+	// default 5; negative: off, phi over relayed heartbeats as before),
+	// which suspect it above PhiDirectThreshold and vote; a majority of
+	// its monitors suspends it everywhere. A node suspects a peer it does
+	// not monitor on its own only when phi over its relayed heartbeats
+	// passes 4 × phi_threshold.
+	Monitors           int     `toml:"monitors"`
+	PhiDirectThreshold float64 `toml:"phi_direct_threshold"`
 
 	// Limits on keys and values, local and received.
 	MaxKeySize   int `toml:"max_key_size"`
@@ -121,6 +129,8 @@ func DefaultConfig() Config {
 		PhiInitialInterval: Duration(2 * time.Second),
 		PhiMaxInterval:     Duration(10 * time.Second),
 		DeadAfter:          Duration(30 * time.Second),
+		Monitors:           5,
+		PhiDirectThreshold: 3,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
 		LogLevel:           "info",
@@ -226,6 +236,12 @@ func (c Config) withDefaults() Config {
 	setIf(&c.PhiInitialInterval, d.PhiInitialInterval)
 	setIf(&c.PhiMaxInterval, d.PhiMaxInterval)
 	setIf(&c.DeadAfter, d.DeadAfter)
+	if c.Monitors == 0 {
+		c.Monitors = d.Monitors
+	}
+	if c.PhiDirectThreshold == 0 {
+		c.PhiDirectThreshold = d.PhiDirectThreshold
+	}
 	if c.Fanout == 0 {
 		c.Fanout = d.Fanout
 	}
@@ -325,6 +341,12 @@ func (c Config) problems() []error {
 	}
 	if !(c.PhiThreshold > 0) || math.IsInf(c.PhiThreshold, 0) {
 		bad("phi_threshold", "%v must be a positive number", c.PhiThreshold)
+	}
+	if !(c.PhiDirectThreshold > 0) || math.IsInf(c.PhiDirectThreshold, 0) {
+		bad("phi_direct_threshold", "%v must be a positive number", c.PhiDirectThreshold)
+	}
+	if c.Monitors > 64 {
+		bad("monitors", "%d is out of range (at most 64; negative turns monitoring off)", c.Monitors)
 	}
 	if c.PhiWindow < 1 || c.PhiWindow > 100000 {
 		bad("phi_window", "%d is out of range 1-100000", c.PhiWindow)

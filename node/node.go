@@ -256,6 +256,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		MessageBudget: n.transport.MaxMessageSize(),
 		Limits:        n.limits,
 		Health:        n.cfg.healthConfig(),
+		Monitors:      max(0, n.cfg.Monitors),
 		Versioner:     n.versioner,
 		Rand:          rng,
 		// Issue 14: a peer's new generation (which drops its data) is
@@ -313,6 +314,7 @@ func (c Config) healthConfig() health.Config {
 		AcceptablePause: c.PhiAcceptablePause.D(),
 		DeadAfter:       c.DeadAfter.D(),
 		PauseGuard:      5 * time.Second,
+		DirectThreshold: c.PhiDirectThreshold,
 	}
 }
 

@@ -5,7 +5,8 @@ package sync
 // node's digests) and it counts as the node's own word for a new
 // generation. Only known members' beats count, and only from the address
 // they gossip on. Direct lists the node if the beat is of the generation
-// held for it (or just proven); Released if it stopped beating here.
+// held for it (or just proven) and newer than its last beat here;
+// Released if it stopped beating here.
 func (s *State) handleBeat(m *Beat) Step {
 	var st Step
 	if m.Cluster != s.cfg.Cluster {
@@ -30,7 +31,10 @@ func (s *State) handleBeat(m *Beat) Step {
 	var pb pending
 	s.observe(m.From, []DigestEntry{e}, &pb, &st.Observed)
 	st.Batch = pb.batch()
-	if m.Generation == p.meta.Generation || m.Generation == p.reborn {
+	// A beat counts once, even if the same heartbeat reached this node
+	// first in the sender's own Syn (rounds and beats share a phase).
+	if (m.Generation == p.meta.Generation || m.Generation == p.reborn) && m.Heartbeat > p.directHB && m.Heartbeat <= p.heartbeat {
+		p.directHB = m.Heartbeat
 		st.Direct = append(st.Direct, m.From)
 	}
 	return st

@@ -223,7 +223,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			// block (1<<32 for a fresh directory), below the old one's:
 			// start over, or it stays suspended until it climbs past the
 			// old incarnation's uptime.
-			p.reborn, p.heartbeat = e.Generation, 0
+			p.reborn, p.heartbeat, p.directHB = e.Generation, 0, 0
 			obs.Reborn = append(obs.Reborn, e.ID)
 			s.takeHeartbeat(p, e, obs)
 			continue

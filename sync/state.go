@@ -81,6 +81,8 @@ type peer struct {
 	// generations are ignored from then on, so a relayed digest of the
 	// old incarnation cannot lift the heartbeat back above the new one's.
 	reborn uint64
+	// directHB is the heartbeat of the node's last Beat taken here.
+	directHB uint64
 }
 
 func newPeer(meta PeerMeta) *peer {

@@ -9,6 +9,7 @@ import (
 // Check re-evaluates every peer and reports the changes. Peers that
 // announced their leave are not reported suspended or dead.
 func (e *Engine) Check(now time.Time) Ready {
+	e.recount(now)
 	rep := e.det.Check(now)
 	var rd Ready
 	if rep.Empty() {

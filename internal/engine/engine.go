@@ -144,8 +144,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if cfg.Monitors > 0 && cfg.Health.IndirectTimeout <= 0 {
-		cfg.Health.IndirectTimeout = max(30*time.Second, 30*cfg.Gossip)
+	if cfg.Monitors > 0 {
+		cfg.Health.Monitored = true
 	}
 	det, err := health.NewDetector(cfg.Health)
 	if err != nil {

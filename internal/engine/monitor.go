@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/health"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -160,12 +161,12 @@ func (e *Engine) noteDirect(obs *lsync.Observed, now time.Time) {
 		e.det.Indirect(id)
 		delete(e.silent, id)
 	}
+	for _, id := range obs.Direct {
+		e.det.DirectBeat(id, now)
+		delete(e.silent, id)
+	}
 	for _, id := range obs.Heartbeats {
 		direct := slices.Contains(obs.Direct, id)
-		if direct {
-			e.det.DirectBeat(id, now)
-			delete(e.silent, id)
-		}
 		if vs := e.votes[id]; vs != nil {
 			if p, ok := e.state.Peer(id); ok && p.Heartbeat > vs.hb {
 				delete(e.votes, id) // refuted
@@ -293,6 +294,40 @@ func (e *Engine) stepSuspect(m *lsync.Suspect, rd *Ready, now time.Time) {
 	}
 }
 
+// recount runs before each health check. A quorum shrinks with the live
+// count (a partition takes monitors away), so vote sets are judged again;
+// and a monitor whose vote has not yet made a verdict here puts it up for
+// gossip again once its sends are spent, so that a vote lost on the way
+// (or sent across a partition) is not lost for good.
+func (e *Engine) recount(now time.Time) {
+	if e.cfg.Monitors <= 0 {
+		return
+	}
+	q := e.quorum()
+	for id, vs := range e.votes {
+		if !vs.refuted && len(vs.by) >= q {
+			e.det.SetVerdict(id, true)
+		}
+	}
+	self := e.cfg.Self.ID
+	for id := range e.silent {
+		if st, _ := e.det.State(id); st != health.Alive {
+			continue
+		}
+		if !slices.ContainsFunc(e.spread, func(s spreading) bool { return s.v.ID == id && s.v.By == self }) {
+			e.castVote(id, now)
+			if vs := e.votes[id]; vs != nil && vs.hb == e.hbOf(id) {
+				e.queue(lsync.Vote{ID: id, Generation: vs.gen, Heartbeat: vs.hb, By: self})
+			}
+		}
+	}
+}
+
+func (e *Engine) hbOf(id string) uint64 {
+	p, _ := e.state.Peer(id)
+	return p.Heartbeat
+}
+
 // forgetVotes drops what is held about a peer that is gone.
 func (e *Engine) forgetVotes(id string) {
 	delete(e.votes, id)
@@ -302,3 +337,12 @@ func (e *Engine) forgetVotes(id string) {
 // Refutations counts the times this node found itself suspected and
 // refuted it.
 func (e *Engine) Refutations() uint64 { return e.refutations }
+
+// Votes reports the votes held against a peer: the heartbeat they are at
+// and the voters (for status pages and tests).
+func (e *Engine) Votes(id string) (hb uint64, by []string) {
+	if vs := e.votes[id]; vs != nil {
+		return vs.hb, slices.Clone(vs.by)
+	}
+	return 0, nil
+}
