@@ -55,6 +55,7 @@ func clusterHealth() health.Config {
 	return health.Config{
 		Threshold: d.PhiThreshold, WindowSize: d.PhiWindow, InitialInterval: d.PhiInitialInterval.D(),
 		MaxInterval: d.PhiMaxInterval.D(), DeadAfter: d.DeadAfter.D(), PauseGuard: 5 * time.Second,
+		DirectThreshold: d.PhiDirectThreshold,
 	}
 }
 
