@@ -446,8 +446,8 @@ func TestClosed(t *testing.T) {
 	if _, err := s.Boot("n", 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Boot = %v, want ErrClosed", err)
 	}
-	if l, v := s.Size(); l != 0 || v != 0 {
-		t.Errorf("Size = %d, %d after Close", l, v)
+	if sz := s.Size(); sz != (Sizes{}) {
+		t.Errorf("Size = %+v after Close", sz)
 	}
 }
 
@@ -528,8 +528,8 @@ func TestGC(t *testing.T) {
 	if err := s.GC(); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
-	if lsm, vlog := s.Size(); vlog == 0 {
-		t.Errorf("Size = %d, %d: large values should be in the value log", lsm, vlog)
+	if sz := s.Size(); sz.VLog == 0 {
+		t.Errorf("Size = %+v: large values should be in the value log", sz)
 	}
 	mustClose(t, s)
 	if err := s.GC(); !errors.Is(err, ErrClosed) {
