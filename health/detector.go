@@ -16,6 +16,21 @@ type Detector struct {
 	peers     map[string]*peer
 	lastCheck time.Time
 	checked   bool // lastCheck is meaningful
+	causes    Causes
+}
+
+// Causes counts the suspicions of alive peers reported, by cause, in
+// monitored mode.
+type Causes struct {
+	Verdict uint64 // a quorum of the peer's monitors
+	Relayed uint64 // phi over relayed heartbeats above IndirectThreshold
+}
+
+// Causes returns the suspicion counts by cause.
+func (d *Detector) Causes() Causes {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.causes
 }
 
 type peer struct {
@@ -313,6 +328,11 @@ func (d *Detector) suspend(id string, p *peer, now time.Time, r *Report) {
 	p.heard = false
 	if r != nil {
 		r.Suspended = append(r.Suspended, id)
+		if p.verdict {
+			d.causes.Verdict++
+		} else {
+			d.causes.Relayed++
+		}
 	}
 }
 

@@ -67,6 +67,11 @@ type Config struct {
 	// passes 4 × phi_threshold.
 	Monitors           int     `toml:"monitors"`
 	PhiDirectThreshold float64 `toml:"phi_direct_threshold"`
+	// QuietFanout is the fanout of a round with nothing new to spread (no
+	// data changed within 10 rounds, no member joining, no vote): 0 means
+	// the default 1, negative always fanout. Such rounds also send a
+	// digest of about 400 bytes instead of a full datagram.
+	QuietFanout int `toml:"quiet_fanout"`
 
 	// Limits on keys and values, local and received.
 	MaxKeySize   int `toml:"max_key_size"`
@@ -131,6 +136,7 @@ func DefaultConfig() Config {
 		DeadAfter:          Duration(30 * time.Second),
 		Monitors:           5,
 		PhiDirectThreshold: 3,
+		QuietFanout:        1,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
 		LogLevel:           "info",
@@ -241,6 +247,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PhiDirectThreshold == 0 {
 		c.PhiDirectThreshold = d.PhiDirectThreshold
+	}
+	if c.QuietFanout == 0 {
+		c.QuietFanout = d.QuietFanout
 	}
 	if c.Fanout == 0 {
 		c.Fanout = d.Fanout

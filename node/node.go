@@ -257,6 +257,9 @@ func (n *Node) load(rng *rand.Rand) error {
 		Limits:        n.limits,
 		Health:        n.cfg.healthConfig(),
 		Monitors:      max(0, n.cfg.Monitors),
+		QuietFanout:   max(0, n.cfg.QuietFanout),
+		QuietDigest:   quietDigest(n.cfg.QuietFanout),
+		Recent:        10 * n.cfg.GossipVal.D(),
 		Versioner:     n.versioner,
 		Rand:          rng,
 		// Issue 14: a peer's new generation (which drops its data) is
@@ -302,6 +305,17 @@ func (n *Node) load(rng *rand.Rand) error {
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
 		Msg("node loaded")
 	return nil
+}
+
+// quietDigestBytes bounds the random slice of a quiet round's digest:
+// about 7 entries.
+const quietDigestBytes = 400
+
+func quietDigest(quietFanout int) int {
+	if quietFanout < 0 {
+		return 0
+	}
+	return quietDigestBytes
 }
 
 // healthConfig is the failure detector's configuration.

@@ -100,7 +100,17 @@ func (s *State) touch(p *peer) {
 	}
 	copy(s.recent[1:i+1], s.recent[:i])
 	s.recent[0] = p
+	p.touched = s.now
 }
+
+// Quiet reports whether the last Syn made listed no node with recent
+// news: nothing to spread, so a round may reach fewer peers.
+func (s *State) Quiet() bool { return s.quiet }
+
+// SetLoud makes Syns fill their datagram even with QuietDigest set: the
+// caller knows of news that is not data (members joining), which full
+// digests spread faster.
+func (s *State) SetLoud(loud bool) { s.loud = loud }
 
 // MakeSyn opens an exchange. The digest holds the local node first and
 // then as many others as fit one datagram; when not all fit, a random
@@ -121,7 +131,12 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	// cluster; listed first, it spreads epidemically on every exchange.
 	s.synSeq++
 	recentBudget := budget / 2
+	s.quiet = true
 	for _, p := range s.recent {
+		if s.cfg.RecentMs > 0 && p.touched+s.cfg.RecentMs < s.now {
+			continue // old news: listed only in the random slice
+		}
+		s.quiet = false
 		e := p.entry()
 		if sz := entrySize(&e); sz <= recentBudget {
 			d = append(d, e)
@@ -131,6 +146,9 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 		}
 	}
 	complete := true
+	if q := s.cfg.QuietDigest; q > 0 && q < budget && !s.loud {
+		budget = q
+	}
 	for _, p := range others {
 		if p == s.self || p.synMark == s.synSeq {
 			continue

@@ -28,6 +28,17 @@ type Config struct {
 	// entry or delta at once. Evidence needs the source address, given by
 	// HandleFrom; Handle alone never proves a change when this is set.
 	GenerationEvidence int
+	// QuietDigest, when > 0, bounds in bytes the part of a Syn's digest
+	// that is a random slice of the cluster (the rest is the local node
+	// and the nodes whose data changed within RecentMs): a quiet cluster
+	// then exchanges small Syns, and every node is still listed now and
+	// then. 0 fills the datagram, as before monitoring made digests only a
+	// data summary.
+	QuietDigest int
+	// RecentMs is how long (ms of SetTime) a node whose data changed is
+	// listed first in every Syn; 0 is for as long as it is among the 64
+	// most recently changed.
+	RecentMs uint64
 }
 
 // Errors of the protocol core.
@@ -83,6 +94,8 @@ type peer struct {
 	reborn uint64
 	// directHB is the heartbeat of the node's last Beat taken here.
 	directHB uint64
+	// touched is when (ms of SetTime) the node's data last changed here.
+	touched uint64
 }
 
 func newPeer(meta PeerMeta) *peer {
@@ -199,6 +212,8 @@ type State struct {
 	// first, at most recentCap; MakeSyn gives them half the digest.
 	recent []*peer
 	synSeq uint64
+	quiet  bool // the last Syn listed no recent news
+	loud   bool // SetLoud
 }
 
 // Stats count what the core rejected; the node exports them.

@@ -28,6 +28,9 @@ func (e *Engine) Check(now time.Time) Ready {
 		delete(e.deadSince, id)
 		delete(e.left, id)
 	}
+	if len(rep.Discovered) > 0 || len(rep.Recovered) > 0 {
+		e.news = now
+	}
 	rd.event(Discover, rep.Discovered)
 	rd.event(Suspend, e.notLeft(rep.Suspended))
 	rd.event(Recover, rep.Recovered)

@@ -57,10 +57,16 @@ type Config struct {
 	// monitor.go); 0 judges peers by phi over every heartbeat rise, as
 	// before monitoring. Quorum is how many of a peer's monitors must
 	// vote to suspend it; 0 means a majority.
-	Monitors  int
-	Quorum    int
-	Versioner versioner.Versioner // default a counter
-	Rand      *rand.Rand          // peer selection; required
+	Monitors int
+	Quorum   int
+	// QuietDigest and Recent are sync.Config's QuietDigest and RecentMs;
+	// QuietFanout, when > 0, is the fanout of a round with no news to
+	// spread (no recent data, no votes).
+	QuietDigest int
+	Recent      time.Duration
+	QuietFanout int
+	Versioner   versioner.Versioner // default a counter
+	Rand        *rand.Rand          // peer selection; required
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -112,6 +118,9 @@ type Engine struct {
 	spread      []spreading
 	silent      map[string]int
 	refutations uint64
+	// news is when membership last changed here (a peer heard of, found,
+	// back or reborn): rounds stay loud for Config.Recent after it.
+	news time.Time
 
 	busy    bool // a Ready's batch is out for persisting
 	leaving bool // Leave was called: no rounds, beats or writes
@@ -140,6 +149,8 @@ func New(cfg Config) (*Engine, error) {
 		MessageBudget:      cfg.MessageBudget,
 		Limits:             cfg.Limits,
 		GenerationEvidence: cfg.GenerationEvidence,
+		QuietDigest:        cfg.QuietDigest,
+		RecentMs:           uint64(cfg.Recent.Milliseconds()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -35,11 +35,17 @@ func (e *Engine) rebuild() {
 			// purpose.
 			continue
 		}
-		if st, ok := e.det.State(p.ID); ok && st == health.Alive {
+		st, ok := e.det.State(p.ID)
+		if ok && st == health.Alive {
 			t.live = append(t.live, p.Addr)
-			alive = append(alive, p.ID)
 		} else {
 			t.unrch = append(t.unrch, p.Addr)
+		}
+		if ok && (st == health.Alive || st == health.Joining) {
+			// A joining peer is on the ring too: it is monitored from its
+			// first beats, so one that fails right after joining is
+			// suspected by its monitors rather than by the last resort.
+			alive = append(alive, p.ID)
 		}
 	}
 	t.dirty, t.age = false, 0
@@ -56,11 +62,20 @@ func (e *Engine) Round(now time.Time) Ready {
 		e.rebuild()
 	}
 	var rd Ready
-	to := lsync.Targets(e.ts.live, e.ts.unrch, e.seeds, e.cfg.Self.Addr, e.cfg.Fanout, e.rng)
+	e.state.SetTime(uint64(now.UnixMilli()))
+	// Members joining or coming back are news that is not data: while
+	// there is some, digests are full and rounds reach every target.
+	loud := now.Sub(e.news) <= e.cfg.Recent
+	e.state.SetLoud(loud)
+	syn := e.state.MakeSyn(e.rng)
+	fanout := e.cfg.Fanout
+	if e.cfg.QuietFanout > 0 && !loud && e.state.Quiet() && len(e.spread) == 0 {
+		fanout = min(fanout, e.cfg.QuietFanout)
+	}
+	to := lsync.Targets(e.ts.live, e.ts.unrch, e.seeds, e.cfg.Self.Addr, fanout, e.rng)
 	if len(to) == 0 {
 		return rd
 	}
-	syn := e.state.MakeSyn(e.rng)
 	for _, addr := range to {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 		e.sentToSeed(addr, &rd)

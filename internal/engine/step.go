@@ -65,6 +65,10 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 	for _, id := range obs.New {
 		e.det.Heartbeat(id, now) // tracked from first word of it
 		e.ts.dirty = true
+		e.news = now
+	}
+	if len(obs.Reborn) > 0 {
+		e.news = now
 	}
 	for _, id := range obs.Reborn {
 		// A wiped peer back with a new generation: its old rhythm is

@@ -41,8 +41,14 @@ type Config struct {
 	// monitors); default 5, as the node; negative turns monitoring off
 	// (phi over every heartbeat rise, as before). Quorum: votes needed;
 	// default a majority.
-	Monitors      int
-	Quorum        int
+	Monitors int
+	Quorum   int
+	// QuietDigest, Recent and QuietFanout are the engine's (a quiet round's
+	// digest slice in bytes, how long changed data is news, a quiet round's
+	// fanout); defaults as the node's; negative turns each off.
+	QuietDigest   int
+	Recent        time.Duration
+	QuietFanout   int
 	Fanout        int          // default 3
 	MTU           int          // largest datagram; default 1400
 	MessageBudget int          // largest stream message; default 4 MiB, as the node
@@ -89,6 +95,15 @@ func (c *Config) withDefaults() Config {
 	if out.Monitors == 0 {
 		out.Monitors = 5
 	}
+	if out.QuietDigest == 0 {
+		out.QuietDigest = DefaultQuietDigest
+	}
+	if out.Recent == 0 {
+		out.Recent = 10 * out.Gossip
+	}
+	if out.QuietFanout == 0 {
+		out.QuietFanout = DefaultQuietFanout
+	}
 	if out.MTU <= 0 {
 		out.MTU = 1400
 	}
@@ -108,6 +123,12 @@ func (c *Config) withDefaults() Config {
 	}
 	return out
 }
+
+// Defaults of a quiet round, as the node's.
+var (
+	DefaultQuietDigest = 400
+	DefaultQuietFanout = 1
+)
 
 // Hooks observe the run. Each is optional and called synchronously from
 // the event loop.

@@ -240,6 +240,11 @@ type DetectionResult struct {
 	FalseSuspicions int     `json:"false_suspicions"`
 	NodeMinutes     float64 `json:"node_minutes"`
 	FalsePer1000    float64 `json:"false_per_1000_node_min"`
+	// ByVerdict and ByRelayed split every reported suspicion (the crash's
+	// included) by cause: a quorum of monitors, or the last resort of phi
+	// over relayed heartbeats.
+	ByVerdict uint64 `json:"by_verdict"`
+	ByRelayed uint64 `json:"by_relayed"`
 }
 
 // Detection forms the cluster, watches it for Duration counting
@@ -285,6 +290,13 @@ func Detection(p Params) (*DetectionResult, error) {
 	others := len(c.nodes) - 1
 	c.RunWhile(tc+120*time.Second, func() bool { return len(detected) < others })
 	c.Hooks.Events = nil
+	for _, n := range c.nodes {
+		if n.eng != nil {
+			cs := n.eng.Detector().Causes()
+			r.ByVerdict += cs.Verdict
+			r.ByRelayed += cs.Relayed
+		}
+	}
 	ds := make([]time.Duration, 0, len(detected))
 	for _, d := range detected {
 		ds = append(ds, d)

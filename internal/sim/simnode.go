@@ -80,6 +80,9 @@ func (n *Node) boot(c *Cluster) error {
 		Health:             *c.cfg.Health,
 		Monitors:           max(0, c.cfg.Monitors),
 		Quorum:             c.cfg.Quorum,
+		QuietDigest:        max(0, c.cfg.QuietDigest),
+		Recent:             max(0, c.cfg.Recent),
+		QuietFanout:        max(0, c.cfg.QuietFanout),
 		Versioner:          versioner.NewCounter(),
 		Rand:               n.rng,
 	})
