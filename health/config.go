@@ -55,8 +55,12 @@ type Config struct {
 	// and the mean of the rest would be far too short.
 	Monitored bool
 	// IndirectThreshold is the last-resort phi over relayed heartbeats in
-	// monitored mode; 0 means 4 × Threshold.
+	// monitored mode; 0 means 4 × Threshold. The silence must also be
+	// longer than IndirectFloor (0 means 4 × DeadAfter): relayed
+	// heartbeats of a quiet cluster of a thousand nodes come a minute
+	// apart, and a mean taken from their bursts says little.
 	IndirectThreshold float64
+	IndirectFloor     time.Duration
 	// DirectThreshold is the phi over direct beats above which a peer is
 	// reported Silent; 0 means Threshold.
 	DirectThreshold float64
@@ -93,6 +97,8 @@ func (c Config) Validate() error {
 		return invalid("dead after must be > 0, got %v", c.DeadAfter)
 	case c.PauseGuard < 0:
 		return invalid("pause guard must be >= 0 (0 disables it), got %v", c.PauseGuard)
+	case c.IndirectFloor < 0:
+		return invalid("indirect floor must be >= 0, got %v", c.IndirectFloor)
 	case math.IsNaN(c.IndirectThreshold) || math.IsInf(c.IndirectThreshold, 0) || c.IndirectThreshold < 0:
 		return invalid("indirect threshold must be >= 0 and finite, got %v", c.IndirectThreshold)
 	case math.IsNaN(c.DirectThreshold) || math.IsInf(c.DirectThreshold, 0) || c.DirectThreshold < 0:

@@ -155,8 +155,13 @@ func (d *Detector) up(p *peer, now time.Time) bool {
 	if last <= 0 {
 		last = 4 * d.cfg.Threshold
 	}
-	relayed := phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
-	return !p.verdict && relayed <= last
+	floor := d.cfg.IndirectFloor
+	if floor <= 0 {
+		floor = 4 * d.cfg.DeadAfter
+	}
+	silence := now.Sub(p.last)
+	relayed := phi(silence, d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
+	return !p.verdict && (relayed <= last || silence <= floor)
 }
 
 // maxRelayedSample caps relayed samples in monitored mode: longer gaps are
