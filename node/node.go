@@ -259,7 +259,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		Monitors:      max(0, n.cfg.Monitors),
 		QuietFanout:   max(0, n.cfg.QuietFanout),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
-		Recent:        10 * n.cfg.GossipVal.D(),
+		Recent:        30 * n.cfg.GossipVal.D(),
 		Versioner:     n.versioner,
 		Rand:          rng,
 		// Issue 14: a peer's new generation (which drops its data) is

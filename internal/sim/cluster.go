@@ -99,7 +99,7 @@ func (c *Config) withDefaults() Config {
 		out.QuietDigest = DefaultQuietDigest
 	}
 	if out.Recent == 0 {
-		out.Recent = 10 * out.Gossip
+		out.Recent = 30 * out.Gossip
 	}
 	if out.QuietFanout == 0 {
 		out.QuietFanout = DefaultQuietFanout
