@@ -245,6 +245,9 @@ type DetectionResult struct {
 	// over relayed heartbeats.
 	ByVerdict uint64 `json:"by_verdict"`
 	ByRelayed uint64 `json:"by_relayed"`
+	// FalseWithStart counts the false suspicions from the first boot on,
+	// the cold start included: every reported suspicion but the crash's.
+	FalseWithStart int `json:"false_incl_cold_start"`
 }
 
 // Detection forms the cluster, watches it for Duration counting
@@ -297,6 +300,7 @@ func Detection(p Params) (*DetectionResult, error) {
 			r.ByRelayed += cs.Relayed
 		}
 	}
+	r.FalseWithStart = int(r.ByVerdict+r.ByRelayed) - len(detected)
 	ds := make([]time.Duration, 0, len(detected))
 	for _, d := range detected {
 		ds = append(ds, d)
