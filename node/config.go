@@ -68,7 +68,8 @@ type Config struct {
 	Monitors           int     `toml:"monitors"`
 	PhiDirectThreshold float64 `toml:"phi_direct_threshold"`
 	// QuietFanout is the fanout of a round with nothing new to spread (no
-	// data changed within 30 rounds, no member joining, no vote): 0 means
+	// data changed within 30 rounds, no member joining or back within 5,
+	// no vote): 0 means
 	// the default 1, negative always fanout. Such rounds also send a
 	// digest of about 400 bytes instead of a full datagram.
 	QuietFanout int `toml:"quiet_fanout"`

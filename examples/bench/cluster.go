@@ -43,6 +43,10 @@ type ClusterResult struct {
 	WallS     float64 `json:"wall_s"`
 }
 
+// clusterSoak (-soak) keeps the real cluster running this long after the
+// writes before the crash: the false suspicions are counted over it too.
+var clusterSoak time.Duration
+
 const (
 	clusterSeeds  = 3
 	clusterWrites = 8
@@ -218,6 +222,9 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	}
 	res.WriteP50S, res.WriteMaxS = quantiles(lat)
 
+	if clusterSoak > 0 {
+		time.Sleep(clusterSoak) // -soak: a long quiet run, for false suspicions
+	}
 	victim := clusterSeeds + rng.Intn(max(n-clusterSeeds, 1))
 	victim = min(victim, n-1)
 	mu.Lock()

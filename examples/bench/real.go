@@ -30,6 +30,7 @@ func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
 	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
+	fs.DurationVar(&clusterSoak, "soak", 0, "cluster: keep the real cluster running this long before the crash (false suspicions are counted over it)")
 }
 
 // runReal runs one real-socket scenario; nodes is the latency cluster size.

@@ -65,7 +65,7 @@ func (e *Engine) Round(now time.Time) Ready {
 	e.state.SetTime(uint64(now.UnixMilli()))
 	// Members joining or coming back are news that is not data: while
 	// there is some, digests are full and rounds reach every target.
-	loud := now.Sub(e.news) <= e.cfg.Recent
+	loud := now.Sub(e.news) <= memberNewsRounds*e.cfg.Gossip
 	e.state.SetLoud(loud)
 	syn := e.state.MakeSyn(e.rng)
 	fanout := e.cfg.Fanout
@@ -87,6 +87,9 @@ func (e *Engine) Round(now time.Time) Ready {
 	}
 	return rd
 }
+
+// memberNewsRounds is how long rounds stay loud after membership news.
+const memberNewsRounds = 5
 
 // SilentSeedRounds is how many exchanges a seed that never answered may
 // leave unanswered before it is reported (Ready.SilentSeeds): a seed with
