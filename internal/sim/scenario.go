@@ -248,6 +248,9 @@ type DetectionResult struct {
 	// FalseWithStart counts the false suspicions from the first boot on,
 	// the cold start included: every reported suspicion but the crash's.
 	FalseWithStart int `json:"false_incl_cold_start"`
+	// IdleBytes is bytes sent per node per second over the last 10 s
+	// before the crash (no writes).
+	IdleBytes float64 `json:"idle_bytes_per_node_per_s"`
 }
 
 // Detection forms the cluster, watches it for Duration counting
@@ -282,7 +285,11 @@ func Detection(p Params) (*DetectionResult, error) {
 			}
 		}
 	}
-	c.RunFor(p.Duration)
+	idle := min(10*time.Second, p.Duration)
+	c.RunFor(p.Duration - idle)
+	b0 := c.Traffic().BytesOut
+	c.RunFor(idle)
+	r.IdleBytes = round2(float64(c.Traffic().BytesOut-b0) / float64(len(c.nodes)) / idle.Seconds())
 	r.NodeMinutes = round2(float64(len(c.nodes)) * p.Duration.Minutes())
 	r.FalsePer1000 = round2(float64(r.FalseSuspicions) / r.NodeMinutes * 1000)
 	rng := rand.New(rand.NewSource(p.Seed))
