@@ -118,6 +118,7 @@ type Engine struct {
 	spread      []spreading
 	silent      map[string]int
 	refutations uint64
+	refutedAt   uint64 // heartbeat of the last refutation
 	// news is when membership last changed here (a peer heard of, found,
 	// back or reborn): rounds stay loud for Config.Recent after it.
 	news time.Time

@@ -214,12 +214,13 @@ func (e *Engine) quorum() int {
 func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 	self := e.state.Self()
 	if v.ID == self.ID {
-		if v.By == self.ID || rd == nil || v.Generation != self.Generation || v.Heartbeat < e.state.Heartbeat() {
-			return // our own refutation, or stale
+		if v.By == self.ID || rd == nil || v.Generation != self.Generation || v.Heartbeat < e.refutedAt {
+			return // our own refutation, or a vote an earlier one answered
 		}
 		// Suspected: beat at once, to the monitors and in a refutation
 		// that spreads like a vote.
 		hb := e.state.Beat()
+		e.refutedAt = hb
 		e.beatTo(rd, hb)
 		e.queue(lsync.Vote{ID: self.ID, Generation: self.Generation, Heartbeat: hb, By: self.ID})
 		e.refutations++
