@@ -56,7 +56,7 @@ type Config struct {
 	Monitored bool
 	// IndirectThreshold is the last-resort phi over relayed heartbeats in
 	// monitored mode; 0 means 4 × Threshold. The silence must also be
-	// longer than IndirectFloor (0 means 4 × DeadAfter): relayed
+	// longer than IndirectFloor (0 means 10 × DeadAfter): relayed
 	// heartbeats of a quiet cluster of a thousand nodes come a minute
 	// apart, and a mean taken from their bursts says little.
 	IndirectThreshold float64
@@ -76,7 +76,7 @@ func DefaultConfig() Config {
 		AcceptablePause: 0,
 		DeadAfter:       30 * time.Second,
 		PauseGuard:      5 * time.Second,
-		DirectThreshold: 3,
+		DirectThreshold: 4,
 	}
 }
 

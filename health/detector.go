@@ -157,7 +157,7 @@ func (d *Detector) up(p *peer, now time.Time) bool {
 	}
 	floor := d.cfg.IndirectFloor
 	if floor <= 0 {
-		floor = 4 * d.cfg.DeadAfter
+		floor = 10 * d.cfg.DeadAfter
 	}
 	silence := now.Sub(p.last)
 	relayed := phi(silence, d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))

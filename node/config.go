@@ -136,7 +136,7 @@ func DefaultConfig() Config {
 		PhiMaxInterval:     Duration(10 * time.Second),
 		DeadAfter:          Duration(30 * time.Second),
 		Monitors:           5,
-		PhiDirectThreshold: 3,
+		PhiDirectThreshold: 4,
 		QuietFanout:        1,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,

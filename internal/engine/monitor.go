@@ -258,6 +258,14 @@ func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 	if len(vs.by) >= e.quorum() {
 		e.det.SetVerdict(v.ID, true)
 	}
+	if _, silent := e.silent[v.ID]; silent && v.By != self.ID && !slices.Contains(vs.by, self.ID) {
+		// Another monitor heard a later beat than this one did, and has
+		// heard nothing since either: this one has heard nothing since
+		// its own last beat, so it agrees at that heartbeat. Under loss
+		// monitors' last beats differ, and votes split over heartbeats
+		// would never make a majority.
+		e.takeVote(lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: self.ID}, nil, now)
+	}
 }
 
 // queue puts a vote up for gossip: enough sends to reach the cluster with
