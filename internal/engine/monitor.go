@@ -32,7 +32,16 @@ type voteSet struct {
 	// refuted: hb is the peer's own word that it is alive; votes at or
 	// below it are stale.
 	refuted bool
+	// majority is when the votes at hb first made a bare majority.
+	majority time.Time
 }
+
+// confirmRounds is how long a bare majority of votes must stand,
+// unrefuted, before it is a verdict (a full quorum is one at once), as
+// Lifeguard shortens a suspicion's timeout with more confirmations: a
+// partition in halves still convicts across, while the monitors that
+// missed beats together under heavy loss are refuted within it.
+const confirmRounds = 10
 
 // maxVoters bounds a voteSet: a quorum never needs more.
 const maxVoters = 16
@@ -197,15 +206,40 @@ func (e *Engine) castVote(id string, now time.Time) {
 	e.takeVote(lsync.Vote{ID: id, Generation: p.Generation, Heartbeat: p.Heartbeat, By: e.cfg.Self.ID}, nil, now)
 }
 
-// quorum is how many of a peer's monitors must vote to suspend it: a
-// majority of the monitors it can have in a cluster of this size.
-func (e *Engine) quorum() int {
+// quorum is how many of a peer's monitors must vote to suspend it at
+// once — all but one of the monitors it can have in a cluster of this
+// size (4 of 5, 2 of 3), and at least a majority — and the bare majority
+// that suspends it after confirmRounds. With a bare majority at once (3
+// of 5), three monitors that missed beats together convicted live nodes
+// under heavy loss (N = 100, 50 % loss: 19 false suspicions in the cold
+// start, none with 4 of 5).
+func (e *Engine) quorum() (full, majority int) {
 	k := min(e.cfg.Monitors, max(1, len(e.ts.live)))
-	q := e.cfg.Quorum
-	if q <= 0 {
-		q = k/2 + 1
+	majority = k/2 + 1
+	full = e.cfg.Quorum
+	if full <= 0 {
+		full = max(majority, k-1)
 	}
-	return max(1, min(q, k))
+	return max(1, min(full, k)), max(1, min(majority, k))
+}
+
+// judge sets the verdict on a peer from its votes at now.
+func (e *Engine) judge(id string, vs *voteSet, now time.Time) {
+	if vs.refuted {
+		return
+	}
+	full, majority := e.quorum()
+	switch n := len(vs.by); {
+	case n >= full:
+		e.det.SetVerdict(id, true)
+	case n >= majority:
+		if vs.majority.IsZero() {
+			vs.majority = now
+		}
+		if now.Sub(vs.majority) >= confirmRounds*e.cfg.Gossip {
+			e.det.SetVerdict(id, true)
+		}
+	}
 }
 
 // takeVote takes one vote, counting it and passing it on if it is news.
@@ -255,9 +289,7 @@ func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 		return // nothing new
 	}
 	e.queue(v)
-	if len(vs.by) >= e.quorum() {
-		e.det.SetVerdict(v.ID, true)
-	}
+	e.judge(v.ID, vs, now)
 	if _, silent := e.silent[v.ID]; silent && v.By != self.ID && !slices.Contains(vs.by, self.ID) {
 		// Another monitor heard a later beat than this one did, and has
 		// heard nothing since either: this one has heard nothing since
@@ -312,11 +344,8 @@ func (e *Engine) recount(now time.Time) {
 	if e.cfg.Monitors <= 0 {
 		return
 	}
-	q := e.quorum()
 	for id, vs := range e.votes {
-		if !vs.refuted && len(vs.by) >= q {
-			e.det.SetVerdict(id, true)
-		}
+		e.judge(id, vs, now)
 	}
 	self := e.cfg.Self.ID
 	for id := range e.silent {
