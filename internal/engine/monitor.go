@@ -208,7 +208,7 @@ func (e *Engine) castVote(id string, now time.Time) {
 
 // quorum is how many of a peer's monitors must vote to suspend it at
 // once — all but one of the monitors it can have in a cluster of this
-// size (4 of 5, 2 of 3), and at least a majority — and the bare majority
+// size (4 of 5, 2 of 3, 1 of 2 in a 3-node cluster) — and the bare majority
 // that suspends it after confirmRounds. With a bare majority at once (3
 // of 5), three monitors that missed beats together convicted live nodes
 // under heavy loss (N = 100, 50 % loss: 19 false suspicions in the cold
@@ -218,7 +218,7 @@ func (e *Engine) quorum() (full, majority int) {
 	majority = k/2 + 1
 	full = e.cfg.Quorum
 	if full <= 0 {
-		full = max(majority, k-1)
+		full = max(1, k-1)
 	}
 	return max(1, min(full, k)), max(1, min(majority, k))
 }
