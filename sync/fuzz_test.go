@@ -155,5 +155,6 @@ func refutes(s *State, before PeerMeta, c *PeerChange) bool {
 			return false
 		}
 	}
-	return len(c.Records) == len(s.self.records)
+	recs, _ := s.counts(s.self)
+	return len(c.Records) == recs
 }

@@ -105,7 +105,7 @@ func TestResetNeverResurrects(t *testing.T) {
 	}
 	// A sender that does not filter (an older or hostile node) offering its
 	// unclean copy is refused by the receiver itself.
-	nd, _, _ := frozen.peers["a"].delta(5, false, testMessage)
+	nd, _, _ := frozen.delta(frozen.peers["a"], 5, false, testMessage)
 	before := late.Stats().UncleanDeltas
 	st := late.Handle(&Ack{Cluster: "test", From: "stale", Deltas: []NodeDelta{nd}}, rng)
 	if st.Batch.Len() != 0 || late.Stats().UncleanDeltas != before+1 {

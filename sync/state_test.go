@@ -98,8 +98,9 @@ func sameData(a, b *State) error {
 		if !reflect.DeepEqual(a.Keys(id), b.Keys(id)) {
 			return fmt.Errorf("%s: keys differ: %s %v (%+v) vs %s %v (%+v)", id, a.cfg.Self.ID, a.Keys(id), pa.meta, b.cfg.Self.ID, b.Keys(id), pb.meta)
 		}
-		for k, r := range pa.records {
-			if o := pb.records[k]; o == nil || o.Version != r.Version || string(o.Value) != string(r.Value) {
+		for _, k := range a.Keys(id) {
+			r, _ := a.Get(id, k)
+			if o, ok := b.Get(id, k); !ok || o.Version != r.Version || string(o.Value) != string(r.Value) {
 				return fmt.Errorf("%s/%s differs", id, k)
 			}
 		}
