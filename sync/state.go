@@ -112,8 +112,8 @@ func (p *peer) count(c *PeerChange) {
 // scuttlebutt logic over it. It is not safe for concurrent use: the node
 // serialises access to it.
 type State struct {
-	cfg   Config
-	self  *peer
+	cfg  Config
+	self *peer
 	// store holds the records; mem is set when it is the core's own.
 	store Storage
 	mem   *MemStorage
