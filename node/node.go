@@ -28,6 +28,13 @@ type Store interface {
 	Close() error
 }
 
+// diskStorage is a Store the engine reads its records from (Badger): the
+// node's memory then holds metadata only, and a boot loads no value.
+type diskStorage interface {
+	lsync.Storage
+	LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error
+}
+
 // Clock is the node's source of time; tests may slow or script it.
 type Clock interface {
 	Now() time.Time
@@ -124,6 +131,9 @@ type Node struct {
 	eng *engine.Engine
 	// state and detector are the engine's, for reads under mu.
 	state    *lsync.State
+	// disk is the store when the engine reads its records from it (nil:
+	// they are in the engine's memory); reads go to it outside mu.
+	disk diskStorage
 	detector *health.Detector
 	closed   bool
 	running  bool
@@ -243,6 +253,14 @@ func (n *Node) load(rng *rand.Rand) error {
 	if alias == "" {
 		alias = id
 	}
+	// A store the engine can read from holds the records; any other keeps
+	// them in the engine's memory as well.
+	disk, _ := n.store.(diskStorage)
+	var storage lsync.Storage
+	if disk != nil {
+		storage = disk
+	}
+	n.disk = disk
 	n.eng, err = engine.New(engine.Config{
 		Cluster:       n.cfg.Cluster,
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
@@ -258,6 +276,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		Health:        n.cfg.healthConfig(),
 		Versioner:     n.versioner,
 		Rand:          rng,
+		Storage:       storage,
 		// Issue 14: a peer's new generation (which drops its data) is
 		// believed only from the peer itself, in this many messages.
 		GenerationEvidence: generationEvidence,
@@ -268,16 +287,29 @@ func (n *Node) load(rng *rand.Rand) error {
 	n.state, n.detector = n.eng.State(), n.eng.Detector()
 	now := n.clock.Now()
 	peers, records := 0, 0
-	err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
-		if err := n.eng.Restore(meta, recs, now); err != nil {
-			return err
-		}
-		if meta.ID != id {
-			peers++
-		}
-		records += len(recs)
-		return nil
-	})
+	if disk != nil {
+		err = disk.LoadMeta(func(meta lsync.PeerMeta, c lsync.Counts) error {
+			if err := n.eng.RestoreMeta(meta, c, now); err != nil {
+				return err
+			}
+			if meta.ID != id {
+				peers++
+			}
+			records += c.Records
+			return nil
+		})
+	} else {
+		err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
+			if err := n.eng.Restore(meta, recs, now); err != nil {
+				return err
+			}
+			if meta.ID != id {
+				peers++
+			}
+			records += len(recs)
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}

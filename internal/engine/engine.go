@@ -54,6 +54,11 @@ type Config struct {
 	GenerationEvidence int
 	Health             health.Config
 	Versioner          versioner.Versioner // default a counter
+	// Storage is where committed records are read from (the node's
+	// Badger); nil keeps them in the core's own memory (sync.Config).
+	// With one, the driver makes each batch durable in it before Commit
+	// and boots with RestoreMeta.
+	Storage lsync.Storage
 	Rand               *rand.Rand          // peer selection; required
 }
 
@@ -118,6 +123,7 @@ func New(cfg Config) (*Engine, error) {
 		MessageBudget:      cfg.MessageBudget,
 		Limits:             cfg.Limits,
 		GenerationEvidence: cfg.GenerationEvidence,
+		Storage:            cfg.Storage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -172,6 +178,18 @@ func (e *Engine) Leaving() bool { return e.leaving }
 // suspected rather than forgotten.
 func (e *Engine) Restore(meta lsync.PeerMeta, recs []lsync.Record, now time.Time) error {
 	if err := e.state.Restore(meta, recs); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if meta.ID != e.cfg.Self.ID {
+		e.det.Heartbeat(meta.ID, now)
+	}
+	return nil
+}
+
+// RestoreMeta is Restore for an engine reading its records from a
+// Storage: the meta and counts only.
+func (e *Engine) RestoreMeta(meta lsync.PeerMeta, n lsync.Counts, now time.Time) error {
+	if err := e.state.RestoreMeta(meta, n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if meta.ID != e.cfg.Self.ID {
