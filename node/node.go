@@ -130,10 +130,10 @@ type Node struct {
 	mu  gosync.Mutex
 	eng *engine.Engine
 	// state and detector are the engine's, for reads under mu.
-	state    *lsync.State
+	state *lsync.State
 	// disk is the store when the engine reads its records from it (nil:
 	// they are in the engine's memory); reads go to it outside mu.
-	disk diskStorage
+	disk     diskStorage
 	detector *health.Detector
 	closed   bool
 	running  bool

@@ -59,7 +59,7 @@ type Config struct {
 	// With one, the driver makes each batch durable in it before Commit
 	// and boots with RestoreMeta.
 	Storage lsync.Storage
-	Rand               *rand.Rand          // peer selection; required
+	Rand    *rand.Rand // peer selection; required
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
