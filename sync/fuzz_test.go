@@ -123,7 +123,7 @@ func FuzzHandle(f *testing.F) {
 					t.Fatalf("batch changes the local node: %+v", c)
 				}
 			}
-			s.Commit(st.Batch)
+			commitTo(s, st.Batch)
 		}
 		after := s.Self()
 		after.Generation = before.Generation // a refutation may raise it
