@@ -37,7 +37,9 @@ func exchangeBudget(t testing.TB, a, b *State, rng *rand.Rand, budget int) {
 	exchange(t, a, b, rng)
 }
 
-func TestTombstoneReplicatesThenCollected(t *testing.T) { bothStorages(t, testTombstoneReplicatesThenCollected) }
+func TestTombstoneReplicatesThenCollected(t *testing.T) {
+	bothStorages(t, testTombstoneReplicatesThenCollected)
+}
 
 func testTombstoneReplicatesThenCollected(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
