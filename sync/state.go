@@ -77,9 +77,9 @@ type peer struct {
 	// of reading every record again.
 	tombFloor  uint64
 	cache      *recent // recently committed records (external storage only)
-	synMark    uint64  // MakeSyn call that already listed this peer
-	ghost      bool    // known only from digests so far (see ghost.go)
-	ghostSince uint64  // ms when it became a ghost
+	synMark    uint64 // MakeSyn call that already listed this peer
+	ghost      bool   // known only from digests so far (see ghost.go)
+	ghostSince uint64 // ms when it became a ghost
 }
 
 func newPeer(meta PeerMeta) *peer { return &peer{meta: meta} }
