@@ -188,7 +188,7 @@ func (s *State) delta(p *peer, from uint64, reset bool, budget int) (nd NodeDelt
 	if used > budget {
 		return NodeDelta{}, 0, false
 	}
-	take := func(r *Record) bool {
+	through, err := s.store.Scan(p.meta, from, func(r *Record) bool {
 		sz := recordSize(r)
 		if used+sz > budget || len(nd.Records) == 1<<16-1 {
 			return false
@@ -196,14 +196,7 @@ func (s *State) delta(p *peer, from uint64, reset bool, budget int) (nd NodeDelt
 		nd.Records = append(nd.Records, *r)
 		used += sz
 		return true
-	}
-	var through uint64
-	var err error
-	if p.cache.covers(from) {
-		through = p.cache.scan(p.meta, from, take) // barely behind: no disk read
-	} else {
-		through, err = s.store.Scan(p.meta, from, take)
-	}
+	})
 	if err != nil {
 		s.stats.StorageErrors++
 		through = from

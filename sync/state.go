@@ -76,7 +76,6 @@ type peer struct {
 	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
 	// of reading every record again.
 	tombFloor  uint64
-	cache      *recent // recently committed records (external storage only)
 	synMark    uint64 // MakeSyn call that already listed this peer
 	ghost      bool   // known only from digests so far (see ghost.go)
 	ghostSince uint64 // ms when it became a ghost
@@ -94,8 +93,7 @@ func (s *State) counts(p *peer) (records, tombstones int) {
 }
 
 // count follows a committed change in p's estimated counts (external
-// storage only); overwrites of keys in the recent cache are taken off by
-// the caller.
+// storage only).
 func (p *peer) count(c *PeerChange) {
 	if c.Reset {
 		p.records, p.tombstones, p.tombFloor = 0, 0, 0
@@ -266,11 +264,7 @@ func (s *State) Commit(b *Batch) {
 		if p == s.self {
 			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
 		}
-		if s.mem == nil {
-			ow, ot := s.cacheRecent(p, c)
-			p.count(c)
-			p.records, p.tombstones = max(0, p.records-ow), max(0, p.tombstones-ot)
-		}
+		p.count(c)
 		if p != s.self && (len(c.Records) > 0 || c.Reset) {
 			s.touch(p)
 		}
