@@ -21,6 +21,10 @@ import (
 )
 
 // Store is the durable state a node needs; *store.Badger implements it.
+// A Store that is also a sync.Storage with a LoadMeta method, as
+// *store.Badger is, is where the node reads records from: its memory then
+// holds each peer's metadata only and a restart loads no record. Any other
+// Store is only written to, and the records are kept in memory as well.
 type Store interface {
 	Boot(id string, gen uint64) (store.SelfInfo, error)
 	Apply(b *lsync.Batch) error
@@ -78,7 +82,8 @@ type options struct {
 func WithTransport(t lsync.Transport) Option { return func(o *options) { o.transport = t } }
 
 // WithStore makes the node use s instead of opening Badger at data_dir.
-// The node closes it on Close.
+// The node closes it on Close. A wrapper that embeds *store.Badger keeps
+// its Scan, Get and LoadMeta, so the node keeps reading from it.
 func WithStore(s Store) Option { return func(o *options) { o.store = s } }
 
 // WithVersioner replaces the default persistent counter, e.g. with
