@@ -272,6 +272,10 @@ func (s *State) Commit(b *Batch) {
 	}
 }
 
+// Storage is where the core reads its committed records from: the one
+// given in Config, or its own MemStorage.
+func (s *State) Storage() Storage { return s.store }
+
 // Stats returns the rejection counters.
 func (s *State) Stats() Stats { return s.stats }
 
