@@ -334,18 +334,7 @@ func (n *Node) announce(t EventType, ids []string) {
 // removeDead forgets peers dead for longer than dead_grace, data included,
 // unless keep_dead_peers.
 func (n *Node) removeDead() {
-	n.seq.Lock()
-	n.mu.Lock()
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
-		n.seq.Unlock()
-		return
-	}
-	rd := n.eng.Reap(n.clock.Now())
-	n.mu.Unlock()
-	err := n.persist(&rd)
-	n.seq.Unlock()
-	if err == nil {
+	if rd, ok := n.maintain(n.eng.Reap); ok {
 		n.publish(&rd)
 	}
 }
@@ -353,18 +342,8 @@ func (n *Node) removeDead() {
 // reduce collects the local node's tombstones older than tombstone_grace,
 // then lets the store collect its garbage, outside every lock.
 func (n *Node) reduce() {
-	n.seq.Lock()
-	n.mu.Lock()
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
-		n.seq.Unlock()
-		return
-	}
-	rd := n.eng.Collect(n.clock.Now())
-	n.mu.Unlock()
-	err := n.persist(&rd)
-	n.seq.Unlock()
-	if err != nil {
+	rd, ok := n.maintain(n.eng.Collect)
+	if !ok {
 		return
 	}
 	if rd.Collected > 0 {
@@ -376,4 +355,21 @@ func (n *Node) reduce() {
 			n.log.Warn().Err(err).Msg("value log collection failed")
 		}
 	}
+}
+
+// maintain runs one maintenance step of the engine and persists what it
+// produced, in sequence with every other batch and with the engine's lock
+// held only while it computes. It reports false if the node is closed or
+// failed, or the batch could not be stored.
+func (n *Node) maintain(step func(time.Time) engine.Ready) (engine.Ready, bool) {
+	n.seq.Lock()
+	defer n.seq.Unlock()
+	n.mu.Lock()
+	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		return engine.Ready{}, false
+	}
+	rd := step(n.clock.Now())
+	n.mu.Unlock()
+	return rd, n.persist(&rd) == nil
 }

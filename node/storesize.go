@@ -13,7 +13,7 @@ import (
 // a node holding a few keys is 128 MiB while du says kilobytes; users
 // compare with du. ok is false when the store reports no size.
 func (n *Node) storeSize() (size StoreSize, ok bool) {
-	s, ok := n.store.(interface{ Size() (int64, int64) })
+	s, ok := n.store.(interface{ Size() store.Sizes })
 	if !ok {
 		return StoreSize{}, false
 	}
@@ -22,8 +22,8 @@ func (n *Node) storeSize() (size StoreSize, ok bool) {
 			return du, true
 		}
 	}
-	lsm, vlog := s.Size()
-	return StoreSize{LSMBytes: lsm, VLogBytes: vlog, DiskBytes: lsm + vlog}, true
+	sz := s.Size()
+	return StoreSize{LSMBytes: sz.LSM, VLogBytes: sz.VLog, DiskBytes: sz.LSM + sz.VLog}, true
 }
 
 // dataDir is the absolute data directory of a Badger store the node

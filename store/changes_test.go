@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -40,22 +39,7 @@ func readAll(t testing.TB, s *Badger, peer string, cur Cursor, limit int) (map[s
 // indexCount counts the version index entries of peer.
 func indexCount(t testing.TB, s *Badger, peer string) int {
 	t.Helper()
-	n := 0
-	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = indexPeerPrefix(peer)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return countPrefix(t, s, indexPeerPrefix(peer))
 }
 
 func TestChangesFollowWrites(t *testing.T) {
@@ -171,52 +155,5 @@ func TestChangesAfterCollection(t *testing.T) {
 	}
 	if n := indexCount(t, s, "p"); n != 2 {
 		t.Fatalf("%d index entries after collection, want 2", n)
-	}
-}
-
-// TestChangesCrashInSplitBatch cuts a batch too large for one transaction
-// after each run, as a crash would: what the feed serves after reopening is
-// exactly what Load serves — no record above the watermark, none at a
-// version it no longer has, none missing.
-func TestChangesCrashInSplitBatch(t *testing.T) {
-	for cut := 1; cut <= 3; cut++ {
-		t.Run(fmt.Sprintf("cut=%d", cut), func(t *testing.T) {
-			dir := t.TempDir()
-			s := openDir(t, dir)
-			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20), Records: recs("k", 0, 20, 8)}}})
-			next := recs("k", 20, 30_000, 100)[5:] // overwrites k0000005..k0000019
-			for i := range next {
-				next[i].Version = 20 + uint64(i) + 1
-			}
-			batch := &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20+uint64(len(next))), Records: next}}}
-			if s.fitsOneTxn(encodeBatch(batch)) {
-				t.Fatal("batch fits one transaction; it must not")
-			}
-			runs := 0
-			s.afterRun = func() error {
-				if runs++; runs == cut {
-					return errors.New("crash")
-				}
-				return nil
-			}
-			if err := s.Apply(batch); err == nil {
-				t.Fatal("the batch was not cut")
-			}
-			mustClose(t, s)
-
-			s = openDir(t, dir)
-			defer mustClose(t, s)
-			loadedRecs := map[string]lsync.Record{}
-			for _, r := range loadAll(t, s)["p"].recs {
-				loadedRecs[r.Key] = r
-			}
-			got, _ := readAll(t, s, "p", Cursor{}, 500)
-			if len(loadedRecs) <= 20 {
-				t.Fatalf("only %d records survived: the cut left nothing of the batch", len(loadedRecs))
-			}
-			if !reflect.DeepEqual(got, loadedRecs) {
-				t.Fatalf("feed holds %d records, Load %d", len(got), len(loadedRecs))
-			}
-		})
 	}
 }

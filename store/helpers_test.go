@@ -98,11 +98,17 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 // rawRecordCount counts the records of peer on disk, servable or not.
 func rawRecordCount(t testing.TB, s *Badger, peer string) int {
 	t.Helper()
+	return countPrefix(t, s, peerPrefix(peer))
+}
+
+// countPrefix counts the keys on disk under prefix.
+func countPrefix(t testing.TB, s *Badger, prefix []byte) int {
+	t.Helper()
 	n := 0
 	err := s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
-		opts.Prefix = peerPrefix(peer)
+		opts.Prefix = prefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -97,34 +97,41 @@ func (b *Badger) acquire() error {
 	return nil
 }
 
+// Sizes are the on-disk sizes of a store's parts, in bytes.
+type Sizes struct {
+	LSM  int64 // LSM tables (memtables not included)
+	VLog int64 // value-log files, by their apparent length
+}
+
 // Size reports the on-disk size of the LSM tables and of the value-log
-// files in bytes (memtables not included). It is computed on each call, as
-// Badger's own DB.Size is only refreshed once a minute and only with metrics
-// enabled. A closed store reports zeros.
-func (b *Badger) Size() (lsm, vlog int64) {
+// files. It is computed on each call, as Badger's own DB.Size is only
+// refreshed once a minute and only with metrics enabled. A closed store
+// reports zeros.
+func (b *Badger) Size() Sizes {
+	var sz Sizes
 	if b.acquire() != nil {
-		return 0, 0
+		return sz
 	}
 	defer b.mu.RUnlock()
 	for _, t := range b.db.Tables() {
-		lsm += int64(t.OnDiskSize)
+		sz.LSM += int64(t.OnDiskSize)
 	}
 	if b.db.Opts().InMemory {
-		return lsm, 0
+		return sz
 	}
 	entries, err := os.ReadDir(b.db.Opts().ValueDir)
 	if err != nil {
-		return lsm, 0
+		return sz
 	}
 	for _, e := range entries {
 		if filepath.Ext(e.Name()) != ".vlog" {
 			continue
 		}
 		if info, err := e.Info(); err == nil {
-			vlog += info.Size()
+			sz.VLog += info.Size()
 		}
 	}
-	return lsm, vlog
+	return sz
 }
 
 // Boot records this process start; see SelfInfo. It must be called once per

@@ -237,11 +237,19 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 		time.Sleep(50 * time.Millisecond) // polling, bounded by the deadline
 	}
 	mu.Lock()
+	res.setDetection(detect, n)
+	mu.Unlock()
+	res.WallS = round3(time.Since(wall).Seconds())
+	return res, nil
+}
+
+// setDetection fills the first and last detection times from the time each
+// node first suspected the crashed one; -1 where none or not all did.
+func (res *ClusterResult) setDetection(detect map[int]time.Duration, n int) {
 	var d []time.Duration
 	for _, t := range detect {
 		d = append(d, t)
 	}
-	mu.Unlock()
 	slices.Sort(d)
 	res.DetectMinS, res.DetectAllS = -1, -1
 	if len(d) > 0 {
@@ -250,8 +258,6 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	if len(d) >= n-1 {
 		res.DetectAllS = round3(d[len(d)-1].Seconds())
 	}
-	res.WallS = round3(time.Since(wall).Seconds())
-	return res, nil
 }
 
 func simCluster(n int, interval time.Duration, seed int64) (ClusterResult, error) {
@@ -326,18 +332,7 @@ func simCluster(n int, interval time.Duration, seed int64) (ClusterResult, error
 	crashed, crashAt = victim, c.Now()
 	c.Crash(victim)
 	c.RunWhile(crashAt+60*time.Second, func() bool { return len(detect) < n-1 })
-	var d []time.Duration
-	for _, t := range detect {
-		d = append(d, t)
-	}
-	slices.Sort(d)
-	res.DetectMinS, res.DetectAllS = -1, -1
-	if len(d) > 0 {
-		res.DetectMinS = round3(d[0].Seconds())
-	}
-	if len(d) >= n-1 {
-		res.DetectAllS = round3(d[len(d)-1].Seconds())
-	}
+	res.setDetection(detect, n)
 	res.WallS = round3(time.Since(wall).Seconds())
 	return res, nil
 }
