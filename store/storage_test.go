@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -98,62 +97,6 @@ func TestScanServesWhatTheViewVouchesFor(t *testing.T) {
 	}
 	if got, _ := scanVersions(t, s, m, 10, -1); !reflect.DeepEqual(got, []uint64{11}) {
 		t.Fatalf("after collection scanned %v, want [11]", got)
-	}
-}
-
-// TestLoadMetaMatchesLoadAfterCrash cuts a split batch at each of its
-// transactions, as a crash would, and checks the metadata-only boot: its
-// counts are what Load would load, and a scan of the loaded meta serves
-// exactly Load's records — a record whose batch was cut above the
-// watermark is never served, through the index or otherwise.
-func TestLoadMetaMatchesLoadAfterCrash(t *testing.T) {
-	for cut := 1; cut <= 3; cut++ {
-		t.Run(fmt.Sprintf("cut=%d", cut), func(t *testing.T) {
-			dir := t.TempDir()
-			s := openDir(t, dir)
-			mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20), Records: recs("k", 0, 20, 8)}}})
-			next := recs("k", 20, 30_000, 100)[5:] // overwrites k0000005..k0000019
-			for i := range next {
-				next[i].Version = 20 + uint64(i) + 1
-			}
-			batch := &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 20+uint64(len(next))), Records: next}}}
-			runs := 0
-			s.afterRun = func() error {
-				if runs++; runs == cut {
-					return errors.New("crash")
-				}
-				return nil
-			}
-			if err := s.Apply(batch); err == nil {
-				t.Fatal("the batch was not cut")
-			}
-			mustClose(t, s)
-
-			s = openDir(t, dir)
-			defer mustClose(t, s)
-			var view lsync.PeerMeta
-			var counts lsync.Counts
-			if err := s.LoadMeta(func(m lsync.PeerMeta, n lsync.Counts) error {
-				view, counts = m, n
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			want := loadAll(t, s)["p"]
-			if want.meta != view || counts.Records != len(want.recs) || counts.Tombstones != 0 {
-				t.Fatalf("LoadMeta gave %+v %+v, Load %+v with %d records", view, counts, want.meta, len(want.recs))
-			}
-			var got []lsync.Record
-			if _, err := s.Scan(view, 0, func(r *lsync.Record) bool {
-				got = append(got, *r)
-				return true
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if len(got) <= 20 || !reflect.DeepEqual(got, want.recs) {
-				t.Fatalf("scan served %d records, Load %d", len(got), len(want.recs))
-			}
-		})
 	}
 }
 
