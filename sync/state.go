@@ -346,16 +346,19 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	var drop []string
 	horizon := p.meta.GCVersion
 	start := max(horizon, p.tombFloor)
-	floor := uint64(0) // version below the first tombstone met, if any
-	seen := false
+	floor := uint64(0) // version below the first young tombstone, if any
+	young := false
+	read := 0
 	through, err := s.store.Scan(p.meta, start, func(r *Record) bool {
+		if read == collectScanLimit {
+			return false // the rest next time: this runs under the node's lock
+		}
+		read++
 		if !r.Tombstone {
 			return true
 		}
-		if !seen {
-			seen, floor = true, r.Version-1
-		}
 		if deletedAt(r.Value)+graceMs > nowMs {
+			young, floor = true, r.Version-1
 			return false
 		}
 		drop = append(drop, r.Key)
@@ -366,13 +369,15 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 		s.stats.StorageErrors++
 		return nil
 	}
-	// Records below the first tombstone met need no second reading.
+	// What was read needs no second reading: it holds no tombstone but
+	// those this batch collects (were it lost, they would stay on disk,
+	// never served, until Load deletes them).
 	switch {
-	case seen:
+	case young:
 		p.tombFloor = max(p.tombFloor, floor)
-	case through == p.meta.MaxVersion:
-		p.tombFloor = through
-		if s.mem == nil {
+	default:
+		p.tombFloor = max(p.tombFloor, through)
+		if through == p.meta.MaxVersion && s.mem == nil {
 			p.tombstones = 0 // the estimate was high: none left
 		}
 	}
@@ -383,6 +388,11 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	meta.GCVersion = horizon
 	return &Batch{Changes: []PeerChange{{Meta: meta, Drop: drop}}}
 }
+
+// collectScanLimit bounds the records one CollectTombstones reads: with
+// records on disk a scan of millions would hold the node's lock for
+// seconds. The next call resumes where it stopped (peer.tombFloor).
+const collectScanLimit = 1 << 16
 
 // TombstoneValue is the value of a tombstone written at nowMs.
 func TombstoneValue(nowMs uint64) []byte {

@@ -80,3 +80,34 @@ func TestExternalCounts(t *testing.T) {
 		t.Fatalf("keys %v after the collection, want [b]", keys)
 	}
 }
+
+// TestCollectionReadsInBoundedSteps: a collection reads at most
+// collectScanLimit records and the next resumes where it stopped, so
+// tombstones far apart are collected over several calls, in order, and
+// none is read twice.
+func TestCollectionReadsInBoundedSteps(t *testing.T) {
+	bothStorages(t, func(t *testing.T) {
+		s := newTestState(t, "me", 1)
+		del(t, s, 1, "first")
+		kv := make([]string, 0, 2*(collectScanLimit+10))
+		for i := 0; i < collectScanLimit+10; i++ {
+			kv = append(kv, fmt.Sprint("k", i), "v")
+		}
+		write(t, s, kv...)
+		del(t, s, 1, "last")
+		var got []string
+		calls := 0
+		for ; calls < 4 && len(got) < 2; calls++ {
+			if b := s.CollectTombstones(1000, 10); b != nil {
+				got = append(got, b.Changes[0].Drop...)
+				commitTo(s, b)
+			}
+		}
+		if fmt.Sprint(got) != "[first last]" || calls != 2 {
+			t.Fatalf("collected %v in %d calls, want [first last] in 2", got, calls)
+		}
+		if s.Self().GCVersion != s.Self().MaxVersion {
+			t.Fatalf("horizon %d, want %d", s.Self().GCVersion, s.Self().MaxVersion)
+		}
+	})
+}
