@@ -180,27 +180,50 @@ type Entry struct {
 // the peer has no such key or deleted it. The value is a copy.
 func (n *Node) Lookup(peer, key string) (Entry, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	id, ok := n.resolve(peer)
 	if !ok {
+		n.mu.Unlock()
 		return Entry{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 	}
-	r, ok := n.state.Get(id, key)
+	var r lsync.Record
+	if n.disk == nil {
+		r, ok = n.state.Get(id, key)
+		r.Value = bytes.Clone(r.Value)
+		n.mu.Unlock()
+	} else {
+		// Badger is the truth: read it in its own transaction, without
+		// holding up gossip. It holds nothing a batch has not made durable.
+		n.mu.Unlock()
+		var err error
+		if r, ok, err = n.disk.Get(id, key); err != nil {
+			return Entry{}, fmt.Errorf("node: lookup %q at %s: %w", key, peer, err)
+		}
+	}
 	if !ok || r.Tombstone {
 		return Entry{}, fmt.Errorf("%w: %q at %s", ErrNotFound, key, peer)
 	}
-	return Entry{Value: bytes.Clone(r.Value), Version: r.Version}, nil
+	return Entry{Value: r.Value, Version: r.Version}, nil
 }
 
 // Keys returns a node's keys, sorted; nil for an unknown peer.
 func (n *Node) Keys(peer string) []string {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	id, ok := n.resolve(peer)
 	if !ok {
+		n.mu.Unlock()
 		return nil
 	}
-	return n.state.Keys(id)
+	if n.disk == nil {
+		defer n.mu.Unlock()
+		return n.state.Keys(id)
+	}
+	view, _ := n.state.View(id)
+	n.mu.Unlock()
+	keys, err := lsync.ScanKeys(n.disk, view)
+	if err != nil {
+		n.log.Warn().Err(err).Str("peer", id).Msg("keys: reading the store failed; the list is partial")
+	}
+	return keys
 }
 
 // resolve maps an id or alias to an id, and "" or "self" to this node's

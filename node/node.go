@@ -21,11 +21,22 @@ import (
 )
 
 // Store is the durable state a node needs; *store.Badger implements it.
+// A Store that is also a sync.Storage with a LoadMeta method, as
+// *store.Badger is, is where the node reads records from: its memory then
+// holds each peer's metadata only and a restart loads no record. Any other
+// Store is only written to, and the records are kept in memory as well.
 type Store interface {
 	Boot(id string, gen uint64) (store.SelfInfo, error)
 	Apply(b *lsync.Batch) error
 	Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error
 	Close() error
+}
+
+// diskStorage is a Store the engine reads its records from (Badger): the
+// node's memory then holds metadata only, and a boot loads no value.
+type diskStorage interface {
+	lsync.Storage
+	LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error
 }
 
 // Clock is the node's source of time; tests may slow or script it.
@@ -71,7 +82,8 @@ type options struct {
 func WithTransport(t lsync.Transport) Option { return func(o *options) { o.transport = t } }
 
 // WithStore makes the node use s instead of opening Badger at data_dir.
-// The node closes it on Close.
+// The node closes it on Close. A wrapper that embeds *store.Badger keeps
+// its Scan, Get and LoadMeta, so the node keeps reading from it.
 func WithStore(s Store) Option { return func(o *options) { o.store = s } }
 
 // WithVersioner replaces the default persistent counter, e.g. with
@@ -123,7 +135,10 @@ type Node struct {
 	mu  gosync.Mutex
 	eng *engine.Engine
 	// state and detector are the engine's, for reads under mu.
-	state    *lsync.State
+	state *lsync.State
+	// disk is the store when the engine reads its records from it (nil:
+	// they are in the engine's memory); reads go to it outside mu.
+	disk     diskStorage
 	detector *health.Detector
 	closed   bool
 	running  bool
@@ -243,6 +258,14 @@ func (n *Node) load(rng *rand.Rand) error {
 	if alias == "" {
 		alias = id
 	}
+	// A store the engine can read from holds the records; any other keeps
+	// them in the engine's memory as well.
+	disk, _ := n.store.(diskStorage)
+	var storage lsync.Storage
+	if disk != nil {
+		storage = disk
+	}
+	n.disk = disk
 	n.eng, err = engine.New(engine.Config{
 		Cluster:       n.cfg.Cluster,
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
@@ -262,6 +285,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		Recent:        30 * n.cfg.GossipVal.D(),
 		Versioner:     n.versioner,
 		Rand:          rng,
+		Storage:       storage,
 		// Issue 14: a peer's new generation (which drops its data) is
 		// believed only from the peer itself, in this many messages.
 		GenerationEvidence: generationEvidence,
@@ -272,16 +296,29 @@ func (n *Node) load(rng *rand.Rand) error {
 	n.state, n.detector = n.eng.State(), n.eng.Detector()
 	now := n.clock.Now()
 	peers, records := 0, 0
-	err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
-		if err := n.eng.Restore(meta, recs, now); err != nil {
-			return err
-		}
-		if meta.ID != id {
-			peers++
-		}
-		records += len(recs)
-		return nil
-	})
+	if disk != nil {
+		err = disk.LoadMeta(func(meta lsync.PeerMeta, c lsync.Counts) error {
+			if err := n.eng.RestoreMeta(meta, c, now); err != nil {
+				return err
+			}
+			if meta.ID != id {
+				peers++
+			}
+			records += c.Records
+			return nil
+		})
+	} else {
+		err = n.store.Load(func(meta lsync.PeerMeta, recs []lsync.Record) error {
+			if err := n.eng.Restore(meta, recs, now); err != nil {
+				return err
+			}
+			if meta.ID != id {
+				peers++
+			}
+			records += len(recs)
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}

@@ -157,3 +157,32 @@ func TestChangesAfterCollection(t *testing.T) {
 		t.Fatalf("%d index entries after collection, want 2", n)
 	}
 }
+
+// A store written before the version index existed (records, no entries,
+// no marker) is indexed when opened, so its records are served again.
+func TestOpenIndexesAnOldStore(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, 50), Records: recs("k", 0, 50, 10)}}})
+	// Make it look old: no index entries, no marker.
+	if err := s.deleteIndex("p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.deleteKeys([][]byte{[]byte(indexedKey)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readAll(t, s, "p", Cursor{}, 0); len(got) != 0 {
+		t.Fatalf("%d records served without an index: the test does not make an old store", len(got))
+	}
+	mustClose(t, s)
+
+	s = openDir(t, dir)
+	defer mustClose(t, s)
+	got, cur := readAll(t, s, "p", Cursor{}, 7)
+	if len(got) != 50 || cur.Version != 50 {
+		t.Fatalf("after reopening, %d records served up to %d, want 50", len(got), cur.Version)
+	}
+	if n := indexCount(t, s, "p"); n != 50 {
+		t.Fatalf("%d index entries, want 50", n)
+	}
+}

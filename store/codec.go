@@ -12,7 +12,8 @@ import (
 // kind never runs into another and a hex dump of the store stays readable.
 const (
 	selfKey      = "m/self"
-	cleanKey     = "m/clean" // present while the store is closed after a clean shutdown
+	cleanKey     = "m/clean"   // present while the store is closed after a clean shutdown
+	indexedKey   = "m/indexed" // every record has its version index entry (see ensureIndex)
 	metaPrefix   = "p/"
 	recordPrefix = "r/"
 	// removedPrefix marks peers removed (x/<id> -> generation, heartbeat).

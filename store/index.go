@@ -223,3 +223,60 @@ func indexEntryLive(txn *badger.Txn, k []byte) (bool, error) {
 	})
 	return live, err
 }
+
+// ensureIndex makes sure every record has its version index entry. A store
+// written before the index existed has records without entries, and reads
+// through the index (deltas, the changefeed) would serve none of them; it
+// is indexed once, here, and marked. A new store is marked at once. A crash
+// during the rebuild leaves the mark unset, so the next Open starts over:
+// entries are idempotent.
+func (b *Badger) ensureIndex() error {
+	err := b.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(indexedKey))
+		return err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return fmt.Errorf("index marker: %w", err)
+	}
+	var idx [][]byte
+	err = b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte(recordPrefix)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			err := item.Value(func(v []byte) error {
+				_, ver, _, _, err := decodeRecordHeader(v)
+				if err != nil {
+					return err
+				}
+				k, err := indexKeyOf(item.Key(), ver)
+				idx = append(idx, k)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("record %q: %w", item.Key(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild version index: %w", err)
+	}
+	err = b.inChunks(len(idx), func(txn *badger.Txn, i int) error { return txn.Set(idx[i], nil) })
+	if err == nil {
+		err = b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(indexedKey), nil) })
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild version index: %w", err)
+	}
+	if len(idx) > 0 {
+		b.log.Info().Int("records", len(idx)).Msg("store: version index rebuilt for records written before it existed")
+	}
+	return nil
+}

@@ -23,19 +23,31 @@ import (
 // Close, after which Load returns ErrClosed); a concurrent Apply may or may
 // not be reflected in what fn is given for a peer.
 func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
+	return b.load(true, func(meta lsync.PeerMeta, recs []lsync.Record, _ lsync.Counts) error { return fn(meta, recs) })
+}
+
+// LoadMeta is Load without the records: fn gets each peer's meta and the
+// counts of its servable records, which stay on disk (the core reads them
+// through Scan and Get). The cleanup is Load's: unservable records are
+// deleted, read up to their header only.
+func (b *Badger) LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error {
+	return b.load(false, func(meta lsync.PeerMeta, _ []lsync.Record, n lsync.Counts) error { return fn(meta, n) })
+}
+
+func (b *Badger) load(values bool, fn func(meta lsync.PeerMeta, recs []lsync.Record, n lsync.Counts) error) error {
 	ids, err := b.peerIDs()
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
 	}
 	for _, id := range ids {
-		meta, recs, found, err := b.loadPeer(id)
+		meta, recs, n, found, err := b.loadPeer(id, values)
 		if err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 		if !found {
 			continue
 		}
-		if err := fn(meta, recs); err != nil {
+		if err := fn(meta, recs, n); err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 	}
@@ -66,13 +78,14 @@ func (b *Badger) peerIDs() ([]string, error) {
 	return ids, err
 }
 
-// loadPeer reads one peer and deletes its unservable records. It holds wmu
+// loadPeer reads one peer (its records' values too if values is set) and
+// deletes its unservable records. It holds wmu
 // so that the meta it judges the records by is the one on disk: otherwise a
 // concurrent Apply could commit records above the meta we read, and we would
 // delete them just before their meta lands.
-func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, found bool, err error) {
+func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []lsync.Record, n lsync.Counts, found bool, err error) {
 	if err := b.acquire(); err != nil {
-		return lsync.PeerMeta{}, nil, false, err
+		return lsync.PeerMeta{}, nil, n, false, err
 	}
 	defer b.mu.RUnlock()
 	b.wmu.Lock()
@@ -101,17 +114,29 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 				return err
 			}
 			err = item.Value(func(v []byte) error {
-				gen, r, err := decodeRecordValue(key, v)
+				gen, ver, flags, _, err := decodeRecordHeader(v)
 				if err != nil {
 					return fmt.Errorf("record %q: %w", key, err)
 				}
+				tomb := flags&flagTombstone != 0
 				// A tombstone at or below the collection horizon is
 				// collected; Apply deletes it after the meta, so a crash
 				// in between leaves it here.
-				collected := r.Tombstone && r.Version <= meta.GCVersion
-				if gen != meta.Generation || r.Version > meta.MaxVersion || collected {
+				collected := tomb && ver <= meta.GCVersion
+				if gen != meta.Generation || ver > meta.MaxVersion || collected {
 					stale = append(stale, item.KeyCopy(nil))
 					return nil
+				}
+				n.Records++
+				if tomb {
+					n.Tombstones++
+				}
+				if !values {
+					return nil
+				}
+				_, r, err := decodeRecordValue(key, v)
+				if err != nil {
+					return fmt.Errorf("record %q: %w", key, err)
 				}
 				recs = append(recs, r)
 				return nil
@@ -123,10 +148,10 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 		return nil
 	})
 	if err != nil || !found {
-		return lsync.PeerMeta{}, nil, false, err
+		return lsync.PeerMeta{}, nil, n, false, err
 	}
 	if err := b.deleteKeys(stale); err != nil {
-		return lsync.PeerMeta{}, nil, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
+		return lsync.PeerMeta{}, nil, n, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
 	}
 	if len(stale) > 0 {
 		b.log.Info().Str("peer", id).Int("records", len(stale)).
@@ -134,7 +159,7 @@ func (b *Badger) loadPeer(id string) (meta lsync.PeerMeta, recs []lsync.Record, 
 			Msg("store: deleted records of another generation or above the watermark")
 	}
 	slices.SortFunc(recs, func(x, y lsync.Record) int { return cmp.Compare(x.Version, y.Version) })
-	return meta, recs, true, nil
+	return meta, recs, n, true, nil
 }
 
 // deleteStale deletes the records of peer whose generation is not gen or

@@ -63,7 +63,12 @@ func Open(opts Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}
-	return &Badger{db: db, log: opts.Logger}, nil
+	b := &Badger{db: db, log: opts.Logger}
+	if err := b.ensureIndex(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
+	}
+	return b, nil
 }
 
 // Close closes the store. Calls made after Close return ErrClosed; a second

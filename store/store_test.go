@@ -196,7 +196,8 @@ func TestCrashBeforeMeta(t *testing.T) {
 // transaction after each of its runs in turn, as a crash would, and checks
 // that what Load serves is exactly the old data overlaid with the batch up
 // to the stored watermark: no hole, nothing above it, no overwritten value
-// claimed — through Load and through the version index.
+// claimed — through Load, and through the version index (the changefeed,
+// and the metadata-only boot with Scan, which the core's deltas use).
 func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 	for _, reset := range []bool{false, true} {
 		for cut := 1; cut <= 3; cut++ {
@@ -234,6 +235,16 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 
 				s = openDir(t, dir)
 				defer mustClose(t, s)
+				// The node boots with LoadMeta (which does the cleanup here);
+				// Load must then find the same.
+				var view lsync.PeerMeta
+				var counts lsync.Counts
+				if err := s.LoadMeta(func(m lsync.PeerMeta, n lsync.Counts) error {
+					view, counts = m, n
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
 				g := loadAll(t, s)["p"]
 				want := map[string]uint64{}
 				if !reset {
@@ -266,6 +277,18 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				}
 				if !reflect.DeepEqual(fed, loaded) {
 					t.Fatalf("the changefeed serves %d records, Load %d", len(fed), len(loaded))
+				}
+				// So do the core's boot and its deltas: LoadMeta's meta and
+				// counts, and a Scan of that meta, through the same index.
+				var scanned []lsync.Record
+				if _, err := s.Scan(view, 0, func(r *lsync.Record) bool {
+					scanned = append(scanned, *r)
+					return true
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if view != g.meta || counts != (lsync.Counts{Records: len(g.recs)}) || !reflect.DeepEqual(scanned, g.recs) {
+					t.Fatalf("LoadMeta gave %+v with %+v and Scan %d records; Load %+v with %d", view, counts, len(scanned), g.meta, len(g.recs))
 				}
 			})
 		}

@@ -17,7 +17,7 @@ func bulkState(b *testing.B, n int) *State {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.Commit(batch)
+	commitTo(s, batch)
 	return s
 }
 

@@ -97,27 +97,31 @@ type candidate struct {
 func (p *peer) clean() uint64 { return max(p.meta.MaxVersion, p.meta.GCVersion) }
 
 // candidates lists the nodes the other side lacks data of, per its digest.
+// depth is how many records it lacks: at most all the node's records, and
+// at most one per version it is behind.
 func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []candidate {
 	var cands []candidate
 	for _, p := range s.relevant(theirs, complete) {
 		if p.meta.MaxVersion == 0 {
 			continue
 		}
+		recs, _ := s.counts(p)
 		e, known := theirs[p.meta.ID]
 		switch {
 		case !known:
 			if complete {
-				cands = append(cands, candidate{p: p, unknown: true, depth: len(p.records)})
+				cands = append(cands, candidate{p: p, unknown: true, depth: recs})
 			}
 		case e.Generation < p.meta.Generation:
-			cands = append(cands, candidate{p: p, depth: len(p.records)})
+			cands = append(cands, candidate{p: p, depth: recs})
 		case e.Generation > p.meta.Generation:
 		case p.meta.GCVersion > max(e.MaxVersion, e.GCVersion):
 			// It may hold keys whose tombstones it never saw and that are
 			// collected now: only a refill from the current state fixes that.
-			cands = append(cands, candidate{p: p, reset: true, depth: len(p.records)})
+			cands = append(cands, candidate{p: p, reset: true, depth: recs})
 		case e.MaxVersion < p.meta.MaxVersion && p.clean() >= e.GCVersion:
-			cands = append(cands, candidate{p: p, from: e.MaxVersion, depth: len(p.log) - p.after(e.MaxVersion)})
+			behind := p.meta.MaxVersion - e.MaxVersion
+			cands = append(cands, candidate{p: p, from: e.MaxVersion, depth: int(min(uint64(recs), behind))})
 		}
 	}
 	return cands
@@ -156,7 +160,7 @@ func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete
 	})
 	total := 0
 	for _, c := range cands {
-		nd, used, complete := c.p.delta(c.from, c.reset, budget)
+		nd, used, complete := s.delta(c.p, c.from, c.reset, budget)
 		if used == 0 {
 			more = true
 			continue
@@ -174,32 +178,42 @@ func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete
 	return out, more
 }
 
-// delta builds the node's records above from within budget bytes; used is
-// 0 when not even its first record fits.
-func (p *peer) delta(from uint64, reset bool, budget int) (nd NodeDelta, used int, complete bool) {
+// delta builds the node's records above from within budget bytes, read
+// from the storage; used is 0 when not even its first record fits (or the
+// storage had nothing servable to give now).
+func (s *State) delta(p *peer, from uint64, reset bool, budget int) (nd NodeDelta, used int, complete bool) {
 	nd = NodeDelta{ID: p.meta.ID, Generation: p.meta.Generation, From: from, To: p.meta.MaxVersion,
 		GCVersion: p.meta.GCVersion, Clean: p.clean(), Reset: reset}
 	used = deltaHeadSize(&nd)
 	if used > budget {
 		return NodeDelta{}, 0, false
 	}
-	for i := p.after(from); i < len(p.log); i++ {
-		r := p.current(p.log[i])
-		if r == nil {
-			continue
-		}
+	through, err := s.store.Scan(p.meta, from, func(r *Record) bool {
 		sz := recordSize(r)
 		if used+sz > budget || len(nd.Records) == 1<<16-1 {
-			if len(nd.Records) == 0 {
-				return NodeDelta{}, 0, false
-			}
-			nd.To = nd.Records[len(nd.Records)-1].Version
-			return nd, used, false
+			return false
 		}
 		nd.Records = append(nd.Records, *r)
 		used += sz
+		return true
+	})
+	if err != nil {
+		s.stats.StorageErrors++
+		through = from
+		if len(nd.Records) > 0 {
+			through = nd.Records[len(nd.Records)-1].Version
+		}
 	}
-	return nd, used, true
+	if through >= p.meta.MaxVersion {
+		return nd, used, true
+	}
+	if len(nd.Records) == 0 {
+		// Nothing fits, or the storage is ahead of the view: later.
+		return NodeDelta{}, 0, false
+	}
+	// A gap-free prefix: every servable record in (from, through] is in.
+	nd.To = through
+	return nd, used, false
 }
 
 // prepareDeltas validates received deltas against the state and adds what

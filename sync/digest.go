@@ -293,11 +293,20 @@ func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
 	for i := range c.Records {
 		last[c.Records[i].Key] = &c.Records[i]
 	}
-	if p.tombstones > 0 && !c.Reset {
-		for i := 0; i < len(p.log) && p.log[i].version <= gc; i++ {
-			if r := p.current(p.log[i]); r != nil && r.Tombstone && last[r.Key] == nil {
+	if _, tombs := s.counts(p); tombs > 0 && !c.Reset {
+		// The committed tombstones in (old horizon, gc]: those at or below
+		// the old one were dropped when it was learnt.
+		view := p.meta
+		view.MaxVersion = min(view.MaxVersion, gc)
+		if _, err := s.store.Scan(view, m.GCVersion, func(r *Record) bool {
+			if r.Tombstone && last[r.Key] == nil {
 				c.Drop = append(c.Drop, r.Key)
 			}
+			return true
+		}); err != nil {
+			// Left on disk, never served (at or below the horizon); Load
+			// deletes them.
+			s.stats.StorageErrors++
 		}
 	}
 	for k, r := range last {

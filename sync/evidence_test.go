@@ -48,7 +48,7 @@ func TestGenerationChangeNeedsEvidence(t *testing.T) {
 				} else {
 					st = s.HandleFrom(syn, m.src, rng)
 				}
-				s.Commit(st.Batch)
+				commitTo(s, st.Batch)
 				// Deltas of the new generation alone never switch it.
 				ack := &Ack{Cluster: "test", From: m.from, More: true, Deltas: []NodeDelta{{ID: "p", Generation: 9, To: 1, Clean: 1,
 					Records: []Record{{Key: "k", Value: []byte("new"), Version: 1}}}}}
@@ -56,7 +56,7 @@ func TestGenerationChangeNeedsEvidence(t *testing.T) {
 				if p, _ := s.Peer("p"); p.Generation == 5 && st.PullAgain {
 					t.Fatal("pulls again for deltas it cannot take")
 				}
-				s.Commit(st.Batch)
+				commitTo(s, st.Batch)
 			}
 			p, _ := s.Peer("p")
 			r, _ := s.Get("p", "k")

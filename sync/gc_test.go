@@ -21,11 +21,11 @@ func del(t testing.TB, s *State, nowMs uint64, keys ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Commit(b)
+	commitTo(s, b)
 }
 
 func collect(s *State, nowMs uint64) {
-	s.Commit(s.CollectTombstones(nowMs, grace))
+	commitTo(s, s.CollectTombstones(nowMs, grace))
 }
 
 // exchangeBudget is exchange with a small message budget, to force cuts.
@@ -38,6 +38,10 @@ func exchangeBudget(t testing.TB, a, b *State, rng *rand.Rand, budget int) {
 }
 
 func TestTombstoneReplicatesThenCollected(t *testing.T) {
+	bothStorages(t, testTombstoneReplicatesThenCollected)
+}
+
+func testTombstoneReplicatesThenCollected(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	a, b := newTestState(t, "a", 1), newTestState(t, "b", 1)
 	write(t, a, "k", "v", "j", "w")
@@ -73,7 +77,9 @@ func TestTombstoneReplicatesThenCollected(t *testing.T) {
 // TestResetNeverResurrects: a node that missed a delete whose tombstone has
 // since been collected is refilled from scratch; no cut of the refill, and
 // no stale third node, brings the deleted key back.
-func TestResetNeverResurrects(t *testing.T) {
+func TestResetNeverResurrects(t *testing.T) { bothStorages(t, testResetNeverResurrects) }
+
+func testResetNeverResurrects(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	a, late, stale := newTestState(t, "a", 1), newTestState(t, "late", 1), newTestState(t, "stale", 1)
 	for i := 0; i < 40; i++ {
@@ -105,7 +111,7 @@ func TestResetNeverResurrects(t *testing.T) {
 	}
 	// A sender that does not filter (an older or hostile node) offering its
 	// unclean copy is refused by the receiver itself.
-	nd, _, _ := frozen.peers["a"].delta(5, false, testMessage)
+	nd, _, _ := frozen.delta(frozen.peers["a"], 5, false, testMessage)
 	before := late.Stats().UncleanDeltas
 	st := late.Handle(&Ack{Cluster: "test", From: "stale", Deltas: []NodeDelta{nd}}, rng)
 	if st.Batch.Len() != 0 || late.Stats().UncleanDeltas != before+1 {
@@ -124,7 +130,9 @@ func TestResetNeverResurrects(t *testing.T) {
 // TestRandomDeletesConverge drives random writes, deletes, collections and
 // budget-cut exchanges, then checks that every node ends with exactly each
 // owner's live keys and that no applied version ever went backwards.
-func TestRandomDeletesConverge(t *testing.T) {
+func TestRandomDeletesConverge(t *testing.T) { bothStorages(t, testRandomDeletesConverge) }
+
+func testRandomDeletesConverge(t *testing.T) {
 	for seed := int64(1); seed <= 60; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed))
@@ -187,7 +195,7 @@ func TestLeaveRemoveAndCeiling(t *testing.T) {
 		t.Fatal("a not marked leaving")
 	}
 	// b removes a; c's digest still lists a with what it knew: ignored.
-	b.Commit(b.Remove("a"))
+	commitTo(b, b.Remove("a"))
 	if _, ok := b.Peer("a"); ok {
 		t.Fatal("a not removed")
 	}
@@ -215,7 +223,9 @@ func TestLeaveRemoveAndCeiling(t *testing.T) {
 	}
 }
 
-func TestMoreFlagPullsAgain(t *testing.T) {
+func TestMoreFlagPullsAgain(t *testing.T) { bothStorages(t, testMoreFlagPullsAgain) }
+
+func testMoreFlagPullsAgain(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
 	a, b := newTestState(t, "a", 1), newTestState(t, "b", 1)
 	for i := 0; i < 100; i++ {
@@ -231,12 +241,12 @@ func TestMoreFlagPullsAgain(t *testing.T) {
 	if !st.PullAgain {
 		t.Fatal("receiver of More not told to pull again")
 	}
-	b.Commit(st.Batch)
+	commitTo(b, st.Batch)
 	pulls := 0
 	for ; pulls < 100 && sameData(a, b) != nil; pulls++ {
 		st := a.Handle(wire(t, b.MakeSyn(rng), testPacket), rng)
 		st2 := b.Handle(wire(t, st.Reply, 2000), rng)
-		b.Commit(st2.Batch)
+		commitTo(b, st2.Batch)
 		if !st2.PullAgain && sameData(a, b) != nil {
 			t.Fatal("stopped pulling while behind")
 		}
@@ -271,7 +281,7 @@ func TestInflightChunksNotRepeated(t *testing.T) {
 	// Applied in order, both chunks are accepted.
 	for _, m := range []Message{first, second} {
 		st := b.Handle(wire(t, m, 4000), rng)
-		b.Commit(st.Batch)
+		commitTo(b, st.Batch)
 	}
 	if info, _ := b.Peer("a"); info.MaxVersion != s.To {
 		t.Fatalf("b at %d, want %d", info.MaxVersion, s.To)

@@ -18,7 +18,7 @@ func TestGhostPeersBoundedAndForgotten(t *testing.T) {
 	s.SetTime(1000)
 	syn := func(id string, hb uint64) Step {
 		st := s.Handle(&Syn{Cluster: "test", From: "x", Digest: []DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: hb}}}, rng)
-		s.Commit(st.Batch)
+		commitTo(s, st.Batch)
 		return st
 	}
 	for i := 0; i < 3*maxGhosts; i++ {

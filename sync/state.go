@@ -39,6 +39,11 @@ type Config struct {
 	// listed first in every Syn; 0 is for as long as it is among the 64
 	// most recently changed.
 	RecentMs uint64
+	// Storage is where committed records are read from. Nil keeps them in
+	// a MemStorage owned by the core, applied on Commit; otherwise the
+	// caller makes each batch durable in it before Commit, and restores
+	// with RestoreMeta (metadata only) instead of Restore.
+	Storage Storage
 }
 
 // Errors of the protocol core.
@@ -67,23 +72,21 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// logEntry indexes a record by version. A peer's log is ascending because
-// records of a node are only ever applied in ascending version order; an
-// entry whose key has since been overwritten is stale and skipped.
-type logEntry struct {
-	version uint64
-	key     string
-}
-
-// peer is the core's view of one node, the local one included.
+// peer is the core's view of one node, the local one included: its meta
+// and liveness. Its records are in the Storage.
 type peer struct {
-	meta       PeerMeta
-	heartbeat  uint64
-	leaving    bool
-	records    map[string]*Record
-	log        []logEntry
-	stale      int
+	meta      PeerMeta
+	heartbeat uint64
+	leaving   bool
+	// records and tombstones count what the Storage holds of the node
+	// when it is external (a MemStorage counts exactly): an estimate that
+	// counts an overwritten key twice until the next boot recounts.
+	records    int
 	tombstones int
+	// tombFloor: the local node holds no uncollected tombstone in
+	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
+	// of reading every record again.
+	tombFloor  uint64
 	synMark    uint64 // MakeSyn call that already listed this peer
 	ghost      bool   // known only from digests so far (see ghost.go)
 	ghostSince uint64 // ms when it became a ghost
@@ -98,94 +101,42 @@ type peer struct {
 	touched uint64
 }
 
-func newPeer(meta PeerMeta) *peer {
-	return &peer{meta: meta, records: make(map[string]*Record)}
-}
+func newPeer(meta PeerMeta) *peer { return &peer{meta: meta} }
 
-// put applies one record above the watermark. The caller guarantees
-// ascending versions.
-func (p *peer) put(r Record) {
-	rec := r
-	p.putAt(&rec)
-}
-
-// putAt applies a record held at rec, which the peer keeps.
-func (p *peer) putAt(rec *Record) {
-	if old, ok := p.records[rec.Key]; ok {
-		if old.Version >= rec.Version {
-			return
-		}
-		p.stale++
-		if old.Tombstone {
-			p.tombstones--
-		}
-		// It may sit in a slab that outlives it (see Restore): let its
-		// value go now.
-		old.Value = nil
+// counts returns what the storage holds of p: records (tombstones
+// included) and tombstones.
+func (s *State) counts(p *peer) (records, tombstones int) {
+	if s.mem != nil {
+		return s.mem.counts(p.meta.ID)
 	}
-	p.records[rec.Key] = rec
-	if rec.Tombstone {
-		p.tombstones++
-	}
-	p.log = append(p.log, logEntry{version: rec.Version, key: rec.Key})
-	p.compact()
+	return p.records, p.tombstones
 }
 
-// drop removes a collected tombstone.
-func (p *peer) drop(key string) {
-	if r, ok := p.records[key]; ok {
-		r.Value = nil
-		delete(p.records, key)
-		p.stale++
-		if r.Tombstone {
-			p.tombstones--
+// count follows a committed change in p's estimated counts (external
+// storage only).
+func (p *peer) count(c *PeerChange) {
+	if c.Reset {
+		p.records, p.tombstones, p.tombFloor = 0, 0, 0
+	}
+	for i := range c.Records {
+		p.records++
+		if c.Records[i].Tombstone {
+			p.tombstones++
 		}
 	}
-}
-
-func (p *peer) reset() {
-	p.records = make(map[string]*Record)
-	p.log = nil
-	p.stale = 0
-	p.tombstones = 0
-}
-
-// compact drops stale log entries once they are the majority, keeping
-// the log within twice the number of live keys.
-func (p *peer) compact() {
-	if p.stale < 1024 || p.stale*2 < len(p.log) {
-		return
-	}
-	live := p.log[:0]
-	for _, e := range p.log {
-		if r := p.records[e.key]; r != nil && r.Version == e.version {
-			live = append(live, e)
-		}
-	}
-	clear(p.log[len(live):])
-	p.log = live
-	p.stale = 0
-}
-
-// after returns the index of the first log entry above version v.
-func (p *peer) after(v uint64) int {
-	return sort.Search(len(p.log), func(i int) bool { return p.log[i].version > v })
-}
-
-// current returns the record a log entry points to, or nil if stale.
-func (p *peer) current(e logEntry) *Record {
-	if r := p.records[e.key]; r != nil && r.Version == e.version {
-		return r
-	}
-	return nil
+	p.records = max(0, p.records-len(c.Drop))
+	p.tombstones = max(0, p.tombstones-len(c.Drop))
 }
 
 // State is the replicated state of a cluster as seen by one node, and the
 // scuttlebutt logic over it. It is not safe for concurrent use: the node
 // serialises access to it.
 type State struct {
-	cfg   Config
-	self  *peer
+	cfg  Config
+	self *peer
+	// store holds the records; mem is set when it is the core's own.
+	store Storage
+	mem   *MemStorage
 	peers map[string]*peer // every known node, self included
 	stats Stats
 	// genCeiling bounds plausible generations (0: no bound), so that one
@@ -231,6 +182,7 @@ type Stats struct {
 	UnprovenGen    uint64 // entries or deltas of a newer generation not (yet) proven by the peer itself
 	StrayBeats     uint64 // beats from unknown nodes or from an address not theirs
 	GhostsRefused  uint64 // unknown ids not taken because maxGhosts ghosts are held
+	StorageErrors  uint64 // failed reads of the Storage (deltas, collection, reads left out)
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -242,17 +194,54 @@ func NewState(cfg Config) (*State, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &State{cfg: cfg, peers: make(map[string]*peer)}
+	s := &State{cfg: cfg, peers: make(map[string]*peer), store: cfg.Storage}
+	if s.store == nil {
+		s.mem = NewMemStorage()
+		s.store = s.mem
+	}
 	s.self = newPeer(cfg.Self)
 	s.self.heartbeat = cfg.Heartbeat
 	s.peers[cfg.Self.ID] = s.self
 	return s, nil
 }
 
-// Restore loads one node's persisted state; recs must be ascending by
-// version and at or below meta.MaxVersion. For the local node only the
-// records and watermark are taken: identity comes from Config.
+// Restore loads one node's persisted state into the core's own
+// MemStorage; recs must be ascending by version and at or below
+// meta.MaxVersion. For the local node only the records and watermark are
+// taken: identity comes from Config. With an external Storage use
+// RestoreMeta.
 func (s *State) Restore(meta PeerMeta, recs []Record) error {
+	if s.mem == nil {
+		return fmt.Errorf("%w: restore %s: records are read from the external storage; use RestoreMeta", ErrInvalidConfig, meta.ID)
+	}
+	for i := range recs {
+		if recs[i].Version > meta.MaxVersion || (i > 0 && recs[i].Version <= recs[i-1].Version) {
+			return fmt.Errorf("sync: restore %s: records out of order or above watermark %d", meta.ID, meta.MaxVersion)
+		}
+	}
+	if !s.restoreMeta(meta) {
+		return nil
+	}
+	s.mem.restore(meta, recs)
+	return nil
+}
+
+// RestoreMeta loads one node's persisted meta at boot, with counts of
+// what the external Storage holds of it; records stay in the storage.
+func (s *State) RestoreMeta(meta PeerMeta, n Counts) error {
+	if s.mem != nil {
+		return fmt.Errorf("%w: restore %s: no external storage to read records from; use Restore", ErrInvalidConfig, meta.ID)
+	}
+	if s.restoreMeta(meta) {
+		p := s.peers[meta.ID]
+		p.records, p.tombstones = n.Records, n.Tombstones
+	}
+	return nil
+}
+
+// restoreMeta takes a node's meta; false for the local node's data of an
+// older generation, which is not ours any more.
+func (s *State) restoreMeta(meta PeerMeta) bool {
 	p := s.peers[meta.ID]
 	if p == nil {
 		p = newPeer(meta)
@@ -260,35 +249,22 @@ func (s *State) Restore(meta PeerMeta, recs []Record) error {
 	}
 	if p == s.self {
 		if meta.Generation != s.cfg.Self.Generation {
-			return nil // our own data of an older generation is not ours any more
+			return false
 		}
 		p.meta.MaxVersion, p.meta.GCVersion = meta.MaxVersion, meta.GCVersion
 	} else {
 		p.meta = meta
 	}
-	if len(p.records) == 0 && len(recs) > 0 {
-		// Sized once: growing a map of a million keys rehashes it a dozen
-		// times, a good part of a restart.
-		p.records = make(map[string]*Record, len(recs))
-		p.log = make([]logEntry, 0, len(recs))
-	}
-	// One slab for all restored records rather than an allocation each;
-	// putAt clears the value of a slot that is overwritten later.
-	slab := make([]Record, len(recs))
-	for i, r := range recs {
-		if r.Version > meta.MaxVersion || (i > 0 && r.Version <= recs[i-1].Version) {
-			return fmt.Errorf("sync: restore %s: records out of order or above watermark %d", meta.ID, meta.MaxVersion)
-		}
-		slab[i] = r
-		p.putAt(&slab[i])
-	}
-	return nil
+	return true
 }
 
 // Commit applies a batch that has been made durable.
 func (s *State) Commit(b *Batch) {
 	if b == nil {
 		return
+	}
+	if s.mem != nil {
+		s.mem.Apply(b)
 	}
 	for i := range b.Changes {
 		c := &b.Changes[i]
@@ -306,24 +282,22 @@ func (s *State) Commit(b *Batch) {
 		}
 		s.confirm(p) // persisted now: not to be forgotten silently
 		if c.Reset {
-			p.reset()
 			s.stats.Resets++
 		}
 		if p == s.self {
 			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
 		}
-		for _, r := range c.Records {
-			p.put(r)
-		}
-		for _, k := range c.Drop {
-			p.drop(k)
-		}
+		p.count(c)
 		if p != s.self && (len(c.Records) > 0 || c.Reset) {
 			s.touch(p)
 		}
 		p.meta = c.Meta
 	}
 }
+
+// Storage is where the core reads its committed records from: the one
+// given in Config, or its own MemStorage.
+func (s *State) Storage() Storage { return s.store }
 
 // Stats returns the rejection counters.
 func (s *State) Stats() Stats { return s.stats }
@@ -389,21 +363,46 @@ func (s *State) RestoreRemoved(id string, gen, heartbeat uint64) error {
 // milliseconds (see TombstoneValue).
 func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	p := s.self
-	if p.tombstones == 0 {
+	if _, tombs := s.counts(p); tombs == 0 {
 		return nil
 	}
 	var drop []string
 	horizon := p.meta.GCVersion
-	for i := p.after(horizon); i < len(p.log); i++ {
-		r := p.current(p.log[i])
-		if r == nil || !r.Tombstone {
-			continue
+	start := max(horizon, p.tombFloor)
+	floor := uint64(0) // version below the first young tombstone, if any
+	young := false
+	read := 0
+	through, err := s.store.Scan(p.meta, start, func(r *Record) bool {
+		if read == collectScanLimit {
+			return false // the rest next time: this runs under the node's lock
+		}
+		read++
+		if !r.Tombstone {
+			return true
 		}
 		if deletedAt(r.Value)+graceMs > nowMs {
-			break
+			young, floor = true, r.Version-1
+			return false
 		}
 		drop = append(drop, r.Key)
 		horizon = r.Version
+		return true
+	})
+	if err != nil {
+		s.stats.StorageErrors++
+		return nil
+	}
+	// What was read needs no second reading: it holds no tombstone but
+	// those this batch collects (were it lost, they would stay on disk,
+	// never served, until Load deletes them).
+	switch {
+	case young:
+		p.tombFloor = max(p.tombFloor, floor)
+	default:
+		p.tombFloor = max(p.tombFloor, through)
+		if through == p.meta.MaxVersion && s.mem == nil {
+			p.tombstones = 0 // the estimate was high: none left
+		}
 	}
 	if len(drop) == 0 {
 		return nil
@@ -412,6 +411,11 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	meta.GCVersion = horizon
 	return &Batch{Changes: []PeerChange{{Meta: meta, Drop: drop}}}
 }
+
+// collectScanLimit bounds the records one CollectTombstones reads: with
+// records on disk a scan of millions would hold the node's lock for
+// seconds. The next call resumes where it stopped (peer.tombFloor).
+const collectScanLimit = 1 << 16
 
 // TombstoneValue is the value of a tombstone written at nowMs.
 func TombstoneValue(nowMs uint64) []byte {
@@ -486,7 +490,7 @@ func (s *State) Peers() []PeerInfo {
 	out := make([]PeerInfo, 0, len(s.peers)-1)
 	for _, p := range s.peers {
 		if p != s.self {
-			out = append(out, p.info())
+			out = append(out, s.info(p))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -499,24 +503,26 @@ func (s *State) Peer(id string) (PeerInfo, bool) {
 	if p == nil {
 		return PeerInfo{}, false
 	}
-	return p.info(), true
+	return s.info(p), true
 }
 
-func (p *peer) info() PeerInfo {
-	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Leaving: p.leaving, Keys: len(p.records) - p.tombstones}
+func (s *State) info(p *peer) PeerInfo {
+	recs, tombs := s.counts(p)
+	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Leaving: p.leaving, Keys: recs - tombs}
 }
 
-// Get returns a node's record for key, tombstones included.
+// Get returns a node's record for key, tombstones included. A failed
+// storage read counts in Stats.StorageErrors and reads as absent.
 func (s *State) Get(id, key string) (Record, bool) {
-	p := s.peers[id]
-	if p == nil {
+	if s.peers[id] == nil {
 		return Record{}, false
 	}
-	r := p.records[key]
-	if r == nil {
+	r, ok, err := s.store.Get(id, key)
+	if err != nil {
+		s.stats.StorageErrors++
 		return Record{}, false
 	}
-	return *r, true
+	return r, ok
 }
 
 // Keys returns the keys a node holds (tombstones excluded), sorted.
@@ -525,14 +531,38 @@ func (s *State) Keys(id string) []string {
 	if p == nil {
 		return nil
 	}
-	out := make([]string, 0, len(p.records))
-	for k, r := range p.records {
-		if !r.Tombstone {
-			out = append(out, k)
-		}
+	out, err := ScanKeys(s.store, p.meta)
+	if err != nil {
+		s.stats.StorageErrors++
 	}
-	sort.Strings(out)
 	return out
+}
+
+// View returns what the core holds of a node, for reading its records
+// from the Storage outside the core's lock (ScanKeys, Storage.Scan).
+func (s *State) View(id string) (PeerMeta, bool) {
+	p := s.peers[id]
+	if p == nil {
+		return PeerMeta{}, false
+	}
+	return p.meta, true
+}
+
+// ScanKeys returns the keys (tombstones excluded) of the node of view,
+// sorted, read from st.
+func ScanKeys(st Storage, view PeerMeta) ([]string, error) {
+	var out []string
+	_, err := st.Scan(view, 0, func(r *Record) bool {
+		if !r.Tombstone {
+			out = append(out, r.Key)
+		}
+		return true
+	})
+	sort.Strings(out)
+	if err != nil {
+		return out, fmt.Errorf("%w: keys of %s: %w", ErrStorage, view.ID, err)
+	}
+	return out, nil
 }
 
 // LocalWrite prepares records of the local node, with versions already

@@ -20,6 +20,7 @@ func newTestState(t testing.TB, id string, gen uint64) *State {
 		Heartbeat:     1,
 		PacketBudget:  testPacket,
 		MessageBudget: testMessage,
+		Storage:       testStorage(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func write(t testing.TB, s *State, kv ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Commit(b)
+	commitTo(s, b)
 }
 
 // wire passes a message through the codec and checks its budget, as a
@@ -66,17 +67,17 @@ func exchange(t testing.TB, a, b *State, rng *rand.Rand) {
 	t.Helper()
 	syn := wire(t, a.MakeSyn(rng), testPacket)
 	st := b.Handle(syn, rng)
-	b.Commit(st.Batch)
+	commitTo(b, st.Batch)
 	if st.Reply == nil {
 		return
 	}
 	st = a.Handle(wire(t, st.Reply, testMessage), rng)
-	a.Commit(st.Batch)
+	commitTo(a, st.Batch)
 	if st.Reply == nil {
 		return
 	}
 	st = b.Handle(wire(t, st.Reply, testMessage), rng)
-	b.Commit(st.Batch)
+	commitTo(b, st.Batch)
 }
 
 func sameData(a, b *State) error {
@@ -98,8 +99,9 @@ func sameData(a, b *State) error {
 		if !reflect.DeepEqual(a.Keys(id), b.Keys(id)) {
 			return fmt.Errorf("%s: keys differ: %s %v (%+v) vs %s %v (%+v)", id, a.cfg.Self.ID, a.Keys(id), pa.meta, b.cfg.Self.ID, b.Keys(id), pb.meta)
 		}
-		for k, r := range pa.records {
-			if o := pb.records[k]; o == nil || o.Version != r.Version || string(o.Value) != string(r.Value) {
+		for _, k := range a.Keys(id) {
+			r, _ := a.Get(id, k)
+			if o, ok := b.Get(id, k); !ok || o.Version != r.Version || string(o.Value) != string(r.Value) {
 				return fmt.Errorf("%s/%s differs", id, k)
 			}
 		}
@@ -107,7 +109,9 @@ func sameData(a, b *State) error {
 	return nil
 }
 
-func TestTwoNodesReconcile(t *testing.T) {
+func TestTwoNodesReconcile(t *testing.T) { bothStorages(t, testTwoNodesReconcile) }
+
+func testTwoNodesReconcile(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	a, b := newTestState(t, "a", 1), newTestState(t, "b", 1)
 	write(t, a, "x", "1", "y", "2")
@@ -127,7 +131,9 @@ func TestTwoNodesReconcile(t *testing.T) {
 	}
 }
 
-func TestClusterConverges(t *testing.T) {
+func TestClusterConverges(t *testing.T) { bothStorages(t, testClusterConverges) }
+
+func testClusterConverges(t *testing.T) {
 	for _, n := range []int{2, 4, 16} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(n)))
@@ -183,7 +189,9 @@ func allSame(nodes []*State) error {
 // TestDeltaPrefixUnderBudget: when a node's records do not fit, what is
 // sent is a gap-free prefix in ascending order, and repeating the exchange
 // transfers the rest.
-func TestDeltaPrefixUnderBudget(t *testing.T) {
+func TestDeltaPrefixUnderBudget(t *testing.T) { bothStorages(t, testDeltaPrefixUnderBudget) }
+
+func testDeltaPrefixUnderBudget(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	a := newTestState(t, "a", 1)
 	for i := 0; i < 300; i++ {
@@ -219,7 +227,9 @@ func TestDeltaPrefixUnderBudget(t *testing.T) {
 
 // TestScuttleDepthOrder: unknown nodes first (least data first), then the
 // node the receiver is furthest behind on.
-func TestScuttleDepthOrder(t *testing.T) {
+func TestScuttleDepthOrder(t *testing.T) { bothStorages(t, testScuttleDepthOrder) }
+
+func testScuttleDepthOrder(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	src := newTestState(t, "src", 1)
 	feed := func(id string, n int) {
@@ -300,7 +310,9 @@ func TestRejectsBadDeltas(t *testing.T) {
 // TestNewGenerationResets: a node wiped and back with a new generation has
 // its old data dropped everywhere and its new writes accepted, even though
 // its versions start again from 1.
-func TestNewGenerationResets(t *testing.T) {
+func TestNewGenerationResets(t *testing.T) { bothStorages(t, testNewGenerationResets) }
+
+func testNewGenerationResets(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	a, b := newTestState(t, "a", 1), newTestState(t, "b", 1)
 	write(t, a, "old", "1", "both", "old")

@@ -147,14 +147,19 @@ func (s *State) refute(seen uint64, pb *pending) {
 	if seen < m.Generation || gen <= m.Generation {
 		return
 	}
+	var recs []Record
+	if _, err := s.store.Scan(s.self.meta, 0, func(r *Record) bool {
+		recs = append(recs, *r)
+		return true
+	}); err != nil {
+		// Not now: a refutation missing records would lose them for
+		// peers. The next message with that generation retries.
+		s.stats.StorageErrors++
+		return
+	}
 	m.Generation = gen
 	c := pb.add(m)
 	c.Reset, c.Drop = true, nil
-	c.Records = c.Records[:0]
-	for _, e := range s.self.log {
-		if r := s.self.current(e); r != nil {
-			c.Records = append(c.Records, *r)
-		}
-	}
+	c.Records = append(c.Records[:0], recs...)
 	s.stats.Refutations++
 }

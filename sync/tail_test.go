@@ -70,7 +70,7 @@ func TestLostTailTakenBack(t *testing.T) {
 			if st.Batch.Len() != tt.recs {
 				t.Fatalf("batch has %d records, want %d", st.Batch.Len(), tt.recs)
 			}
-			s.Commit(st.Batch)
+			commitTo(s, st.Batch)
 			if got := s.Self().MaxVersion; got != tt.want {
 				t.Fatalf("watermark %d, want %d", got, tt.want)
 			}
@@ -120,7 +120,7 @@ func TestWritableAfterLostTail(t *testing.T) {
 		if s.VersionFloor() != 10 {
 			t.Fatalf("floor %d, want 10", s.VersionFloor())
 		}
-		s.Commit(st.Batch)
+		commitTo(s, st.Batch)
 		if err := s.Writable(); err != nil {
 			t.Fatalf("not writable once the tail is back: %v", err)
 		}
@@ -186,7 +186,7 @@ func TestRefuteNewerGeneration(t *testing.T) {
 			s.SetGenerationCeiling(1 << 40)
 			st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
 				{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: tt.seen, Heartbeat: 1}}}, rng)
-			s.Commit(st.Batch)
+			commitTo(s, st.Batch)
 			gen := s.Self().Generation
 			if tt.wantGen == 0 {
 				if gen != 10 || s.Stats().Refutations != 0 {
@@ -229,7 +229,7 @@ func TestRemovedSurvivesRestore(t *testing.T) {
 	}
 	syn := func(hb uint64) {
 		st := s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "gone", Generation: 3, Heartbeat: hb}}}, rng)
-		s.Commit(st.Batch)
+		commitTo(s, st.Batch)
 	}
 	syn(100)
 	if _, ok := s.Peer("gone"); ok {
@@ -239,7 +239,7 @@ func TestRemovedSurvivesRestore(t *testing.T) {
 	if _, ok := s.Peer("gone"); !ok {
 		t.Fatal("a newer heartbeat did not revive the node")
 	}
-	s.Commit(s.Remove("gone"))
+	commitTo(s, s.Remove("gone"))
 	for i := 0; i < maxRemembered-1; i++ {
 		s.removed.add(fmt.Sprintf("other%d", i), 1, 1)
 	}

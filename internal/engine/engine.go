@@ -56,7 +56,7 @@ type Config struct {
 	// Monitors is how many peers each node beats to directly (see
 	// monitor.go); 0 judges peers by phi over every heartbeat rise, as
 	// before monitoring. Quorum is how many of a peer's monitors must
-	// vote to suspend it; 0 means a majority.
+	// vote to suspend it at once; 0 means all but one.
 	Monitors int
 	Quorum   int
 	// QuietDigest and Recent are sync.Config's QuietDigest and RecentMs;
@@ -66,7 +66,12 @@ type Config struct {
 	Recent      time.Duration
 	QuietFanout int
 	Versioner   versioner.Versioner // default a counter
-	Rand        *rand.Rand          // peer selection; required
+	// Storage is where committed records are read from (the node's
+	// Badger); nil keeps them in the core's own memory (sync.Config).
+	// With one, the driver makes each batch durable in it before Commit
+	// and boots with RestoreMeta.
+	Storage lsync.Storage
+	Rand    *rand.Rand // peer selection; required
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -152,6 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		GenerationEvidence: cfg.GenerationEvidence,
 		QuietDigest:        cfg.QuietDigest,
 		RecentMs:           uint64(cfg.Recent.Milliseconds()),
+		Storage:            cfg.Storage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -210,6 +216,18 @@ func (e *Engine) Leaving() bool { return e.leaving }
 // suspected rather than forgotten.
 func (e *Engine) Restore(meta lsync.PeerMeta, recs []lsync.Record, now time.Time) error {
 	if err := e.state.Restore(meta, recs); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if meta.ID != e.cfg.Self.ID {
+		e.det.Heartbeat(meta.ID, now)
+	}
+	return nil
+}
+
+// RestoreMeta is Restore for an engine reading its records from a
+// Storage: the meta and counts only.
+func (e *Engine) RestoreMeta(meta lsync.PeerMeta, n lsync.Counts, now time.Time) error {
+	if err := e.state.RestoreMeta(meta, n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if meta.ID != e.cfg.Self.ID {

@@ -52,6 +52,10 @@ type Result struct {
 	Ratio     float64 `json:"ratio"`       // NodePerS / RawPerS
 	Seconds   float64 `json:"seconds"`     // time until the slowest receiver holds all
 	PeakRSSMB float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
+	// PeakAnonMB is the largest receiver's peak anonymous memory (heap,
+	// stacks, Badger's arenas), sampled every 50 ms: RSS without the page
+	// cache of Badger's memory-mapped tables.
+	PeakAnonMB float64 `json:"peak_anon_mb"`
 	// RestartS is how long a receiver holding all N keys takes to come
 	// back: New (open Badger, load every record) and Start.
 	RestartS float64 `json:"restart_s"`
@@ -202,6 +206,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 			slowest = r.done
 		}
 		res.PeakRSSMB = max(res.PeakRSSMB, r.PeakRSSKB/1024)
+		res.PeakAnonMB = max(res.PeakAnonMB, r.PeakAnonKB/1024)
 		res.ReceiverCPUus = max(res.ReceiverCPUus, r.CPUSeconds*1e6/float64(o.N))
 	}
 	res.Seconds = slowest.Sub(start).Seconds()
@@ -215,7 +220,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		return res, err
 	}
 	for _, f := range []*float64{&res.RawPerS, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
-		&res.PeakRSSMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
+		&res.PeakRSSMB, &res.PeakAnonMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
 		*f = round3(*f)
 	}
 	return res, nil
@@ -268,6 +273,7 @@ type follower struct {
 type followerReport struct {
 	DoneUnixNano   int64   `json:"done_unix_nano"`
 	PeakRSSKB      float64 `json:"peak_rss_kb"`
+	PeakAnonKB     float64 `json:"peak_anon_kb"`
 	IdleRSSKB      float64 `json:"idle_rss_kb"`
 	IdleCPUPercent float64 `json:"idle_cpu_percent"`
 	CPUSeconds     float64 `json:"cpu_seconds"`

@@ -1,0 +1,256 @@
+package sync
+
+import (
+	"errors"
+	"sort"
+)
+
+// Storage is where the core reads the records it has committed: the core
+// itself keeps only each node's meta, heartbeat and counts (etcd raft's
+// Storage is the model). The node passes its Badger store; with none
+// (Config.Storage nil) the core keeps its records in a MemStorage of its
+// own, which the simulator and tests use.
+//
+// An external Storage must hold every batch before State.Commit is called
+// with it (the node applies it first), and may hold batches the core has
+// not committed yet: reads are given the core's view of the node (its
+// committed meta) and must never return anything the view does not vouch
+// for. Methods are called with the core's lock held; Get is also called
+// without it.
+type Storage interface {
+	// Scan calls fn with the servable records of view.ID at generation
+	// view.Generation, versions in (after, view.MaxVersion], ascending by
+	// version, until fn returns false. Servable: the record is the key's
+	// current one, of that generation, and not a tombstone collected at
+	// view.GCVersion. fn must not modify r.Value and may keep it (the
+	// storage never changes it); r itself is valid only during the call.
+	//
+	// through is the version up to which the records passed to fn are
+	// complete: every servable record in (after, through] was accepted by
+	// fn. It is view.MaxVersion when the scan ran through; below it when
+	// fn returned false (the rejected record's version minus one) or the
+	// storage is ahead of the view in a way that makes the rest
+	// unservable now (a key overwritten above the watermark, another
+	// generation or horizon stored): the caller sends the prefix.
+	Scan(view PeerMeta, after uint64, fn func(r *Record) bool) (through uint64, err error)
+	// Get returns the servable record of key of peer (tombstones
+	// included), against the storage's own meta of peer.
+	Get(peer, key string) (Record, bool, error)
+}
+
+// Counts are a node's records as the store holds them at boot: all of
+// them (tombstones included) and the tombstones.
+type Counts struct {
+	Records    int
+	Tombstones int
+}
+
+// ErrStorage wraps a failed read of the storage.
+var ErrStorage = errors.New("sync: storage read failed")
+
+// MemStorage is a Storage in memory: a map per node and a log by version.
+// It is not safe for concurrent use; the core owning one serialises it.
+type MemStorage struct {
+	peers map[string]*memPeer
+}
+
+// NewMemStorage returns an empty MemStorage.
+func NewMemStorage() *MemStorage { return &MemStorage{peers: make(map[string]*memPeer)} }
+
+// logEntry indexes a record by version. A node's log is ascending because
+// records of a node are only ever applied in ascending version order; an
+// entry whose key has since been overwritten is stale and skipped.
+type logEntry struct {
+	version uint64
+	key     string
+}
+
+type memPeer struct {
+	meta       PeerMeta
+	records    map[string]*Record
+	log        []logEntry
+	stale      int
+	tombstones int
+}
+
+func newMemPeer(meta PeerMeta) *memPeer {
+	return &memPeer{meta: meta, records: make(map[string]*Record)}
+}
+
+// Apply applies a batch; an external store does this durably instead.
+func (m *MemStorage) Apply(b *Batch) {
+	if b == nil {
+		return
+	}
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		if c.Remove {
+			delete(m.peers, c.Meta.ID)
+			continue
+		}
+		p := m.peer(c.Meta)
+		if c.Reset {
+			p.reset()
+		}
+		for _, r := range c.Records {
+			p.put(r)
+		}
+		for _, k := range c.Drop {
+			p.drop(k)
+		}
+		p.meta = c.Meta
+	}
+}
+
+func (m *MemStorage) peer(meta PeerMeta) *memPeer {
+	p := m.peers[meta.ID]
+	if p == nil {
+		p = newMemPeer(meta)
+		m.peers[meta.ID] = p
+	}
+	return p
+}
+
+// restore loads records at boot, ascending and at or below the meta's
+// watermark (checked by the caller).
+func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
+	p := m.peer(meta)
+	p.meta = meta
+	if len(p.records) == 0 && len(recs) > 0 {
+		// Sized once: growing a map of a million keys rehashes it a dozen
+		// times, a good part of a restart.
+		p.records = make(map[string]*Record, len(recs))
+		p.log = make([]logEntry, 0, len(recs))
+	}
+	// One slab for all restored records rather than an allocation each;
+	// putAt clears the value of a slot that is overwritten later.
+	slab := make([]Record, len(recs))
+	for i, r := range recs {
+		slab[i] = r
+		p.putAt(&slab[i])
+	}
+}
+
+// counts returns the node's records and tombstones.
+func (m *MemStorage) counts(id string) (records, tombstones int) {
+	if p := m.peers[id]; p != nil {
+		return len(p.records), p.tombstones
+	}
+	return 0, 0
+}
+
+// Scan implements Storage.
+func (m *MemStorage) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) (uint64, error) {
+	p := m.peers[view.ID]
+	if p == nil || p.meta.Generation != view.Generation {
+		return after, nil
+	}
+	for i := p.after(after); i < len(p.log); i++ {
+		e := p.log[i]
+		if e.version > view.MaxVersion {
+			break
+		}
+		r := p.current(e)
+		if r == nil {
+			continue
+		}
+		if r.Tombstone && r.Version <= view.GCVersion {
+			continue
+		}
+		if !fn(r) {
+			return r.Version - 1, nil
+		}
+	}
+	return view.MaxVersion, nil
+}
+
+// Get implements Storage.
+func (m *MemStorage) Get(peer, key string) (Record, bool, error) {
+	p := m.peers[peer]
+	if p == nil {
+		return Record{}, false, nil
+	}
+	r := p.records[key]
+	if r == nil || r.Tombstone && r.Version <= p.meta.GCVersion {
+		return Record{}, false, nil
+	}
+	return *r, true, nil
+}
+
+// put applies one record above the watermark. The caller guarantees
+// ascending versions.
+func (p *memPeer) put(r Record) {
+	rec := r
+	p.putAt(&rec)
+}
+
+// putAt applies a record held at rec, which the peer keeps.
+func (p *memPeer) putAt(rec *Record) {
+	if old, ok := p.records[rec.Key]; ok {
+		if old.Version >= rec.Version {
+			return
+		}
+		p.stale++
+		if old.Tombstone {
+			p.tombstones--
+		}
+		// It may sit in a slab that outlives it (see restore): let its
+		// value go now.
+		old.Value = nil
+	}
+	p.records[rec.Key] = rec
+	if rec.Tombstone {
+		p.tombstones++
+	}
+	p.log = append(p.log, logEntry{version: rec.Version, key: rec.Key})
+	p.compact()
+}
+
+// drop removes a collected tombstone.
+func (p *memPeer) drop(key string) {
+	if r, ok := p.records[key]; ok {
+		r.Value = nil
+		delete(p.records, key)
+		p.stale++
+		if r.Tombstone {
+			p.tombstones--
+		}
+	}
+}
+
+func (p *memPeer) reset() {
+	p.records = make(map[string]*Record)
+	p.log = nil
+	p.stale = 0
+	p.tombstones = 0
+}
+
+// compact drops stale log entries once they are the majority, keeping
+// the log within twice the number of live keys.
+func (p *memPeer) compact() {
+	if p.stale < 1024 || p.stale*2 < len(p.log) {
+		return
+	}
+	live := p.log[:0]
+	for _, e := range p.log {
+		if r := p.records[e.key]; r != nil && r.Version == e.version {
+			live = append(live, e)
+		}
+	}
+	clear(p.log[len(live):])
+	p.log = live
+	p.stale = 0
+}
+
+// after returns the index of the first log entry above version v.
+func (p *memPeer) after(v uint64) int {
+	return sort.Search(len(p.log), func(i int) bool { return p.log[i].version > v })
+}
+
+// current returns the record a log entry points to, or nil if stale.
+func (p *memPeer) current(e logEntry) *Record {
+	if r := p.records[e.key]; r != nil && r.Version == e.version {
+		return r
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package sync
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+)
+
+// external makes newTestState give its states an external MemStorage, as
+// the node gives its Badger: the core then keeps only metadata and
+// estimated counts, and commitTo applies each batch before Commit.
+var external atomic.Bool
+
+func testStorage() Storage {
+	if external.Load() {
+		return NewMemStorage()
+	}
+	return nil
+}
+
+// bothStorages runs a test with the core's own storage and with an
+// external one.
+func bothStorages(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	for _, ext := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own", true: "external"}[ext], func(t *testing.T) {
+			external.Store(ext)
+			defer external.Store(false)
+			test(t)
+		})
+	}
+}
+
+// commitTo commits a durable batch, as the node does: into the external
+// storage first when there is one.
+func commitTo(s *State, b *Batch) {
+	if s.mem == nil && b != nil {
+		s.store.(*MemStorage).Apply(b)
+	}
+	s.Commit(b)
+}
+
+// TestExternalCounts: with an external storage the core counts an
+// overwritten key twice (it reads nothing to know) and never below the
+// truth; a collection that finds no tombstone left corrects the estimate,
+// and CollectTombstones reads no record twice once it found none.
+func TestExternalCounts(t *testing.T) {
+	external.Store(true)
+	defer external.Store(false)
+	s := newTestState(t, "me", 1)
+	write(t, s, "a", "1", "b", "2")
+	write(t, s, "a", "3")
+	del(t, s, 10, "b")
+	write(t, s, "b", "4") // the tombstone is overwritten
+	info, _ := s.Peer("me")
+	if recs, tombs := s.counts(s.self); recs != 5 || tombs != 1 || info.Keys != 4 {
+		t.Fatalf("estimate %d records %d tombstones, %d keys; want 5, 1, 4", recs, tombs, info.Keys)
+	}
+	if b := s.CollectTombstones(1_000_000, 1); b != nil {
+		t.Fatalf("collected %v: no tombstone is current", b.Changes[0].Drop)
+	}
+	if _, tombs := s.counts(s.self); tombs != 0 || s.self.tombFloor != s.Self().MaxVersion {
+		t.Fatalf("after a collection that found none: %d tombstones, floor %d of %d", tombs, s.self.tombFloor, s.Self().MaxVersion)
+	}
+	// A young tombstone stops the collection; the floor stays below it.
+	del(t, s, 100, "a")
+	ver := s.Self().MaxVersion
+	if b := s.CollectTombstones(150, 1000); b != nil {
+		t.Fatalf("collected a young tombstone: %v", b.Changes[0].Drop)
+	}
+	if s.self.tombFloor != ver-1 {
+		t.Fatalf("floor %d, want %d", s.self.tombFloor, ver-1)
+	}
+	b := s.CollectTombstones(5000, 1000)
+	if b == nil || fmt.Sprint(b.Changes[0].Drop) != "[a]" || b.Changes[0].Meta.GCVersion != ver {
+		t.Fatalf("collection of the old tombstone: %+v", b)
+	}
+	commitTo(s, b)
+	if keys := s.Keys("me"); fmt.Sprint(keys) != "[b]" {
+		t.Fatalf("keys %v after the collection, want [b]", keys)
+	}
+}
+
+// TestCollectionReadsInBoundedSteps: a collection reads at most
+// collectScanLimit records and the next resumes where it stopped, so
+// tombstones far apart are collected over several calls, in order, and
+// none is read twice.
+func TestCollectionReadsInBoundedSteps(t *testing.T) {
+	bothStorages(t, func(t *testing.T) {
+		s := newTestState(t, "me", 1)
+		del(t, s, 1, "first")
+		kv := make([]string, 0, 2*(collectScanLimit+10))
+		for i := 0; i < collectScanLimit+10; i++ {
+			kv = append(kv, fmt.Sprint("k", i), "v")
+		}
+		write(t, s, kv...)
+		del(t, s, 1, "last")
+		var got []string
+		calls := 0
+		for ; calls < 4 && len(got) < 2; calls++ {
+			if b := s.CollectTombstones(1000, 10); b != nil {
+				got = append(got, b.Changes[0].Drop...)
+				commitTo(s, b)
+			}
+		}
+		if fmt.Sprint(got) != "[first last]" || calls != 2 {
+			t.Fatalf("collected %v in %d calls, want [first last] in 2", got, calls)
+		}
+		if s.Self().GCVersion != s.Self().MaxVersion {
+			t.Fatalf("horizon %d, want %d", s.Self().GCVersion, s.Self().MaxVersion)
+		}
+	})
+}
