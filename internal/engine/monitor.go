@@ -111,6 +111,46 @@ func (e *Engine) rebuildRing(alive []string) {
 		}
 	}
 	e.monitors = next
+	e.ring = e.ring[:0]
+	for _, m := range ring {
+		e.ring = append(e.ring, m.id)
+	}
+	e.ringAt = make(map[string]int, len(ring))
+	for i, id := range e.ring {
+		e.ringAt[id] = i
+	}
+}
+
+// ringSlack: votes count from a peer's next Monitors*ringSlack members on
+// this node's ring, since views of the ring differ a little.
+const ringSlack = 2
+
+// canVote reports whether by may vote against id: one of the members
+// after id on this node's ring, within slack. A node that was a monitor
+// once but not since (its Release lost) does not count, or during a long
+// cold start, when a node's ring changes round after round, its many
+// former monitors, silent for it, would add up to a quorum. Unknown
+// positions (id or by not on the ring here) count.
+func (e *Engine) canVote(id, by string) bool {
+	at, ok := e.ringAt[id]
+	bt, ok2 := e.ringAt[by]
+	if !ok || !ok2 || len(e.ring) == 0 {
+		return true
+	}
+	d := (bt - at + len(e.ring)) % len(e.ring)
+	return d >= 1 && d <= e.cfg.Monitors*ringSlack
+}
+
+// voters counts the votes of a set that come from where a peer's
+// monitors can be.
+func (e *Engine) voters(id string, vs *voteSet) int {
+	n := 0
+	for _, by := range vs.by {
+		if e.canVote(id, by) {
+			n++
+		}
+	}
+	return n
 }
 
 // Monitors lists the peers this node beats to.
@@ -229,7 +269,7 @@ func (e *Engine) judge(id string, vs *voteSet, now time.Time) {
 		return
 	}
 	full, majority := e.quorum()
-	switch n := len(vs.by); {
+	switch n := e.voters(id, vs); {
 	case n >= full:
 		e.det.SetVerdict(id, true)
 	case n >= majority:
