@@ -214,63 +214,40 @@ func ParseConfig(text, name string) (Config, error) {
 // withDefaults fills zero fields of a Config built in code.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setIf := func(dst *Duration, def Duration) {
-		if *dst == 0 {
-			*dst = def
-		}
-	}
-	if c.Cluster == "" {
-		c.Cluster = d.Cluster
-	}
-	if c.Addr == "" {
-		c.Addr = d.Addr
-	}
-	if c.MTU == 0 {
-		c.MTU = d.MTU
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = d.MaxMessageSize
-	}
+	setDefault(&c.Cluster, d.Cluster)
+	setDefault(&c.Addr, d.Addr)
+	setDefault(&c.MTU, d.MTU)
+	setDefault(&c.MaxMessageSize, d.MaxMessageSize)
 	if c.DataDir == "" && !c.InMemory {
 		c.DataDir, c.dataDirDefaulted = d.DataDir, true
 	}
-	setIf(&c.GossipVal, d.GossipVal)
-	setIf(&c.HeartbeatVal, d.HeartbeatVal)
-	setIf(&c.HealthCheckVal, d.HealthCheckVal)
-	setIf(&c.ReduceVal, d.ReduceVal)
-	setIf(&c.TombstoneGrace, d.TombstoneGrace)
-	setIf(&c.DeadGrace, d.DeadGrace)
-	setIf(&c.PhiInitialInterval, d.PhiInitialInterval)
-	setIf(&c.PhiMaxInterval, d.PhiMaxInterval)
-	setIf(&c.DeadAfter, d.DeadAfter)
-	if c.Monitors == 0 {
-		c.Monitors = d.Monitors
-	}
-	if c.PhiDirectThreshold == 0 {
-		c.PhiDirectThreshold = d.PhiDirectThreshold
-	}
-	if c.QuietFanout == 0 {
-		c.QuietFanout = d.QuietFanout
-	}
-	if c.Fanout == 0 {
-		c.Fanout = d.Fanout
-	}
-	if c.PhiThreshold == 0 {
-		c.PhiThreshold = d.PhiThreshold
-	}
-	if c.PhiWindow == 0 {
-		c.PhiWindow = d.PhiWindow
-	}
-	if c.MaxKeySize == 0 {
-		c.MaxKeySize = d.MaxKeySize
-	}
-	if c.MaxValueSize == 0 {
-		c.MaxValueSize = d.MaxValueSize
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = d.LogLevel
-	}
+	setDefault(&c.GossipVal, d.GossipVal)
+	setDefault(&c.HeartbeatVal, d.HeartbeatVal)
+	setDefault(&c.HealthCheckVal, d.HealthCheckVal)
+	setDefault(&c.ReduceVal, d.ReduceVal)
+	setDefault(&c.TombstoneGrace, d.TombstoneGrace)
+	setDefault(&c.DeadGrace, d.DeadGrace)
+	setDefault(&c.PhiInitialInterval, d.PhiInitialInterval)
+	setDefault(&c.PhiMaxInterval, d.PhiMaxInterval)
+	setDefault(&c.DeadAfter, d.DeadAfter)
+	setDefault(&c.Monitors, d.Monitors)
+	setDefault(&c.PhiDirectThreshold, d.PhiDirectThreshold)
+	setDefault(&c.QuietFanout, d.QuietFanout)
+	setDefault(&c.Fanout, d.Fanout)
+	setDefault(&c.PhiThreshold, d.PhiThreshold)
+	setDefault(&c.PhiWindow, d.PhiWindow)
+	setDefault(&c.MaxKeySize, d.MaxKeySize)
+	setDefault(&c.MaxValueSize, d.MaxValueSize)
+	setDefault(&c.LogLevel, d.LogLevel)
 	return c
+}
+
+// setDefault sets *dst to def if it is the zero value.
+func setDefault[T comparable](dst *T, def T) {
+	var zero T
+	if *dst == zero {
+		*dst = def
+	}
 }
 
 // Validate checks every field and reports each bad one on its own line.

@@ -54,16 +54,7 @@ func TestColdStartJoinsThroughSeeds(t *testing.T) {
 }
 
 func TestDeleteReplicatesAndTombstonesAreCollected(t *testing.T) {
-	c, err := New(Config{Nodes: 4, Seed: 12, Reduce: time.Second, TombstoneGrace: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
+	c := warmCluster(t, Config{Nodes: 4, Seed: 12, Reduce: time.Second, TombstoneGrace: 5 * time.Second})
 	write(t, c, 1, "k", "v")
 	c.RunFor(5 * time.Second)
 	if _, err := c.Delete(1, "k"); err != nil {
@@ -95,16 +86,7 @@ func TestLeaveIsNotSuspicionAndDeadPeersAreRemoved(t *testing.T) {
 	h := health.DefaultConfig()
 	h.WindowSize = 100
 	h.DeadAfter = 10 * time.Second
-	c, err := New(Config{Nodes: 5, Seed: 13, Health: &h, DeadGrace: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
+	c := warmCluster(t, Config{Nodes: 5, Seed: 13, Health: &h, DeadGrace: 20 * time.Second})
 	got := events(c)
 	write(t, c, 3, "k", "v")
 	write(t, c, 4, "k", "v")
@@ -194,16 +176,7 @@ func TestCatchUpPullsAtDiskSpeed(t *testing.T) {
 // watermarks back where they were, and pulls the lost deltas again; every
 // batch on the way is still checked by the store.
 func TestPowerLossOfPeerDataIsRefetched(t *testing.T) {
-	c, err := New(Config{Nodes: 4, Seed: 15, Unsynced: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
+	c := warmCluster(t, Config{Nodes: 4, Seed: 15, Unsynced: 5 * time.Second})
 	c.RunFor(10 * time.Second) // node 3's own data is synced by now
 	for k := range 5 {
 		write(t, c, 0, fmt.Sprint("k", k), "v")
@@ -239,16 +212,7 @@ func TestPowerLossOfPeerDataIsRefetched(t *testing.T) {
 // ExpectLostTail the reused version leaves peers holding the lost write
 // for ever.)
 func TestPowerLossOfOwnWritesIsNotReused(t *testing.T) {
-	c, err := New(Config{Nodes: 4, Seed: 16, Unsynced: 5 * time.Second, ExpectLostTail: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
+	c := warmCluster(t, Config{Nodes: 4, Seed: 16, Unsynced: 5 * time.Second, ExpectLostTail: true})
 	c.RunFor(10 * time.Second)
 	lost := write(t, c, 3, "a", "1")
 	c.RunFor(2 * time.Second)
@@ -262,6 +226,7 @@ func TestPowerLossOfOwnWritesIsNotReused(t *testing.T) {
 		t.Fatal("the lost write survived the power loss")
 	}
 	var v uint64
+	var err error
 	for tries := 0; ; tries++ {
 		if v, err = c.Write(3, KV{Key: "b", Value: []byte("2")}); err == nil {
 			break
@@ -293,16 +258,7 @@ func TestPowerLossOfOwnWritesIsNotReused(t *testing.T) {
 // new generation, it stayed suspended until its heartbeat climbed past the
 // old one: a minute here.
 func TestWipedNodeIsAliveAtOnce(t *testing.T) {
-	c, err := New(Config{Nodes: 5, Seed: 17})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
+	c := warmCluster(t, Config{Nodes: 5, Seed: 17})
 	const wiped = 4
 	write(t, c, wiped, "old", "v1")
 	c.RunFor(60 * time.Second)
@@ -346,4 +302,21 @@ func TestWipedNodeIsAliveAtOnce(t *testing.T) {
 	}
 	t.Logf("alive for all %v after the restart", took)
 	noViolations(t, c)
+}
+
+// warmCluster starts a cluster of cfg and runs it until it has formed
+// (everyone sees 99 % alive), for at most a simulated minute.
+func warmCluster(t *testing.T, cfg Config) *Cluster {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	return c
 }
