@@ -57,6 +57,10 @@ type peer struct {
 	verdict bool
 	dlast   time.Time
 	dwin    window
+
+	// vouched: a peer never yet alive that spoke to this node itself, or
+	// that a member listed as alive (Vouch); it needs no sample to come up.
+	vouched bool
 }
 
 // Report lists the peers whose state changed in one Check. Each list is
@@ -273,7 +277,7 @@ func (d *Detector) Check(now time.Time) Report {
 		switch p.state {
 		case Joining:
 			switch {
-			case up && p.win.len() > 0:
+			case up && (p.win.len() > 0 || p.vouched):
 				d.bringUp(id, p, &r)
 			case !up && !stalled:
 				// Never seen alive: routed around like any suspended
@@ -290,7 +294,7 @@ func (d *Detector) Check(now time.Time) Report {
 			}
 		case Suspended:
 			switch {
-			case up && p.heard && (p.everAlive || p.win.len() > 0):
+			case up && p.heard && (p.everAlive || p.win.len() > 0 || p.vouched):
 				d.bringUp(id, p, &r)
 			case !up && now.Sub(p.since) >= d.cfg.DeadAfter:
 				// The !up matters for a peer that was never alive: it
@@ -338,6 +342,36 @@ func (d *Detector) suspend(id string, p *peer, now time.Time, r *Report) {
 		} else {
 			d.causes.Relayed++
 		}
+	}
+}
+
+// Revive brings a peer that is down back up at once, outside Check, and
+// reports it: for a peer just proven reborn (after Reset), whose own
+// messages showed it alive under its new generation. Waiting for the next
+// Check would add up to a health-check interval to its return for no
+// information. Peers already alive, unknown or under a verdict are left
+// alone.
+func (d *Detector) Revive(id string, now time.Time) Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var r Report
+	if p, ok := d.peers[id]; ok && p.state != Alive && d.up(p, now) {
+		d.bringUp(id, p, &r)
+	}
+	return r
+}
+
+// Vouch says a peer not yet seen alive is alive: it sent this node a
+// message itself, or a member that holds it alive listed it. A heartbeat
+// seen once may be a dead peer's last, relayed, so a new peer normally
+// needs a second, risen one before it is Discovered; a vouched one comes
+// up at the next Check instead. Peers seen alive before, and unknown
+// ones, are left alone: their return needs a heartbeat as always.
+func (d *Detector) Vouch(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.peers[id]; ok && !p.everAlive {
+		p.vouched, p.heard = true, true
 	}
 }
 

@@ -465,7 +465,7 @@ func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
 
 // generationEvidence is how many messages from a peer itself, with rising
 // heartbeats, prove that its generation changed (sync.Config).
-const generationEvidence = 3
+const generationEvidence = 2
 
 // lostTailWait is how long local writes wait after a possibly lossy boot
 // for a peer to say what it holds of this node's own data: a few gossip

@@ -97,6 +97,8 @@ func EncodeTo(buf *bytes.Buffer, m Message) error {
 		err = encodeBeat(enc, v)
 	case *Suspect:
 		err = encodeSuspect(enc, v)
+	case *Members:
+		err = encodeMembers(enc, v)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
@@ -119,7 +121,7 @@ func PeekType(b []byte) (MsgType, error) {
 	}
 	t := MsgType(b[3])
 	switch t {
-	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster, MsgBeat, MsgSuspect:
+	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster, MsgBeat, MsgSuspect, MsgMembers:
 		return t, nil
 	}
 	return 0, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
@@ -160,6 +162,8 @@ func DecodeWith(b []byte, lim Limits) (Message, error) {
 		m, err = d.beat()
 	case MsgSuspect:
 		m, err = d.suspect()
+	case MsgMembers:
+		m, err = d.members()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sync: decode %s: %w", t, err)
@@ -235,6 +239,17 @@ func encodeSuspect(e *msgpack.Encoder, m *Suspect) error {
 		}
 	}
 	return nil
+}
+
+func encodeMembers(e *msgpack.Encoder, m *Members) error {
+	return firstErr(
+		e.EncodeArrayLen(5),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		e.EncodeBool(m.Request),
+		encodeDigest(e, m.Members),
+		e.EncodeUint(uint64(m.Up)),
+	)
 }
 
 func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
@@ -509,6 +524,29 @@ func (d *decoder) syn() (*Syn, error) {
 	if m.Digest, err = d.digest(); err != nil {
 		return nil, err
 	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) members() (*Members, error) {
+	extra, err := d.array(5)
+	if err != nil {
+		return nil, err
+	}
+	m := &Members{}
+	if m.Cluster, m.From, err = d.route(); err != nil {
+		return nil, err
+	}
+	if m.Request, err = d.bool("request"); err != nil {
+		return nil, err
+	}
+	if m.Members, err = d.digest(); err != nil {
+		return nil, err
+	}
+	up, err := d.uint("up")
+	if err != nil {
+		return nil, err
+	}
+	m.Up = int(min(up, uint64(len(m.Members))))
 	return m, d.skip(extra)
 }
 

@@ -31,6 +31,8 @@ func sampleMessages() []Message {
 		&Suspect{Cluster: "c", From: "n1", Votes: []Vote{{ID: "n3", Generation: 1, Heartbeat: 1<<32 + 9, By: "n1"},
 			{ID: "n2", Generation: 1700000000000, Heartbeat: 3 << 32, By: "n2"}}},
 		&Suspect{Cluster: "c", From: "n1"},
+		&Members{Cluster: "c", From: "n3", Request: true, Members: digest[:1]},
+		&Members{Cluster: "c", From: "n1", Members: digest},
 	}
 }
 

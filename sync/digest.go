@@ -182,6 +182,14 @@ type Observed struct {
 	// Direct lists the node whose own Beat this was; Released the node
 	// that stopped beating to this one (see Beat).
 	Direct, Released []string
+	// Vouched lists nodes that spoke for themselves, or that a member
+	// list's sender holds alive: alive now, without waiting for a second
+	// heartbeat of theirs.
+	Vouched []string
+	// Outdated is set when the message listed the local node at an older
+	// generation than its own: the sender still holds the data of a
+	// former, wiped incarnation of this node.
+	Outdated bool
 }
 
 // observe takes heartbeats, addresses and generations from a digest. A
@@ -196,6 +204,9 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			continue
 		case e.ID == s.cfg.Self.ID:
 			s.noteOwnClaim(e.Generation, e.MaxVersion)
+			if e.Generation < s.self.meta.Generation {
+				obs.Outdated = true
+			}
 			switch {
 			case e.Generation > s.self.meta.Generation && !s.implausible(e.Generation):
 				s.refute(e.Generation, pb) // never adopt it: go above it
@@ -216,11 +227,15 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
 				obs.Heartbeats = append(obs.Heartbeats, e.ID)
+				s.vouch(from, i, e, p, pb, obs)
 			}
 			continue
 		}
 		if p.ghost {
 			s.observeGhost(p, e, pb, obs)
+			if e.Generation >= p.meta.Generation && !e.Leaving {
+				s.vouch(from, i, e, p, pb, obs)
+			}
 			continue
 		}
 		if e.Generation < p.meta.Generation || e.Generation < p.reborn {
@@ -247,6 +262,9 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			continue
 		}
 		s.takeHeartbeat(p, e, obs)
+		if !e.Leaving {
+			s.vouch(from, i, e, p, pb, obs)
+		}
 		if e.Addr != "" && e.Addr != p.meta.Addr || aliasOf(e) != p.meta.Alias {
 			m := pb.metaOf(p)
 			m.Addr, m.Alias = e.Addr, aliasOf(e)

@@ -32,6 +32,8 @@ func (s *State) Handle(m Message, rng *rand.Rand) Step {
 		return Step{BadCluster: true}
 	case *Beat:
 		return s.handleBeat(v)
+	case *Members:
+		return s.handleMembers(v)
 	}
 	return Step{}
 }

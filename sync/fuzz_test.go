@@ -61,6 +61,8 @@ func checkLimits(t *testing.T, m Message, lim Limits) {
 		ids = []string{v.Cluster}
 	case *Beat:
 		ids = []string{v.Cluster, v.From}
+	case *Members:
+		ids, digest = []string{v.Cluster, v.From}, v.Members
 	case *Suspect:
 		ids = []string{v.Cluster, v.From}
 		if len(v.Votes) > MaxVotes {
@@ -97,6 +99,7 @@ func FuzzDecodeAck(f *testing.F)        { fuzzBody(f, MsgAck) }
 func FuzzDecodeBadCluster(f *testing.F) { fuzzBody(f, MsgBadCluster) }
 func FuzzDecodeBeat(f *testing.F)       { fuzzBody(f, MsgBeat) }
 func FuzzDecodeSuspect(f *testing.F)    { fuzzBody(f, MsgSuspect) }
+func FuzzDecodeMembers(f *testing.F)    { fuzzBody(f, MsgMembers) }
 
 // FuzzHandle feeds whatever decodes to the protocol core of a node that
 // holds data of its own and of a peer: the core must not panic, must never

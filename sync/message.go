@@ -83,6 +83,7 @@ const (
 	MsgBadCluster MsgType = 4
 	MsgBeat       MsgType = 5
 	MsgSuspect    MsgType = 6
+	MsgMembers    MsgType = 7
 )
 
 func (t MsgType) String() string {
@@ -99,6 +100,8 @@ func (t MsgType) String() string {
 		return "beat"
 	case MsgSuspect:
 		return "suspect"
+	case MsgMembers:
+		return "members"
 	}
 	return "unknown"
 }
@@ -197,3 +200,25 @@ func (*Beat) Type() MsgType { return MsgBeat }
 
 // Type implements Message.
 func (*Suspect) Type() MsgType { return MsgSuspect }
+
+// Members carries a node's member list. A node that is joining sends one
+// with Request set (and its own entry) to a seed, beside its round's Syn;
+// the seed answers with every member it holds up, so the joiner learns the
+// whole cluster in one exchange instead of 31 digest entries a round. A
+// node back with a new generation sends one with its own entry to every
+// member: its own word for the new generation, which peers require before
+// they drop its old data. It needs no answer unless Request is set.
+//
+// Up says how many of the leading entries the sender holds alive (its own
+// entry, first, included): the joiner takes them as alive at once rather
+// than waiting to see each one's heartbeat rise.
+type Members struct {
+	Cluster string
+	From    string
+	Request bool
+	Members []DigestEntry
+	Up      int
+}
+
+// Type implements Message.
+func (*Members) Type() MsgType { return MsgMembers }

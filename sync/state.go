@@ -153,8 +153,11 @@ type State struct {
 	lastSweep uint64
 	genProof  map[string]*genEvidence
 	src       string
-	unproven  bool
-	now       uint64 // unix ms, from SetTime
+	// upTo is, while a member list is observed, how many of its leading
+	// entries its sender holds alive (Members.Up).
+	upTo     int
+	unproven bool
+	now      uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed); addPeer
 	// keeps it sorted.
 	// Sorting on every message was most of a 1000-node simulation's time.

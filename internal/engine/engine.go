@@ -130,6 +130,12 @@ type Engine struct {
 	// back or reborn): rounds stay loud for Config.Recent after it.
 	news time.Time
 
+	// Joining and hello (join.go): member lists asked for, whether an
+	// answer named no one new, and the hellos left to send (-1: sent).
+	joinAsks  int
+	joined    bool
+	helloLeft int
+
 	busy    bool // a Ready's batch is out for persisting
 	leaving bool // Leave was called: no rounds, beats or writes
 	seeds   []string

@@ -13,12 +13,22 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newEngine(t *testing.T, id string, seeds ...string) *Engine {
 	t.Helper()
+	return newEngineWith(t, id, nil, seeds...)
+}
+
+// newEngineWith is newEngine with its config changed by tweak first.
+func newEngineWith(t *testing.T, id string, tweak func(*Config), seeds ...string) *Engine {
+	t.Helper()
 	h := health.DefaultConfig()
-	e, err := New(Config{
+	cfg := Config{
 		Cluster: "test", Self: lsync.PeerMeta{ID: id, Alias: id, Addr: id + ":1", Generation: 1},
 		Boot: 1, Seeds: seeds, Fanout: 3, Gossip: time.Second, DeadGrace: time.Hour, Tombstones: time.Hour,
 		PacketBudget: 1400, MessageBudget: 4 << 20, Health: h, Rand: rand.New(rand.NewSource(1)),
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +90,14 @@ func TestTwoEnginesExchangeAWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Commit(&wr)
-	// b knows only its seed: its round goes there, a answers, b acks.
+	// b knows only its seed: its round (a Syn, and a request for the
+	// member list while joining) goes there, a answers, b acks.
 	round := b.Round(t0)
-	if len(round.Send) != 1 || round.Send[0].To != "a:1" {
+	if len(round.Send) != 2 || round.Send[0].To != "a:1" || round.Send[1].To != "a:1" {
 		t.Fatalf("first round of b goes to %+v, want the seed", round.Send)
+	}
+	if m, ok := round.Send[1].Msg.(*lsync.Members); !ok || !m.Request {
+		t.Fatalf("b's round asks for no member list: %#v", round.Send[1].Msg)
 	}
 	replies := exchange(t, t0, "b:1", round, by)
 	for _, r := range replies {

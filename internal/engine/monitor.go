@@ -170,6 +170,7 @@ func (e *Engine) Beat(now time.Time) Ready {
 		return rd
 	}
 	hb := e.state.Beat()
+	e.hello(&rd)
 	if e.cfg.Monitors <= 0 {
 		return rd
 	}

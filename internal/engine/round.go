@@ -80,6 +80,7 @@ func (e *Engine) Round(now time.Time) Ready {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 		e.sentToSeed(addr, &rd)
 	}
+	e.joinAsk(&rd, to)
 	if sm := e.suspectMsg(len(to)); sm != nil {
 		for _, addr := range to {
 			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: sm})

@@ -32,8 +32,12 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if !e.busy {
 		rd.Batch = st.Batch
 	}
-	back := e.noteLiveness(&st.Observed, now)
+	back, found := e.noteLiveness(&st.Observed, now)
 	e.noteDirect(&st.Observed, now)
+	if m, ok := msg.(*lsync.Members); ok {
+		e.stepMembers(m, from, &st, &rd)
+	}
+	e.noteOutdated(&st, &rd)
 	rd.event(Leave, st.Left)
 	if _, isReply := msg.(*lsync.SynAck); isReply {
 		delete(e.pulls, from) // the exchange we opened is answered
@@ -53,6 +57,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
 		e.pulls[from] = now
 	}
+	rd.event(Discover, found)
 	rd.event(Recover, back)
 	e.hand(&rd)
 	return rd
@@ -61,11 +66,14 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 // noteLiveness feeds what a message taught about peers to the detector
 // and returns the peers back after a leave that no health check will
 // report.
-func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string) {
+func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found []string) {
 	for _, id := range obs.New {
 		e.det.Heartbeat(id, now) // tracked from first word of it
 		e.ts.dirty = true
 		e.news = now
+	}
+	for _, id := range obs.Vouched {
+		e.det.Vouch(id)
 	}
 	if len(obs.Reborn) > 0 {
 		e.news = now
@@ -78,6 +86,9 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 		e.det.Reset(id, now)
 		e.forgetVotes(id)
 		e.ts.dirty = true
+		rep := e.det.Revive(id, now)
+		back = append(back, rep.Recovered...)
+		found = append(found, rep.Discovered...)
 	}
 	for _, id := range obs.Heartbeats {
 		e.det.Heartbeat(id, now)
@@ -110,7 +121,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back []string
 		e.det.SetVerdict(id, true)
 		e.ts.dirty = true
 	}
-	return back
+	return back, found
 }
 
 // pullDue reports whether a catch-up exchange may be opened with addr: one
@@ -178,6 +189,8 @@ func (e *Engine) screen(m lsync.Message, now time.Time) lsync.Message {
 		v.Deltas = deltas(v.Deltas)
 	case *lsync.Ack:
 		v.Deltas = deltas(v.Deltas)
+	case *lsync.Members:
+		v.Members = entries(v.Members)
 	}
 	return m
 }

@@ -35,7 +35,7 @@ type Config struct {
 	// writes wait (ErrRecovering, for at most max(2s, 5 rounds)) for a
 	// peer's word, and never reuse a version a peer holds.
 	ExpectLostTail bool
-	// GenerationEvidence is sync.Config's; default 3, as the node.
+	// GenerationEvidence is sync.Config's; default 2, as the node.
 	GenerationEvidence int
 	// Monitors is how many peers each node beats to directly (the node's
 	// monitors); default 5, as the node; negative turns monitoring off
@@ -87,7 +87,7 @@ func (c *Config) withDefaults() Config {
 		out.DeadGrace = 24 * time.Hour
 	}
 	if out.GenerationEvidence <= 0 {
-		out.GenerationEvidence = 3
+		out.GenerationEvidence = 2
 	}
 	if out.Fanout <= 0 {
 		out.Fanout = 3

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// Joining. A digest carries about 31 entries, so a node that learnt the
+// cluster from digests alone needed a dozen rounds or more to hear of 100
+// members twice (15–32 s at N = 100 with 1 s rounds), and until it knew
+// them its ring of monitors differed from everyone else's. Instead, while
+// joining, each round also asks a seed for its member list (memberlist's
+// push-pull on join): one answer names every member the seed holds up,
+// the next shows their heartbeats risen, and the node has seen them all
+// alive after two rounds. Joining ends with an answer that names no one
+// new and holds everyone it names alive, or after maxJoinAsks rounds.
+const maxJoinAsks = 10
+
+// joinAsk adds this round's request for a member list: to a seed when
+// there is one (it is where the members are), else to the round's first
+// target. The first goes to every seed, so that each has heard from the
+// joiner itself (which vouches for it, see health.Detector.Vouch) and
+// lists it alive to the next joiners at once.
+func (e *Engine) joinAsk(rd *Ready, to []string) {
+	if e.joined || e.joinAsks >= maxJoinAsks || len(to) == 0 {
+		return
+	}
+	e.joinAsks++
+	var seeds []string
+	for _, s := range e.seeds {
+		if s != e.cfg.Self.Addr {
+			seeds = append(seeds, s)
+		}
+	}
+	switch {
+	case len(seeds) == 0:
+		seeds = to[:1]
+	case e.joinAsks > 1:
+		seeds = seeds[e.rng.Intn(len(seeds)):][:1]
+	}
+	req := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
+		Members: []lsync.DigestEntry{e.state.OwnEntry()}}
+	for _, addr := range seeds {
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: req})
+	}
+}
+
+// stepMembers does what a member list asks beyond what the core took from
+// it: answer a request, end the join once an answer names no one new.
+func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *Ready) {
+	if m.Request {
+		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.memberList()})
+		return
+	}
+	// Done once the answer names no one new and its sender holds everyone
+	// it named alive: a seed of a cluster still forming has members
+	// heard of but not yet alive, which the next answer vouches for.
+	if !e.joined && e.joinAsks > 0 && len(st.New) == 0 && len(m.Members) > 1 && m.Up == len(m.Members) {
+		e.joined = true
+	}
+}
+
+// memberList is the answer to a joiner: this node and every member it
+// holds up (alive, or heard of and not yet suspected), within one message
+// the joiner's decoder accepts.
+func (e *Engine) memberList() *lsync.Members {
+	rank := func(id string) lsync.Rank {
+		if _, left := e.left[id]; left {
+			return lsync.Unlisted
+		}
+		switch s, _ := e.det.State(id); s {
+		case health.Alive:
+			return lsync.Alive
+		case health.Joining:
+			return lsync.Listed
+		}
+		return lsync.Unlisted
+	}
+	limit := e.cfg.Limits.MaxDigestEntries
+	if limit <= 0 {
+		limit = lsync.DefaultMaxDigestEntries
+	}
+	list, up := e.state.MemberList(rank, e.cfg.MessageBudget-membersHead, limit, e.rng)
+	return &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: list, Up: up}
+}
+
+// membersHead bounds a Members message without its entries: header,
+// cluster and id (at most 255 bytes each) and the list's length.
+const membersHead = 4 + 2*(3+255) + 1 + 5
+
+// Hello. A node whose data directory was wiped comes back with a new
+// generation, and peers drop its old data only on its own word (evidence,
+// see sync.Config.GenerationEvidence): a few messages from it, at its
+// address, with rising heartbeats. Most peers would hear from it directly
+// only now and then, and kept it suspended at its old generation for
+// minutes. So once it learns that peers hold an older generation of it, it
+// tells every member itself, with each of its next heartbeats until the
+// evidence is complete: a Members message holding only its own entry.
+
+// noteOutdated starts the hello when a message showed this node's older
+// generation (once per run), and repeats it to the members a member list
+// just named: the first such message is usually a seed's answer to the
+// join, or a peer's Syn that came before it, when few members are known.
+func (e *Engine) noteOutdated(st *lsync.Step, rd *Ready) {
+	switch {
+	case e.leaving:
+	case st.Outdated && e.helloLeft == 0:
+		e.helloLeft = max(e.cfg.GenerationEvidence, 1)
+		e.sendHello(rd)
+	case e.helloLeft > 0 && len(st.New) > 0:
+		e.sendHello(rd)
+	}
+}
+
+// hello sends the node's own entry, with a new heartbeat, to every member
+// while the hello lasts: one beat for each message of evidence peers need.
+func (e *Engine) hello(rd *Ready) {
+	if e.helloLeft <= 0 {
+		return
+	}
+	e.helloLeft--
+	if e.helloLeft == 0 {
+		e.helloLeft = -1 // done for this run
+	}
+	e.sendHello(rd)
+}
+
+func (e *Engine) sendHello(rd *Ready) {
+	msg := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: []lsync.DigestEntry{e.state.OwnEntry()}, Up: 1}
+	for _, addr := range e.state.Addresses() {
+		if addr != e.cfg.Self.Addr {
+			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: msg})
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// requests returns the addresses a Ready asks for a member list.
+func requests(rd Ready) []string {
+	var to []string
+	for _, o := range rd.Send {
+		if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
+			to = append(to, o.To)
+		}
+	}
+	return to
+}
+
+// hellos returns the addresses a Ready sends a hello (its own entry only).
+func hellos(rd Ready) []string {
+	var to []string
+	for _, o := range rd.Send {
+		if m, ok := o.Msg.(*lsync.Members); ok && !m.Request && len(m.Members) == 1 {
+			to = append(to, o.To)
+		}
+	}
+	slices.Sort(to)
+	return to
+}
+
+func TestJoinAsksEverySeedFirstThenOne(t *testing.T) {
+	e := newEngine(t, "j", "s1:1", "s2:1", "s3:1", "j:1")
+	first := requests(e.Round(t0))
+	slices.Sort(first)
+	if want := []string{"s1:1", "s2:1", "s3:1"}; !slices.Equal(first, want) {
+		t.Fatalf("first round asks %v, want every seed but itself %v", first, want)
+	}
+	for i := 1; i < maxJoinAsks; i++ {
+		if got := requests(e.Round(t0.Add(time.Duration(i) * time.Second))); len(got) != 1 {
+			t.Fatalf("round %d asks %v, want one seed", i+1, got)
+		}
+	}
+	if got := requests(e.Round(t0.Add(time.Minute))); len(got) != 0 {
+		t.Fatalf("still asking after %d rounds: %v", maxJoinAsks, got)
+	}
+}
+
+// TestMemberListMakesAJoinerSeeAllAlive: a seed that heard from b and c
+// themselves holds them alive; a joiner that asks it sees a, b and c alive
+// at its first health check, where a digest's single sighting of each
+// would have left them joining until a second, risen heartbeat. An
+// answer naming no one new, with everyone alive, ends the join.
+func TestMemberListMakesAJoinerSeeAllAlive(t *testing.T) {
+	a, b, c, d := newEngine(t, "a"), newEngine(t, "b", "a:1"), newEngine(t, "c", "a:1"), newEngine(t, "d", "a:1")
+	by := map[string]*Engine{"a:1": a, "b:1": b, "c:1": c, "d:1": d}
+	exchange(t, t0, "b:1", b.Round(t0), by)
+	exchange(t, t0, "c:1", c.Round(t0), by)
+	if rep := a.Check(t0.Add(time.Second)); len(eventOf(rep, Discover)) != 2 {
+		t.Fatalf("the seed discovered %v, want b and c: they spoke to it themselves", rep.Events)
+	}
+	var answer Ready
+	for _, o := range d.Round(t0.Add(time.Second)).Send {
+		if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
+			replies := exchange(t, t0.Add(time.Second), "d:1", Ready{Send: []Outgoing{o}}, by)
+			answer = replies[0]
+		}
+	}
+	if len(answer.Send) != 1 {
+		t.Fatalf("the seed answered %+v, want one member list", answer.Send)
+	}
+	list := answer.Send[0].Msg.(*lsync.Members)
+	if len(list.Members) != 4 || list.Up != 3 {
+		t.Fatalf("member list of %d entries, %d up; want a, b, c alive and d heard of", len(list.Members), list.Up)
+	}
+	exchange(t, t0.Add(time.Second), "a:1", answer, by)
+	if got := eventOf(d.Check(t0.Add(2*time.Second)), Discover); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("the joiner discovered %v at its first check, want a b c", got)
+	}
+	if d.joined {
+		t.Fatal("joined on an answer that named new members")
+	}
+	a.Check(t0.Add(2 * time.Second)) // d is alive at a now: the next list is all up
+	for _, o := range d.Round(t0.Add(2 * time.Second)).Send {
+		if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
+			for _, r := range exchange(t, t0.Add(2*time.Second), "d:1", Ready{Send: []Outgoing{o}}, by) {
+				exchange(t, t0.Add(2*time.Second), "a:1", r, by)
+			}
+		}
+	}
+	if !d.joined {
+		t.Fatal("still joining after an answer naming no one new, all alive")
+	}
+	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 {
+		t.Fatalf("joined, yet asks %v", got)
+	}
+}
+
+// TestHelloAfterWipe: a node that learns peers hold an older generation of
+// it sends its own entry to every member at once and with each of its next
+// heartbeats, as many as the evidence peers need, then stops.
+func TestHelloAfterWipe(t *testing.T) {
+	e := newEngineWith(t, "w", evidence2, "a:1")
+	old := lsync.DigestEntry{ID: "w", Addr: "w:1", Generation: 0, Heartbeat: 9 << 32}
+	list := &lsync.Members{Cluster: "test", From: "a", Up: 3, Members: []lsync.DigestEntry{
+		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 1 << 32},
+		{ID: "b", Addr: "b:1", Generation: 1, Heartbeat: 1 << 32},
+		old,
+	}}
+	want := []string{"a:1", "b:1"}
+	if got := hellos(e.Step(t0, "a:1", list)); !slices.Equal(got, want) {
+		t.Fatalf("hello on seeing its old generation went to %v, want %v", got, want)
+	}
+	for i := 1; i <= 2; i++ {
+		if got := hellos(e.Beat(t0.Add(time.Duration(i) * time.Second))); !slices.Equal(got, want) {
+			t.Fatalf("beat %d: hello to %v, want %v", i, got, want)
+		}
+	}
+	if got := hellos(e.Beat(t0.Add(3 * time.Second))); len(got) != 0 {
+		t.Fatalf("hello goes on after the evidence was sent: %v", got)
+	}
+	if got := hellos(e.Step(t0.Add(4*time.Second), "a:1", list)); len(got) != 0 {
+		t.Fatalf("a second hello in the same run: %v", got)
+	}
+}
+
+// TestHelloProvesTheGenerationAtOnce: two hellos of a wiped peer (its own
+// entry, from its address, with rising heartbeats) prove its new
+// generation; it is reported back at once, not at the next health check.
+func TestHelloProvesTheGenerationAtOnce(t *testing.T) {
+	a := newEngineWith(t, "a", evidence2)
+	w := lsync.DigestEntry{ID: "w", Addr: "w:1", Generation: 1, Heartbeat: 5 << 32}
+	for i, hb := range []uint64{w.Heartbeat, w.Heartbeat + 1} {
+		w.Heartbeat = hb
+		rd := a.Step(t0.Add(time.Duration(i)*time.Second), "w:1", &lsync.Members{Cluster: "test", From: "w", Up: 1, Members: []lsync.DigestEntry{w}})
+		a.Commit(&rd)
+	}
+	a.Check(t0.Add(2 * time.Second))
+	for s := 3; s <= 120; s++ { // w went silent: down (checks a second apart)
+		a.Check(t0.Add(time.Duration(s) * time.Second))
+	}
+	if st, _ := a.Detector().State("w"); st == health.Alive {
+		t.Fatal("w still alive after two minutes of silence")
+	}
+	reborn := func(hb uint64) *lsync.Members {
+		return &lsync.Members{Cluster: "test", From: "w", Up: 1, Members: []lsync.DigestEntry{{ID: "w", Addr: "w:1", Generation: 7, Heartbeat: hb}}}
+	}
+	now := t0.Add(2*time.Minute + time.Second)
+	first := a.Step(now, "w:1", reborn(1<<32))
+	a.Commit(&first)
+	if got := eventOf(first, Recover); len(got) != 0 {
+		t.Fatalf("back on one message: %v", got)
+	}
+	second := a.Step(now.Add(time.Second), "w:1", reborn(1<<32+1))
+	if got := eventOf(second, Recover); !slices.Equal(got, []string{"w"}) {
+		t.Fatalf("second hello reported %v, want w back at once", second.Events)
+	}
+	a.Commit(&second)
+	if p, _ := a.State().Peer("w"); p.Generation != 7 {
+		t.Fatalf("w held at generation %d, want the new 7", p.Generation)
+	}
+}
+
+func evidence2(c *Config) { c.GenerationEvidence = 2 }
+
+func eventOf(rd Ready, k EventKind) []string {
+	for _, ev := range rd.Events {
+		if ev.Kind == k {
+			return ev.Peers
+		}
+	}
+	return nil
+}

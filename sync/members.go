@@ -1,0 +1,102 @@
+package sync
+
+import "math/rand"
+
+// handleMembers takes a member list (or a joiner's request, which carries
+// its own entry) like a digest: peers heard of, heartbeats, addresses and,
+// for the sender's own entry, its word for a new generation. Deltas are
+// not asked for: the exchanges that follow fetch the data.
+func (s *State) handleMembers(m *Members) Step {
+	var st Step
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		st.BadCluster = true
+		return st
+	}
+	var pb pending
+	s.upTo = m.Up
+	s.observe(m.From, m.Members, &pb, &st.Observed)
+	s.upTo = 0
+	st.Batch = pb.batch()
+	return st
+}
+
+// vouch notes that entry i of a digest or member list vouches for its node
+// being alive: it is the node's own entry in a message from it, from its
+// address, or one its sender holds alive in a member list (see upTo). A
+// ghost that spoke for itself is a member from now on (persisted, so a
+// restart remembers where it is); one only listed stays a ghost until its
+// heartbeat rises.
+func (s *State) vouch(from string, i int, e *DigestEntry, p *peer, pb *pending, obs *Observed) {
+	own := from == e.ID && s.src != "" && s.src == e.Addr
+	if !own && i >= s.upTo {
+		return
+	}
+	obs.Vouched = append(obs.Vouched, e.ID)
+	if own && p.ghost {
+		s.confirm(p)
+		pb.meta(p.meta)
+	}
+}
+
+// OwnEntry is the local node's digest entry: what it says of itself.
+func (s *State) OwnEntry() DigestEntry { return s.self.entry() }
+
+// MemberList lists the local node and then the peers rank admits (never a
+// leaving node or one without an address; ghosts only if rank admits them:
+// a joiner that spoke to this node is one until its heartbeat rises), as
+// many as fit budget bytes and max entries: first those ranked Alive, then
+// those ranked Listed. Within each, a random subset when not all fit, so
+// that joiners asking the same seed learn different parts of a cluster
+// too large for one message. up counts the leading entries ranked Alive,
+// the local node included.
+func (s *State) MemberList(rank func(id string) Rank, budget, max int, rng *rand.Rand) (list []DigestEntry, up int) {
+	self := s.self.entry()
+	list = []DigestEntry{self}
+	budget -= entrySize(&self)
+	peers := s.sortedPeers()
+	order := rng.Perm(len(peers))
+	for _, want := range []Rank{Alive, Listed} {
+		for _, i := range order {
+			p := peers[i]
+			if len(list) >= max {
+				break
+			}
+			if p == s.self || p.leaving || p.meta.Addr == "" || rank(p.meta.ID) != want {
+				continue
+			}
+			e := p.entry()
+			if sz := entrySize(&e); sz <= budget {
+				list = append(list, e)
+				budget -= sz
+			}
+		}
+		if want == Alive {
+			up = len(list)
+		}
+	}
+	return list, up
+}
+
+// Rank is how a member list treats a peer.
+type Rank uint8
+
+// Ranks of MemberList.
+const (
+	Unlisted Rank = iota // left out
+	Listed               // heard of, not known to be down
+	Alive                // held alive
+)
+
+// Addresses returns the address of every known node but the local one,
+// ghosts included (a node that just joined knows most members as ghosts
+// until their heartbeats rise), in id order.
+func (s *State) Addresses() []string {
+	var out []string
+	for _, p := range s.sortedPeers() {
+		if p != s.self && p.meta.Addr != "" && !p.leaving {
+			out = append(out, p.meta.Addr)
+		}
+	}
+	return out
+}
