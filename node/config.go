@@ -39,6 +39,15 @@ type Config struct {
 	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
 	SyncWrites bool   `toml:"sync_writes"` // fsync every batch
 
+	// MemoryLimit is the Go runtime's soft memory limit for the process
+	// (runtime/debug.SetMemoryLimit), set by Start: "256MiB", or bytes. 0
+	// leaves the runtime's default (no limit); GOMEMLIMIT in the
+	// environment takes precedence. It bounds the heap that Badger's
+	// transient buffers (memtables, table builders of flushes and
+	// compactions) and decoded messages grow to: the collector runs more
+	// often instead of letting the heap double.
+	MemoryLimit ByteSize `toml:"memory_limit"`
+
 	// Intervals: an integer is milliseconds, a string a Go duration ("1s").
 	GossipVal      Duration `toml:"gossip_val"`       // one gossip round per interval
 	HeartbeatVal   Duration `toml:"heartbeat_val"`    // local heartbeat bumped per interval
@@ -300,6 +309,9 @@ func (c Config) problems() []error {
 	}
 	if !c.InMemory && c.DataDir == "" {
 		bad("data_dir", "must be set unless in_memory = true")
+	}
+	if c.MemoryLimit < 0 || c.MemoryLimit > 0 && c.MemoryLimit < minMemoryLimit {
+		bad("memory_limit", "%d bytes must be 0 (no limit) or at least 64 MiB", c.MemoryLimit)
 	}
 	for _, iv := range []struct {
 		name string

@@ -56,9 +56,12 @@ func configFields(cfg *Config) map[string]reflect.Value {
 	return out
 }
 
-// durationType is told apart by typeProblem: Duration's own decoder's
-// message is already specific.
-var durationType = reflect.TypeOf(Duration(0))
+// durationType and byteSizeType are told apart by typeProblem: their own
+// decoders' messages are already specific.
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+)
 
 // typeProblem explains a value of the wrong type in the user's terms:
 // what was given and what the key wants.
@@ -67,8 +70,8 @@ func typeProblem(md toml.MetaData, p toml.Primitive, want reflect.Type, err erro
 	if i := strings.Index(msg, "): "); i >= 0 {
 		msg = msg[i+3:] // the decoder's "toml: line N (last key "k")" prefix
 	}
-	if want == durationType && !strings.HasPrefix(msg, "incompatible types") {
-		return msg // Duration's own message says what it accepts
+	if (want == durationType || want == byteSizeType) && !strings.HasPrefix(msg, "incompatible types") {
+		return msg // the type's own message says what it accepts
 	}
 	var got any
 	if md.PrimitiveDecode(p, &got) != nil {

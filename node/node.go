@@ -394,6 +394,9 @@ func (n *Node) Start() error {
 			}
 		}()
 	}
+	if limit, from := applyMemoryLimit(n.cfg.MemoryLimit); from != "" {
+		n.log.Info().Int64("bytes", limit).Str("from", from).Msg("go memory limit in force")
+	}
 	n.running = true
 	n.started = n.clock.Now()
 	n.wg.Add(3)

@@ -21,12 +21,14 @@ type realOptions struct {
 	gossip    time.Duration
 	idle      time.Duration
 	seed      int64 // -seed, for the cluster scenario
+	memLimit  string
 }
 
 func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.IntVar(&o.keys, "n", 1000000, "ingest, catchup: keys the writer writes")
 	fs.IntVar(&o.value, "value", 100, "ingest, catchup: bytes per value")
 	fs.StringVar(&o.receivers, "receivers", "1", "ingest, catchup: receiver processes; a comma-separated list runs each")
+	fs.StringVar(&o.memLimit, "memory-limit", "", "ingest, catchup: the receivers' memory_limit (e.g. 192MiB); empty: none")
 	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
 	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
@@ -60,7 +62,7 @@ func runReal(sc string, o realOptions, nodes int) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		lo := loadtest.Options{N: o.keys, ValueSize: o.value, Receivers: n, Dir: sub}
+		lo := loadtest.Options{N: o.keys, ValueSize: o.value, Receivers: n, Dir: sub, MemoryLimit: o.memLimit}
 		run := loadtest.Ingest
 		if sc == "catchup" {
 			run = loadtest.CatchUp

@@ -33,6 +33,7 @@ func FollowerMain(args []string) int {
 	target := fs.Uint64("follower-target", 0, "writer version to wait for")
 	alias := fs.String("follower-alias", "follower", "alias")
 	idle := fs.Duration("follower-idle", 0, "after the target: stay idle this long and report idle RSS and CPU")
+	memLimit := fs.String("follower-memory-limit", "", "the node's memory_limit (e.g. 192MiB); empty: none")
 	// Unknown flags (a test binary's) are ignored: parse what we know.
 	if err := fs.Parse(onlyFollowerFlags(args)); err != nil {
 		return 2
@@ -46,6 +47,14 @@ func FollowerMain(args []string) int {
 	}
 	cfg := node.DefaultConfig()
 	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = *alias, "loadtest", 0, *dir
+	if *memLimit != "" {
+		limit, err := node.ParseByteSize(*memLimit)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "follower: -follower-memory-limit:", err)
+			return 2
+		}
+		cfg.MemoryLimit = limit
+	}
 
 	if *seed != "" {
 		cfg.Seeds = []string{*seed}
@@ -71,15 +80,18 @@ func FollowerMain(args []string) int {
 	// The kernel keeps no peak of anonymous memory: sample it. RSS (VmHWM)
 	// also counts the pages of Badger's memory-mapped tables that were
 	// read, which are page cache the kernel reclaims under pressure.
-	peakAnon, ticks := 0.0, 0
+	var peak memSample
+	ticks := 0
 	for !reached(n, "writer", *target) {
 		if ticks++; ticks%10 == 0 {
-			peakAnon = max(peakAnon, procStatusKB("RssAnon"))
+			peak = peak.max(sampleMem())
 		}
 		if os.Getenv("LEVIATHAN_LOADTEST_PROGRESS") != "" && time.Since(lastLog) > time.Second {
 			lastLog = time.Now()
+			m := sampleMem()
 			for _, p := range n.Peers() {
-				fmt.Fprintf(os.Stderr, "progress %s %d rss=%.0fMB\n", p.ID, p.MaxVersion, procStatusKB("VmRSS")/1024)
+				fmt.Fprintf(os.Stderr, "progress %s %d rss=%.0fMB anon=%.0fMB file=%.0fMB\n",
+					p.ID, p.MaxVersion, procStatusKB("VmRSS")/1024, m.anonKB/1024, m.fileKB/1024)
 			}
 		}
 		select {
@@ -95,9 +107,9 @@ func FollowerMain(args []string) int {
 			f.Close()
 		}
 	}
-	peakAnon = max(peakAnon, procStatusKB("RssAnon"))
+	peak = peak.max(sampleMem())
 	report := map[string]any{"done_unix_nano": done.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM"),
-		"peak_anon_kb": peakAnon, "cpu_seconds": cpuSeconds()}
+		"peak_anon_kb": peak.anonKB, "peak_file_kb": peak.fileKB, "cpu_seconds": cpuSeconds()}
 	if *idle > 0 {
 		cpu0 := cpuSeconds()
 		select {
@@ -138,6 +150,20 @@ func reached(n *node.Node, writer string, target uint64) bool {
 		}
 	}
 	return false
+}
+
+// memSample is the process's resident memory in two parts: anonymous
+// (heap, stacks, Badger's arenas and table builders) and file-backed (the
+// pages of Badger's memory-mapped tables and logs that were touched: page
+// cache, which the kernel reclaims under pressure).
+type memSample struct{ anonKB, fileKB float64 }
+
+func sampleMem() memSample {
+	return memSample{anonKB: procStatusKB("RssAnon"), fileKB: procStatusKB("RssFile")}
+}
+
+func (m memSample) max(o memSample) memSample {
+	return memSample{anonKB: max(m.anonKB, o.anonKB), fileKB: max(m.fileKB, o.fileKB)}
 }
 
 // procStatusKB reads a kB field of /proc/self/status (0 where unavailable).

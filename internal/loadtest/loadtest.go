@@ -39,6 +39,8 @@ type Options struct {
 	Exe string
 	// Args are passed to Exe before the follower flags (e.g. a test's -test.run).
 	Args []string
+	// MemoryLimit is the receivers' memory_limit ("192MiB"); empty: none.
+	MemoryLimit string
 }
 
 // Result is one measured run.
@@ -56,6 +58,12 @@ type Result struct {
 	// stacks, Badger's arenas), sampled every 50 ms: RSS without the page
 	// cache of Badger's memory-mapped tables.
 	PeakAnonMB float64 `json:"peak_anon_mb"`
+	// PeakFileMB is the largest receiver's peak of file-backed resident
+	// memory (the touched pages of Badger's mapped tables and logs), also
+	// sampled: page cache, counted in RSS.
+	PeakFileMB float64 `json:"peak_file_mb"`
+	// MemoryLimit is the receivers' memory_limit, "" for none.
+	MemoryLimit string `json:"memory_limit,omitempty"`
 	// RestartS is how long a receiver holding all N keys takes to come
 	// back: New (open Badger, load every record) and Start.
 	RestartS float64 `json:"restart_s"`
@@ -143,7 +151,7 @@ func Ingest(o Options) (Result, error) { return run("ingest", o, true) }
 func CatchUp(o Options) (Result, error) { return run("catchup", o, false) }
 
 func run(scenario string, o Options, receiversFirst bool) (Result, error) {
-	res := Result{Scenario: scenario, N: o.N, Receivers: o.Receivers}
+	res := Result{Scenario: scenario, N: o.N, Receivers: o.Receivers, MemoryLimit: o.MemoryLimit}
 	cpu0 := cpuSeconds()
 	raw, err := RawWriteBatch(filepath.Join(o.Dir, "raw"), o.N, o.ValueSize)
 	if err != nil {
@@ -207,6 +215,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		}
 		res.PeakRSSMB = max(res.PeakRSSMB, r.PeakRSSKB/1024)
 		res.PeakAnonMB = max(res.PeakAnonMB, r.PeakAnonKB/1024)
+		res.PeakFileMB = max(res.PeakFileMB, r.PeakFileKB/1024)
 		res.ReceiverCPUus = max(res.ReceiverCPUus, r.CPUSeconds*1e6/float64(o.N))
 	}
 	res.Seconds = slowest.Sub(start).Seconds()
@@ -220,7 +229,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		return res, err
 	}
 	for _, f := range []*float64{&res.RawPerS, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
-		&res.PeakRSSMB, &res.PeakAnonMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
+		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
 		*f = round3(*f)
 	}
 	return res, nil
@@ -274,6 +283,7 @@ type followerReport struct {
 	DoneUnixNano   int64   `json:"done_unix_nano"`
 	PeakRSSKB      float64 `json:"peak_rss_kb"`
 	PeakAnonKB     float64 `json:"peak_anon_kb"`
+	PeakFileKB     float64 `json:"peak_file_kb"`
 	IdleRSSKB      float64 `json:"idle_rss_kb"`
 	IdleCPUPercent float64 `json:"idle_cpu_percent"`
 	CPUSeconds     float64 `json:"cpu_seconds"`
@@ -324,6 +334,9 @@ func startFollower(o Options, i int, seed string, target uint64) (*follower, err
 		"-follower-seed", seed,
 		"-follower-target", strconv.FormatUint(target, 10),
 		"-follower-alias", fmt.Sprintf("follower%d", i))
+	if o.MemoryLimit != "" {
+		args = append(args, "-follower-memory-limit", o.MemoryLimit)
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), FollowerEnv+"=1")
 	cmd.Stderr = os.Stderr
