@@ -132,17 +132,8 @@ func TestLeaveIsNotSuspicionAndDeadPeersAreRemoved(t *testing.T) {
 // behind, catches up by pulling again at once while the sender has more,
 // not one message per round.
 func TestCatchUpPullsAtDiskSpeed(t *testing.T) {
-	c, err := New(Config{Nodes: 3, Seed: 14, MessageBudget: 16 << 10,
+	c := warmCluster(t, Config{Nodes: 3, Seed: 14, MessageBudget: 16 << 10,
 		Limits: lsync.Limits{MaxKeyBytes: 256, MaxValueBytes: 8 << 10, MaxIDBytes: 255}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.WarmUp(60 * time.Second); !ok {
-		t.Fatal("no cluster")
-	}
 	c.Crash(2)
 	for k := range 200 {
 		kv := make([]KV, 50)
