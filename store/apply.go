@@ -42,17 +42,18 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	if err := b.forget(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
-	recs, idx, metas := encodeBatch(batch)
+	recs, metas := encodeBatch(batch)
+	runs := batchRuns(batch)
 	var err error
-	if b.fitsOneTxn(recs, idx, metas) {
-		err = b.commitAtomic(recs, idx, metas)
+	if b.fitsOneTxn(recs, runs, metas) {
+		err = b.commitAtomic(recs, runs, metas)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitPrefixes(batch, recs, idx)
+			err = b.commitPrefixes(batch, recs)
 		}
 	} else {
-		err = b.commitPrefixes(batch, recs, idx)
+		err = b.commitPrefixes(batch, recs)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -96,7 +97,7 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 		if m.ID == "" {
 			return fmt.Errorf("change %d: empty peer id", i)
 		}
-		if len(m.ID) > maxIDLen || len(metaPrefix)+len(m.ID) > maxKeyLen {
+		if len(m.ID) > maxIDLen || runKeyLen(m.ID) > maxKeyLen {
 			return fmt.Errorf("peer id of %d bytes is too long", len(m.ID))
 		}
 		for j := range c.Records {
@@ -104,7 +105,7 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 			if r.Version > m.MaxVersion {
 				return fmt.Errorf("peer %q: record %q has version %d above the meta's max version %d", m.ID, r.Key, r.Version, m.MaxVersion)
 			}
-			if recordKeyLen(m.ID, r.Key)+indexKeyExtra > maxKeyLen {
+			if recordKeyLen(m.ID, r.Key) > maxKeyLen {
 				return fmt.Errorf("peer %q: key of %d bytes is too long", m.ID, len(r.Key))
 			}
 			if int64(recordValueLen(m.Generation, r)) > maxVal {
@@ -115,25 +116,25 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 	return nil
 }
 
-// encodeBatch builds the Badger entries of a batch: records, their version
-// index entries (idx[i] indexes recs[i]) and metas. All keys and values are
-// carved out of one allocation: Badger copies them into its memtable and
-// log on commit, so there is no reason to pay an allocation per slice.
-func encodeBatch(batch *lsync.Batch) (recs, idx, metas []*badger.Entry) {
+// encodeBatch builds the Badger entries of a batch: its records and metas.
+// All record keys and values are carved out of one allocation: Badger
+// copies them into its memtable and log on commit, so there is no reason to
+// pay an allocation per slice. The version index is built where the
+// records are committed (see runsOf and commitPrefixes), as its runs follow
+// the transactions.
+func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
 	size := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		for j := range c.Records {
 			r := &c.Records[j]
-			size += 2*recordKeyLen(c.Meta.ID, r.Key) + indexKeyExtra + recordValueLen(c.Meta.Generation, r)
+			size += recordKeyLen(c.Meta.ID, r.Key) + recordValueLen(c.Meta.Generation, r)
 		}
 	}
 	buf := make([]byte, 0, size)
-	ents := make([]badger.Entry, 2*batch.Len())
+	ents := make([]badger.Entry, batch.Len())
 	recs = make([]*badger.Entry, 0, batch.Len())
-	idx = make([]*badger.Entry, 0, batch.Len())
 	metas = make([]*badger.Entry, 0, len(batch.Changes))
-	n := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		for j := range c.Records {
@@ -142,22 +143,27 @@ func encodeBatch(batch *lsync.Batch) (recs, idx, metas []*badger.Entry) {
 			buf = appendRecordKey(buf, c.Meta.ID, r.Key)
 			kEnd := len(buf)
 			buf = appendRecordValue(buf, c.Meta.Generation, r)
-			e := &ents[n]
+			e := &ents[len(recs)]
 			e.Key = buf[start:kEnd:kEnd]
 			e.Value = buf[kEnd:len(buf):len(buf)]
 			recs = append(recs, e)
-			start = len(buf)
-			buf = appendIndexKey(buf, c.Meta.ID, r.Version, r.Key)
-			ie := &ents[n+1]
-			ie.Key = buf[start:len(buf):len(buf)]
-			idx = append(idx, ie)
-			n += 2
 		}
 		if !c.Remove {
 			metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
 		}
 	}
-	return recs, idx, metas
+	return recs, metas
+}
+
+// batchRuns returns the version index runs of a batch committed in one
+// transaction.
+func batchRuns(batch *lsync.Batch) []*badger.Entry {
+	var runs []*badger.Entry
+	for i := range batch.Changes {
+		c := &batch.Changes[i]
+		runs = append(runs, runsOf(c.Meta.ID, c.Records)...)
+	}
+	return runs
 }
 
 // forget carries out what must be gone before a batch's records land:
@@ -228,11 +234,9 @@ func (b *Badger) dropCollected(batch *lsync.Batch) {
 		for j, k := range c.Drop {
 			keys[j] = appendRecordKey(nil, c.Meta.ID, k)
 		}
-		keys, err := b.recordAndIndexKeys(keys)
-		if err == nil {
-			err = b.deleteKeys(keys)
-		}
-		if err != nil {
+		// Their index entries stay until SweepIndex: readers skip entries
+		// whose record is gone.
+		if err := b.deleteKeys(keys); err != nil {
 			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: deleting collected tombstones failed; Load will retry")
 		}
 	}
@@ -258,17 +262,14 @@ func (b *Badger) fitsOneTxn(groups ...[]*badger.Entry) bool {
 	return count < maxCount && size < maxSize
 }
 
-func (b *Badger) commitAtomic(recs, idx, metas []*badger.Entry) error {
+func (b *Badger) commitAtomic(groups ...[]*badger.Entry) error {
 	txn := b.db.NewTransaction(true)
 	defer txn.Discard()
-	for i := range recs {
-		if err := setRecord(txn, recs[i], idx[i]); err != nil {
-			return err
-		}
-	}
-	for _, e := range metas {
-		if err := txn.SetEntry(e); err != nil {
-			return err
+	for _, g := range groups {
+		for _, e := range g {
+			if err := txn.SetEntry(e); err != nil {
+				return err
+			}
 		}
 	}
 	return txn.Commit()

@@ -88,33 +88,23 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 // keeps each entry whose record is there at that version (see index.go).
 func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, since uint64, limit int) (Page, error) {
 	page := Page{Next: Cursor{Generation: meta.Generation, Version: since}}
-	prefix := indexPeerPrefix(meta.ID)
-	opts := badger.DefaultIteratorOptions
-	opts.PrefetchValues = false
-	opts.Prefix = prefix
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	start := appendIndexKey(nil, meta.ID, since+1, "")
-	for it.Seek(start); it.Valid(); it.Next() {
-		ver, key, err := splitIndexKey(it.Item().Key(), len(prefix))
-		if err != nil {
-			return Page{}, err
-		}
-		if ver > meta.MaxVersion {
-			break // not vouched for by the watermark: a crash's leftovers
-		}
+	err := walkIndex(txn, meta.ID, since, meta.MaxVersion, func(ver uint64, key []byte) (bool, error) {
 		if len(page.Records) == limit {
 			page.More = true
-			break
+			return false, nil
 		}
-		rec, ok, err := currentRecord(txn, meta, key, ver)
+		rec, ok, err := currentRecord(txn, meta, string(key), ver)
 		if err != nil {
-			return Page{}, err
+			return false, err
 		}
 		if ok {
 			page.Records = append(page.Records, rec)
 		}
 		page.Next.Version = ver
+		return true, nil
+	})
+	if err != nil {
+		return Page{}, err
 	}
 	if !page.More {
 		// Everything up to the watermark has been seen: a cursor there is

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -36,10 +37,53 @@ func readAll(t testing.TB, s *Badger, peer string, cur Cursor, limit int) (map[s
 	return nil, cur
 }
 
-// indexCount counts the version index entries of peer.
+// indexCount counts the version index entries of peer, over all its runs,
+// and checks that the runs are disjoint and ascending within.
 func indexCount(t testing.TB, s *Badger, peer string) int {
 	t.Helper()
-	return countPrefix(t, s, indexPeerPrefix(peer))
+	n := 0
+	prefix := indexPeerPrefix(peer)
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		var prevLast uint64
+		for it.Rewind(); it.Valid(); it.Next() {
+			last, first, err := splitRunKey(it.Item().Key(), len(prefix))
+			if err != nil {
+				return err
+			}
+			if prevLast != 0 && first <= prevLast {
+				return fmt.Errorf("run [%d, %d] overlaps the one ending at %d", first, last, prevLast)
+			}
+			prevLast = last
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			var prev uint64
+			var bad error
+			err = forEachRunEntry(v, first, func(ver uint64, _ []byte) {
+				if (prev != 0 && ver <= prev) || ver < first || ver > last {
+					bad = fmt.Errorf("run [%d, %d]: entry %d after %d", first, last, ver, prev)
+				}
+				prev = ver
+				n++
+			})
+			if err != nil {
+				return err
+			}
+			if bad != nil {
+				return bad
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestChangesFollowWrites(t *testing.T) {
@@ -153,8 +197,19 @@ func TestChangesAfterCollection(t *testing.T) {
 	if len(got) != 2 || got["a"].Version != 1 || got["c"].Version != 3 {
 		t.Fatalf("feed after collection %v", got)
 	}
+	// The collected tombstone's entry stays until a sweep.
+	if n := indexCount(t, s, "p"); n != 3 {
+		t.Fatalf("%d index entries after collection, want 3", n)
+	}
+	if n, err := s.SweepIndex(); err != nil || n != 1 {
+		t.Fatalf("sweep dropped %d (%v), want 1", n, err)
+	}
 	if n := indexCount(t, s, "p"); n != 2 {
-		t.Fatalf("%d index entries after collection, want 2", n)
+		t.Fatalf("%d index entries after the sweep, want 2", n)
+	}
+	got, _ = readAll(t, s, "p", Cursor{}, 0)
+	if len(got) != 2 {
+		t.Fatalf("feed after the sweep %v", got)
 	}
 }
 

@@ -18,8 +18,9 @@ import (
 // overwrite and the watermark past it commit together. Metas of peers
 // without records (and each peer's final meta) go with their last run.
 //
-// A record and its index entry always share a transaction.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs, idx []*badger.Entry) error {
+// The version index runs of the records in a transaction go with it, so a
+// record is never committed without its index entry.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -29,17 +30,32 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs, idx []*badger.Entry) e
 	txn := b.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	var size, count int64
+	var rb runBuilder
+	setRuns := func() error {
+		for _, e := range rb.finish() {
+			if err := txn.SetEntry(e); err != nil {
+				return fmt.Errorf("version index run: %w", err)
+			}
+		}
+		return nil
+	}
 	next := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
+		rb.reset(c.Meta.ID)
 		for j := range c.Records {
-			e, ie := recs[next], idx[next]
+			e := recs[next]
 			next++
-			es := entrySize(e, threshold) + entrySize(ie, threshold)
+			// A run entry's share of a record: its index entry, and a
+			// run's key and overhead in the worst case of one record a run.
+			es := entrySize(e, threshold) + int64(runEntrySize(c.Records[j].Key)+runKeyLen(c.Meta.ID)) + 12
 			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
-				// Close this transaction with the watermark of the last
-				// record written so far for this peer.
+				// Close this transaction with the index of its records of
+				// this peer and the watermark of the last one.
 				if j > 0 {
+					if err := setRuns(); err != nil {
+						return err
+					}
 					if err := txn.SetEntry(intermediateMeta(c.Meta, c.Records[j-1].Version)); err != nil {
 						return fmt.Errorf("meta of a run: %w", err)
 					}
@@ -54,12 +70,17 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs, idx []*badger.Entry) e
 				}
 				txn = b.db.NewTransaction(true)
 				size, count = 0, 0
+				rb.reset(c.Meta.ID)
 			}
-			if err := setRecord(txn, e, ie); err != nil {
+			if err := txn.SetEntry(e); err != nil {
 				return err
 			}
+			rb.add(c.Records[j].Version, c.Records[j].Key)
 			size += es
 			count += 2
+		}
+		if err := setRuns(); err != nil {
+			return err
 		}
 		if c.Remove {
 			continue

@@ -11,11 +11,13 @@ import (
 // Key prefixes. They are one byte plus a slash so that a prefix scan of one
 // kind never runs into another and a hex dump of the store stays readable.
 const (
-	selfKey      = "m/self"
-	cleanKey     = "m/clean"   // present while the store is closed after a clean shutdown
-	indexedKey   = "m/indexed" // every record has its version index entry (see ensureIndex)
-	metaPrefix   = "p/"
-	recordPrefix = "r/"
+	selfKey    = "m/self"
+	cleanKey   = "m/clean" // present while the store is closed after a clean shutdown
+	indexedKey = "m/runs"  // every record is named by a run of the version index (see ensureIndex)
+	// legacyIndexedKey marked the index of one entry per record.
+	legacyIndexedKey = "m/indexed"
+	metaPrefix       = "p/"
+	recordPrefix     = "r/"
 	// removedPrefix marks peers removed (x/<id> -> generation, heartbeat).
 	removedPrefix = "x/"
 )

@@ -91,8 +91,9 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 		Meta:    lsync.PeerMeta{ID: peer, Generation: gen, MaxVersion: ^uint64(0)},
 		Records: rs,
 	}}}
-	recs, idx, _ := encodeBatch(batch)
-	return b.inChunks(len(recs), func(txn *badger.Txn, i int) error { return setRecord(txn, recs[i], idx[i]) })
+	recs, _ := encodeBatch(batch)
+	ents := append(recs, runsOf(peer, rs)...)
+	return b.inChunks(len(ents), func(txn *badger.Txn, i int) error { return txn.SetEntry(ents[i]) })
 }
 
 // rawRecordCount counts the records of peer on disk, servable or not.

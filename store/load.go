@@ -153,13 +153,20 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 	if err := b.deleteKeys(stale); err != nil {
 		return lsync.PeerMeta{}, nil, n, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
 	}
+	if err := b.trimIndex(id, meta.MaxVersion); err != nil {
+		return lsync.PeerMeta{}, nil, n, false, err
+	}
 	if len(stale) > 0 {
 		b.log.Info().Str("peer", id).Int("records", len(stale)).
 			Uint64("generation", meta.Generation).Uint64("max_version", meta.MaxVersion).
 			Msg("store: deleted records of another generation or above the watermark")
 	}
-	slices.SortFunc(recs, func(x, y lsync.Record) int { return cmp.Compare(x.Version, y.Version) })
+	sortByVersion(recs)
 	return meta, recs, n, true, nil
+}
+
+func sortByVersion(recs []lsync.Record) {
+	slices.SortFunc(recs, func(x, y lsync.Record) int { return cmp.Compare(x.Version, y.Version) })
 }
 
 // deleteStale deletes the records of peer whose generation is not gen or

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -39,33 +38,18 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 			through = after
 			return nil
 		}
-		prefix := indexPeerPrefix(view.ID)
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
 		recKey := appendPeerPrefix(nil, view.ID)
 		peerLen := len(recKey)
-		var rec lsync.Record
-		for it.Seek(appendIndexKey(nil, view.ID, after+1, "")); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			if len(k) < len(prefix)+indexKeyExtra {
-				return fmt.Errorf("%w: index key %q too short", ErrCorrupt, k)
-			}
-			ver := binary.BigEndian.Uint64(k[len(prefix):])
-			if ver > view.MaxVersion {
-				break // not vouched for by the watermark: a crash's leftovers
-			}
-			keyBytes := k[len(prefix)+indexKeyExtra:]
+		return walkIndex(txn, view.ID, after, view.MaxVersion, func(ver uint64, keyBytes []byte) (bool, error) {
 			recKey = append(recKey[:peerLen], keyBytes...)
 			item, err := txn.Get(recKey)
 			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue // a collected tombstone, a crash's leftover
+				return true, nil // a collected tombstone, a crash's leftover
 			}
 			if err != nil {
-				return err
+				return false, err
 			}
+			var rec lsync.Record
 			var servable, cut bool
 			err = item.Value(func(v []byte) error {
 				gen, rv, flags, rest, err := decodeRecordHeader(v)
@@ -93,18 +77,14 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 				return nil
 			})
 			if err != nil {
-				return err
+				return false, err
 			}
-			if cut {
+			if cut || (servable && !fn(&rec)) {
 				through = ver - 1
-				return nil
+				return false, nil
 			}
-			if servable && !fn(&rec) {
-				through = ver - 1
-				return nil
-			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return after, fmt.Errorf("store: scan %q: %w", view.ID, err)

@@ -290,6 +290,27 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				if view != g.meta || counts != (lsync.Counts{Records: len(g.recs)}) || !reflect.DeepEqual(scanned, g.recs) {
 					t.Fatalf("LoadMeta gave %+v with %+v and Scan %d records; Load %+v with %d", view, counts, len(scanned), g.meta, len(g.recs))
 				}
+				// The rest of the batch, sent again above the watermark,
+				// completes the data and keeps the index's runs disjoint.
+				var rest []lsync.Record
+				for _, r := range next {
+					if r.Version > view.MaxVersion {
+						rest = append(rest, r)
+					}
+					want[r.Key] = r.Version
+				}
+				mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: batch.Changes[0].Meta, Records: rest}}})
+				fed, _ = readAll(t, s, "p", Cursor{}, 1000)
+				got = map[string]uint64{}
+				for k, r := range fed {
+					got[k] = r.Version
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("after the rest, the changefeed serves %d records, want %d", len(got), len(want))
+				}
+				if n := indexCount(t, s, "p"); n < len(want) {
+					t.Fatalf("%d index entries for %d records", n, len(want))
+				}
 			})
 		}
 	}
