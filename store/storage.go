@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -20,6 +22,9 @@ var _ lsync.Storage = (*Badger)(nil)
 // An index entry whose record has moved above the view's watermark cuts
 // the scan there: the record the view vouches for is gone, the one that
 // replaced it is not the view's yet.
+//
+// Records are read a chunk of index entries at a time, in key order
+// through one iterator (see readChunk), and served in version order.
 func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record) bool) (uint64, error) {
 	if after >= view.MaxVersion {
 		return view.MaxVersion, nil
@@ -38,58 +43,250 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 			through = after
 			return nil
 		}
-		recKey := appendPeerPrefix(nil, view.ID)
-		peerLen := len(recKey)
-		return walkIndex(txn, view.ID, after, view.MaxVersion, func(ver uint64, keyBytes []byte) (bool, error) {
-			recKey = append(recKey[:peerLen], keyBytes...)
-			item, err := txn.Get(recKey)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return true, nil // a collected tombstone, a crash's leftover
-			}
-			if err != nil {
-				return false, err
-			}
-			var rec lsync.Record
-			var servable, cut bool
-			err = item.Value(func(v []byte) error {
-				gen, rv, flags, rest, err := decodeRecordHeader(v)
-				if err != nil {
-					return fmt.Errorf("record %q of %q: %w", keyBytes, view.ID, err)
-				}
-				switch {
-				case gen != view.Generation:
-					return nil // the cleanup of a reset owns it
-				case rv > view.MaxVersion:
-					cut = true // overwritten by a batch not committed yet
-					return nil
-				case rv != ver:
-					return nil // a stale entry
-				}
-				tomb := flags&flagTombstone != 0
-				if tomb && rv <= view.GCVersion {
-					return nil
-				}
-				rec = lsync.Record{Key: string(keyBytes), Version: rv, Tombstone: tomb}
-				if len(rest) > 0 {
-					rec.Value = append([]byte(nil), rest...)
-				}
-				servable = true
-				return nil
+		sc := newScanChunk(txn, view)
+		defer sc.close()
+		from := after
+		for {
+			n := 0
+			err := walkIndex(txn, view.ID, from, view.MaxVersion, func(ver uint64, key []byte) (bool, error) {
+				sc.add(ver, key)
+				n++
+				return n < scanChunkLen, nil
 			})
+			if err != nil || n == 0 {
+				return err
+			}
+			stop, err := sc.serve(fn)
 			if err != nil {
-				return false, err
+				return err
 			}
-			if cut || (servable && !fn(&rec)) {
-				through = ver - 1
-				return false, nil
+			if stop != 0 {
+				through = stop - 1
+				return nil
 			}
-			return true, nil
-		})
+			if n < scanChunkLen {
+				return nil
+			}
+			from = sc.last
+			sc.reset()
+		}
 	})
 	if err != nil {
 		return after, fmt.Errorf("store: scan %q: %w", view.ID, err)
 	}
 	return through, nil
+}
+
+// scanChunkLen is how many index entries Scan reads records for at a
+// time: enough that sorting them by key turns most point reads into steps
+// of one iterator, few enough that a delta cut short wastes little.
+const scanChunkLen = 512
+
+// scanChunk holds one chunk of a Scan: index entries in version order, and
+// their records once read.
+type scanChunk struct {
+	view   lsync.PeerMeta
+	txn    *badger.Txn
+	it     *badger.Iterator
+	mode   lookupMode
+	misses int    // keys in a row out of the iterator's reach
+	points int    // point reads since the last probe
+	peer   []byte // r/<len><peer>
+	keys   []byte // the entries' keys, back to back
+	ents   []scanEntry
+	byKey  []int // ents in key order
+	recKey []byte
+	last   uint64
+}
+
+type scanEntry struct {
+	ver        uint64
+	start, end int // the key in keys
+	state      entryState
+	rec        lsync.Record
+}
+
+type entryState uint8
+
+const (
+	entrySkip entryState = iota // gone, stale, of another generation or collected
+	entryServe
+	entryCut // overwritten above the view: the scan ends before it
+)
+
+func newScanChunk(txn *badger.Txn, view lsync.PeerMeta) *scanChunk {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = peerPrefix(view.ID)
+	return &scanChunk{view: view, txn: txn, it: txn.NewIterator(opts), peer: opts.Prefix}
+}
+
+func (sc *scanChunk) close() { sc.it.Close() }
+
+func (sc *scanChunk) reset() {
+	sc.keys, sc.ents, sc.byKey = sc.keys[:0], sc.ents[:0], sc.byKey[:0]
+}
+
+func (sc *scanChunk) add(ver uint64, key []byte) {
+	start := len(sc.keys)
+	sc.keys = append(sc.keys, key...)
+	sc.ents = append(sc.ents, scanEntry{ver: ver, start: start, end: len(sc.keys)})
+	sc.last = ver
+}
+
+func (sc *scanChunk) key(i int) []byte { return sc.keys[sc.ents[i].start:sc.ents[i].end] }
+
+// serve reads the chunk's records and hands the servable ones to fn in
+// version order. It returns the version the scan stopped at (fn declined
+// it, or it was cut), or 0 if the whole chunk was served.
+func (sc *scanChunk) serve(fn func(r *lsync.Record) bool) (uint64, error) {
+	if err := sc.read(); err != nil {
+		return 0, err
+	}
+	for i := range sc.ents {
+		e := &sc.ents[i]
+		switch e.state {
+		case entryCut:
+			return e.ver, nil
+		case entryServe:
+			if !fn(&e.rec) {
+				return e.ver, nil
+			}
+		}
+	}
+	return 0, nil
+}
+
+// read looks the chunk's records up in key order. Keys that follow each
+// other closely (a catch-up reads every key of a peer) are reached by
+// stepping one iterator, a fraction of a point read's cost; scattered keys
+// by point reads, as a seek costs more than a read (measured on 200,000
+// records: 8.4 us a record seeking, 6.0 reading, 1.0 stepping).
+func (sc *scanChunk) read() error {
+	for i := range sc.ents {
+		sc.byKey = append(sc.byKey, i)
+	}
+	slices.SortFunc(sc.byKey, func(a, b int) int { return bytes.Compare(sc.key(a), sc.key(b)) })
+	sc.mode, sc.misses = modeSeek, 0
+	for _, i := range sc.byKey {
+		sc.recKey = append(append(sc.recKey[:0], sc.peer...), sc.key(i)...)
+		item, err := sc.lookup()
+		if err != nil {
+			return err
+		}
+		if item == nil {
+			continue
+		}
+		if err := item.Value(func(v []byte) error { return sc.judge(&sc.ents[i], v) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// How lookup reaches the next key.
+type lookupMode uint8
+
+const (
+	modeSeek  lookupMode = iota // position the iterator (a chunk's first key, a probe)
+	modeStep                    // step the iterator forward from the last key
+	modePoint                   // point reads: the keys are scattered
+)
+
+const (
+	// stepsBeforeGivingUp is how far the iterator steps forward looking
+	// for the next key before the key counts as out of reach.
+	stepsBeforeGivingUp = 8
+	// probeEvery is how often, in point-read mode, a seek checks whether
+	// the keys have become dense again.
+	probeEvery = 32
+)
+
+// lookup returns the item of recKey, or nil if there is none.
+func (sc *scanChunk) lookup() (*badger.Item, error) {
+	switch sc.mode {
+	case modeStep:
+		if found, decided := sc.step(); decided {
+			sc.misses = 0
+			return sc.itemIf(found), nil
+		}
+		if sc.misses++; sc.misses < 2 {
+			return sc.seek(), nil
+		}
+		sc.mode, sc.points = modePoint, 0
+	case modeSeek:
+		return sc.seek(), nil
+	}
+	if sc.points++; sc.points%probeEvery == 0 {
+		sc.misses = 1 // one more miss and back to point reads
+		return sc.seek(), nil
+	}
+	item, err := sc.txn.Get(sc.recKey)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	return item, err
+}
+
+// seek positions the iterator at recKey (or past it) and steps from there.
+func (sc *scanChunk) seek() *badger.Item {
+	sc.it.Seek(sc.recKey)
+	sc.mode = modeStep
+	return sc.itemIf(sc.it.Valid() && bytes.Equal(sc.it.Item().Key(), sc.recKey))
+}
+
+// step moves the iterator forward to recKey. decided is false when the key
+// is out of reach; otherwise found tells whether it is there (the iterator
+// never went past it on the way from the previous, smaller key).
+func (sc *scanChunk) step() (found, decided bool) {
+	it := sc.it
+	for range stepsBeforeGivingUp {
+		if !it.Valid() {
+			return false, true
+		}
+		switch c := bytes.Compare(it.Item().Key(), sc.recKey); {
+		case c == 0:
+			return true, true
+		case c > 0:
+			return false, true
+		}
+		it.Next()
+	}
+	return false, false
+}
+
+func (sc *scanChunk) itemIf(found bool) *badger.Item {
+	if !found {
+		return nil
+	}
+	return sc.it.Item()
+}
+
+// judge decides whether e's record v is served at e's version.
+func (sc *scanChunk) judge(e *scanEntry, v []byte) error {
+	gen, rv, flags, rest, err := decodeRecordHeader(v)
+	if err != nil {
+		return fmt.Errorf("record %q of %q: %w", sc.keys[e.start:e.end], sc.view.ID, err)
+	}
+	switch {
+	case gen != sc.view.Generation:
+		return nil // the cleanup of a reset owns it
+	case rv > sc.view.MaxVersion:
+		e.state = entryCut // overwritten by a batch not committed yet
+		return nil
+	case rv != e.ver:
+		return nil // a stale entry
+	}
+	tomb := flags&flagTombstone != 0
+	if tomb && rv <= sc.view.GCVersion {
+		return nil
+	}
+	e.rec = lsync.Record{Key: string(sc.keys[e.start:e.end]), Version: rv, Tombstone: tomb}
+	if len(rest) > 0 {
+		e.rec.Value = append([]byte(nil), rest...)
+	}
+	e.state = entryServe
+	return nil
 }
 
 // Get implements sync.Storage: the record of key of peer if the stored

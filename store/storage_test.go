@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -101,15 +102,34 @@ func TestScanServesWhatTheViewVouchesFor(t *testing.T) {
 }
 
 // BenchmarkScan reads one 4 MiB delta's worth of 100-byte records (about
-// 30,000) from a store of 200,000, as a sender serving a catch-up does.
+// 30,000) from a store of 200,000, as a sender serving a catch-up does:
+// keys written in key order (sequential) and in random order (random), so
+// that a delta's keys are dense or scattered in the key space.
 func BenchmarkScan(b *testing.B) {
+	for _, random := range []bool{false, true} {
+		name := "sequential"
+		if random {
+			name = "random"
+		}
+		b.Run(name, func(b *testing.B) { benchScan(b, random) })
+	}
+}
+
+func benchScan(b *testing.B, random bool) {
 	s := openDir(b, b.TempDir())
 	defer mustClose(b, s)
 	const n = 200_000
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if random {
+		rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
 	for i := 0; i < n; i += 20_000 {
 		rs := recs("k", uint64(i), 20_000, 100)
 		for j := range rs {
-			rs[j].Key = fmt.Sprintf("k%07d", i+j)
+			rs[j].Key = fmt.Sprintf("k%07d", order[i+j])
 		}
 		mustApply(b, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("p", 1, uint64(i+20_000)), Records: rs}}})
 	}
