@@ -9,6 +9,9 @@
 //	m/self                        id, generation, boot counter
 //	p/<peer id>                   alias, addr, generation, max version, gc version
 //	r/<u16 BE len(id)><id><key>   generation, version, flags, value
+//	w/<u16 BE len(id)><id><u64 BE last><u64 BE first>
+//	                              a run of the version index (see index.go)
+//	x/<peer id>                   a removed peer's generation and heartbeat
 //
 // Strings and integers are encoded with encoding/binary (uvarints,
 // length-prefixed strings); flags bit 0 marks a tombstone. The length in
