@@ -10,6 +10,7 @@ import (
 // announced their leave are not reported suspended or dead.
 func (e *Engine) Check(now time.Time) Ready {
 	e.recount(now)
+	e.checkExpected(now)
 	rep := e.det.Check(now)
 	var rd Ready
 	if rep.Empty() {

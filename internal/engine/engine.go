@@ -117,15 +117,19 @@ type Engine struct {
 	// release at the next beat, the votes known per peer, the votes being
 	// gossiped, and the peers this node voted against in their current
 	// silence (with the re-votes cast).
-	monitors    []string
-	ring        []string       // members in ring order, self included
-	ringAt      map[string]int // position of each on ring
-	released    []string
-	votes       map[string]*voteSet
-	spread      []spreading
-	silent      map[string]int
-	refutations uint64
-	refutedAt   uint64 // heartbeat of the last refutation
+	monitors []string
+	ring     []string       // members in ring order, self included
+	ringAt   map[string]int // position of each on ring
+	released []string
+	votes    map[string]*voteSet
+	spread   []spreading
+	silent   map[string]int
+	// expecting: peers voted against by checkExpected (never beat here);
+	// unexpected: such peers found alive elsewhere, not judged again
+	// until they beat here (expect.go).
+	expecting, unexpected map[string]bool
+	refutations           uint64
+	refutedAt             uint64 // heartbeat of the last refutation
 	// news is when membership last changed here (a peer heard of, found,
 	// back or reborn): rounds stay loud for Config.Recent after it.
 	news time.Time
@@ -179,7 +183,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
 		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
-		seedSilence: make(map[string]int), votes: make(map[string]*voteSet), silent: make(map[string]int)}
+		seedSilence: make(map[string]int), votes: make(map[string]*voteSet), silent: make(map[string]int),
+		expecting: make(map[string]bool), unexpected: make(map[string]bool)}
 	if e.ver == nil {
 		e.ver = versioner.NewCounter()
 	}

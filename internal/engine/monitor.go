@@ -213,6 +213,7 @@ func (e *Engine) noteDirect(obs *lsync.Observed, now time.Time) {
 	}
 	for _, id := range obs.Direct {
 		e.det.DirectBeat(id, now)
+		e.expectationMet(id, true)
 		delete(e.silent, id)
 	}
 	for _, id := range obs.Heartbeats {
@@ -222,6 +223,9 @@ func (e *Engine) noteDirect(obs *lsync.Observed, now time.Time) {
 				delete(e.votes, id) // refuted
 				e.det.SetVerdict(id, false)
 			}
+		}
+		if !direct && e.expectationMet(id, false) {
+			continue // alive elsewhere: not this node's to judge
 		}
 		if n, voted := e.silent[id]; voted && !direct {
 			// Still silent here, yet alive elsewhere or its last beat
@@ -411,6 +415,8 @@ func (e *Engine) hbOf(id string) uint64 {
 func (e *Engine) forgetVotes(id string) {
 	delete(e.votes, id)
 	delete(e.silent, id)
+	delete(e.expecting, id)
+	delete(e.unexpected, id)
 }
 
 // Refutations counts the times this node found itself suspected and

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/health"
+)
+
+// Expected beats (monitoring). A monitor judges a peer by the beats the
+// peer sends it, and only once one has arrived: views of the ring differ
+// for a while, and a node must not vote against a peer that beats to
+// others. So a peer that joined and stopped before its first beat reached
+// any monitor (a crash right after start, a crash loop) had no judge at
+// all and stayed alive everywhere until the last resort, 10 x dead_after
+// later (seen on real sockets: a 3-node cluster whose third node stopped
+// right after joining was never suspended).
+//
+// Now a node that, by its own ring, is one of a peer's monitors and has
+// had no beat from it judges the peer by its relayed heartbeats, against
+// the direct threshold, and votes as a silent monitor does. Its vote still
+// needs the quorum, so one node whose ring is wrong convicts no one; and a
+// newer heartbeat (the peer is alive, beating to others) refutes it and
+// ends this node's expectation of that peer, which then waits for a beat
+// of its own before judging it again.
+
+// checkExpected votes against the peers that should beat to this node,
+// never did, and whose relayed heartbeat has gone silent.
+func (e *Engine) checkExpected(now time.Time) {
+	k := e.cfg.Monitors
+	at, ok := e.ringAt[e.cfg.Self.ID]
+	if k <= 0 || !ok || len(e.ring) < 2 {
+		return
+	}
+	threshold := e.cfg.Health.DirectThreshold
+	if threshold <= 0 {
+		threshold = e.cfg.Health.Threshold
+	}
+	for i := 1; i <= k && i < len(e.ring); i++ {
+		id := e.ring[(at-i+len(e.ring))%len(e.ring)]
+		if _, voted := e.silent[id]; voted || e.unexpected[id] {
+			continue
+		}
+		if st, ok := e.det.State(id); !ok || st != health.Alive || e.det.Direct(id) {
+			continue
+		}
+		if e.det.Phi(id, now) <= threshold {
+			continue
+		}
+		e.silent[id] = 0
+		e.expecting[id] = true
+		e.castVote(id, now)
+	}
+}
+
+// expectationMet ends the expectation of a peer that beat to this node
+// (direct) or that is alive elsewhere (a newer heartbeat, not direct),
+// and reports whether there was one. Only the latter is remembered: such
+// a peer is not expected again until it beats here.
+func (e *Engine) expectationMet(id string, direct bool) bool {
+	if direct {
+		delete(e.unexpected, id)
+	}
+	if !e.expecting[id] {
+		return false
+	}
+	delete(e.expecting, id)
+	delete(e.silent, id)
+	if !direct {
+		e.unexpected[id] = true
+	}
+	return true
+}
