@@ -196,56 +196,65 @@ func (r *runReader) next() (version uint64, key []byte, ok bool, err error) {
 	return r.ver, key, true, nil
 }
 
-// walkIndex calls fn with each index entry of peer above after and at or
-// below through, in ascending version order, until fn returns false. It
-// never yields a version twice or out of order, even over runs that break
-// the disjointness invariant.
-func walkIndex(txn *badger.Txn, peer string, after, through uint64, fn func(version uint64, key []byte) (bool, error)) error {
+// eachRun calls fn with each run of peer that can hold a version at or
+// above from, in key order, until fn returns false.
+func eachRun(txn *badger.Txn, peer string, from uint64, fn func(item *badger.Item, first uint64) (bool, error)) error {
 	prefix := indexPeerPrefix(peer)
 	opts := badger.DefaultIteratorOptions
 	opts.PrefetchValues = false
 	opts.Prefix = prefix
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	var buf []byte
-	prev := after
-	for it.Seek(runSeekKey(peer, after+1)); it.Valid(); it.Next() {
+	for it.Seek(runSeekKey(peer, from)); it.Valid(); it.Next() {
 		item := it.Item()
 		_, first, err := splitRunKey(item.Key(), len(prefix))
 		if err != nil {
 			return err
 		}
-		if first > through {
-			return nil // not vouched for by the watermark: a crash's leftovers
-		}
-		if buf, err = item.ValueCopy(buf[:0]); err != nil {
+		if more, err := fn(item, first); err != nil || !more {
 			return err
-		}
-		r, err := newRunReader(buf, first)
-		if err != nil {
-			return fmt.Errorf("run %q: %w", item.Key(), err)
-		}
-		for {
-			ver, key, ok, err := r.next()
-			if err != nil {
-				return fmt.Errorf("run %q: %w", item.Key(), err)
-			}
-			if !ok {
-				break
-			}
-			if ver <= prev {
-				continue
-			}
-			if ver > through {
-				return nil
-			}
-			prev = ver
-			if more, err := fn(ver, key); err != nil || !more {
-				return err
-			}
 		}
 	}
 	return nil
+}
+
+// walkIndex calls fn with each index entry of peer above after and at or
+// below through, in ascending version order, until fn returns false. It
+// never yields a version twice or out of order, even over runs that break
+// the disjointness invariant.
+func walkIndex(txn *badger.Txn, peer string, after, through uint64, fn func(version uint64, key []byte) (bool, error)) error {
+	var buf []byte
+	prev := after
+	return eachRun(txn, peer, after+1, func(item *badger.Item, first uint64) (bool, error) {
+		if first > through {
+			return false, nil // not vouched for by the watermark: a crash's leftovers
+		}
+		var err error
+		if buf, err = item.ValueCopy(buf[:0]); err != nil {
+			return false, err
+		}
+		r, err := newRunReader(buf, first)
+		if err != nil {
+			return false, fmt.Errorf("run %q: %w", item.Key(), err)
+		}
+		for {
+			ver, key, ok, err := r.next()
+			switch {
+			case err != nil:
+				return false, fmt.Errorf("run %q: %w", item.Key(), err)
+			case !ok:
+				return true, nil
+			case ver <= prev:
+				continue
+			case ver > through:
+				return false, nil
+			}
+			prev = ver
+			if more, err := fn(ver, key); err != nil || !more {
+				return false, err
+			}
+		}
+	})
 }
 
 // deleteIndex deletes the whole version index of peer. The caller holds
@@ -283,25 +292,14 @@ func (b *Badger) trimIndex(peer string, watermark uint64) error {
 	var dels [][]byte
 	var sets []*badger.Entry
 	err := b.db.View(func(txn *badger.Txn) error {
-		prefix := indexPeerPrefix(peer)
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(runSeekKey(peer, watermark+1)); it.Valid(); it.Next() {
-			item := it.Item()
-			_, first, err := splitRunKey(item.Key(), len(prefix))
-			if err != nil {
-				return err
-			}
+		return eachRun(txn, peer, watermark+1, func(item *badger.Item, first uint64) (bool, error) {
 			dels = append(dels, item.KeyCopy(nil))
 			if first > watermark {
-				continue
+				return true, nil
 			}
 			var rb runBuilder
 			rb.reset(peer)
-			err = item.Value(func(v []byte) error {
+			err := item.Value(func(v []byte) error {
 				return forEachRunEntry(v, first, func(ver uint64, key []byte) {
 					if ver <= watermark {
 						rb.add(ver, string(key))
@@ -309,11 +307,11 @@ func (b *Badger) trimIndex(peer string, watermark uint64) error {
 				})
 			})
 			if err != nil {
-				return fmt.Errorf("run %q: %w", item.Key(), err)
+				return false, fmt.Errorf("run %q: %w", item.Key(), err)
 			}
 			sets = append(sets, rb.finish()...)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("trim version index of %q: %w", peer, err)

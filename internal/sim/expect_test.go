@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/leviathan-gossip/leviathan/internal/engine"
 )
 
 // ringSuccessor is the member after id on the monitoring ring (FNV-1a of
@@ -61,30 +59,12 @@ func TestNeverBeatenPeerIsSuspected(t *testing.T) {
 		t.Fatal("the monitor got a beat through the block")
 	}
 	c.RunFor(time.Minute)
-	at := c.Now()
-	got := map[int]time.Duration{}
-	falseSusp := 0
-	c.Hooks.Events = func(i int, evs []engine.Event) {
-		for _, ev := range evs {
-			if ev.Kind != engine.Suspend {
-				continue
-			}
-			for _, id := range ev.Peers {
-				switch {
-				case id == c.Node(x).ID && !c.Node(x).Up():
-					if _, ok := got[i]; !ok {
-						got[i] = c.Now() - at
-					}
-				case c.Node(c.byID[id]).Up():
-					falseSusp++
-				}
-			}
-		}
-	}
+	w := watchSuspicions(c, x)
+	w.at = c.Now()
 	c.Crash(x)
 	c.RunFor(15 * time.Second)
-	if len(got) != 3 || falseSusp != 0 {
-		t.Fatalf("%d of 3 live nodes suspected the crash within 15 s (%v), %d false suspicions", len(got), got, falseSusp)
+	if len(w.got) != 3 || w.falseSusp != 0 {
+		t.Fatalf("%d of 3 live nodes suspected the crash within 15 s (%v), %d false suspicions", len(w.got), w.got, w.falseSusp)
 	}
 	noViolations(t, c)
 }

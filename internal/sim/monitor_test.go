@@ -12,13 +12,16 @@ import (
 // each other for two minutes after they formed without suspecting a live
 // node; a crash is then suspected by every other node within 10 s, each by
 // a verdict of the crashed node's monitors, not by relayed heartbeats.
-func TestMonitorsDetectWithoutFalseSuspicions(t *testing.T) {
-	c := newCluster(t, 30, 21, NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax})
-	const victim = 17
-	crashed := false
-	var falseSusp int
-	var at time.Duration
-	got := map[int]time.Duration{}
+// suspicionWatch counts what the nodes suspect: when each first suspected
+// the victim once it is down (since at), and suspicions of live nodes.
+type suspicionWatch struct {
+	at        time.Duration
+	got       map[int]time.Duration
+	falseSusp int
+}
+
+func watchSuspicions(c *Cluster, victim int) *suspicionWatch {
+	w := &suspicionWatch{got: map[int]time.Duration{}}
 	c.Hooks.Events = func(i int, evs []engine.Event) {
 		for _, ev := range evs {
 			if ev.Kind != engine.Suspend {
@@ -26,29 +29,36 @@ func TestMonitorsDetectWithoutFalseSuspicions(t *testing.T) {
 			}
 			for _, id := range ev.Peers {
 				switch {
-				case crashed && id == c.Node(victim).ID:
-					if _, ok := got[i]; !ok {
-						got[i] = c.Now() - at
+				case id == c.Node(victim).ID && !c.Node(victim).Up():
+					if _, ok := w.got[i]; !ok {
+						w.got[i] = c.Now() - w.at
 					}
 				case c.Node(c.byID[id]).Up():
-					falseSusp++
+					w.falseSusp++
 				}
 			}
 		}
 	}
+	return w
+}
+
+func TestMonitorsDetectWithoutFalseSuspicions(t *testing.T) {
+	c := newCluster(t, 30, 21, NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax})
+	const victim = 17
+	w := watchSuspicions(c, victim)
 	c.RunFor(2 * time.Minute)
-	if falseSusp != 0 {
-		t.Fatalf("%d suspicions of live nodes in two minutes", falseSusp)
+	if w.falseSusp != 0 {
+		t.Fatalf("%d suspicions of live nodes in two minutes", w.falseSusp)
 	}
 	var relayed0 uint64
 	for _, n := range c.Nodes() {
 		relayed0 += n.Detector().Causes().Relayed
 	}
-	crashed, at = true, c.Now()
+	w.at = c.Now()
 	c.Crash(victim)
 	c.RunFor(10 * time.Second)
-	if len(got) != 29 {
-		t.Fatalf("%d of 29 nodes suspected the crash within 10 s", len(got))
+	if len(w.got) != 29 {
+		t.Fatalf("%d of 29 nodes suspected the crash within 10 s", len(w.got))
 	}
 	var relayed uint64
 	for _, n := range c.Nodes() {
