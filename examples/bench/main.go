@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -49,6 +50,7 @@ type options struct {
 	mtu      int
 	warmup   time.Duration
 	profile  string
+	block    string
 	real     realOptions
 }
 
@@ -77,6 +79,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile to this file")
+	fs.StringVar(&o.block, "blockprofile", "", "write a profile of where goroutines waited (locks, channels) longer than 10 µs to this file")
 	realFlags(fs, &o.real)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +95,15 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.block != "" {
+		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
+		defer func() {
+			if f, err := os.Create(o.block); err == nil {
+				_ = pprof.Lookup("block").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	// A simulation allocates many short-lived messages over a large live
 	// heap; collecting less often saves a fifth of the run time.
