@@ -51,6 +51,7 @@ type options struct {
 	warmup   time.Duration
 	profile  string
 	block    string
+	mem      string
 	real     realOptions
 }
 
@@ -79,6 +80,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile to this file")
+	fs.StringVar(&o.mem, "memprofile", "", "write a heap profile, taken when the scenarios end, to this file")
 	fs.StringVar(&o.block, "blockprofile", "", "write a profile of where goroutines waited (locks, channels) longer than 10 µs to this file")
 	realFlags(fs, &o.real)
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +97,14 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.mem != "" {
+		defer func() {
+			if f, err := os.Create(o.mem); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	if o.block != "" {
 		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
