@@ -17,7 +17,12 @@ func (e *Engine) Check(now time.Time) Ready {
 	}
 	e.ts.dirty = true
 	for _, id := range e.notLeft(rep.Silent) {
-		// A peer that beats to this node went silent: vote.
+		// A peer that beats to this node went silent: vote, if this node
+		// is one of its monitors now.
+		if !e.watches(id) {
+			e.det.Indirect(id)
+			continue
+		}
 		e.silent[id] = 0
 		e.castVote(id, now)
 	}

@@ -120,7 +120,7 @@ type Engine struct {
 	monitors    []string
 	ring        []string       // members in ring order, self included
 	ringAt      map[string]int // position of each on ring
-	released    []string
+	released    []release
 	votes       map[string]*voteSet
 	spread      []spreading
 	silent      map[string]int

@@ -133,3 +133,7 @@ func (e *Engine) sendHello(rd *Ready) {
 		}
 	}
 }
+
+// JoinState reports the member lists asked for and whether the join ended
+// on an answer that named no one new (for tests and measurements).
+func (e *Engine) JoinState() (asks int, joined bool) { return e.joinAsks, e.joined }

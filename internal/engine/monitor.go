@@ -106,10 +106,12 @@ func (e *Engine) rebuildRing(alive []string) {
 		next = append(next, ring[(at+i)%len(ring)].id)
 	}
 	for _, id := range e.monitors {
-		if !slices.Contains(next, id) && !slices.Contains(e.released, id) {
-			e.released = append(e.released, id)
+		if !slices.Contains(next, id) && !slices.ContainsFunc(e.released, func(r release) bool { return r.id == id }) {
+			e.released = append(e.released, release{id: id, left: releaseSends})
 		}
 	}
+	// One taken back before its Release went out is not released.
+	e.released = slices.DeleteFunc(e.released, func(r release) bool { return slices.Contains(next, r.id) })
 	e.monitors = next
 	e.ring = e.ring[:0]
 	for _, m := range ring {
@@ -139,6 +141,22 @@ func (e *Engine) canVote(id, by string) bool {
 	}
 	d := (bt - at + len(e.ring)) % len(e.ring)
 	return d >= 1 && d <= e.cfg.Monitors*ringSlack
+}
+
+// watches reports whether this node is one of the peer's monitors on its
+// own ring: one of the next Monitors members after the peer. A former
+// monitor whose Release was lost still holds the peer's beats direct and
+// finds it silent; it must not vote (its vote, with two others like it,
+// made a bare majority against live nodes at N = 300 and 50 % loss).
+// Unknown positions count as watching.
+func (e *Engine) watches(id string) bool {
+	at, ok := e.ringAt[id]
+	self, ok2 := e.ringAt[e.cfg.Self.ID]
+	if !ok || !ok2 || len(e.ring) == 0 {
+		return true
+	}
+	d := (self - at + len(e.ring)) % len(e.ring)
+	return d >= 1 && d <= e.cfg.Monitors
 }
 
 // voters counts the votes of a set that come from where a peer's
@@ -191,14 +209,29 @@ func (e *Engine) beatTo(rd *Ready, hb uint64) {
 	}
 	if len(e.released) > 0 {
 		rel := &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation, Heartbeat: hb, Release: true}
-		for _, id := range e.released {
-			if p, ok := e.state.Peer(id); ok && p.Addr != "" {
+		for i := range e.released {
+			r := &e.released[i]
+			if p, ok := e.state.Peer(r.id); ok && p.Addr != "" {
 				rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: rel})
 			}
+			r.left--
 		}
-		e.released = e.released[:0]
+		e.released = slices.DeleteFunc(e.released, func(r release) bool { return r.left <= 0 })
 	}
 }
+
+// release is a former monitor to be sent a Release, with the sends left.
+type release struct {
+	id   string
+	left int
+}
+
+// releaseSends is how many beats carry each Release. A Release is one
+// datagram: at 50 % loss one in two was lost, and the former monitor,
+// never beaten to again, voted against a live node (three such votes
+// made a bare majority at N = 300 in the cold start). Five leave one in
+// 32 lost, and those are caught by watches.
+const releaseSends = 5
 
 // noteDirect feeds the detector the beats peers sent this node directly,
 // and re-votes or gives up on peers voted against whose heartbeat rose
@@ -391,6 +424,12 @@ func (e *Engine) recount(now time.Time) {
 	self := e.cfg.Self.ID
 	for id := range e.silent {
 		if st, _ := e.det.State(id); st != health.Alive {
+			continue
+		}
+		if !e.watches(id) {
+			// The ring moved on since the vote (a member joined between).
+			e.det.Indirect(id)
+			delete(e.silent, id)
 			continue
 		}
 		if !slices.ContainsFunc(e.spread, func(s spreading) bool { return s.v.ID == id && s.v.By == self }) {

@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // TestMonitorsDetectWithoutFalseSuspicions: 30 nodes with 10% loss watch
@@ -96,4 +98,73 @@ func TestCutOffNodeRefutes(t *testing.T) {
 		}
 	}
 	noViolations(t, c)
+}
+
+// TestFormerMonitorStandsDown: x's third monitor y crashes, so x's sixth
+// member m moves up and x beats to it; y comes back, so x drops m again
+// and sends it Releases, one with each of its next releaseSends beats.
+// With those Releases (and the beats) from x to m all lost, m still holds
+// x as beating to it and finds x silent, but it is no longer one of x's
+// monitors on its own ring: it must not vote against x.
+func TestFormerMonitorStandsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		block        bool
+		wantReleases int
+	}{
+		{"releases arrive", false, 5},
+		{"releases lost", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 12, 23, NetConfig{})
+			const x = 4
+			mons := c.Node(x).Engine().Monitors()
+			y := c.byID[mons[2]]
+			c.Crash(y)
+			c.RunFor(20 * time.Second)
+			now := c.Node(x).Engine().Monitors()
+			if slices.Contains(now, mons[2]) || len(now) != 5 {
+				t.Fatalf("x's monitors %v after its monitor %s crashed", now, mons[2])
+			}
+			m := c.byID[now[4]]
+			if !c.Node(m).Detector().Direct(c.Node(x).ID) {
+				t.Fatalf("x's new monitor %s does not hold x's beats direct", c.Node(m).ID)
+			}
+			if tc.block {
+				c.Block(x, m)
+			}
+			releases, votes := 0, 0
+			c.Hooks.Message = func(i int, msg lsync.Message) {
+				switch v := msg.(type) {
+				case *lsync.Beat:
+					if i == m && v.From == c.Node(x).ID && v.Release {
+						releases++
+					}
+				case *lsync.Suspect:
+					for _, vt := range v.Votes {
+						if vt.ID == c.Node(x).ID && vt.By == c.Node(m).ID {
+							votes++
+						}
+					}
+				}
+			}
+			if err := c.Restart(y); err != nil {
+				t.Fatal(err)
+			}
+			c.RunFor(40 * time.Second)
+			if got := c.Node(x).Engine().Monitors(); !slices.Equal(got, mons) {
+				t.Fatalf("x's monitors %v after %s came back, want %v", got, mons[2], mons)
+			}
+			if releases != tc.wantReleases {
+				t.Errorf("%s received %d Releases from x, want %d", c.Node(m).ID, releases, tc.wantReleases)
+			}
+			if votes != 0 {
+				t.Errorf("%s, no longer x's monitor, sent %d votes against x", c.Node(m).ID, votes)
+			}
+			if c.Node(m).Detector().Direct(c.Node(x).ID) {
+				t.Errorf("%s still holds x's beats direct", c.Node(m).ID)
+			}
+			noViolations(t, c)
+		})
+	}
 }
