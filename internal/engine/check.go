@@ -13,6 +13,7 @@ func (e *Engine) Check(now time.Time) Ready {
 	rep := e.det.Check(now)
 	var rd Ready
 	if rep.Empty() {
+		e.flushVotes(&rd)
 		return rd
 	}
 	e.ts.dirty = true
@@ -40,6 +41,7 @@ func (e *Engine) Check(now time.Time) Ready {
 	rd.event(Suspend, e.notLeft(rep.Suspended))
 	rd.event(Recover, rep.Recovered)
 	rd.event(Dead, e.notLeft(rep.Dead))
+	e.flushVotes(&rd)
 	return rd
 }
 

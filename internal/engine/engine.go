@@ -123,6 +123,8 @@ type Engine struct {
 	released    []release
 	votes       map[string]*voteSet
 	spread      []spreading
+	outVotes    []lsync.Vote // own votes for the next Ready (flushVotes)
+	verdicts    []string     // verdicts formed since, to broadcast
 	silent      map[string]int
 	refutations uint64
 	refutedAt   uint64 // heartbeat of the last refutation
@@ -131,8 +133,10 @@ type Engine struct {
 	news time.Time
 
 	// Joining and hello (join.go): member lists asked for, whether an
-	// answer named no one new, and the hellos left to send (-1: sent).
+	// answer named no one new, whether the join is over, and the hellos
+	// left to send (-1: sent).
 	joinAsks  int
+	listed    bool // an answer named no one new and held all it named alive
 	joined    bool
 	helloLeft int
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -91,11 +92,63 @@ func TestMemberListMakesAJoinerSeeAllAlive(t *testing.T) {
 			}
 		}
 	}
-	if !d.joined {
-		t.Fatal("still joining after an answer naming no one new, all alive")
+	if !d.listed {
+		t.Fatal("an answer naming no one new, all alive, did not count")
 	}
-	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 {
-		t.Fatalf("joined, yet asks %v", got)
+	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 || !d.joined {
+		t.Fatalf("still joining (asks %v) after an answer naming no one new, all alive, with every member alive here", got)
+	}
+}
+
+// TestJoinGoesOnWhileMembersAreUnconfirmed: an answer that names no one
+// new, all alive, does not end the join while this node holds most of the
+// members it knows unconfirmed (an early seed's short list, the rest heard
+// of in digests); asks after the first seedAsks go to a live member, not a
+// seed; and the join ends for good after maxJoinAsks rounds.
+func TestJoinGoesOnWhileMembersAreUnconfirmed(t *testing.T) {
+	d := newEngineWith(t, "d", nil, "a:1")
+	now := t0
+	// The seed a and b spoke to d themselves: alive at its next check.
+	for _, id := range []string{"a", "b"} {
+		d.Step(now, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+	}
+	// Ten more are heard of in a digest only.
+	var heard []lsync.DigestEntry
+	for i := range 10 {
+		id := fmt.Sprintf("g%d", i)
+		heard = append(heard, lsync.DigestEntry{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5})
+	}
+	d.Step(now, "b:1", &lsync.Syn{Cluster: "test", From: "b", Digest: heard})
+	d.Check(now.Add(time.Second))
+	if got := requests(d.Round(now.Add(time.Second))); !slices.Equal(got, []string{"a:1"}) {
+		t.Fatalf("first round asks %v, want the seed", got)
+	}
+	// The seed's answer names a and b, both alive at the seed.
+	list := &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, {ID: "b", Addr: "b:1", Generation: 1, Heartbeat: 6}}}
+	d.Step(now, "a:1", list)
+	if !d.listed {
+		t.Fatal("an answer naming no one new, all alive, did not count")
+	}
+	now = now.Add(time.Second)
+	for i := 2; i <= maxJoinAsks+2; i++ {
+		now = now.Add(time.Second)
+		got := requests(d.Round(now))
+		switch {
+		case i > maxJoinAsks:
+			if len(got) != 0 {
+				t.Fatalf("round %d asks %v after maxJoinAsks", i, got)
+			}
+		case len(got) != 1:
+			t.Fatalf("round %d asks %v, want one: 10 of 12 members are unconfirmed", i, got)
+		case i <= seedAsks && got[0] != "a:1":
+			t.Fatalf("round %d asks %v, want the seed", i, got)
+		case i > seedAsks && got[0] != "b:1":
+			t.Fatalf("round %d asks %v, want the live member b", i, got)
+		}
+	}
+	if d.joined {
+		t.Fatal("joined with most members unconfirmed")
 	}
 }
 

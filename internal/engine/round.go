@@ -81,6 +81,7 @@ func (e *Engine) Round(now time.Time) Ready {
 		e.sentToSeed(addr, &rd)
 	}
 	e.joinAsk(&rd, to)
+	e.flushVotes(&rd)
 	if sm := e.suspectMsg(len(to)); sm != nil {
 		for _, addr := range to {
 			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: sm})

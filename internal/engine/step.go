@@ -18,6 +18,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if m, ok := msg.(*lsync.Suspect); ok {
 		var rd Ready
 		e.stepSuspect(m, &rd, now)
+		e.flushVotes(&rd)
 		return rd
 	}
 	msg = e.screen(msg, now)
@@ -59,6 +60,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	rd.event(Discover, found)
 	rd.event(Recover, back)
+	e.flushVotes(&rd) // re-votes of noteDirect
 	e.hand(&rd)
 	return rd
 }
