@@ -217,6 +217,14 @@ func (d *Detector) SetVerdict(id string, down bool) {
 	}
 }
 
+// Verdict reports whether a verdict is set on the peer (SetVerdict).
+func (d *Detector) Verdict(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.peers[id]
+	return ok && p.verdict
+}
+
 // Direct reports whether the peer beats to this node directly (monitored
 // mode), for status pages and tests.
 func (d *Detector) Direct(id string) bool {

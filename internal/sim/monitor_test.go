@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"cmp"
+	"hash/fnv"
 	"slices"
 	"testing"
 	"time"
@@ -167,4 +169,94 @@ func TestFormerMonitorStandsDown(t *testing.T) {
 			noViolations(t, c)
 		})
 	}
+}
+
+// TestVerdictsSpreadAndLoneVotesDoNot: 60 nodes at 50 % loss. In a
+// quiet minute after the cluster formed, monitors miss runs of beats and
+// vote, but a lone vote goes only to the peer's monitors and to the peer
+// (a Suspect anywhere else would be the old cluster-wide gossip of every
+// vote), and no live node is suspected. Then a crash is suspected by every
+// node within 15 s, and never taken back: the crashed node's last
+// heartbeats, relayed after the verdict, do not undo it.
+func TestVerdictsSpreadAndLoneVotesDoNot(t *testing.T) {
+	c := newCluster(t, 60, 24, NetConfig{Drop: 0.5, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax})
+	const victim = 33
+	monitorsOf := func(id string) []string {
+		// The rings agree once the cluster formed: any live node's will do.
+		return ringAfter(c, id)
+	}
+	var stray, lone, falseSusp, recovered int
+	crashed := false
+	var at time.Duration
+	got := map[int]time.Duration{}
+	c.Hooks.Message = func(i int, m lsync.Message) {
+		s, ok := m.(*lsync.Suspect)
+		if !ok || crashed {
+			return
+		}
+		for _, v := range s.Votes {
+			if v.By == v.ID {
+				continue // a refutation: gossiped, so that it reaches any verdict
+			}
+			lone++
+			if me := c.Node(i).ID; me != v.ID && !slices.Contains(monitorsOf(v.ID), me) {
+				stray++
+			}
+		}
+	}
+	c.Hooks.Events = func(i int, evs []engine.Event) {
+		for _, ev := range evs {
+			for _, id := range ev.Peers {
+				switch {
+				case ev.Kind == engine.Recover && crashed && id == c.Node(victim).ID:
+					recovered++
+				case ev.Kind != engine.Suspend:
+				case crashed && id == c.Node(victim).ID:
+					if _, ok := got[i]; !ok {
+						got[i] = c.Now() - at
+					}
+				case c.Node(c.byID[id]).Up():
+					falseSusp++
+				}
+			}
+		}
+	}
+	c.RunFor(time.Minute)
+	if lone == 0 {
+		t.Fatal("no vote in a minute at 50 % loss: the test shows nothing")
+	}
+	if stray != 0 || falseSusp != 0 {
+		t.Fatalf("%d of %d votes reached nodes neither monitoring nor monitored; %d false suspicions", stray, lone, falseSusp)
+	}
+	crashed, at = true, c.Now()
+	c.Crash(victim)
+	c.RunFor(30 * time.Second)
+	var last time.Duration
+	for _, d := range got {
+		last = max(last, d)
+	}
+	if len(got) != 59 || last > 15*time.Second {
+		t.Fatalf("%d of 59 nodes suspected the crash, the last after %v; want all within 15 s", len(got), last)
+	}
+	if recovered != 0 {
+		t.Fatalf("the crashed node recovered %d times after its verdict", recovered)
+	}
+	noViolations(t, c)
+}
+
+// ringAfter is the Monitors members after id on the ring of every node,
+// as all rings are once the cluster formed.
+func ringAfter(c *Cluster, id string) []string {
+	ids := make([]string, 0, len(c.Nodes()))
+	for _, n := range c.Nodes() {
+		ids = append(ids, n.ID)
+	}
+	h := func(s string) uint64 { f := fnv.New64a(); f.Write([]byte(s)); return f.Sum64() }
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(h(a), h(b)) })
+	at := slices.Index(ids, id)
+	var out []string
+	for k := 1; k <= c.Config().Monitors; k++ {
+		out = append(out, ids[(at+k)%len(ids)])
+	}
+	return out
 }
