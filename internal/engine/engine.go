@@ -135,9 +135,14 @@ type Engine struct {
 	// Joining and hello (join.go): member lists asked for, whether an
 	// answer named no one new, whether the join is over, and the hellos
 	// left to send (-1: sent).
-	joinAsks  int
-	listed    bool // an answer named no one new and held all it named alive
-	joined    bool
+	joinAsks int
+	listed   bool // an answer named no one new and held all it named alive
+	joined   bool
+	// After the join: since when members heard of are unconfirmed, and
+	// the wait before the next late ask (lateAsk).
+	lateSince time.Time
+	lateWait  time.Duration
+	lateAsks  int
 	helloLeft int
 
 	busy    bool // a Ready's batch is out for persisting

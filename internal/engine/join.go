@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"time"
 
 	"github.com/leviathan-gossip/leviathan/health"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -84,6 +85,48 @@ func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *
 		e.listed = true
 	}
 }
+
+// lateAsk asks a live member for its list once more when, after the join,
+// some member heard of has not been seen alive here for lateAskRounds
+// rounds: one first heard of in a quiet digest needs a second, risen
+// sighting of its heartbeat to come up, and quiet digests carry a few
+// entries each (at N = 100 and 50 % loss one node waited 26 s for the last
+// member it heard of after its join, where a member that holds it alive
+// vouches for it in one answer). The wait grows while such members
+// remain, as a ghost that never comes up (a member gone before this node
+// joined) stays until the core forgets it.
+func (e *Engine) lateAsk(rd *Ready, now time.Time) {
+	if !e.joined || e.ts.joining == 0 {
+		e.lateSince, e.lateWait, e.lateAsks = time.Time{}, 0, 0
+		return
+	}
+	if e.lateSince.IsZero() {
+		e.lateSince = now
+		e.lateWait = max(e.lateWait, lateAskRounds*e.cfg.Gossip)
+		return
+	}
+	if now.Sub(e.lateSince) < e.lateWait || len(e.ts.live) == 0 {
+		return
+	}
+	// An ask is one datagram, lost as often as the network loses them:
+	// the wait doubles only after lateAsksAtFirst of them.
+	e.lateSince = now
+	if e.lateAsks++; e.lateAsks >= lateAsksAtFirst {
+		e.lateWait *= 2
+	}
+	addr := e.ts.live[e.rng.Intn(len(e.ts.live))]
+	req := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
+		Members: []lsync.DigestEntry{e.state.OwnEntry()}}
+	rd.Send = append(rd.Send, Outgoing{To: addr, Msg: req})
+}
+
+// lateAskRounds is how long a member heard of after the join may stay
+// unconfirmed before lateAsk asks for a list; lateAsksAtFirst asks are
+// that far apart before the wait doubles.
+const (
+	lateAskRounds   = 5
+	lateAsksAtFirst = 3
+)
 
 // mostlyLive reports whether this node holds alive all but 1 % of the
 // members it knows (as of the last round or health check), as the

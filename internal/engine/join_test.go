@@ -227,3 +227,50 @@ func eventOf(rd Ready, k EventKind) []string {
 	}
 	return nil
 }
+
+// TestLateAskForAMemberNeverConfirmed: after its join, a node that hears
+// of a member in a digest and does not see it alive asks a live member for
+// its list lateAskRounds later, twice more at that spacing, then less
+// often; once the member is confirmed it stops.
+func TestLateAskForAMemberNeverConfirmed(t *testing.T) {
+	d := newEngineWith(t, "d", nil, "a:1")
+	own := func(id string, hb uint64) *lsync.Syn {
+		return &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: hb}}}
+	}
+	d.Step(t0, "a:1", own("a", 5))
+	d.Check(t0)
+	if got := requests(d.Round(t0)); !slices.Equal(got, []string{"a:1"}) {
+		t.Fatalf("first round asks %v, want the seed", got)
+	}
+	d.Step(t0, "a:1", &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, d.State().OwnEntry()}})
+	now := t0.Add(time.Second)
+	d.Round(now)
+	if !d.joined {
+		t.Fatal("not joined with its only member alive")
+	}
+	// g is heard of in a's digest, once: it stays joining here.
+	d.Step(now, "a:1", &lsync.Syn{Cluster: "test", From: "a", Digest: []lsync.DigestEntry{{ID: "g", Addr: "g:1", Generation: 1, Heartbeat: 3}}})
+	d.Check(now)
+	var asked []int
+	for i := 1; i <= 50; i++ {
+		if got := requests(d.Round(now.Add(time.Duration(i) * time.Second))); len(got) > 0 {
+			if !slices.Equal(got, []string{"a:1"}) {
+				t.Fatalf("round %d asks %v, want the live member a", i, got)
+			}
+			asked = append(asked, i)
+		}
+	}
+	// lateSince is set in the first round after g was heard of.
+	if want := []int{1 + lateAskRounds, 1 + 2*lateAskRounds, 1 + 3*lateAskRounds, 1 + 5*lateAskRounds, 1 + 9*lateAskRounds}; !slices.Equal(asked, want) {
+		t.Fatalf("late asks in rounds %v, want %v", asked, want)
+	}
+	now = now.Add(51 * time.Second)
+	d.Step(now, "g:1", own("g", 50)) // g speaks for itself
+	d.Check(now)
+	for i := 1; i <= 4*lateAskRounds; i++ {
+		if got := requests(d.Round(now.Add(time.Duration(i) * time.Second))); len(got) > 0 {
+			t.Fatalf("asks %v in round %d after g came up", got, i)
+		}
+	}
+}

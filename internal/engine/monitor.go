@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -390,8 +391,16 @@ func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 	}
 	p, ok := e.state.Peer(v.ID)
 	// A refutation newer than the votes counts even where relayed
-	// heartbeats passed it: they do not undo a verdict (noteDirect).
-	stale := v.Heartbeat < p.Heartbeat && (v.By != v.ID || e.votes[v.ID] == nil)
+	// heartbeats passed it: they do not undo a verdict (noteDirect). A
+	// vote counts up to lastBeats below the heartbeat known here, for the
+	// same reason: a crashed node's last Syn carries a heartbeat none of
+	// its monitors may have had in a beat, and the few nodes it reached
+	// refused the verdict until the monitors learnt it by gossip and
+	// voted again (the last of 100 nodes after 19.6 s at 50 % loss).
+	stale := v.Heartbeat+lastBeats < p.Heartbeat
+	if v.By == v.ID {
+		stale = v.Heartbeat < p.Heartbeat && e.votes[v.ID] == nil
+	}
 	if !ok || p.Generation != v.Generation || stale {
 		return // unknown, another life of the peer, or refuted already
 	}
@@ -505,9 +514,26 @@ func (e *Engine) voteTargets(id string) []string {
 		}
 	}
 	add(id)
-	if at, ok := e.ringAt[id]; ok {
-		for i := 1; i <= e.cfg.Monitors && i < len(e.ring); i++ {
-			add(e.ring[(at+i)%len(e.ring)])
+	// From where id's hash falls on the ring: a peer suspended here is
+	// off the ring, yet its monitors must still hear this node's votes
+	// at a later heartbeat (else a verdict formed at an earlier one, and
+	// undone elsewhere by the later one, was never formed again: two
+	// nodes of 100 never suspected a crash at 50 % loss).
+	h := ringHash(id)
+	at, _ := slices.BinarySearchFunc(e.ring, id, func(m, id string) int {
+		switch hm := ringHash(m); {
+		case hm < h:
+			return -1
+		case hm > h:
+			return 1
+		}
+		return strings.Compare(m, id)
+	})
+	n := 0
+	for i := 0; i < len(e.ring) && n < e.cfg.Monitors; i++ {
+		if m := e.ring[(at+i)%len(e.ring)]; m != id {
+			add(m)
+			n++
 		}
 	}
 	return out

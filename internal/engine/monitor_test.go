@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -68,5 +69,65 @@ func TestVerdictStandsAgainstRelayedHeartbeats(t *testing.T) {
 				t.Fatalf("recovered %v with the verdict %v", back, tt.wantVerdict)
 			}
 		})
+	}
+}
+
+// TestVotesJustBelowTheKnownHeartbeatCount: a node that heard a heartbeat
+// of x a little above the monitors' votes (x's last Syn, after its last
+// beat) still takes their verdict, up to lastBeats below; further below,
+// the votes are stale.
+func TestVotesJustBelowTheKnownHeartbeatCount(t *testing.T) {
+	for _, tt := range []struct {
+		known       uint64
+		wantVerdict bool
+	}{
+		{5, true},
+		{5 + lastBeats, true},
+		{6 + lastBeats, false},
+	} {
+		a := newEngineWith(t, "a", monitored)
+		peers := []string{"x", "m1", "m2", "m3", "m4"}
+		for _, id := range peers {
+			a.Step(t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+		}
+		a.Check(t0.Add(time.Second))
+		a.Step(t0.Add(time.Second), "m1:1", &lsync.Syn{Cluster: "test", From: "m1", Digest: []lsync.DigestEntry{{ID: "x", Addr: "x:1", Generation: 1, Heartbeat: tt.known}}})
+		var votes []lsync.Vote
+		for _, m := range peers[1:] {
+			votes = append(votes, lsync.Vote{ID: "x", Generation: 1, Heartbeat: 5, By: m})
+		}
+		a.Step(t0.Add(2*time.Second), "m1:1", &lsync.Suspect{Cluster: "test", From: "m1", Votes: votes})
+		if got := a.Detector().Verdict("x"); got != tt.wantVerdict {
+			t.Errorf("votes at 5, heartbeat %d known: verdict %v, want %v", tt.known, got, tt.wantVerdict)
+		}
+	}
+}
+
+// TestVotesReachMonitorsOfAPeerOffTheRing: a peer already suspended here
+// is off this node's ring, yet a vote against it still goes to the members
+// that follow where its hash falls, and to the peer.
+func TestVotesReachMonitorsOfAPeerOffTheRing(t *testing.T) {
+	a := newEngineWith(t, "a", monitored)
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, fmt.Sprintf("p%d", i))
+	}
+	for _, id := range append(slices.Clone(ids), "x") {
+		a.Step(t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+	}
+	a.Check(t0.Add(time.Second))
+	a.rebuild()
+	onRing := a.voteTargets("x")
+	a.Step(t0.Add(time.Second), "p1:1", &lsync.Suspect{Cluster: "test", From: "p1", Votes: []lsync.Vote{
+		{ID: "x", Generation: 1, Heartbeat: 5, By: "p1"}, {ID: "x", Generation: 1, Heartbeat: 5, By: "p2"}}})
+	a.det.SetVerdict("x", true)
+	a.Check(t0.Add(2 * time.Second))
+	a.rebuild()
+	if _, on := a.ringAt["x"]; on {
+		t.Fatal("x is still on the ring while suspended")
+	}
+	offRing := a.voteTargets("x")
+	if len(onRing) != 6 || !slices.Equal(offRing, onRing) {
+		t.Fatalf("votes against x go to %v off the ring, %v on it; want x and its five monitors both times", offRing, onRing)
 	}
 }
