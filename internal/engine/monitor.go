@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"hash/fnv"
 	"maps"
 	"math"
@@ -129,6 +130,51 @@ func (e *Engine) rebuildRing(alive []string) {
 	e.ringAt = make(map[string]int, len(ring))
 	for i, id := range e.ring {
 		e.ringAt[id] = i
+	}
+}
+
+// guardLastResort allows the detector's last resort (phi over relayed
+// heartbeats) only for the alive peers most of whose monitors are down
+// here, so that no quorum of votes can form against them (a block of
+// consecutive members failing at once). Their monitors are the members
+// after them on a ring of every member this node knows, down or up.
+func (e *Engine) guardLastResort() {
+	k := e.cfg.Monitors
+	if k <= 0 || len(e.ring) == 0 {
+		return
+	}
+	type member struct {
+		h  uint64
+		id string
+	}
+	var all []member
+	for _, p := range e.state.Peers() {
+		if _, left := e.left[p.ID]; p.Addr != "" && !left {
+			all = append(all, member{ringHash(p.ID), p.ID})
+		}
+	}
+	all = append(all, member{ringHash(e.cfg.Self.ID), e.cfg.Self.ID})
+	slices.SortFunc(all, func(a, b member) int {
+		if c := cmp.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	k = min(k, len(all)-1)
+	for i, m := range all {
+		if m.id == e.cfg.Self.ID {
+			continue
+		}
+		if _, up := e.ringAt[m.id]; !up {
+			continue // down already, or never alive
+		}
+		down := 0
+		for j := 1; j <= k; j++ {
+			if _, up := e.ringAt[all[(i+j)%len(all)].id]; !up {
+				down++
+			}
+		}
+		e.det.SetLastResort(m.id, down > k/2)
 	}
 }
 

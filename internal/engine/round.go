@@ -55,6 +55,7 @@ func (e *Engine) rebuild() {
 	}
 	t.dirty, t.age = false, 0
 	e.rebuildRing(alive)
+	e.guardLastResort()
 }
 
 // Round opens this round's exchanges: one Syn to each target.

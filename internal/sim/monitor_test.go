@@ -260,3 +260,38 @@ func ringAfter(c *Cluster, id string) []string {
 	}
 	return out
 }
+
+// TestBlockOfMonitorsFailing: a node and its five monitors, consecutive on
+// the ring, crash at once. No quorum can form against the first three of
+// them, most of whose monitors went with them; the detector's last resort
+// (phi over relayed heartbeats, after 10 × dead_after of silence) is
+// allowed for them because most of their monitors are down, and every live
+// node suspects the whole block. Live nodes, whose monitors are up, are
+// never suspected that way.
+func TestBlockOfMonitorsFailing(t *testing.T) {
+	c := newCluster(t, 20, 25, NetConfig{})
+	const x = 6
+	block := append([]string{c.Node(x).ID}, ringAfter(c, c.Node(x).ID)...)
+	for _, id := range block {
+		c.Crash(c.byID[id])
+	}
+	c.RunFor(6 * time.Minute)
+	var relayed uint64
+	for _, n := range c.Nodes() {
+		if !n.Up() {
+			continue
+		}
+		for _, id := range block {
+			if st := healthOf(c, n.Index, c.byID[id]); st == health.Alive {
+				t.Fatalf("%s holds %s alive 6 minutes after the block crashed", n.ID, id)
+			}
+		}
+		relayed += n.Detector().Causes().Relayed
+	}
+	// The first three of the block have at most two live monitors: no
+	// quorum of four, nor a majority of three.
+	if relayed != 3*14 {
+		t.Fatalf("%d suspicions by relayed heartbeats; want the block's first three, by each of the 14 live nodes", relayed)
+	}
+	noViolations(t, c)
+}
