@@ -19,13 +19,15 @@ import (
 // ring by a hash of their id, and each node sends a Beat straight to the
 // next Monitors members on the ring every heartbeat interval. A monitor
 // judges the peer by phi over those regular arrivals, and when it finds it
-// silent it votes; votes spread by gossip (Suspect messages beside each
-// round's Syn), and a node suspends a peer once a majority of its monitors
-// voted at the newest heartbeat it knows of the peer. A newer heartbeat
-// refutes the votes; a node that sees itself suspected beats at once and
-// spreads a refutation. Nodes that are not a peer's monitors never suspect
-// it on their own, except after health.Config.IndirectTimeout of complete
-// silence (all its monitors gone).
+// silent it votes: a Suspect straight to the peer's other monitors and to
+// the peer. A node suspends a peer once a quorum of its monitors voted at
+// the newest heartbeat it knows of the peer, and broadcasts those votes
+// (flushVotes). A newer heartbeat refutes lone votes; a verdict yields to
+// the peer's own word or a heartbeat well above it. A node that sees
+// itself suspected beats at once and spreads a refutation. Nodes that are
+// not a peer's monitors never suspect it on their own, except by the
+// detector's last resort when most of its monitors are down
+// (guardLastResort).
 
 // voteSet is what a node knows of the votes against one peer.
 type voteSet struct {
@@ -635,9 +637,9 @@ func (e *Engine) stepSuspect(m *lsync.Suspect, rd *Ready, now time.Time) {
 
 // recount runs before each health check. A quorum shrinks with the live
 // count (a partition takes monitors away), so vote sets are judged again;
-// and a monitor whose vote has not yet made a verdict here puts it up for
-// gossip again once its sends are spent, so that a vote lost on the way
-// (or sent across a partition) is not lost for good.
+// and a monitor whose vote has not yet made a verdict here sends it again,
+// so that a vote lost on the way (or sent across a partition) is not lost
+// for good.
 func (e *Engine) recount(now time.Time) {
 	if e.cfg.Monitors <= 0 {
 		return
