@@ -104,7 +104,7 @@ func TestCutOffNodeRefutes(t *testing.T) {
 
 // TestFormerMonitorStandsDown: x's third monitor y crashes, so x's sixth
 // member m moves up and x beats to it; y comes back, so x drops m again
-// and sends it Releases, one with each of its next releaseSends beats.
+// and sends it Releases, one with each of its next 5 beats (releaseSends).
 // With those Releases (and the beats) from x to m all lost, m still holds
 // x as beating to it and finds x silent, but it is no longer one of x's
 // monitors on its own ring: it must not vote against x.
@@ -157,7 +157,8 @@ func TestFormerMonitorStandsDown(t *testing.T) {
 			if got := c.Node(x).Engine().Monitors(); !slices.Equal(got, mons) {
 				t.Fatalf("x's monitors %v after %s came back, want %v", got, mons[2], mons)
 			}
-			if releases != tc.wantReleases {
+			// At least: the ring may move more than once while y returns.
+			if tc.block && releases != 0 || releases < tc.wantReleases {
 				t.Errorf("%s received %d Releases from x, want %d", c.Node(m).ID, releases, tc.wantReleases)
 			}
 			if votes != 0 {
