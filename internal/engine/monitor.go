@@ -138,7 +138,8 @@ func (e *Engine) rebuildRing(alive []string) {
 // guardLastResort allows the detector's last resort (phi over relayed
 // heartbeats) only for the alive peers most of whose monitors are down
 // here, so that no quorum of votes can form against them (a block of
-// consecutive members failing at once). Their monitors are the members
+// consecutive members failing at once), or that this node should monitor
+// and gets no beats from. Their monitors are the members
 // after them on a ring of every member this node knows, down or up.
 func (e *Engine) guardLastResort() {
 	k := e.cfg.Monitors
@@ -176,7 +177,11 @@ func (e *Engine) guardLastResort() {
 				down++
 			}
 		}
-		e.det.SetLastResort(m.id, down > k/2)
+		// A peer that should beat to this node and does not is not
+		// watched by its monitors either, as far as this node can tell
+		// (a 2-node cluster whose beats do not arrive was never suspected).
+		unwatched := e.watches(m.id) && !e.det.Direct(m.id)
+		e.det.SetLastResort(m.id, down > k/2 || unwatched)
 	}
 }
 
