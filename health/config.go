@@ -47,8 +47,8 @@ type Config struct {
 	// seconds or so), so phi over them suspects live peers; in monitored
 	// mode a peer is suspended on a verdict (SetVerdict: a quorum of its
 	// monitors agree it is silent), or as a last resort when phi over its
-	// relayed heartbeats passes IndirectThreshold (its monitors may all be
-	// gone). Peers that beat to this node directly (DirectBeat) are judged
+	// relayed heartbeats passes IndirectThreshold and the caller found most
+	// of its monitors gone (SetLastResort), or it was never alive. Peers that beat to this node directly (DirectBeat) are judged
 	// by phi over those arrivals against DirectThreshold and reported
 	// Silent in a Check, for the caller to vote. Relayed samples are not
 	// capped at MaxInterval in this mode: at scale most would be dropped,

@@ -57,6 +57,7 @@ func TestMonitoredMode(t *testing.T) {
 				d.Check(at(time.Duration(i)*time.Second + time.Millisecond))
 			}
 			mustState(t, d, "q", Alive)
+			d.SetLastResort("q", true) // its monitors are down
 			// Checked every second: phi passes 32 after 37 s of silence,
 			// but the floor is 10 x dead_after = 5 min.
 			for sec := 6; sec <= 306; sec++ {
@@ -67,6 +68,20 @@ func TestMonitoredMode(t *testing.T) {
 				case sec == 306 && !slices.Equal(r.Suspended, []string{"q"}):
 					t.Fatalf("not suspended after 301 s: %+v", r)
 				}
+			}
+		}},
+		{"relayed silence alone never suspends a peer with monitors up", func(t *testing.T, d *Detector) {
+			for i := range 6 {
+				d.Heartbeat("s", at(time.Duration(i)*time.Second))
+				d.Check(at(time.Duration(i)*time.Second + time.Millisecond))
+			}
+			mustState(t, d, "s", Alive)
+			if r := d.Check(at(time.Hour)); len(r.Suspended) != 0 {
+				t.Fatalf("suspended after an hour of relayed silence without the last resort: %+v", r)
+			}
+			d.SetLastResort("s", true)
+			if r := d.Check(at(time.Hour + time.Second)); !slices.Equal(r.Suspended, []string{"s"}) {
+				t.Fatalf("not suspended once the last resort is allowed: %+v", r)
 			}
 		}},
 		{"released peer is not judged by its beats", func(t *testing.T, d *Detector) {

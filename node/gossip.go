@@ -324,6 +324,7 @@ func (n *Node) checkHealth() {
 	rd := n.eng.Check(now)
 	due := n.eng.RemovalDue(now)
 	n.mu.Unlock()
+	n.sendAll(rd.Send) // votes of monitors that found a peer silent, verdicts to broadcast
 	n.publish(&rd)
 	if due {
 		n.kickMaint()

@@ -4,9 +4,13 @@ package sync
 // own digest entry, so its heartbeat rises here (and rides on in this
 // node's digests) and it counts as the node's own word for a new
 // generation. Only known members' beats count, and only from the address
-// they gossip on. Direct lists the node if the beat is of the generation
-// held for it (or just proven) and newer than its last beat here;
-// Released if it stopped beating here.
+// they gossip on; a ghost's beat from its own address is its own word that
+// it lives, as its Syn would be, and makes it a peer (a joiner hears of
+// most members as ghosts, and at N = 300 with 50 % loss monitors dropped
+// thousands of beats in the cold start while they waited for the beating
+// node's heartbeat to be relayed). Direct lists the node if the beat is
+// of the generation held for it (or just proven) and newer than its last
+// beat here; Released if it stopped beating here.
 func (s *State) handleBeat(m *Beat) Step {
 	var st Step
 	if m.Cluster != s.cfg.Cluster {
@@ -15,12 +19,14 @@ func (s *State) handleBeat(m *Beat) Step {
 		return st
 	}
 	p := s.peers[m.From]
-	if p == nil || p.ghost || p == s.self || s.src == "" || s.src != p.meta.Addr {
+	if p == nil || p == s.self || s.src == "" || s.src != p.meta.Addr {
 		s.stats.StrayBeats++
 		return st
 	}
 	if m.Release {
-		st.Released = append(st.Released, m.From)
+		if !p.ghost {
+			st.Released = append(st.Released, m.From)
+		}
 		return st
 	}
 	e := DigestEntry{ID: m.From, Alias: p.meta.Alias, Addr: p.meta.Addr, Generation: m.Generation,

@@ -8,8 +8,9 @@ import (
 
 // TestBeat: a known peer's Beat from its own address raises its heartbeat
 // and is Direct once per heartbeat (also when its Syn brought that
-// heartbeat first); beats from elsewhere, from unknown nodes or of another
-// cluster are ignored; a Release is reported.
+// heartbeat first); a ghost's beat from its own address makes it a peer;
+// beats from elsewhere, from unknown nodes or of another cluster are
+// ignored; a Release is reported.
 func TestBeat(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	s, err := NewState(Config{Cluster: "test", Self: PeerMeta{ID: "me", Generation: 1}, PacketBudget: testPacket,
@@ -42,9 +43,25 @@ func TestBeat(t *testing.T) {
 			s.HandleFrom(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "p", Addr: "p:1", Generation: 5, Heartbeat: 13}}}, "p:1", rng)
 			return beat("p", "p:1", 13)
 		}, true, false, 13, false, 2},
+		{"a ghost's own beat", func() Step {
+			s.HandleFrom(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "g", Addr: "g:1", Generation: 5, Heartbeat: 3}}}, "p:1", rng)
+			st := beat("g", "g:1", 4)
+			if g, ok := s.Peer("g"); !ok || g.Heartbeat != 4 || !slices.Contains(st.Direct, "g") || !slices.Contains(st.Vouched, "g") {
+				t.Fatalf("a ghost's own beat: %+v, direct %v, vouched %v", g, st.Direct, st.Vouched)
+			}
+			return Step{}
+		}, false, false, 13, false, 2},
+		{"a ghost's beat from elsewhere", func() Step {
+			s.HandleFrom(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "h", Addr: "h:1", Generation: 5, Heartbeat: 3}}}, "p:1", rng)
+			st := beat("h", "evil:1", 4)
+			if h, _ := s.Peer("h"); h.Heartbeat != 3 || len(st.Direct) > 0 {
+				t.Fatalf("a ghost's beat from another address: %+v, direct %v", h, st.Direct)
+			}
+			return Step{}
+		}, false, false, 13, false, 3},
 		{"release", func() Step {
 			return s.HandleFrom(&Beat{Cluster: "test", From: "p", Generation: 5, Heartbeat: 14, Release: true}, "p:1", rng)
-		}, false, false, 13, true, 2},
+		}, false, false, 13, true, 3},
 	}
 	for _, tt := range tests {
 		st := tt.step()

@@ -120,9 +120,11 @@ type Engine struct {
 	monitors []string
 	ring     []string       // members in ring order, self included
 	ringAt   map[string]int // position of each on ring
-	released []string
+	released []release
 	votes    map[string]*voteSet
 	spread   []spreading
+	outVotes []lsync.Vote // own votes for the next Ready (flushVotes)
+	verdicts []string     // verdicts formed since, to broadcast
 	silent   map[string]int
 	// expecting: peers voted against by checkExpected (never beat here);
 	// unexpected: such peers found alive elsewhere, not judged again
@@ -135,9 +137,16 @@ type Engine struct {
 	news time.Time
 
 	// Joining and hello (join.go): member lists asked for, whether an
-	// answer named no one new, and the hellos left to send (-1: sent).
-	joinAsks  int
-	joined    bool
+	// answer named no one new, whether the join is over, and the hellos
+	// left to send (-1: sent).
+	joinAsks int
+	listed   bool // an answer named no one new and held all it named alive
+	joined   bool
+	// After the join: since when members heard of are unconfirmed, and
+	// the wait before the next late ask (lateAsk).
+	lateSince time.Time
+	lateWait  time.Duration
+	lateAsks  int
 	helloLeft int
 
 	busy    bool // a Ready's batch is out for persisting

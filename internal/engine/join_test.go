@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -91,11 +92,63 @@ func TestMemberListMakesAJoinerSeeAllAlive(t *testing.T) {
 			}
 		}
 	}
-	if !d.joined {
-		t.Fatal("still joining after an answer naming no one new, all alive")
+	if !d.listed {
+		t.Fatal("an answer naming no one new, all alive, did not count")
 	}
-	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 {
-		t.Fatalf("joined, yet asks %v", got)
+	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 || !d.joined {
+		t.Fatalf("still joining (asks %v) after an answer naming no one new, all alive, with every member alive here", got)
+	}
+}
+
+// TestJoinGoesOnWhileMembersAreUnconfirmed: an answer that names no one
+// new, all alive, does not end the join while this node holds most of the
+// members it knows unconfirmed (an early seed's short list, the rest heard
+// of in digests); asks after the first seedAsks go to a live member, not a
+// seed; and the join ends for good after maxJoinAsks rounds.
+func TestJoinGoesOnWhileMembersAreUnconfirmed(t *testing.T) {
+	d := newEngineWith(t, "d", nil, "a:1")
+	now := t0
+	// The seed a and b spoke to d themselves: alive at its next check.
+	for _, id := range []string{"a", "b"} {
+		d.Step(now, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+	}
+	// Ten more are heard of in a digest only.
+	var heard []lsync.DigestEntry
+	for i := range 10 {
+		id := fmt.Sprintf("g%d", i)
+		heard = append(heard, lsync.DigestEntry{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5})
+	}
+	d.Step(now, "b:1", &lsync.Syn{Cluster: "test", From: "b", Digest: heard})
+	d.Check(now.Add(time.Second))
+	if got := requests(d.Round(now.Add(time.Second))); !slices.Equal(got, []string{"a:1"}) {
+		t.Fatalf("first round asks %v, want the seed", got)
+	}
+	// The seed's answer names a and b, both alive at the seed.
+	list := &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, {ID: "b", Addr: "b:1", Generation: 1, Heartbeat: 6}}}
+	d.Step(now, "a:1", list)
+	if !d.listed {
+		t.Fatal("an answer naming no one new, all alive, did not count")
+	}
+	now = now.Add(time.Second)
+	for i := 2; i <= maxJoinAsks+2; i++ {
+		now = now.Add(time.Second)
+		got := requests(d.Round(now))
+		switch {
+		case i > maxJoinAsks:
+			if len(got) != 0 {
+				t.Fatalf("round %d asks %v after maxJoinAsks", i, got)
+			}
+		case len(got) != 1:
+			t.Fatalf("round %d asks %v, want one: 10 of 12 members are unconfirmed", i, got)
+		case i <= seedAsks && got[0] != "a:1":
+			t.Fatalf("round %d asks %v, want the seed", i, got)
+		case i > seedAsks && got[0] != "b:1":
+			t.Fatalf("round %d asks %v, want the live member b", i, got)
+		}
+	}
+	if d.joined {
+		t.Fatal("joined with most members unconfirmed")
 	}
 }
 
@@ -173,4 +226,51 @@ func eventOf(rd Ready, k EventKind) []string {
 		}
 	}
 	return nil
+}
+
+// TestLateAskForAMemberNeverConfirmed: after its join, a node that hears
+// of a member in a digest and does not see it alive asks a live member for
+// its list lateAskRounds later, twice more at that spacing, then less
+// often; once the member is confirmed it stops.
+func TestLateAskForAMemberNeverConfirmed(t *testing.T) {
+	d := newEngineWith(t, "d", nil, "a:1")
+	own := func(id string, hb uint64) *lsync.Syn {
+		return &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: hb}}}
+	}
+	d.Step(t0, "a:1", own("a", 5))
+	d.Check(t0)
+	if got := requests(d.Round(t0)); !slices.Equal(got, []string{"a:1"}) {
+		t.Fatalf("first round asks %v, want the seed", got)
+	}
+	d.Step(t0, "a:1", &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, d.State().OwnEntry()}})
+	now := t0.Add(time.Second)
+	d.Round(now)
+	if !d.joined {
+		t.Fatal("not joined with its only member alive")
+	}
+	// g is heard of in a's digest, once: it stays joining here.
+	d.Step(now, "a:1", &lsync.Syn{Cluster: "test", From: "a", Digest: []lsync.DigestEntry{{ID: "g", Addr: "g:1", Generation: 1, Heartbeat: 3}}})
+	d.Check(now)
+	var asked []int
+	for i := 1; i <= 50; i++ {
+		if got := requests(d.Round(now.Add(time.Duration(i) * time.Second))); len(got) > 0 {
+			if !slices.Equal(got, []string{"a:1"}) {
+				t.Fatalf("round %d asks %v, want the live member a", i, got)
+			}
+			asked = append(asked, i)
+		}
+	}
+	// lateSince is set in the first round after g was heard of.
+	if want := []int{1 + lateAskRounds, 1 + 2*lateAskRounds, 1 + 3*lateAskRounds, 1 + 5*lateAskRounds, 1 + 9*lateAskRounds}; !slices.Equal(asked, want) {
+		t.Fatalf("late asks in rounds %v, want %v", asked, want)
+	}
+	now = now.Add(51 * time.Second)
+	d.Step(now, "g:1", own("g", 50)) // g speaks for itself
+	d.Check(now)
+	for i := 1; i <= 4*lateAskRounds; i++ {
+		if got := requests(d.Round(now.Add(time.Duration(i) * time.Second))); len(got) > 0 {
+			t.Fatalf("asks %v in round %d after g came up", got, i)
+		}
+	}
 }

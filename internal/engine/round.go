@@ -16,16 +16,18 @@ import (
 type targets struct {
 	dirty bool
 	age   int
-	live  []string        // addresses of alive peers, in id order
-	unrch []string        // addresses of other known peers, in id order
-	known map[string]bool // ids the lists were built from
+	live  []string // addresses of alive peers, in id order
+	unrch []string // addresses of other known peers, in id order
+	// joining counts the peers in unrch never seen alive yet.
+	joining int
+	known   map[string]bool // ids the lists were built from
 }
 
 const rebuildRounds = 16
 
 func (e *Engine) rebuild() {
 	t := &e.ts
-	t.live, t.unrch = t.live[:0], t.unrch[:0]
+	t.live, t.unrch, t.joining = t.live[:0], t.unrch[:0], 0
 	t.known = make(map[string]bool, len(t.known))
 	var alive []string
 	for _, p := range e.state.Peers() {
@@ -40,6 +42,9 @@ func (e *Engine) rebuild() {
 			t.live = append(t.live, p.Addr)
 		} else {
 			t.unrch = append(t.unrch, p.Addr)
+			if ok && st == health.Joining {
+				t.joining++
+			}
 		}
 		if ok && (st == health.Alive || st == health.Joining) {
 			// A joining peer is on the ring too: it is monitored from its
@@ -50,6 +55,7 @@ func (e *Engine) rebuild() {
 	}
 	t.dirty, t.age = false, 0
 	e.rebuildRing(alive)
+	e.guardLastResort()
 }
 
 // Round opens this round's exchanges: one Syn to each target.
@@ -81,6 +87,8 @@ func (e *Engine) Round(now time.Time) Ready {
 		e.sentToSeed(addr, &rd)
 	}
 	e.joinAsk(&rd, to)
+	e.lateAsk(&rd, now)
+	e.flushVotes(&rd)
 	if sm := e.suspectMsg(len(to)); sm != nil {
 		for _, addr := range to {
 			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: sm})

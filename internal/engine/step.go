@@ -18,6 +18,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if m, ok := msg.(*lsync.Suspect); ok {
 		var rd Ready
 		e.stepSuspect(m, &rd, now)
+		e.flushVotes(&rd)
 		return rd
 	}
 	msg = e.screen(msg, now)
@@ -33,7 +34,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		rd.Batch = st.Batch
 	}
 	back, found := e.noteLiveness(&st.Observed, now)
-	e.noteDirect(&st.Observed, now)
+	e.noteDirect(&st.Observed, from, senderOf(msg), now)
 	if m, ok := msg.(*lsync.Members); ok {
 		e.stepMembers(m, from, &st, &rd)
 	}
@@ -59,6 +60,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	rd.event(Discover, found)
 	rd.event(Recover, back)
+	e.flushVotes(&rd) // re-votes of noteDirect
 	e.hand(&rd)
 	return rd
 }
@@ -193,4 +195,21 @@ func (e *Engine) screen(m lsync.Message, now time.Time) lsync.Message {
 		v.Members = entries(v.Members)
 	}
 	return m
+}
+
+// senderOf is the node a message says it is from.
+func senderOf(m lsync.Message) string {
+	switch v := m.(type) {
+	case *lsync.Syn:
+		return v.From
+	case *lsync.SynAck:
+		return v.From
+	case *lsync.Ack:
+		return v.From
+	case *lsync.Members:
+		return v.From
+	case *lsync.Beat:
+		return v.From
+	}
+	return ""
 }

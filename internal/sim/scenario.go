@@ -235,6 +235,7 @@ func quantileOfAll(sorted []float64, q float64, n int) float64 {
 type DetectionResult struct {
 	Common
 	DetectP50S      float64 `json:"detect_s_p50"`
+	DetectP99S      float64 `json:"detect_s_p99"` // of all other nodes; -1 if over 1% never suspended it
 	DetectMaxS      float64 `json:"detect_s_max"` // -1 if some node never suspended it
 	Undetected      int     `json:"undetected"`
 	FalseSuspicions int     `json:"false_suspicions"`
@@ -315,6 +316,7 @@ func Detection(p Params) (*DetectionResult, error) {
 	secs := sortedSeconds(ds)
 	r.Undetected = others - len(ds)
 	r.DetectP50S = round2(percentile(secs, 0.5))
+	r.DetectP99S = quantileOfAll(secs, 0.99, others)
 	r.DetectMaxS = -1
 	if r.Undetected == 0 && len(secs) > 0 {
 		r.DetectMaxS = round2(secs[len(secs)-1])
