@@ -186,9 +186,11 @@ type Vote struct {
 	By         string
 }
 
-// Suspect spreads monitors' votes by gossip, beside a round's Syn; a node
-// suspects a peer once a quorum of its monitors agree at the newest
-// heartbeat it knows of it. It needs no answer.
+// Suspect carries monitors' votes: a lone vote goes straight to the peer's
+// other monitors and the peer, and the votes of a verdict are broadcast by
+// each node they convince (and queued beside rounds' Syns). A node suspects
+// a peer once a quorum of its monitors agree at the newest heartbeat it
+// knows of it. It needs no answer.
 type Suspect struct {
 	Cluster string
 	From    string
