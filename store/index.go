@@ -123,11 +123,17 @@ func (rb *runBuilder) add(version uint64, key string) {
 	if rb.n == 0 {
 		rb.first, rb.prev = version, version
 	}
-	rb.vals = binary.AppendUvarint(rb.vals, version-rb.prev)
-	rb.vals = binary.AppendUvarint(rb.vals, uint64(len(key)))
-	rb.vals = append(rb.vals, key...)
+	rb.vals = appendRunEntry(rb.vals, version-rb.prev, []byte(key))
 	rb.prev = version
 	rb.n++
+}
+
+// appendRunEntry appends one entry of a run's value: the gap from the
+// previous version, the key's length, the key.
+func appendRunEntry(dst []byte, gap uint64, key []byte) []byte {
+	dst = binary.AppendUvarint(dst, gap)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	return append(dst, key...)
 }
 
 // cut closes the open run, if any, into an entry.
@@ -319,11 +325,14 @@ func (b *Badger) trimIndex(peer string, watermark uint64) error {
 	if len(dels) == 0 {
 		return nil
 	}
-	// Deletions first: a trimmed run may reuse a deleted run's key.
-	if err := b.deleteKeys(dels); err != nil {
+	// The trimmed runs first: their keys end at or below the watermark, so
+	// none is a deleted run's, and a crash in between leaves the old run
+	// beside its trimmed copy (readers skip repeated versions, and the next
+	// Load trims again) instead of losing the entries below the watermark.
+	if err := b.setEntries(sets); err != nil {
 		return fmt.Errorf("trim version index of %q: %w", peer, err)
 	}
-	if err := b.setEntries(sets); err != nil {
+	if err := b.deleteKeys(dels); err != nil {
 		return fmt.Errorf("trim version index of %q: %w", peer, err)
 	}
 	b.log.Info().Str("peer", peer).Int("runs", len(dels)).Uint64("max_version", watermark).
@@ -472,9 +481,7 @@ func liveRun(txn *badger.Txn, k, v []byte) (*liveEntries, int, error) {
 		if !ok {
 			return
 		}
-		live.vals = binary.AppendUvarint(live.vals, ver-prev)
-		live.vals = binary.AppendUvarint(live.vals, uint64(len(key)))
-		live.vals = append(live.vals, key...)
+		live.vals = appendRunEntry(live.vals, ver-prev, key)
 		prev = ver
 		live.n++
 	})
