@@ -149,6 +149,7 @@ func (n *Node) handle(pkt lsync.Packet) {
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}
+	rd.ReadDeltas() // the reply's disk reads, outside n.mu
 	n.sendAll(rd.Send)
 }
 

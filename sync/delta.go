@@ -127,14 +127,15 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 	return cands
 }
 
-// selectDeltas picks what the other side lacks according to its digest,
-// within budget bytes. Order: nodes it has never heard of first (least
-// data first, so that many get introduced), then scuttle-depth — the node
-// it is furthest behind on first — with ties shuffled. Within a node,
-// records go in ascending version order and stop at the first one that
-// does not fit, so a cut delta is still a gap-free prefix. more reports
-// that something was left out.
-func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) (out []NodeDelta, more bool) {
+// planDeltas picks what the other side lacks according to its digest,
+// within budget bytes, and returns it as a DeltaFill for reply: the order
+// is decided here, the records are read by DeltaFill.Read. Order: nodes it
+// has never heard of first (least data first, so that many get
+// introduced), then scuttle-depth — the node it is furthest behind on
+// first — with ties shuffled. Within a node, records go in ascending
+// version order and stop at the first one that does not fit, so a cut
+// delta is still a gap-free prefix.
+func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) *DeltaFill {
 	// The requester's own entry gives its incarnation; a digest without
 	// one counts as generation 0.
 	var toGen uint64
@@ -158,62 +159,13 @@ func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete
 		}
 		return a.tie < b.tie
 	})
-	total := 0
-	for _, c := range cands {
-		nd, used, complete := s.delta(c.p, c.from, c.reset, budget)
-		if used == 0 {
-			more = true
-			continue
-		}
-		out = append(out, nd)
-		budget -= used
-		total += used
-		more = more || !complete
+	f := &DeltaFill{reply: reply, store: s.store, sent: &s.inflight, errs: &s.fillErrors,
+		to: to, toGen: toGen, now: s.now, budget: budget, packet: s.cfg.PacketBudget}
+	f.plans = make([]plannedDelta, len(cands))
+	for i, c := range cands {
+		f.plans[i] = plannedDelta{view: c.p.meta, from: c.from, reset: c.reset, clean: c.p.clean()}
 	}
-	if total > s.cfg.PacketBudget {
-		// Too large for a datagram: it travels on the ordered, reliable
-		// stream path, so what follows can build on it.
-		s.inflight.record(to, toGen, out, s.now)
-	}
-	return out, more
-}
-
-// delta builds the node's records above from within budget bytes, read
-// from the storage; used is 0 when not even its first record fits (or the
-// storage had nothing servable to give now).
-func (s *State) delta(p *peer, from uint64, reset bool, budget int) (nd NodeDelta, used int, complete bool) {
-	nd = NodeDelta{ID: p.meta.ID, Generation: p.meta.Generation, From: from, To: p.meta.MaxVersion,
-		GCVersion: p.meta.GCVersion, Clean: p.clean(), Reset: reset}
-	used = deltaHeadSize(&nd)
-	if used > budget {
-		return NodeDelta{}, 0, false
-	}
-	through, err := s.store.Scan(p.meta, from, func(r *Record) bool {
-		sz := recordSize(r)
-		if used+sz > budget || len(nd.Records) == 1<<16-1 {
-			return false
-		}
-		nd.Records = append(nd.Records, *r)
-		used += sz
-		return true
-	})
-	if err != nil {
-		s.stats.StorageErrors++
-		through = from
-		if len(nd.Records) > 0 {
-			through = nd.Records[len(nd.Records)-1].Version
-		}
-	}
-	if through >= p.meta.MaxVersion {
-		return nd, used, true
-	}
-	if len(nd.Records) == 0 {
-		// Nothing fits, or the storage is ahead of the view: later.
-		return NodeDelta{}, 0, false
-	}
-	// A gap-free prefix: every servable record in (from, through] is in.
-	nd.To = through
-	return nd, used, false
+	return f
 }
 
 // prepareDeltas validates received deltas against the state and adds what

@@ -15,9 +15,18 @@ type genEvidence struct {
 // The source is what lets the core require evidence from a peer itself
 // before believing its generation changed (Config.GenerationEvidence).
 func (s *State) HandleFrom(m Message, src string, rng *rand.Rand) Step {
+	st := s.HandleDeferred(m, src, rng)
+	st.readNow()
+	return st
+}
+
+// HandleDeferred is HandleFrom that leaves the reply's deltas unread:
+// Step.Fill reads them, outside whatever lock the caller holds around the
+// core (see DeltaFill).
+func (s *State) HandleDeferred(m Message, src string, rng *rand.Rand) Step {
 	s.src = src
 	defer func() { s.src = "" }()
-	return s.Handle(m, rng)
+	return s.handle(m, rng)
 }
 
 // proven reports whether entry e, a generation newer than the one held for

@@ -14,11 +14,22 @@ type Step struct {
 	// PullAgain is set when the sender had more for us than fit: open
 	// another exchange with it now rather than next round.
 	PullAgain bool
+	// Fill, from HandleDeferred only, reads Reply's deltas; the reply
+	// must not be sent before Fill.Read, nor at all if it returns false.
+	Fill *DeltaFill
 }
 
 // Handle runs the protocol for one received message. It mutates nothing
-// that must be durable: data changes wait in Step.Batch for Commit.
+// that must be durable: data changes wait in Step.Batch for Commit. The
+// reply's deltas are read from the storage before it returns; a driver
+// that holds a lock around the core uses HandleDeferred instead.
 func (s *State) Handle(m Message, rng *rand.Rand) Step {
+	st := s.handle(m, rng)
+	st.readNow()
+	return st
+}
+
+func (s *State) handle(m Message, rng *rand.Rand) Step {
 	s.unproven = false
 	switch v := m.(type) {
 	case *Syn:
@@ -52,8 +63,9 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	// fits one; deltas get the rest of the message.
 	digestBudget := min(total, s.cfg.PacketBudget/2)
 	digest, left := s.replyDigest(theirs, m.Complete, digestBudget, rng)
-	deltas, more := s.selectDeltas(m.From, theirs, m.Complete, total-(digestBudget-left), rng)
-	st.Reply = &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest, Deltas: deltas, More: more}
+	reply := &SynAck{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: digest}
+	st.Reply = reply
+	st.Fill = s.planDeltas(reply, m.From, theirs, m.Complete, total-(digestBudget-left), rng)
 	st.Batch = pb.batch()
 	return st
 }
@@ -68,8 +80,9 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	s.observe(m.From, m.Digest, &pb, &st.Observed)
 	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
 	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	if deltas, more := s.selectDeltas(m.From, index(m.Digest), false, budget, rng); len(deltas) > 0 || more {
-		st.Reply = &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Deltas: deltas, More: more}
+	reply := &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID}
+	if fill := s.planDeltas(reply, m.From, index(m.Digest), false, budget, rng); fill.worth() {
+		st.Reply, st.Fill = reply, fill
 	}
 	st.Batch = pb.batch()
 	// Pulling again for deltas we cannot take yet would loop at full speed.

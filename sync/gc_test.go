@@ -111,7 +111,9 @@ func testResetNeverResurrects(t *testing.T) {
 	}
 	// A sender that does not filter (an older or hostile node) offering its
 	// unclean copy is refused by the receiver itself.
-	nd, _, _ := frozen.delta(frozen.peers["a"], 5, false, testMessage)
+	pa := frozen.peers["a"]
+	fill := &DeltaFill{store: frozen.store}
+	nd, _, _ := fill.delta(&plannedDelta{view: pa.meta, from: 5, clean: pa.clean()}, testMessage)
 	before := late.Stats().UncleanDeltas
 	st := late.Handle(&Ack{Cluster: "test", From: "stale", Deltas: []NodeDelta{nd}}, rng)
 	if st.Batch.Len() != 0 || late.Stats().UncleanDeltas != before+1 {

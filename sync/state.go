@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync/atomic"
 )
 
 // Config is what the protocol core needs to know about its node.
@@ -144,6 +145,9 @@ type State struct {
 	genCeiling uint64
 	removed    removedSet
 	inflight   inflight
+	// fillErrors counts failed storage reads of DeltaFills, which run
+	// outside the caller's lock (hence atomic); Stats adds them.
+	fillErrors atomic.Uint64
 	tail       ownTail
 	// genProof collects evidence of peers' generation changes, one entry
 	// per known peer at most; src is the current message's source address
@@ -303,7 +307,11 @@ func (s *State) Commit(b *Batch) {
 func (s *State) Storage() Storage { return s.store }
 
 // Stats returns the rejection counters.
-func (s *State) Stats() Stats { return s.stats }
+func (s *State) Stats() Stats {
+	st := s.stats
+	st.StorageErrors += s.fillErrors.Load()
+	return st
+}
 
 // Self returns the local node's meta.
 func (s *State) Self() PeerMeta { return s.self.meta }

@@ -381,3 +381,11 @@ func TestDigestSubsetFitsMTU(t *testing.T) {
 		t.Fatalf("only %d of 501 nodes appeared in 60 digests", len(seen))
 	}
 }
+
+// selectDeltas plans and reads at once, as Handle does, and returns what
+// an Ack would carry.
+func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) ([]NodeDelta, bool) {
+	m := &Ack{}
+	s.planDeltas(m, to, theirs, complete, budget, rng).Read()
+	return m.Deltas, m.More
+}

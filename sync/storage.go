@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"sort"
+	gosync "sync"
 )
 
 // Storage is where the core reads the records it has committed: the core
@@ -49,8 +50,10 @@ type Counts struct {
 var ErrStorage = errors.New("sync: storage read failed")
 
 // MemStorage is a Storage in memory: a map per node and a log by version.
-// It is not safe for concurrent use; the core owning one serialises it.
+// Its writes come from the core owning it, serialised by it; its reads may
+// run beside them (DeltaFill.Read runs outside the owner's lock).
 type MemStorage struct {
+	mu    gosync.RWMutex
 	peers map[string]*memPeer
 }
 
@@ -82,6 +85,8 @@ func (m *MemStorage) Apply(b *Batch) {
 	if b == nil {
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		if c.Remove {
@@ -114,6 +119,8 @@ func (m *MemStorage) peer(meta PeerMeta) *memPeer {
 // restore loads records at boot, ascending and at or below the meta's
 // watermark (checked by the caller).
 func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	p := m.peer(meta)
 	p.meta = meta
 	if len(p.records) == 0 && len(recs) > 0 {
@@ -133,6 +140,8 @@ func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
 
 // counts returns the node's records and tombstones.
 func (m *MemStorage) counts(id string) (records, tombstones int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if p := m.peers[id]; p != nil {
 		return len(p.records), p.tombstones
 	}
@@ -141,6 +150,8 @@ func (m *MemStorage) counts(id string) (records, tombstones int) {
 
 // Scan implements Storage.
 func (m *MemStorage) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) (uint64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	p := m.peers[view.ID]
 	if p == nil || p.meta.Generation != view.Generation {
 		return after, nil
@@ -166,6 +177,8 @@ func (m *MemStorage) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) 
 
 // Get implements Storage.
 func (m *MemStorage) Get(peer, key string) (Record, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	p := m.peers[peer]
 	if p == nil {
 		return Record{}, false, nil

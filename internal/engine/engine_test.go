@@ -56,6 +56,7 @@ func exchange(t *testing.T, now time.Time, from string, rd Ready, by map[string]
 		}
 		next := to.Step(now, from, m)
 		to.Commit(&next)
+		next.ReadDeltas()
 		out = append(out, next)
 	}
 	return out
@@ -162,11 +163,13 @@ func TestStepWhileBusyKeepsLivenessAndDropsData(t *testing.T) {
 		// its write to a.
 		syn := b.Round(t0)
 		rd := a.Step(t0, "b:1", syn.Send[0].Msg)
+		rd.ReadDeltas()
 		if len(rd.Send) == 0 {
 			t.Fatal("a did not answer")
 		}
 		next := b.Step(t0, "a:1", rd.Send[0].Msg)
 		b.Commit(&next)
+		next.ReadDeltas()
 		if len(next.Send) == 0 {
 			t.Fatal("b sent no Ack")
 		}

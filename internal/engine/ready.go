@@ -33,9 +33,11 @@ type Outgoing struct {
 }
 
 // Ready is what one input asks of the driver, in this order: make Batch
-// durable (if not empty) and call Commit; then send Send and publish
-// Events. Nothing in Send or Events may reach anyone before the batch is
-// durable, so that no reader or peer sees what a crash could lose.
+// durable (if not empty) and call Commit; then publish Events, call
+// ReadDeltas and send Send. Nothing in Send or Events may reach anyone
+// before the batch is durable, so that no reader or peer sees what a crash
+// could lose. ReadDeltas is the one step that reads the storage: the
+// driver calls it without holding the lock it holds around the engine.
 type Ready struct {
 	Batch  *lsync.Batch
 	Send   []Outgoing
@@ -52,7 +54,28 @@ type Ready struct {
 	SilentSeeds  []string
 	AnsweredSeed string
 
-	writes bool // Batch holds local writes
+	writes bool               // Batch holds local writes
+	fills  []*lsync.DeltaFill // replies in Send whose deltas are unread
+}
+
+// ReadDeltas reads the deltas of the replies in Send from the storage,
+// and drops the replies that turn out to carry nothing. It touches no
+// engine state, so the driver calls it without its lock (and must call it
+// before sending).
+func (rd *Ready) ReadDeltas() {
+	for _, f := range rd.fills {
+		if f.Read() {
+			continue
+		}
+		kept := rd.Send[:0]
+		for _, o := range rd.Send {
+			if o.Msg != f.Reply() {
+				kept = append(kept, o)
+			}
+		}
+		rd.Send = kept
+	}
+	rd.fills = nil
 }
 
 // Empty reports whether there is nothing to do.

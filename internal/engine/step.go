@@ -24,7 +24,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	msg = e.screen(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
 	e.state.SetTime(uint64(now.UnixMilli()))
-	st := e.state.HandleFrom(msg, from, e.rng) // the source proves generation changes
+	// The source proves generation changes; the reply's deltas are read by
+	// the driver outside its lock (Ready.ReadDeltas).
+	st := e.state.HandleDeferred(msg, from, e.rng)
 	var rd Ready
 	rd.BadCluster = st.BadCluster
 	if !st.BadCluster && e.heardFrom(from) {
@@ -45,6 +47,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	if st.Reply != nil {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: st.Reply})
+		if st.Fill != nil {
+			rd.fills = append(rd.fills, st.Fill)
+		}
 		if _, isSyn := msg.(*lsync.Syn); isSyn {
 			// Votes go both ways of an exchange, as the digest does.
 			if sm := e.suspectMsg(1); sm != nil {

@@ -476,6 +476,7 @@ func (c *Cluster) ready(n *Node, rd *engine.Ready) {
 	if len(rd.Events) > 0 && c.Hooks.Events != nil {
 		c.Hooks.Events(n.Index, rd.Events)
 	}
+	rd.ReadDeltas()
 	var last lsync.Message
 	var enc []byte
 	for _, o := range rd.Send {

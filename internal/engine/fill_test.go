@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"testing"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// countingStorage counts the reads of a MemStorage-backed storage; while
+// locked is set, a read fails the test (the driver's lock is held).
+type countingStorage struct {
+	*lsync.MemStorage
+	t      *testing.T
+	scans  int
+	locked bool
+}
+
+func (s *countingStorage) Scan(view lsync.PeerMeta, after uint64, fn func(*lsync.Record) bool) (uint64, error) {
+	if s.locked {
+		s.t.Errorf("storage scanned for %s while the engine's lock is held", view.ID)
+	}
+	s.scans++
+	return s.MemStorage.Scan(view, after, fn)
+}
+
+// TestStepReadsNoStorage: answering a Syn reads the records of the reply
+// only in Ready.ReadDeltas, which the driver runs outside its lock; Step
+// itself (run under the lock) reads nothing.
+func TestStepReadsNoStorage(t *testing.T) {
+	mem := lsync.NewMemStorage()
+	st := &countingStorage{MemStorage: mem, t: t}
+	a := newEngineWith(t, "a", func(c *Config) { c.Storage = st })
+	b := newEngine(t, "b", "a:1")
+	wr, err := a.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.Apply(wr.Batch) // what the node's store does before Commit
+	a.Commit(&wr)
+
+	st.locked = true
+	rd := a.Step(t0, "b:1", b.Round(t0).Send[0].Msg)
+	st.locked = false
+	reply, ok := rd.Send[0].Msg.(*lsync.SynAck)
+	if !ok || len(reply.Deltas) != 0 {
+		t.Fatalf("Step answered %#v; want a SynAck with its deltas still unread", rd.Send[0].Msg)
+	}
+	rd.ReadDeltas()
+	if st.scans == 0 || len(reply.Deltas) != 1 || len(reply.Deltas[0].Records) != 1 {
+		t.Fatalf("after ReadDeltas: %d scans, deltas %+v; want a's write", st.scans, reply.Deltas)
+	}
+
+}
