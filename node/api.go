@@ -207,23 +207,29 @@ func (n *Node) Lookup(peer, key string) (Entry, error) {
 
 // Keys returns a node's keys, sorted; nil for an unknown peer.
 func (n *Node) Keys(peer string) []string {
-	n.mu.Lock()
-	id, ok := n.resolve(peer)
+	view, st, ok := n.viewOf(peer)
 	if !ok {
-		n.mu.Unlock()
 		return nil
 	}
-	if n.disk == nil {
-		defer n.mu.Unlock()
-		return n.state.Keys(id)
-	}
-	view, _ := n.state.View(id)
-	n.mu.Unlock()
-	keys, err := lsync.ScanKeys(n.disk, view)
+	keys, err := lsync.ScanKeys(st, view)
 	if err != nil {
-		n.log.Warn().Err(err).Str("peer", id).Msg("keys: reading the store failed; the list is partial")
+		n.log.Warn().Err(err).Str("peer", view.ID).Msg("keys: reading the store failed; the list is partial")
 	}
 	return keys
+}
+
+// viewOf resolves peer and returns what the engine holds of it and the
+// storage to read its records from, which the caller reads without n.mu:
+// a node with many keys must not hold up gossip while they are read.
+func (n *Node) viewOf(peer string) (lsync.PeerMeta, lsync.Storage, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	id, ok := n.resolve(peer)
+	if !ok {
+		return lsync.PeerMeta{}, nil, false
+	}
+	view, ok := n.state.View(id)
+	return view, n.state.Storage(), ok
 }
 
 // resolve maps an id or alias to an id, and "" or "self" to this node's

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Handler is the admin API:
@@ -149,23 +152,23 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
 	peer := r.PathValue("peer")
-	n.mu.Lock()
-	id, known := n.resolve(peer)
-	var out []kvEntry
-	if known {
-		for _, k := range n.state.Keys(id) {
-			rec, _ := n.state.Get(id, k)
-			out = append(out, newKVEntry(k, rec.Value, rec.Version))
-		}
-	}
-	n.mu.Unlock()
+	view, st, known := n.viewOf(peer)
 	if !known {
 		writeError(w, http.StatusNotFound, "unknown peer "+peer)
 		return
 	}
-	if out == nil {
-		out = []kvEntry{}
+	out := []kvEntry{}
+	_, err := st.Scan(view, 0, func(rec *lsync.Record) bool {
+		if !rec.Tombstone {
+			out = append(out, newKVEntry(rec.Key, rec.Value, rec.Version))
+		}
+		return true
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the store: "+err.Error())
+		return
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -387,6 +388,7 @@ func (b *Badger) sweepIndex() (int, error) {
 	var dels [][]byte
 	var sets []*badger.Entry
 	var next []byte
+	var metas metaCache
 	dropped := 0
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
@@ -406,10 +408,11 @@ func (b *Badger) sweepIndex() (int, error) {
 			if err != nil {
 				return err
 			}
-			live, n, err := liveRun(txn, k, v)
+			live, n, collected, err := liveRun(txn, k, v, &metas)
 			if err != nil {
 				return err
 			}
+			dels = append(dels, collected...)
 			checked += n
 			switch {
 			case live == nil:
@@ -447,22 +450,30 @@ func (l *liveEntries) entry(key []byte) *badger.Entry {
 }
 
 // liveRun checks each entry of the run k -> v and returns those whose
-// record is stored at that version (nil if none) and how many the run
-// held. An unreadable run has nothing live: nothing can use it. Entries of
+// record is stored at that version (nil if none), how many the run held,
+// and the keys of records that are tombstones at or below their node's
+// horizon: the core lists only a horizon's own batch's tombstones for
+// deletion (it reads nothing under its owner's lock), the sweep deletes the
+// rest. An unreadable run has nothing live: nothing can use it. Entries of
 // another generation's records or above the watermark are left to Reset
 // and Load, which own those cases.
-func liveRun(txn *badger.Txn, k, v []byte) (*liveEntries, int, error) {
+func liveRun(txn *badger.Txn, k, v []byte, metas *metaCache) (*liveEntries, int, [][]byte, error) {
 	rest := k[len(indexPrefix):]
 	if len(rest) < 2 {
-		return nil, 0, nil
+		return nil, 0, nil, nil
 	}
 	prefixLen := len(indexPrefix) + 2 + int(binary.BigEndian.Uint16(rest))
 	_, first, err := splitRunKey(k, prefixLen)
 	if err != nil {
-		return nil, 0, nil
+		return nil, 0, nil, nil
 	}
 	peer := string(k[len(indexPrefix)+2 : prefixLen])
+	meta, err := metas.get(txn, peer)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	var live liveEntries
+	var collected [][]byte
 	prev := first
 	total := 0
 	var recKey []byte
@@ -473,12 +484,16 @@ func liveRun(txn *badger.Txn, k, v []byte) (*liveEntries, int, error) {
 			return
 		}
 		recKey = append(appendPeerPrefix(recKey[:0], peer), key...)
-		ok, err := recordAt(txn, recKey, ver)
+		rec, err := recordAt(txn, recKey, ver)
 		if err != nil {
 			lookupErr = err
 			return
 		}
-		if !ok {
+		switch {
+		case !rec.live:
+			return
+		case rec.tomb && rec.gen == meta.Generation && ver <= meta.GCVersion:
+			collected = append(collected, slices.Clone(recKey))
 			return
 		}
 		live.vals = appendRunEntry(live.vals, ver-prev, key)
@@ -486,30 +501,62 @@ func liveRun(txn *badger.Txn, k, v []byte) (*liveEntries, int, error) {
 		live.n++
 	})
 	if lookupErr != nil {
-		return nil, 0, lookupErr
+		return nil, 0, nil, lookupErr
 	}
 	if err != nil || live.n == 0 {
-		return nil, total, nil
+		return nil, total, collected, nil
 	}
-	return &live, total, nil
+	return &live, total, collected, nil
 }
 
-// recordAt reports whether the record at recKey is stored at version ver.
-func recordAt(txn *badger.Txn, recKey []byte, ver uint64) (bool, error) {
+// metaCache holds the meta of the node whose runs a sweep is reading:
+// runs are in node order, so one entry serves a node's whole stretch.
+type metaCache struct {
+	id   string
+	meta lsync.PeerMeta
+	ok   bool
+}
+
+// get returns id's meta; a node with none has the zero meta, whose horizon
+// collects nothing.
+func (c *metaCache) get(txn *badger.Txn, id string) (lsync.PeerMeta, error) {
+	if c.ok && c.id == id {
+		return c.meta, nil
+	}
+	meta, _, err := getMeta(txn, id)
+	if err != nil {
+		return lsync.PeerMeta{}, err
+	}
+	c.id, c.meta, c.ok = id, meta, true
+	return meta, nil
+}
+
+// storedRecord is what recordAt found at a record key.
+type storedRecord struct {
+	live bool // stored at the version asked
+	tomb bool
+	gen  uint64
+}
+
+// recordAt reads the header of the record at recKey and reports whether
+// it is stored at version ver, and if so its generation and kind.
+func recordAt(txn *badger.Txn, recKey []byte, ver uint64) (storedRecord, error) {
 	item, err := txn.Get(recKey)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
+		return storedRecord{}, nil
 	}
 	if err != nil {
-		return false, err
+		return storedRecord{}, err
 	}
-	live := false
+	var rec storedRecord
 	err = item.Value(func(v []byte) error {
-		_, rv, _, _, err := decodeRecordHeader(v)
-		live = err == nil && rv == ver
+		gen, rv, flags, _, err := decodeRecordHeader(v)
+		if err == nil && rv == ver {
+			rec = storedRecord{live: true, tomb: flags&flagTombstone != 0, gen: gen}
+		}
 		return nil
 	})
-	return live, err
+	return rec, err
 }
 
 // ensureIndex makes sure every record is named by a run of the version

@@ -138,3 +138,37 @@ func FuzzRunReader(f *testing.F) {
 		}
 	})
 }
+
+// TestSweepDeletesCollectedTombstones: the core lists for deletion only the
+// tombstones of the batch that raises a node's horizon; the index sweep
+// deletes the committed ones the horizon passed (record and index entry),
+// and nothing else.
+func TestSweepDeletesCollectedTombstones(t *testing.T) {
+	s := openMem(t)
+	m := meta("p", 7, 4)
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: m, Records: []lsync.Record{
+		{Key: "a", Value: []byte("t"), Version: 1, Tombstone: true},
+		{Key: "b", Value: []byte("v"), Version: 2},
+		{Key: "c", Value: []byte("t"), Version: 3, Tombstone: true},
+		{Key: "d", Value: []byte("t"), Version: 4, Tombstone: true},
+	}}}})
+	m.GCVersion = 3
+	mustApply(t, s, &lsync.Batch{Changes: []lsync.PeerChange{{Meta: m}}})
+	if n := rawRecordCount(t, s, "p"); n != 4 {
+		t.Fatalf("%d records before the sweep, want 4", n)
+	}
+	if n, err := s.SweepIndex(); err != nil || n != 2 {
+		t.Fatalf("sweep dropped %d entries (%v), want a's and c's", n, err)
+	}
+	if n := rawRecordCount(t, s, "p"); n != 2 {
+		t.Fatalf("%d records after the sweep, want b and d", n)
+	}
+	if n := indexCount(t, s, "p"); n != 2 {
+		t.Fatalf("%d index entries after the sweep, want 2", n)
+	}
+	for key, want := range map[string]bool{"a": false, "b": true, "c": false, "d": true} {
+		if _, ok, err := s.Get("p", key); err != nil || ok != want {
+			t.Errorf("%s held: %v (%v), want %v", key, ok, err, want)
+		}
+	}
+}

@@ -299,7 +299,12 @@ func (s *State) takeHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
 //
 // Tombstones arriving in this very batch are still written (a collectable
 // tombstone must still overwrite the older value it deletes, durably,
-// before the watermark moves past it) and dropped right after.
+// before the watermark moves past it) and dropped right after. Those
+// committed before are not read here: this runs under the driver's lock,
+// and a horizon that jumps far would mean reading every record it passes.
+// Past the new horizon they are never served (Storage.Scan), and the
+// storage deletes them itself: MemStorage as it applies the horizon, the
+// Badger store in its index sweep and at boot.
 func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
 	m := pb.metaOf(p)
 	if gc <= m.GCVersion || m.MaxVersion < gc {
@@ -310,22 +315,6 @@ func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
 	last := make(map[string]*Record, len(c.Records))
 	for i := range c.Records {
 		last[c.Records[i].Key] = &c.Records[i]
-	}
-	if _, tombs := s.counts(p); tombs > 0 && !c.Reset {
-		// The committed tombstones in (old horizon, gc]: those at or below
-		// the old one were dropped when it was learnt.
-		view := p.meta
-		view.MaxVersion = min(view.MaxVersion, gc)
-		if _, err := s.store.Scan(view, m.GCVersion, func(r *Record) bool {
-			if r.Tombstone && last[r.Key] == nil {
-				c.Drop = append(c.Drop, r.Key)
-			}
-			return true
-		}); err != nil {
-			// Left on disk, never served (at or below the horizon); Load
-			// deletes them.
-			s.stats.StorageErrors++
-		}
 	}
 	for k, r := range last {
 		if r.Tombstone && r.Version <= gc {

@@ -303,7 +303,8 @@ func (s *State) Commit(b *Batch) {
 }
 
 // Storage is where the core reads its committed records from: the one
-// given in Config, or its own MemStorage.
+// given in Config, or its own MemStorage. Reads may run outside the lock
+// the core's owner holds around it, beside the core's writes.
 func (s *State) Storage() Storage { return s.store }
 
 // Stats returns the rejection counters.
@@ -423,10 +424,13 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	return &Batch{Changes: []PeerChange{{Meta: meta, Drop: drop}}}
 }
 
-// collectScanLimit bounds the records one CollectTombstones reads: with
-// records on disk a scan of millions would hold the node's lock for
-// seconds. The next call resumes where it stopped (peer.tombFloor).
-const collectScanLimit = 1 << 16
+// collectScanLimit bounds the records one CollectTombstones reads. It is
+// the one read of the storage left under the driver's lock (a health
+// check's): a scan of millions would hold it for seconds, a few thousand
+// records take milliseconds. The next call resumes where it stopped
+// (peer.tombFloor), so after a restart a node passes a million own
+// records in a few minutes of checks, far inside any tombstone grace.
+const collectScanLimit = 1 << 12
 
 // TombstoneValue is the value of a tombstone written at nowMs.
 func TombstoneValue(nowMs uint64) []byte {

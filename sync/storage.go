@@ -103,6 +103,7 @@ func (m *MemStorage) Apply(b *Batch) {
 		for _, k := range c.Drop {
 			p.drop(k)
 		}
+		p.collect(p.meta.GCVersion, c.Meta.GCVersion)
 		p.meta = c.Meta
 	}
 }
@@ -228,6 +229,24 @@ func (p *memPeer) drop(key string) {
 		if r.Tombstone {
 			p.tombstones--
 		}
+	}
+}
+
+// collect drops the tombstones a horizon raised from old to gc passed:
+// the core lists only those of the batch that raises it (it reads nothing
+// under its owner's lock), and past the horizon none is ever served.
+func (p *memPeer) collect(old, gc uint64) {
+	if gc <= old {
+		return
+	}
+	var keys []string
+	for i := p.after(old); i < len(p.log) && p.log[i].version <= gc; i++ {
+		if r := p.current(p.log[i]); r != nil && r.Tombstone {
+			keys = append(keys, r.Key)
+		}
+	}
+	for _, k := range keys {
+		p.drop(k)
 	}
 }
 

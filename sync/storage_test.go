@@ -111,3 +111,31 @@ func TestCollectionReadsInBoundedSteps(t *testing.T) {
 		}
 	})
 }
+
+// TestMemStorageCollectsOnHorizon: a batch that only raises a node's
+// horizon (the core lists no committed tombstone: it reads nothing under
+// its owner's lock) makes the storage drop the tombstones it passes, and
+// only those.
+func TestMemStorageCollectsOnHorizon(t *testing.T) {
+	m := NewMemStorage()
+	meta := PeerMeta{ID: "p", Generation: 1, MaxVersion: 4}
+	m.Apply(&Batch{Changes: []PeerChange{{Meta: meta, Records: []Record{
+		{Key: "a", Version: 1, Tombstone: true},
+		{Key: "b", Value: []byte("v"), Version: 2},
+		{Key: "c", Version: 3, Tombstone: true},
+		{Key: "d", Version: 4, Tombstone: true},
+	}}}})
+	if recs, tombs := m.counts("p"); recs != 4 || tombs != 3 {
+		t.Fatalf("before: %d records, %d tombstones", recs, tombs)
+	}
+	meta.GCVersion = 3
+	m.Apply(&Batch{Changes: []PeerChange{{Meta: meta}}})
+	if recs, tombs := m.counts("p"); recs != 2 || tombs != 1 {
+		t.Fatalf("after the horizon: %d records, %d tombstones; want b and d", recs, tombs)
+	}
+	for key, want := range map[string]bool{"a": false, "b": true, "c": false, "d": true} {
+		if _, ok, _ := m.Get("p", key); ok != want {
+			t.Errorf("%s held: %v, want %v", key, ok, want)
+		}
+	}
+}
