@@ -83,6 +83,7 @@ func (n *Node) tickLoop() {
 // the tick loop, so that a slow disk delays it and not the heartbeats.
 func (n *Node) maintLoop() {
 	defer n.wg.Done()
+	n.recount()
 	for {
 		select {
 		case <-n.stop:

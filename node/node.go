@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -37,6 +38,14 @@ type Store interface {
 type diskStorage interface {
 	lsync.Storage
 	LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error
+}
+
+// countingStorage is a diskStorage whose boot may skip counting records
+// (store.Badger after a clean shutdown): the node recounts them in the
+// background (recount) and saves its counts as it closes.
+type countingStorage interface {
+	Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, error)
+	SaveCounts(counts []store.PeerCounts) error
 }
 
 // Clock is the node's source of time; tests may slow or script it.
@@ -152,7 +161,11 @@ type Node struct {
 	maint     chan struct{} // wakes maintLoop
 	reduceDue atomic.Bool
 
-	stop     chan struct{}
+	stop chan struct{}
+	// ctx is done once Close begins, for the background work that takes
+	// one (recount).
+	ctx      context.Context
+	cancel   context.CancelFunc
 	wg       gosync.WaitGroup
 	httpSrv  *http.Server
 	httpAddr string
@@ -178,6 +191,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
 	if o.logger != nil {
@@ -425,6 +439,7 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 
 	close(n.stop)
+	n.cancel()
 	if leave {
 		n.sendAll(rd.Send)
 		n.log.Info().Int("peers", len(rd.Send)).Msg("leave announced")
@@ -440,6 +455,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	n.hub.close()
+	n.saveCounts()
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close store: %w", err))
 	}

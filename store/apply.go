@@ -38,7 +38,15 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	}
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	err := b.apply(batch)
+	if err != nil {
+		b.untidy.Store(true) // maybe half written: the next boot cleans up
+	}
+	return err
+}
 
+// apply is Apply for a caller that holds mu and wmu.
+func (b *Badger) apply(batch *lsync.Batch) error {
 	if err := b.forget(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
@@ -70,6 +78,7 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 		// next Load cleans up; failing Apply would make the caller believe
 		// the batch was lost.
 		if n, err := b.deleteStale(c.Meta.ID, c.Meta.Generation, ^uint64(0)); err != nil {
+			b.untidy.Store(true)
 			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: reset: deleting old-generation records failed; Load will retry")
 		} else if n > 0 {
 			b.log.Debug().Str("peer", c.Meta.ID).Int("records", n).Msg("store: reset: deleted old-generation records")
@@ -237,6 +246,7 @@ func (b *Badger) dropCollected(batch *lsync.Batch) {
 		// Their index entries stay until SweepIndex: readers skip entries
 		// whose record is gone.
 		if err := b.deleteKeys(keys); err != nil {
+			b.untidy.Store(true)
 			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: deleting collected tombstones failed; Load will retry")
 		}
 	}

@@ -28,10 +28,65 @@ func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) e
 
 // LoadMeta is Load without the records: fn gets each peer's meta and the
 // counts of its servable records, which stay on disk (the core reads them
-// through Scan and Get). The cleanup is Load's: unservable records are
-// deleted, read up to their header only.
+// through Scan and Get).
+//
+// After a crash (or a run whose writes failed) the cleanup is Load's:
+// unservable records are deleted, read up to their header only, so the
+// boot reads every record. After a clean shutdown there is nothing to clean
+// up, and LoadMeta reads metadata only: the metas, the counts saved at
+// shutdown (SaveCounts; zero where none match), and the version index's
+// runs above each watermark. The caller corrects the counts with Count
+// while it runs.
 func (b *Badger) LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error {
+	if b.tidy {
+		return b.loadTidy(fn)
+	}
 	return b.load(false, func(meta lsync.PeerMeta, _ []lsync.Record, n lsync.Counts) error { return fn(meta, n) })
+}
+
+// loadTidy is LoadMeta after a clean shutdown.
+func (b *Badger) loadTidy(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error {
+	ids, err := b.peerIDs()
+	if err != nil {
+		return fmt.Errorf("store: load: %w", err)
+	}
+	for _, id := range ids {
+		meta, n, found, err := b.loadPeerMeta(id)
+		if err != nil {
+			return fmt.Errorf("store: load: peer %q: %w", id, err)
+		}
+		if !found {
+			continue
+		}
+		if err := fn(meta, n); err != nil {
+			return fmt.Errorf("store: load: peer %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// loadPeerMeta reads one peer's meta and saved counts, and trims its runs
+// above the watermark (cheap: a seek, and none after a clean shutdown but
+// in a store written before runs were trimmed at every boot).
+func (b *Badger) loadPeerMeta(id string) (meta lsync.PeerMeta, n lsync.Counts, found bool, err error) {
+	if err := b.acquire(); err != nil {
+		return meta, n, false, err
+	}
+	defer b.mu.RUnlock()
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	err = b.db.View(func(txn *badger.Txn) error {
+		var err error
+		if meta, found, err = getMeta(txn, id); err != nil || !found {
+			return err
+		}
+		n, _, err = savedCounts(txn, meta)
+		return err
+	})
+	if err != nil || !found {
+		return meta, n, false, err
+	}
+	return meta, n, true, b.trimIndex(id, meta.MaxVersion)
 }
 
 func (b *Badger) load(values bool, fn func(meta lsync.PeerMeta, recs []lsync.Record, n lsync.Counts) error) error {

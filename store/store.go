@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/rs/zerolog"
@@ -30,6 +31,14 @@ type Badger struct {
 	// invalidate that reasoning (e.g. Load deleting records that a
 	// concurrent Apply wrote but whose meta it has not committed yet).
 	wmu sync.Mutex
+
+	// tidy is set by a Boot after a clean shutdown: the store holds no
+	// record a crash or a failed write left behind, so LoadMeta reads
+	// metadata only. untidy is set when a write failed or a cleanup was
+	// left for the next boot: Close then does not mark the shutdown clean,
+	// and the next boot cleans up.
+	tidy   bool
+	untidy atomic.Bool
 
 	// sweepFrom is where the next SweepIndex resumes (after the index
 	// prefix); nil starts from the beginning. Guarded by wmu.
@@ -82,7 +91,9 @@ func (b *Badger) Close() error {
 	b.closed = true
 	// Everything is flushed by Close: the next Boot may tell that no tail
 	// of unsynced writes can have been lost (SelfInfo.CleanShutdown).
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(cleanKey), nil) }); err != nil {
+	if b.untidy.Load() {
+		b.log.Warn().Msg("store: close: a write failed or a cleanup was left; the next boot cleans up as after a crash")
+	} else if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(cleanKey), nil) }); err != nil {
 		b.log.Warn().Err(err).Msg("store: close: marking a clean shutdown failed; the next boot assumes a crash")
 	}
 	if err := b.db.Close(); err != nil {
@@ -189,6 +200,7 @@ func (b *Badger) Boot(id string, gen uint64) (SelfInfo, error) {
 	if err != nil {
 		return SelfInfo{}, fmt.Errorf("store: boot: read self: %w", err)
 	}
+	b.tidy = self.CleanShutdown
 	if found {
 		if self.ID != id {
 			return SelfInfo{}, fmt.Errorf("store: boot: store belongs to node %q, not %q: %w", self.ID, id, ErrIDMismatch)

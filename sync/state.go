@@ -302,6 +302,32 @@ func (s *State) Commit(b *Batch) {
 	}
 }
 
+// CountsOf returns what the core holds of a node and its record counts
+// (estimates: see PeerInfo.Keys), for recounting them from the storage
+// outside the core's lock (CorrectCounts).
+func (s *State) CountsOf(id string) (PeerMeta, Counts, bool) {
+	p := s.peers[id]
+	if p == nil {
+		return PeerMeta{}, Counts{}, false
+	}
+	recs, tombs := s.counts(p)
+	return p.meta, Counts{Records: recs, Tombstones: tombs}, true
+}
+
+// CorrectCounts replaces a node's estimated counts by counted, the records
+// of view (at its generation, up to its watermark) as the storage holds
+// them, plus what the core counted since it gave out view with before.
+// A node reset since (another generation) keeps its counts. With the
+// core's own MemStorage the counts are exact already and nothing changes.
+func (s *State) CorrectCounts(view PeerMeta, before, counted Counts) {
+	p := s.peers[view.ID]
+	if p == nil || s.mem != nil || p.meta.Generation != view.Generation || p.meta.MaxVersion < view.MaxVersion {
+		return // reset since: what was counted is gone
+	}
+	p.records = max(0, counted.Records+p.records-before.Records)
+	p.tombstones = min(p.records, max(0, counted.Tombstones+p.tombstones-before.Tombstones))
+}
+
 // Storage is where the core reads its committed records from: the one
 // given in Config, or its own MemStorage. Reads may run outside the lock
 // the core's owner holds around it, beside the core's writes.
