@@ -3,12 +3,12 @@ package sync
 import "sync/atomic"
 
 // DeltaFill is the deltas of one reply (a SynAck or an Ack), chosen by the
-// core but not read yet. Reading them is the only disk I/O of answering a
-// message, and it can take long: a stream-path chunk holds megabytes, and
-// a store that is flushing or compacting serves reads slowly. So the core
-// only plans under its driver's lock, and the driver calls Read after
-// releasing it: a node busy with its disk keeps taking messages and beats
-// meanwhile, and is not suspected for it.
+// core but not read yet. Reading them is the disk I/O of answering a
+// message (a refutation aside), and it can take long: a stream-path chunk
+// holds megabytes, and a store that is flushing or compacting serves reads
+// slowly. So the core only plans under its driver's lock, and the driver
+// calls Read after releasing it: a node busy with its disk keeps taking
+// messages and beats meanwhile, and is not suspected for it.
 //
 // Read needs nothing of the State but the Storage (whose reads may run
 // beside a writer: Badger's are transactions, MemStorage has a lock) and
