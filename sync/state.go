@@ -149,19 +149,29 @@ type State struct {
 	// per known peer at most; src is the current message's source address
 	// (HandleFrom), unproven is set when a delta was dropped for want of
 	// evidence in the current message.
-	ghosts    []*peer // the peers with ghost set, oldest first
-	lastSweep uint64
-	genProof  map[string]*genEvidence
-	src       string
+	// ghosts lists the peers with ghost set, oldest first, and some
+	// confirmed since (see confirm); ghostCount counts the former.
+	ghosts     []*peer
+	ghostCount int
+	lastSweep  uint64
+	genProof   map[string]*genEvidence
+	src        string
 	// upTo is, while a member list is observed, how many of its leading
 	// entries its sender holds alive (Members.Up).
 	upTo     int
 	unproven bool
 	now      uint64 // unix ms, from SetTime
-	// sorted caches the peers in id order (nil until first needed); addPeer
-	// keeps it sorted.
+	// sorted caches the peers in id order (nil until first needed);
+	// sortedPeers merges the peers added since.
 	// Sorting on every message was most of a 1000-node simulation's time.
 	sorted []*peer
+	// added are the peers added since sorted was built (addPeer); order
+	// counts the changes of sorted, so that synBuf, MakeSyn's copy of it
+	// taken at synAt, is refreshed.
+	added  []*peer
+	order  uint64
+	synBuf []*peer
+	synAt  uint64
 	// recent lists the peers whose data changed most recently, newest
 	// first, at most recentCap; MakeSyn gives them half the digest.
 	recent []*peer
