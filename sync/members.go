@@ -100,3 +100,14 @@ func (s *State) Addresses() []string {
 	}
 	return out
 }
+
+// EachPeer calls fn with the id and address of every known node but the
+// local one, ghosts included, in id order: a pass over every node without
+// the copy Peers makes of each.
+func (s *State) EachPeer(fn func(id, addr string)) {
+	for _, p := range s.sortedPeers() {
+		if p != s.self {
+			fn(p.meta.ID, p.meta.Addr)
+		}
+	}
+}

@@ -118,14 +118,16 @@ type Engine struct {
 	// gossiped, and the peers this node voted against in their current
 	// silence (with the re-votes cast).
 	monitors []string
-	ring     []string       // members in ring order, self included
-	ringAt   map[string]int // position of each on ring
-	released []release
-	votes    map[string]*voteSet
-	spread   []spreading
-	outVotes []lsync.Vote // own votes for the next Ready (flushVotes)
-	verdicts []string     // verdicts formed since, to broadcast
-	silent   map[string]int
+	ring     []string // members in ring order, self included
+	ringIDs  []string // the members of ring but self, in id order
+	// aliveBuf and downBuf are rebuild's lists, kept for reuse.
+	aliveBuf, downBuf []string
+	released          []release
+	votes             map[string]*voteSet
+	spread            []spreading
+	outVotes          []lsync.Vote // own votes for the next Ready (flushVotes)
+	verdicts          []string     // verdicts formed since, to broadcast
+	silent            map[string]int
 	// expecting: peers voted against by checkExpected (never beat here);
 	// unexpected: such peers found alive elsewhere, not judged again
 	// until they beat here (expect.go).
