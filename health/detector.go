@@ -406,6 +406,10 @@ func (d *Detector) Check(now time.Time) Report {
 		kept = append(kept, t)
 	}
 	clear(d.active[len(kept):])
+	if cap(kept) > 64 && len(kept) < cap(kept)/4 {
+		// A join lists every member once; most settle at once after.
+		kept = slices.Clone(kept)
+	}
 	d.active = kept
 	slices.Sort(r.Discovered)
 	slices.Sort(r.Suspended)

@@ -120,14 +120,12 @@ type Engine struct {
 	monitors []string
 	ring     []string // members in ring order, self included
 	ringIDs  []string // the members of ring but self, in id order
-	// aliveBuf and downBuf are rebuild's lists, kept for reuse.
-	aliveBuf, downBuf []string
-	released          []release
-	votes             map[string]*voteSet
-	spread            []spreading
-	outVotes          []lsync.Vote // own votes for the next Ready (flushVotes)
-	verdicts          []string     // verdicts formed since, to broadcast
-	silent            map[string]int
+	released []release
+	votes    map[string]*voteSet
+	spread   []spreading
+	outVotes []lsync.Vote // own votes for the next Ready (flushVotes)
+	verdicts []string     // verdicts formed since, to broadcast
+	silent   map[string]int
 	// expecting: peers voted against by checkExpected (never beat here);
 	// unexpected: such peers found alive elsewhere, not judged again
 	// until they beat here (expect.go).

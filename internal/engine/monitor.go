@@ -112,7 +112,7 @@ func (e *Engine) rebuildRing(alive []string) {
 		return
 	}
 	self := e.cfg.Self.ID
-	e.ringIDs = append(e.ringIDs[:0], alive...)
+	e.ringIDs = alive // the caller's: not kept twice
 	ring := append(append(e.ring[:0], alive...), self)
 	slices.SortFunc(ring, ringCmp)
 	e.ring = ring

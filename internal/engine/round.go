@@ -27,7 +27,7 @@ const rebuildRounds = 16
 func (e *Engine) rebuild() {
 	t := &e.ts
 	t.live, t.unrch, t.joining = t.live[:0], t.unrch[:0], 0
-	alive, down := e.aliveBuf[:0], e.downBuf[:0]
+	var alive, down []string
 	e.state.EachPeer(func(id, addr string) {
 		if _, left := e.left[id]; addr == "" || left {
 			// Heard of through a delta only (no address yet), or gone on
@@ -55,7 +55,6 @@ func (e *Engine) rebuild() {
 	t.dirty, t.age = false, 0
 	e.rebuildRing(alive)
 	e.guardLastResort(down)
-	e.aliveBuf, e.downBuf = alive[:0], down[:0]
 }
 
 // Round opens this round's exchanges: one Syn to each target.

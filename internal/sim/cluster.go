@@ -545,6 +545,7 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 		c.violate("%s: decode from %s: %v", n.ID, c.nodes[from].ID, err)
 		return
 	}
+	c.intern(msg)
 	if c.Hooks.Message != nil {
 		c.Hooks.Message(n.Index, msg)
 	}
