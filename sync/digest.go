@@ -94,7 +94,7 @@ func (s *State) removePeer(p *peer) {
 	if i := slices.Index(s.added, p); i >= 0 {
 		s.added = slices.Delete(s.added, i, i+1)
 	}
-	if i := slices.Index(s.recent, p); i >= 0 {
+	if i := slices.IndexFunc(s.recent, func(r recentPeer) bool { return r.p == p }); i >= 0 {
 		s.recent = slices.Delete(s.recent, i, i+1)
 	}
 }
@@ -122,18 +122,24 @@ func (s *State) relevant(theirs map[string]*DigestEntry, complete bool) []*peer 
 // entries at the default MTU.
 const recentCap = 64
 
+// recentPeer is a node on the recent list, with when (ms of SetTime) its
+// data last changed here.
+type recentPeer struct {
+	p       *peer
+	touched uint64
+}
+
 // touch moves a peer whose data just changed to the front of recent.
 func (s *State) touch(p *peer) {
-	i := slices.Index(s.recent, p)
+	i := slices.IndexFunc(s.recent, func(r recentPeer) bool { return r.p == p })
 	if i < 0 {
 		if len(s.recent) < recentCap {
-			s.recent = append(s.recent, nil)
+			s.recent = append(s.recent, recentPeer{})
 		}
 		i = len(s.recent) - 1
 	}
 	copy(s.recent[1:i+1], s.recent[:i])
-	s.recent[0] = p
-	p.touched = s.now
+	s.recent[0] = recentPeer{p: p, touched: s.now}
 }
 
 // Quiet reports whether the last Syn made listed no node with recent
@@ -165,8 +171,9 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	recentBudget := budget / 2
 	s.quiet = true
 	marked := 0
-	for _, p := range s.recent {
-		if s.cfg.RecentMs > 0 && p.touched+s.cfg.RecentMs < s.now {
+	for _, r := range s.recent {
+		p := r.p
+		if s.cfg.RecentMs > 0 && r.touched+s.cfg.RecentMs < s.now {
 			continue // old news: listed only in the random slice
 		}
 		s.quiet = false

@@ -20,6 +20,12 @@ const (
 	ghostSweepEvery = 1000
 )
 
+// ghostPeer is a ghost on the ghost list, with when it appeared (ms).
+type ghostPeer struct {
+	p     *peer
+	since uint64
+}
+
 // newGhost registers a node first heard of in a digest, or returns nil
 // when maxGhosts are held already.
 func (s *State) newGhost(meta PeerMeta) *peer {
@@ -28,9 +34,9 @@ func (s *State) newGhost(meta PeerMeta) *peer {
 		return nil
 	}
 	p := newPeer(meta)
-	p.ghost, p.ghostSince = true, s.now
+	p.ghost = true
 	s.addPeer(p)
-	s.ghosts = append(s.ghosts, p)
+	s.ghosts = append(s.ghosts, ghostPeer{p: p, since: s.now})
 	s.ghostCount++
 	return p
 }
@@ -72,7 +78,7 @@ func (s *State) confirm(p *peer) {
 
 // dropConfirmed removes the confirmed peers from s.ghosts.
 func (s *State) dropConfirmed() {
-	s.ghosts = slices.DeleteFunc(s.ghosts, func(p *peer) bool { return !p.ghost })
+	s.ghosts = slices.DeleteFunc(s.ghosts, func(g ghostPeer) bool { return !g.p.ghost })
 }
 
 // sweepGhosts forgets the ghosts older than ghostTTL, at most once every
@@ -83,12 +89,13 @@ func (s *State) sweepGhosts(obs *Observed) {
 	}
 	s.lastSweep = s.now
 	kept := s.ghosts[:0]
-	for _, p := range s.ghosts {
+	for _, g := range s.ghosts {
+		p := g.p
 		if !p.ghost {
 			continue // confirmed since it was listed
 		}
-		if s.now-p.ghostSince <= ghostTTL {
-			kept = append(kept, p)
+		if s.now-g.since <= ghostTTL {
+			kept = append(kept, g)
 			continue
 		}
 		p.ghost = false // so that removePeer leaves s.ghosts, rebuilt here, alone
