@@ -198,8 +198,8 @@ type State struct {
 	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
 	// of reading every record again.
 	tombFloor uint64
-	quiet  bool // the last Syn listed no recent news
-	loud   bool // SetLoud
+	quiet     bool // the last Syn listed no recent news
+	loud      bool // SetLoud
 }
 
 // Stats count what the core rejected; the node exports them.
