@@ -26,7 +26,12 @@ func Targets(live, unreachable, seeds []string, self string, fanout int, rng *ra
 			out = append(out, addr)
 		}
 	}
-	pickLive(live, fanout, rng, func() int { return len(out) }, pick)
+	for _, i := range rng.Perm(len(live)) {
+		if len(out) >= fanout {
+			break
+		}
+		pick(live[i])
+	}
 	if n := len(unreachable); n > 0 && rng.Float64() < float64(n)/float64(len(live)+1) {
 		pick(unreachable[rng.Intn(n)])
 	}
@@ -42,30 +47,6 @@ func Targets(live, unreachable, seeds []string, self string, fanout int, rng *ra
 		}
 	}
 	return out
-}
-
-// pickLive offers live members to pick in random order until picked
-// reports want picks or every member was offered. A few members are
-// shuffled; among many, distinct ones are drawn at random as needed: a
-// permutation of thousands of members each round was most of a round.
-func pickLive(live []string, want int, rng *rand.Rand, picked func() int, pick func(string)) {
-	n := len(live)
-	if n <= 4*want+8 {
-		for _, i := range rng.Perm(n) {
-			if picked() >= want {
-				return
-			}
-			pick(live[i])
-		}
-		return
-	}
-	offered := make(map[int]bool, 2*want)
-	for picked() < want && len(offered) < n {
-		if i := rng.Intn(n); !offered[i] {
-			offered[i] = true
-			pick(live[i])
-		}
-	}
 }
 
 // seedDue reports whether this round adds a seed to the targets.
