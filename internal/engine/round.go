@@ -26,8 +26,11 @@ const rebuildRounds = 16
 
 func (e *Engine) rebuild() {
 	t := &e.ts
+	// Sized as last time: grown by append, the lists kept had a third of
+	// their room spare on average, at a list of every member per node.
+	alive := make([]string, 0, len(e.ringIDs)+len(t.unrch)+8)
 	t.live, t.unrch, t.joining = t.live[:0], t.unrch[:0], 0
-	var alive, down []string
+	var down []string
 	e.state.EachPeer(func(id, addr string) {
 		if _, left := e.left[id]; addr == "" || left {
 			// Heard of through a delta only (no address yet), or gone on
@@ -52,9 +55,18 @@ func (e *Engine) rebuild() {
 			down = append(down, id)
 		}
 	})
+	t.live, t.unrch = tight(t.live), tight(t.unrch)
 	t.dirty, t.age = false, 0
 	e.rebuildRing(alive)
 	e.guardLastResort(down)
+}
+
+// tight returns l without more than a quarter of spare room.
+func tight(l []string) []string {
+	if cap(l) > len(l)+len(l)/4+16 {
+		return slices.Clone(l)
+	}
+	return l
 }
 
 // Round opens this round's exchanges: one Syn to each target.
