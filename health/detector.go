@@ -17,6 +17,22 @@ type Detector struct {
 	lastCheck time.Time
 	checked   bool // lastCheck is meaningful
 	causes    Causes
+	// base is the origin of the peers' times (the first time given), kept
+	// as offsets from it: 8 bytes rather than a time.Time's 24, for every
+	// peer of a node.
+	base time.Time
+	// active lists the peers Check must look at (see settled): in
+	// monitored mode a peer alive by the verdict of its monitors needs no
+	// look until something about it changes, and looking at every peer
+	// of a node every check cost O(N²) per second in a simulation.
+	active []tracked
+}
+
+// tracked is a peer on the active list. A peer removed since, or removed
+// and heard of again, is dropped from the list at the next Check.
+type tracked struct {
+	id string
+	p  *peer
 }
 
 // Causes counts the suspicions of alive peers reported, by cause, in
@@ -33,37 +49,94 @@ func (d *Detector) Causes() Causes {
 	return d.causes
 }
 
+// peer is what the detector holds of one peer; a node holds one per
+// member, so it is kept small.
 type peer struct {
-	state State
-	last  time.Time // latest heartbeat (or Reset) seen
+	last  int64 // latest heartbeat (or Reset) seen, ns after Detector.base
+	since int64 // when the peer entered Suspended, ns after Detector.base
 	win   window
+	// dir: monitored mode, the beats the peer sent to this node itself;
+	// nil until the first.
+	dir   *directBeats
+	state State
+	flags flags
+}
 
+// directBeats are the arrivals of a peer's beats to this node itself.
+type directBeats struct {
+	last time.Time
+	win  window
+}
+
+// flags are a peer's booleans.
+type flags uint8
+
+const (
 	// everAlive separates Discovered from Recovered: callers announce a
 	// new member once, then only report it coming and going.
-	everAlive bool
+	everAlive flags = 1 << iota
 	// heard is set by every heartbeat and cleared when the peer goes
 	// down, so a down peer comes back only on evidence, never because its
 	// mean changed under it.
-	heard bool
-	// since is when the peer entered Suspended, for DeadAfter.
-	since time.Time
-
-	// Monitored mode (Config.Monitored): direct is set while the
-	// peer beats to this node, dlast and dwin are those beats alone;
-	// silent is set once the peer was reported Silent, until its next
-	// beat; verdict is the caller's quorum (SetVerdict).
-	direct  bool
-	silent  bool
-	verdict bool
-	dlast   time.Time
-	dwin    window
-
+	heard
+	// Monitored mode (Config.Monitored): direct is set while the peer
+	// beats to this node (judged by dir alone); silent once it was
+	// reported Silent, until its next beat; verdict is the caller's
+	// quorum (SetVerdict).
+	direct
+	silent
+	verdict
 	// vouched: a peer never yet alive that spoke to this node itself, or
 	// that a member listed as alive (Vouch); it needs no sample to come up.
-	vouched bool
+	vouched
 	// lastResort (monitored mode): most of the peer's monitors are down
 	// here, so its relayed heartbeats may take it down (SetLastResort).
-	lastResort bool
+	lastResort
+	// listed: on Detector.active.
+	listed
+)
+
+func (p *peer) has(f flags) bool { return p.flags&f != 0 }
+
+func (p *peer) set(f flags, on bool) {
+	if on {
+		p.flags |= f
+	} else {
+		p.flags &^= f
+	}
+}
+
+// at is now as an offset from the detector's base, which the first call
+// sets. Offsets are differences of times, so a monotonic reading in the
+// times given is honoured as time.Time.Sub honours it.
+func (d *Detector) at(now time.Time) int64 {
+	if d.base.IsZero() {
+		d.base = now
+	}
+	return int64(now.Sub(d.base))
+}
+
+// newPeer registers a peer first heard of at now, as Joining.
+func (d *Detector) newPeer(id string, now time.Time) *peer {
+	p := &peer{state: Joining, last: d.at(now), flags: heard}
+	d.peers[id] = p
+	d.watch(id, p)
+	return p
+}
+
+// watch puts a peer on the active list, for the next Check to look at.
+func (d *Detector) watch(id string, p *peer) {
+	if !p.has(listed) {
+		p.set(listed, true)
+		d.active = append(d.active, tracked{id: id, p: p})
+	}
+}
+
+// settled reports whether Check has nothing to do for the peer until
+// something about it changes: in monitored mode, alive, not beating here
+// directly, under no verdict and not open to the last resort (see up).
+func (d *Detector) settled(p *peer) bool {
+	return d.cfg.Monitored && p.state == Alive && p.flags&(direct|verdict|lastResort) == 0
 }
 
 // Report lists the peers whose state changed in one Check. Each list is
@@ -113,11 +186,12 @@ func (d *Detector) Heartbeat(id string, now time.Time) {
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
 	if !ok {
-		d.peers[id] = &peer{state: Joining, last: now, heard: true}
+		d.newPeer(id, now)
 		return
 	}
-	p.heard = true
-	gap := now.Sub(p.last)
+	p.set(heard, true)
+	t := d.at(now)
+	gap := time.Duration(t - p.last)
 	if gap <= 0 {
 		// Out of order or same instant: keep the latest time, so elapsed
 		// never jumps backwards and phi stays monotone between beats.
@@ -126,7 +200,7 @@ func (d *Detector) Heartbeat(id string, now time.Time) {
 	if gap <= d.cfg.MaxInterval || d.cfg.Monitored && gap <= maxRelayedSample {
 		p.win.add(gap, d.cfg.WindowSize)
 	}
-	p.last = now
+	p.last = t
 }
 
 // Phi returns the peer's current suspicion level: 0 right after a heartbeat,
@@ -143,14 +217,23 @@ func (d *Detector) Phi(id string, now time.Time) float64 {
 }
 
 func (d *Detector) phi(p *peer, now time.Time) float64 {
-	if p.direct && d.cfg.Monitored {
+	if p.has(direct) && d.cfg.Monitored {
 		return d.directPhi(p, now)
 	}
-	return phi(now.Sub(p.last), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
+	return phi(d.silence(p, now), d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
+}
+
+// silence is the time since the peer's last heartbeat.
+func (d *Detector) silence(p *peer, now time.Time) time.Duration {
+	return time.Duration(d.at(now) - p.last)
 }
 
 func (d *Detector) directPhi(p *peer, now time.Time) float64 {
-	return phi(now.Sub(p.dlast), d.cfg.AcceptablePause, p.dwin.trustedMean(d.cfg.InitialInterval))
+	var b directBeats
+	if p.dir != nil {
+		b = *p.dir
+	}
+	return phi(now.Sub(b.last), d.cfg.AcceptablePause, b.win.trustedMean(d.cfg.InitialInterval))
 }
 
 // up is whether a peer counts as heard from enough at now.
@@ -166,12 +249,12 @@ func (d *Detector) up(p *peer, now time.Time) bool {
 	if floor <= 0 {
 		floor = 10 * d.cfg.DeadAfter
 	}
-	if p.everAlive && !p.lastResort {
-		return !p.verdict
+	if p.has(everAlive) && !p.has(lastResort) {
+		return !p.has(verdict)
 	}
-	silence := now.Sub(p.last)
+	silence := d.silence(p, now)
 	relayed := phi(silence, d.cfg.AcceptablePause, p.win.trustedMean(d.cfg.InitialInterval))
-	return !p.verdict && (relayed <= last || silence <= floor)
+	return !p.has(verdict) && (relayed <= last || silence <= floor)
 }
 
 // SetLastResort allows or forbids (the default) the last resort for a peer
@@ -187,7 +270,10 @@ func (d *Detector) SetLastResort(id string, allowed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
-		p.lastResort = allowed
+		p.set(lastResort, allowed)
+		if allowed {
+			d.watch(id, p)
+		}
 	}
 }
 
@@ -204,18 +290,23 @@ func (d *Detector) DirectBeat(id string, now time.Time) {
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
 	if !ok {
-		p = &peer{state: Joining, last: now, heard: true}
-		d.peers[id] = p
+		p = d.newPeer(id, now)
 	}
-	if !p.dlast.IsZero() {
-		if gap := now.Sub(p.dlast); gap > 0 && gap <= d.cfg.MaxInterval {
-			p.dwin.add(gap, d.cfg.WindowSize)
+	if p.dir == nil {
+		p.dir = &directBeats{}
+	}
+	b := p.dir
+	if !b.last.IsZero() {
+		if gap := now.Sub(b.last); gap > 0 && gap <= d.cfg.MaxInterval {
+			b.win.add(gap, d.cfg.WindowSize)
 		}
 	}
-	if now.After(p.dlast) {
-		p.dlast = now
+	if now.After(b.last) {
+		b.last = now
 	}
-	p.direct, p.silent = true, false
+	p.set(direct, true)
+	p.set(silent, false)
+	d.watch(id, p)
 }
 
 // Indirect stops judging the peer by direct beats (it stopped beating to
@@ -224,7 +315,7 @@ func (d *Detector) Indirect(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
-		p.direct, p.silent = false, false
+		p.set(direct|silent, false)
 	}
 }
 
@@ -236,7 +327,10 @@ func (d *Detector) SetVerdict(id string, down bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
-		p.verdict = down
+		p.set(verdict, down)
+		if down {
+			d.watch(id, p)
+		}
 	}
 }
 
@@ -245,7 +339,7 @@ func (d *Detector) Verdict(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
-	return ok && p.verdict
+	return ok && p.has(verdict)
 }
 
 // Direct reports whether the peer beats to this node directly (monitored
@@ -254,7 +348,7 @@ func (d *Detector) Direct(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
-	return ok && p.direct
+	return ok && p.has(direct)
 }
 
 // LastHeard returns when the peer's heartbeat was last seen to rise (or it
@@ -267,7 +361,7 @@ func (d *Detector) LastHeard(id string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	return p.last, true
+	return d.base.Add(time.Duration(p.last)), true
 }
 
 // State returns the peer's state, and false if the peer is unknown.
@@ -295,55 +389,28 @@ func (d *Detector) Check(now time.Time) Report {
 	}
 
 	var r Report
-	direct := d.cfg.DirectThreshold
-	if direct <= 0 {
-		direct = d.cfg.Threshold
+	silentAt := d.cfg.DirectThreshold
+	if silentAt <= 0 {
+		silentAt = d.cfg.Threshold
 	}
-	for id, p := range d.peers {
-		up := d.up(p, now)
-		if d.cfg.Monitored && p.direct && !p.silent && !stalled && d.directPhi(p, now) > direct {
-			p.silent = true
-			r.Silent = append(r.Silent, id)
+	kept := d.active[:0]
+	for _, t := range d.active {
+		if d.peers[t.id] != t.p {
+			continue // removed since it was listed
 		}
-		switch p.state {
-		case Joining:
-			switch {
-			case up && (p.win.len() > 0 || p.vouched):
-				d.bringUp(id, p, &r)
-			case !up && !stalled:
-				// Never seen alive: routed around like any suspended
-				// peer, but not reported, so a node that is joining (or
-				// a peer loaded from disk that is slow to be heard of)
-				// pages no one. If it stays silent it is reported Dead
-				// after DeadAfter, so a peer that never answers still
-				// fails.
-				d.suspend(id, p, now, nil)
-			}
-		case Alive:
-			if !up && !stalled {
-				d.suspend(id, p, now, &r)
-			}
-		case Suspended:
-			switch {
-			case up && p.heard && (p.everAlive || p.win.len() > 0 || p.vouched):
-				d.bringUp(id, p, &r)
-			case !up && now.Sub(p.since) >= d.cfg.DeadAfter:
-				// The !up matters for a peer that was never alive: it
-				// may be heartbeating again but still short of its
-				// first sample, and must not be declared dead for it.
-				p.state = Dead
-				p.heard = false
-				// The old rhythm says nothing about the peer that may
-				// come back; it starts over from InitialInterval.
-				p.win.reset()
-				r.Dead = append(r.Dead, id)
-			}
-		case Dead:
-			if up && p.heard && (p.everAlive || p.win.len() > 0) {
-				d.bringUp(id, p, &r)
-			}
+		d.check(t.id, t.p, now, stalled, silentAt, &r)
+		if d.settled(t.p) {
+			t.p.set(listed, false)
+			continue
 		}
+		kept = append(kept, t)
 	}
+	clear(d.active[len(kept):])
+	if cap(kept) > 64 && len(kept) < cap(kept)/4 {
+		// A join lists every member once; most settle at once after.
+		kept = slices.Clone(kept)
+	}
+	d.active = kept
 	slices.Sort(r.Discovered)
 	slices.Sort(r.Suspended)
 	slices.Sort(r.Recovered)
@@ -352,23 +419,70 @@ func (d *Detector) Check(now time.Time) Report {
 	return r
 }
 
+// check applies the transitions due at now to one peer.
+func (d *Detector) check(id string, p *peer, now time.Time, stalled bool, silentAt float64, r *Report) {
+	up := d.up(p, now)
+	if d.cfg.Monitored && p.has(direct) && !p.has(silent) && !stalled && d.directPhi(p, now) > silentAt {
+		p.set(silent, true)
+		r.Silent = append(r.Silent, id)
+	}
+	switch p.state {
+	case Joining:
+		switch {
+		case up && (p.win.len() > 0 || p.has(vouched)):
+			d.bringUp(id, p, r)
+		case !up && !stalled:
+			// Never seen alive: routed around like any suspended
+			// peer, but not reported, so a node that is joining (or
+			// a peer loaded from disk that is slow to be heard of)
+			// pages no one. If it stays silent it is reported Dead
+			// after DeadAfter, so a peer that never answers still
+			// fails.
+			d.suspend(id, p, now, nil)
+		}
+	case Alive:
+		if !up && !stalled {
+			d.suspend(id, p, now, r)
+		}
+	case Suspended:
+		switch {
+		case up && p.has(heard) && (p.has(everAlive) || p.win.len() > 0 || p.has(vouched)):
+			d.bringUp(id, p, r)
+		case !up && time.Duration(d.at(now)-p.since) >= d.cfg.DeadAfter:
+			// The !up matters for a peer that was never alive: it
+			// may be heartbeating again but still short of its
+			// first sample, and must not be declared dead for it.
+			p.state = Dead
+			p.set(heard, false)
+			// The old rhythm says nothing about the peer that may
+			// come back; it starts over from InitialInterval.
+			p.win.reset()
+			r.Dead = append(r.Dead, id)
+		}
+	case Dead:
+		if up && p.has(heard) && (p.has(everAlive) || p.win.len() > 0) {
+			d.bringUp(id, p, r)
+		}
+	}
+}
+
 func (d *Detector) bringUp(id string, p *peer, r *Report) {
 	p.state = Alive
-	if p.everAlive {
+	if p.has(everAlive) {
 		r.Recovered = append(r.Recovered, id)
 		return
 	}
-	p.everAlive = true
+	p.set(everAlive, true)
 	r.Discovered = append(r.Discovered, id)
 }
 
 func (d *Detector) suspend(id string, p *peer, now time.Time, r *Report) {
 	p.state = Suspended
-	p.since = now
-	p.heard = false
+	p.since = d.at(now)
+	p.set(heard, false)
 	if r != nil {
 		r.Suspended = append(r.Suspended, id)
-		if p.verdict {
+		if p.has(verdict) {
 			d.causes.Verdict++
 		} else {
 			d.causes.Relayed++
@@ -401,8 +515,8 @@ func (d *Detector) Revive(id string, now time.Time) Report {
 func (d *Detector) Vouch(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p, ok := d.peers[id]; ok && !p.everAlive {
-		p.vouched, p.heard = true, true
+	if p, ok := d.peers[id]; ok && !p.has(everAlive) {
+		p.set(vouched|heard, true)
 	}
 }
 
@@ -424,15 +538,17 @@ func (d *Detector) Reset(id string, now time.Time) {
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
 	if !ok {
-		d.peers[id] = &peer{state: Joining, last: now, heard: true}
+		d.newPeer(id, now)
 		return
 	}
 	p.win.reset()
-	p.dwin.reset()
-	p.dlast = time.Time{}
-	p.silent, p.verdict = false, false
-	p.heard = true
-	if now.After(p.last) {
-		p.last = now
+	if p.dir != nil {
+		p.dir.win.reset()
+		p.dir.last = time.Time{}
+	}
+	p.set(silent|verdict, false)
+	p.set(heard, true)
+	if t := d.at(now); t > p.last {
+		p.last = t
 	}
 }

@@ -2,32 +2,35 @@ package health
 
 import "time"
 
-// window is a ring of inter-arrival samples with a running sum, so adding a
-// sample and reading the mean are O(1). Samples are integer nanoseconds and
-// the sum is exact: a float running sum would drift over millions of
-// heartbeats.
+// window holds the latest inter-arrival samples, oldest first, with a
+// running sum, so reading the mean is O(1). Samples are integer
+// nanoseconds and the sum is exact: a float running sum would drift over
+// millions of heartbeats.
 type window struct {
-	samples []time.Duration // grows to cap, then is overwritten in a ring
-	next    int             // slot the next sample overwrites once full
+	samples []time.Duration
 	sum     time.Duration
 }
 
 // add records one sample, evicting the oldest once size samples are held.
-// The slice grows by append rather than being allocated at full size: a
-// simulation holds a detector per node with a window per peer, and most of
-// those windows never fill.
+// The slice grows as samples arrive, never beyond size: a simulation holds
+// a detector per node with a window per peer, and most of those windows
+// never fill. A full window shifts its samples down rather than keeping a
+// ring position: a position per peer cost more memory, at N² windows,
+// than the copy of a full window costs time.
 func (w *window) add(d time.Duration, size int) {
 	if len(w.samples) < size {
+		if len(w.samples) == cap(w.samples) {
+			grown := make([]time.Duration, len(w.samples), min(size, max(1, 2*cap(w.samples))))
+			copy(grown, w.samples)
+			w.samples = grown
+		}
 		w.samples = append(w.samples, d)
 		w.sum += d
 		return
 	}
-	w.sum += d - w.samples[w.next]
-	w.samples[w.next] = d
-	w.next++
-	if w.next == len(w.samples) {
-		w.next = 0
-	}
+	w.sum += d - w.samples[0]
+	copy(w.samples, w.samples[1:])
+	w.samples[len(w.samples)-1] = d
 }
 
 func (w *window) len() int { return len(w.samples) }
@@ -60,7 +63,6 @@ func (w *window) trustedMean(initial time.Duration) time.Duration {
 // reset drops every sample but keeps the backing array for reuse.
 func (w *window) reset() {
 	w.samples = w.samples[:0]
-	w.next = 0
 	w.sum = 0
 }
 

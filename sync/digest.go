@@ -26,31 +26,60 @@ func (p *peer) entry() DigestEntry {
 }
 
 // sortedPeers lists the nodes in id order, so that every choice made with
-// rng is reproducible from the seed. The slice is shared and cached until
-// a peer is added: callers must not modify it.
+// rng is reproducible from the seed. The slice is shared and cached: callers
+// must not modify it.
 func (s *State) sortedPeers() []*peer {
-	if s.sorted != nil {
-		return s.sorted
+	if s.sorted == nil {
+		out := make([]*peer, 0, len(s.peers))
+		for _, p := range s.peers {
+			out = append(out, p)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+		s.sorted, s.added = out, nil
+		s.order++
 	}
-	out := make([]*peer, 0, len(s.peers))
-	for _, p := range s.peers {
-		out = append(out, p)
+	if len(s.added) > 0 {
+		s.mergeAdded()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
-	s.sorted = out
-	return out
+	return s.sorted
 }
 
-// addPeer registers a node not known before, keeping the cached order.
+// addPeer registers a node not known before. It joins the cached order at
+// the next sortedPeers: a member list names thousands of new nodes at
+// once, and inserting each into the order moved it thousands of times.
 func (s *State) addPeer(p *peer) {
 	s.peers[p.meta.ID] = p
-	if s.sorted == nil {
+	if s.sorted != nil {
+		s.added = append(s.added, p)
+	}
+}
+
+// mergeAdded puts the nodes added since the last sortedPeers in order: a
+// few are inserted, many are sorted and merged in one pass.
+func (s *State) mergeAdded() {
+	byID := func(a, b *peer) int { return strings.Compare(a.meta.ID, b.meta.ID) }
+	s.order++
+	if len(s.added) <= 4 {
+		for _, p := range s.added {
+			i, _ := slices.BinarySearchFunc(s.sorted, p, byID)
+			s.sorted = slices.Insert(s.sorted, i, p)
+		}
+		clear(s.added)
+		s.added = s.added[:0]
 		return
 	}
-	i := sort.Search(len(s.sorted), func(i int) bool { return s.sorted[i].meta.ID >= p.meta.ID })
-	s.sorted = append(s.sorted, nil)
-	copy(s.sorted[i+1:], s.sorted[i:])
-	s.sorted[i] = p
+	slices.SortFunc(s.added, byID)
+	out := make([]*peer, 0, len(s.sorted)+len(s.added))
+	a, b := s.sorted, s.added
+	for len(a) > 0 && len(b) > 0 {
+		if byID(a[0], b[0]) < 0 {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	out = append(append(out, a...), b...)
+	s.sorted, s.added = out, nil
 }
 
 // removePeer forgets a node, keeping the cached order and the recent list.
@@ -60,8 +89,12 @@ func (s *State) removePeer(p *peer) {
 	delete(s.genProof, p.meta.ID)
 	if i := slices.Index(s.sorted, p); i >= 0 {
 		s.sorted = slices.Delete(s.sorted, i, i+1)
+		s.order++
 	}
-	if i := slices.Index(s.recent, p); i >= 0 {
+	if i := slices.Index(s.added, p); i >= 0 {
+		s.added = slices.Delete(s.added, i, i+1)
+	}
+	if i := slices.IndexFunc(s.recent, func(r recentPeer) bool { return r.p == p }); i >= 0 {
 		s.recent = slices.Delete(s.recent, i, i+1)
 	}
 }
@@ -89,18 +122,24 @@ func (s *State) relevant(theirs map[string]*DigestEntry, complete bool) []*peer 
 // entries at the default MTU.
 const recentCap = 64
 
+// recentPeer is a node on the recent list, with when (ms of SetTime) its
+// data last changed here.
+type recentPeer struct {
+	p       *peer
+	touched uint64
+}
+
 // touch moves a peer whose data just changed to the front of recent.
 func (s *State) touch(p *peer) {
-	i := slices.Index(s.recent, p)
+	i := slices.IndexFunc(s.recent, func(r recentPeer) bool { return r.p == p })
 	if i < 0 {
 		if len(s.recent) < recentCap {
-			s.recent = append(s.recent, nil)
+			s.recent = append(s.recent, recentPeer{})
 		}
 		i = len(s.recent) - 1
 	}
 	copy(s.recent[1:i+1], s.recent[:i])
-	s.recent[0] = p
-	p.touched = s.now
+	s.recent[0] = recentPeer{p: p, touched: s.now}
 }
 
 // Quiet reports whether the last Syn made listed no node with recent
@@ -118,9 +157,8 @@ func (s *State) SetLoud(loud bool) { s.loud = loud }
 // digest outgrows the MTU.
 func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	budget := s.cfg.PacketBudget - synHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	others := append([]*peer(nil), s.sortedPeers()...) // shuffled in place
-	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
-	d := make([]DigestEntry, 0, len(others))
+	others := s.synOrder()
+	d := make([]DigestEntry, 0, min(len(others), synEntriesHint))
 	self := s.self.entry()
 	d = append(d, self)
 	budget -= entrySize(&self)
@@ -132,8 +170,10 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	s.synSeq++
 	recentBudget := budget / 2
 	s.quiet = true
-	for _, p := range s.recent {
-		if s.cfg.RecentMs > 0 && p.touched+s.cfg.RecentMs < s.now {
+	marked := 0
+	for _, r := range s.recent {
+		p := r.p
+		if s.cfg.RecentMs > 0 && r.touched+s.cfg.RecentMs < s.now {
 			continue // old news: listed only in the random slice
 		}
 		s.quiet = false
@@ -143,13 +183,20 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 			budget -= sz
 			recentBudget -= sz
 			p.synMark = s.synSeq
+			marked++
 		}
 	}
-	complete := true
 	if q := s.cfg.QuietDigest; q > 0 && q < budget && !s.loud {
 		budget = q
 	}
-	for _, p := range others {
+	// The random slice: a shuffle drawn only as far as entries still fit
+	// (shuffling every node for a few dozen entries was most of a round at
+	// 10,000 nodes).
+	listed, misses := 0, 0
+	for i := 0; i < len(others) && budget >= minEntrySize && misses < synMisses; i++ {
+		j := i + rng.Intn(len(others)-i)
+		others[i], others[j] = others[j], others[i]
+		p := others[i]
 		if p == s.self || p.synMark == s.synSeq {
 			continue
 		}
@@ -157,11 +204,40 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 		if sz := entrySize(&e); sz <= budget {
 			d = append(d, e)
 			budget -= sz
+			listed, misses = listed+1, 0
 		} else {
-			complete = false
+			misses++
 		}
 	}
+	// Complete: every node but this one is listed.
+	complete := listed+marked == len(others)-1
 	return &Syn{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Complete: complete, Digest: d}
+}
+
+// synEntriesHint sizes a digest's slice: a datagram holds a few dozen
+// entries, and sizing it for every node allocated megabytes per Syn at
+// 10,000 nodes.
+const synEntriesHint = 64
+
+// minEntrySize is the smallest a digest entry can be: once less is left of
+// a digest's budget, no further node fits.
+var minEntrySize = entrySize(&DigestEntry{})
+
+// synMisses is how many nodes in a row that do not fit end the random
+// slice: the budget left is then smaller than most entries, and trying
+// every other node for one that fits made each Syn cost a pass over all.
+const synMisses = 8
+
+// synOrder is the nodes in some order that MakeSyn shuffles as it draws
+// from it: a copy of sortedPeers, kept between calls and refreshed when
+// nodes come or go, so that a round costs no pass over every node.
+func (s *State) synOrder() []*peer {
+	sorted := s.sortedPeers()
+	if s.synAt != s.order || len(s.synBuf) != len(sorted) {
+		s.synBuf = append(s.synBuf[:0], sorted...)
+		s.synAt = s.order
+	}
+	return s.synBuf
 }
 
 // Observed is what a digest taught the node, beyond data.

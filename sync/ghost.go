@@ -20,17 +20,24 @@ const (
 	ghostSweepEvery = 1000
 )
 
+// ghostPeer is a ghost on the ghost list, with when it appeared (ms).
+type ghostPeer struct {
+	p     *peer
+	since uint64
+}
+
 // newGhost registers a node first heard of in a digest, or returns nil
 // when maxGhosts are held already.
 func (s *State) newGhost(meta PeerMeta) *peer {
-	if len(s.ghosts) >= maxGhosts {
+	if s.ghostCount >= maxGhosts {
 		s.stats.GhostsRefused++
 		return nil
 	}
 	p := newPeer(meta)
-	p.ghost, p.ghostSince = true, s.now
+	p.ghost = true
 	s.addPeer(p)
-	s.ghosts = append(s.ghosts, p)
+	s.ghosts = append(s.ghosts, ghostPeer{p: p, since: s.now})
+	s.ghostCount++
 	return p
 }
 
@@ -55,15 +62,23 @@ func (s *State) observeGhost(p *peer, e *DigestEntry, pb *pending, obs *Observed
 	s.takeHeartbeat(p, e, obs)
 }
 
-// confirm makes a ghost a peer.
+// confirm makes a ghost a peer. It stays in s.ghosts until the next
+// sweep drops it: a node joining a cluster of thousands confirms
+// thousands of ghosts, and searching the list for each was quadratic.
 func (s *State) confirm(p *peer) {
 	if !p.ghost {
 		return
 	}
 	p.ghost = false
-	if i := slices.Index(s.ghosts, p); i >= 0 {
-		s.ghosts = slices.Delete(s.ghosts, i, i+1)
+	s.ghostCount--
+	if len(s.ghosts) > 2*maxGhosts {
+		s.dropConfirmed()
 	}
+}
+
+// dropConfirmed removes the confirmed peers from s.ghosts.
+func (s *State) dropConfirmed() {
+	s.ghosts = slices.DeleteFunc(s.ghosts, func(g ghostPeer) bool { return !g.p.ghost })
 }
 
 // sweepGhosts forgets the ghosts older than ghostTTL, at most once every
@@ -74,12 +89,17 @@ func (s *State) sweepGhosts(obs *Observed) {
 	}
 	s.lastSweep = s.now
 	kept := s.ghosts[:0]
-	for _, p := range s.ghosts {
-		if s.now-p.ghostSince <= ghostTTL {
-			kept = append(kept, p)
+	for _, g := range s.ghosts {
+		p := g.p
+		if !p.ghost {
+			continue // confirmed since it was listed
+		}
+		if s.now-g.since <= ghostTTL {
+			kept = append(kept, g)
 			continue
 		}
 		p.ghost = false // so that removePeer leaves s.ghosts, rebuilt here, alone
+		s.ghostCount--
 		s.removePeer(p)
 		obs.Forgotten = append(obs.Forgotten, p.meta.ID)
 	}

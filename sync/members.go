@@ -56,24 +56,37 @@ func (s *State) MemberList(rank func(id string) Rank, budget, max int, rng *rand
 	budget -= entrySize(&self)
 	peers := s.sortedPeers()
 	order := rng.Perm(len(peers))
-	for _, want := range []Rank{Alive, Listed} {
-		for _, i := range order {
-			p := peers[i]
-			if len(list) >= max {
-				break
-			}
-			if p == s.self || p.leaving || p.meta.Addr == "" || rank(p.meta.ID) != want {
-				continue
-			}
-			e := p.entry()
-			if sz := entrySize(&e); sz <= budget {
-				list = append(list, e)
-				budget -= sz
-			}
+	// One pass ranks every peer (rank is a lookup in the detector, and a
+	// seed answers every joiner of a large cluster): those ranked Alive go
+	// in at once, those Listed wait for the second.
+	var listed []*peer
+	add := func(p *peer) {
+		e := p.entry()
+		if sz := entrySize(&e); sz <= budget {
+			list = append(list, e)
+			budget -= sz
 		}
-		if want == Alive {
-			up = len(list)
+	}
+	for _, i := range order {
+		p := peers[i]
+		if p == s.self || p.leaving || p.meta.Addr == "" {
+			continue
 		}
+		switch rank(p.meta.ID) {
+		case Alive:
+			if len(list) < max {
+				add(p)
+			}
+		case Listed:
+			listed = append(listed, p)
+		}
+	}
+	up = len(list)
+	for _, p := range listed {
+		if len(list) >= max {
+			break
+		}
+		add(p)
 	}
 	return list, up
 }
@@ -99,4 +112,15 @@ func (s *State) Addresses() []string {
 		}
 	}
 	return out
+}
+
+// EachPeer calls fn with the id and address of every known node but the
+// local one, ghosts included, in id order: a pass over every node without
+// the copy Peers makes of each.
+func (s *State) EachPeer(fn func(id, addr string)) {
+	for _, p := range s.sortedPeers() {
+		if p != s.self {
+			fn(p.meta.ID, p.meta.Addr)
+		}
+	}
 }

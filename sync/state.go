@@ -78,19 +78,6 @@ func (c *Config) validate() error {
 type peer struct {
 	meta      PeerMeta
 	heartbeat uint64
-	leaving   bool
-	// records and tombstones count what the Storage holds of the node
-	// when it is external (a MemStorage counts exactly): an estimate that
-	// counts an overwritten key twice until the next boot recounts.
-	records    int
-	tombstones int
-	// tombFloor: the local node holds no uncollected tombstone in
-	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
-	// of reading every record again.
-	tombFloor  uint64
-	synMark    uint64 // MakeSyn call that already listed this peer
-	ghost      bool   // known only from digests so far (see ghost.go)
-	ghostSince uint64 // ms when it became a ghost
 	// reborn is the newest generation proven for this node (its data
 	// reset may still be on its way to disk): heartbeats of older
 	// generations are ignored from then on, so a relayed digest of the
@@ -98,8 +85,23 @@ type peer struct {
 	reborn uint64
 	// directHB is the heartbeat of the node's last Beat taken here.
 	directHB uint64
-	// touched is when (ms of SetTime) the node's data last changed here.
-	touched uint64
+	// stored counts what an external Storage holds of the node; nil for
+	// none counted (see count).
+	stored  *storedCounts
+	synMark uint32 // MakeSyn call that already listed this peer
+	leaving bool
+	ghost   bool // known only from digests so far (see ghost.go)
+	// A node holds a peer for every member, so what only some peers need
+	// is kept elsewhere: the ghost list holds when each ghost appeared,
+	// the recent list when each node's data last changed, the State the
+	// local node's tombFloor.
+}
+
+// storedCounts count what an external Storage holds of a node (a
+// MemStorage counts exactly): an estimate that counts an overwritten key
+// twice until the driver recounts (CorrectCounts).
+type storedCounts struct {
+	records, tombstones int
 }
 
 func newPeer(meta PeerMeta) *peer { return &peer{meta: meta} }
@@ -110,23 +112,39 @@ func (s *State) counts(p *peer) (records, tombstones int) {
 	if s.mem != nil {
 		return s.mem.counts(p.meta.ID)
 	}
-	return p.records, p.tombstones
+	if p.stored == nil {
+		return 0, 0
+	}
+	return p.stored.records, p.stored.tombstones
 }
 
 // count follows a committed change in p's estimated counts (external
-// storage only).
-func (p *peer) count(c *PeerChange) {
+// storage only: a MemStorage counts itself).
+func (s *State) count(p *peer, c *PeerChange) {
+	if c.Reset && p == s.self {
+		s.tombFloor = 0
+	}
+	if s.mem != nil {
+		return
+	}
+	if p.stored == nil {
+		if !c.Reset && len(c.Records) == 0 {
+			return // nothing counted, nothing to take away
+		}
+		p.stored = &storedCounts{}
+	}
+	n := p.stored
 	if c.Reset {
-		p.records, p.tombstones, p.tombFloor = 0, 0, 0
+		n.records, n.tombstones = 0, 0
 	}
 	for i := range c.Records {
-		p.records++
+		n.records++
 		if c.Records[i].Tombstone {
-			p.tombstones++
+			n.tombstones++
 		}
 	}
-	p.records = max(0, p.records-len(c.Drop))
-	p.tombstones = max(0, p.tombstones-len(c.Drop))
+	n.records = max(0, n.records-len(c.Drop))
+	n.tombstones = max(0, n.tombstones-len(c.Drop))
 }
 
 // State is the replicated state of a cluster as seen by one node, and the
@@ -153,25 +171,39 @@ type State struct {
 	// per known peer at most; src is the current message's source address
 	// (HandleFrom), unproven is set when a delta was dropped for want of
 	// evidence in the current message.
-	ghosts    []*peer // the peers with ghost set, oldest first
-	lastSweep uint64
-	genProof  map[string]*genEvidence
-	src       string
+	// ghosts lists the peers with ghost set, oldest first, and some
+	// confirmed since (see confirm); ghostCount counts the former.
+	ghosts     []ghostPeer
+	ghostCount int
+	lastSweep  uint64
+	genProof   map[string]*genEvidence
+	src        string
 	// upTo is, while a member list is observed, how many of its leading
 	// entries its sender holds alive (Members.Up).
 	upTo     int
 	unproven bool
 	now      uint64 // unix ms, from SetTime
-	// sorted caches the peers in id order (nil until first needed); addPeer
-	// keeps it sorted.
+	// sorted caches the peers in id order (nil until first needed);
+	// sortedPeers merges the peers added since.
 	// Sorting on every message was most of a 1000-node simulation's time.
 	sorted []*peer
+	// added are the peers added since sorted was built (addPeer); order
+	// counts the changes of sorted, so that synBuf, MakeSyn's copy of it
+	// taken at synAt, is refreshed.
+	added  []*peer
+	order  uint64
+	synBuf []*peer
+	synAt  uint64
 	// recent lists the peers whose data changed most recently, newest
 	// first, at most recentCap; MakeSyn gives them half the digest.
-	recent []*peer
-	synSeq uint64
-	quiet  bool // the last Syn listed no recent news
-	loud   bool // SetLoud
+	recent []recentPeer
+	synSeq uint32
+	// tombFloor: the local node holds no uncollected tombstone in
+	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
+	// of reading every record again.
+	tombFloor uint64
+	quiet     bool // the last Syn listed no recent news
+	loud      bool // SetLoud
 }
 
 // Stats count what the core rejected; the node exports them.
@@ -241,7 +273,7 @@ func (s *State) RestoreMeta(meta PeerMeta, n Counts) error {
 	}
 	if s.restoreMeta(meta) {
 		p := s.peers[meta.ID]
-		p.records, p.tombstones = n.Records, n.Tombstones
+		p.stored = &storedCounts{records: n.Records, tombstones: n.Tombstones}
 	}
 	return nil
 }
@@ -294,7 +326,7 @@ func (s *State) Commit(b *Batch) {
 		if p == s.self {
 			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
 		}
-		p.count(c)
+		s.count(p, c)
 		if p != s.self && (len(c.Records) > 0 || c.Reset) {
 			s.touch(p)
 		}
@@ -324,8 +356,15 @@ func (s *State) CorrectCounts(view PeerMeta, before, counted Counts) {
 	if p == nil || s.mem != nil || p.meta.Generation != view.Generation || p.meta.MaxVersion < view.MaxVersion {
 		return // reset since: what was counted is gone
 	}
-	p.records = max(0, counted.Records+p.records-before.Records)
-	p.tombstones = min(p.records, max(0, counted.Tombstones+p.tombstones-before.Tombstones))
+	if p.stored == nil {
+		if counted == (Counts{}) {
+			return // none counted before, none now
+		}
+		p.stored = &storedCounts{}
+	}
+	n := p.stored
+	n.records = max(0, counted.Records+n.records-before.Records)
+	n.tombstones = min(n.records, max(0, counted.Tombstones+n.tombstones-before.Tombstones))
 }
 
 // Storage is where the core reads its committed records from: the one
@@ -406,7 +445,7 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	}
 	var drop []string
 	horizon := p.meta.GCVersion
-	start := max(horizon, p.tombFloor)
+	start := max(horizon, s.tombFloor)
 	floor := uint64(0) // version below the first young tombstone, if any
 	young := false
 	read := 0
@@ -435,11 +474,11 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 	// never served, until Load deletes them).
 	switch {
 	case young:
-		p.tombFloor = max(p.tombFloor, floor)
+		s.tombFloor = max(s.tombFloor, floor)
 	default:
-		p.tombFloor = max(p.tombFloor, through)
-		if through == p.meta.MaxVersion && s.mem == nil {
-			p.tombstones = 0 // the estimate was high: none left
+		s.tombFloor = max(s.tombFloor, through)
+		if through == p.meta.MaxVersion && p.stored != nil {
+			p.stored.tombstones = 0 // the estimate was high: none left
 		}
 	}
 	if len(drop) == 0 {
@@ -454,7 +493,7 @@ func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
 // the one read of the storage left under the driver's lock (a health
 // check's): a scan of millions would hold it for seconds, a few thousand
 // records take milliseconds. The next call resumes where it stopped
-// (peer.tombFloor), so after a restart a node passes a million own
+// (State.tombFloor), so after a restart a node passes a million own
 // records in a few minutes of checks, far inside any tombstone grace.
 const collectScanLimit = 1 << 12
 

@@ -93,6 +93,9 @@ func (m *MemStorage) Apply(b *Batch) {
 			delete(m.peers, c.Meta.ID)
 			continue
 		}
+		if m.peers[c.Meta.ID] == nil && c.Meta.MaxVersion == 0 && len(c.Records) == 0 {
+			continue // nothing to hold: see peer
+		}
 		p := m.peer(c.Meta)
 		if c.Reset {
 			p.reset()
@@ -108,6 +111,10 @@ func (m *MemStorage) Apply(b *Batch) {
 	}
 }
 
+// peer returns the node's entry, made on its first version: most nodes
+// of a large quiet cluster write nothing, and an entry for each of them on
+// every node was a sixth of a simulation's memory. A node without an
+// entry reads as one without records.
 func (m *MemStorage) peer(meta PeerMeta) *memPeer {
 	p := m.peers[meta.ID]
 	if p == nil {
@@ -122,6 +129,9 @@ func (m *MemStorage) peer(meta PeerMeta) *memPeer {
 func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.peers[meta.ID] == nil && meta.MaxVersion == 0 && len(recs) == 0 {
+		return
+	}
 	p := m.peer(meta)
 	p.meta = meta
 	if len(p.records) == 0 && len(recs) > 0 {

@@ -59,8 +59,8 @@ func TestExternalCounts(t *testing.T) {
 	if b := s.CollectTombstones(1_000_000, 1); b != nil {
 		t.Fatalf("collected %v: no tombstone is current", b.Changes[0].Drop)
 	}
-	if _, tombs := s.counts(s.self); tombs != 0 || s.self.tombFloor != s.Self().MaxVersion {
-		t.Fatalf("after a collection that found none: %d tombstones, floor %d of %d", tombs, s.self.tombFloor, s.Self().MaxVersion)
+	if _, tombs := s.counts(s.self); tombs != 0 || s.tombFloor != s.Self().MaxVersion {
+		t.Fatalf("after a collection that found none: %d tombstones, floor %d of %d", tombs, s.tombFloor, s.Self().MaxVersion)
 	}
 	// A young tombstone stops the collection; the floor stays below it.
 	del(t, s, 100, "a")
@@ -68,8 +68,8 @@ func TestExternalCounts(t *testing.T) {
 	if b := s.CollectTombstones(150, 1000); b != nil {
 		t.Fatalf("collected a young tombstone: %v", b.Changes[0].Drop)
 	}
-	if s.self.tombFloor != ver-1 {
-		t.Fatalf("floor %d, want %d", s.self.tombFloor, ver-1)
+	if s.tombFloor != ver-1 {
+		t.Fatalf("floor %d, want %d", s.tombFloor, ver-1)
 	}
 	b := s.CollectTombstones(5000, 1000)
 	if b == nil || fmt.Sprint(b.Changes[0].Drop) != "[a]" || b.Changes[0].Meta.GCVersion != ver {

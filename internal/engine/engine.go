@@ -118,8 +118,8 @@ type Engine struct {
 	// gossiped, and the peers this node voted against in their current
 	// silence (with the re-votes cast).
 	monitors []string
-	ring     []string       // members in ring order, self included
-	ringAt   map[string]int // position of each on ring
+	ring     []string // members in ring order, self included
+	ringIDs  []string // the members of ring but self, in id order
 	released []release
 	votes    map[string]*voteSet
 	spread   []spreading

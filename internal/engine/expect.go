@@ -27,16 +27,14 @@ import (
 // never did, and whose relayed heartbeat has gone silent.
 func (e *Engine) checkExpected(now time.Time) {
 	k := e.cfg.Monitors
-	at, ok := e.ringAt[e.cfg.Self.ID]
-	if k <= 0 || !ok || len(e.ring) < 2 {
+	if k <= 0 || len(e.ring) < 2 {
 		return
 	}
 	threshold := e.cfg.Health.DirectThreshold
 	if threshold <= 0 {
 		threshold = e.cfg.Health.Threshold
 	}
-	for i := 1; i <= k && i < len(e.ring); i++ {
-		id := e.ring[(at-i+len(e.ring))%len(e.ring)]
+	for _, id := range e.watched() {
 		if _, voted := e.silent[id]; voted || e.unexpected[id] {
 			continue
 		}

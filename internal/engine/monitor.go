@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -75,47 +74,52 @@ type spreading struct {
 // after this many.
 const maxRevotes = 3
 
+// ringHash is FNV-1a of the id, computed without allocating: a lookup on
+// the ring hashes at every step of its binary search.
 func ringHash(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= prime
+	}
+	return h
+}
+
+// ringCmp orders members on the ring: by hash, then id.
+func ringCmp(a, b string) int {
+	if c := cmp.Compare(ringHash(a), ringHash(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// ringPos is the position of id on the ring, and whether it is on it. A
+// binary search rather than a map: a map of every member cost each node
+// more memory than the ring itself.
+func (e *Engine) ringPos(id string) (int, bool) {
+	i, found := slices.BinarySearchFunc(e.ring, id, ringCmp)
+	return i, found
 }
 
 // rebuildRing picks the node's monitors: the next Monitors alive members
 // after it on the ring. Monitors dropped since the last pick are sent a
-// Release with the next beat.
+// Release with the next beat. alive is in id order; when it holds the same
+// members as last time, the ring and the monitors stand.
 func (e *Engine) rebuildRing(alive []string) {
 	k := e.cfg.Monitors
-	if k <= 0 {
+	if k <= 0 || (len(e.ring) > 0 && slices.Equal(alive, e.ringIDs)) {
 		return
 	}
-	type member struct {
-		h  uint64
-		id string
-	}
 	self := e.cfg.Self.ID
-	ring := make([]member, 0, len(alive)+1)
-	ring = append(ring, member{ringHash(self), self})
-	for _, id := range alive {
-		ring = append(ring, member{ringHash(id), id})
-	}
-	slices.SortFunc(ring, func(a, b member) int {
-		switch {
-		case a.h < b.h:
-			return -1
-		case a.h > b.h:
-			return 1
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
-	at := slices.IndexFunc(ring, func(m member) bool { return m.id == self })
+	e.ringIDs = alive // the caller's: not kept twice
+	ring := append(append(e.ring[:0], alive...), self)
+	slices.SortFunc(ring, ringCmp)
+	e.ring = ring
+	at, _ := e.ringPos(self)
 	next := make([]string, 0, k)
 	for i := 1; i < len(ring) && len(next) < k; i++ {
-		next = append(next, ring[(at+i)%len(ring)].id)
+		next = append(next, ring[(at+i)%len(ring)])
 	}
 	for _, id := range e.monitors {
 		if !slices.Contains(next, id) && !slices.ContainsFunc(e.released, func(r release) bool { return r.id == id }) {
@@ -125,64 +129,82 @@ func (e *Engine) rebuildRing(alive []string) {
 	// One taken back before its Release went out is not released.
 	e.released = slices.DeleteFunc(e.released, func(r release) bool { return slices.Contains(next, r.id) })
 	e.monitors = next
-	e.ring = e.ring[:0]
-	for _, m := range ring {
-		e.ring = append(e.ring, m.id)
-	}
-	e.ringAt = make(map[string]int, len(ring))
-	for i, id := range e.ring {
-		e.ringAt[id] = i
-	}
 }
 
 // guardLastResort allows the detector's last resort (phi over relayed
 // heartbeats) only for the alive peers most of whose monitors are down
 // here, so that no quorum of votes can form against them (a block of
 // consecutive members failing at once), or that this node should monitor
-// and gets no beats from. Their monitors are the members
-// after them on a ring of every member this node knows, down or up.
-func (e *Engine) guardLastResort() {
+// and gets no beats from. Their monitors are the members after them on a
+// ring of every member this node knows, down or up: the ring of those up
+// merged with down, those down (known, with an address, not left, not on
+// the ring), in id order.
+func (e *Engine) guardLastResort(down []string) {
 	k := e.cfg.Monitors
 	if k <= 0 || len(e.ring) == 0 {
 		return
 	}
-	type member struct {
-		h  uint64
-		id string
-	}
-	var all []member
-	for _, p := range e.state.Peers() {
-		if _, left := e.left[p.ID]; p.Addr != "" && !left {
-			all = append(all, member{ringHash(p.ID), p.ID})
-		}
-	}
-	all = append(all, member{ringHash(e.cfg.Self.ID), e.cfg.Self.ID})
-	slices.SortFunc(all, func(a, b member) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	k = min(k, len(all)-1)
-	for i, m := range all {
-		if m.id == e.cfg.Self.ID {
-			continue
-		}
-		if _, up := e.ringAt[m.id]; !up {
-			continue // down already, or never alive
-		}
-		down := 0
-		for j := 1; j <= k; j++ {
-			if _, up := e.ringAt[all[(i+j)%len(all)].id]; !up {
-				down++
-			}
-		}
+	watched := e.watched()
+	guard := func(id string, down int) {
 		// A peer that should beat to this node and does not is not
 		// watched by its monitors either, as far as this node can tell
 		// (a 2-node cluster whose beats do not arrive was never suspected).
-		unwatched := e.watches(m.id) && !e.det.Direct(m.id)
-		e.det.SetLastResort(m.id, down > k/2 || unwatched)
+		unwatched := slices.Contains(watched, id) && !e.det.Direct(id)
+		e.det.SetLastResort(id, down > k/2 || unwatched)
 	}
+	if len(down) == 0 {
+		for _, id := range e.ring {
+			if id != e.cfg.Self.ID {
+				guard(id, 0)
+			}
+		}
+		return
+	}
+	down = slices.Clone(down)
+	slices.SortFunc(down, ringCmp)
+	// all is the merged ring, each member with whether it is up.
+	type member struct {
+		id string
+		up bool
+	}
+	all := make([]member, 0, len(e.ring)+len(down))
+	i, j := 0, 0
+	for i < len(e.ring) || j < len(down) {
+		if j == len(down) || i < len(e.ring) && ringCmp(e.ring[i], down[j]) < 0 {
+			all = append(all, member{e.ring[i], true})
+			i++
+		} else {
+			all = append(all, member{down[j], false})
+			j++
+		}
+	}
+	k = min(k, len(all)-1)
+	for i, m := range all {
+		if m.id == e.cfg.Self.ID || !m.up {
+			continue // down already, or never alive
+		}
+		n := 0
+		for j := 1; j <= k; j++ {
+			if !all[(i+j)%len(all)].up {
+				n++
+			}
+		}
+		guard(m.id, n)
+	}
+}
+
+// watched lists the peers this node monitors by its own ring: the
+// Monitors members before it.
+func (e *Engine) watched() []string {
+	at, ok := e.ringPos(e.cfg.Self.ID)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i := 1; i <= e.cfg.Monitors && i < len(e.ring); i++ {
+		out = append(out, e.ring[(at-i+len(e.ring))%len(e.ring)])
+	}
+	return out
 }
 
 // ringSlack: votes count from a peer's next Monitors*ringSlack members on
@@ -196,8 +218,8 @@ const ringSlack = 2
 // former monitors, silent for it, would add up to a quorum. Unknown
 // positions (id or by not on the ring here) count.
 func (e *Engine) canVote(id, by string) bool {
-	at, ok := e.ringAt[id]
-	bt, ok2 := e.ringAt[by]
+	at, ok := e.ringPos(id)
+	bt, ok2 := e.ringPos(by)
 	if !ok || !ok2 || len(e.ring) == 0 {
 		return true
 	}
@@ -212,8 +234,8 @@ func (e *Engine) canVote(id, by string) bool {
 // made a bare majority against live nodes at N = 300 and 50 % loss).
 // Unknown positions count as watching.
 func (e *Engine) watches(id string) bool {
-	at, ok := e.ringAt[id]
-	self, ok2 := e.ringAt[e.cfg.Self.ID]
+	at, ok := e.ringPos(id)
+	self, ok2 := e.ringPos(e.cfg.Self.ID)
 	if !ok || !ok2 || len(e.ring) == 0 {
 		return true
 	}
@@ -576,16 +598,7 @@ func (e *Engine) voteTargets(id string) []string {
 	// at a later heartbeat (else a verdict formed at an earlier one, and
 	// undone elsewhere by the later one, was never formed again: two
 	// nodes of 100 never suspected a crash at 50 % loss).
-	h := ringHash(id)
-	at, _ := slices.BinarySearchFunc(e.ring, id, func(m, id string) int {
-		switch hm := ringHash(m); {
-		case hm < h:
-			return -1
-		case hm > h:
-			return 1
-		}
-		return strings.Compare(m, id)
-	})
+	at, _ := e.ringPos(id)
 	n := 0
 	for i := 0; i < len(e.ring) && n < e.cfg.Monitors; i++ {
 		if m := e.ring[(at+i)%len(e.ring)]; m != id {

@@ -123,7 +123,7 @@ func TestVotesReachMonitorsOfAPeerOffTheRing(t *testing.T) {
 	a.det.SetVerdict("x", true)
 	a.Check(t0.Add(2 * time.Second))
 	a.rebuild()
-	if _, on := a.ringAt["x"]; on {
+	if _, on := a.ringPos("x"); on {
 		t.Fatal("x is still on the ring while suspended")
 	}
 	offRing := a.voteTargets("x")

@@ -105,6 +105,12 @@ func (e *Engine) Commit(rd *Ready) {
 	if rd.Batch.Empty() {
 		return
 	}
+	for i := range rd.Batch.Changes {
+		if _, known := e.state.View(rd.Batch.Changes[i].Meta.ID); !known {
+			e.ts.dirty = true // a peer heard of through a delta only
+			break
+		}
+	}
 	e.state.Commit(rd.Batch)
 	e.busy = false
 	for _, id := range rd.Removed {
@@ -115,12 +121,6 @@ func (e *Engine) Commit(rd *Ready) {
 	}
 	if len(rd.Removed) > 0 {
 		e.ts.dirty = true
-	}
-	for i := range rd.Batch.Changes {
-		if !e.ts.known[rd.Batch.Changes[i].Meta.ID] {
-			e.ts.dirty = true // a peer heard of through a delta only
-			break
-		}
 	}
 }
 

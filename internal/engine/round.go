@@ -20,28 +20,28 @@ type targets struct {
 	unrch []string // addresses of other known peers, in id order
 	// joining counts the peers in unrch never seen alive yet.
 	joining int
-	known   map[string]bool // ids the lists were built from
 }
 
 const rebuildRounds = 16
 
 func (e *Engine) rebuild() {
 	t := &e.ts
+	// Sized as last time: grown by append, the lists kept had a third of
+	// their room spare on average, at a list of every member per node.
+	alive := make([]string, 0, len(e.ringIDs)+len(t.unrch)+8)
 	t.live, t.unrch, t.joining = t.live[:0], t.unrch[:0], 0
-	t.known = make(map[string]bool, len(t.known))
-	var alive []string
-	for _, p := range e.state.Peers() {
-		t.known[p.ID] = true
-		if _, left := e.left[p.ID]; p.Addr == "" || left {
+	var down []string
+	e.state.EachPeer(func(id, addr string) {
+		if _, left := e.left[id]; addr == "" || left {
 			// Heard of through a delta only (no address yet), or gone on
 			// purpose.
-			continue
+			return
 		}
-		st, ok := e.det.State(p.ID)
+		st, ok := e.det.State(id)
 		if ok && st == health.Alive {
-			t.live = append(t.live, p.Addr)
+			t.live = append(t.live, addr)
 		} else {
-			t.unrch = append(t.unrch, p.Addr)
+			t.unrch = append(t.unrch, addr)
 			if ok && st == health.Joining {
 				t.joining++
 			}
@@ -50,12 +50,23 @@ func (e *Engine) rebuild() {
 			// A joining peer is on the ring too: it is monitored from its
 			// first beats, so one that fails right after joining is
 			// suspected by its monitors rather than by the last resort.
-			alive = append(alive, p.ID)
+			alive = append(alive, id)
+		} else {
+			down = append(down, id)
 		}
-	}
+	})
+	t.live, t.unrch = tight(t.live), tight(t.unrch)
 	t.dirty, t.age = false, 0
 	e.rebuildRing(alive)
-	e.guardLastResort()
+	e.guardLastResort(down)
+}
+
+// tight returns l without more than a quarter of spare room.
+func tight(l []string) []string {
+	if cap(l) > len(l)+len(l)/4+16 {
+		return slices.Clone(l)
+	}
+	return l
 }
 
 // Round opens this round's exchanges: one Syn to each target.

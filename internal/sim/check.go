@@ -29,7 +29,7 @@ func (c *Cluster) holdsAll(n, o *Node) error {
 	if n == o {
 		return nil
 	}
-	own := o.store.peers[o.ID]
+	own := o.store.peers.get(o.ID)
 	if own == nil {
 		return nil // o never booted
 	}
@@ -76,7 +76,7 @@ func (c *Cluster) CheckPrefixes() error {
 
 func (c *Cluster) prefix(n, o *Node) error {
 	info, ok := n.State().Peer(o.ID)
-	own := o.store.peers[o.ID]
+	own := o.store.peers.get(o.ID)
 	if !ok || own == nil || info.Generation != own.meta.Generation {
 		return nil
 	}

@@ -184,7 +184,7 @@ func New(cfg Config) (*Cluster, error) {
 			ID:    fmt.Sprintf("n%04d", i),
 			Addr:  fmt.Sprintf("10.%d.%d.%d:7946", i>>16&255, i>>8&255, i&255),
 			gen:   gen,
-			store: newStore(c.cfg.Unsynced),
+			store: newStore(c.cfg.Unsynced, c.byID),
 			// Each node draws from its own stream, derived from the seed,
 			// so one node's choices do not shift another's.
 			rng: rand.New(rand.NewSource(cfg.Seed*1_000_003 + int64(i) + 1)),
@@ -228,7 +228,7 @@ func (c *Cluster) Prejoin() {
 	for _, n := range c.nodes {
 		for _, o := range c.nodes {
 			if o != n {
-				n.store.peers[o.ID] = &storedPeer{meta: lsync.PeerMeta{ID: o.ID, Alias: o.ID, Addr: o.Addr, Generation: o.gen}}
+				n.store.peers.set(o.ID, &storedPeer{meta: lsync.PeerMeta{ID: o.ID, Alias: o.ID, Addr: o.Addr, Generation: o.gen}})
 			}
 		}
 	}
@@ -302,7 +302,7 @@ func (c *Cluster) Restart(i int) error {
 func (c *Cluster) Wipe(i int) {
 	c.Crash(i)
 	n := c.nodes[i]
-	n.store = newStore(c.cfg.Unsynced)
+	n.store = newStore(c.cfg.Unsynced, c.byID)
 	n.issued = 0 // versions start over in a new generation
 	n.gen = max(uint64(c.clock.Time().UnixMilli()), n.gen+1)
 }
@@ -546,6 +546,7 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 		c.violate("%s: decode from %s: %v", n.ID, c.nodes[from].ID, err)
 		return
 	}
+	c.intern(msg)
 	if c.Hooks.Message != nil {
 		c.Hooks.Message(n.Index, msg)
 	}

@@ -14,7 +14,7 @@ import (
 // does with it afterwards.
 type store struct {
 	boot  uint64
-	peers map[string]*storedPeer
+	peers peerTable
 	// unsynced journals how to undo each batch applied within the last
 	// window (when window > 0): what a power loss takes back from a store
 	// that does not sync every write (Badger's sync_writes = false).
@@ -33,8 +33,10 @@ type storedPeer struct {
 	recs map[string]lsync.Record // nil until the first record
 }
 
-func newStore(window time.Duration) *store {
-	return &store{peers: make(map[string]*storedPeer), window: window}
+// newStore returns an empty store; index maps the cluster's node ids to
+// their indexes.
+func newStore(window time.Duration, index map[string]int) *store {
+	return &store{peers: newPeerTable(index), window: window}
 }
 
 // journal prepares the undo of a batch applied at now, dropping the undo
@@ -71,13 +73,14 @@ func (s *store) remember(u *undoBatch, id string, c *lsync.PeerChange) {
 	if u == nil {
 		return
 	}
-	prev, had := s.peers[id]
+	prev := s.peers.get(id)
+	had := prev != nil
 	if !had || c.Remove {
 		u.steps = append(u.steps, func() {
 			if had {
-				s.peers[id] = prev
+				s.peers.set(id, prev)
 			} else {
-				delete(s.peers, id)
+				s.peers.remove(id)
 			}
 		})
 		return
@@ -125,13 +128,13 @@ func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
 		c := &b.Changes[i]
 		s.remember(u, c.Meta.ID, c)
 		if c.Remove {
-			delete(s.peers, c.Meta.ID)
+			s.peers.remove(c.Meta.ID)
 			continue
 		}
-		p := s.peers[c.Meta.ID]
+		p := s.peers.get(c.Meta.ID)
 		if p == nil {
 			p = &storedPeer{meta: lsync.PeerMeta{ID: c.Meta.ID, Generation: c.Meta.Generation}}
-			s.peers[c.Meta.ID] = p
+			s.peers.set(c.Meta.ID, p)
 		}
 		if c.Reset {
 			p.recs = nil
@@ -172,13 +175,11 @@ func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
 // load lists what a restart restores, in id order and each node's records
 // in version order, as the Badger store's Load does.
 func (s *store) load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
-	ids := make([]string, 0, len(s.peers))
-	for id := range s.peers {
-		ids = append(ids, id)
-	}
+	ids := make([]string, 0, s.peers.len())
+	s.peers.each(func(id string, _ *storedPeer) { ids = append(ids, id) })
 	sort.Strings(ids)
 	for _, id := range ids {
-		p := s.peers[id]
+		p := s.peers.get(id)
 		recs := make([]lsync.Record, 0, len(p.recs))
 		for _, r := range p.recs {
 			recs = append(recs, r)
@@ -193,7 +194,7 @@ func (s *store) load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) er
 
 // watermark is what the store holds of a node: generation and max version.
 func (s *store) watermark(id string) (gen, max uint64, ok bool) {
-	p := s.peers[id]
+	p := s.peers.get(id)
 	if p == nil {
 		return 0, 0, false
 	}
