@@ -52,8 +52,13 @@ type Result struct {
 	WritePerS float64 `json:"write_per_s"` // the writer's own SetMany rate
 	NodePerS  float64 `json:"node_per_s"`  // N / time until the slowest receiver holds all
 	Ratio     float64 `json:"ratio"`       // NodePerS / RawPerS
-	Seconds   float64 `json:"seconds"`     // time until the slowest receiver holds all
-	PeakRSSMB float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
+	// RawSharedPerS is RawWriteBatches into as many stores as write at
+	// once in the scenario: the writer and every receiver in ingest, the
+	// receivers in catch-up. SharedRatio is NodePerS over it.
+	RawSharedPerS float64 `json:"raw_shared_per_s"`
+	SharedRatio   float64 `json:"shared_ratio"`
+	Seconds       float64 `json:"seconds"`     // time until the slowest receiver holds all
+	PeakRSSMB     float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
 	// PeakAnonMB is the largest receiver's peak anonymous memory (heap,
 	// stacks, Badger's arenas), sampled every 50 ms: RSS without the page
 	// cache of Badger's memory-mapped tables.
@@ -88,6 +93,44 @@ func value(size, i int) []byte {
 // RawWriteBatch writes n entries with Badger's WriteBatch on the store's own
 // options and returns entries per second: the limit the node is judged by.
 func RawWriteBatch(dir string, n, valueSize int) (float64, error) {
+	d, err := rawWrite(dir, n, valueSize)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / d.Seconds(), nil
+}
+
+// RawWriteBatches runs RawWriteBatch into k stores at once, one goroutine
+// each, and returns entries per second of the slowest: what the machine
+// allows when k stores take the same n entries together, as a writer and
+// its receivers do during ingest. On a machine whose cores they share it
+// is the fair limit; RawWriteBatch alone has every core to itself.
+func RawWriteBatches(dir string, k, n, valueSize int) (float64, error) {
+	type done struct {
+		d   time.Duration
+		err error
+	}
+	ch := make(chan done, k)
+	for i := 0; i < k; i++ {
+		go func() {
+			d, err := rawWrite(filepath.Join(dir, strconv.Itoa(i)), n, valueSize)
+			ch <- done{d, err}
+		}()
+	}
+	var slowest time.Duration
+	var errs []error
+	for i := 0; i < k; i++ {
+		r := <-ch
+		slowest = max(slowest, r.d)
+		errs = append(errs, r.err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return float64(n) / slowest.Seconds(), nil
+}
+
+func rawWrite(dir string, n, valueSize int) (time.Duration, error) {
 	db, err := badger.Open(store.BadgerOptions(store.Options{Dir: dir}))
 	if err != nil {
 		return 0, fmt.Errorf("loadtest: raw badger: %w", err)
@@ -104,7 +147,7 @@ func RawWriteBatch(dir string, n, valueSize int) (float64, error) {
 	if err := wb.Flush(); err != nil {
 		return 0, fmt.Errorf("loadtest: raw badger: %w", err)
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return time.Since(start), nil
 }
 
 // writer is the in-process node that owns the keys.
@@ -159,6 +202,16 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	}
 	res.RawPerS = raw
 	res.RawCPUus = (cpuSeconds() - cpu0) * 1e6 / float64(o.N)
+	stores := o.Receivers
+	if receiversFirst {
+		stores++
+	}
+	if res.RawSharedPerS, err = RawWriteBatches(filepath.Join(o.Dir, "rawshared"), stores, o.N, o.ValueSize); err != nil {
+		return res, err
+	}
+	if err := os.RemoveAll(filepath.Join(o.Dir, "rawshared")); err != nil {
+		return res, fmt.Errorf("loadtest: %w", err)
+	}
 	w, err := startWriter(o.Dir)
 	if err != nil {
 		return res, err
@@ -221,6 +274,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	res.Seconds = slowest.Sub(start).Seconds()
 	res.NodePerS = float64(o.N) / res.Seconds
 	res.Ratio = res.NodePerS / res.RawPerS
+	res.SharedRatio = res.NodePerS / res.RawSharedPerS
 	for _, f := range fs {
 		f.stop()
 	}
@@ -228,7 +282,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	if res.RestartS, err = restartTime(filepath.Join(o.Dir, "follower0")); err != nil {
 		return res, err
 	}
-	for _, f := range []*float64{&res.RawPerS, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
+	for _, f := range []*float64{&res.RawPerS, &res.RawSharedPerS, &res.SharedRatio, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
 		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
 		*f = round3(*f)
 	}

@@ -37,7 +37,7 @@ func TestIngestAndCatchUpSmall(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%+v", res)
-			if res.NodePerS <= 0 || res.RawPerS <= 0 || res.PeakRSSMB <= 0 {
+			if res.NodePerS <= 0 || res.RawPerS <= 0 || res.RawSharedPerS <= 0 || res.PeakRSSMB <= 0 {
 				t.Fatalf("implausible result %+v", res)
 			}
 			for i := 0; i < receivers; i++ {
