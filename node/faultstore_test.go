@@ -127,6 +127,13 @@ func (s *faultStore) holdNextApply() (release func()) {
 	return func() { once.Do(func() { close(ch) }) }
 }
 
+// held reports whether an Apply has reached the gate holdNextApply set.
+func (s *faultStore) held() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gate == nil
+}
+
 func (s *faultStore) durable(peer, key string, version uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -353,7 +353,7 @@ func (n *Node) removeDead() {
 // reduce collects the local node's tombstones older than tombstone_grace,
 // then lets the store collect its garbage, outside every lock.
 func (n *Node) reduce() {
-	rd, ok := n.maintain(n.eng.Collect)
+	rd, ok := n.collect()
 	if !ok {
 		return
 	}
@@ -375,12 +375,42 @@ func (n *Node) reduce() {
 func (n *Node) maintain(step func(time.Time) engine.Ready) (engine.Ready, bool) {
 	n.seq.Lock()
 	defer n.seq.Unlock()
-	n.mu.Lock()
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
+	var rd engine.Ready
+	if !n.locked(func() { rd = step(n.clock.Now()) }) {
+		return rd, false
+	}
+	return rd, n.persist(&rd) == nil
+}
+
+// collect is maintain for the collection of the local node's tombstones,
+// whose read of the store runs outside n.mu: n.seq, held throughout, keeps
+// every batch, hence every change to the node's own records, out until
+// the engine has turned the scan into its batch.
+func (n *Node) collect() (engine.Ready, bool) {
+	n.seq.Lock()
+	defer n.seq.Unlock()
+	var scan *lsync.TombstoneScan
+	if !n.locked(func() { scan = n.eng.PlanCollect(n.clock.Now()) }) {
 		return engine.Ready{}, false
 	}
-	rd := step(n.clock.Now())
-	n.mu.Unlock()
+	if scan == nil {
+		return engine.Ready{}, true
+	}
+	scan.Read()
+	var rd engine.Ready
+	if !n.locked(func() { rd = n.eng.Collect(scan) }) {
+		return rd, false
+	}
 	return rd, n.persist(&rd) == nil
+}
+
+// locked runs f under n.mu, unless the node is closed or failed.
+func (n *Node) locked(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.failed != nil {
+		return false
+	}
+	f()
+	return true
 }

@@ -10,8 +10,8 @@ import (
 // TestConcurrentSetsGroupCommitted: many writers at once each get a
 // distinct version, every write is readable, and writes that queue while a
 // commit runs share the next batch. The first commit is held in the store
-// until every other writer has queued, so the grouping is certain rather
-// than left to the scheduler.
+// until every other writer has queued (and the others start only once it
+// is held), so the grouping is certain rather than left to the scheduler.
 func TestConcurrentSetsGroupCommitted(t *testing.T) {
 	st := (&diskModel{}).open()
 	n, err := New(fastConfig("g"), WithStore(st), WithLogger(testLogger(t)))
@@ -25,6 +25,17 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 	versions := make([][]uint64, writers)
 	var wg gosync.WaitGroup
 	for w := 0; w < writers; w++ {
+		if w == 1 {
+			// The first writer's first Set alone is in the held Apply: a
+			// writer that queued before that writer took its group would
+			// share it.
+			eventually(t, 10*time.Second, func() error {
+				if !st.held() {
+					return fmt.Errorf("no Apply held yet")
+				}
+				return nil
+			})
+		}
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()

@@ -199,7 +199,7 @@ type State struct {
 	recent []recentPeer
 	synSeq uint32
 	// tombFloor: the local node holds no uncollected tombstone in
-	// (GCVersion, tombFloor], so CollectTombstones resumes there instead
+	// (GCVersion, tombFloor], so a collection (collect.go) resumes there instead
 	// of reading every record again.
 	tombFloor uint64
 	quiet     bool // the last Syn listed no recent news
@@ -432,70 +432,6 @@ func (s *State) RestoreRemoved(id string, gen, heartbeat uint64) error {
 	}
 	return nil
 }
-
-// CollectTombstones prepares the collection of the local node's tombstones
-// older than grace: in version order, up to the first one still young,
-// so that the published horizon (GCVersion) means "every tombstone up to
-// here is gone". A tombstone's value holds its deletion time in unix
-// milliseconds (see TombstoneValue).
-func (s *State) CollectTombstones(nowMs, graceMs uint64) *Batch {
-	p := s.self
-	if _, tombs := s.counts(p); tombs == 0 {
-		return nil
-	}
-	var drop []string
-	horizon := p.meta.GCVersion
-	start := max(horizon, s.tombFloor)
-	floor := uint64(0) // version below the first young tombstone, if any
-	young := false
-	read := 0
-	through, err := s.store.Scan(p.meta, start, func(r *Record) bool {
-		if read == collectScanLimit {
-			return false // the rest next time: this runs under the node's lock
-		}
-		read++
-		if !r.Tombstone {
-			return true
-		}
-		if deletedAt(r.Value)+graceMs > nowMs {
-			young, floor = true, r.Version-1
-			return false
-		}
-		drop = append(drop, r.Key)
-		horizon = r.Version
-		return true
-	})
-	if err != nil {
-		s.stats.StorageErrors++
-		return nil
-	}
-	// What was read needs no second reading: it holds no tombstone but
-	// those this batch collects (were it lost, they would stay on disk,
-	// never served, until Load deletes them).
-	switch {
-	case young:
-		s.tombFloor = max(s.tombFloor, floor)
-	default:
-		s.tombFloor = max(s.tombFloor, through)
-		if through == p.meta.MaxVersion && p.stored != nil {
-			p.stored.tombstones = 0 // the estimate was high: none left
-		}
-	}
-	if len(drop) == 0 {
-		return nil
-	}
-	meta := p.meta
-	meta.GCVersion = horizon
-	return &Batch{Changes: []PeerChange{{Meta: meta, Drop: drop}}}
-}
-
-// collectScanLimit bounds the records one CollectTombstones reads. It is
-// the one read of the storage left under the driver's lock (a health
-// check's): a scan of millions would hold it for seconds, a few thousand
-// records take milliseconds. The next call resumes where it stopped
-// (State.tombFloor), so after a restart a node passes a million own
-// records in a few minutes of checks, far inside any tombstone grace.
-const collectScanLimit = 1 << 12
 
 // TombstoneValue is the value of a tombstone written at nowMs.
 func TombstoneValue(nowMs uint64) []byte {

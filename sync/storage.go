@@ -16,8 +16,9 @@ import (
 // with it (the node applies it first), and may hold batches the core has
 // not committed yet: reads are given the core's view of the node (its
 // committed meta) and must never return anything the view does not vouch
-// for. Methods are called with the core's lock held; Get is also called
-// without it.
+// for. Reads may run beside the core's writes: the driver reads deltas
+// (DeltaFill) and tombstone collections (TombstoneScan) outside its lock,
+// and Get is called without it. Only a refutation scans under the lock.
 type Storage interface {
 	// Scan calls fn with the servable records of view.ID at generation
 	// view.Generation, versions in (after, view.MaxVersion], ascending by

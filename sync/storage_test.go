@@ -139,3 +139,36 @@ func TestMemStorageCollectsOnHorizon(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectScanDroppedWhenViewMoved: a collection is read outside the
+// core's lock, so the local node may write between its planning and its
+// end; such a scan is dropped rather than collect a key written again, and
+// the next one collects what is still deleted.
+func TestCollectScanDroppedWhenViewMoved(t *testing.T) {
+	bothStorages(t, func(t *testing.T) {
+		s := newTestState(t, "me", 1)
+		write(t, s, "a", "1", "b", "2")
+		del(t, s, 1, "a")
+		del(t, s, 1, "b")
+		scan := s.PlanCollect(1000, 10)
+		if scan == nil {
+			t.Fatal("no collection planned with two old tombstones")
+		}
+		scan.Read()
+		write(t, s, "a", "3") // a is back
+		if b := s.FinishCollect(scan); b != nil {
+			t.Fatalf("a scan of an outdated view collected %v", b.Changes[0].Drop)
+		}
+		b := s.CollectTombstones(1000, 10)
+		if b == nil || fmt.Sprint(b.Changes[0].Drop) != "[b]" {
+			t.Fatalf("the next collection: %+v, want b dropped", b)
+		}
+		commitTo(s, b)
+		if keys := s.Keys("me"); fmt.Sprint(keys) != "[a]" {
+			t.Fatalf("keys %v, want [a]", keys)
+		}
+		if s.FinishCollect(s.PlanCollect(1000, 10)) != nil {
+			t.Fatal("a scan that was never read collected")
+		}
+	})
+}

@@ -97,15 +97,25 @@ func (e *Engine) Reap(now time.Time) Ready {
 	return rd
 }
 
-// Collect prepares the collection of the local node's tombstones older
-// than the tombstone grace; peers drop their copies when they see the new
-// horizon.
-func (e *Engine) Collect(now time.Time) Ready {
+// PlanCollect plans the collection of the local node's tombstones older
+// than the tombstone grace, or returns nil for nothing to do. The driver
+// reads the scan (TombstoneScan.Read) outside its lock, with no batch of
+// its own persisted meanwhile, and hands it to Collect.
+func (e *Engine) PlanCollect(now time.Time) *lsync.TombstoneScan {
+	if e.busy {
+		return nil
+	}
+	return e.state.PlanCollect(uint64(now.UnixMilli()), uint64(e.cfg.Tombstones.Milliseconds()))
+}
+
+// Collect turns a scan that was read into the batch that collects what it
+// found; peers drop their copies when they see the new horizon.
+func (e *Engine) Collect(scan *lsync.TombstoneScan) Ready {
 	var rd Ready
 	if e.busy {
 		return rd
 	}
-	rd.Batch = e.state.CollectTombstones(uint64(now.UnixMilli()), uint64(e.cfg.Tombstones.Milliseconds()))
+	rd.Batch = e.state.FinishCollect(scan)
 	if !rd.Batch.Empty() {
 		rd.Collected = len(rd.Batch.Changes[0].Drop)
 	}

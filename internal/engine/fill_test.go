@@ -2,6 +2,7 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
@@ -50,4 +51,38 @@ func TestStepReadsNoStorage(t *testing.T) {
 		t.Fatalf("after ReadDeltas: %d scans, deltas %+v; want a's write", st.scans, reply.Deltas)
 	}
 
+}
+
+// TestCollectReadsNoStorage: a collection of the local node's tombstones
+// reads the storage only in TombstoneScan.Read, which the driver runs
+// outside its lock; PlanCollect and Collect read nothing.
+func TestCollectReadsNoStorage(t *testing.T) {
+	mem := lsync.NewMemStorage()
+	st := &countingStorage{MemStorage: mem, t: t}
+	a := newEngineWith(t, "a", func(c *Config) { c.Storage = st })
+	for _, recs := range [][]lsync.Record{
+		{{Key: "k", Value: []byte("v")}},
+		{{Key: "k", Tombstone: true, Value: lsync.TombstoneValue(uint64(t0.UnixMilli()))}},
+	} {
+		wr, err := a.Write(t0, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem.Apply(wr.Batch)
+		a.Commit(&wr)
+	}
+	later := t0.Add(a.cfg.Tombstones + time.Second)
+	st.locked = true
+	scan := a.PlanCollect(later)
+	st.locked = false
+	if scan == nil || st.scans != 0 {
+		t.Fatalf("PlanCollect: scan %v after %d reads; want one planned, none read", scan, st.scans)
+	}
+	scan.Read()
+	st.locked = true
+	rd := a.Collect(scan)
+	st.locked = false
+	if rd.Collected != 1 || st.scans != 1 {
+		t.Fatalf("collected %d after %d reads; want the tombstone after one", rd.Collected, st.scans)
+	}
 }

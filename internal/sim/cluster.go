@@ -437,8 +437,7 @@ func (c *Cluster) step() {
 		e.at += c.cfg.Check
 		c.q.push(e)
 	case evReduce:
-		rd := n.eng.Collect(c.clock.Time())
-		c.ready(n, &rd)
+		c.collect(n)
 		e.at += c.cfg.Reduce
 		c.q.push(e)
 	case evDeliver:
@@ -465,6 +464,19 @@ func (c *Cluster) check(n *Node) {
 		rd := n.eng.Reap(now)
 		c.ready(n, &rd)
 	}
+}
+
+// collect collects the node's own tombstones as the node does: the
+// engine plans, the store is read (outside the node's lock), the engine
+// makes the batch.
+func (c *Cluster) collect(n *Node) {
+	scan := n.eng.PlanCollect(c.clock.Time())
+	if scan == nil {
+		return
+	}
+	scan.Read()
+	rd := n.eng.Collect(scan)
+	c.ready(n, &rd)
 }
 
 // ready does what a Ready asks, as the node does: persist the batch, check
