@@ -190,6 +190,7 @@ func (n *Node) lockForStep() (held, ok bool) {
 // a consistent state.
 func (n *Node) persist(rd *engine.Ready) error {
 	b := rd.Batch
+	b.Read() // a refutation's own records: read here, outside n.mu
 	if b.Empty() {
 		return nil
 	}

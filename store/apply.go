@@ -33,6 +33,9 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	if batch.Empty() {
 		return nil
 	}
+	if batch.Unread() {
+		return fmt.Errorf("store: apply batch: %w", lsync.ErrBatchUnread)
+	}
 	if err := b.validate(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}

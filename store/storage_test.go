@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -148,4 +149,40 @@ func benchScan(b *testing.B, random bool) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(got), "ns/record")
+}
+
+// TestApplyRefusesUnreadRefutation: a refutation's batch resets the local
+// node and carries its records only once Batch.Read has run; applied
+// before that it would wipe them, so Apply refuses it with nothing
+// written, and takes it once read, records rewritten under the new
+// generation.
+func TestApplyRefusesUnreadRefutation(t *testing.T) {
+	s := openMem(t)
+	defer mustClose(t, s)
+	st, err := lsync.NewState(lsync.Config{Cluster: "test", Self: meta("me", 10, 0), Heartbeat: 1,
+		PacketBudget: 1400, MessageBudget: 4 << 20, Storage: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.LocalWrite([]lsync.Record{{Key: "a", Value: []byte("1"), Version: 1}, {Key: "b", Value: []byte("2"), Version: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, b)
+	st.Commit(b)
+	st.SetTime(50)
+	st.SetGenerationCeiling(1 << 40)
+	step := st.HandleDeferred(&lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{
+		{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1000, Heartbeat: 1}}}, "", nil)
+	if err := s.Apply(step.Batch); !errors.Is(err, lsync.ErrBatchUnread) {
+		t.Fatalf("Apply of an unread refutation: %v, want ErrBatchUnread", err)
+	}
+	if got := loadAll(t, s)["me"]; got.meta.Generation != 10 || len(got.recs) != 2 {
+		t.Fatalf("after the refused Apply: generation %d, %d records; want 10, 2", got.meta.Generation, len(got.recs))
+	}
+	step.Batch.Read()
+	mustApply(t, s, step.Batch)
+	if got := loadAll(t, s)["me"]; got.meta.Generation != 1001 || len(got.recs) != 2 {
+		t.Fatalf("after the refutation: generation %d, %d records; want 1001, 2", got.meta.Generation, len(got.recs))
+	}
 }

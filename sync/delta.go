@@ -11,6 +11,7 @@ import (
 type pending struct {
 	changes []PeerChange
 	at      map[string]int
+	refill  *ownRefill // a refutation's records, read later (Batch.Read)
 }
 
 func (pb *pending) change(id string) *PeerChange {
@@ -59,7 +60,7 @@ func (pb *pending) batch() *Batch {
 	for i := range pb.changes {
 		pb.changes[i].Drop = collectable(pb.changes[i].Drop, pb.changes[i].Records, pb.changes[i].Meta.GCVersion)
 	}
-	return &Batch{Changes: pb.changes}
+	return &Batch{Changes: pb.changes, refill: pb.refill}
 }
 
 // collectable keeps the dropped keys that the batch leaves as collected

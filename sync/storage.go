@@ -17,8 +17,9 @@ import (
 // not committed yet: reads are given the core's view of the node (its
 // committed meta) and must never return anything the view does not vouch
 // for. Reads may run beside the core's writes: the driver reads deltas
-// (DeltaFill) and tombstone collections (TombstoneScan) outside its lock,
-// and Get is called without it. Only a refutation scans under the lock.
+// (DeltaFill), tombstone collections (TombstoneScan) and a refutation's
+// records (Batch.Read) outside its lock, and Get is called without it;
+// the core's steps themselves read nothing.
 type Storage interface {
 	// Scan calls fn with the servable records of view.ID at generation
 	// view.Generation, versions in (after, view.MaxVersion], ascending by
@@ -86,6 +87,7 @@ func (m *MemStorage) Apply(b *Batch) {
 	if b == nil {
 		return
 	}
+	b.Read() // a refutation's records, read before the write lock
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range b.Changes {

@@ -147,19 +147,11 @@ func (s *State) refute(seen uint64, pb *pending) {
 	if seen < m.Generation || gen <= m.Generation {
 		return
 	}
-	var recs []Record
-	if _, err := s.store.Scan(s.self.meta, 0, func(r *Record) bool {
-		recs = append(recs, *r)
-		return true
-	}); err != nil {
-		// Not now: a refutation missing records would lose them for
-		// peers. The next message with that generation retries.
-		s.stats.StorageErrors++
-		return
-	}
 	m.Generation = gen
 	c := pb.add(m)
-	c.Reset, c.Drop = true, nil
-	c.Records = append(c.Records[:0], recs...)
+	c.Reset, c.Drop, c.Records = true, nil, nil
+	// The records are read by Batch.Read, outside the driver's lock: all
+	// of the node's, as committed.
+	pb.refill = &ownRefill{store: s.store, view: s.self.meta, errs: &s.fillErrors}
 	s.stats.Refutations++
 }

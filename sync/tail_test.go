@@ -247,3 +247,80 @@ func TestRemovedSurvivesRestore(t *testing.T) {
 		t.Fatalf("order holds %d ids, gone remembered: %v", len(s.removed.order), s.removed.has("gone"))
 	}
 }
+
+// failingScans is an external MemStorage that counts its scans and fails
+// them while fail is set.
+type failingScans struct {
+	*MemStorage
+	fail  bool
+	scans int
+}
+
+func (f *failingScans) Scan(view PeerMeta, after uint64, fn func(*Record) bool) (uint64, error) {
+	f.scans++
+	if f.fail {
+		return 0, errors.New("disk unreadable")
+	}
+	return f.MemStorage.Scan(view, after, fn)
+}
+
+// TestRefutationReadsOutsideTheStep: a refutation's step plans the
+// rewrite of the local node's records without reading them (the driver
+// holds its lock then); Batch.Read reads them. A read that fails undoes
+// the refutation, so the node stays at its committed generation with its
+// records, and the next claim refutes again.
+func TestRefutationReadsOutsideTheStep(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	st := &failingScans{MemStorage: NewMemStorage()}
+	s, err := NewState(Config{Cluster: "test", Self: PeerMeta{ID: "me", Alias: "me", Addr: "me:1", Generation: 10},
+		Heartbeat: 1, PacketBudget: testPacket, MessageBudget: testMessage, Storage: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(b *Batch) {
+		st.MemStorage.Apply(b)
+		s.Commit(b)
+	}
+	b, err := s.LocalWrite([]Record{{Key: "a", Value: []byte("1"), Version: 1}, {Key: "b", Value: []byte("2"), Version: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(b)
+	s.SetTime(50)
+	s.SetGenerationCeiling(1 << 40)
+	claim := func() *PeerChange {
+		t.Helper()
+		scans := st.scans
+		step := s.HandleDeferred(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1000, Heartbeat: 1}}}, "", rng)
+		if st.scans != scans || !step.Batch.Unread() {
+			t.Fatalf("the step read %d times, batch unread %v; want no read, left to Batch.Read", st.scans-scans, step.Batch.Unread())
+		}
+		step.Batch.Read()
+		if step.Batch.Unread() {
+			t.Fatal("still unread after Read")
+		}
+		defer apply(step.Batch)
+		for i := range step.Batch.Changes {
+			if c := &step.Batch.Changes[i]; c.Meta.ID == "me" {
+				return c
+			}
+		}
+		t.Fatal("no change of the local node")
+		return nil
+	}
+	st.fail = true
+	if own := claim(); own.Reset || own.Meta.Generation != 10 || len(own.Records) != 0 {
+		t.Fatalf("after a failed read: %+v; want the refutation undone", own)
+	}
+	if gen := s.Self().Generation; gen != 10 {
+		t.Fatalf("generation %d after a failed refutation, want 10", gen)
+	}
+	st.fail = false
+	if own := claim(); !own.Reset || own.Meta.Generation != 1001 || len(own.Records) != 2 {
+		t.Fatalf("refuting change %+v: want a reset to 1001 rewriting both records", own)
+	}
+	if r, ok := s.Get("me", "b"); !ok || string(r.Value) != "2" || s.Self().Generation != 1001 {
+		t.Fatalf("after the refutation: %+v %v, generation %d", r, ok, s.Self().Generation)
+	}
+}

@@ -122,6 +122,9 @@ func (s *store) remember(u *undoBatch, id string, c *lsync.PeerChange) {
 // apply makes a batch durable at now. It returns the invariants the batch
 // breaks (and applies it anyway, so that one bug does not hide the next).
 func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
+	if b.Unread() {
+		return []string{"batch applied before Batch.Read (a refutation without its records)"}
+	}
 	var bad []string
 	u := s.journal(now)
 	for i := range b.Changes {
