@@ -72,6 +72,7 @@ func FollowerMain(args []string) int {
 		return 1
 	}
 	defer n.Close()
+	started := time.Now()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -108,7 +109,7 @@ func FollowerMain(args []string) int {
 		}
 	}
 	peak = peak.max(sampleMem())
-	report := map[string]any{"done_unix_nano": done.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM"),
+	report := map[string]any{"done_unix_nano": done.UnixNano(), "started_unix_nano": started.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM"),
 		"peak_anon_kb": peak.anonKB, "peak_file_kb": peak.fileKB, "cpu_seconds": cpuSeconds()}
 	if *idle > 0 {
 		cpu0 := cpuSeconds()

@@ -57,8 +57,12 @@ type Result struct {
 	// receivers in catch-up. SharedRatio is NodePerS over it.
 	RawSharedPerS float64 `json:"raw_shared_per_s"`
 	SharedRatio   float64 `json:"shared_ratio"`
-	Seconds       float64 `json:"seconds"`     // time until the slowest receiver holds all
-	PeakRSSMB     float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
+	Seconds       float64 `json:"seconds"` // time until the slowest receiver holds all
+	// StartS is, of Seconds, how long the slowest receiver took from the
+	// start to a running node: in catch-up its process start, Badger's
+	// open and the node's start, which raw WriteBatch's time leaves out.
+	StartS    float64 `json:"receiver_start_s"`
+	PeakRSSMB float64 `json:"peak_rss_mb"` // largest receiver's peak RSS
 	// PeakAnonMB is the largest receiver's peak anonymous memory (heap,
 	// stacks, Badger's arenas), sampled every 50 ms: RSS without the page
 	// cache of Badger's memory-mapped tables.
@@ -266,6 +270,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		if r.done.After(slowest) {
 			slowest = r.done
 		}
+		res.StartS = max(res.StartS, time.Unix(0, r.StartedUnixNano).Sub(start).Seconds())
 		res.PeakRSSMB = max(res.PeakRSSMB, r.PeakRSSKB/1024)
 		res.PeakAnonMB = max(res.PeakAnonMB, r.PeakAnonKB/1024)
 		res.PeakFileMB = max(res.PeakFileMB, r.PeakFileKB/1024)
@@ -282,7 +287,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	if res.RestartS, err = restartTime(filepath.Join(o.Dir, "follower0")); err != nil {
 		return res, err
 	}
-	for _, f := range []*float64{&res.RawPerS, &res.RawSharedPerS, &res.SharedRatio, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds,
+	for _, f := range []*float64{&res.RawPerS, &res.RawSharedPerS, &res.SharedRatio, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds, &res.StartS,
 		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
 		*f = round3(*f)
 	}
@@ -334,14 +339,15 @@ type follower struct {
 }
 
 type followerReport struct {
-	DoneUnixNano   int64   `json:"done_unix_nano"`
-	PeakRSSKB      float64 `json:"peak_rss_kb"`
-	PeakAnonKB     float64 `json:"peak_anon_kb"`
-	PeakFileKB     float64 `json:"peak_file_kb"`
-	IdleRSSKB      float64 `json:"idle_rss_kb"`
-	IdleCPUPercent float64 `json:"idle_cpu_percent"`
-	CPUSeconds     float64 `json:"cpu_seconds"`
-	done           time.Time
+	DoneUnixNano    int64   `json:"done_unix_nano"`
+	StartedUnixNano int64   `json:"started_unix_nano"`
+	PeakRSSKB       float64 `json:"peak_rss_kb"`
+	PeakAnonKB      float64 `json:"peak_anon_kb"`
+	PeakFileKB      float64 `json:"peak_file_kb"`
+	IdleRSSKB       float64 `json:"idle_rss_kb"`
+	IdleCPUPercent  float64 `json:"idle_cpu_percent"`
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	done            time.Time
 }
 
 // FootprintResult is an idle node's memory and CPU.
