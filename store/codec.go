@@ -250,3 +250,10 @@ func decodeRemoved(v []byte) (gen, heartbeat uint64, err error) {
 	heartbeat = d.uvarint("heartbeat")
 	return gen, heartbeat, d.finish("removed marker")
 }
+
+// servable reports whether a record of generation gen at version ver (a
+// tombstone if tomb) is one meta vouches for: of its generation, at or
+// below its watermark, and not a tombstone collected at its horizon.
+func servable(meta lsync.PeerMeta, gen, ver uint64, tomb bool) bool {
+	return gen == meta.Generation && ver <= meta.MaxVersion && !(tomb && ver <= meta.GCVersion)
+}

@@ -103,12 +103,9 @@ func (b *Badger) Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, 
 			}
 			err := it.Item().Value(func(v []byte) error {
 				gen, ver, flags, _, err := decodeRecordHeader(v)
-				if err != nil || gen != view.Generation || ver > view.MaxVersion {
-					return nil // unservable: not counted
-				}
 				tomb := flags&flagTombstone != 0
-				if tomb && ver <= view.GCVersion {
-					return nil
+				if err != nil || !servable(view, gen, ver, tomb) {
+					return nil // not counted
 				}
 				n.Records++
 				if tomb {

@@ -174,11 +174,10 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 					return fmt.Errorf("record %q: %w", key, err)
 				}
 				tomb := flags&flagTombstone != 0
-				// A tombstone at or below the collection horizon is
-				// collected; Apply deletes it after the meta, so a crash
-				// in between leaves it here.
-				collected := tomb && ver <= meta.GCVersion
-				if gen != meta.Generation || ver > meta.MaxVersion || collected {
+				// Unservable: of another generation, above the watermark,
+				// or a tombstone collected at the horizon (Apply deletes
+				// those after the meta, so a crash in between leaves them).
+				if !servable(meta, gen, ver, tomb) {
 					stale = append(stale, item.KeyCopy(nil))
 					return nil
 				}

@@ -320,7 +320,7 @@ func (b *Badger) Get(peer, key string) (lsync.Record, bool, error) {
 		if err != nil {
 			return fmt.Errorf("record %q of %q: %w", key, peer, err)
 		}
-		ok = gen == meta.Generation && rec.Version <= meta.MaxVersion && !(rec.Tombstone && rec.Version <= meta.GCVersion)
+		ok = servable(meta, gen, rec.Version, rec.Tombstone)
 		return nil
 	})
 	if err != nil {

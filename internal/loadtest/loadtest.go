@@ -210,11 +210,14 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	if receiversFirst {
 		stores++
 	}
-	if res.RawSharedPerS, err = RawWriteBatches(filepath.Join(o.Dir, "rawshared"), stores, o.N, o.ValueSize); err != nil {
-		return res, err
-	}
-	if err := os.RemoveAll(filepath.Join(o.Dir, "rawshared")); err != nil {
-		return res, fmt.Errorf("loadtest: %w", err)
+	res.RawSharedPerS = raw // one store at once: the run above
+	if stores > 1 {
+		if res.RawSharedPerS, err = RawWriteBatches(filepath.Join(o.Dir, "rawshared"), stores, o.N, o.ValueSize); err != nil {
+			return res, err
+		}
+		if err := os.RemoveAll(filepath.Join(o.Dir, "rawshared")); err != nil {
+			return res, fmt.Errorf("loadtest: %w", err)
+		}
 	}
 	w, err := startWriter(o.Dir)
 	if err != nil {
