@@ -56,8 +56,11 @@ func (s *State) observeGhost(p *peer, e *DigestEntry, pb *pending, obs *Observed
 	}
 	p.meta.Alias = aliasOf(e)
 	if e.Heartbeat > p.heartbeat {
-		s.confirm(p)
-		pb.meta(p.meta) // remember where it is, so a restart can rejoin without seeds
+		// Remember where it is, so a restart can rejoin without seeds. It
+		// is a member once this is committed (State.Commit confirms it):
+		// confirmed here, a batch the driver drops (a busy engine) would
+		// leave it a member never persisted.
+		pb.meta(p.meta)
 	}
 	s.takeHeartbeat(p, e, obs)
 }

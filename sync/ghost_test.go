@@ -46,3 +46,36 @@ func TestGhostPeersBoundedAndForgotten(t *testing.T) {
 		t.Fatalf("peers after the sweep: %v, want the confirmed ghost-0 and the new ghost late", ids)
 	}
 }
+
+// TestGhostConfirmedOnlyByCommit: a node that speaks for itself becomes a
+// member persisted with its address, but only through a committed batch.
+// A driver that drops the batch (its engine busy with another) leaves it
+// a ghost, so the next word of it asks again to persist it; otherwise it
+// would stay a member that a restart has forgotten.
+func TestGhostConfirmedOnlyByCommit(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	s := newTestState(t, "me", 1)
+	hello := func(hb uint64) *Batch {
+		return s.HandleFrom(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "p", Addr: "p:1", Generation: 5, Heartbeat: hb}}}, "p:1", rng).Batch
+	}
+	metaOf := func(b *Batch) bool {
+		for _, c := range b.Changes {
+			if c.Meta.ID == "p" && c.Meta.Addr == "p:1" {
+				return true
+			}
+		}
+		return false
+	}
+	if b := hello(1); b == nil || !metaOf(b) {
+		t.Fatalf("first word of p: batch %+v, want its meta", b)
+	}
+	b := hello(2) // the first batch was dropped
+	if b == nil || !metaOf(b) {
+		t.Fatalf("after a dropped batch: %+v, want p's meta again", b)
+	}
+	commitTo(s, b)
+	if b := hello(3); b != nil && metaOf(b) {
+		t.Fatalf("p persisted already, yet its meta is written again: %+v", b)
+	}
+}

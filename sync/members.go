@@ -24,8 +24,8 @@ func (s *State) handleMembers(m *Members) Step {
 // vouch notes that entry i of a digest or member list vouches for its node
 // being alive: it is the node's own entry in a message from it, from its
 // address, or one its sender holds alive in a member list (see upTo). A
-// ghost that spoke for itself is a member from now on (persisted, so a
-// restart remembers where it is); one only listed stays a ghost until its
+// ghost that spoke for itself becomes a member, persisted so that a
+// restart remembers where it is; one only listed stays a ghost until its
 // heartbeat rises.
 func (s *State) vouch(from string, i int, e *DigestEntry, p *peer, pb *pending, obs *Observed) {
 	own := from == e.ID && s.src != "" && s.src == e.Addr
@@ -34,8 +34,7 @@ func (s *State) vouch(from string, i int, e *DigestEntry, p *peer, pb *pending, 
 	}
 	obs.Vouched = append(obs.Vouched, e.ID)
 	if own && p.ghost {
-		s.confirm(p)
-		pb.meta(p.meta)
+		pb.meta(p.meta) // a member once committed (State.Commit confirms it)
 	}
 }
 
