@@ -172,7 +172,7 @@ func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEn
 // prepareDeltas validates received deltas against the state and adds what
 // is new to the pending batch. Deltas that cannot be applied without a gap,
 // of an older generation, or about the local node are skipped and counted.
-func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
+func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
 	for i := range ds {
 		nd := &ds[i]
 		if nd.ID == "" {
@@ -190,11 +190,17 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending, obs *Observed) {
 		if s.implausible(nd.Generation) || s.removed.has(nd.ID) {
 			continue
 		}
+		if !s.plausibleVersion(nd.To) || !s.plausibleVersion(nd.GCVersion) {
+			continue // a watermark no node can have reached: it would silence the node
+		}
+		// Data is taken only for known ids: an id enters through a digest
+		// entry, as a ghost (ghost.go, bounded in number), and its data
+		// makes it a member. A delta that made its node a peer let one
+		// datagram create thousands, persisted.
 		p := s.peers[nd.ID]
 		if p == nil {
-			p = newPeer(PeerMeta{ID: nd.ID, Alias: nd.ID, Generation: nd.Generation})
-			s.addPeer(p)
-			obs.New = append(obs.New, nd.ID)
+			s.stats.UnknownDeltas++
+			continue
 		}
 		s.prepareDelta(p, nd, pb)
 	}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"math/rand"
 	"slices"
 	"sort"
@@ -262,6 +263,12 @@ type Observed struct {
 	// list's sender holds alive: alive now, without waiting for a second
 	// heartbeat of theirs.
 	Vouched []string
+	// Overruled lists nodes whose own word replaced a heartbeat or leave
+	// relayed for them (claims.go): votes at the relayed heartbeat are
+	// void. Contradicted is set when the message claimed of the local
+	// node what it did not say: the sender is to hear its own word.
+	Overruled    []string
+	Contradicted bool
 	// Outdated is set when the message listed the local node at an older
 	// generation than its own: the sender still holds the data of a
 	// former, wiped incarnation of this node.
@@ -286,8 +293,10 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			switch {
 			case e.Generation > s.self.meta.Generation && !s.implausible(e.Generation):
 				s.refute(e.Generation, pb) // never adopt it: go above it
-			case e.Generation > s.self.meta.Generation || e.Heartbeat > s.self.heartbeat:
+			case e.Generation > s.self.meta.Generation:
 				s.stats.OwnIDDeltas++ // someone claims to be us; never adopt it
+			case e.Generation == s.self.meta.Generation:
+				s.refuteClaim(e, obs)
 			}
 			continue
 		case s.implausible(e.Generation) || s.removed.stale(e):
@@ -300,6 +309,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 				continue
 			}
 			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
+			p.anchor(e.Heartbeat, s.now, from == e.ID && s.src != "" && s.src == e.Addr)
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
 				obs.Heartbeats = append(obs.Heartbeats, e.ID)
@@ -333,29 +343,50 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			// start over, or it stays suspended until it climbs past the
 			// old incarnation's uptime.
 			p.reborn, p.heartbeat, p.directHB = e.Generation, 0, 0
+			p.anchor(e.Heartbeat, s.now, true) // proven: the node's own word
 			obs.Reborn = append(obs.Reborn, e.ID)
 			s.takeHeartbeat(p, e, obs)
 			continue
 		}
-		s.takeHeartbeat(p, e, obs)
+		rose := e.Heartbeat > p.heartbeat
+		if s.spoke(from, p) {
+			s.takeOwnWord(p, e, obs)
+		} else if !s.takeHeartbeat(p, e, obs) {
+			continue // beyond what the node's own word allows: nothing of it
+		}
 		if !e.Leaving {
 			s.vouch(from, i, e, p, pb, obs)
 		}
-		if e.Addr != "" && e.Addr != p.meta.Addr || aliasOf(e) != p.meta.Alias {
+		// An address or alias moves only with a newer heartbeat: a node
+		// that moved says so with its next beats, and a stale relay of the
+		// old address cannot flip it back.
+		if rose && (e.Addr != "" && e.Addr != p.meta.Addr || aliasOf(e) != p.meta.Alias) {
 			m := pb.metaOf(p)
-			m.Addr, m.Alias = e.Addr, aliasOf(e)
+			m.Addr, m.Alias = cmp.Or(e.Addr, m.Addr), aliasOf(e)
 			pb.meta(m)
 		}
-		s.learnHorizon(p, e.GCVersion, pb)
+		if s.plausibleVersion(e.GCVersion) {
+			s.learnHorizon(p, e.GCVersion, pb)
+		}
 	}
 }
 
-// takeHeartbeat records a newer heartbeat: a sign of life, or of a
-// deliberate leave.
-func (s *State) takeHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
+// takeHeartbeat records a newer heartbeat, relayed: a sign of life, or of
+// a deliberate leave. It reports false for one beyond what the node's own
+// word makes plausible (claims.go), which is dropped.
+func (s *State) takeHeartbeat(p *peer, e *DigestEntry, obs *Observed) bool {
 	if e.Heartbeat <= p.heartbeat {
-		return
+		return true
 	}
+	if !s.plausibleBeat(p, e.Heartbeat) {
+		return false
+	}
+	s.raiseHeartbeat(p, e, obs)
+	return true
+}
+
+// raiseHeartbeat takes a heartbeat above the one held.
+func (s *State) raiseHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
 	p.heartbeat = e.Heartbeat
 	if e.Leaving {
 		if !p.leaving {

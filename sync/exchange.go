@@ -78,7 +78,7 @@ func (s *State) handleSynAck(m *SynAck, rng *rand.Rand) Step {
 	var st Step
 	var pb pending
 	s.observe(m.From, m.Digest, &pb, &st.Observed)
-	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
+	s.prepareDeltas(m.Deltas, &pb)
 	budget := s.cfg.MessageBudget - ackHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	reply := &Ack{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID}
 	if fill := s.planDeltas(reply, m.From, index(m.Digest), false, budget, rng); fill.worth() {
@@ -101,7 +101,7 @@ func (s *State) handleAck(m *Ack) Step {
 	}
 	var st Step
 	var pb pending
-	s.prepareDeltas(m.Deltas, &pb, &st.Observed)
+	s.prepareDeltas(m.Deltas, &pb)
 	st.Batch = pb.batch()
 	st.PullAgain = m.More && !s.unproven
 	return st

@@ -27,10 +27,15 @@ type ghostPeer struct {
 }
 
 // newGhost registers a node first heard of in a digest, or returns nil
-// when maxGhosts are held already.
+// when maxGhosts ghosts, or Config.MaxPeers nodes, are held already. It is
+// the one way in for an id: deltas of unknown ids are dropped.
 func (s *State) newGhost(meta PeerMeta) *peer {
 	if s.ghostCount >= maxGhosts {
 		s.stats.GhostsRefused++
+		return nil
+	}
+	if s.cfg.MaxPeers > 0 && len(s.peers) >= s.cfg.MaxPeers {
+		s.stats.PeersRefused++
 		return nil
 	}
 	p := newPeer(meta)

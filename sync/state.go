@@ -40,6 +40,10 @@ type Config struct {
 	// listed first in every Syn; 0 is for as long as it is among the 64
 	// most recently changed.
 	RecentMs uint64
+	// MaxPeers caps the nodes known at once, self and ghosts included
+	// (0: no cap): every id a message names costs memory, and a member
+	// costs a record on disk, so a flood of made-up ids stops here.
+	MaxPeers int
 	// Storage is where committed records are read from. Nil keeps them in
 	// a MemStorage owned by the core, applied on Commit; otherwise the
 	// caller makes each batch durable in it before Commit, and restores
@@ -91,6 +95,7 @@ type peer struct {
 	synMark uint32 // MakeSyn call that already listed this peer
 	leaving bool
 	ghost   bool // known only from digests so far (see ghost.go)
+	word    word // what it last said of itself (see claims.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
@@ -202,8 +207,14 @@ type State struct {
 	// (GCVersion, tombFloor], so a collection (collect.go) resumes there instead
 	// of reading every record again.
 	tombFloor uint64
-	quiet     bool // the last Syn listed no recent news
-	loud      bool // SetLoud
+	// claimFloor is the highest watermark of this node that a peer
+	// claimed; climbBudget and climbAt bound refutation climbs
+	// (claims.go).
+	claimFloor  uint64
+	climbBudget uint64
+	climbAt     uint64
+	quiet       bool // the last Syn listed no recent news
+	loud        bool // SetLoud
 }
 
 // Stats count what the core rejected; the node exports them.
@@ -222,6 +233,15 @@ type Stats struct {
 	StrayBeats     uint64 // beats from unknown nodes or from an address not theirs
 	GhostsRefused  uint64 // unknown ids not taken because maxGhosts ghosts are held
 	StorageErrors  uint64 // failed reads of the Storage (deltas, collection, reads left out)
+	// Claims (claims.go): relayed heartbeats or versions beyond what the
+	// node's own word allows; held words a node's own word replaced;
+	// claims about this node refuted, and those too far above to climb.
+	ImplausibleClaims uint64
+	Overruled         uint64
+	ClaimsRefuted     uint64
+	ClaimsBeyondReach uint64
+	UnknownDeltas     uint64 // deltas of nodes not known as members
+	PeersRefused      uint64 // unknown ids not taken because Config.MaxPeers are held
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
@@ -377,6 +397,13 @@ func (s *State) Stats() Stats {
 	st := s.stats
 	st.StorageErrors += s.fillErrors.Load()
 	return st
+}
+
+// Member reports whether id is a known node whose meta is committed: not
+// a ghost, heard of only in digests.
+func (s *State) Member(id string) bool {
+	p := s.peers[id]
+	return p != nil && !p.ghost
 }
 
 // Self returns the local node's meta.

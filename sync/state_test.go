@@ -268,6 +268,8 @@ func TestRejectsBadDeltas(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
 	s := newTestState(t, "me", 1)
 	write(t, s, "mine", "1")
+	// p is known: a delta of an unknown id is dropped before any check.
+	s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "p", Generation: 1, Heartbeat: 1}}}, rng)
 	tests := []struct {
 		name  string
 		delta NodeDelta

@@ -64,8 +64,11 @@ func (s *State) ExpectLostTail(nowMs, waitMs uint64) {
 }
 
 // VersionFloor is the version local writes must be issued above: the
-// local watermark, or a higher one a peer showed for this node.
-func (s *State) VersionFloor() uint64 { return max(s.self.meta.MaxVersion, s.tail.claim) }
+// local watermark, or a higher one a peer showed for this node (a lost
+// tail, or a forged watermark the next write must pass: claims.go).
+func (s *State) VersionFloor() uint64 {
+	return max(s.self.meta.MaxVersion, s.tail.claim, s.claimFloor)
+}
 
 // Writable reports whether local writes may be issued now (ErrRecovering
 // if not; see ownTail). Call SetTime first.
@@ -113,6 +116,11 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 	if !s.tail.expected || s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
 		nd.To > meta.MaxVersion && nd.To-meta.MaxVersion > maxClaimAhead {
 		s.stats.OwnIDDeltas++
+		if nd.Generation == meta.Generation && nd.To > s.claimFloor && s.plausibleVersion(nd.To) {
+			// A watermark above this node's own, held somewhere: its next
+			// write goes above it, or that holder would ignore it.
+			s.claimFloor = nd.To
+		}
 		return
 	}
 	s.noteOwnClaim(nd.Generation, nd.To)

@@ -72,6 +72,8 @@ type Config struct {
 	// and boots with RestoreMeta.
 	Storage lsync.Storage
 	Rand    *rand.Rand // peer selection; required
+	// MaxPeers caps the nodes known at once (sync.Config.MaxPeers).
+	MaxPeers int
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -131,7 +133,14 @@ type Engine struct {
 	// until they beat here (expect.go).
 	expecting, unexpected map[string]bool
 	refutations           uint64
-	refutedAt             uint64 // heartbeat of the last refutation
+	refutedAt             uint64    // heartbeat of the last refutation
+	refutedTime           time.Time // when it was sent
+	refuteDue             uint64    // a vote's heartbeat to refute at the next beat
+	implausibleVotes      uint64    // votes above the known heartbeat, dropped
+	contradictedAt        time.Time // when a false claim was last answered
+	// versionFloor is the versioner's floor last raised from claims of
+	// this node's watermark (sync.State.VersionFloor).
+	versionFloor uint64
 	// news is when membership last changed here (a peer heard of, found,
 	// back or reborn): rounds stay loud for Config.Recent after it.
 	news time.Time
@@ -179,6 +188,7 @@ func New(cfg Config) (*Engine, error) {
 		QuietDigest:        cfg.QuietDigest,
 		RecentMs:           uint64(cfg.Recent.Milliseconds()),
 		Storage:            cfg.Storage,
+		MaxPeers:           cfg.MaxPeers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

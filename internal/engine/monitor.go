@@ -215,14 +215,23 @@ const ringSlack = 2
 // after id on this node's ring, within slack. A node that was a monitor
 // once but not since (its Release lost) does not count, or during a long
 // cold start, when a node's ring changes round after round, its many
-// former monitors, silent for it, would add up to a quorum. Unknown
-// positions (id or by not on the ring here) count.
+// former monitors, silent for it, would add up to a quorum.
 func (e *Engine) canVote(id, by string) bool {
-	at, ok := e.ringPos(id)
-	bt, ok2 := e.ringPos(by)
-	if !ok || !ok2 || len(e.ring) == 0 {
+	if by == e.cfg.Self.ID {
 		return true
 	}
+	if e.ts.dirty {
+		e.rebuild() // the ring of the members known now
+	}
+	// Only a committed member on the ring votes: anyone can name an id,
+	// and ids heard of only in digests are anyone's to make up.
+	bt, onRing := e.ringPos(by)
+	if !onRing || !e.state.Member(by) {
+		return false
+	}
+	// A peer off the ring here (suspended already) is judged from where
+	// its hash falls.
+	at, _ := e.ringPos(id)
 	d := (bt - at + len(e.ring)) % len(e.ring)
 	return d >= 1 && d <= e.cfg.Monitors*ringSlack
 }
@@ -270,6 +279,9 @@ func (e *Engine) Beat(now time.Time) Ready {
 	var rd Ready
 	if e.leaving {
 		return rd
+	}
+	if e.refuteDue != 0 && e.refuteDue >= e.refutedAt {
+		e.refute(e.refuteDue, &rd, now)
 	}
 	hb := e.state.Beat()
 	e.hello(&rd)
@@ -459,16 +471,17 @@ func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 		if v.By == self.ID || rd == nil || v.Generation != self.Generation || v.Heartbeat < e.refutedAt {
 			return // our own refutation, or a vote an earlier one answered
 		}
-		// Suspected: beat at once, to the monitors and in a refutation
-		// that spreads like a vote.
-		hb := e.state.Beat()
-		e.refutedAt = hb
-		e.beatTo(rd, hb)
-		e.queue(lsync.Vote{ID: self.ID, Generation: self.Generation, Heartbeat: hb, By: self.ID})
-		e.refutations++
+		e.refute(v.Heartbeat, rd, now)
 		return
 	}
 	p, ok := e.state.Peer(v.ID)
+	if ok && !e.state.PlausibleBeat(v.ID, v.Heartbeat) {
+		// Beyond what the peer's own word allows: a vote or refutation at
+		// a heartbeat it never reached would stand above every later beat
+		// of its own.
+		e.implausibleVotes++
+		return
+	}
 	// A refutation newer than the votes counts even where relayed
 	// heartbeats passed it: they do not undo a verdict (noteDirect). A
 	// vote counts up to lastBeats below the heartbeat known here, for the
@@ -525,6 +538,28 @@ func (e *Engine) takeVote(v lsync.Vote, rd *Ready, now time.Time) {
 		e.ownVote(lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: self.ID}, now)
 	}
 }
+
+// refute answers a vote against this node at heartbeat hb: it beats above
+// it at once, to its monitors and in a refutation that spreads like a
+// vote. One refutation per refuteGap: a stream of votes otherwise sends a
+// stream of beats. A vote inside the gap is answered at the next beat
+// (Beat), never dropped.
+func (e *Engine) refute(hb uint64, rd *Ready, now time.Time) {
+	if !e.refutedTime.IsZero() && now.Sub(e.refutedTime) < refuteGap {
+		e.refuteDue = max(e.refuteDue, hb)
+		return
+	}
+	self := e.state.Self()
+	beat := e.state.BeatAbove(hb)
+	e.refutedAt, e.refutedTime, e.refuteDue = beat, now, 0
+	e.beatTo(rd, beat)
+	e.queue(lsync.Vote{ID: self.ID, Generation: self.Generation, Heartbeat: beat, By: self.ID})
+	e.refutations++
+}
+
+// refuteGap spaces refutations out: a tenth of the shortest heartbeat
+// interval a node takes, far below any suspicion's timeout.
+const refuteGap = 100 * time.Millisecond
 
 // flushVotes adds to rd this node's own votes, sent straight to the
 // peer's other monitors and to the peer, and the verdicts formed here

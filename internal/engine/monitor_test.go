@@ -44,7 +44,7 @@ func TestVerdictStandsAgainstRelayedHeartbeats(t *testing.T) {
 			a := newEngineWith(t, "a", monitored)
 			peers := []string{"x", "m1", "m2", "m3", "m4"}
 			for _, id := range peers {
-				a.Step(t0, id+":1", syn(id, id, 5))
+				stepCommit(a, t0, id+":1", syn(id, id, 5))
 			}
 			if got := eventOf(a.Check(t0.Add(time.Second)), Discover); len(got) != len(peers) {
 				t.Fatalf("discovered %v, want every peer", got)
@@ -88,7 +88,7 @@ func TestVotesJustBelowTheKnownHeartbeatCount(t *testing.T) {
 		a := newEngineWith(t, "a", monitored)
 		peers := []string{"x", "m1", "m2", "m3", "m4"}
 		for _, id := range peers {
-			a.Step(t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+			stepCommit(a, t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
 		}
 		a.Check(t0.Add(time.Second))
 		a.Step(t0.Add(time.Second), "m1:1", &lsync.Syn{Cluster: "test", From: "m1", Digest: []lsync.DigestEntry{{ID: "x", Addr: "x:1", Generation: 1, Heartbeat: tt.known}}})
@@ -113,7 +113,7 @@ func TestVotesReachMonitorsOfAPeerOffTheRing(t *testing.T) {
 		ids = append(ids, fmt.Sprintf("p%d", i))
 	}
 	for _, id := range append(slices.Clone(ids), "x") {
-		a.Step(t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
+		stepCommit(a, t0, id+":1", &lsync.Syn{Cluster: "test", From: id, Digest: []lsync.DigestEntry{{ID: id, Addr: id + ":1", Generation: 1, Heartbeat: 5}}})
 	}
 	a.Check(t0.Add(time.Second))
 	a.rebuild()
@@ -130,4 +130,13 @@ func TestVotesReachMonitorsOfAPeerOffTheRing(t *testing.T) {
 	if len(onRing) != 6 || !slices.Equal(offRing, onRing) {
 		t.Fatalf("votes against x go to %v off the ring, %v on it; want x and its five monitors both times", offRing, onRing)
 	}
+}
+
+// stepCommit steps a message and commits its batch at once, as a driver
+// does: a peer that spoke for itself is a member (and may vote) only once
+// its meta is committed.
+func stepCommit(e *Engine, now time.Time, from string, m lsync.Message) Ready {
+	rd := e.Step(now, from, m)
+	e.Commit(&rd)
+	return rd
 }

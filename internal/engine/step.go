@@ -37,6 +37,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	back, found := e.noteLiveness(&st.Observed, now)
 	e.noteDirect(&st.Observed, from, senderOf(msg), now)
+	e.noteClaims(&st.Observed, from, &rd, now)
 	if m, ok := msg.(*lsync.Members); ok {
 		e.stepMembers(m, from, &st, &rd)
 	}
@@ -217,4 +218,27 @@ func senderOf(m lsync.Message) string {
 		return v.From
 	}
 	return ""
+}
+
+// noteClaims acts on what the core found of claims (sync's claims.go):
+// votes at a heartbeat that a peer's own word overruled are void; a
+// sender that holds a false word of this node hears the node's own, in a
+// Syn, at most once per refuteGap (the Syn is larger than what provoked
+// it); and a watermark claimed above this node's own raises the floor its
+// next version is issued above.
+func (e *Engine) noteClaims(obs *lsync.Observed, from string, rd *Ready, now time.Time) {
+	for _, id := range obs.Overruled {
+		if vs := e.votes[id]; vs != nil && !vs.refuted {
+			delete(e.votes, id)
+			e.det.SetVerdict(id, false)
+		}
+	}
+	if obs.Contradicted && from != "" && !e.leaving && now.Sub(e.contradictedAt) >= refuteGap {
+		e.contradictedAt = now
+		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
+	}
+	if f := e.state.VersionFloor(); f > e.versionFloor {
+		e.versionFloor = f
+		e.ver.Restore(f)
+	}
 }
