@@ -228,6 +228,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 			Addr:           cfg.advertised(),
 			PacketSize:     cfg.MTU,
 			MaxMessageSize: cfg.MaxMessageSize,
+			AllowStream:    newStreamGuard(n).allow,
 			Logger:         n.log,
 		})
 		if err != nil {

@@ -37,4 +37,10 @@ var (
 	ErrTooLarge        = errors.New("sync: message larger than the transport allows")
 	ErrTransportClosed = errors.New("sync: transport closed")
 	ErrQueueFull       = errors.New("sync: send queue full")
+	// ErrTooManyStreams: a message needed a new stream connection while
+	// NetConfig.MaxStreams senders were busy and none could be retired in time.
+	ErrTooManyStreams = errors.New("sync: too many stream senders")
+	// ErrUnknownDestination: a message too large for a datagram was addressed
+	// to an address NetConfig.AllowStream refused.
+	ErrUnknownDestination = errors.New("sync: stream to an unknown destination")
 )

@@ -38,6 +38,11 @@ const (
 	// MaxInboundConns bounds the goroutines and buffers a flood of stream
 	// connections can cost; a cluster needs about one per active peer.
 	MaxInboundConns = 256
+	// DefaultMaxStreams bounds the outbound side the same way: each sender
+	// costs a goroutine, a connection and its watcher, and a node needs one
+	// per peer it recently sent a large message to, which in a cluster of
+	// any size is its few exchange partners per round over IdleTimeout.
+	DefaultMaxStreams = 256
 
 	maxHelloLen   = 512
 	udpBufSize    = 64 << 10
@@ -62,12 +67,21 @@ type NetConfig struct {
 	IdleTimeout    time.Duration // stream connections idle this long are closed; default 60s
 	SendQueue      int           // per-destination queue of pending stream messages; default 64
 	RecvQueue      int           // Recv channel capacity; default 4096
+	MaxStreams     int           // live outbound stream senders; default DefaultMaxStreams
 	// Byte bounds; each must admit one message of MaxMessageSize, and
 	// defaults to the constant above or MaxMessageSize, whichever is larger.
 	RecvQueueBytes int // bytes of received messages not yet taken from Recv
 	SendQueueBytes int // bytes of stream messages queued for one destination
 	SendTotalBytes int // bytes of stream messages queued for all destinations
-	Logger         zerolog.Logger
+	// AllowStream, if set, is asked before a message too large for a
+	// datagram is sent, with its (canonical) destination; false refuses it
+	// with ErrUnknownDestination. A datagram's source address is easily
+	// forged, so without it a few small spoofed requests could make this
+	// node stream replies of up to MaxMessageSize to any address. Send calls
+	// it without holding any lock of the transport, possibly from several
+	// goroutines at once; it must be quick and must not call Send.
+	AllowStream func(addr string) bool
+	Logger      zerolog.Logger
 }
 
 // NetStats are cumulative counters of a NetTransport.
@@ -82,10 +96,14 @@ type NetStats struct {
 	TCPBytesRecv   uint64
 	RecvDropped    uint64 // received but Recv channel full (in messages or bytes)
 	SendDropped    uint64 // Send returned ErrQueueFull (in messages or bytes)
-	SendFailed     uint64 // stream messages lost to a failed dial or write
+	SendFailed     uint64 // stream messages lost to a failed dial or write, or dropped with an evicted sender
 	DialErrors     uint64
 	BadFrames      uint64 // inbound streams closed for a bad hello or length, and empty datagrams
 	ConnsRejected  uint64 // inbound streams closed because MaxInboundConns were open
+	HelloMismatch  uint64 // inbound streams closed because the hello named an IP other than the connection's
+	Streams        uint64 // outbound stream senders running now (a gauge, at most MaxStreams)
+	StreamsEvicted uint64 // senders stopped to make room for a new destination
+	StreamsRefused uint64 // Send returned ErrUnknownDestination
 }
 
 type netCounters struct {
@@ -96,6 +114,9 @@ type netCounters struct {
 	recvDropped, sendDropped     atomic.Uint64
 	sendFailed, dialErrors       atomic.Uint64
 	badFrames, connsRejected     atomic.Uint64
+	helloMismatch                atomic.Uint64
+	streamsEvicted               atomic.Uint64
+	streamsRefused               atomic.Uint64
 }
 
 // NetTransport is the production Transport: UDP for messages of up to
@@ -114,6 +135,12 @@ type NetTransport struct {
 	sent   atomic.Int64 // bytes queued on all streamSenders
 	stats  netCounters
 	dialer net.Dialer
+	// streams counts runSender goroutines, including evicted ones still
+	// winding down: it is what MaxStreams bounds. Raised only under mu.
+	streams atomic.Int64
+	// clock orders the senders' progress for eviction; a counter rather
+	// than the time so that a jump of the wall clock cannot reorder them.
+	clock atomic.Uint64
 
 	// ctx is cancelled by Close to abort dials in progress.
 	ctx    context.Context
@@ -137,6 +164,15 @@ type streamSender struct {
 	dest  string
 	q     chan []byte
 	bytes atomic.Int64 // queued in q or being written
+	// ctx ends the sender: cancelled by Close (through the transport's
+	// context) or by eviction, it also aborts a dial in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when runSender has exited
+	// active is the transport's clock when the sender was started or last
+	// wrote a message: the smallest marks the sender idle, or stuck, longest.
+	active atomic.Uint64
+	conn   net.Conn // the connection in use, under NetTransport.mu, for eviction to close
 }
 
 // recvBytes accounts for the bytes of the packets in the Recv channel. The
@@ -177,6 +213,9 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	if cfg.RecvQueue == 0 {
 		cfg.RecvQueue = DefaultRecvQueue
 	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	for _, f := range []struct {
 		v   *int
 		def int
@@ -190,7 +229,7 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 		return nil, fmt.Errorf("sync: packet size %d out of range 1..%d", cfg.PacketSize, MaxUDPPayload)
 	case cfg.MaxMessageSize < cfg.PacketSize || cfg.MaxMessageSize > 1<<31-1:
 		return nil, fmt.Errorf("sync: max message size %d out of range %d..%d", cfg.MaxMessageSize, cfg.PacketSize, 1<<31-1)
-	case cfg.ReadBuffer < 0, cfg.DialTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0, cfg.SendQueue < 0, cfg.RecvQueue < 0:
+	case cfg.ReadBuffer < 0, cfg.DialTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0, cfg.SendQueue < 0, cfg.RecvQueue < 0, cfg.MaxStreams < 0:
 		return nil, errors.New("sync: negative NetConfig field")
 	case cfg.RecvQueueBytes < cfg.MaxMessageSize || cfg.SendQueueBytes < cfg.MaxMessageSize || cfg.SendTotalBytes < cfg.SendQueueBytes:
 		return nil, fmt.Errorf("sync: queue byte bounds %d, %d, %d cannot hold a message of %d bytes (or total below per destination)",
@@ -222,6 +261,12 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.dialer = net.Dialer{Timeout: cfg.DialTimeout}
+	if !ap.Addr().IsUnspecified() {
+		// Receivers refuse a stream whose hello names another IP than the
+		// connection's; on a host with several addresses the route to a
+		// peer may leave from one other than the advertised address.
+		t.dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), 0))
+	}
 	t.hello = binary.BigEndian.AppendUint16(nil, uint16(len(t.addr)))
 	t.hello = append(t.hello, t.addr...)
 
@@ -290,6 +335,10 @@ func (t *NetTransport) Send(addr string, b []byte) error {
 	if _, err := netip.ParseAddrPort(addr); err != nil {
 		return badAddr(addr, err)
 	}
+	if t.cfg.AllowStream != nil && !t.cfg.AllowStream(addr) {
+		t.stats.streamsRefused.Add(1)
+		return fmt.Errorf("sync: %d-byte message to %s: %w", len(b), addr, ErrUnknownDestination)
+	}
 	// Enqueueing under (at least) the read lock lets an idle sender, which
 	// holds the write lock, decide atomically that its queue is empty and
 	// retire; the read lock keeps concurrent Sends from contending.
@@ -304,20 +353,98 @@ func (t *NetTransport) Send(addr string, b []byte) error {
 		return err
 	}
 	t.mu.RUnlock()
+	return t.sendNew(addr, b)
+}
 
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed.Load() {
-		return ErrTransportClosed
+// evictAttempts bounds how often one Send evicts a sender and then finds
+// the freed slot taken by a concurrent Send.
+const evictAttempts = 3
+
+// sendNew starts a sender for addr, unless a concurrent Send just did, and
+// queues b on it. At MaxStreams it evicts the sender that has gone longest
+// without writing: idle, or stuck on a peer that does not read. Refusing
+// the new destination instead would leave a cluster larger than the cap
+// unable to stream to some peers for up to IdleTimeout at a time, and let
+// senders stuck on dead peers shut out healthy ones; an evicted idle sender
+// costs only a redial, a stuck one the messages it would not have written
+// anyway. Send waits for the evicted goroutine to exit, so that senders
+// never outnumber MaxStreams; its I/O is interrupted, so that is quick.
+func (t *NetTransport) sendNew(addr string, b []byte) error {
+	var deadline *time.Timer
+	for attempt := 0; ; attempt++ {
+		t.mu.Lock()
+		if t.closed.Load() {
+			t.mu.Unlock()
+			return ErrTransportClosed
+		}
+		if s := t.senders[addr]; s != nil {
+			err := t.enqueue(s, b)
+			t.mu.Unlock()
+			return err
+		}
+		if t.streams.Load() < int64(t.cfg.MaxStreams) {
+			s := t.startSender(addr)
+			err := t.enqueue(s, b)
+			t.mu.Unlock()
+			return err
+		}
+		var victim *streamSender
+		if attempt < evictAttempts {
+			victim = t.evictLocked()
+		}
+		t.mu.Unlock()
+		if victim == nil {
+			return fmt.Errorf("sync: stream to %s: %d senders running: %w", addr, t.cfg.MaxStreams, ErrTooManyStreams)
+		}
+		if deadline == nil {
+			// Bounds Send as the Transport contract requires, should the
+			// evicted sender be slow to go.
+			deadline = time.NewTimer(t.cfg.WriteTimeout)
+			defer deadline.Stop()
+		}
+		select {
+		case <-victim.done:
+		case <-deadline.C:
+			return fmt.Errorf("sync: stream to %s: evicted sender did not exit: %w", addr, ErrTooManyStreams)
+		}
 	}
-	s := t.senders[addr]
-	if s == nil {
-		s = &streamSender{dest: addr, q: make(chan []byte, t.cfg.SendQueue)}
-		t.senders[addr] = s
-		t.wg.Add(1)
-		go t.runSender(s)
+}
+
+// startSender registers and starts a sender for dest; the caller holds mu.
+func (t *NetTransport) startSender(dest string) *streamSender {
+	s := &streamSender{dest: dest, q: make(chan []byte, t.cfg.SendQueue), done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(t.ctx)
+	s.active.Store(t.clock.Add(1))
+	t.senders[dest] = s
+	t.streams.Add(1)
+	t.wg.Add(1)
+	go t.runSender(s)
+	return s
+}
+
+// evictLocked stops the sender that has gone longest without writing and
+// returns it, or nil if there is none; the caller holds mu. Removing it
+// from the map first means no Send can queue on it any more, so what its
+// queue holds is all it will ever hold.
+func (t *NetTransport) evictLocked() *streamSender {
+	var victim *streamSender
+	for _, s := range t.senders {
+		if victim == nil || s.active.Load() < victim.active.Load() {
+			victim = s
+		}
 	}
-	return t.enqueue(s, b)
+	if victim == nil {
+		return nil
+	}
+	delete(t.senders, victim.dest)
+	victim.cancel()
+	if victim.conn != nil {
+		// Interrupts a write in progress, which the context cannot.
+		victim.conn.Close()
+	}
+	t.stats.streamsEvicted.Add(1)
+	t.log.Debug().Str("to", victim.dest).Msg("stream sender evicted: MaxStreams reached")
+	return victim
 }
 
 // enqueue queues b for s within the queue's length and byte bounds; the
@@ -392,6 +519,10 @@ func (t *NetTransport) Stats() NetStats {
 		DialErrors:     c.dialErrors.Load(),
 		BadFrames:      c.badFrames.Load(),
 		ConnsRejected:  c.connsRejected.Load(),
+		HelloMismatch:  c.helloMismatch.Load(),
+		Streams:        uint64(max(0, t.streams.Load())),
+		StreamsEvicted: c.streamsEvicted.Load(),
+		StreamsRefused: c.streamsRefused.Load(),
 	}
 }
 
@@ -570,7 +701,18 @@ func (t *NetTransport) readStream(c net.Conn) {
 		log.Debug().Err(err).Msg("stream hello: bad address")
 		return
 	}
-	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
+	// From is where replies go and whom the messages are taken to come
+	// from, so a peer may only name its own IP, as a datagram's source
+	// does; the port it cannot prove, as the connection's is ephemeral.
+	// Zones are left out of the comparison: each side names its own
+	// interface. From keeps ours, as the UDP path's does.
+	remote, ok := remoteAddr(c)
+	if !ok || remote.WithZone("") != ap.Addr().Unmap().WithZone("") {
+		t.stats.helloMismatch.Add(1)
+		log.Debug().Str("hello", ap.String()).Msg("stream hello: address of another host")
+		return
+	}
+	from := netip.AddrPortFrom(remote, ap.Port()).String()
 	log = log.With().Str("from", from).Logger()
 
 	for {
@@ -600,6 +742,15 @@ func (t *NetTransport) readStream(c net.Conn) {
 	}
 }
 
+// remoteAddr is the unmapped IP at the other end of c.
+func remoteAddr(c net.Conn) (netip.Addr, bool) {
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	return a.AddrPort().Addr().Unmap(), true
+}
+
 // readN reads exactly n bytes, growing the buffer as data arrives, so that a
 // peer announcing a large frame and then stalling pins at most a few times
 // what it sent. Growing fourfold keeps the copying to a third of n.
@@ -622,23 +773,46 @@ func readN(r io.Reader, n int) ([]byte, error) {
 }
 
 func (t *NetTransport) runSender(s *streamSender) {
-	defer t.wg.Done()
 	log := t.log.With().Str("to", s.dest).Logger()
 	var c net.Conn
 	defer func() {
 		if c != nil {
-			t.untrack(c)
+			t.untrackSender(s, c)
 		}
+		s.cancel()
+		// Only an evicted sender can hold messages here (an idle one retires
+		// with an empty queue, and after Close nothing counts): they were
+		// accepted and will never be written, and their bytes must return
+		// to the transport's budget.
+		for drained := false; !drained; {
+			select {
+			case b := <-s.q:
+				t.release(s, int64(len(b)))
+				if !t.closed.Load() {
+					t.stats.sendFailed.Add(1)
+				}
+			default:
+				drained = true
+			}
+		}
+		t.streams.Add(-1)
+		close(s.done)
+		t.wg.Done()
 	}()
 	idle := time.NewTimer(t.cfg.IdleTimeout)
 	defer idle.Stop()
 	for {
+		// Checked first: select picks at random among ready cases, and an
+		// evicted sender must not take further messages to dial for.
+		if s.ctx.Err() != nil {
+			return
+		}
 		select {
-		case <-t.done:
+		case <-s.ctx.Done():
 			return
 		case <-idle.C:
 			if c != nil {
-				t.untrack(c)
+				t.untrackSender(s, c)
 				c = nil
 			}
 			// Retire, unless a message slipped in: Send enqueues under
@@ -646,23 +820,36 @@ func (t *NetTransport) runSender(s *streamSender) {
 			// the sender is gone from the map.
 			t.mu.Lock()
 			if len(s.q) == 0 {
-				delete(t.senders, s.dest)
+				if t.senders[s.dest] == s {
+					delete(t.senders, s.dest)
+				}
 				t.mu.Unlock()
 				return
 			}
 			t.mu.Unlock()
 			idle.Reset(t.cfg.IdleTimeout)
 		case b := <-s.q:
-			c = t.writeStream(log, s.dest, c, b)
+			c = t.writeStream(log, s, c, b)
 			t.release(s, int64(len(b)))
 			idle.Reset(t.cfg.IdleTimeout)
 		}
 	}
 }
 
+// untrackSender closes c, a connection of s.
+func (t *NetTransport) untrackSender(s *streamSender, c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	if s.conn == c {
+		s.conn = nil
+	}
+	t.mu.Unlock()
+	c.Close()
+}
+
 // writeStream writes one message on c, dialing when c is nil, and returns the
 // connection to use next (nil after a failure, so the next message re-dials).
-func (t *NetTransport) writeStream(log zerolog.Logger, dest string, c net.Conn, b []byte) net.Conn {
+func (t *NetTransport) writeStream(log zerolog.Logger, s *streamSender, c net.Conn, b []byte) net.Conn {
 	// A reused connection may have been closed by the peer (restart, idle
 	// timeout); that only shows as a failed write, so retry once on a fresh one.
 	for attempt := 0; attempt < 2; attempt++ {
@@ -670,8 +857,12 @@ func (t *NetTransport) writeStream(log zerolog.Logger, dest string, c net.Conn, 
 		var pre []byte
 		if fresh {
 			var err error
-			if c, err = t.dial(dest); err != nil {
-				if !t.closed.Load() {
+			if c, err = t.dial(s); err != nil {
+				switch {
+				case t.closed.Load():
+				case s.ctx.Err() != nil: // evicted: the dial was aborted, not failed
+					t.stats.sendFailed.Add(1)
+				default:
 					t.stats.dialErrors.Add(1)
 					t.stats.sendFailed.Add(1)
 					log.Debug().Err(err).Msg("stream dial")
@@ -688,12 +879,16 @@ func (t *NetTransport) writeStream(log zerolog.Logger, dest string, c net.Conn, 
 		if err == nil {
 			t.stats.tcpMsgsSent.Add(1)
 			t.stats.tcpBytesSent.Add(uint64(len(b)))
+			s.active.Store(t.clock.Add(1))
 			return c
 		}
-		t.untrack(c)
+		t.untrackSender(s, c)
 		c = nil
 		if t.closed.Load() {
 			return nil
+		}
+		if s.ctx.Err() != nil {
+			break // evicted: the write was interrupted, and is not retried
 		}
 		log.Debug().Err(err).Bool("fresh", fresh).Msg("stream write")
 		// A timeout means a slow reader, not a closed connection: a fresh
@@ -707,21 +902,24 @@ func (t *NetTransport) writeStream(log zerolog.Logger, dest string, c net.Conn, 
 	return nil
 }
 
-func (t *NetTransport) dial(dest string) (net.Conn, error) {
+func (t *NetTransport) dial(s *streamSender) (net.Conn, error) {
 	network := "tcp4"
-	if ap, err := netip.ParseAddrPort(dest); err == nil && !ap.Addr().Is4() {
+	if ap, err := netip.ParseAddrPort(s.dest); err == nil && !ap.Addr().Is4() {
 		network = "tcp6"
 	}
-	c, err := t.dialer.DialContext(t.ctx, network, dest)
+	c, err := t.dialer.DialContext(s.ctx, network, s.dest)
 	if err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
-	if t.closed.Load() {
+	// Under mu, so that an eviction either sees s.conn to close or has
+	// cancelled s.ctx before this check.
+	if t.closed.Load() || s.ctx.Err() != nil {
 		t.mu.Unlock()
 		c.Close()
 		return nil, ErrTransportClosed
 	}
+	s.conn = c
 	t.conns[c] = struct{}{}
 	t.wg.Add(1)
 	t.mu.Unlock()

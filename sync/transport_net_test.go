@@ -247,7 +247,8 @@ func trExpectClosed(t *testing.T, c net.Conn) {
 func TestNetBadFrames(t *testing.T) {
 	t.Parallel()
 	tr := trListenNet(t, NetConfig{MaxMessageSize: 1 << 20})
-	const peer = "192.0.2.7:7001"
+	// The hello must name the IP the connection comes from.
+	const peer = "127.0.0.1:7001"
 
 	bad := [][][]byte{
 		{trFrame(0, nil)[:2]},       // hello of length 0
