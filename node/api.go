@@ -385,6 +385,9 @@ func peerState(s health.State) PeerState {
 
 // Status summarises the local node.
 type Status struct {
+	// Failed is set once a store write failed (ErrStoreFailed): the node
+	// stopped beating, gossiping and taking writes until restarted.
+	Failed     string        `json:"failed,omitempty"`
 	ID         string        `json:"id"`
 	Alias      string        `json:"alias"`
 	Addr       string        `json:"addr"`
@@ -458,8 +461,13 @@ func (n *Node) Status() Status {
 	if n.running {
 		up = n.clock.Now().Sub(n.started)
 	}
+	var failed string
+	if n.failed != nil {
+		failed = n.failed.Error()
+	}
 	return Status{
-		ID: self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
+		Failed: failed,
+		ID:     self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
 		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
 		DataDir: dataDir, Time: n.clock.Now(),

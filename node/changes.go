@@ -1,10 +1,12 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/leviathan-gossip/leviathan/store"
 )
@@ -22,7 +24,8 @@ type ChangePage struct {
 	Deltas []Delta `json:"deltas"`
 	// Next is the cursor to store with the deltas and read from next.
 	Next Cursor `json:"next"`
-	// More is set when the page stopped at its limit with more to read.
+	// More is set when the page stopped at its limit, or at PageMaxBytes,
+	// with more to read.
 	More bool `json:"more"`
 }
 
@@ -45,9 +48,17 @@ type changeFeeder interface {
 	Changes(peer string, cur store.Cursor, limit int) (store.Page, error)
 }
 
+// PageMaxBytes bounds what one page of Changes, GET /changes or GET
+// /kv/{peer} carries, counted about as its JSON writes keys and values
+// (text and base64), so that a page of large values stays one a reader
+// and the node's encoder can hold. A page stops before the record that
+// would pass it, but always holds at least one.
+const PageMaxBytes = 4 << 20
+
 // Changes reads the durable records of peer (an id or alias, "" or "self"
 // for this node) changed after cur, at most limit of them (limit <= 0
-// means 1000), straight from the store: it never waits for gossip.
+// means 1000) and at most PageMaxBytes of them, straight from the store:
+// it never waits for gossip.
 //
 // It is the way for an application to ingest deltas into its own storage
 // without ever re-reading everything: store Next in the same transaction
@@ -75,15 +86,41 @@ func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
 	case err != nil:
 		return ChangePage{}, fmt.Errorf("node: changes of %q: %w", id, err)
 	}
-	out := ChangePage{Next: p.Next, More: p.More, Deltas: make([]Delta, len(p.Records))}
-	for i, r := range p.Records {
+	return fitPage(id, p), nil
+}
+
+// fitPage turns a store page into deltas, cut at PageMaxBytes. The
+// records ascend by version, so a page cut after a record resumes right
+// after it with the cursor at that record's version; index entries
+// skipped between it and the next record are stale and skipped again.
+func fitPage(id string, p store.Page) ChangePage {
+	out := ChangePage{Next: p.Next, More: p.More, Deltas: make([]Delta, 0, len(p.Records))}
+	budget := PageMaxBytes
+	for _, r := range p.Records {
 		d := Delta{Peer: id, Key: r.Key, Value: r.Value, Version: r.Version, Deleted: r.Tombstone}
 		if r.Tombstone {
 			d.Value = nil // a tombstone's value is its deletion time, not data
 		}
-		out.Deltas[i] = d
+		size := jsonSize(d.Key, d.Value)
+		if size > budget && len(out.Deltas) > 0 {
+			out.Next.Version, out.More = out.Deltas[len(out.Deltas)-1].Version, true
+			break
+		}
+		budget -= size
+		out.Deltas = append(out.Deltas, d)
 	}
-	return out, nil
+	return out
+}
+
+// jsonSize is about the bytes a key and its value take in the admin API's
+// JSON: the value as text when it is UTF-8, always in base64, and the
+// field names and version around them.
+func jsonSize(key string, value []byte) int {
+	size := 64 + len(key) + base64.StdEncoding.EncodedLen(len(value))
+	if utf8.Valid(value) {
+		size += len(value)
+	}
+	return size
 }
 
 // handleChanges serves GET /changes?peer=&generation=&since=&limit=.

@@ -30,6 +30,11 @@ type Config struct {
 	MaxMessageSize int    `toml:"max_message_size"` // largest message on the stream path
 	HTTPAddr       string `toml:"http_addr"`        // admin API; empty disables it
 
+	// Admin API hardening (see Handler).
+	HTTPAllowedHosts []string `toml:"http_allowed_hosts"` // Host names answered besides loopback, addr and http_addr
+	HTTPToken        string   `toml:"http_token"`         // bearer token for writes and value reads; empty: none
+	HTTPMaxSSE       int      `toml:"http_max_sse"`       // concurrent GET /events streams
+
 	// Security: shared AES-GCM keys, base64; the first seals, all open.
 	EncryptKeys     []string `toml:"encrypt_keys"`
 	EncryptKeysFile string   `toml:"encrypt_keys_file"` // one base64 key per line, first is primary
@@ -74,7 +79,12 @@ type Config struct {
 	// its monitors suspends it everywhere. A node suspects a peer it does
 	// not monitor on its own only when phi over its relayed heartbeats
 	// passes 4 × phi_threshold.
-	Monitors           int     `toml:"monitors"`
+	Monitors int `toml:"monitors"`
+	// MaxPeers caps the nodes this node knows at once, itself and ids
+	// only heard of included (0: the default 16384, negative: no cap): a
+	// flood of made-up ids stops there, logged and counted
+	// (leviathan_rejected_total{reason="peer_limit"}).
+	MaxPeers           int     `toml:"max_peers"`
 	PhiDirectThreshold float64 `toml:"phi_direct_threshold"`
 	// QuietFanout is the fanout of a round with nothing new to spread (no
 	// data changed within 30 rounds, no member joining or back within 5,
@@ -145,10 +155,12 @@ func DefaultConfig() Config {
 		PhiMaxInterval:     Duration(10 * time.Second),
 		DeadAfter:          Duration(30 * time.Second),
 		Monitors:           5,
+		MaxPeers:           16384,
 		PhiDirectThreshold: 4,
 		QuietFanout:        1,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
+		HTTPMaxSSE:         64,
 		LogLevel:           "info",
 	}
 }
@@ -240,6 +252,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PhiMaxInterval, d.PhiMaxInterval)
 	setDefault(&c.DeadAfter, d.DeadAfter)
 	setDefault(&c.Monitors, d.Monitors)
+	setDefault(&c.MaxPeers, d.MaxPeers)
 	setDefault(&c.PhiDirectThreshold, d.PhiDirectThreshold)
 	setDefault(&c.QuietFanout, d.QuietFanout)
 	setDefault(&c.Fanout, d.Fanout)
@@ -247,6 +260,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PhiWindow, d.PhiWindow)
 	setDefault(&c.MaxKeySize, d.MaxKeySize)
 	setDefault(&c.MaxValueSize, d.MaxValueSize)
+	setDefault(&c.HTTPMaxSSE, d.HTTPMaxSSE)
 	setDefault(&c.LogLevel, d.LogLevel)
 	return c
 }
@@ -294,6 +308,7 @@ func (c Config) problems() []error {
 			bad("http_addr", "%q is not host:port: %v", c.HTTPAddr, err)
 		}
 	}
+	c.validateHTTP(bad)
 	if c.MTU < 512 || c.MTU > 65507 {
 		bad("mtu", "%d is out of range 512-65507", c.MTU)
 	}
@@ -319,7 +334,9 @@ func (c Config) problems() []error {
 		min  time.Duration
 	}{
 		{"gossip_val", c.GossipVal, time.Millisecond},
-		{"heartbeat_val", c.HeartbeatVal, time.Millisecond},
+		// Peers believe a relayed heartbeat rises at most once per 10 ms
+		// (sync's claims.go): a faster node would look stalled to them.
+		{"heartbeat_val", c.HeartbeatVal, 10 * time.Millisecond},
 		{"health_check_val", c.HealthCheckVal, time.Millisecond},
 		{"reduce_val", c.ReduceVal, time.Millisecond},
 		{"tombstone_grace", c.TombstoneGrace, time.Millisecond},
@@ -331,6 +348,9 @@ func (c Config) problems() []error {
 		if iv.d.D() < iv.min || iv.d.D() > 24*time.Hour*365 {
 			bad(iv.name, "%v must be between %v and a year", iv.d.D(), iv.min)
 		}
+	}
+	if c.MaxPeers >= 0 && c.MaxPeers < 2 {
+		bad("max_peers", "%d must be negative (no cap) or at least 2", c.MaxPeers)
 	}
 	if c.PhiAcceptablePause < 0 {
 		bad("phi_acceptable_pause", "%v must not be negative", c.PhiAcceptablePause.D())

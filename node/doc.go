@@ -73,8 +73,10 @@
 // Handler is the admin API as an http.Handler (also served on http_addr):
 // key-value reads and writes at /kv, peers at /peers, this node at
 // /status, a server-sent events stream at /events, Prometheus metrics at
-// /metrics (see WithMetrics) and a live status page at /. It has no
-// authentication: keep it on localhost or behind your own.
+// /metrics (see WithMetrics) and a live status page at /. It answers only
+// the hosts it is (http_allowed_hosts), and http_token puts what writes or
+// carries values behind a bearer token; it speaks plain HTTP: keep it on
+// localhost or behind a TLS proxy.
 //
 // # Examples
 //

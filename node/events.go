@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	gosync "sync"
+	"sync/atomic"
 )
 
 // EventType tells what an Event reports.
@@ -127,6 +128,10 @@ type Subscription struct {
 	ch     chan Event
 	hub    *hub
 	missed uint64
+	// maxBytes bounds what the events waiting in ch hold (0: only their
+	// number is bounded); queued is that size, taken off by release.
+	maxBytes int64
+	queued   atomic.Int64
 }
 
 // Close stops delivery and closes C. It is safe to call more than once.
@@ -141,16 +146,22 @@ type hub struct {
 	// observe, when set, is told of each published event and how many
 	// subscribers lost it (metrics).
 	observe func(t EventType, dropped int)
+	// streams counts the open GET /events streams, capped by http_max_sse.
+	streams atomic.Int64
 }
 
 func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
 
-func (h *hub) add(buffer int) *Subscription {
+func (h *hub) add(buffer int) *Subscription { return h.addBounded(buffer, 0) }
+
+// addBounded is add whose subscription also loses the events that would
+// make those waiting hold more than maxBytes.
+func (h *hub) addBounded(buffer int, maxBytes int64) *Subscription {
 	if buffer < 1 {
 		buffer = 1
 	}
 	ch := make(chan Event, buffer)
-	s := &Subscription{C: ch, ch: ch, hub: h}
+	s := &Subscription{C: ch, ch: ch, hub: h, maxBytes: maxBytes}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -176,20 +187,61 @@ func (h *hub) publish(e Event) {
 	if len(h.subs) > 0 { // nobody listening: no copy to make
 		e.Deltas = detach(e.Deltas)
 	}
-	dropped := 0
+	dropped, size := 0, e.size()
 	for s := range h.subs {
 		ev := e
 		ev.Missed = s.missed
+		if !s.reserve(size) {
+			s.missed++
+			dropped++
+			continue
+		}
 		select {
 		case s.ch <- ev:
 			s.missed = 0
 		default:
+			s.release(size)
 			s.missed++
 			dropped++
 		}
 	}
 	if h.observe != nil {
 		h.observe(e.Type, dropped)
+	}
+}
+
+// size is about the memory an event holds beyond its struct: what a slow
+// subscriber keeps alive while it waits.
+func (e Event) size() int64 {
+	n := 0
+	for _, d := range e.Deltas {
+		n += len(d.Peer) + len(d.Key) + len(d.Value) + 48
+	}
+	for _, p := range e.Peers {
+		n += len(p) + 16
+	}
+	return int64(n)
+}
+
+// reserve counts size bytes into s's queue unless that would pass its
+// bound. An empty queue takes any event, so that one larger than the
+// bound still arrives.
+func (s *Subscription) reserve(size int64) bool {
+	if s.maxBytes == 0 {
+		return true
+	}
+	if q := s.queued.Add(size); q > size && q > s.maxBytes {
+		s.queued.Add(-size)
+		return false
+	}
+	return true
+}
+
+// release takes an event's size off s's queue, once the subscriber has
+// received it or it was not sent.
+func (s *Subscription) release(size int64) {
+	if s.maxBytes > 0 {
+		s.queued.Add(-size)
 	}
 }
 

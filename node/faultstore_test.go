@@ -63,6 +63,9 @@ type faultStore struct {
 	// slow is how long each Apply takes, as on a slow disk: long enough
 	// for anything announced before Apply returns to be seen meanwhile.
 	slow time.Duration
+	// fail, when set, is what every Apply returns, writing nothing: a
+	// full disk.
+	fail error
 }
 
 // Boot replays the disk: every surviving batch, then the same identity
@@ -99,6 +102,12 @@ func (s *faultStore) Apply(b *lsync.Batch) error {
 		<-gate
 	}
 	time.Sleep(s.slow)
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
 	if err := s.Badger.Apply(b); err != nil {
 		return err
 	}

@@ -67,6 +67,12 @@ func (n *Node) tickLoop() {
 			n.round()
 		case <-beat.C():
 			n.mu.Lock()
+			if n.failed != nil {
+				// A node that takes no data must not look healthy: silent,
+				// its peers suspend it instead of sending it writes it drops.
+				n.mu.Unlock()
+				continue
+			}
 			rd := n.eng.Beat(n.clock.Now())
 			n.mu.Unlock()
 			n.sendAll(rd.Send)
@@ -305,13 +311,20 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 // round opens exchanges with this round's targets.
 func (n *Node) round() {
 	n.mu.Lock()
-	if n.closed || n.leaving { // a node that left opens no exchange (membership.go)
+	// A node that left opens no exchange (membership.go), nor does one
+	// whose store failed: it would be taken for healthy.
+	if n.closed || n.leaving || n.failed != nil {
 		n.mu.Unlock()
 		return
 	}
 	rd := n.eng.Round(n.clock.Now())
+	refused := n.state.Stats().PeersRefused
 	n.mu.Unlock()
 	n.counters.rounds.Add(1)
+	if last := n.peersRefused.Swap(refused); refused > last && last == 0 {
+		n.log.Warn().Int("max_peers", n.cfg.MaxPeers).
+			Msg("max_peers nodes known: ids heard of since are ignored (see leviathan_rejected_total{reason=\"peer_limit\"})")
+	}
 	for _, s := range rd.SilentSeeds {
 		n.log.Warn().Str("seed", s).Int("exchanges", engine.SilentSeedRounds).
 			Msg("seed has not answered: check its address and port, and that it runs in this cluster with the same keys")

@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"unicode/utf8"
-
-	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Handler is the admin API:
@@ -23,29 +20,48 @@ import (
 //	                           heartbeat, boot, max_version, keys, peers, uptime_ns,
 //	                           time, phi_threshold, data_dir, stats (counters),
 //	                           store (disk use)
-//	GET    /kv/{peer}          all keys of a node with values and versions
+//	GET    /kv/{peer}?after=&limit=
+//	                           a node's keys with values and versions, in key
+//	                           order, after the key after (default: from the
+//	                           first), at most limit keys (default 1000, at most
+//	                           10000) and PageMaxBytes: {"keys": [...], "next": "k"},
+//	                           next set when there is more (pass it as after);
+//	                           without after and limit, while everything fits,
+//	                           the bare array [...] of the keys
 //	GET    /kv/{peer}/{key}    {"value": "...", "value_b64": "...", "version": N} or 404;
 //	                           ?raw=1 answers the value's bytes themselves
 //	PUT    /kv/{key}           body is the value (any bytes); answers {"version": N}
 //	DELETE /kv/{key}           answers {"version": N} of the tombstone
 //	GET    /changes?peer=&generation=&since=&limit=
-//	                           a peer's changefeed from a cursor (see Node.Changes)
+//	                           a peer's changefeed from a cursor, pages of at most
+//	                           PageMaxBytes (see Node.Changes)
 //	GET    /events             server-sent events: peers_discover, peers_suspend,
 //	                           peers_recover, peers_dead, peers_leave, peers_remove,
-//	                           updates, delete
+//	                           updates, delete; at most http_max_sse streams at
+//	                           once, then 503
 //	GET    /metrics            Prometheus metrics (see WithMetrics)
 //	GET    /                   a status page that shows the cluster live
 //
 // {peer} is an id, an alias, or self (this node). Values travel in JSON
 // twice: "value" as a string when they are valid UTF-8 (left out when they
 // are not, rather than mangled), "value_b64" always, in standard base64.
+// Pages of /kv/{peer} are each read afresh: a key written between two
+// of them may be missed or seen; /changes is the exact feed.
+//
+// Against DNS rebinding, a request whose Host is not localhost, 127.0.0.1,
+// ::1, the host of addr or http_addr, or listed in http_allowed_hosts is
+// answered 421 (any IP is accepted when http_addr binds a wildcard). When
+// http_token is set, everything under /kv, /changes and /events (all that
+// writes or carries values) needs "Authorization: Bearer <token>", else
+// 401; /status, /peers, /metrics and / stay open. The status page's live
+// log (/events) is off then, as a browser's EventSource sends no token.
 //
 // Errors are JSON {"error": "..."} with a 4xx status for bad requests; an
 // unknown path is a 404 with a JSON error too.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveStatusPage)
-	mux.HandleFunc("GET /events", n.handleEvents)
+	mux.HandleFunc("GET /events", n.authed(n.handleEvents))
 	mux.Handle("GET /metrics", n.metrics.handler())
 
 	mux.HandleFunc("GET /peers", n.handlePeers)
@@ -54,18 +70,18 @@ func (n *Node) Handler() http.Handler {
 	// there, instead of the mux's empty redirect from /kv to /kv/.
 	mux.HandleFunc("/kv", handleKVRoot)
 	mux.HandleFunc("GET /kv/{$}", handleKVRoot)
-	mux.HandleFunc("GET /kv/{peer}", n.handleKeys)
-	mux.HandleFunc("GET /kv/{peer}/{key...}", n.handleGet)
-	mux.HandleFunc("PUT /kv/{key...}", n.handlePut)
-	mux.HandleFunc("DELETE /kv/{key...}", n.handleDelete)
-	mux.HandleFunc("GET /changes", n.handleChanges)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /kv/{peer}", n.authed(n.handleKeys))
+	mux.HandleFunc("GET /kv/{peer}/{key...}", n.authed(n.handleGet))
+	mux.HandleFunc("PUT /kv/{key...}", n.authed(n.handlePut))
+	mux.HandleFunc("DELETE /kv/{key...}", n.authed(n.handleDelete))
+	mux.HandleFunc("GET /changes", n.authed(n.handleChanges))
+	return n.cfg.hostPolicy().checkHost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			// The mux's own 404 or 405, in JSON like every other error.
 			w = &jsonErrorWriter{ResponseWriter: w, path: r.URL.Path}
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // jsonErrorWriter turns the mux's plain-text error into {"error": "..."}.
@@ -148,28 +164,6 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, newKVEntry("", e.Value, e.Version))
-}
-
-func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
-	peer := r.PathValue("peer")
-	view, st, known := n.viewOf(peer)
-	if !known {
-		writeError(w, http.StatusNotFound, "unknown peer "+peer)
-		return
-	}
-	out := []kvEntry{}
-	_, err := st.Scan(view, 0, func(rec *lsync.Record) bool {
-		if !rec.Tombstone {
-			out = append(out, newKVEntry(rec.Key, rec.Value, rec.Version))
-		}
-		return true
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "reading the store: "+err.Error())
-		return
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {

@@ -157,7 +157,7 @@ func TestPeersJSON(t *testing.T) {
 		return nil
 	})
 	rec := httptest.NewRecorder()
-	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/peers", nil))
+	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/peers", nil))
 	var peers []map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &peers); err != nil {
 		t.Fatal(err)

@@ -152,7 +152,7 @@ var (
 	descRounds      = prometheus.NewDesc(ns+"_gossip_rounds_total", "Gossip rounds run.", nil, nil)
 	descDeltas      = prometheus.NewDesc(ns+"_deltas_applied_total", "Peers' delta records persisted and applied.", nil, nil)
 	descBatches     = prometheus.NewDesc(ns+"_batches_applied_total", "Batches of peers' deltas persisted and applied.", nil, nil)
-	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known).", []string{"reason"}, nil)
+	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote.", []string{"reason"}, nil)
 	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted).", []string{"kind"}, nil)
 	descResets      = prometheus.NewDesc(ns+"_generation_resets_total", "Peers whose data was dropped because they came back with a new generation.", nil, nil)
 	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by failure-detector state (joining, alive, suspended, dead).", []string{"state"}, nil)
@@ -163,12 +163,15 @@ var (
 	descSelfVersion = prometheus.NewDesc(ns+"_max_version", "This node's highest version.", nil, nil)
 	descKeys        = prometheus.NewDesc(ns+"_keys", "This node's own live keys.", nil, nil)
 	descGen         = prometheus.NewDesc(ns+"_generation", "This node's generation (milliseconds since the epoch when its data directory was created).", nil, nil)
+	descFailed      = prometheus.NewDesc(ns+"_store_failed", "1 once a store write failed: the node stopped beating, gossiping and taking writes until restarted.", nil, nil)
+	descRefuted     = prometheus.NewDesc(ns+"_claims_refuted_total", "Claims about this node that it did not make (a heartbeat, leave, address or watermark), refuted.", nil, nil)
 	descStore       = prometheus.NewDesc(ns+"_store_size_bytes", "Store size on disk by part (lsm, vlog), when the store reports it.", []string{"part"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRounds, descDeltas, descBatches, descRejected, descErrors, descResets,
-		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore} {
+		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore,
+		descFailed, descRefuted} {
 		ch <- d
 	}
 }
@@ -191,7 +194,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cs := n.state.Stats()
 	self := n.state.Self()
 	info, _ := n.state.Peer(self.ID)
+	failed := 0.0
+	if n.failed != nil {
+		failed = 1
+	}
 	n.mu.Unlock()
+	gauge(descFailed, failed)
+	counter(descRefuted, cs.ClaimsRefuted)
 	for _, r := range []struct {
 		reason string
 		v      uint64
@@ -202,8 +211,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"gap", cs.GapDeltas},
 		{"invalid", cs.InvalidDeltas},
 		{"stale_generation", cs.StaleGenDeltas},
-		{"unproven_generation", cs.UnprovenGen}, // issue 14: not (yet) from the peer itself
-		{"ghost_limit", cs.GhostsRefused},       // issue 14: too many ids only ever listed
+		{"unproven_generation", cs.UnprovenGen}, // not (yet) from the peer itself
+		{"ghost_limit", cs.GhostsRefused},       // too many ids only ever listed
+		{"peer_limit", cs.PeersRefused},         // max_peers nodes held
+		{"unknown_node", cs.UnknownDeltas},      // data of an id never listed
+		{"implausible_claim", cs.ImplausibleClaims},
+		{"implausible_vote", n.eng.ImplausibleVotes()},
 	} {
 		counter(descRejected, r.v, r.reason)
 	}

@@ -169,14 +169,14 @@ func TestMetricsAfterClusterRun(t *testing.T) {
 
 	// The node's handler serves the same registry at /metrics.
 	rec := httptest.NewRecorder()
-	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != 200 || !strings.Contains(string(body), "leviathan_gossip_rounds_total") {
 		t.Fatalf("/metrics: %d %.300s", rec.Code, body)
 	}
 	// A node without WithMetrics still serves its own metrics.
 	rec = httptest.NewRecorder()
-	nodes[1].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	nodes[1].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `leviathan_deltas_applied_total`) {
 		t.Fatalf("/metrics without WithMetrics: %d %.300s", rec.Code, rec.Body.String())
 	}

@@ -152,8 +152,11 @@ type Node struct {
 	closed   bool
 	running  bool
 	failed   error // a store write failed: no more writes or gossip
-	writes   groupCommit
-	counters counters
+	// peersRefused is the core's count of ids refused at max_peers, as
+	// last seen: the first refusal is logged.
+	peersRefused atomic.Uint64
+	writes       groupCommit
+	counters     counters
 	// seq serialises the paths that produce a batch, from computing it to
 	// committing it, so that no two batches are out at once. Taken before
 	// mu, and never by heartbeats, rounds, health checks or reads.
@@ -295,6 +298,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		Limits:        n.limits,
 		Health:        n.cfg.healthConfig(),
 		Monitors:      max(0, n.cfg.Monitors),
+		MaxPeers:      max(0, n.cfg.MaxPeers),
 		QuietFanout:   max(0, n.cfg.QuietFanout),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
 		Recent:        30 * n.cfg.GossipVal.D(),
@@ -400,7 +404,7 @@ func (n *Node) Start() error {
 			return fmt.Errorf("node: http_addr: %w", err)
 		}
 		n.httpAddr = ln.Addr().String()
-		n.httpSrv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		n.httpSrv = n.newHTTPServer()
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -58,56 +59,110 @@ func toSSE(ev Event, now time.Time) SSEEvent {
 	return out
 }
 
+// sseQueueBytes bounds what the events waiting for one GET /events client
+// hold: a client that reads slower than the cluster writes loses events,
+// told in "missed", instead of pinning their values in memory.
+const sseQueueBytes = 1 << 20
+
+// sseWriteTimeout is how long one write to a GET /events client may take,
+// so that a client that stops reading without closing is let go.
+var sseWriteTimeout = 30 * time.Second
+
 // handleEvents streams events as server-sent events until the client goes
-// away or the node closes.
+// away or the node closes; at most http_max_sse streams at once.
 func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported by this server")
 		return
 	}
-	sub := n.Subscribe(256)
-	defer sub.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	// Tell the browser to reconnect after 2 s, and open the stream now.
-	if _, err := fmt.Fprint(w, "retry: 2000\n: leviathan events\n\n"); err != nil {
+	if !n.hub.openStream(n.cfg.HTTPMaxSSE) {
+		writeError(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("too many event streams open (http_max_sse = %d); retry later", n.cfg.HTTPMaxSSE))
 		return
 	}
-	flusher.Flush()
+	defer n.hub.streams.Add(-1)
+	sub := n.hub.addBounded(256, sseQueueBytes)
+	defer sub.Close()
+	out := openSSE(w)
+	defer out.close()
+	// Tell the browser to reconnect after 2 s, and open the stream now.
+	if out.send("retry: 2000\n: leviathan events\n\n") != nil {
+		return
+	}
+	n.streamEvents(r.Context(), sub, out)
+}
 
+func (n *Node) streamEvents(ctx context.Context, sub *Subscription, out sseWriter) {
 	beat := time.NewTicker(sseHeartbeat)
 	defer beat.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-n.stop:
 			return
 		case <-beat.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if out.send(": heartbeat\n\n") != nil {
 				return
 			}
-			flusher.Flush()
 		case ev, ok := <-sub.C:
 			if !ok {
 				return // node closed
 			}
+			sub.release(ev.size())
 			data, err := json.Marshal(toSSE(ev, n.clock.Now()))
 			if err != nil {
 				n.log.Error().Err(err).Msg("encoding event")
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, data); err != nil {
+			if out.send("event: %s\ndata: %s\n\n", ev.Type, data) != nil {
 				return
 			}
-			flusher.Flush()
 		}
 	}
 }
+
+// openStream counts a GET /events stream in, unless limit are open.
+func (h *hub) openStream(limit int) bool {
+	if h.streams.Add(1) > int64(limit) {
+		h.streams.Add(-1)
+		return false
+	}
+	return true
+}
+
+// sseWriter writes a stream's messages, each with its own deadline.
+type sseWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+// openSSE writes the stream's headers.
+func openSSE(w http.ResponseWriter) sseWriter {
+	out := sseWriter{w: w, rc: http.NewResponseController(w)}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return out
+}
+
+func (s sseWriter) send(format string, args ...any) error {
+	// Unsupported (a wrapping ResponseWriter): the server's own timeouts.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+	if _, err := fmt.Fprintf(s.w, format, args...); err != nil {
+		return fmt.Errorf("writing event stream: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flushing event stream: %w", err)
+	}
+	return nil
+}
+
+// close lifts the last write deadline, which would otherwise still be on
+// a keep-alive connection when it serves its next request.
+func (s sseWriter) close() { _ = s.rc.SetWriteDeadline(time.Time{}) }
 
 //go:embed ui/index.html
 var ui embed.FS

@@ -68,6 +68,7 @@ func (g *streamGuard) refresh() *streamAddrs {
 		return nil
 	}
 	seeds, peers := n.eng.Seeds(), n.state.Addresses()
+	peers = append(peers, n.state.ProvingAddresses()...)
 	n.mu.Unlock()
 	s := &streamAddrs{set: make(map[string]struct{}, len(seeds)+len(peers)), at: time.Now()}
 	for _, a := range seeds {

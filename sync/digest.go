@@ -338,6 +338,13 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 				continue // wait for the peer itself to say so
 			}
 			pb.reset(p, e.Generation, 0)
+			if e.Addr != "" {
+				// Proven from this address (see proven): where the new
+				// incarnation lives.
+				m := pb.metaOf(p)
+				m.Addr = e.Addr
+				pb.meta(m)
+			}
 			// The new incarnation counts its heartbeats from its own boot
 			// block (1<<32 for a fresh directory), below the old one's:
 			// start over, or it stays suspended until it climbs past the

@@ -8,6 +8,7 @@ type genEvidence struct {
 	gen       uint64
 	heartbeat uint64 // highest seen with gen
 	seen      int    // messages with a rising heartbeat
+	addr      string // where the node speaks from
 }
 
 // HandleFrom is Handle for a message that arrived from network address src
@@ -51,7 +52,7 @@ func (s *State) proven(p *peer, e *DigestEntry, from string) bool {
 		if s.genProof == nil {
 			s.genProof = make(map[string]*genEvidence)
 		}
-		ev = &genEvidence{gen: e.Generation, heartbeat: e.Heartbeat, seen: 1}
+		ev = &genEvidence{gen: e.Generation, heartbeat: e.Heartbeat, seen: 1, addr: e.Addr}
 		s.genProof[p.meta.ID] = ev // at most one per known peer
 	case e.Heartbeat > ev.heartbeat:
 		ev.heartbeat = e.Heartbeat

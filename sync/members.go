@@ -113,6 +113,19 @@ func (s *State) Addresses() []string {
 	return out
 }
 
+// ProvingAddresses lists the addresses that known nodes speak from while
+// they prove a new generation (a wiped node back on another port): not
+// theirs here yet, but where their catch-up goes.
+func (s *State) ProvingAddresses() []string {
+	var out []string
+	for _, ev := range s.genProof {
+		if ev.addr != "" {
+			out = append(out, ev.addr)
+		}
+	}
+	return out
+}
+
 // EachPeer calls fn with the id and address of every known node but the
 // local one, ghosts included, in id order: a pass over every node without
 // the copy Peers makes of each.

@@ -27,21 +27,7 @@ func guardLoopbackAlias(t *testing.T) string {
 // guardStreamFrom is trRawStream from a chosen local IP ("" for any).
 func guardStreamFrom(t *testing.T, tr *NetTransport, local string, frames ...[]byte) net.Conn {
 	t.Helper()
-	if local == "" {
-		return trRawStream(t, tr, frames...)
-	}
-	d := net.Dialer{Timeout: trTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-	c, err := d.Dial("tcp", tr.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	for _, f := range frames {
-		if _, err := c.Write(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	return trDialStream(t, tr, local, frames...)
 }
 
 // TestGuardHelloMustMatchPeerIP: a stream's hello names the address its

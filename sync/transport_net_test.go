@@ -208,7 +208,17 @@ done:
 // rawStream opens a stream connection to tr as a misbehaving peer would.
 func trRawStream(t *testing.T, tr *NetTransport, frames ...[]byte) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", tr.Addr(), trTimeout)
+	return trDialStream(t, tr, "", frames...)
+}
+
+// trDialStream is trRawStream from local, a local IP ("" for any).
+func trDialStream(t *testing.T, tr *NetTransport, local string, frames ...[]byte) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: trTimeout}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	c, err := d.Dial("tcp", tr.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -419,7 +419,8 @@ func serve(addr string, h http.Handler) (*http.Server, string, error) {
 			return nil, "", err
 		}
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// No WriteTimeout: it would cut /events, which bounds its own writes.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, ln.Addr().String(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -233,14 +234,26 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 }
 
 func (p *proc) count(peer string) int {
-	resp, err := client.Get(p.http + "/kv/" + peer)
-	if err != nil {
-		return -1
+	n, after := 0, ""
+	for page := 0; page < 1000; page++ {
+		resp, err := client.Get(p.http + "/kv/" + peer + "?limit=10000&after=" + url.QueryEscape(after))
+		if err != nil {
+			return -1
+		}
+		var got struct {
+			Keys []json.RawMessage `json:"keys"`
+			Next string            `json:"next"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil {
+			return -1
+		}
+		n += len(got.Keys)
+		if got.Next == "" {
+			return n
+		}
+		after = got.Next
 	}
-	defer resp.Body.Close()
-	var all []json.RawMessage
-	if json.NewDecoder(resp.Body).Decode(&all) != nil {
-		return -1
-	}
-	return len(all)
+	return -1
 }

@@ -745,6 +745,10 @@ func (e *Engine) forgetVotes(id string) {
 	delete(e.unexpected, id)
 }
 
+// ImplausibleVotes counts the votes dropped for a heartbeat beyond what
+// the peer's own word allows.
+func (e *Engine) ImplausibleVotes() uint64 { return e.implausibleVotes }
+
 // Refutations counts the times this node found itself suspected and
 // refuted it.
 func (e *Engine) Refutations() uint64 { return e.refutations }

@@ -1,0 +1,50 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFullDiskStopsTheNode: a node whose store fails with ENOSPC answers
+// writes with ErrStoreFailed, reports failed, stops beating (its peer
+// suspends it instead of sending it data it would drop), and loses no
+// write it acknowledged before.
+func TestFullDiskStopsTheNode(t *testing.T) {
+	disk := &diskModel{}
+	st := disk.open()
+	cfg := fastConfig("full")
+	cfg.Port = 0
+	a := startNode(t, cfg, WithStore(st))
+	cfg = fastConfig("peer")
+	cfg.Port = 0
+	cfg.Seeds = []string{a.Addr()}
+	b := startNode(t, cfg)
+	acked, err := a.Set("before", []byte("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*Node{a, b}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, a.ID(), "before", acked) })
+
+	st.mu.Lock()
+	st.fail = fmt.Errorf("badger: write: %w", syscall.ENOSPC)
+	st.mu.Unlock()
+	if _, err := a.Set("after", []byte("refused")); !errors.Is(err, ErrStoreFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a write on a full disk returned %v, want ErrStoreFailed wrapping ENOSPC", err)
+	}
+	if s := a.Status(); s.Failed == "" {
+		t.Fatal("status does not report the failed store")
+	}
+	eventually(t, 10*time.Second, func() error {
+		if p, ok := peerOf(b, a.ID()); !ok || p.State == StateAlive {
+			return fmt.Errorf("%s still holds the failed node %v", b.ID(), p.State)
+		}
+		return nil
+	})
+	if !disk.holds(a.ID()) || !st.durable(a.ID(), "before", acked) {
+		t.Fatal("a write acknowledged before the disk filled is not durable")
+	}
+}
