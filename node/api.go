@@ -134,8 +134,13 @@ func (n *Node) commitGroup(group []*writeReq) {
 	for _, r := range group {
 		all = append(all, r.recs...)
 	}
-	// Issue 14: Write refuses while the node's own lost tail may still come
-	// back from peers, and never issues a version a peer holds.
+	if err := n.reserve.check(); err != nil {
+		n.mu.Unlock()
+		fail(fmt.Errorf("node: write %q: %w", all[0].Key, err))
+		return
+	}
+	// Write refuses while the node's own lost tail may still come back
+	// from peers, and never issues a version a peer holds.
 	rd, err := n.eng.Write(n.clock.Now(), all)
 	n.mu.Unlock()
 	if err == nil {

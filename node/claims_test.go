@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"testing"
@@ -11,12 +12,13 @@ import (
 
 // startTrio starts three nodes on real loopback sockets, joined and
 // converged on a key of each.
-func startTrio(t *testing.T) []*Node {
+func startTrio(t *testing.T, keys []string) []*Node {
 	t.Helper()
 	var nodes []*Node
 	for i, alias := range []string{"ca", "cb", "cc"} {
 		cfg := fastConfig(alias)
 		cfg.Port = 0
+		cfg.EncryptKeys = keys
 		if i > 0 {
 			cfg.Seeds = []string{nodes[0].Addr()}
 		}
@@ -53,35 +55,46 @@ func allAlive(nodes []*Node, id string) error {
 // deltas of ten thousand made-up nodes. Every node keeps (or takes back)
 // the victim alive, the victim's next write reaches every node, and no
 // made-up node is held anywhere.
-func TestForgedClaimsCostNothing(t *testing.T) {
+func TestForgedClaimsCostNothing(t *testing.T) { testForgedClaims(t, nil) }
+
+// TestForgedClaimsByAMember is the same with a cluster key, sent by a
+// member that holds it: the bounds, not the key, stop each forgery.
+func TestForgedClaimsByAMember(t *testing.T) {
+	testForgedClaims(t, []string{testKeyB64(32)})
+}
+
+func testForgedClaims(t *testing.T, keys []string) {
 	const far = uint64(1) << 62
+	// refuted: the forgery is believable, so the victim must have seen
+	// and refuted it (which shows the forgery was taken, key or not).
 	tests := []struct {
-		name  string
-		forge func(a, b, c Status) []lsync.Message
+		name    string
+		forge   func(a, b, c Status) []lsync.Message
+		refuted bool
 	}{
 		{"votes far above the victim's heartbeat", func(a, b, c Status) []lsync.Message {
 			return []lsync.Message{&lsync.Suspect{Cluster: "test", From: a.ID, Votes: []lsync.Vote{
 				{ID: c.ID, Generation: c.Generation, Heartbeat: far, By: a.ID},
 				{ID: c.ID, Generation: c.Generation, Heartbeat: far, By: b.ID}}}}
-		}},
+		}, false},
 		{"votes just above the victim's heartbeat", func(a, b, c Status) []lsync.Message {
 			hb := c.Boot<<32 + c.Heartbeat + 2
 			return []lsync.Message{&lsync.Suspect{Cluster: "test", From: b.ID, Votes: []lsync.Vote{
 				{ID: c.ID, Generation: c.Generation, Heartbeat: hb, By: a.ID},
 				{ID: c.ID, Generation: c.Generation, Heartbeat: hb, By: b.ID}}}}
-		}},
+		}, true},
 		{"a leave far above", func(a, b, c Status) []lsync.Message {
 			return []lsync.Message{&lsync.Syn{Cluster: "test", From: b.ID, Digest: []lsync.DigestEntry{
 				{ID: c.ID, Addr: c.Addr, Generation: c.Generation, Heartbeat: far, Leaving: true}}}}
-		}},
+		}, false},
 		{"a leave just above", func(a, b, c Status) []lsync.Message {
 			return []lsync.Message{&lsync.Syn{Cluster: "test", From: b.ID, Digest: []lsync.DigestEntry{
-				{ID: c.ID, Addr: c.Addr, Generation: c.Generation, Heartbeat: c.Boot<<32 + c.Heartbeat + 5, Leaving: true}}}}
-		}},
+				{ID: c.ID, Addr: c.Addr, Generation: c.Generation, Heartbeat: c.Boot<<32 + c.Heartbeat + 60, Leaving: true}}}}
+		}, true},
 		{"a watermark near 2^62", func(a, b, c Status) []lsync.Message {
 			return []lsync.Message{&lsync.Ack{Cluster: "test", From: b.ID, Deltas: []lsync.NodeDelta{
 				{ID: c.ID, Generation: c.Generation, From: c.MaxVersion, To: far, GCVersion: far}}}}
-		}},
+		}, false},
 		{"ten thousand made-up nodes", func(a, b, c Status) []lsync.Message {
 			var out []lsync.Message
 			for d := 0; d < 20; d++ {
@@ -93,22 +106,27 @@ func TestForgedClaimsCostNothing(t *testing.T) {
 				out = append(out, m)
 			}
 			return out
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes := startTrio(t)
+			nodes := startTrio(t, keys)
 			a, b, c := nodes[0], nodes[1], nodes[2]
-			at := newAttacker(t, a.Addr(), nil)
+			var kr *lsync.Keyring
+			if len(keys) > 0 {
+				k, _ := base64.StdEncoding.DecodeString(keys[0])
+				kr, _ = lsync.NewKeyring(k)
+			}
+			at := newAttacker(t, a.Addr(), kr)
 			for i, m := range tt.forge(a.Status(), b.Status(), c.Status()) {
 				b, err := lsync.Encode(m)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if len(b) > 60_000 {
-					at.stream(fmt.Sprint("forgery ", i), hello(at.addr()), frame(b))
+					at.stream(fmt.Sprint("forgery ", i), hello(at.addr()), frame(at.seal(b, at.addr())))
 				} else {
-					at.send(fmt.Sprint("forgery ", i), b)
+					at.send(fmt.Sprint("forgery ", i), at.seal(b, at.addr()))
 				}
 			}
 			// The forgery lands within milliseconds, and an eviction once
@@ -121,6 +139,17 @@ func TestForgedClaimsCostNothing(t *testing.T) {
 				}
 				return allAlive(nodes, c.ID())
 			})
+			if tt.refuted {
+				eventually(t, 10*time.Second, func() error {
+					c.mu.Lock()
+					n := c.eng.Refutations() + c.state.Stats().ClaimsRefuted
+					c.mu.Unlock()
+					if n == 0 {
+						return fmt.Errorf("the victim refuted nothing")
+					}
+					return nil
+				})
+			}
 			v, err := c.Set("after", []byte("the forgery"))
 			if err != nil {
 				t.Fatal(err)

@@ -52,6 +52,12 @@ type Config struct {
 	// compactions) and decoded messages grow to: the collector runs more
 	// often instead of letting the heap double.
 	MemoryLimit ByteSize `toml:"memory_limit"`
+	// MinFreeDisk is the free space kept on the data directory's file
+	// system ("256MiB", or bytes; 0: the default 128 MiB, negative: off).
+	// Below it local writes fail with ErrDiskFull and peers' data is
+	// refused, while the node keeps gossiping: Badger out of space may
+	// crash instead of failing a write.
+	MinFreeDisk ByteSize `toml:"min_free_disk"`
 
 	// Intervals: an integer is milliseconds, a string a Go duration ("1s").
 	GossipVal      Duration `toml:"gossip_val"`       // one gossip round per interval
@@ -156,6 +162,7 @@ func DefaultConfig() Config {
 		DeadAfter:          Duration(30 * time.Second),
 		Monitors:           5,
 		MaxPeers:           16384,
+		MinFreeDisk:        128 << 20,
 		PhiDirectThreshold: 4,
 		QuietFanout:        1,
 		MaxKeySize:         4 << 10,
@@ -253,6 +260,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.DeadAfter, d.DeadAfter)
 	setDefault(&c.Monitors, d.Monitors)
 	setDefault(&c.MaxPeers, d.MaxPeers)
+	setDefault(&c.MinFreeDisk, d.MinFreeDisk)
 	setDefault(&c.PhiDirectThreshold, d.PhiDirectThreshold)
 	setDefault(&c.QuietFanout, d.QuietFanout)
 	setDefault(&c.Fanout, d.Fanout)

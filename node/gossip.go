@@ -19,6 +19,7 @@ type counters struct {
 	decodeErrors  atomic.Uint64
 	sendErrors    atomic.Uint64
 	storeErrors   atomic.Uint64
+	dataDropped   atomic.Uint64 // data messages dropped on a full data lane
 	deltasApplied atomic.Uint64
 	batches       atomic.Uint64
 }
@@ -39,12 +40,60 @@ type counters struct {
 // reads never take n.seq, so a node busy with its disk keeps beating and
 // is not suspected by its peers.
 
-// receiveLoop handles messages until the transport closes.
+// receiveLoop sorts received messages into two lanes until the transport
+// closes. Beats and votes are liveness: handled here at once, and never
+// waiting for the store. Everything else carries data, persisted and read
+// from the store: it goes to dataLoop through a bounded queue, so that a
+// flood of exchanges, or one slow to persist, delays no heartbeat, vote
+// or refutation. A full queue drops the message, as a full socket buffer
+// would; its sender asks again next round.
 func (n *Node) receiveLoop() {
 	defer n.wg.Done()
+	defer close(n.dataIn)
 	for pkt := range n.transport.Recv() {
-		n.handle(pkt)
+		if typ, err := lsync.PeekType(pkt.Data); err == nil && (typ == lsync.MsgBeat || typ == lsync.MsgSuspect) {
+			n.handleWith(pkt, n.lockForLiveness)
+			continue
+		}
+		select {
+		case n.dataIn <- pkt:
+		default:
+			n.counters.dataDropped.Add(1)
+		}
 	}
+}
+
+// dataQueue bounds the data messages waiting for dataLoop: at most this
+// many times max_message_size in memory, beyond the transport's own queue.
+const dataQueue = 16
+
+// dataLoop handles the data lane.
+func (n *Node) dataLoop() {
+	defer n.wg.Done()
+	for pkt := range n.dataIn {
+		lock := n.lockForStep
+		if err := n.reserve.check(); err != nil {
+			// Peers' data would fill the reserve: taken for liveness only,
+			// its senders keep it for when space is back.
+			lock = n.lockNoData
+			if !n.lowDiskLog.Swap(true) {
+				n.log.Error().Err(err).Msg("disk nearly full: writes and peers' data refused until space is freed")
+			}
+		} else {
+			n.lowDiskLog.Store(false)
+		}
+		n.handleWith(pkt, lock)
+	}
+}
+
+// lockNoData takes n.mu alone: the step's batch is dropped.
+func (n *Node) lockNoData() (held, ok bool) {
+	n.mu.Lock()
+	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		return false, false
+	}
+	return false, true
 }
 
 // tickLoop drives gossip rounds, heartbeats and health checks.
@@ -111,9 +160,10 @@ func (n *Node) kickMaint() {
 	}
 }
 
-// handle runs one received message through the engine. Whatever it
-// accepted is made durable before it is committed, announced or answered.
-func (n *Node) handle(pkt lsync.Packet) {
+// handleWith runs one received message through the engine, under the
+// locks lock takes. Whatever it accepted is made durable before it is
+// committed, announced or answered.
+func (n *Node) handleWith(pkt lsync.Packet, lock func() (held, ok bool)) {
 	n.counters.msgsIn.Add(1)
 	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
 	start := time.Now()
@@ -132,12 +182,18 @@ func (n *Node) handle(pkt lsync.Packet) {
 		return
 	}
 	n.metrics.received(msg.Type().String(), len(pkt.Data))
-	held, ok := n.lockForStep()
+	held, ok := lock()
 	if !ok {
 		return
 	}
 	now := n.clock.Now()
 	rd := n.eng.Step(now, pkt.From, msg)
+	if !held {
+		// Without n.seq no batch may go out: its data is dropped, its
+		// liveness kept (a ghost's meta waits for its next message).
+		n.eng.Abort(&rd)
+		rd.Batch = nil
+	}
 	n.mu.Unlock()
 	if held {
 		err = n.persist(&rd)
@@ -179,6 +235,22 @@ func (n *Node) lockForStep() (held, ok bool) {
 		held = true
 		n.mu.Lock()
 	}
+	if n.closed || n.failed != nil {
+		n.mu.Unlock()
+		if held {
+			n.seq.Unlock()
+		}
+		return false, false
+	}
+	return held, true
+}
+
+// lockForLiveness takes n.mu, and n.seq only if it is free: a beat or a
+// vote never waits for a batch being persisted. ok is false if the node is
+// closed or failed.
+func (n *Node) lockForLiveness() (held, ok bool) {
+	held = n.seq.TryLock()
+	n.mu.Lock()
 	if n.closed || n.failed != nil {
 		n.mu.Unlock()
 		if held {

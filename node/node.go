@@ -164,7 +164,12 @@ type Node struct {
 	maint     chan struct{} // wakes maintLoop
 	reduceDue atomic.Bool
 
-	stop chan struct{}
+	stop       chan struct{}
+	reserve    *reserve    // min_free_disk; nil when not enforced
+	lowDiskLog atomic.Bool // the low-disk error is logged (once per episode)
+	// dataIn is the data lane: messages that persist or read the store,
+	// from receiveLoop to dataLoop (gossip.go).
+	dataIn chan lsync.Packet
 	// ctx is done once Close begins, for the background work that takes
 	// one (recount).
 	ctx      context.Context
@@ -193,7 +198,8 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock()}
+	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
+		dataIn: make(chan lsync.Packet, dataQueue)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
@@ -249,6 +255,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 		n.store = db
 	}
+	n.reserve = newReserve(n.dataDir(), cfg.MinFreeDisk)
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
 	}
@@ -418,8 +425,9 @@ func (n *Node) Start() error {
 	}
 	n.running = true
 	n.started = n.clock.Now()
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.receiveLoop()
+	go n.dataLoop()
 	go n.tickLoop()
 	go n.maintLoop()
 	n.retrySeeds(n.pendingSeeds)

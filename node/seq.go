@@ -12,12 +12,20 @@ func newSeqLock() seqLock { return make(seqLock, 1) }
 func (l seqLock) Lock()   { l <- struct{}{} }
 func (l seqLock) Unlock() { <-l }
 
-// lockWithin takes the lock if it comes free within d.
-func (l seqLock) lockWithin(d time.Duration) bool {
+// TryLock takes the lock if it is free.
+func (l seqLock) TryLock() bool {
 	select {
 	case l <- struct{}{}:
 		return true
 	default:
+		return false
+	}
+}
+
+// lockWithin takes the lock if it comes free within d.
+func (l seqLock) lockWithin(d time.Duration) bool {
+	if l.TryLock() {
+		return true
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -48,3 +48,44 @@ func TestFullDiskStopsTheNode(t *testing.T) {
 		t.Fatal("a write acknowledged before the disk filled is not durable")
 	}
 }
+
+// TestDiskReserveRefusesData: below min_free_disk a node refuses local
+// writes with ErrDiskFull and takes none of its peers' data, while it
+// keeps gossiping: its peers still hold it alive, and it them.
+func TestDiskReserveRefusesData(t *testing.T) {
+	cfg := fastConfig("tight")
+	cfg.Port = 0
+	cfg.InMemory, cfg.DataDir = false, t.TempDir()
+	cfg.MinFreeDisk = 1 << 60 // more than any disk has
+	a := startNode(t, cfg)
+	cfg = fastConfig("roomy")
+	cfg.Port = 0
+	cfg.Seeds = []string{a.Addr()}
+	b := startNode(t, cfg)
+	if _, err := a.Set("k", []byte("v")); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("a write below the reserve returned %v, want ErrDiskFull", err)
+	}
+	if _, err := b.Set("theirs", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		pa, okA := peerOf(b, a.ID())
+		pb, okB := peerOf(a, b.ID())
+		if !okA || !okB || pa.State != StateAlive || pb.State != StateAlive {
+			return fmt.Errorf("not alive to each other: %v %v", pa.State, pb.State)
+		}
+		return nil
+	})
+	// Twenty more messages from b: exchanges enough to have brought the
+	// write, had a taken it.
+	seen := a.Status().Stats.MessagesIn
+	eventually(t, 10*time.Second, func() error {
+		if got := a.Status().Stats.MessagesIn; got < seen+20 {
+			return fmt.Errorf("%d messages since", got-seen)
+		}
+		return nil
+	})
+	if _, ok := a.Get(b.ID(), "theirs"); ok {
+		t.Fatal("a took a peer's data below its disk reserve")
+	}
+}
