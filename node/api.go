@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leviathan-gossip/leviathan/health"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -29,7 +31,8 @@ func (n *Node) Set(key string, value []byte) (uint64, error) {
 
 // Delete removes a key of this node by writing a tombstone, which
 // replicates like any write and reaches peers' subscribers as EventDelete.
-// Deleting a key that does not exist is not an error.
+// Deleting a key that does not exist writes a tombstone all the same
+// (it is not an error); the admin API answers 404 instead.
 func (n *Node) Delete(key string) (uint64, error) {
 	return n.write(lsync.Record{Key: key, Tombstone: true,
 		Value: lsync.TombstoneValue(uint64(n.clock.Now().UnixMilli()))})
@@ -74,12 +77,23 @@ func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 	return versions, nil
 }
 
+// CheckKey returns the error (ErrBadKey) Set and Delete would give key,
+// without writing: a caller can tell a key that cannot exist from one
+// that does not.
+func (n *Node) CheckKey(key string) error { return n.checkWrite(key, nil) }
+
 func (n *Node) checkWrite(key string, value []byte) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("%w: empty", ErrBadKey)
 	case len(key) > n.cfg.MaxKeySize:
 		return fmt.Errorf("%w: %d bytes, max_key_size is %d", ErrBadKey, len(key), n.cfg.MaxKeySize)
+	case !utf8.ValidString(key):
+		// Listed as JSON text, an invalid key came back mangled and could
+		// not be fetched again.
+		return fmt.Errorf("%w: %q is not valid UTF-8", ErrBadKey, key)
+	case strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("%w: %q holds a NUL byte", ErrBadKey, key)
 	case len(value) > n.cfg.MaxValueSize:
 		return fmt.Errorf("%w: %d bytes, max_value_size is %d", ErrValueTooLarge, len(value), n.cfg.MaxValueSize)
 	}
@@ -221,6 +235,27 @@ func (n *Node) Keys(peer string) []string {
 		n.log.Warn().Err(err).Str("peer", view.ID).Msg("keys: reading the store failed; the list is partial")
 	}
 	return keys
+}
+
+// Scan calls fn with each key of a node (peer is an id, an alias, "self"
+// or "" for this node), its value and version, until fn returns false.
+// Keys come in version order, not key order: sorting is the caller's, so
+// that one that keeps a page of them holds no more. The store is read
+// without holding up gossip: a key written meanwhile may be seen or
+// missed. fn must not modify the value, which is not a copy; it may keep
+// it. The error is ErrUnknownPeer when this node has not heard of peer.
+func (n *Node) Scan(peer string, fn func(key string, e Entry) bool) error {
+	view, st, ok := n.viewOf(peer)
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownPeer, peer)
+	}
+	_, err := st.Scan(view, 0, func(r *lsync.Record) bool {
+		return r.Tombstone || fn(r.Key, Entry{Value: r.Value, Version: r.Version})
+	})
+	if err != nil {
+		return fmt.Errorf("node: scan of %q: %w", view.ID, err)
+	}
+	return nil
 }
 
 // viewOf resolves peer and returns what the engine holds of it and the

@@ -4,8 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/leviathan-gossip/leviathan/store"
@@ -38,6 +36,10 @@ var (
 	// ErrCompacted: deletes after the cursor were collected
 	// (tombstone_grace passed), so they can no longer be listed.
 	ErrCompacted = store.ErrCompacted
+	// ErrCursorAhead: the cursor's version is above what the node holds of
+	// the peer at that generation: a mistyped cursor, or one from a node
+	// further ahead. Continuing from it would skip the changes in between.
+	ErrCursorAhead = errors.New("node: cursor ahead of the peer's data")
 	// ErrNoChangefeed: the node's store (see WithStore) has no version
 	// index.
 	ErrNoChangefeed = errors.New("node: store has no changefeed")
@@ -74,9 +76,16 @@ func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
 	}
 	n.mu.Lock()
 	id, known := n.resolve(peer)
+	view, _ := n.state.View(id)
 	n.mu.Unlock()
 	if !known {
 		return ChangePage{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)
+	}
+	// Generation 0 is a cursor's start: it takes the peer's current one. A
+	// later generation is the store's to judge (ErrGenerationChanged).
+	if (cur.Generation == 0 || cur.Generation == view.Generation) && cur.Version > view.MaxVersion {
+		return ChangePage{}, fmt.Errorf("%w: %+v, %q is at generation %d, version %d",
+			ErrCursorAhead, cur, id, view.Generation, view.MaxVersion)
 	}
 	p, err := feed.Changes(id, cur, limit)
 	switch {
@@ -101,7 +110,7 @@ func fitPage(id string, p store.Page) ChangePage {
 		if r.Tombstone {
 			d.Value = nil // a tombstone's value is its deletion time, not data
 		}
-		size := jsonSize(d.Key, d.Value)
+		size := JSONSize(d.Key, d.Value)
 		if size > budget && len(out.Deltas) > 0 {
 			out.Next.Version, out.More = out.Deltas[len(out.Deltas)-1].Version, true
 			break
@@ -112,57 +121,14 @@ func fitPage(id string, p store.Page) ChangePage {
 	return out
 }
 
-// jsonSize is about the bytes a key and its value take in the admin API's
-// JSON: the value as text when it is UTF-8, always in base64, and the
-// field names and version around them.
-func jsonSize(key string, value []byte) int {
+// JSONSize is about the bytes a key and its value take in a page's JSON
+// (Delta's, and the admin API's /kv): the value as text when it is UTF-8,
+// always in base64, and the field names and version around them. Pages
+// are bounded with it (PageMaxBytes).
+func JSONSize(key string, value []byte) int {
 	size := 64 + len(key) + base64.StdEncoding.EncodedLen(len(value))
 	if utf8.Valid(value) {
 		size += len(value)
 	}
 	return size
-}
-
-// handleChanges serves GET /changes?peer=&generation=&since=&limit=.
-// Values are written as in /kv (Delta's JSON: value and value_b64).
-func (n *Node) handleChanges(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var cur Cursor
-	var limit int
-	for _, f := range []struct {
-		name string
-		dst  *uint64
-	}{{"generation", &cur.Generation}, {"since", &cur.Version}} {
-		if s := q.Get(f.name); s != "" {
-			v, err := strconv.ParseUint(s, 10, 64)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not an unsigned integer", f.name, s))
-				return
-			}
-			*f.dst = v
-		}
-	}
-	if s := q.Get("limit"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 || v > 100_000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not between 1 and 100000", s))
-			return
-		}
-		limit = v
-	}
-	page, err := n.Changes(q.Get("peer"), cur, limit)
-	switch {
-	case errors.Is(err, ErrUnknownPeer):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrGenerationChanged), errors.Is(err, ErrCompacted):
-		// Gone: the cursor cannot be continued; start over from zero.
-		writeError(w, http.StatusGone, err.Error())
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	default:
-		if page.Deltas == nil {
-			page.Deltas = []Delta{}
-		}
-		writeJSON(w, http.StatusOK, page)
-	}
 }

@@ -1,11 +1,8 @@
 package node
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -83,46 +80,5 @@ func TestChangesFeedsAConsumer(t *testing.T) {
 	}
 	if _, err := reader.Changes(owner.ID(), Cursor{Generation: cur.Generation + 1}, 0); !errors.Is(err, ErrGenerationChanged) {
 		t.Fatalf("cursor of another generation: %v", err)
-	}
-}
-
-func TestChangesHTTP(t *testing.T) {
-	n := memCluster(t, 1, nil)[0]
-	if _, err := n.Set("bin", []byte{0xff, 0x00, 0xfe}); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(n.Handler())
-	defer srv.Close()
-	for _, tc := range []struct {
-		query string
-		code  int
-	}{
-		{"?peer=self", http.StatusOK},
-		{"?peer=self&since=0&limit=10", http.StatusOK},
-		{"?peer=nobody", http.StatusNotFound},
-		{"?peer=self&since=x", http.StatusBadRequest},
-		{"?peer=self&limit=0", http.StatusBadRequest},
-		{"?peer=self&generation=1&since=1", http.StatusGone},
-	} {
-		t.Run(tc.query, func(t *testing.T) {
-			resp, err := http.Get(srv.URL + "/changes" + tc.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tc.code {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
-			}
-			if tc.code != http.StatusOK {
-				return
-			}
-			var p ChangePage
-			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-				t.Fatal(err)
-			}
-			if len(p.Deltas) != 1 || string(p.Deltas[0].Value) != "\xff\x00\xfe" || p.Next.Version != 1 {
-				t.Fatalf("page %+v", p)
-			}
-		})
 	}
 }

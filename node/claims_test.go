@@ -8,6 +8,7 @@ import (
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // startTrio starts three nodes on real loopback sockets, joined and
@@ -113,10 +114,10 @@ func testForgedClaims(t *testing.T, keys []string) {
 		t.Run(tt.name, func(t *testing.T) {
 			nodes := startTrio(t, keys)
 			a, b, c := nodes[0], nodes[1], nodes[2]
-			var kr *lsync.Keyring
+			var kr *transport.Keyring
 			if len(keys) > 0 {
 				k, _ := base64.StdEncoding.DecodeString(keys[0])
-				kr, _ = lsync.NewKeyring(k)
+				kr, _ = transport.NewKeyring(k)
 			}
 			at := newAttacker(t, a.Addr(), kr)
 			for i, m := range tt.forge(a.Status(), b.Status(), c.Status()) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // fastConfig makes a node gossip, beat and check every few milliseconds,
@@ -75,7 +75,7 @@ func converged(nodes []*Node, owner, key string, version uint64) error {
 }
 
 func TestMemClusterConverges(t *testing.T) {
-	net := lsync.NewMemNetwork(1)
+	net := transport.NewMemNetwork(1)
 	var nodes []*Node
 	for i := 1; i <= 4; i++ {
 		tr, err := net.Listen(fmt.Sprintf("mem-%d:1", i), 1400, 4<<20)

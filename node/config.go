@@ -28,9 +28,12 @@ type Config struct {
 	Port           int    `toml:"port"`             // UDP and TCP port; 0 picks a free one
 	MTU            int    `toml:"mtu"`              // largest datagram payload
 	MaxMessageSize int    `toml:"max_message_size"` // largest message on the stream path
-	HTTPAddr       string `toml:"http_addr"`        // admin API; empty disables it
+	// HTTPAddr is where the admin API is served. The node serves no HTTP
+	// itself: it is for the program that mounts package node/admin
+	// (examples/peer serves it there); empty: not served.
+	HTTPAddr string `toml:"http_addr"`
 
-	// Admin API hardening (see Handler).
+	// Admin API hardening, read by package node/admin (admin.ConfigFrom).
 	HTTPAllowedHosts []string `toml:"http_allowed_hosts"` // Host names answered besides loopback, addr and http_addr
 	HTTPToken        string   `toml:"http_token"`         // bearer token for writes and value reads; empty: none
 	HTTPMaxSSE       int      `toml:"http_max_sse"`       // concurrent GET /events streams

@@ -167,3 +167,44 @@ func TestLoadConfigExamples(t *testing.T) {
 		t.Error("missing file accepted")
 	}
 }
+
+// TestConfigHTTPKeys: the admin API's keys are checked with the rest of
+// the config.
+func TestConfigHTTPKeys(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       []string // each must appear in the error; none: valid
+	}{
+		{"hosts ok", `http_allowed_hosts = ["a.lan", "10.0.0.1", "::1", "*"]`, nil},
+		{"token ok", `http_token = "0123456789abcdef"`, nil},
+		{"host with port", `http_allowed_hosts = ["a.lan:80"]`, []string{"http_allowed_hosts[0]", "host alone (a.lan)"}},
+		{"host bracketed", `http_allowed_hosts = ["ok.lan", "[::1]"]`, []string{"http_allowed_hosts[1]", "without brackets (::1)"}},
+		{"host empty", `http_allowed_hosts = [""]`, []string{"http_allowed_hosts[0]", "must not be empty"}},
+		{"host a URL", `http_allowed_hosts = ["http://a.lan/"]`, []string{"http_allowed_hosts[0]", "not a host name"}},
+		{"token short", `http_token = "secret"`, []string{"http_token", "6 bytes, at least 16"}},
+		{"token with space", `http_token = "0123456789 abcdef"`, []string{"http_token", "printable ASCII"}},
+		{"sse zero", `http_max_sse = -1`, []string{"http_max_sse", "out of range 1-10000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(tt.toml, "test")
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.HTTPMaxSSE != 64 {
+					t.Errorf("http_max_sse = %d, want the default 64", cfg.HTTPMaxSSE)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

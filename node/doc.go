@@ -70,21 +70,20 @@
 //
 // # Admin API and status page
 //
-// Handler is the admin API as an http.Handler (also served on http_addr):
-// key-value reads and writes at /kv, peers at /peers, this node at
-// /status, a server-sent events stream at /events, Prometheus metrics at
-// /metrics (see WithMetrics) and a live status page at /. It answers only
-// the hosts it is (http_allowed_hosts), and http_token puts what writes or
-// carries values behind a bearer token; it speaks plain HTTP: keep it on
-// localhost or behind a TLS proxy.
+// The node serves no HTTP itself. Package node/admin is its admin API as
+// an http.Handler: key-value reads and writes, peers, status, a
+// server-sent events stream, Prometheus metrics (Gatherer) and a live
+// status page. An application mounts admin.New(n, admin.ConfigFrom(cfg))
+// on its own server, or runs admin.Serve on an address such as
+// http_addr, which this package only validates.
 //
 // # Examples
 //
 // The Example functions of this package (ExampleNew, ExampleParseConfig,
 // ExampleDefaultLocalConfig, ExampleNode_Subscribe, ExampleNode_Lookup,
-// ExampleNode_Join, ExampleNode_Handler, ExampleWithMetrics in
-// example_test.go) run as tests with checked output; pkg.go.dev shows
-// them, go doc does not, which is why the essentials are repeated above.
+// ExampleNode_Join, ExampleWithMetrics in example_test.go) run as tests
+// with checked output; pkg.go.dev shows them, go doc does not, which is
+// why the essentials are repeated above.
 // examples/peer is a node with a console, examples/ingest an application
 // consuming updates into its own storage.
 //

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	gosync "sync"
 	"sync/atomic"
+	"time"
+	"unicode/utf8"
 )
 
 // EventType tells what an Event reports.
@@ -56,8 +58,9 @@ func (t EventType) String() string {
 
 // Delta is one replicated key change, as delivered in EventUpdates and
 // EventDelete: the seed libraries' [peer, key, value, version]. In JSON
-// its value is written as the admin API writes values (see Handler):
-// "value" as a string when it is valid UTF-8, "value_b64" in base64.
+// its value is written as the admin API (package node/admin) writes
+// values: "value" as a string when it is valid UTF-8, "value_b64" in
+// base64.
 type Delta struct {
 	Peer    string
 	Key     string
@@ -81,8 +84,12 @@ type deltaJSON struct {
 func (d Delta) MarshalJSON() ([]byte, error) {
 	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
 	if !d.Deleted {
-		e := newKVEntry("", d.Value, d.Version)
-		j.Value, j.ValueB64 = e.Value, &e.ValueB64
+		b64 := base64.StdEncoding.EncodeToString(d.Value)
+		j.ValueB64 = &b64
+		if utf8.Valid(d.Value) { // JSON strings cannot carry other bytes faithfully
+			s := string(d.Value)
+			j.Value = &s
+		}
 	}
 	return json.Marshal(j)
 }
@@ -113,7 +120,9 @@ func (d *Delta) UnmarshalJSON(b []byte) error {
 // values are copies, never the node's own memory; one copy is shared by
 // every subscriber of the event, so treat it as read-only.
 type Event struct {
-	Type   EventType
+	Type EventType
+	// Time is when the node published the event, by its clock.
+	Time   time.Time
 	Peers  []string
 	Deltas []Delta
 	// Missed counts events this subscriber lost, just before this one,
@@ -137,6 +146,11 @@ type Subscription struct {
 // Close stops delivery and closes C. It is safe to call more than once.
 func (s *Subscription) Close() { s.hub.remove(s) }
 
+// Release gives back the bytes ev counted against the bound of a
+// subscription from SubscribeBounded; call it for every event received
+// from C. On any other subscription it does nothing.
+func (s *Subscription) Release(ev Event) { s.release(ev.size()) }
+
 // hub fans events out without ever blocking the protocol: a subscriber
 // whose buffer is full loses the event, and is told how many it lost.
 type hub struct {
@@ -146,8 +160,6 @@ type hub struct {
 	// observe, when set, is told of each published event and how many
 	// subscribers lost it (metrics).
 	observe func(t EventType, dropped int)
-	// streams counts the open GET /events streams, capped by http_max_sse.
-	streams atomic.Int64
 }
 
 func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // TestSlowSubscriberDoesNotStallGossip: a subscriber that never reads
 // loses events (and is told how many) while replication goes on.
 func TestSlowSubscriberDoesNotStallGossip(t *testing.T) {
-	net := lsync.NewMemNetwork(2)
+	net := transport.NewMemNetwork(2)
 	var nodes []*Node
 	for i := 0; i < 2; i++ {
 		tr, err := net.Listen(fmt.Sprintf("m%d:1", i), 1400, 4<<20)
@@ -63,7 +63,7 @@ func TestSlowSubscriberDoesNotStallGossip(t *testing.T) {
 // store has already returned from applying the delta. The store is watched
 // at the moment of the event, not after a Close that would flush anyway.
 func TestUpdatesAreDurableWhenAnnounced(t *testing.T) {
-	net := lsync.NewMemNetwork(3)
+	net := transport.NewMemNetwork(3)
 	tr0, _ := net.Listen("a:1", 1400, 4<<20)
 	tr1, _ := net.Listen("b:1", 1400, 4<<20)
 	cfg0, cfg1 := fastConfig("a"), fastConfig("b")
@@ -129,5 +129,60 @@ func TestDeltaJSON(t *testing.T) {
 			!bytes.Equal(back.Value, tt.d.Value) || back.Version != tt.d.Version || back.Deleted != tt.d.Deleted {
 			t.Errorf("%s read back as %+v (%v)", b, back, err)
 		}
+	}
+}
+
+// TestEventsCarryTheirTime: every event says when the node published it.
+func TestEventsCarryTheirTime(t *testing.T) {
+	nodes := memCluster(t, 2, nil)
+	sub := nodes[1].Subscribe(64)
+	defer sub.Close()
+	before := time.Now()
+	if _, err := nodes[0].Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-sub.C:
+			if ev.Time.IsZero() {
+				t.Fatalf("%v event without a time", ev.Type)
+			}
+			if ev.Type == EventUpdates {
+				if ev.Time.Before(before) {
+					t.Fatalf("update published at %v, before the write at %v", ev.Time, before)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("no update event")
+		}
+	}
+}
+
+// TestSubscribeBoundedBytes: a subscriber that does not read loses the
+// events that would make its queue hold more than its byte bound, while
+// an empty queue takes even an event larger than the bound.
+func TestSubscribeBoundedBytes(t *testing.T) {
+	h := newHub()
+	sub := h.addBounded(16, 1<<20)
+	big := func(v uint64, size int) Event {
+		return Event{Type: EventUpdates, Deltas: []Delta{{Peer: "p", Key: "k", Value: make([]byte, size), Version: v}}}
+	}
+	h.publish(big(1, 600<<10))
+	h.publish(big(2, 600<<10)) // 1.2 MiB waiting: lost
+	h.publish(big(3, 300<<10)) // 900 KiB waiting: taken
+	got := <-sub.C
+	sub.Release(got)
+	if v := got.Deltas[0].Version; v != 1 || got.Missed != 0 {
+		t.Fatalf("first event: version %d, missed %d", v, got.Missed)
+	}
+	if got = <-sub.C; got.Deltas[0].Version != 3 || got.Missed != 1 {
+		t.Fatalf("second event: version %d, missed %d; want 3 and 1", got.Deltas[0].Version, got.Missed)
+	}
+	sub.Release(got)
+	h.publish(big(4, 2<<20))
+	if got = <-sub.C; got.Deltas[0].Version != 4 {
+		t.Fatalf("an event over the bound did not reach an empty queue: version %d", got.Deltas[0].Version)
 	}
 }

@@ -3,17 +3,13 @@ package node_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leviathan-gossip/leviathan/node"
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // A node in memory on a free loopback port: set a key and read it back.
@@ -105,7 +101,7 @@ func fast(alias string) node.Config {
 
 // Two nodes on an in-memory network: b's subscriber is told of a's write.
 func ExampleNode_Subscribe() {
-	network := lsync.NewMemNetwork(1)
+	network := transport.NewMemNetwork(1)
 	ta, _ := network.Listen("a:1", 1400, 4<<20)
 	tb, _ := network.Listen("b:1", 1400, 4<<20)
 	a, err := node.New(fast("a"), node.WithTransport(ta))
@@ -152,7 +148,7 @@ func ExampleNode_Subscribe() {
 // Join at run time, then Leave without closing: the peer sees a leave,
 // not a failure.
 func ExampleNode_Join() {
-	network := lsync.NewMemNetwork(1)
+	network := transport.NewMemNetwork(1)
 	ta, _ := network.Listen("a:1", 1400, 4<<20)
 	tb, _ := network.Listen("b:1", 1400, 4<<20)
 	a, err := node.New(fast("a"), node.WithTransport(ta))
@@ -194,39 +190,6 @@ func ExampleNode_Join() {
 	// after Join, a sees b alive
 	// after Leave, a sees b left
 	// b.Set: node: left the cluster
-}
-
-// The admin API is an http.Handler: mount it anywhere.
-func ExampleNode_Handler() {
-	n, err := node.New(fast("web"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer n.Close()
-	srv := httptest.NewServer(n.Handler())
-	defer srv.Close()
-
-	do := func(method, path, body string) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		fmt.Printf("%s %s → %d %s", method, path, resp.StatusCode, b)
-	}
-	do("PUT", "/kv/greeting", "hello")
-	do("GET", "/kv/web/greeting", "")
-	do("DELETE", "/kv/greeting", "")
-	do("GET", "/kv/web/greeting", "")
-	do("GET", "/kv/nobody", "")
-	// Output:
-	// PUT /kv/greeting → 200 {"version":1}
-	// GET /kv/web/greeting → 200 {"value":"hello","value_b64":"aGVsbG8=","version":1}
-	// DELETE /kv/greeting → 200 {"version":2}
-	// GET /kv/web/greeting → 404 {"error":"no key greeting at web"}
-	// GET /kv/nobody → 404 {"error":"unknown peer nobody"}
 }
 
 // Metrics go into the registry you pass (and are served at GET /metrics).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // aheadClock is the system clock shifted by a fixed offset.
@@ -22,7 +23,7 @@ func (c aheadClock) NewTicker(d time.Duration) Ticker { return systemClock{}.New
 // id at a newer generation, takes one above it, and peers drop its old
 // data and take the new. The generation survives a restart of a.
 func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
-	net := lsync.NewMemNetwork(5)
+	net := transport.NewMemNetwork(5)
 	trA, _ := net.Listen("a:1", 1400, 4<<20)
 	trB, _ := net.Listen("b:1", 1400, 4<<20)
 	cfgA, cfgB := fastConfig("a"), fastConfig("b")
@@ -86,7 +87,7 @@ func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
 // own address, with rising heartbeats), so b's data stays put everywhere
 // and b's new writes still replicate.
 func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
-	net := lsync.NewMemNetwork(11)
+	net := transport.NewMemNetwork(11)
 	var nodes []*Node
 	for _, id := range []string{"a", "b", "c"} {
 		tr, err := net.Listen(id+":1", 1400, 4<<20)
@@ -150,7 +151,7 @@ func (c *shiftClock) NewTicker(d time.Duration) Ticker { return systemClock{}.Ne
 // with ghosts that are not persisted, and that a forgets, failure detector
 // included, once they have shown no life for the ghost TTL.
 func TestGhostPeersForgotten(t *testing.T) {
-	net := lsync.NewMemNetwork(17)
+	net := transport.NewMemNetwork(17)
 	clock := &shiftClock{}
 	trA, _ := net.Listen("a:1", 1400, 4<<20)
 	disk := &diskModel{}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // counters are the node's own measurements, read by Stats.
@@ -89,11 +90,7 @@ func (n *Node) dataLoop() {
 // lockNoData takes n.mu alone: the step's batch is dropped.
 func (n *Node) lockNoData() (held, ok bool) {
 	n.mu.Lock()
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
-		return false, false
-	}
-	return false, true
+	return n.unlessStopped(false)
 }
 
 // tickLoop drives gossip rounds, heartbeats and health checks.
@@ -163,7 +160,7 @@ func (n *Node) kickMaint() {
 // handleWith runs one received message through the engine, under the
 // locks lock takes. Whatever it accepted is made durable before it is
 // committed, announced or answered.
-func (n *Node) handleWith(pkt lsync.Packet, lock func() (held, ok bool)) {
+func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	n.counters.msgsIn.Add(1)
 	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
 	start := time.Now()
@@ -235,14 +232,7 @@ func (n *Node) lockForStep() (held, ok bool) {
 		held = true
 		n.mu.Lock()
 	}
-	if n.closed || n.failed != nil {
-		n.mu.Unlock()
-		if held {
-			n.seq.Unlock()
-		}
-		return false, false
-	}
-	return held, true
+	return n.unlessStopped(held)
 }
 
 // lockForLiveness takes n.mu, and n.seq only if it is free: a beat or a
@@ -251,6 +241,12 @@ func (n *Node) lockForStep() (held, ok bool) {
 func (n *Node) lockForLiveness() (held, ok bool) {
 	held = n.seq.TryLock()
 	n.mu.Lock()
+	return n.unlessStopped(held)
+}
+
+// unlessStopped ends a lock*: with n.mu held (and n.seq if held), it lets
+// go of both and reports !ok if the node is closed or failed.
+func (n *Node) unlessStopped(held bool) (bool, bool) {
 	if n.closed || n.failed != nil {
 		n.mu.Unlock()
 		if held {
@@ -268,7 +264,6 @@ func (n *Node) lockForLiveness() (held, ok bool) {
 // a consistent state.
 func (n *Node) persist(rd *engine.Ready) error {
 	b := rd.Batch
-	b.Read() // a refutation's own records: read here, outside n.mu
 	if b.Empty() {
 		return nil
 	}
@@ -341,10 +336,10 @@ func (n *Node) publishBatch(b *lsync.Batch) {
 		}
 	}
 	if len(updates) > 0 {
-		n.hub.publish(Event{Type: EventUpdates, Deltas: updates})
+		n.hub.publish(Event{Type: EventUpdates, Time: n.clock.Now(), Deltas: updates})
 	}
 	if len(deletes) > 0 {
-		n.hub.publish(Event{Type: EventDelete, Deltas: deletes})
+		n.hub.publish(Event{Type: EventDelete, Time: n.clock.Now(), Deltas: deletes})
 	}
 }
 
@@ -425,7 +420,7 @@ func (n *Node) announce(t EventType, ids []string) {
 		return
 	}
 	n.logPeerEvent(t, ids)
-	n.hub.publish(Event{Type: t, Peers: ids})
+	n.hub.publish(Event{Type: t, Time: n.clock.Now(), Peers: ids})
 }
 
 // removeDead forgets peers dead for longer than dead_grace, data included,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // attacker fires packets at one node from a socket of its own, which also
@@ -23,11 +24,11 @@ type attacker struct {
 	udp    *net.UDPConn
 	target *net.UDPAddr
 	tcp    string
-	kr     *lsync.Keyring // seals like a member when set (only for "as member" packets)
+	kr     *transport.Keyring // seals like a member when set (only for "as member" packets)
 	sent   map[string]int
 }
 
-func newAttacker(t *testing.T, target string, kr *lsync.Keyring) *attacker {
+func newAttacker(t *testing.T, target string, kr *transport.Keyring) *attacker {
 	t.Helper()
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -124,7 +125,7 @@ func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // counters gathers every rejection counter of a node.
 type rejections struct {
-	lsync.NetStats
+	transport.NetStats
 	Stats
 }
 
@@ -133,7 +134,7 @@ func rejectionsOf(n *Node) rejections {
 	if n.encrypted != nil {
 		tr = n.encrypted.Unwrap()
 	}
-	return rejections{NetStats: tr.(*lsync.NetTransport).Stats(), Stats: n.Status().Stats}
+	return rejections{NetStats: tr.(*transport.NetTransport).Stats(), Stats: n.Status().Stats}
 }
 
 // flood fires a bounded barrage of bad input at target: every kind the
@@ -285,10 +286,10 @@ func testHostile(t *testing.T, keys []string) {
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "ha", "mine", vMine) })
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "hb", "theirs", vTheirs) })
 
-	var kr *lsync.Keyring
+	var kr *transport.Keyring
 	if len(keys) > 0 {
 		k, _ := base64.StdEncoding.DecodeString(keys[0])
-		kr, _ = lsync.NewKeyring(k)
+		kr, _ = transport.NewKeyring(k)
 	}
 	before := rejectionsOf(a)
 	selfBefore := a.Status()

@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // TestJoinAtRunTime: a node started without seeds joins a running
 // cluster through Join; a malformed seed is reported, the good one used.
 func TestJoinAtRunTime(t *testing.T) {
-	network := lsync.NewMemNetwork(1)
-	listen := func(addr string) lsync.Transport {
+	network := transport.NewMemNetwork(1)
+	listen := func(addr string) transport.Transport {
 		tr, err := network.Listen(addr, 1400, 4<<20)
 		if err != nil {
 			t.Fatal(err)

@@ -1,12 +1,11 @@
 package node
 
 import (
-	"net/http"
 	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
@@ -18,13 +17,14 @@ import (
 const PhiPeersReported = 10
 
 // WithMetrics registers the node's Prometheus collectors into reg as well
-// as into the node's private registry, which GET /metrics serves. Without
-// this option (or with a nil reg) metrics are still collected and served
-// at /metrics, but nothing is registered anywhere else — never into
-// prometheus.DefaultRegisterer unless you pass it.
+// as into the node's private registry, which Gatherer returns (and the
+// admin API serves at GET /metrics). Without this option (or with a nil
+// reg) metrics are still collected and gathered, but nothing is
+// registered anywhere else — never into prometheus.DefaultRegisterer
+// unless you pass it.
 //
-// If reg is also a prometheus.Gatherer (a *prometheus.Registry is), GET
-// /metrics serves reg, so your own metrics appear there too. To run
+// If reg is also a prometheus.Gatherer (a *prometheus.Registry is),
+// Gatherer returns reg, so your own metrics appear at GET /metrics too. To run
 // several nodes against one registry, give each a labelled view:
 // prometheus.WrapRegistererWith(prometheus.Labels{"node": id}, reg).
 // Close unregisters the node's collectors from reg.
@@ -93,6 +93,11 @@ func newMetrics(n *Node, user prometheus.Registerer) (*metrics, error) {
 	for _, c := range m.collectors {
 		m.own.MustRegister(c)
 	}
+	// The runtime's and the process's own series, as a default Prometheus
+	// registry has them: memory, goroutines and file descriptors are the
+	// first things an operator looks at. Only in the node's own registry:
+	// a registry passed in likely has them already.
+	m.own.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if user != nil {
 		for i, c := range m.collectors {
 			if err := user.Register(c); err != nil {
@@ -116,9 +121,10 @@ func (m *metrics) unregister() {
 	}
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
-}
+// Gatherer is the registry GET /metrics of the admin API serves: reg of
+// WithMetrics when it is a Gatherer, else the node's own, which holds its
+// collectors and the Go runtime's.
+func (n *Node) Gatherer() prometheus.Gatherer { return n.metrics.gatherer }
 
 // received counts one incoming message; t is "invalid" when it did not decode.
 func (m *metrics) received(t string, size int) {
@@ -155,7 +161,7 @@ var (
 	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote.", []string{"reason"}, nil)
 	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted), data_lane_full (a data message dropped while the data lane was full).", []string{"kind"}, nil)
 	descResets      = prometheus.NewDesc(ns+"_generation_resets_total", "Peers whose data was dropped because they came back with a new generation.", nil, nil)
-	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by failure-detector state (joining, alive, suspended, dead).", []string{"state"}, nil)
+	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by state (joining, alive, suspended, dead, left).", []string{"state"}, nil)
 	descPhi         = prometheus.NewDesc(ns+"_peer_phi", "Phi of the peers with the highest phi (at most 10 series, see PhiPeersReported).", []string{"peer"}, nil)
 	descPhiMax      = prometheus.NewDesc(ns+"_peer_phi_max", "Highest phi over all peers.", nil, nil)
 	descSubs        = prometheus.NewDesc(ns+"_subscribers", "Open event subscriptions.", nil, nil)
@@ -227,7 +233,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descGen, float64(self.Generation))
 
 	peers := n.Peers()
-	byState := map[PeerState]int{StateJoining: 0, StateAlive: 0, StateSuspended: 0, StateDead: 0}
+	byState := map[PeerState]int{StateJoining: 0, StateAlive: 0, StateSuspended: 0, StateDead: 0, StateLeft: 0}
 	for _, p := range peers {
 		byState[p.State]++
 	}

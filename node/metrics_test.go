@@ -2,8 +2,6 @@ package node
 
 import (
 	"fmt"
-	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +9,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // memCluster starts n nodes m0.. on an in-memory network; node 0 is the
 // seed. opts adds options per node, tweaks adjust every config.
 func memCluster(t *testing.T, n int, opts func(i int) []Option, tweaks ...func(*Config)) []*Node {
 	t.Helper()
-	net := lsync.NewMemNetwork(1)
+	net := transport.NewMemNetwork(1)
 	var nodes []*Node
 	for i := 0; i < n; i++ {
 		tr, err := net.Listen(fmt.Sprintf("mem-%d:1", i), 1400, 4<<20)
@@ -167,18 +165,13 @@ func TestMetricsAfterClusterRun(t *testing.T) {
 		t.Errorf("dead peers = %v", v)
 	}
 
-	// The node's handler serves the same registry at /metrics.
-	rec := httptest.NewRecorder()
-	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
-	if rec.Code != 200 || !strings.Contains(string(body), "leviathan_gossip_rounds_total") {
-		t.Fatalf("/metrics: %d %.300s", rec.Code, body)
+	// Gatherer gives the same registry (GET /metrics serves it).
+	if got, err := nodes[0].Gatherer().Gather(); err != nil || series(got, "leviathan_gossip_rounds_total") == 0 {
+		t.Fatalf("Gatherer with WithMetrics: %d families, %v", len(got), err)
 	}
-	// A node without WithMetrics still serves its own metrics.
-	rec = httptest.NewRecorder()
-	nodes[1].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `leviathan_deltas_applied_total`) {
-		t.Fatalf("/metrics without WithMetrics: %d %.300s", rec.Code, rec.Body.String())
+	// A node without WithMetrics still gathers its own metrics.
+	if got, err := nodes[1].Gatherer().Gather(); err != nil || series(got, "leviathan_deltas_applied_total") == 0 {
+		t.Fatalf("Gatherer without WithMetrics: %d families, %v", len(got), err)
 	}
 	// Nothing went to the global registry.
 	global, err := prometheus.DefaultGatherer.Gather()
@@ -197,7 +190,7 @@ func TestPhiSeriesBounded(t *testing.T) {
 	cfg := fastConfig("bounded")
 	// Peers known from seeds that never answer: each is tracked (and
 	// suspected), none may add a series beyond PhiPeersReported.
-	net := lsync.NewMemNetwork(1)
+	net := transport.NewMemNetwork(1)
 	tr, err := net.Listen("mem-self:1", 1400, 4<<20)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
-	"net/http"
+	"slices"
 	gosync "sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	"github.com/leviathan-gossip/leviathan/store"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 	"github.com/leviathan-gossip/leviathan/versioner"
 )
 
@@ -74,7 +74,7 @@ func (t sysTicker) Stop()               { t.t.Stop() }
 type Option func(*options)
 
 type options struct {
-	transport lsync.Transport
+	transport transport.Transport
 	store     Store
 	versioner versioner.Versioner
 	clock     Clock
@@ -83,12 +83,12 @@ type options struct {
 	seeded    bool
 
 	registerer prometheus.Registerer
-	keyring    *lsync.Keyring
+	keyring    *transport.Keyring
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
 // instead of listening on addr:port. The node closes it on Close.
-func WithTransport(t lsync.Transport) Option { return func(o *options) { o.transport = t } }
+func WithTransport(t transport.Transport) Option { return func(o *options) { o.transport = t } }
 
 // WithStore makes the node use s instead of opening Badger at data_dir.
 // The node closes it on Close. A wrapper that embeds *store.Badger keeps
@@ -126,7 +126,7 @@ type Node struct {
 	log       zerolog.Logger
 	clock     Clock
 	store     Store
-	transport lsync.Transport
+	transport transport.Transport
 	versioner versioner.Versioner
 	seeds     []string
 	hub       *hub
@@ -134,8 +134,8 @@ type Node struct {
 	started   time.Time
 	metrics   *metrics
 
-	keyring       *lsync.Keyring   // nil without encryption
-	encrypted     *lsync.Encrypted // the transport's encryption layer, or nil
+	keyring       *transport.Keyring   // nil without encryption
+	encrypted     *transport.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
 
 	// mu guards the engine: the protocol core, the detector and the
@@ -169,14 +169,12 @@ type Node struct {
 	lowDiskLog atomic.Bool // the low-disk error is logged (once per episode)
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
-	dataIn chan lsync.Packet
+	dataIn chan transport.Packet
 	// ctx is done once Close begins, for the background work that takes
 	// one (recount).
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       gosync.WaitGroup
-	httpSrv  *http.Server
-	httpAddr string
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
 
 	// Membership at run time (seeds.go, membership.go).
 	pendingSeeds []string // did not resolve in New; Start retries them
@@ -199,7 +197,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
-		dataIn: make(chan lsync.Packet, dataQueue)}
+		dataIn: make(chan transport.Packet, dataQueue)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.Nop()
@@ -233,7 +231,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 	}()
 	if n.transport = o.transport; n.transport == nil {
-		tr, err := lsync.ListenNet(lsync.NetConfig{
+		tr, err := transport.ListenNet(transport.NetConfig{
 			Addr:           cfg.advertised(),
 			PacketSize:     cfg.MTU,
 			MaxMessageSize: cfg.MaxMessageSize,
@@ -395,7 +393,8 @@ func (c Config) healthConfig() health.Config {
 	}
 }
 
-// Start begins gossiping and, if http_addr is set, serving the admin API.
+// Start begins gossiping. It serves no HTTP: the admin API is package
+// node/admin's, mounted by the application.
 func (n *Node) Start() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -404,21 +403,6 @@ func (n *Node) Start() error {
 		return ErrClosed
 	case n.running:
 		return ErrStarted
-	}
-	if n.cfg.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("node: http_addr: %w", err)
-		}
-		n.httpAddr = ln.Addr().String()
-		n.httpSrv = n.newHTTPServer()
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error().Err(err).Msg("admin api stopped")
-			}
-		}()
 	}
 	if limit, from := applyMemoryLimit(n.cfg.MemoryLimit); from != "" {
 		n.log.Info().Int64("bytes", limit).Str("from", from).Msg("go memory limit in force")
@@ -431,7 +415,7 @@ func (n *Node) Start() error {
 	go n.tickLoop()
 	go n.maintLoop()
 	n.retrySeeds(n.pendingSeeds)
-	n.log.Info().Strs("seeds", n.seeds).Str("http", n.httpAddr).Msg("node started")
+	n.log.Info().Strs("seeds", n.seeds).Msg("node started")
 	return nil
 }
 
@@ -458,11 +442,6 @@ func (n *Node) Close() error {
 		n.log.Info().Int("peers", len(rd.Send)).Msg("leave announced")
 	}
 	var errs []error
-	if n.httpSrv != nil {
-		if err := n.httpSrv.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("node: close http: %w", err))
-		}
-	}
 	if err := n.transport.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close transport: %w", err))
 	}
@@ -483,17 +462,32 @@ func (n *Node) ID() string { return n.id }
 // Addr is the gossip address peers reach this node at.
 func (n *Node) Addr() string { return n.transport.Addr() }
 
-// HTTPAddr is the admin API's address once started, or "".
-func (n *Node) HTTPAddr() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.httpAddr
+// Config is the node's configuration, with the defaults New filled in.
+func (n *Node) Config() Config {
+	c := n.cfg
+	c.Seeds = slices.Clone(c.Seeds)
+	c.HTTPAllowedHosts = slices.Clone(c.HTTPAllowedHosts)
+	c.EncryptKeys = slices.Clone(c.EncryptKeys)
+	return c
 }
+
+// Logger is the node's logger, its lines tagged node=<id>, for code that
+// serves the node (an HTTP API) to log with.
+func (n *Node) Logger() zerolog.Logger { return n.log }
 
 // Subscribe returns a subscription with room for buffer events. Delivery
 // never blocks gossip: when the buffer is full, events are dropped and
 // the next delivered one says how many were missed.
 func (n *Node) Subscribe(buffer int) *Subscription { return n.hub.add(buffer) }
+
+// SubscribeBounded is Subscribe whose waiting events also hold at most
+// about maxBytes of keys and values (one event larger than that still
+// arrives when none waits): a subscriber that relays events to a slow
+// client loses them, told in Missed, instead of pinning their values in
+// memory. Call Release with each event received.
+func (n *Node) SubscribeBounded(buffer int, maxBytes int64) *Subscription {
+	return n.hub.addBounded(buffer, maxBytes)
+}
 
 // generationEvidence is how many messages from a peer itself, with rising
 // heartbeats, prove that its generation changed (sync.Config).

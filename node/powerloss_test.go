@@ -7,13 +7,14 @@ import (
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // powerLossPair starts a (on a modelled disk) and b on an in-memory
 // network, writes ten keys on a and waits until b holds them.
-func powerLossPair(t *testing.T) (net *lsync.MemNetwork, disk *diskModel, a, b *Node, versions []uint64) {
+func powerLossPair(t *testing.T) (net *transport.MemNetwork, disk *diskModel, a, b *Node, versions []uint64) {
 	t.Helper()
-	net = lsync.NewMemNetwork(7)
+	net = transport.NewMemNetwork(7)
 	disk = &diskModel{}
 	trA, _ := net.Listen("a:1", 1400, 4<<20)
 	trB, _ := net.Listen("b:1", 1400, 4<<20)
@@ -42,7 +43,7 @@ func powerLossPair(t *testing.T) (net *lsync.MemNetwork, disk *diskModel, a, b *
 
 // restartAfterPowerLoss crashes a, drops the last lost batches of its
 // disk, and starts it again on the same address.
-func restartAfterPowerLoss(t *testing.T, net *lsync.MemNetwork, disk *diskModel, a *Node, lost int) *Node {
+func restartAfterPowerLoss(t *testing.T, net *transport.MemNetwork, disk *diskModel, a *Node, lost int) *Node {
 	t.Helper()
 	a.cfg.SkipLeave = true // a crash, not a leave
 	if err := a.Close(); err != nil {
@@ -121,7 +122,7 @@ func TestPowerLossTailTakenBack(t *testing.T) {
 // (which flushes it) cannot have lost a tail, so its writes do not wait for
 // a peer's word after the restart, even before it starts gossiping.
 func TestCleanRestartWritesAtOnce(t *testing.T) {
-	net := lsync.NewMemNetwork(13)
+	net := transport.NewMemNetwork(13)
 	dir := t.TempDir()
 	trA, _ := net.Listen("a:1", 1400, 4<<20)
 	trB, _ := net.Listen("b:1", 1400, 4<<20)

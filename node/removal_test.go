@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // TestRemovedPeerStaysRemovedAfterRestart: a removes c, dead past its
@@ -13,9 +13,9 @@ import (
 // digest. Before the fix a forgot the removal on restart and took c back
 // from b's stale entry.
 func TestRemovedPeerStaysRemovedAfterRestart(t *testing.T) {
-	net := lsync.NewMemNetwork(9)
+	net := transport.NewMemNetwork(9)
 	disk := &diskModel{}
-	listen := func(addr string) lsync.Transport {
+	listen := func(addr string) transport.Transport {
 		tr, err := net.Listen(addr, 1400, 4<<20)
 		if err != nil {
 			t.Fatal(err)

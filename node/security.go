@@ -11,18 +11,18 @@ import (
 	gosync "sync"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // WithKeyring makes the node seal and authenticate every message with kr
-// (AES-GCM; see sync.Keyring), overriding encrypt_keys and
+// (AES-GCM; see transport.Keyring), overriding encrypt_keys and
 // encrypt_keys_file. Rotate keys at runtime through Node.Keyring.
-func WithKeyring(kr *lsync.Keyring) Option { return func(o *options) { o.keyring = kr } }
+func WithKeyring(kr *transport.Keyring) Option { return func(o *options) { o.keyring = kr } }
 
 // Keyring returns the keyring that seals this node's messages, or nil when
 // the node runs without encryption. Install, Use and Remove on it take
 // effect at once, which is how keys are rotated across a live cluster.
-func (n *Node) Keyring() *lsync.Keyring { return n.keyring }
+func (n *Node) Keyring() *transport.Keyring { return n.keyring }
 
 // keysConfigured reports whether the configuration asks for encryption.
 func (c Config) keysConfigured() bool { return len(c.EncryptKeys) > 0 || c.EncryptKeysFile != "" }
@@ -114,17 +114,17 @@ func (c Config) validateKeys(bad func(field, format string, args ...any)) []erro
 	}
 	_, errs := c.decodeKeys()
 	// The envelope takes SealOverhead bytes of every datagram and message.
-	if c.MTU-lsync.SealOverhead < 512 && c.MTU >= 512 {
-		bad("mtu", "%d leaves %d bytes after the %d-byte encryption envelope; at least 512 needed", c.MTU, c.MTU-lsync.SealOverhead, lsync.SealOverhead)
+	if c.MTU-transport.SealOverhead < 512 && c.MTU >= 512 {
+		bad("mtu", "%d leaves %d bytes after the %d-byte encryption envelope; at least 512 needed", c.MTU, c.MTU-transport.SealOverhead, transport.SealOverhead)
 	}
-	if minMsg := c.MaxKeySize + c.MaxValueSize + 1024; c.MaxMessageSize >= minMsg && c.MaxMessageSize-lsync.SealOverhead < minMsg {
-		bad("max_message_size", "%d leaves no room for the %d-byte encryption envelope; at least %d needed", c.MaxMessageSize, lsync.SealOverhead, minMsg+lsync.SealOverhead)
+	if minMsg := c.MaxKeySize + c.MaxValueSize + 1024; c.MaxMessageSize >= minMsg && c.MaxMessageSize-transport.SealOverhead < minMsg {
+		bad("max_message_size", "%d leaves no room for the %d-byte encryption envelope; at least %d needed", c.MaxMessageSize, transport.SealOverhead, minMsg+transport.SealOverhead)
 	}
 	return errs
 }
 
 // keyring builds the configured keyring, or returns nil without keys.
-func (c Config) keyring() (*lsync.Keyring, error) {
+func (c Config) keyring() (*transport.Keyring, error) {
 	if !c.keysConfigured() {
 		return nil, nil
 	}
@@ -132,7 +132,7 @@ func (c Config) keyring() (*lsync.Keyring, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
 	}
-	kr, err := lsync.NewKeyring(keys[0], keys[1:]...)
+	kr, err := transport.NewKeyring(keys[0], keys[1:]...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: encrypt_keys: %v", ErrConfig, err)
 	}
@@ -140,7 +140,7 @@ func (c Config) keyring() (*lsync.Keyring, error) {
 }
 
 // setupEncryption wraps the transport when a keyring is given or configured.
-func (n *Node) setupEncryption(kr *lsync.Keyring) error {
+func (n *Node) setupEncryption(kr *transport.Keyring) error {
 	if kr == nil {
 		var err error
 		if kr, err = n.cfg.keyring(); err != nil {
@@ -151,7 +151,7 @@ func (n *Node) setupEncryption(kr *lsync.Keyring) error {
 		return nil
 	}
 	n.keyring = kr
-	n.encrypted = lsync.Encrypt(n.transport, kr)
+	n.encrypted = transport.Encrypt(n.transport, kr)
 	n.transport = n.encrypted
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 func testKeyB64(n int) string {
@@ -110,7 +110,7 @@ func TestLogLimiter(t *testing.T) {
 // TestEncryptedMemCluster: nodes sharing a key converge; a node with another
 // key is shut out, and its messages are counted as unauthenticated.
 func TestEncryptedMemCluster(t *testing.T) {
-	net := lsync.NewMemNetwork(3)
+	net := transport.NewMemNetwork(3)
 	key := bytes.Repeat([]byte{1}, 32)
 	var nodes []*Node
 	for i := 1; i <= 3; i++ {
@@ -118,13 +118,13 @@ func TestEncryptedMemCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kr, _ := lsync.NewKeyring(key)
+		kr, _ := transport.NewKeyring(key)
 		cfg := fastConfig(fmt.Sprintf("e%d", i))
 		cfg.Seeds = []string{"enc-1:1", "enc-4:1"}
 		nodes = append(nodes, startNode(t, cfg, WithTransport(tr), WithKeyring(kr), WithRandSeed(int64(i))))
 	}
 	tr, _ := net.Listen("enc-4:1", 1400, 4<<20)
-	wrongKR, _ := lsync.NewKeyring(bytes.Repeat([]byte{2}, 32))
+	wrongKR, _ := transport.NewKeyring(bytes.Repeat([]byte{2}, 32))
 	cfg := fastConfig("intruder")
 	cfg.Seeds = []string{"enc-1:1"}
 	intruder := startNode(t, cfg, WithTransport(tr), WithKeyring(wrongKR))
@@ -160,12 +160,12 @@ func TestEncryptedMemCluster(t *testing.T) {
 // everywhere → use everywhere → remove everywhere) and checks that writes
 // keep flowing at every step.
 func TestKeyRotationLiveCluster(t *testing.T) {
-	net := lsync.NewMemNetwork(4)
+	net := transport.NewMemNetwork(4)
 	oldK, newK := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 32)
 	var nodes []*Node
 	for i := 1; i <= 3; i++ {
 		tr, _ := net.Listen(fmt.Sprintf("rot-%d:1", i), 1400, 4<<20)
-		kr, _ := lsync.NewKeyring(oldK)
+		kr, _ := transport.NewKeyring(oldK)
 		cfg := fastConfig(fmt.Sprintf("r%d", i))
 		cfg.Seeds = []string{"rot-1:1"}
 		nodes = append(nodes, startNode(t, cfg, WithTransport(tr), WithKeyring(kr), WithRandSeed(int64(i))))
@@ -182,10 +182,10 @@ func TestKeyRotationLiveCluster(t *testing.T) {
 		eventually(t, 10*time.Second, func() error { return converged(nodes, w.ID(), "step", v) })
 	}
 	write("start")
-	for i, phase := range []func(*lsync.Keyring) error{
-		func(kr *lsync.Keyring) error { return kr.Install(newK) },
-		func(kr *lsync.Keyring) error { return kr.Use(newK) },
-		func(kr *lsync.Keyring) error { return kr.Remove(oldK) },
+	for i, phase := range []func(*transport.Keyring) error{
+		func(kr *transport.Keyring) error { return kr.Install(newK) },
+		func(kr *transport.Keyring) error { return kr.Use(newK) },
+		func(kr *transport.Keyring) error { return kr.Remove(oldK) },
 	} {
 		for j, n := range nodes {
 			if err := phase(n.Keyring()); err != nil {

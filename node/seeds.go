@@ -3,12 +3,12 @@ package node
 import (
 	"path/filepath"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // resolveSeed turns a configured seed into the address its packets come
 // from; a variable so that tests can script DNS failures.
-var resolveSeed = lsync.CanonicalAddr
+var resolveSeed = transport.CanonicalAddr
 
 // seedRetryMaxTicks caps the backoff between attempts to resolve a seed,
 // in gossip intervals.

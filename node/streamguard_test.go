@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // TestStreamGuard: over UDP/TCP a node streams large messages only to its
@@ -45,7 +45,7 @@ func TestStreamGuard(t *testing.T) {
 	}
 
 	big := make([]byte, 10000)
-	if err := b.transport.Send(stranger, big); !errors.Is(err, lsync.ErrUnknownDestination) {
+	if err := b.transport.Send(stranger, big); !errors.Is(err, transport.ErrUnknownDestination) {
 		t.Errorf("large Send to a stranger: %v, want ErrUnknownDestination", err)
 	}
 	if err := b.transport.Send(a.Addr(), big); err != nil {

@@ -25,6 +25,10 @@ const maxKeyLen = 65000
 // values, roughly 9000 records of 100 bytes) are committed atomically.
 // Larger ones are written in several transactions, records first and metas
 // last; see the package documentation for why that is safe.
+//
+// A change with Relabel commits its meta and a relabel marker together and
+// returns: the records' generation is rewritten in the background, while
+// every read honours the marker (see relabel.go).
 func (b *Badger) Apply(batch *lsync.Batch) error {
 	if err := b.acquire(); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -32,9 +36,6 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	defer b.mu.RUnlock()
 	if batch.Empty() {
 		return nil
-	}
-	if batch.Unread() {
-		return fmt.Errorf("store: apply batch: %w", lsync.ErrBatchUnread)
 	}
 	if err := b.validate(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -53,21 +54,30 @@ func (b *Badger) apply(batch *lsync.Batch) error {
 	if err := b.forget(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
-	recs, metas := encodeBatch(batch)
+	marks, err := b.relabelMarkers(batch)
+	if err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	recs, metas := encodeBatch(batch, marks)
 	runs := batchRuns(batch)
-	var err error
 	if b.fitsOneTxn(recs, runs, metas) {
 		err = b.commitAtomic(recs, runs, metas)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitPrefixes(batch, recs)
+			err = b.commitPrefixes(batch, recs, marks)
 		}
 	} else {
-		err = b.commitPrefixes(batch, recs)
+		err = b.commitPrefixes(batch, recs, marks)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	if len(marks) > 0 {
+		for id := range marks {
+			b.restartRelabel(id)
+		}
+		b.kickRoller()
 	}
 
 	b.dropCollected(batch)
@@ -109,6 +119,9 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 		if m.ID == "" {
 			return fmt.Errorf("change %d: empty peer id", i)
 		}
+		if c.Relabel != 0 && (c.Reset || c.Remove || c.Relabel >= m.Generation) {
+			return fmt.Errorf("peer %q: relabel from generation %d to %d (reset %v, remove %v): records only move to a newer generation, and are kept", m.ID, c.Relabel, m.Generation, c.Reset, c.Remove)
+		}
 		if len(m.ID) > maxIDLen || runKeyLen(m.ID) > maxKeyLen {
 			return fmt.Errorf("peer id of %d bytes is too long", len(m.ID))
 		}
@@ -128,13 +141,14 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 	return nil
 }
 
-// encodeBatch builds the Badger entries of a batch: its records and metas.
+// encodeBatch builds the Badger entries of a batch: its records, and its
+// metas with the relabel markers that go with them (marks, by peer id).
 // All record keys and values are carved out of one allocation: Badger
 // copies them into its memtable and log on commit, so there is no reason to
 // pay an allocation per slice. The version index is built where the
 // records are committed (see runsOf and commitPrefixes), as its runs follow
 // the transactions.
-func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
+func encodeBatch(batch *lsync.Batch, marks map[string][]byte) (recs, metas []*badger.Entry) {
 	size := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
@@ -161,7 +175,7 @@ func encodeBatch(batch *lsync.Batch) (recs, metas []*badger.Entry) {
 			recs = append(recs, e)
 		}
 		if !c.Remove {
-			metas = append(metas, badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta)))
+			metas = append(metas, metaEntries(&c.Meta, marks)...)
 		}
 	}
 	return recs, metas
@@ -188,6 +202,9 @@ func batchRuns(batch *lsync.Batch) []*badger.Entry {
 //   - Remove: the meta goes first (records without a meta are orphans that
 //     Load deletes), then the records.
 //
+// Either way a relabel marker of the node goes with the meta: it would
+// vouch for records of a generation the node no longer has.
+//
 // The caller holds wmu.
 func (b *Badger) forget(batch *lsync.Batch) error {
 	for i := range batch.Changes {
@@ -200,6 +217,9 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 				if err := txn.Delete(metaKey(c.Meta.ID)); err != nil {
 					return err
 				}
+				if err := txn.Delete(relabelKey(c.Meta.ID)); err != nil {
+					return err
+				}
 				return txn.Set(removedKey(c.Meta.ID), encodeRemoved(c.Meta.Generation, c.Heartbeat))
 			})
 			if err != nil {
@@ -209,6 +229,9 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 			m := c.Meta
 			m.MaxVersion = 0
 			err := b.db.Update(func(txn *badger.Txn) error {
+				if err := txn.Delete(relabelKey(m.ID)); err != nil {
+					return err
+				}
 				return txn.Set(metaKey(m.ID), encodeMeta(&m))
 			})
 			if err != nil {

@@ -57,7 +57,7 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 	defer b.mu.RUnlock()
 	var page Page
 	err := b.db.View(func(txn *badger.Txn) error {
-		meta, ok, err := getMeta(txn, peer)
+		meta, rl, ok, err := getMetaRelabel(txn, peer)
 		switch {
 		case err != nil:
 			return err
@@ -75,7 +75,7 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 		case cur.Version > 0 && cur.Version < meta.GCVersion:
 			return fmt.Errorf("%w: %q collected tombstones up to %d, cursor at %d", ErrCompacted, peer, meta.GCVersion, cur.Version)
 		}
-		page, err = scanChanges(txn, meta, cur.Version, limit)
+		page, err = scanChanges(txn, meta, rl, cur.Version, limit)
 		return err
 	})
 	if err != nil {
@@ -86,14 +86,14 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 
 // scanChanges walks the version index of meta's peer from after since and
 // keeps each entry whose record is there at that version (see index.go).
-func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, since uint64, limit int) (Page, error) {
+func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, since uint64, limit int) (Page, error) {
 	page := Page{Next: Cursor{Generation: meta.Generation, Version: since}}
 	err := walkIndex(txn, meta.ID, since, meta.MaxVersion, func(ver uint64, key []byte) (bool, error) {
 		if len(page.Records) == limit {
 			page.More = true
 			return false, nil
 		}
-		rec, ok, err := currentRecord(txn, meta, string(key), ver)
+		rec, ok, err := currentRecord(txn, meta, rl, string(key), ver)
 		if err != nil {
 			return false, err
 		}
@@ -114,8 +114,9 @@ func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, since uint64, limit int) 
 	return page, nil
 }
 
-// currentRecord returns key's record if it is at version ver and servable.
-func currentRecord(txn *badger.Txn, meta lsync.PeerMeta, key string, ver uint64) (lsync.Record, bool, error) {
+// currentRecord returns key's record if it is at version ver and servable
+// (rl is the node's relabel marker, nil if none).
+func currentRecord(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, key string, ver uint64) (lsync.Record, bool, error) {
 	item, err := txn.Get(appendRecordKey(nil, meta.ID, key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return lsync.Record{}, false, nil
@@ -132,7 +133,7 @@ func currentRecord(txn *badger.Txn, meta lsync.PeerMeta, key string, ver uint64)
 	if err != nil {
 		return lsync.Record{}, false, fmt.Errorf("record %q of %q: %w", key, meta.ID, err)
 	}
-	if gen != meta.Generation || rec.Version != ver || (rec.Tombstone && rec.Version <= meta.GCVersion) {
+	if rec.Version != ver || !servable(meta, rl, gen, rec.Version, rec.Tombstone) {
 		return lsync.Record{}, false, nil
 	}
 	return rec, true, nil

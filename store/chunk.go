@@ -19,8 +19,11 @@ import (
 // without records (and each peer's final meta) go with their last run.
 //
 // The version index runs of the records in a transaction go with it, so a
-// record is never committed without its index entry.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error {
+// record is never committed without its index entry. A relabel marker goes
+// with each of its node's metas, intermediate ones included: from the first
+// on, the meta is at the new generation and vouches for the node's older
+// records only through the marker.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -56,8 +59,10 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error 
 					if err := setRuns(); err != nil {
 						return err
 					}
-					if err := txn.SetEntry(intermediateMeta(c.Meta, c.Records[j-1].Version)); err != nil {
-						return fmt.Errorf("meta of a run: %w", err)
+					for _, e := range intermediateMeta(c.Meta, c.Records[j-1].Version, marks) {
+						if err := txn.SetEntry(e); err != nil {
+							return fmt.Errorf("meta of a run: %w", err)
+						}
 					}
 				}
 				if err := txn.Commit(); err != nil {
@@ -85,19 +90,20 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry) error 
 		if c.Remove {
 			continue
 		}
-		m := badger.NewEntry(metaKey(c.Meta.ID), encodeMeta(&c.Meta))
-		if err := txn.SetEntry(m); err != nil {
-			return fmt.Errorf("meta: %w", err)
+		for _, m := range metaEntries(&c.Meta, marks) {
+			if err := txn.SetEntry(m); err != nil {
+				return fmt.Errorf("meta: %w", err)
+			}
+			size += entrySize(m, threshold)
+			count++
 		}
-		size += entrySize(m, threshold)
-		count++
 	}
 	return txn.Commit()
 }
 
-func intermediateMeta(m lsync.PeerMeta, upTo uint64) *badger.Entry {
+func intermediateMeta(m lsync.PeerMeta, upTo uint64, marks map[string][]byte) []*badger.Entry {
 	m.MaxVersion = upTo
-	return badger.NewEntry(metaKey(m.ID), encodeMeta(&m))
+	return metaEntries(&m, marks)
 }
 
 // entrySize mirrors Badger's accounting of an entry in a transaction.

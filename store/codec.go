@@ -252,8 +252,9 @@ func decodeRemoved(v []byte) (gen, heartbeat uint64, err error) {
 }
 
 // servable reports whether a record of generation gen at version ver (a
-// tombstone if tomb) is one meta vouches for: of its generation, at or
-// below its watermark, and not a tombstone collected at its horizon.
-func servable(meta lsync.PeerMeta, gen, ver uint64, tomb bool) bool {
-	return gen == meta.Generation && ver <= meta.MaxVersion && !(tomb && ver <= meta.GCVersion)
+// tombstone if tomb) is one meta vouches for: of its generation (directly
+// or through the node's relabel marker rl, nil if none), at or below its
+// watermark, and not a tombstone collected at its horizon.
+func servable(meta lsync.PeerMeta, rl *relabel, gen, ver uint64, tomb bool) bool {
+	return ofGeneration(gen, meta.Generation, rl) && ver <= meta.MaxVersion && !(tomb && ver <= meta.GCVersion)
 }

@@ -91,6 +91,10 @@ func (b *Badger) Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, 
 	defer b.mu.RUnlock()
 	var n lsync.Counts
 	err := b.db.View(func(txn *badger.Txn) error {
+		rl, err := getRelabel(txn, view.ID)
+		if err != nil {
+			return err
+		}
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
 		opts.Prefix = peerPrefix(view.ID)
@@ -104,7 +108,7 @@ func (b *Badger) Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, 
 			err := it.Item().Value(func(v []byte) error {
 				gen, ver, flags, _, err := decodeRecordHeader(v)
 				tomb := flags&flagTombstone != 0
-				if err != nil || !servable(view, gen, ver, tomb) {
+				if err != nil || !servable(view, rl, gen, ver, tomb) {
 					return nil // not counted
 				}
 				n.Records++

@@ -68,7 +68,7 @@ func TestBootAfterCleanShutdownReadsSavedCounts(t *testing.T) {
 		t.Fatalf("counts saved at watermark 3 taken at 4: %+v", n)
 	}
 	// A crash (no Close): the boot counts the records.
-	if err := s.db.Close(); err != nil {
+	if err := s.crash(); err != nil {
 		t.Fatal(err)
 	}
 	s = openDir(t, dir)

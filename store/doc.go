@@ -12,6 +12,8 @@
 //	w/<u16 BE len(id)><id><u64 BE last><u64 BE first>
 //	                              a run of the version index (see index.go)
 //	x/<peer id>                   a removed peer's generation and heartbeat
+//	g/<peer id>                   a relabel marker: generations whose records
+//	                              count as the meta's (see Relabel below)
 //
 // Strings and integers are encoded with encoding/binary (uvarints,
 // length-prefixed strings); flags bit 0 marks a tombstone. The length in
@@ -47,8 +49,29 @@
 // committed; Load never serves a tombstone at or below the meta's
 // GCVersion, so a crash in between changes nothing.
 //
+// # Relabel
+//
+// A node that refutes a claim to its generation (sync.PeerChange.Relabel)
+// takes a new generation without losing any data, yet each record carries
+// its generation. Rewriting every record before or after the meta would
+// open a crash window: the new generation on disk without the records, which
+// peers would take for a wipe and drop their copies of. So the meta at the
+// new generation (watermark and horizon kept) and a marker "records of
+// generation old count as generation new" commit in one transaction; every
+// reader that compares a stored record's generation with its meta's
+// (Load, Scan, Get, Count, Changes, the index sweep) honours the marker.
+// A background roll-forward then rewrites the records' generation field in
+// chunks of at most 10,000 records, one transaction each, and deletes the
+// marker in the transaction that rewrites the last ones; it holds one
+// chunk in memory, whatever the size of the data. A crash at any point
+// leaves either the old meta with its records, or the new meta with its
+// marker and records of both generations, all servable; Open resumes the
+// roll-forward, serving meanwhile. A relabel that comes before the previous
+// one was rolled forward adds its generation to the marker. A reset or
+// removal of the node deletes the marker with the meta.
+//
 // Load then enforces the watermark: records above their meta's MaxVersion,
-// of another generation than their meta's, or of a peer without a meta are
-// what a cut-short batch or an unfinished cleanup leaves behind; they are
-// not served and are deleted.
+// of another generation than their meta's (a relabelled one counts as the
+// meta's), or of a peer without a meta are what a cut-short batch or an
+// unfinished cleanup leaves behind; they are not served and are deleted.
 package store

@@ -39,6 +39,13 @@ func mustClose(t testing.TB, s *Badger) {
 	}
 }
 
+// crash closes the database as a crash leaves it: the shutdown not marked
+// clean. The roll-forward goroutine stops first, as a process's would.
+func (b *Badger) crash() error {
+	b.stopRoller()
+	return b.db.Close()
+}
+
 func mustApply(t testing.TB, s *Badger, b *lsync.Batch) {
 	t.Helper()
 	if err := s.Apply(b); err != nil {
@@ -91,7 +98,7 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 		Meta:    lsync.PeerMeta{ID: peer, Generation: gen, MaxVersion: ^uint64(0)},
 		Records: rs,
 	}}}
-	recs, _ := encodeBatch(batch)
+	recs, _ := encodeBatch(batch, nil)
 	ents := append(recs, runsOf(peer, rs)...)
 	return b.inChunks(len(ents), func(txn *badger.Txn, i int) error { return txn.SetEntry(ents[i]) })
 }

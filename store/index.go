@@ -468,7 +468,7 @@ func liveRun(txn *badger.Txn, k, v []byte, metas *metaCache) (*liveEntries, int,
 		return nil, 0, nil, nil
 	}
 	peer := string(k[len(indexPrefix)+2 : prefixLen])
-	meta, err := metas.get(txn, peer)
+	meta, rl, err := metas.get(txn, peer)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -492,7 +492,7 @@ func liveRun(txn *badger.Txn, k, v []byte, metas *metaCache) (*liveEntries, int,
 		switch {
 		case !rec.live:
 			return
-		case rec.tomb && rec.gen == meta.Generation && ver <= meta.GCVersion:
+		case rec.tomb && ofGeneration(rec.gen, meta.Generation, rl) && ver <= meta.GCVersion:
 			collected = append(collected, slices.Clone(recKey))
 			return
 		}
@@ -509,26 +509,28 @@ func liveRun(txn *badger.Txn, k, v []byte, metas *metaCache) (*liveEntries, int,
 	return &live, total, collected, nil
 }
 
-// metaCache holds the meta of the node whose runs a sweep is reading:
-// runs are in node order, so one entry serves a node's whole stretch.
+// metaCache holds the meta and relabel marker of the node whose runs a
+// sweep is reading: runs are in node order, so one entry serves a node's
+// whole stretch.
 type metaCache struct {
 	id   string
 	meta lsync.PeerMeta
+	rl   *relabel
 	ok   bool
 }
 
-// get returns id's meta; a node with none has the zero meta, whose horizon
-// collects nothing.
-func (c *metaCache) get(txn *badger.Txn, id string) (lsync.PeerMeta, error) {
+// get returns id's meta and marker; a node with none has the zero meta,
+// whose horizon collects nothing.
+func (c *metaCache) get(txn *badger.Txn, id string) (lsync.PeerMeta, *relabel, error) {
 	if c.ok && c.id == id {
-		return c.meta, nil
+		return c.meta, c.rl, nil
 	}
-	meta, _, err := getMeta(txn, id)
+	meta, rl, _, err := getMetaRelabel(txn, id)
 	if err != nil {
-		return lsync.PeerMeta{}, err
+		return lsync.PeerMeta{}, nil, err
 	}
-	c.id, c.meta, c.ok = id, meta, true
-	return meta, nil
+	c.id, c.meta, c.rl, c.ok = id, meta, rl, true
+	return meta, rl, nil
 }
 
 // storedRecord is what recordAt found at a record key.

@@ -149,7 +149,8 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 	var stale [][]byte
 	err = b.db.View(func(txn *badger.Txn) error {
 		var err error
-		meta, found, err = getMeta(txn, id)
+		var rl *relabel
+		meta, rl, found, err = getMetaRelabel(txn, id)
 		if err != nil || !found {
 			return err
 		}
@@ -174,10 +175,11 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 					return fmt.Errorf("record %q: %w", key, err)
 				}
 				tomb := flags&flagTombstone != 0
-				// Unservable: of another generation, above the watermark,
-				// or a tombstone collected at the horizon (Apply deletes
-				// those after the meta, so a crash in between leaves them).
-				if !servable(meta, gen, ver, tomb) {
+				// Unservable: of another generation (a relabel's are the
+				// meta's), above the watermark, or a tombstone collected
+				// at the horizon (Apply deletes those after the meta, so a
+				// crash in between leaves them).
+				if !servable(meta, rl, gen, ver, tomb) {
 					stale = append(stale, item.KeyCopy(nil))
 					return nil
 				}
@@ -224,7 +226,9 @@ func sortByVersion(recs []lsync.Record) {
 }
 
 // deleteStale deletes the records of peer whose generation is not gen or
-// whose version is above maxVersion. The caller holds wmu.
+// whose version is above maxVersion. It runs after a reset, which deleted
+// any relabel marker of peer with its meta: no other generation counts.
+// The caller holds wmu.
 func (b *Badger) deleteStale(peer string, gen, maxVersion uint64) (int, error) {
 	return b.deleteRecords(peer, func(g, ver uint64) bool { return g != gen || ver > maxVersion })
 }

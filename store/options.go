@@ -19,6 +19,13 @@ type Options struct {
 	// Logger receives Badger's own log lines: Infof and Debugf at debug
 	// level, Warningf at warn, Errorf at error. The zero value discards them.
 	Logger zerolog.Logger
+
+	// beforeRelabelChunk, when set (tests only), runs before each chunk of
+	// a relabel's roll-forward with the number of chunks done since it was
+	// started; an error stops the roll-forward there, as a crash would.
+	beforeRelabelChunk func(done int) error
+	// relabelChunk, when set (tests only), replaces relabelChunk.
+	relabelChunk int
 }
 
 // Sizing. Badger's defaults (64 MiB memtables x5, 256 MiB block cache, 1 GiB

@@ -35,7 +35,7 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 	defer b.mu.RUnlock()
 	through := view.MaxVersion
 	err := b.db.View(func(txn *badger.Txn) error {
-		meta, ok, err := getMeta(txn, view.ID)
+		meta, rl, ok, err := getMetaRelabel(txn, view.ID)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 			through = after
 			return nil
 		}
-		sc := newScanChunk(txn, view)
+		sc := newScanChunk(txn, view, rl)
 		defer sc.close()
 		from := after
 		for {
@@ -86,6 +86,7 @@ const scanChunkLen = 512
 // their records once read.
 type scanChunk struct {
 	view   lsync.PeerMeta
+	rl     *relabel // the node's relabel marker, nil if none
 	txn    *badger.Txn
 	it     *badger.Iterator
 	mode   lookupMode
@@ -114,11 +115,11 @@ const (
 	entryCut // overwritten above the view: the scan ends before it
 )
 
-func newScanChunk(txn *badger.Txn, view lsync.PeerMeta) *scanChunk {
+func newScanChunk(txn *badger.Txn, view lsync.PeerMeta, rl *relabel) *scanChunk {
 	opts := badger.DefaultIteratorOptions
 	opts.PrefetchValues = false
 	opts.Prefix = peerPrefix(view.ID)
-	return &scanChunk{view: view, txn: txn, it: txn.NewIterator(opts), peer: opts.Prefix}
+	return &scanChunk{view: view, rl: rl, txn: txn, it: txn.NewIterator(opts), peer: opts.Prefix}
 }
 
 func (sc *scanChunk) close() { sc.it.Close() }
@@ -269,7 +270,7 @@ func (sc *scanChunk) judge(e *scanEntry, v []byte) error {
 		return fmt.Errorf("record %q of %q: %w", sc.keys[e.start:e.end], sc.view.ID, err)
 	}
 	switch {
-	case gen != sc.view.Generation:
+	case !ofGeneration(gen, sc.view.Generation, sc.rl):
 		return nil // the cleanup of a reset owns it
 	case rv > sc.view.MaxVersion:
 		e.state = entryCut // overwritten by a batch not committed yet
@@ -301,7 +302,7 @@ func (b *Badger) Get(peer, key string) (lsync.Record, bool, error) {
 	var rec lsync.Record
 	var ok bool
 	err := b.db.View(func(txn *badger.Txn) error {
-		meta, found, err := getMeta(txn, peer)
+		meta, rl, found, err := getMetaRelabel(txn, peer)
 		if err != nil || !found {
 			return err
 		}
@@ -320,7 +321,7 @@ func (b *Badger) Get(peer, key string) (lsync.Record, bool, error) {
 		if err != nil {
 			return fmt.Errorf("record %q of %q: %w", key, peer, err)
 		}
-		ok = servable(meta, gen, rec.Version, rec.Tombstone)
+		ok = servable(meta, rl, gen, rec.Version, rec.Tombstone)
 		return nil
 	})
 	if err != nil {

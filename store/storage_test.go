@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -151,14 +150,11 @@ func benchScan(b *testing.B, random bool) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(got), "ns/record")
 }
 
-// TestApplyRefusesUnreadRefutation: a refutation's batch resets the local
-// node and carries its records only once Batch.Read has run; applied
-// before that it would wipe them, so Apply refuses it with nothing
-// written, and takes it once read, records rewritten under the new
-// generation.
-func TestApplyRefusesUnreadRefutation(t *testing.T) {
+// TestRefutationRelabels: a refutation through the core reaches the store
+// as a relabel carrying no records; once applied, the node's records are
+// served at the new generation, and the roll-forward leaves no marker.
+func TestRefutationRelabels(t *testing.T) {
 	s := openMem(t)
-	defer mustClose(t, s)
 	st, err := lsync.NewState(lsync.Config{Cluster: "test", Self: meta("me", 10, 0), Heartbeat: 1,
 		PacketBudget: 1400, MessageBudget: 4 << 20, Storage: s})
 	if err != nil {
@@ -174,14 +170,21 @@ func TestApplyRefusesUnreadRefutation(t *testing.T) {
 	st.SetGenerationCeiling(1 << 40)
 	step := st.HandleDeferred(&lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{
 		{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1000, Heartbeat: 1}}}, "", nil)
-	if err := s.Apply(step.Batch); !errors.Is(err, lsync.ErrBatchUnread) {
-		t.Fatalf("Apply of an unread refutation: %v, want ErrBatchUnread", err)
+	var own *lsync.PeerChange
+	for i := range step.Batch.Changes {
+		if c := &step.Batch.Changes[i]; c.Meta.ID == "me" {
+			own = c
+		}
 	}
-	if got := loadAll(t, s)["me"]; got.meta.Generation != 10 || len(got.recs) != 2 {
-		t.Fatalf("after the refused Apply: generation %d, %d records; want 10, 2", got.meta.Generation, len(got.recs))
+	if own == nil || own.Reset || own.Relabel != 10 || len(own.Records) != 0 || own.Meta.Generation != 1001 || own.Meta.MaxVersion != 2 {
+		t.Fatalf("refuting change %+v: want a relabel 10 -> 1001 at watermark 2, no records", own)
 	}
-	step.Batch.Read()
 	mustApply(t, s, step.Batch)
+	st.Commit(step.Batch)
+	if r, ok := st.Get("me", "b"); !ok || string(r.Value) != "2" {
+		t.Fatalf("own record through the core after the refutation: %+v %v", r, ok)
+	}
+	waitNoMarker(t, s)
 	if got := loadAll(t, s)["me"]; got.meta.Generation != 1001 || len(got.recs) != 2 {
 		t.Fatalf("after the refutation: generation %d, %d records; want 1001, 2", got.meta.Generation, len(got.recs))
 	}

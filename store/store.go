@@ -48,6 +48,13 @@ type Badger struct {
 	// transaction of commitPrefixes; an error stops the batch there, as a
 	// crash would.
 	afterRun func() error
+
+	// roll rolls relabel markers forward in the background (relabel.go);
+	// beforeRelabelChunk is Options.beforeRelabelChunk.
+	roll               roller
+	stopOnce           sync.Once
+	beforeRelabelChunk func(done int) error
+	relabelChunk       int
 }
 
 // SelfInfo is the identity of the local node as recorded in the store.
@@ -72,17 +79,23 @@ func Open(opts Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}
-	b := &Badger{db: db, log: opts.Logger}
+	b := &Badger{db: db, log: opts.Logger, beforeRelabelChunk: opts.beforeRelabelChunk, relabelChunk: relabelChunk}
+	if opts.relabelChunk > 0 {
+		b.relabelChunk = opts.relabelChunk
+	}
 	if err := b.ensureIndex(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}
+	b.startRoller()
 	return b, nil
 }
 
 // Close closes the store. Calls made after Close return ErrClosed; a second
 // Close does too.
 func (b *Badger) Close() error {
+	// Before the lock: the roll-forward takes it shared for each chunk.
+	b.stopRoller()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

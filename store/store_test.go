@@ -139,7 +139,7 @@ func TestBatchTooBigForOneTxn(t *testing.T) {
 				{Meta: meta("big", 1, n), Records: rs},
 				{Meta: meta("small", 2, 1), Records: recs("s", 0, 1, 10)},
 			}}
-			if s.fitsOneTxn(encodeBatch(batch)) { // records, index, metas
+			if s.fitsOneTxn(encodeBatch(batch, nil)) { // records, index, metas
 				t.Fatal("test batch fits one transaction; it must not")
 			}
 			mustApply(t, s, batch)
@@ -218,7 +218,7 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				batch := &lsync.Batch{Changes: []lsync.PeerChange{{
 					Meta: meta("p", 1, from+uint64(len(next))), Reset: reset, Records: next,
 				}}}
-				if s.fitsOneTxn(encodeBatch(batch)) {
+				if s.fitsOneTxn(encodeBatch(batch, nil)) {
 					t.Fatal("batch fits one transaction; it must not")
 				}
 				runs := 0

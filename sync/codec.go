@@ -43,7 +43,7 @@ type Limits struct {
 	MaxIDBytes    int // longest node id, alias, address or cluster name
 	// MaxDigestEntries bounds the digest of one message; 0 means
 	// DefaultMaxDigestEntries. A digest is sized to fit a datagram, so a
-	// legitimate one never has more than MaxUDPPayload/7 entries.
+	// legitimate one never has more than transport.MaxUDPPayload/7 entries.
 	MaxDigestEntries int
 	// MaxNodeDeltas bounds the node deltas (one per node) of one message;
 	// 0 means DefaultMaxNodeDeltas.

@@ -11,7 +11,6 @@ import (
 type pending struct {
 	changes []PeerChange
 	at      map[string]int
-	refill  *ownRefill // a refutation's records, read later (Batch.Read)
 }
 
 func (pb *pending) change(id string) *PeerChange {
@@ -60,7 +59,7 @@ func (pb *pending) batch() *Batch {
 	for i := range pb.changes {
 		pb.changes[i].Drop = collectable(pb.changes[i].Drop, pb.changes[i].Records, pb.changes[i].Meta.GCVersion)
 	}
-	return &Batch{Changes: pb.changes, refill: pb.refill}
+	return &Batch{Changes: pb.changes}
 }
 
 // collectable keeps the dropped keys that the batch leaves as collected
@@ -173,6 +172,7 @@ func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEn
 // is new to the pending batch. Deltas that cannot be applied without a gap,
 // of an older generation, or about the local node are skipped and counted.
 func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
+	s.refuteHeld(pb)
 	for i := range ds {
 		nd := &ds[i]
 		if nd.ID == "" {

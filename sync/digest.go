@@ -279,6 +279,7 @@ type Observed struct {
 // newer generation means the node's data was wiped: the reset goes into
 // the batch, to be made durable before the old data is forgotten.
 func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed) {
+	s.refuteHeld(pb)
 	s.sweepGhosts(obs)
 	for i := range d {
 		e := &d[i]

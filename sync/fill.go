@@ -117,11 +117,10 @@ func (f *DeltaFill) delta(pl *plannedDelta, budget int) (nd NodeDelta, used int,
 // worth reports whether an Ack for the plan may carry anything.
 func (f *DeltaFill) worth() bool { return len(f.plans) > 0 }
 
-// readNow reads a step's batch and deltas at once, for callers that hold
-// no lock worth releasing (Handle, HandleFrom); the reply is dropped if
-// Read finds it not worth sending.
+// readNow reads a step's deltas at once, for callers that hold no lock
+// worth releasing (Handle, HandleFrom); the reply is dropped if Read finds
+// it not worth sending.
 func (st *Step) readNow() {
-	st.Batch.Read()
 	if st.Fill == nil {
 		return
 	}

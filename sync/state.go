@@ -172,6 +172,7 @@ type State struct {
 	// outside the caller's lock (hence atomic); Stats adds them.
 	fillErrors atomic.Uint64
 	tail       ownTail
+	refutes    refuteLimit // one generation refutation per window (tail.go)
 	// genProof collects evidence of peers' generation changes, one entry
 	// per known peer at most; src is the current message's source address
 	// (HandleFrom), unproven is set when a delta was dropped for want of

@@ -17,9 +17,12 @@ import (
 // not committed yet: reads are given the core's view of the node (its
 // committed meta) and must never return anything the view does not vouch
 // for. Reads may run beside the core's writes: the driver reads deltas
-// (DeltaFill), tombstone collections (TombstoneScan) and a refutation's
-// records (Batch.Read) outside its lock, and Get is called without it;
-// the core's steps themselves read nothing.
+// (DeltaFill) and tombstone collections (TombstoneScan) outside its lock,
+// and Get is called without it; the core's steps themselves read nothing.
+//
+// A change with Relabel keeps the node's records and serves them at the
+// new generation from then on: a Storage that keeps a generation per
+// record must not take the change for a wipe (see PeerChange.Relabel).
 type Storage interface {
 	// Scan calls fn with the servable records of view.ID at generation
 	// view.Generation, versions in (after, view.MaxVersion], ascending by
@@ -87,7 +90,6 @@ func (m *MemStorage) Apply(b *Batch) {
 	if b == nil {
 		return
 	}
-	b.Read() // a refutation's records, read before the write lock
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range b.Changes {
@@ -110,6 +112,8 @@ func (m *MemStorage) Apply(b *Batch) {
 			p.drop(k)
 		}
 		p.collect(p.meta.GCVersion, c.Meta.GCVersion)
+		// A relabel (c.Relabel) needs nothing more: records here have no
+		// generation of their own, the meta's is theirs.
 		p.meta = c.Meta
 	}
 }

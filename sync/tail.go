@@ -142,24 +142,65 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 	s.learnHorizon(s.self, nd.GCVersion, pb)
 }
 
+// refuteWindowMs is the least time, on the core's clock, between two
+// generation refutations. Each one makes every peer drop and refill the
+// node's data, so a peer repeating ever newer claims (a forger, or two
+// nodes sharing an id) must not turn this node into a refill storm.
+const refuteWindowMs = 1000
+
+// refuteLimit holds the last refutation's time and the claim held back
+// since, if any: a claim inside the window is refuted once it has passed,
+// at the next message, never dropped (the claim stays true of the peer
+// that made it, which ignores this node until it is refuted).
+type refuteLimit struct {
+	done bool   // a refutation was issued
+	at   uint64 // ms (SetTime) of the last one
+	held uint64 // highest generation claimed since, to refute after the window; 0: none
+}
+
+// open reports whether a refutation may be issued at now. A clock that
+// went back opens the window: waiting for it to catch up could hold a
+// refutation for as long as the jump.
+func (l *refuteLimit) open(now uint64) bool {
+	return !l.done || now < l.at || now-l.at >= refuteWindowMs
+}
+
 // refute answers a peer's word that the local node runs at generation
 // seen, newer than its own: a node wiped while its clock was behind its
 // old creation time would otherwise come back older than what peers hold
 // and be ignored for ever. As SWIM does with incarnations, it takes a
-// generation above: max(now, seen+1), and rewrites its own records under
-// it in the same batch (the store keeps a record's generation), so peers
-// drop what they hold and refill from it.
+// generation above: max(now, seen+1), so peers drop what they hold and
+// refill from it. Its data was not wiped, so the change relabels it
+// (PeerChange.Relabel): the stored records count as the new generation's,
+// nothing is read or rewritten here. At most one refutation is issued per
+// refuteWindowMs; a claim inside the window waits (refuteHeld).
 func (s *State) refute(seen uint64, pb *pending) {
 	m := pb.metaOf(s.self)
 	gen := max(s.now, seen+1)
 	if seen < m.Generation || gen <= m.Generation {
 		return
 	}
+	if !s.refutes.open(s.now) {
+		s.refutes.held = max(s.refutes.held, seen)
+		return
+	}
+	s.refutes.done, s.refutes.at, s.refutes.held = true, s.now, 0
 	m.Generation = gen
 	c := pb.add(m)
-	c.Reset, c.Drop, c.Records = true, nil, nil
-	// The records are read by Batch.Read, outside the driver's lock: all
-	// of the node's, as committed.
-	pb.refill = &ownRefill{store: s.store, view: s.self.meta, errs: &s.fillErrors}
+	// The stored records are those the core committed; records this step
+	// added above them (a recovered tail) are written at gen.
+	c.Relabel = s.self.meta.Generation
 	s.stats.Refutations++
+}
+
+// refuteHeld refutes the claim held back by the window once the window
+// has passed; every handler that can refute calls it first, so the claim
+// is answered by the first message after the window.
+func (s *State) refuteHeld(pb *pending) {
+	if s.refutes.held == 0 || !s.refutes.open(s.now) {
+		return
+	}
+	seen := s.refutes.held
+	s.refutes.held = 0
+	s.refute(seen, pb)
 }

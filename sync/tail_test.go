@@ -167,8 +167,8 @@ func TestWritableAfterLostTail(t *testing.T) {
 }
 
 // TestRefuteNewerGeneration: a peer reporting the local id at a newer
-// (plausible) generation makes the node take max(now, seen+1) and rewrite
-// its records under it; an older, equal or implausible one changes nothing.
+// (plausible) generation makes the node take max(now, seen+1) and relabel
+// its records to it; an older, equal or implausible one changes nothing.
 func TestRefuteNewerGeneration(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	tests := []struct {
@@ -208,8 +208,8 @@ func TestRefuteNewerGeneration(t *testing.T) {
 					own = &st.Batch.Changes[i]
 				}
 			}
-			if own == nil || !own.Reset || len(own.Records) != 2 || own.Meta.MaxVersion != 2 {
-				t.Fatalf("refuting change %+v: want a reset rewriting both records", own)
+			if own == nil || own.Reset || own.Relabel != 10 || len(own.Records) != 0 || own.Meta.MaxVersion != 2 {
+				t.Fatalf("refuting change %+v: want a relabel of generation 10 at watermark 2, no records", own)
 			}
 			if r, ok := s.Get("me", "b"); !ok || string(r.Value) != "2" {
 				t.Fatalf("own record lost by the refutation: %+v %v", r, ok)
@@ -269,12 +269,11 @@ func (f *failingScans) Scan(view PeerMeta, after uint64, fn func(*Record) bool) 
 	return f.MemStorage.Scan(view, after, fn)
 }
 
-// TestRefutationReadsOutsideTheStep: a refutation's step plans the
-// rewrite of the local node's records without reading them (the driver
-// holds its lock then); Batch.Read reads them. A read that fails undoes
-// the refutation, so the node stays at its committed generation with its
-// records, and the next claim refutes again.
-func TestRefutationReadsOutsideTheStep(t *testing.T) {
+// TestRefutationReadsNothing: a refutation's change relabels the local
+// node's records and carries none, so neither the step nor the batch
+// reads the storage: a storage that cannot be read does not stop it, and
+// the records are served at the new generation once committed.
+func TestRefutationReadsNothing(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	st := &failingScans{MemStorage: NewMemStorage()}
 	s, err := NewState(Config{Cluster: "test", Self: PeerMeta{ID: "me", Alias: "me", Addr: "me:1", Generation: 10},
@@ -293,39 +292,109 @@ func TestRefutationReadsOutsideTheStep(t *testing.T) {
 	apply(b)
 	s.SetTime(50)
 	s.SetGenerationCeiling(1 << 40)
-	claim := func() *PeerChange {
-		t.Helper()
-		scans := st.scans
-		step := s.HandleDeferred(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
-			{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1000, Heartbeat: 1}}}, "", rng)
-		if st.scans != scans || !step.Batch.Unread() {
-			t.Fatalf("the step read %d times, batch unread %v; want no read, left to Batch.Read", st.scans-scans, step.Batch.Unread())
-		}
-		step.Batch.Read()
-		if step.Batch.Unread() {
-			t.Fatal("still unread after Read")
-		}
-		defer apply(step.Batch)
-		for i := range step.Batch.Changes {
-			if c := &step.Batch.Changes[i]; c.Meta.ID == "me" {
-				return c
-			}
-		}
-		t.Fatal("no change of the local node")
-		return nil
-	}
 	st.fail = true
-	if own := claim(); own.Reset || own.Meta.Generation != 10 || len(own.Records) != 0 {
-		t.Fatalf("after a failed read: %+v; want the refutation undone", own)
+	step := s.HandleDeferred(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+		{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: 1000, Heartbeat: 1}}}, "", rng)
+	if st.scans != 0 {
+		t.Fatalf("the refutation read the storage %d times", st.scans)
 	}
-	if gen := s.Self().Generation; gen != 10 {
-		t.Fatalf("generation %d after a failed refutation, want 10", gen)
+	var own *PeerChange
+	for i := range step.Batch.Changes {
+		if c := &step.Batch.Changes[i]; c.Meta.ID == "me" {
+			own = c
+		}
 	}
+	if own == nil || own.Reset || own.Relabel != 10 || len(own.Records) != 0 || own.Meta.Generation != 1001 || own.Meta.MaxVersion != 2 {
+		t.Fatalf("refuting change %+v: want a relabel 10 -> 1001 at watermark 2, no records", own)
+	}
+	apply(step.Batch)
 	st.fail = false
-	if own := claim(); !own.Reset || own.Meta.Generation != 1001 || len(own.Records) != 2 {
-		t.Fatalf("refuting change %+v: want a reset to 1001 rewriting both records", own)
-	}
 	if r, ok := s.Get("me", "b"); !ok || string(r.Value) != "2" || s.Self().Generation != 1001 {
 		t.Fatalf("after the refutation: %+v %v, generation %d", r, ok, s.Self().Generation)
+	}
+	var served []string
+	if _, err := st.Scan(s.Self(), 0, func(r *Record) bool { served = append(served, r.Key); return true }); err != nil || len(served) != 2 {
+		t.Fatalf("records served at generation 1001: %v %v, want a and b", served, err)
+	}
+	if view, n, _ := s.CountsOf("me"); view.Generation != 1001 || n.Records != 2 {
+		t.Fatalf("counts at generation %d: %d records, want 2 at 1001", view.Generation, n.Records)
+	}
+}
+
+// TestRefutationRateLimited: at most one refutation per second of the
+// core's clock. A claim inside the window is held, not dropped, and
+// refuted by the first message after the window, whatever that message
+// is; a claim the first refutation already answered is not refuted again.
+func TestRefutationRateLimited(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	claim := func(gen uint64) Message {
+		return &Syn{Cluster: "test", From: "p", Digest: []DigestEntry{
+			{ID: "p", Generation: 1, Heartbeat: 1}, {ID: "me", Generation: gen, Heartbeat: 1}}}
+	}
+	quiet := &Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "p", Generation: 1, Heartbeat: 2}}}
+	type msg struct {
+		at      uint64
+		m       Message
+		wantGen uint64 // the local generation after it
+		wantRef uint64 // refutations so far
+	}
+	tests := []struct {
+		name string
+		msgs []msg
+	}{
+		{"second claim inside the window waits for it", []msg{
+			{50, claim(1000), 1001, 1},
+			{500, claim(5000), 1001, 1},
+			{1049, quiet, 1001, 1},
+			{1050, quiet, 5001, 2},
+			{1100, quiet, 5001, 2},
+		}},
+		{"the highest held claim is refuted", []msg{
+			{50, claim(1000), 1001, 1},
+			{60, claim(3000), 1001, 1},
+			{70, claim(2000), 1001, 1},
+			{2000, claim(1500), 3001, 2},
+		}},
+		{"a claim answered already is not held", []msg{
+			{5000, claim(1000), 5000, 1},
+			{5500, claim(4000), 5000, 1},
+			{7000, quiet, 5000, 1},
+		}},
+		{"a claim after the window is refuted at once", []msg{
+			{50, claim(1000), 1001, 1},
+			{1050, claim(2000), 2001, 2},
+			{1100, claim(3000), 2001, 2},
+			{2050, quiet, 3001, 3},
+		}},
+		{"an ack after the window refutes a held claim", []msg{
+			{50, claim(1000), 1001, 1},
+			{60, claim(3000), 1001, 1},
+			{1050, &Ack{Cluster: "test", From: "p"}, 3001, 2},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestState(t, "me", 10)
+			write(t, s, "a", "1")
+			s.SetGenerationCeiling(1 << 40)
+			for i, m := range tt.msgs {
+				s.SetTime(m.at)
+				st := s.Handle(m.m, rng)
+				if st.Batch != nil {
+					for _, c := range st.Batch.Changes {
+						if c.Meta.ID == "me" && (c.Reset || len(c.Records) != 0 || c.Relabel != s.Self().Generation) {
+							t.Fatalf("message %d: own change %+v: want a relabel of %d carrying nothing", i, c, s.Self().Generation)
+						}
+					}
+				}
+				commitTo(s, st.Batch)
+				if gen, n := s.Self().Generation, s.Stats().Refutations; gen != m.wantGen || n != m.wantRef {
+					t.Fatalf("message %d at %d ms: generation %d after %d refutations, want %d after %d", i, m.at, gen, n, m.wantGen, m.wantRef)
+				}
+			}
+			if r, ok := s.Get("me", "a"); !ok || string(r.Value) != "1" {
+				t.Fatalf("own record after the refutations: %+v %v", r, ok)
+			}
+		})
 	}
 }

@@ -7,8 +7,8 @@
 //	go run ./examples/cluster                  # until Ctrl-C
 //	go run ./examples/cluster -duration 20s    # bounded, as CI runs it
 //
-// Node 1's status page (the node's http.Handler) is served on -http,
-// http://127.0.0.1:8080/ by default: open it in a browser alongside.
+// Node 1's status page and admin API (package node/admin) are served on
+// -http, http://127.0.0.1:8080/ by default: open it in a browser alongside.
 package main
 
 import (
@@ -18,7 +18,6 @@ import (
 	"io"
 	"math/rand"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -30,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/leviathan-gossip/leviathan/node"
+	"github.com/leviathan-gossip/leviathan/node/admin"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -82,13 +82,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.httpAddr != "" {
-		srv, addr, err := serve(o.httpAddr, d.peers[0].Handler())
+		srv, err := serve(d.peers[0], o.httpAddr)
 		if err != nil {
 			fmt.Fprintln(stderr, "cluster: status page:", err)
 			return 1
 		}
 		defer srv.Close()
-		d.pageURL = "http://" + addr + "/"
+		d.pageURL = "http://" + srv.Addr() + "/"
 	}
 
 	stopWriter := make(chan struct{})
@@ -411,18 +411,15 @@ func (d *demo) draw(w io.Writer) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// serve serves h on addr, or on any free loopback port if addr is busy.
-func serve(addr string, h http.Handler) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", addr)
+// serve serves n's admin API on addr, or on any free loopback port if
+// addr is busy.
+func serve(n *node.Node, addr string) (*admin.Server, error) {
+	cfg := admin.ConfigFrom(n.Config())
+	srv, err := admin.Serve(n, cfg, addr)
 	if err != nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, "", err
-		}
+		srv, err = admin.Serve(n, cfg, "127.0.0.1:0")
 	}
-	// No WriteTimeout: it would cut /events, which bounds its own writes.
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, ln.Addr().String(), nil
+	return srv, err
 }
 
 func isTerminal(w io.Writer) bool {

@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/leviathan-gossip/leviathan/node"
+	"github.com/leviathan-gossip/leviathan/node/admin"
 )
 
 func main() {
@@ -62,15 +63,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer close(done)
 		logEvents(log, sub)
 	}()
+	// The node serves no HTTP: this program serves its admin API on
+	// http_addr, as any application embedding a node would. Listening
+	// first lets a busy address stop the peer before it joins.
+	api := "admin API off (set http_addr)"
+	var srv *admin.Server
+	if cfg.HTTPAddr != "" {
+		if srv, err = admin.Serve(n, admin.ConfigFrom(n.Config()), cfg.HTTPAddr); err != nil {
+			fmt.Fprintln(stderr, "peer: http_addr:", err)
+			_ = n.Close()
+			<-done
+			return 1
+		}
+		api = "admin API on http://" + srv.Addr()
+	}
 	if err := n.Start(); err != nil {
 		fmt.Fprintln(stderr, "peer:", err)
+		if srv != nil {
+			_ = srv.Close()
+		}
 		_ = n.Close()
 		<-done
 		return 1
-	}
-	api := "admin API off (set http_addr)"
-	if a := n.HTTPAddr(); a != "" {
-		api = "admin API on http://" + a
 	}
 	fmt.Fprintf(stdout, "%s listening on %s, %s — type 'help'\n", n.ID(), n.Addr(), api)
 
@@ -84,9 +98,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		select {
 		case s := <-sigs:
 			log.Info().Str("signal", s.String()).Msg("shutting down")
-			err := n.Close()
+			var errs []error
+			if srv != nil {
+				errs = append(errs, srv.Close())
+			}
+			errs = append(errs, n.Close())
 			<-done
-			if err != nil {
+			if err := errors.Join(errs...); err != nil {
 				fmt.Fprintln(stderr, "peer:", err)
 				return 1
 			}

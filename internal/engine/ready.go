@@ -32,14 +32,13 @@ type Outgoing struct {
 	Msg lsync.Message
 }
 
-// Ready is what one input asks of the driver, in this order: call
-// Batch.Read, make Batch durable (if not empty) and call Commit; then
-// publish Events, call ReadDeltas and send Send. Nothing in Send or Events
-// may reach anyone before the batch is durable, so that no reader or peer
-// sees what a crash could lose. Batch.Read and ReadDeltas are the steps
-// that read the storage (a refutation's records, the replies' deltas):
-// the driver calls them without holding the lock it holds around the
-// engine. (A tombstone collection reads in TombstoneScan.Read; see
+// Ready is what one input asks of the driver, in this order: make Batch
+// durable (if not empty) and call Commit; then publish Events, call
+// ReadDeltas and send Send. Nothing in Send or Events may reach anyone
+// before the batch is durable, so that no reader or peer sees what a crash
+// could lose. ReadDeltas is the step that reads the storage (the replies'
+// deltas): the driver calls it without holding the lock it holds around
+// the engine. (A tombstone collection reads in TombstoneScan.Read; see
 // PlanCollect.)
 type Ready struct {
 	Batch  *lsync.Batch

@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -339,6 +341,11 @@ type follower struct {
 	cmd    *exec.Cmd
 	report chan followerReport
 	errc   chan error
+	// exited is closed once the process was waited for; waitErr is then
+	// how it ended. stderr keeps the end of what it wrote there.
+	exited  chan struct{}
+	waitErr error
+	stderr  *tailBuffer
 }
 
 type followerReport struct {
@@ -402,7 +409,8 @@ func startFollower(o Options, i int, seed string, target uint64) (*follower, err
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), FollowerEnv+"=1")
-	cmd.Stderr = os.Stderr
+	tail := &tailBuffer{max: 8 << 10}
+	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -410,26 +418,73 @@ func startFollower(o Options, i int, seed string, target uint64) (*follower, err
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("loadtest: start follower: %w", err)
 	}
-	f := &follower{cmd: cmd, report: make(chan followerReport, 1), errc: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.HasPrefix(line, "{") {
-				continue
-			}
-			var r followerReport
-			if err := json.Unmarshal([]byte(line), &r); err != nil {
-				f.errc <- fmt.Errorf("loadtest: follower report %q: %w", line, err)
-				return
-			}
-			r.done = time.Unix(0, r.DoneUnixNano)
-			f.report <- r
-			return
-		}
-		f.errc <- errors.New("loadtest: follower exited without a report")
-	}()
+	f := &follower{cmd: cmd, report: make(chan followerReport, 1), errc: make(chan error, 1),
+		exited: make(chan struct{}), stderr: tail}
+	go f.read(out)
 	return f, nil
+}
+
+// read takes the follower's report from its output, then waits for the
+// process (only once its output is drained, as os/exec requires). A
+// follower that ends without a report is reported with how it ended and
+// the last lines it wrote to stderr: "exited without a report" alone
+// said nothing of an OOM kill or a panic.
+func (f *follower) read(out io.Reader) {
+	defer close(f.exited)
+	sc := bufio.NewScanner(out)
+	reported := false
+	for !reported && sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var r followerReport
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			f.errc <- fmt.Errorf("loadtest: follower report %q: %w", line, err)
+			reported = true
+			break
+		}
+		r.done = time.Unix(0, r.DoneUnixNano)
+		f.report <- r
+		reported = true
+	}
+	_, _ = io.Copy(io.Discard, out)
+	f.waitErr = f.cmd.Wait()
+	if !reported {
+		how := "exit status 0"
+		if f.waitErr != nil {
+			how = f.waitErr.Error() // "exit status 2", "signal: killed"
+		}
+		f.errc <- fmt.Errorf("loadtest: follower exited without a report (%s); its stderr ended with:\n%s", how, f.stderr.lastLines(20))
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  gosync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// lastLines returns up to n of the last lines written.
+func (t *tailBuffer) lastLines(n int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (f *follower) wait(timeout time.Duration) (followerReport, error) {
@@ -445,12 +500,10 @@ func (f *follower) wait(timeout time.Duration) (followerReport, error) {
 
 func (f *follower) stop() {
 	_ = f.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = f.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-f.exited:
 	case <-time.After(10 * time.Second):
 		_ = f.cmd.Process.Kill()
-		<-done
+		<-f.exited
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/leviathan-gossip/leviathan/store"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -83,4 +85,27 @@ func holdsAll(dir string, n, size int) error {
 		}
 	}
 	return nil
+}
+
+// TestDeadFollowerSaysHow: a follower that dies before its report is
+// reported with how it ended and what it last wrote to stderr.
+func TestDeadFollowerSaysHow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs OS processes")
+	}
+	// A memory limit it cannot parse: it says so on stderr and exits with 2.
+	f, err := startFollower(Options{Dir: t.TempDir(), Args: []string{"-test.run=^$"}, MemoryLimit: "lots"}, 0, "127.0.0.1:1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.stop()
+	_, err = f.wait(time.Minute)
+	if err == nil {
+		t.Fatal("a dead follower reported success")
+	}
+	for _, want := range []string{"exit status 2", "follower-memory-limit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
 }

@@ -28,7 +28,7 @@ type ChurnResult struct {
 // writer is one node's application: it wants to write at a set rate, and
 // with flow control on, waits for the controller's permission.
 type writer struct {
-	flow    *lsync.Flow
+	flow    *Flow
 	pending int    // writes wanted but held back
 	seq     uint64 // keys cycle through a small set, as application state does
 	times   []time.Duration
@@ -107,10 +107,10 @@ func (c *Cluster) writers(p Params) ([]*writer, error) {
 		if !p.Flow {
 			continue
 		}
-		fc := lsync.DefaultFlowConfig(capacity)
+		fc := DefaultFlowConfig(capacity)
 		fc.Initial, fc.Max, fc.Step, fc.Burst = p.WriteRate, p.WriteRate, max(p.WriteRate/10, 0.1), max(p.WriteRate, 1)
 		fc.Min = min(fc.Min, p.WriteRate/10)
-		f, err := lsync.NewFlow(fc)
+		f, err := NewFlow(fc)
 		if err != nil {
 			return nil, fmt.Errorf("sim: churn: %w", err)
 		}
@@ -127,7 +127,7 @@ func (c *Cluster) writers(p Params) ([]*writer, error) {
 
 // observeLag feeds a node's flow controller with how far behind on it the
 // sender of a digest is.
-func (c *Cluster) observeLag(i int, m lsync.Message, f *lsync.Flow) {
+func (c *Cluster) observeLag(i int, m lsync.Message, f *Flow) {
 	var d []lsync.DigestEntry
 	switch v := m.(type) {
 	case *lsync.Syn:

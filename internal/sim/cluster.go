@@ -570,7 +570,6 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 // invariants, and commits it to the engine.
 func (c *Cluster) commit(n *Node, rd *engine.Ready) {
 	b := rd.Batch
-	b.Read() // as the node does before persisting, outside its lock
 	for _, bad := range n.store.apply(b, c.clock.Now()) {
 		c.violate("%s: %s", n.ID, bad)
 	}

@@ -25,7 +25,7 @@ type Params struct {
 	WriteRate  float64       // writes per second per node; default 1
 	CrashEvery time.Duration // a random node crashes this often; default 10s
 	Downtime   time.Duration // and restarts this much later; default 20s
-	Flow       bool          // throttle writers with sync.Flow (AIMD)
+	Flow       bool          // throttle writers with Flow (AIMD)
 	// MessageBudget overrides the stream message budget (default 4 MiB).
 	MessageBudget int
 	MTU           int // overrides the datagram size (default 1400)

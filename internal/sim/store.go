@@ -122,9 +122,6 @@ func (s *store) remember(u *undoBatch, id string, c *lsync.PeerChange) {
 // apply makes a batch durable at now. It returns the invariants the batch
 // breaks (and applies it anyway, so that one bug does not hide the next).
 func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
-	if b.Unread() {
-		return []string{"batch applied before Batch.Read (a refutation without its records)"}
-	}
 	var bad []string
 	u := s.journal(now)
 	for i := range b.Changes {
@@ -135,6 +132,7 @@ func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
 			continue
 		}
 		p := s.peers.get(c.Meta.ID)
+		held := p != nil
 		if p == nil {
 			p = &storedPeer{meta: lsync.PeerMeta{ID: c.Meta.ID, Generation: c.Meta.Generation}}
 			s.peers.set(c.Meta.ID, p)
@@ -142,6 +140,19 @@ func (s *store) apply(b *lsync.Batch, now time.Duration) []string {
 		if c.Reset {
 			p.recs = nil
 			p.meta.MaxVersion = 0
+		}
+		if c.Relabel != 0 {
+			// The records stay, at their versions, under the new
+			// generation: only a relabel of the generation held means
+			// that; anything else would serve records of another one.
+			switch {
+			case c.Reset || c.Relabel >= c.Meta.Generation:
+				bad = append(bad, fmt.Sprintf("relabel of %s from generation %d to %d (reset %v)", c.Meta.ID, c.Relabel, c.Meta.Generation, c.Reset))
+			case held && c.Relabel != p.meta.Generation:
+				bad = append(bad, fmt.Sprintf("relabel of %s from generation %d, the store holds %d", c.Meta.ID, c.Relabel, p.meta.Generation))
+			default:
+				p.meta.Generation = c.Meta.Generation
+			}
 		}
 		if c.Meta.Generation < p.meta.Generation {
 			bad = append(bad, fmt.Sprintf("%s: generation of %s goes back from %d to %d", "store", c.Meta.ID, p.meta.Generation, c.Meta.Generation))

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 // chromium finds a Chromium or Chrome binary; the test is skipped without
@@ -44,8 +46,9 @@ func TestStatusPageShowsSuspension(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	bin := chromium(t)
-	nodes := udpCluster(t, 3, nil)
-	srv := httptest.NewServer(nodes[0].Handler())
+	// u2 is closed as if it crashed, not leaving.
+	nodes := udpCluster(t, 3, func(i int, c *node.Config) { c.SkipLeave = i == 2 })
+	srv := httptest.NewServer(handler(nodes[0]))
 	defer srv.Close()
 	eventually(t, 15*time.Second, func() error {
 		if live := len(nodes[0].LivePeers()); live != 2 {
@@ -121,7 +124,6 @@ func TestStatusPageShowsSuspension(t *testing.T) {
 		return nil
 	})
 
-	nodes[2].cfg.SkipLeave = true // a crash, not a leave
 	if err := nodes[2].Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestStatusPageHeadlessScreenshot(t *testing.T) {
 	}
 	bin := chromium(t)
 	nodes := udpCluster(t, 3, nil)
-	srv := httptest.NewServer(nodes[0].Handler())
+	srv := httptest.NewServer(handler(nodes[0]))
 	defer srv.Close()
 	eventually(t, 15*time.Second, func() error {
 		if live := len(nodes[0].LivePeers()); live != 2 {

@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"fmt"
@@ -61,7 +61,7 @@ func (n *MemNetwork) Listen(addr string, packetSize, maxMessageSize int) (*MemTr
 		maxMessageSize = DefaultMaxMessageSize
 	}
 	if packetSize < 0 || maxMessageSize < packetSize {
-		return nil, fmt.Errorf("sync: mem listen: bad sizes %d, %d", packetSize, maxMessageSize)
+		return nil, fmt.Errorf("transport: mem listen: bad sizes %d, %d", packetSize, maxMessageSize)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -75,7 +75,7 @@ func (n *MemNetwork) Listen(addr string, packetSize, maxMessageSize int) (*MemTr
 		}
 	}
 	if n.nodes[addr] != nil {
-		return nil, fmt.Errorf("sync: mem listen %s: address already in use", addr)
+		return nil, fmt.Errorf("transport: mem listen %s: address already in use", addr)
 	}
 	t := &MemTransport{
 		net:        n,

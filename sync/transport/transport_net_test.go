@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"bytes"
@@ -507,7 +507,7 @@ func TestNetPortInUse(t *testing.T) {
 		t.Fatal("second ListenNet on the same address succeeded")
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), a.Addr()) ||
-		!strings.HasPrefix(err.Error(), "sync: listen udp") {
+		!strings.HasPrefix(err.Error(), "transport: listen udp") {
 		t.Fatalf("error %q does not say which address is in use", err)
 	}
 
@@ -518,7 +518,7 @@ func TestNetPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	_, err = ListenNet(NetConfig{Addr: l.Addr().String()})
-	if !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "sync: listen tcp") {
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "transport: listen tcp") {
 		t.Fatalf("error %v", err)
 	}
 }

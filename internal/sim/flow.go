@@ -1,8 +1,10 @@
-package sync
+package sim
 
 import (
 	"fmt"
 	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Flow is a local congestion controller in the spirit of the Scuttlebutt
@@ -21,7 +23,7 @@ import (
 // caller defers (or coalesces) writes above Rate: with keys that are
 // overwritten, a deferred write usually costs nothing at all.
 //
-// Flow is pure like State: the caller feeds it observations and instants
+// Flow is pure like sync.State: the caller feeds it observations and instants
 // and it never reads a clock. It is not safe for concurrent use.
 type Flow struct {
 	cfg     FlowConfig
@@ -58,11 +60,11 @@ func DefaultFlowConfig(capacity uint64) FlowConfig {
 func NewFlow(cfg FlowConfig) (*Flow, error) {
 	switch {
 	case !(cfg.Min > 0) || cfg.Max < cfg.Min || cfg.Initial < cfg.Min || cfg.Initial > cfg.Max:
-		return nil, fmt.Errorf("%w: flow rates need 0 < min ≤ initial ≤ max, got %v ≤ %v ≤ %v", ErrInvalidConfig, cfg.Min, cfg.Initial, cfg.Max)
+		return nil, fmt.Errorf("%w: flow rates need 0 < min ≤ initial ≤ max, got %v ≤ %v ≤ %v", lsync.ErrInvalidConfig, cfg.Min, cfg.Initial, cfg.Max)
 	case !(cfg.Factor > 0 && cfg.Factor < 1) || !(cfg.Step > 0):
-		return nil, fmt.Errorf("%w: flow factor must be in (0,1) and step > 0, got %v and %v", ErrInvalidConfig, cfg.Factor, cfg.Step)
+		return nil, fmt.Errorf("%w: flow factor must be in (0,1) and step > 0, got %v and %v", lsync.ErrInvalidConfig, cfg.Factor, cfg.Step)
 	case cfg.Patience < 1 || cfg.Capacity < 1 || cfg.Burst < 1:
-		return nil, fmt.Errorf("%w: flow patience, capacity and burst must be ≥ 1", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: flow patience, capacity and burst must be ≥ 1", lsync.ErrInvalidConfig)
 	}
 	return &Flow{cfg: cfg, rate: cfg.Initial, tokens: cfg.Burst}, nil
 }

@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import "errors"
 
@@ -34,13 +34,13 @@ type Transport interface {
 
 // Errors a Transport returns.
 var (
-	ErrTooLarge        = errors.New("sync: message larger than the transport allows")
-	ErrTransportClosed = errors.New("sync: transport closed")
-	ErrQueueFull       = errors.New("sync: send queue full")
+	ErrTooLarge        = errors.New("transport: message larger than the transport allows")
+	ErrTransportClosed = errors.New("transport: transport closed")
+	ErrQueueFull       = errors.New("transport: send queue full")
 	// ErrTooManyStreams: a message needed a new stream connection while
 	// NetConfig.MaxStreams senders were busy and none could be retired in time.
-	ErrTooManyStreams = errors.New("sync: too many stream senders")
+	ErrTooManyStreams = errors.New("transport: too many stream senders")
 	// ErrUnknownDestination: a message too large for a datagram was addressed
 	// to an address NetConfig.AllowStream refused.
-	ErrUnknownDestination = errors.New("sync: stream to an unknown destination")
+	ErrUnknownDestination = errors.New("transport: stream to an unknown destination")
 )

@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 
 // Keyring errors.
 var (
-	ErrKeySize       = errors.New("sync: encryption key must be 16, 24 or 32 bytes (AES-128, -192 or -256)")
-	ErrKeyNotFound   = errors.New("sync: key is not installed")
-	ErrRemovePrimary = errors.New("sync: cannot remove the primary key; Use another key first")
-	ErrNoKeys        = errors.New("sync: keyring needs a primary key")
+	ErrKeySize       = errors.New("transport: encryption key must be 16, 24 or 32 bytes (AES-128, -192 or -256)")
+	ErrKeyNotFound   = errors.New("transport: key is not installed")
+	ErrRemovePrimary = errors.New("transport: cannot remove the primary key; Use another key first")
+	ErrNoKeys        = errors.New("transport: keyring needs a primary key")
 )
 
 // Keyring holds the shared secrets of a cluster, as memberlist's keyring
@@ -186,8 +186,8 @@ const (
 
 // Errors of Open; both count as authentication failures.
 var (
-	ErrNotSealed = errors.New("sync: not a sealed message (wrong envelope version or too short)")
-	ErrAuth      = errors.New("sync: message failed authentication with every installed key")
+	ErrNotSealed = errors.New("transport: not a sealed message (wrong envelope version or too short)")
+	ErrAuth      = errors.New("transport: message failed authentication with every installed key")
 )
 
 // Seal encrypts and authenticates plaintext with the primary key, binding
@@ -246,7 +246,7 @@ type sync96 struct {
 
 func (s *sync96) init() error {
 	if _, err := rand.Read(s.prefix[:]); err != nil {
-		return fmt.Errorf("sync: nonce prefix: %w", err)
+		return fmt.Errorf("transport: nonce prefix: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 // sseHeartbeat is how often GET /events writes a comment line when there
@@ -15,46 +17,30 @@ var sseHeartbeat = 15 * time.Second
 
 // SSEMaxDeltas caps the deltas carried by one GET /events message; the
 // rest are counted in its "more" field. Go programs wanting every delta
-// use Subscribe.
+// use node.Subscribe.
 const SSEMaxDeltas = 100
 
 // SSEEvent is the JSON of one GET /events message ("data:" line); the
-// "event:" line carries the same Type.
+// "event:" line carries the same Type. Deltas are written as node.Delta
+// writes them: "value" as a string when the bytes are valid UTF-8 (left
+// out otherwise, rather than mangled), "value_b64" always (standard
+// base64); a delete carries neither.
 type SSEEvent struct {
-	Type   string     `json:"type"`             // updates, delete, peers_discover, peers_suspend, peers_recover, peers_dead, peers_leave, peers_remove
-	Time   time.Time  `json:"time"`             // when the node published it
-	Peers  []string   `json:"peers,omitempty"`  // node ids, for peer events
-	Deltas []SSEDelta `json:"deltas,omitempty"` // for updates and delete
-	More   int        `json:"more,omitempty"`   // deltas left out beyond SSEMaxDeltas
-	Missed uint64     `json:"missed,omitempty"` // events this stream lost just before this one
+	Type   string       `json:"type"`             // updates, delete, peers_discover, peers_suspend, peers_recover, peers_dead, peers_leave, peers_remove
+	Time   time.Time    `json:"time"`             // when the node published it
+	Peers  []string     `json:"peers,omitempty"`  // node ids, for peer events
+	Deltas []node.Delta `json:"deltas,omitempty"` // for updates and delete
+	More   int          `json:"more,omitempty"`   // deltas left out beyond SSEMaxDeltas
+	Missed uint64       `json:"missed,omitempty"` // events this stream lost just before this one
 }
 
-// SSEDelta is one key change in an SSEEvent, its value as GET /kv gives
-// it: Value as a string when the bytes are valid UTF-8 (nil otherwise,
-// rather than mangled), ValueB64 always (standard base64). A delete
-// carries neither.
-type SSEDelta struct {
-	Peer     string  `json:"peer"`
-	Key      string  `json:"key"`
-	Value    *string `json:"value,omitempty"`
-	ValueB64 *string `json:"value_b64,omitempty"`
-	Version  uint64  `json:"version"`
-	Deleted  bool    `json:"deleted,omitempty"`
-}
-
-func toSSE(ev Event, now time.Time) SSEEvent {
-	out := SSEEvent{Type: ev.Type.String(), Time: now, Peers: ev.Peers, Missed: ev.Missed}
-	for i, d := range ev.Deltas {
-		if i == SSEMaxDeltas {
-			out.More = len(ev.Deltas) - i
-			break
-		}
-		sd := SSEDelta{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
-		if !d.Deleted {
-			kv := newKVEntry("", d.Value, d.Version)
-			sd.Value, sd.ValueB64 = kv.Value, &kv.ValueB64
-		}
-		out.Deltas = append(out.Deltas, sd)
+func toSSE(ev node.Event, now time.Time) SSEEvent {
+	if !ev.Time.IsZero() {
+		now = ev.Time
+	}
+	out := SSEEvent{Type: ev.Type.String(), Time: now, Peers: ev.Peers, Deltas: ev.Deltas, Missed: ev.Missed}
+	if len(out.Deltas) > SSEMaxDeltas {
+		out.Deltas, out.More = out.Deltas[:SSEMaxDeltas], len(out.Deltas)-SSEMaxDeltas
 	}
 	return out
 }
@@ -69,19 +55,20 @@ const sseQueueBytes = 1 << 20
 var sseWriteTimeout = 30 * time.Second
 
 // handleEvents streams events as server-sent events until the client goes
-// away or the node closes; at most http_max_sse streams at once.
-func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
+// away or the node closes; at most cfg.MaxSSE streams at once.
+func (a *api) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported by this server")
 		return
 	}
-	if !n.hub.openStream(n.cfg.HTTPMaxSSE) {
+	if a.streams.Add(1) > int64(a.cfg.MaxSSE) {
+		a.streams.Add(-1)
 		writeError(w, http.StatusServiceUnavailable,
-			fmt.Sprintf("too many event streams open (http_max_sse = %d); retry later", n.cfg.HTTPMaxSSE))
+			fmt.Sprintf("too many event streams open (http_max_sse = %d); retry later", a.cfg.MaxSSE))
 		return
 	}
-	defer n.hub.streams.Add(-1)
-	sub := n.hub.addBounded(256, sseQueueBytes)
+	defer a.streams.Add(-1)
+	sub := a.n.SubscribeBounded(256, sseQueueBytes)
 	defer sub.Close()
 	out := openSSE(w)
 	defer out.close()
@@ -89,17 +76,17 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if out.send("retry: 2000\n: leviathan events\n\n") != nil {
 		return
 	}
-	n.streamEvents(r.Context(), sub, out)
+	a.streamEvents(r.Context(), sub, out)
 }
 
-func (n *Node) streamEvents(ctx context.Context, sub *Subscription, out sseWriter) {
+// streamEvents relays sub until the client goes or the node closes,
+// which closes sub.C.
+func (a *api) streamEvents(ctx context.Context, sub *node.Subscription, out sseWriter) {
 	beat := time.NewTicker(sseHeartbeat)
 	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-n.stop:
 			return
 		case <-beat.C:
 			if out.send(": heartbeat\n\n") != nil {
@@ -109,10 +96,10 @@ func (n *Node) streamEvents(ctx context.Context, sub *Subscription, out sseWrite
 			if !ok {
 				return // node closed
 			}
-			sub.release(ev.size())
-			data, err := json.Marshal(toSSE(ev, n.clock.Now()))
+			sub.Release(ev)
+			data, err := json.Marshal(toSSE(ev, time.Now()))
 			if err != nil {
-				n.log.Error().Err(err).Msg("encoding event")
+				a.log.Error().Err(err).Msg("encoding event")
 				continue
 			}
 			if out.send("event: %s\ndata: %s\n\n", ev.Type, data) != nil {
@@ -120,15 +107,6 @@ func (n *Node) streamEvents(ctx context.Context, sub *Subscription, out sseWrite
 			}
 		}
 	}
-}
-
-// openStream counts a GET /events stream in, unless limit are open.
-func (h *hub) openStream(limit int) bool {
-	if h.streams.Add(1) > int64(limit) {
-		h.streams.Add(-1)
-		return false
-	}
-	return true
 }
 
 // sseWriter writes a stream's messages, each with its own deadline.

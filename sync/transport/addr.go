@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"context"
@@ -12,20 +12,20 @@ import (
 
 // ErrBadAddr is matched (errors.Is) by every error about a malformed or
 // unresolvable gossip address.
-var ErrBadAddr = errors.New("sync: bad address")
+var ErrBadAddr = errors.New("transport: bad address")
 
 // resolveTimeout bounds a DNS lookup so that a dead resolver cannot hang
 // start-up or a seed list refresh for the system resolver's full retry cycle.
 const resolveTimeout = 5 * time.Second
 
-// addrError keeps the message in the form "sync: address "x": cause" while
+// addrError keeps the message in the form "transport: address "x": cause" while
 // letting callers match both ErrBadAddr and the underlying cause.
 type addrError struct {
 	addr string
 	err  error
 }
 
-func (e *addrError) Error() string   { return fmt.Sprintf("sync: address %q: %v", e.addr, e.err) }
+func (e *addrError) Error() string   { return fmt.Sprintf("transport: address %q: %v", e.addr, e.err) }
 func (e *addrError) Unwrap() []error { return []error{ErrBadAddr, e.err} }
 
 func badAddr(s string, err error) error { return &addrError{addr: s, err: err} }

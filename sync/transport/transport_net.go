@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"bufio"
@@ -54,7 +54,7 @@ const (
 
 // errEmpty is returned for an empty message: the stream framing reserves
 // length 0 as invalid, and both paths must behave the same.
-var errEmpty = errors.New("sync: empty message")
+var errEmpty = errors.New("transport: empty message")
 
 // NetConfig configures ListenNet. Zero fields take the defaults above.
 type NetConfig struct {
@@ -226,13 +226,13 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	}
 	switch {
 	case cfg.PacketSize < 0 || cfg.PacketSize > MaxUDPPayload:
-		return nil, fmt.Errorf("sync: packet size %d out of range 1..%d", cfg.PacketSize, MaxUDPPayload)
+		return nil, fmt.Errorf("transport: packet size %d out of range 1..%d", cfg.PacketSize, MaxUDPPayload)
 	case cfg.MaxMessageSize < cfg.PacketSize || cfg.MaxMessageSize > 1<<31-1:
-		return nil, fmt.Errorf("sync: max message size %d out of range %d..%d", cfg.MaxMessageSize, cfg.PacketSize, 1<<31-1)
+		return nil, fmt.Errorf("transport: max message size %d out of range %d..%d", cfg.MaxMessageSize, cfg.PacketSize, 1<<31-1)
 	case cfg.ReadBuffer < 0, cfg.DialTimeout < 0, cfg.WriteTimeout < 0, cfg.IdleTimeout < 0, cfg.SendQueue < 0, cfg.RecvQueue < 0, cfg.MaxStreams < 0:
-		return nil, errors.New("sync: negative NetConfig field")
+		return nil, errors.New("transport: negative NetConfig field")
 	case cfg.RecvQueueBytes < cfg.MaxMessageSize || cfg.SendQueueBytes < cfg.MaxMessageSize || cfg.SendTotalBytes < cfg.SendQueueBytes:
-		return nil, fmt.Errorf("sync: queue byte bounds %d, %d, %d cannot hold a message of %d bytes (or total below per destination)",
+		return nil, fmt.Errorf("transport: queue byte bounds %d, %d, %d cannot hold a message of %d bytes (or total below per destination)",
 			cfg.RecvQueueBytes, cfg.SendQueueBytes, cfg.SendTotalBytes, cfg.MaxMessageSize)
 	}
 	canon, err := CanonicalAddr(cfg.Addr)
@@ -290,7 +290,7 @@ func bind(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	for attempt := 0; ; attempt++ {
 		udp, err := net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(ap))
 		if err != nil {
-			return nil, nil, fmt.Errorf("sync: %w", err)
+			return nil, nil, fmt.Errorf("transport: %w", err)
 		}
 		port := uint16(udp.LocalAddr().(*net.UDPAddr).Port)
 		tcp, err := net.ListenTCP(tcpNet, net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
@@ -299,7 +299,7 @@ func bind(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 		}
 		udp.Close()
 		if ap.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) || attempt == bindAttempts-1 {
-			return nil, nil, fmt.Errorf("sync: %w", err)
+			return nil, nil, fmt.Errorf("transport: %w", err)
 		}
 	}
 }
@@ -337,7 +337,7 @@ func (t *NetTransport) Send(addr string, b []byte) error {
 	}
 	if t.cfg.AllowStream != nil && !t.cfg.AllowStream(addr) {
 		t.stats.streamsRefused.Add(1)
-		return fmt.Errorf("sync: %d-byte message to %s: %w", len(b), addr, ErrUnknownDestination)
+		return fmt.Errorf("transport: %d-byte message to %s: %w", len(b), addr, ErrUnknownDestination)
 	}
 	// Enqueueing under (at least) the read lock lets an idle sender, which
 	// holds the write lock, decide atomically that its queue is empty and
@@ -394,7 +394,7 @@ func (t *NetTransport) sendNew(addr string, b []byte) error {
 		}
 		t.mu.Unlock()
 		if victim == nil {
-			return fmt.Errorf("sync: stream to %s: %d senders running: %w", addr, t.cfg.MaxStreams, ErrTooManyStreams)
+			return fmt.Errorf("transport: stream to %s: %d senders running: %w", addr, t.cfg.MaxStreams, ErrTooManyStreams)
 		}
 		if deadline == nil {
 			// Bounds Send as the Transport contract requires, should the
@@ -405,7 +405,7 @@ func (t *NetTransport) sendNew(addr string, b []byte) error {
 		select {
 		case <-victim.done:
 		case <-deadline.C:
-			return fmt.Errorf("sync: stream to %s: evicted sender did not exit: %w", addr, ErrTooManyStreams)
+			return fmt.Errorf("transport: stream to %s: evicted sender did not exit: %w", addr, ErrTooManyStreams)
 		}
 	}
 }
@@ -498,7 +498,7 @@ func (t *NetTransport) closedOr(err error) error {
 	if t.closed.Load() || errors.Is(err, net.ErrClosed) {
 		return ErrTransportClosed
 	}
-	return fmt.Errorf("sync: %w", err)
+	return fmt.Errorf("transport: %w", err)
 }
 
 // Stats returns a snapshot of the counters.

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"bufio"
@@ -14,22 +14,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 // guardNode is a node that is not started, with cfg tweaked; its admin API
 // answers without gossip.
-func guardNode(t *testing.T, tweak func(*Config)) *Node {
+func guardNode(t *testing.T, tweak func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := fastConfig("guard")
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	n, err := New(cfg, WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
+	return newNode(t, cfg)
 }
 
 // guardDo sends one request with an optional bearer token and returns its
@@ -71,12 +68,12 @@ func jsonError(t *testing.T, body []byte) string {
 }
 
 func TestGuardHost(t *testing.T) {
-	configs := map[string]func(*Config){
+	configs := map[string]func(*node.Config){
 		"default":  nil,
-		"listed":   func(c *Config) { c.HTTPAllowedHosts = []string{"leviathan.lan", "10.9.8.7"} },
-		"wildcard": func(c *Config) { c.HTTPAddr = "0.0.0.0:8080" },
-		"bound":    func(c *Config) { c.HTTPAddr = "127.0.0.2:8080" },
-		"any":      func(c *Config) { c.HTTPAllowedHosts = []string{"*"} },
+		"listed":   func(c *node.Config) { c.HTTPAllowedHosts = []string{"leviathan.lan", "10.9.8.7"} },
+		"wildcard": func(c *node.Config) { c.HTTPAddr = "0.0.0.0:8080" },
+		"bound":    func(c *node.Config) { c.HTTPAddr = "127.0.0.2:8080" },
+		"any":      func(c *node.Config) { c.HTTPAllowedHosts = []string{"*"} },
 	}
 	tests := []struct {
 		config, host string
@@ -108,7 +105,7 @@ func TestGuardHost(t *testing.T) {
 	}
 	handlers := map[string]http.Handler{}
 	for name, tweak := range configs {
-		handlers[name] = guardNode(t, tweak).Handler()
+		handlers[name] = handler(guardNode(t, tweak))
 	}
 	for _, tt := range tests {
 		t.Run(tt.config+" "+tt.host, func(t *testing.T) {
@@ -130,11 +127,13 @@ func TestGuardHost(t *testing.T) {
 
 func TestGuardToken(t *testing.T) {
 	const token = "0123456789abcdef-token"
-	n := guardNode(t, func(c *Config) { c.HTTPToken = token })
-	if _, err := n.Set("k", []byte("v")); err != nil {
-		t.Fatal(err)
+	n := guardNode(t, func(c *node.Config) { c.HTTPToken = token })
+	for _, k := range []string{"k", "gone"} {
+		if _, err := n.Set(k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
 	}
-	srv := httptest.NewServer(n.Handler())
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
 	good, missing, wrong := "Bearer "+token, "", "Bearer "+token+"x"
 	tests := []struct {
@@ -181,48 +180,9 @@ func TestGuardToken(t *testing.T) {
 	}
 }
 
-func TestGuardConfig(t *testing.T) {
-	tests := []struct {
-		name, toml string
-		want       []string // each must appear in the error; none: valid
-	}{
-		{"hosts ok", `http_allowed_hosts = ["a.lan", "10.0.0.1", "::1", "*"]`, nil},
-		{"token ok", `http_token = "0123456789abcdef"`, nil},
-		{"host with port", `http_allowed_hosts = ["a.lan:80"]`, []string{"http_allowed_hosts[0]", "host alone (a.lan)"}},
-		{"host bracketed", `http_allowed_hosts = ["ok.lan", "[::1]"]`, []string{"http_allowed_hosts[1]", "without brackets (::1)"}},
-		{"host empty", `http_allowed_hosts = [""]`, []string{"http_allowed_hosts[0]", "must not be empty"}},
-		{"host a URL", `http_allowed_hosts = ["http://a.lan/"]`, []string{"http_allowed_hosts[0]", "not a host name"}},
-		{"token short", `http_token = "secret"`, []string{"http_token", "6 bytes, at least 16"}},
-		{"token with space", `http_token = "0123456789 abcdef"`, []string{"http_token", "printable ASCII"}},
-		{"sse zero", `http_max_sse = -1`, []string{"http_max_sse", "out of range 1-10000"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig(tt.toml, "test")
-			if tt.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if cfg.HTTPMaxSSE != 64 {
-					t.Errorf("http_max_sse = %d, want the default 64", cfg.HTTPMaxSSE)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 func TestGuardSSECap(t *testing.T) {
-	n := guardNode(t, func(c *Config) { c.HTTPMaxSSE = 2 })
-	srv := httptest.NewServer(n.Handler())
+	n := guardNode(t, func(c *node.Config) { c.HTTPMaxSSE = 2 })
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
 	var cancels []context.CancelFunc
 	for i := 0; i < 2; i++ {
@@ -244,33 +204,6 @@ func TestGuardSSECap(t *testing.T) {
 	})
 }
 
-// TestGuardSSEQueueBytes: a subscriber that does not read loses the
-// events that would make its queue hold more than its byte bound, while
-// an empty queue takes even an event larger than the bound.
-func TestGuardSSEQueueBytes(t *testing.T) {
-	h := newHub()
-	sub := h.addBounded(16, 1<<20)
-	big := func(v uint64, size int) Event {
-		return Event{Type: EventUpdates, Deltas: []Delta{{Peer: "p", Key: "k", Value: make([]byte, size), Version: v}}}
-	}
-	h.publish(big(1, 600<<10))
-	h.publish(big(2, 600<<10)) // 1.2 MiB waiting: lost
-	h.publish(big(3, 300<<10)) // 900 KiB waiting: taken
-	got := <-sub.C
-	sub.release(got.size())
-	if v := got.Deltas[0].Version; v != 1 || got.Missed != 0 {
-		t.Fatalf("first event: version %d, missed %d", v, got.Missed)
-	}
-	if got = <-sub.C; got.Deltas[0].Version != 3 || got.Missed != 1 {
-		t.Fatalf("second event: version %d, missed %d; want 3 and 1", got.Deltas[0].Version, got.Missed)
-	}
-	sub.release(got.size())
-	h.publish(big(4, 2<<20))
-	if got = <-sub.C; got.Deltas[0].Version != 4 {
-		t.Fatalf("an event over the bound did not reach an empty queue: version %d", got.Deltas[0].Version)
-	}
-}
-
 // TestGuardServerTimeouts: the admin API's server bounds reads and idle
 // connections but not writes, and an event stream on it outlives its
 // ReadTimeout.
@@ -279,7 +212,7 @@ func TestGuardServerTimeouts(t *testing.T) {
 	sseHeartbeat = 10 * time.Millisecond
 	t.Cleanup(func() { sseHeartbeat = old })
 	n := guardNode(t, nil)
-	srv := n.newHTTPServer()
+	srv := newHTTPServer(handler(n))
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= 0 || srv.WriteTimeout != 0 {
 		t.Fatalf("timeouts: read header %v, read %v, idle %v, write %v; want the first three set, no write timeout",
 			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout, srv.WriteTimeout)
@@ -311,8 +244,10 @@ func TestGuardSSEStalledClient(t *testing.T) {
 	old := sseWriteTimeout
 	sseWriteTimeout = 50 * time.Millisecond
 	t.Cleanup(func() { sseWriteTimeout = old })
-	n := guardNode(t, nil)
-	srv := httptest.NewServer(n.Handler())
+	nodes := memCluster(t, 2)
+	n, writer := nodes[0], nodes[1]
+	a := newAPI(n, ConfigFrom(n.Config()))
+	srv := httptest.NewServer(a.handler())
 	t.Cleanup(srv.Close)
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
@@ -324,29 +259,31 @@ func TestGuardSSEStalledClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, func() error {
-		if n.hub.streams.Load() == 1 {
+		if a.streams.Load() == 1 {
 			return nil
 		}
 		return errors.New("stream not open")
 	})
 	// Never read: events fill the socket's buffers until a write blocks.
-	ev := Event{Type: EventUpdates}
-	for i := 0; i < SSEMaxDeltas; i++ {
-		ev.Deltas = append(ev.Deltas, Delta{Peer: "p", Key: fmt.Sprint(i), Value: make([]byte, 8<<10), Version: uint64(i + 1)})
-	}
+	big := make([]byte, 512<<10)
+	i := 0
 	eventually(t, 10*time.Second, func() error {
-		if n.hub.streams.Load() == 0 {
+		if a.streams.Load() == 0 {
 			return nil
 		}
-		n.hub.publish(ev)
+		// The peer's writes reach n as update events.
+		i++
+		if _, err := writer.Set(fmt.Sprint("k", i%64), big); err != nil {
+			return err
+		}
 		return errors.New("a stalled stream is still open")
 	})
 }
 
-// TestGuardChangesPages: pages of GET /changes stop at PageMaxBytes, and
+// TestGuardChangesPages: pages of GET /changes stop at node.PageMaxBytes, and
 // following their cursors reads every record exactly once.
 func TestGuardChangesPages(t *testing.T) {
-	n := memCluster(t, 1, nil)[0]
+	n := memCluster(t, 1)[0]
 	want := map[string]bool{}
 	for i := 0; i < 30; i++ {
 		value := fmt.Sprint(i)
@@ -359,22 +296,22 @@ func TestGuardChangesPages(t *testing.T) {
 		}
 		want[key] = true
 	}
-	srv := httptest.NewServer(n.Handler())
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
 	seen := map[string]int{}
-	var cur Cursor
+	var cur node.Cursor
 	pages := 0
 	for more := true; more; pages++ {
 		if pages > 100 {
 			t.Fatal("no end to the pages")
 		}
 		status, _, body := guardDo(t, srv, "GET", fmt.Sprintf("/changes?peer=self&generation=%d&since=%d", cur.Generation, cur.Version), "", "")
-		var p ChangePage
+		var p node.ChangePage
 		if err := json.Unmarshal(body, &p); status != 200 || err != nil || len(p.Deltas) == 0 && p.More {
 			t.Fatalf("page %d: status %d, %v: %.200s", pages, status, err, body)
 		}
-		if len(body) > PageMaxBytes && len(p.Deltas) > 1 {
-			t.Fatalf("page %d: %d bytes of %d deltas, over %d", pages, len(body), len(p.Deltas), PageMaxBytes)
+		if len(body) > node.PageMaxBytes && len(p.Deltas) > 1 {
+			t.Fatalf("page %d: %d bytes of %d deltas, over %d", pages, len(body), len(p.Deltas), node.PageMaxBytes)
 		}
 		for _, d := range p.Deltas {
 			seen[d.Key]++
@@ -396,7 +333,7 @@ func TestGuardChangesPages(t *testing.T) {
 
 // TestGuardKVPages: following "next" through GET /kv/{peer} pages gives
 // every key once, in key order, whatever bounds the page: its limit or
-// PageMaxBytes.
+// node.PageMaxBytes.
 func TestGuardKVPages(t *testing.T) {
 	for _, tt := range []struct {
 		name, query string
@@ -411,13 +348,13 @@ func TestGuardKVPages(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := guardNode(t, nil)
-			var kvs []KV
+			var kvs []node.KV
 			for i := 0; i < tt.keys; i++ {
 				value := []byte(fmt.Sprint(i))
 				if tt.bigEvery > 0 && i%tt.bigEvery == 0 {
 					value = []byte(strings.Repeat("y", 600<<10))
 				}
-				kvs = append(kvs, KV{Key: fmt.Sprintf("key-%04d", i), Value: value})
+				kvs = append(kvs, node.KV{Key: fmt.Sprintf("key-%04d", i), Value: value})
 			}
 			if _, err := n.SetMany(kvs); err != nil {
 				t.Fatal(err)
@@ -425,7 +362,7 @@ func TestGuardKVPages(t *testing.T) {
 			if _, err := n.Delete("key-0001"); err != nil {
 				t.Fatal(err)
 			}
-			srv := httptest.NewServer(n.Handler())
+			srv := httptest.NewServer(handler(n))
 			t.Cleanup(srv.Close)
 			keys := readKVPages(t, srv, tt.query, tt.minPages)
 			if len(keys) != tt.keys-1 {
@@ -454,8 +391,8 @@ func readKVPages(t *testing.T, srv *httptest.Server, query string, minPages int)
 		if err := json.Unmarshal(body, &p); status != 200 || err != nil || len(p.Keys) == 0 && p.Next != "" {
 			t.Fatalf("page %d: status %d, %v: %.200s", pages, status, err, body)
 		}
-		if len(body) > PageMaxBytes && len(p.Keys) > 1 {
-			t.Fatalf("page %d: %d bytes of %d keys, over %d", pages, len(body), len(p.Keys), PageMaxBytes)
+		if len(body) > node.PageMaxBytes && len(p.Keys) > 1 {
+			t.Fatalf("page %d: %d bytes of %d keys, over %d", pages, len(body), len(p.Keys), node.PageMaxBytes)
 		}
 		for _, e := range p.Keys {
 			keys = append(keys, e.Key)
@@ -473,11 +410,11 @@ func readKVPages(t *testing.T, srv *httptest.Server, query string, minPages int)
 // limit is a 400.
 func TestGuardKVShape(t *testing.T) {
 	n := guardNode(t, nil)
-	srv := httptest.NewServer(n.Handler())
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
-	kvs := make([]KV, kvPageDefault)
+	kvs := make([]node.KV, kvPageDefault)
 	for i := range kvs {
-		kvs[i] = KV{Key: fmt.Sprintf("key-%04d", i), Value: []byte("v")}
+		kvs[i] = node.KV{Key: fmt.Sprintf("key-%04d", i), Value: []byte("v")}
 	}
 	if _, err := n.SetMany(kvs); err != nil {
 		t.Fatal(err)

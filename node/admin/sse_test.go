@@ -1,16 +1,18 @@
-package node
+package admin
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 // sseReader reads server-sent events from a stream.
@@ -56,8 +58,8 @@ func openEvents(t *testing.T, url string) (sseReader, context.CancelFunc, *http.
 }
 
 func TestEventsStream(t *testing.T) {
-	nodes := memCluster(t, 2, nil)
-	srv := httptest.NewServer(nodes[0].Handler())
+	nodes := memCluster(t, 2)
+	srv := httptest.NewServer(handler(nodes[0]))
 	defer srv.Close()
 	events, cancel, resp := openEvents(t, srv.URL)
 	defer resp.Body.Close()
@@ -91,14 +93,14 @@ func TestEventsStream(t *testing.T) {
 	if _, err := nodes[1].Set("greeting", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	if d := waitFor("updates").Deltas; len(d) != 1 || d[0].Value == nil || *d[0].Value != "hello" ||
-		d[0].ValueB64 == nil || *d[0].ValueB64 != "aGVsbG8=" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
+	if d := waitFor("updates").Deltas; len(d) != 1 || string(d[0].Value) != "hello" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
 		t.Fatalf("updates event %+v", seen["updates"])
 	}
 	if _, err := nodes[1].Delete("greeting"); err != nil {
 		t.Fatal(err)
 	}
-	if d := waitFor("delete").Deltas; len(d) != 1 || d[0] != (SSEDelta{Peer: "m1", Key: "greeting", Version: 2, Deleted: true}) {
+	if d := waitFor("delete").Deltas; len(d) != 1 || d[0].Value != nil ||
+		d[0].Peer != "m1" || d[0].Key != "greeting" || d[0].Version != 2 || !d[0].Deleted {
 		t.Fatalf("delete event %+v", seen["delete"])
 	}
 }
@@ -106,7 +108,7 @@ func TestEventsStream(t *testing.T) {
 // TestSSEBinaryValues: a value that is not UTF-8 is not given as a
 // (mangled) string, only as base64; text values are given both ways.
 func TestSSEBinaryValues(t *testing.T) {
-	ev := Event{Type: EventUpdates, Deltas: []Delta{
+	ev := node.Event{Type: node.EventUpdates, Deltas: []node.Delta{
 		{Peer: "p", Key: "bin", Value: []byte{0xff, 0xfe, 0}, Version: 1},
 		{Peer: "p", Key: "text", Value: []byte("héllo"), Version: 2},
 		{Peer: "p", Key: "empty", Value: []byte{}, Version: 3},
@@ -127,9 +129,9 @@ func TestSSEBinaryValues(t *testing.T) {
 }
 
 func TestSSEDeltasCapped(t *testing.T) {
-	ev := Event{Type: EventUpdates, Missed: 3}
+	ev := node.Event{Type: node.EventUpdates, Missed: 3}
 	for i := 0; i < SSEMaxDeltas+5; i++ {
-		ev.Deltas = append(ev.Deltas, Delta{Peer: "p", Key: "k", Value: []byte("v"), Version: uint64(i + 1)})
+		ev.Deltas = append(ev.Deltas, node.Delta{Peer: "p", Key: "k", Value: []byte("v"), Version: uint64(i + 1)})
 	}
 	got := toSSE(ev, time.Unix(0, 0))
 	if len(got.Deltas) != SSEMaxDeltas || got.More != 5 || got.Missed != 3 || got.Type != "updates" {
@@ -141,11 +143,12 @@ func TestEventsEndWithClientAndNode(t *testing.T) {
 	old := sseHeartbeat
 	sseHeartbeat = 20 * time.Millisecond
 	t.Cleanup(func() { sseHeartbeat = old })
-	n, err := New(fastConfig("sse"), WithLogger(testLogger(t)))
+	n, err := node.New(fastConfig("sse"), node.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(n.Handler())
+	a := newAPI(n, ConfigFrom(n.Config()))
+	srv := httptest.NewServer(a.handler())
 	defer srv.Close()
 
 	// A client that goes away ends its stream (and its subscription).
@@ -162,8 +165,8 @@ func TestEventsEndWithClientAndNode(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 	eventually(t, 5*time.Second, func() error {
-		if subs, _ := n.hub.stats(); subs != 0 {
-			return errors.New("subscription still open")
+		if subs := subscribers(t, n); subs != 0 || a.streams.Load() != 0 {
+			return fmt.Errorf("%v subscriptions, %d streams still open", subs, a.streams.Load())
 		}
 		return nil
 	})
@@ -178,4 +181,21 @@ func TestEventsEndWithClientAndNode(t *testing.T) {
 	if _, err := io.Copy(io.Discard, events.r); err != nil {
 		t.Fatalf("stream did not end cleanly: %v", err)
 	}
+}
+
+// subscribers is the node's count of open event subscriptions, as its
+// metrics give it.
+func subscribers(t *testing.T, n *node.Node) float64 {
+	t.Helper()
+	fams, err := n.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "leviathan_subscribers" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no leviathan_subscribers gauge")
+	return 0
 }

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"bytes"
@@ -9,17 +9,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 func TestHandler(t *testing.T) {
 	cfg := fastConfig("web")
 	cfg.MaxValueSize = 16
-	n, err := New(cfg, WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	srv := httptest.NewServer(n.Handler())
+	n := newNode(t, cfg)
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
 
 	tests := []struct {
@@ -57,6 +55,16 @@ func TestHandler(t *testing.T) {
 		{"POST", "/metrics", "", 405, `"error"`},
 		{"GET", "/metrics", "", 200, `leviathan_gossip_rounds_total`},
 		{"GET", "/", "", 200, `<title>Leviathan node</title>`},
+		{"PUT", "/kv/a%00b", "v", 400, `NUL`},
+		{"PUT", "/kv/a%ffb", "v", 400, `not valid UTF-8`},
+		{"DELETE", "/kv/never-written", "", 404, `"error":"no key never-written"`},
+		{"DELETE", "/kv/greeting", "", 404, `"error"`}, // deleted already
+		{"GET", "/kv/self?limt=1", "", 400, `unknown query parameter \"limt\"`},
+		{"GET", "/kv/self/dir/with/slash?raw=1&x=2", "", 400, `unknown query parameter \"x\"`},
+		{"GET", "/status?verbose=1", "", 400, `unknown query parameter`},
+		{"GET", "/changes?since=999", "", 400, `cursor ahead`},
+		{"GET", "/metrics", "", 200, `go_goroutines`},
+		{"GET", "/metrics", "", 200, `leviathan_peers{state="left"} 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -93,12 +101,8 @@ func TestHandler(t *testing.T) {
 // TestHandlerBinaryValues: bytes that are not UTF-8 survive the API, as
 // base64 in JSON (no mangled "value") and as themselves with ?raw=1.
 func TestHandlerBinaryValues(t *testing.T) {
-	n, err := New(fastConfig("bin"), WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	srv := httptest.NewServer(n.Handler())
+	n := newNode(t, fastConfig("bin"))
+	srv := httptest.NewServer(handler(n))
 	t.Cleanup(srv.Close)
 	value := []byte{0xff, 0x00, 0xfe, 'a', 0x80}
 	req, _ := http.NewRequest("PUT", srv.URL+"/kv/blob", bytes.NewReader(value))
@@ -157,7 +161,7 @@ func TestPeersJSON(t *testing.T) {
 		return nil
 	})
 	rec := httptest.NewRecorder()
-	nodes[0].Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/peers", nil))
+	handler(nodes[0]).ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/peers", nil))
 	var peers []map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &peers); err != nil {
 		t.Fatal(err)
@@ -178,12 +182,53 @@ func TestPeersJSON(t *testing.T) {
 	if heard := peers[0]["last_heard_ms"].(float64); heard < 0 || heard > 10000 {
 		t.Errorf("last_heard_ms %v for a live peer", heard)
 	}
-	var typed []Peer // and the Go type reads it back
+	var typed []node.Peer // and the Go type reads it back
 	if err := json.Unmarshal(rec.Body.Bytes(), &typed); err != nil || len(typed) != 1 ||
 		typed[0].LastHeard.Milliseconds() != int64(peers[0]["last_heard_ms"].(float64)) || typed[0].Boot < 1 {
 		t.Errorf("read back as %+v (%v)", typed, err)
 	}
 	if peers[0]["state"] != "alive" || peers[0]["id"] != "u1" {
 		t.Errorf("unexpected peer %v", peers[0])
+	}
+}
+
+func TestChangesHTTP(t *testing.T) {
+	n := memCluster(t, 1)[0]
+	if _, err := n.Set("bin", []byte{0xff, 0x00, 0xfe}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler(n))
+	defer srv.Close()
+	for _, tc := range []struct {
+		query string
+		code  int
+	}{
+		{"?peer=self", http.StatusOK},
+		{"?peer=self&since=0&limit=10", http.StatusOK},
+		{"?peer=nobody", http.StatusNotFound},
+		{"?peer=self&since=x", http.StatusBadRequest},
+		{"?peer=self&limit=0", http.StatusBadRequest},
+		{"?peer=self&generation=1&since=1", http.StatusGone},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, err := http.Get(srv.URL + "/changes" + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
+			}
+			if tc.code != http.StatusOK {
+				return
+			}
+			var p node.ChangePage
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Deltas) != 1 || string(p.Deltas[0].Value) != "\xff\x00\xfe" || p.Next.Version != 1 {
+				t.Fatalf("page %+v", p)
+			}
+		})
 	}
 }

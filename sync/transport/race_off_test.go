@@ -1,5 +1,5 @@
 //go:build !race
 
-package sync
+package transport
 
 const raceEnabled = false

@@ -1,6 +1,6 @@
 //go:build race
 
-package sync
+package transport
 
 // raceEnabled: the race detector multiplies what memory costs in RSS.
 const raceEnabled = true

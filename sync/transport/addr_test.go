@@ -1,4 +1,4 @@
-package sync
+package transport
 
 import (
 	"errors"
@@ -66,7 +66,7 @@ func TestCanonicalAddrErrorNamesInput(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	const want = `sync: address "127.0.0.1": address 127.0.0.1: missing port in address`
+	const want = `transport: address "127.0.0.1": address 127.0.0.1: missing port in address`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}

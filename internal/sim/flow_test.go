@@ -1,9 +1,11 @@
-package sync
+package sim
 
 import (
 	"errors"
 	"testing"
 	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 func TestFlowAIMD(t *testing.T) {
@@ -85,8 +87,8 @@ func TestFlowConfigValidation(t *testing.T) {
 	} {
 		c := good
 		mod(&c)
-		if _, err := NewFlow(c); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
+		if _, err := NewFlow(c); !errors.Is(err, lsync.ErrInvalidConfig) {
+			t.Errorf("%s: err = %v, want lsync.ErrInvalidConfig", name, err)
 		}
 	}
 	if _, err := NewFlow(good); err != nil {

@@ -1,13 +1,14 @@
-package node
+package admin
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/node"
 )
 
 // Page sizes of GET /kv/{peer}, in keys.
@@ -23,20 +24,19 @@ type kvPage struct {
 	Next string    `json:"next,omitempty"`
 }
 
-func (n *Node) handleKeys(w http.ResponseWriter, r *http.Request) {
+func (a *api) handleKeys(w http.ResponseWriter, r *http.Request) {
 	peer, q := r.PathValue("peer"), r.URL.Query()
 	limit, err := kvPageLimit(q.Get("limit"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	view, st, known := n.viewOf(peer)
-	if !known {
+	kp := &keyPage{after: q.Get("after"), limit: limit, budget: node.PageMaxBytes}
+	switch err := a.n.Scan(peer, kp.offer); {
+	case errors.Is(err, node.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, "unknown peer "+peer)
 		return
-	}
-	kp := &keyPage{after: q.Get("after"), limit: limit, budget: PageMaxBytes}
-	if _, err := st.Scan(view, 0, kp.offer); err != nil {
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, "reading the store: "+err.Error())
 		return
 	}
@@ -74,16 +74,16 @@ type keyPage struct {
 	cut           *string
 }
 
-// offer is a Scan callback; it never stops the scan.
-func (p *keyPage) offer(rec *lsync.Record) bool {
-	if rec.Tombstone || rec.Key <= p.after || p.cut != nil && rec.Key >= *p.cut {
+// offer is a Node.Scan callback; it never stops the scan.
+func (p *keyPage) offer(key string, e node.Entry) bool {
+	if key <= p.after || p.cut != nil && key >= *p.cut {
 		return true
 	}
-	heap.Push(&p.items, kvItem{key: rec.Key, value: rec.Value, version: rec.Version})
-	p.size += jsonSize(rec.Key, rec.Value)
+	heap.Push(&p.items, kvItem{key: key, value: e.Value, version: e.Version})
+	p.size += node.JSONSize(key, e.Value)
 	for len(p.items) > 1 && (len(p.items) > p.limit || p.size > p.budget) {
 		top := heap.Pop(&p.items).(kvItem)
-		p.size -= jsonSize(top.key, top.value)
+		p.size -= node.JSONSize(top.key, top.value)
 		p.cut = &top.key
 	}
 	return true
@@ -101,7 +101,7 @@ func (p *keyPage) result() kvPage {
 	return out
 }
 
-// kvItem is a record kept for a page; Scan lets its value be kept.
+// kvItem is a key kept for a page; Scan lets its value be kept.
 type kvItem struct {
 	key     string
 	value   []byte
