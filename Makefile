@@ -33,8 +33,9 @@ staticcheck:
 	$(STATICCHECK) ./...
 
 fuzz:          ## each fuzz target for FUZZTIME
-	for t in FuzzDecode FuzzDecodeSyn FuzzDecodeSynAck FuzzDecodeAck FuzzDecodeBadCluster FuzzDecodeBeat FuzzDecodeSuspect FuzzDecodeMembers FuzzHandle; do \
-		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./sync || exit 1; done
+	for t in FuzzDecode FuzzDecodeSyn FuzzDecodeSynAck FuzzDecodeAck FuzzDecodeBadCluster FuzzDecodeBeat FuzzDecodeSuspect FuzzDecodeMembers; do \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./sync/wire || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./sync
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./sync/transport
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./node
 	$(GO) test -run '^$$' -fuzz '^FuzzDetector$$' -fuzztime $(FUZZTIME) ./health

@@ -45,12 +45,13 @@ type Config struct {
 	// relayed by gossip reach a node further apart and more irregularly as
 	// a cluster grows (at 1000 nodes a given peer's entry arrives every ten
 	// seconds or so), so phi over them suspects live peers; in monitored
-	// mode a peer is suspended on a verdict (SetVerdict: a quorum of its
+	// mode a peer is suspended on a verdict (a Monitor's: a quorum of its
 	// monitors agree it is silent), or as a last resort when phi over its
-	// relayed heartbeats passes IndirectThreshold and the caller found most
-	// of its monitors gone (SetLastResort), or it was never alive. Peers that beat to this node directly (DirectBeat) are judged
-	// by phi over those arrivals against DirectThreshold and reported
-	// Silent in a Check, for the caller to vote. Relayed samples are not
+	// relayed heartbeats passes IndirectThreshold and the Monitor found
+	// most of its monitors gone, or it was never alive. Peers that beat to
+	// this node directly (Monitor.Observe) are judged by phi over those
+	// arrivals against DirectThreshold and reported Silent in a Check, for
+	// the Monitor to vote. Relayed samples are not
 	// capped at MaxInterval in this mode: at scale most would be dropped,
 	// and the mean of the rest would be far too short.
 	Monitored bool

@@ -81,8 +81,8 @@ const (
 	heard
 	// Monitored mode (Config.Monitored): direct is set while the peer
 	// beats to this node (judged by dir alone); silent once it was
-	// reported Silent, until its next beat; verdict is the caller's
-	// quorum (SetVerdict).
+	// reported Silent, until its next beat; verdict is the Monitor's
+	// quorum (setVerdict).
 	direct
 	silent
 	verdict
@@ -90,7 +90,7 @@ const (
 	// that a member listed as alive (Vouch); it needs no sample to come up.
 	vouched
 	// lastResort (monitored mode): most of the peer's monitors are down
-	// here, so its relayed heartbeats may take it down (SetLastResort).
+	// here, so its relayed heartbeats may take it down (setLastResort).
 	lastResort
 	// listed: on Detector.active.
 	listed
@@ -155,8 +155,8 @@ type Report struct {
 	Dead []string
 	// Silent peers (monitored mode) beat to this node directly and have
 	// now been silent above DirectThreshold; each is reported once until
-	// its next direct beat. Their state is not changed by it: the caller
-	// votes, and a quorum of votes is a verdict (SetVerdict).
+	// its next direct beat. Their state is not changed by it: the Monitor
+	// votes, and a quorum of votes is a verdict (setVerdict).
 	Silent []string
 }
 
@@ -257,16 +257,16 @@ func (d *Detector) up(p *peer, now time.Time) bool {
 	return !p.has(verdict) && (relayed <= last || silence <= floor)
 }
 
-// SetLastResort allows or forbids (the default) the last resort for a peer
+// setLastResort allows or forbids (the default) the last resort for a peer
 // that was alive once, in monitored mode: suspending it when phi over its
-// relayed heartbeats passes IndirectThreshold. The caller allows it when
+// relayed heartbeats passes IndirectThreshold. The Monitor allows it when
 // most of the peer's monitors are down, so that no quorum can form. While
 // they are up a verdict is the only way down: in a quiet cluster of a
 // thousand nodes a live peer's relayed heartbeat reaches a given node only
 // every few minutes, and the last resort suspected live peers 51,000 times
 // per 1000 node-minutes at N = 1000 and 50 % loss. Unknown peers are
 // ignored.
-func (d *Detector) SetLastResort(id string, allowed bool) {
+func (d *Detector) setLastResort(id string, allowed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
@@ -281,11 +281,11 @@ func (d *Detector) SetLastResort(id string, allowed bool) {
 // a restart or a healed partition.
 const maxRelayedSample = 10 * time.Minute
 
-// DirectBeat records a heartbeat rise that the peer sent to this node
+// directBeat records a heartbeat rise that the peer sent to this node
 // itself (a Beat), on top of what Heartbeat records: in monitored mode the
 // peer is then judged by the spacing of these arrivals alone, far more
 // regular than relayed ones. Call Heartbeat for the same rise too.
-func (d *Detector) DirectBeat(id string, now time.Time) {
+func (d *Detector) directBeat(id string, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
@@ -309,9 +309,9 @@ func (d *Detector) DirectBeat(id string, now time.Time) {
 	d.watch(id, p)
 }
 
-// Indirect stops judging the peer by direct beats (it stopped beating to
+// indirect stops judging the peer by direct beats (it stopped beating to
 // this node); its direct history is kept for when it starts again.
-func (d *Detector) Indirect(id string) {
+func (d *Detector) indirect(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
@@ -319,11 +319,11 @@ func (d *Detector) Indirect(id string) {
 	}
 }
 
-// SetVerdict sets or clears a verdict on the peer (monitored mode): while
+// setVerdict sets or clears a verdict on the peer (monitored mode): while
 // set, the peer is down; the next Check reports the change. Clearing it
 // does not bring the peer up by itself: a heartbeat must have been heard
 // since it went down. Unknown peers are ignored.
-func (d *Detector) SetVerdict(id string, down bool) {
+func (d *Detector) setVerdict(id string, down bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p, ok := d.peers[id]; ok {
@@ -334,17 +334,17 @@ func (d *Detector) SetVerdict(id string, down bool) {
 	}
 }
 
-// Verdict reports whether a verdict is set on the peer (SetVerdict).
-func (d *Detector) Verdict(id string) bool {
+// verdict reports whether a verdict is set on the peer (setVerdict).
+func (d *Detector) verdict(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]
 	return ok && p.has(verdict)
 }
 
-// Direct reports whether the peer beats to this node directly (monitored
-// mode), for status pages and tests.
-func (d *Detector) Direct(id string) bool {
+// direct reports whether the peer beats to this node directly (monitored
+// mode).
+func (d *Detector) direct(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, ok := d.peers[id]

@@ -1,11 +1,18 @@
-// Package health decides which peers are alive, from the heartbeats that
-// reach the local node through gossip.
+// Package health is all of Leviathan's failure detection: it decides which
+// peers are alive, suspended, recovered or dead.
+//
+// Two types share the work. A Detector keeps phi accrual over each peer's
+// heartbeats and the peers' states; a Monitor places the live members on a
+// ring, has each node beat straight to the next few (its monitors), and
+// turns their votes into verdicts that every node takes (see Monitoring).
+// Both are pure: the engine feeds them observations and the time, and
+// routes the beats and votes they return; Check, on a timer, reports the
+// peers discovered, suspended, recovered or declared dead since the last.
 //
 // Every node bumps a heartbeat counter and gossips it in its digests. The
 // node calls Detector.Heartbeat whenever it sees a peer's counter increase,
-// from whoever relayed it, and Detector.Check on a timer; Check reports the
-// peers that were discovered, suspended, recovered or declared dead since the
-// previous Check.
+// from whoever relayed it; with monitoring, the beats a peer sends straight
+// to this node weigh most.
 //
 // # Phi
 //
@@ -63,6 +70,18 @@
 // back to life through arithmetic alone. A peer that has never been alive
 // also needs at least one inter-arrival sample, so a single heartbeat, which
 // may be a stale one relayed long after the fact, never makes a peer live.
+//
+// # Monitoring
+//
+// In a large cluster relayed heartbeats are too sparse and irregular to
+// judge peers by. Monitor places members on a ring; each node beats
+// straight to the next few after it, and those monitors vote when its
+// beats stop; a quorum of votes is a verdict that takes the peer down, and
+// the peer's own word refutes it. Monitor runs that protocol and drives
+// its Detector in monitored mode (Config.Monitored); the caller routes the
+// Messages it returns and tells it what arrived (Observe, TakeVotes).
+// The package knows nothing of the wire: what it needs of the replication
+// core comes through Cluster.
 //
 // # Pauses
 //

@@ -25,7 +25,7 @@ func TestMonitoredMode(t *testing.T) {
 		{"direct silence is reported, not acted on", func(t *testing.T, d *Detector) {
 			for i := range 10 {
 				d.Heartbeat("p", at(time.Duration(i)*time.Second))
-				d.DirectBeat("p", at(time.Duration(i)*time.Second))
+				d.directBeat("p", at(time.Duration(i)*time.Second))
 				d.Check(at(time.Duration(i)*time.Second + time.Millisecond))
 			}
 			mustState(t, d, "p", Alive)
@@ -40,11 +40,11 @@ func TestMonitoredMode(t *testing.T) {
 				t.Fatalf("silent reported twice: %+v", r)
 			}
 			mustState(t, d, "p", Alive)
-			d.SetVerdict("p", true)
+			d.setVerdict("p", true)
 			if r := d.Check(at(14 * time.Second)); !slices.Equal(r.Suspended, []string{"p"}) {
 				t.Fatalf("verdict: %+v, want p suspended", r)
 			}
-			d.SetVerdict("p", false)
+			d.setVerdict("p", false)
 			mustState(t, d, "p", Suspended)
 			d.Heartbeat("p", at(15*time.Second))
 			if r := d.Check(at(15*time.Second + time.Millisecond)); !slices.Equal(r.Recovered, []string{"p"}) {
@@ -57,7 +57,7 @@ func TestMonitoredMode(t *testing.T) {
 				d.Check(at(time.Duration(i)*time.Second + time.Millisecond))
 			}
 			mustState(t, d, "q", Alive)
-			d.SetLastResort("q", true) // its monitors are down
+			d.setLastResort("q", true) // its monitors are down
 			// Checked every second: phi passes 32 after 37 s of silence,
 			// but the floor is 10 x dead_after = 5 min.
 			for sec := 6; sec <= 306; sec++ {
@@ -79,7 +79,7 @@ func TestMonitoredMode(t *testing.T) {
 			if r := d.Check(at(time.Hour)); len(r.Suspended) != 0 {
 				t.Fatalf("suspended after an hour of relayed silence without the last resort: %+v", r)
 			}
-			d.SetLastResort("s", true)
+			d.setLastResort("s", true)
 			if r := d.Check(at(time.Hour + time.Second)); !slices.Equal(r.Suspended, []string{"s"}) {
 				t.Fatalf("not suspended once the last resort is allowed: %+v", r)
 			}
@@ -87,11 +87,11 @@ func TestMonitoredMode(t *testing.T) {
 		{"released peer is not judged by its beats", func(t *testing.T, d *Detector) {
 			for i := range 6 {
 				d.Heartbeat("r", at(time.Duration(i)*time.Second))
-				d.DirectBeat("r", at(time.Duration(i)*time.Second))
+				d.directBeat("r", at(time.Duration(i)*time.Second))
 				d.Check(at(time.Duration(i)*time.Second + time.Millisecond))
 			}
-			d.Indirect("r")
-			if d.Direct("r") {
+			d.indirect("r")
+			if d.direct("r") {
 				t.Fatal("still direct after Indirect")
 			}
 			if r := d.Check(at(20 * time.Second)); len(r.Silent) != 0 || len(r.Suspended) != 0 {

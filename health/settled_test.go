@@ -16,11 +16,11 @@ func TestSettledPeersWakeUp(t *testing.T) {
 		poke func(d *Detector, now time.Time)
 		want func(r Report) bool
 	}{
-		{"verdict", func(d *Detector, _ time.Time) { d.SetVerdict("p", true) },
+		{"verdict", func(d *Detector, _ time.Time) { d.setVerdict("p", true) },
 			func(r Report) bool { return slices.Equal(r.Suspended, []string{"p"}) }},
-		{"last resort after a long silence", func(d *Detector, _ time.Time) { d.SetLastResort("p", true) },
+		{"last resort after a long silence", func(d *Detector, _ time.Time) { d.setLastResort("p", true) },
 			func(r Report) bool { return slices.Equal(r.Suspended, []string{"p"}) }},
-		{"direct beats gone silent", func(d *Detector, now time.Time) { d.DirectBeat("p", now.Add(-time.Hour)) },
+		{"direct beats gone silent", func(d *Detector, now time.Time) { d.directBeat("p", now.Add(-time.Hour)) },
 			func(r Report) bool { return slices.Equal(r.Silent, []string{"p"}) }},
 		{"removed and heard of again", func(d *Detector, now time.Time) {
 			d.Remove("p")

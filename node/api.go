@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/leviathan-gossip/leviathan/health"
+	"github.com/leviathan-gossip/leviathan/store"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -20,6 +21,12 @@ var (
 	ErrNotFound = errors.New("node: no such key")
 	// ErrValueTooLarge: a value over max_value_size.
 	ErrValueTooLarge = errors.New("node: value too large")
+	// ErrRecovering: a write came while this node, restarted after a
+	// crash with sync_writes off, may still be taking back from peers its
+	// own newest writes that its store lost (reusing their versions would
+	// get the new writes ignored). Retry shortly: each wait is bounded by
+	// max(2 s, 5 gossip rounds).
+	ErrRecovering = lsync.ErrRecovering
 )
 
 // Set writes a key of this node and returns its new version. When Set
@@ -215,7 +222,7 @@ func (n *Node) Lookup(peer, key string) (Entry, error) {
 		n.mu.Unlock()
 		var err error
 		if r, ok, err = n.disk.Get(id, key); err != nil {
-			return Entry{}, fmt.Errorf("node: lookup %q at %s: %w", key, peer, err)
+			return Entry{}, readErr(err, "lookup %q at %s", key, peer)
 		}
 	}
 	if !ok || r.Tombstone {
@@ -253,9 +260,18 @@ func (n *Node) Scan(peer string, fn func(key string, e Entry) bool) error {
 		return r.Tombstone || fn(r.Key, Entry{Value: r.Value, Version: r.Version})
 	})
 	if err != nil {
-		return fmt.Errorf("node: scan of %q: %w", view.ID, err)
+		return readErr(err, "scan of %q", view.ID)
 	}
 	return nil
+}
+
+// readErr wraps a failed store read. A read after Close is ErrClosed, the
+// error callers test for on every method, rather than the store's own.
+func readErr(err error, format string, args ...any) error {
+	if errors.Is(err, store.ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("node: "+format+": %w", append(args, err)...)
 }
 
 // viewOf resolves peer and returns what the engine holds of it and the

@@ -93,3 +93,24 @@ func TestLookupTellsUnknownPeerFromMissingKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsAfterCloseAreErrClosed: reads that reach the store after Close
+// fail with the node's ErrClosed, not the store's error.
+func TestReadsAfterCloseAreErrClosed(t *testing.T) {
+	n := startNode(t, fastConfig("a"))
+	if _, err := n.Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Lookup("", "k"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
+	}
+	if err := n.Scan("", func(string, Entry) bool { return true }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Scan after Close: %v, want ErrClosed", err)
+	}
+	if _, err := n.Changes("", Cursor{}, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("Changes after Close: %v, want ErrClosed", err)
+	}
+}

@@ -93,7 +93,7 @@ func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
 		// Known to gossip but nothing durable yet.
 		return ChangePage{Next: cur}, nil
 	case err != nil:
-		return ChangePage{}, fmt.Errorf("node: changes of %q: %w", id, err)
+		return ChangePage{}, readErr(err, "changes of %q", id)
 	}
 	return fitPage(id, p), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/transport"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // startTrio starts three nodes on real loopback sockets, joined and
@@ -121,7 +122,7 @@ func testForgedClaims(t *testing.T, keys []string) {
 			}
 			at := newAttacker(t, a.Addr(), kr)
 			for i, m := range tt.forge(a.Status(), b.Status(), c.Status()) {
-				b, err := lsync.Encode(m)
+				b, err := wire.Encode(m)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -18,14 +18,14 @@ func fastConfig(alias string) Config {
 		Cluster:            "test",
 		Addr:               "127.0.0.1",
 		InMemory:           true,
-		GossipVal:          Duration(20 * time.Millisecond),
-		HeartbeatVal:       Duration(20 * time.Millisecond),
-		HealthCheckVal:     Duration(20 * time.Millisecond),
-		PhiInitialInterval: Duration(50 * time.Millisecond),
-		PhiMaxInterval:     Duration(time.Second),
+		GossipVal:          20 * time.Millisecond,
+		HeartbeatVal:       20 * time.Millisecond,
+		HealthCheckVal:     20 * time.Millisecond,
+		PhiInitialInterval: 50 * time.Millisecond,
+		PhiMaxInterval:     time.Second,
 		// Generous, so that a stalled -race run does not suspend a live peer.
 		PhiThreshold: 20,
-		DeadAfter:    Duration(5 * time.Second),
+		DeadAfter:    5 * time.Second,
 	}
 }
 
@@ -111,8 +111,8 @@ func TestMemClusterConverges(t *testing.T) {
 // event, and once collected the tombstone is gone everywhere.
 func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 	nodes := memCluster(t, 2, nil, func(c *Config) {
-		c.TombstoneGrace = Duration(50 * time.Millisecond)
-		c.ReduceVal = Duration(20 * time.Millisecond)
+		c.TombstoneGrace = 50 * time.Millisecond
+		c.ReduceVal = 20 * time.Millisecond
 	})
 	sub := nodes[1].Subscribe(256)
 	defer sub.Close()
@@ -150,8 +150,8 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 // with its data and announced.
 func TestDeadPeerRemoved(t *testing.T) {
 	nodes := memCluster(t, 2, nil, func(c *Config) {
-		c.DeadAfter = Duration(100 * time.Millisecond)
-		c.DeadGrace = Duration(100 * time.Millisecond)
+		c.DeadAfter = 100 * time.Millisecond
+		c.DeadGrace = 100 * time.Millisecond
 		c.SkipLeave = true
 	})
 	sub := nodes[0].Subscribe(256)

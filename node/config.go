@@ -13,9 +13,11 @@ import (
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
-// Config is a node's configuration, as read from TOML. The zero value of a
-// field means its default (see DefaultConfig); config.example.toml
-// documents every key.
+// Config is a node's configuration, built in code or read from TOML
+// (LoadConfig). The zero value of a field means its default (see
+// DefaultConfig); config.example.toml documents every key. In TOML, an
+// interval is milliseconds (1000) or a Go duration ("1s"), and a size is
+// bytes or a string with a unit ("256MiB").
 type Config struct {
 	// Identity and membership.
 	ID      string   `toml:"id"`      // stable node id; default alias, else addr:port
@@ -48,42 +50,42 @@ type Config struct {
 	SyncWrites bool   `toml:"sync_writes"` // fsync every batch
 
 	// MemoryLimit is the Go runtime's soft memory limit for the process
-	// (runtime/debug.SetMemoryLimit), set by Start: "256MiB", or bytes. 0
-	// leaves the runtime's default (no limit); GOMEMLIMIT in the
-	// environment takes precedence. It bounds the heap that Badger's
-	// transient buffers (memtables, table builders of flushes and
-	// compactions) and decoded messages grow to: the collector runs more
-	// often instead of letting the heap double.
-	MemoryLimit ByteSize `toml:"memory_limit"`
-	// MinFreeDisk is the free space kept on the data directory's file
-	// system ("256MiB", or bytes; 0: the default 128 MiB, negative: off).
-	// Below it local writes fail with ErrDiskFull and peers' data is
-	// refused, while the node keeps gossiping: Badger out of space may
-	// crash instead of failing a write.
-	MinFreeDisk ByteSize `toml:"min_free_disk"`
+	// (runtime/debug.SetMemoryLimit) in bytes, set by Start. 0 leaves the
+	// runtime's default (no limit); GOMEMLIMIT in the environment takes
+	// precedence. It bounds the heap that Badger's transient buffers
+	// (memtables, table builders of flushes and compactions) and decoded
+	// messages grow to: the collector runs more often instead of letting
+	// the heap double.
+	MemoryLimit int64 `toml:"memory_limit"`
+	// MinFreeDisk is the free space in bytes kept on the data directory's
+	// file system (0: the default 128 MiB, negative: off). Below it local
+	// writes fail with ErrDiskFull and peers' data is refused, while the
+	// node keeps gossiping: Badger out of space may crash instead of
+	// failing a write.
+	MinFreeDisk int64 `toml:"min_free_disk"`
 
-	// Intervals: an integer is milliseconds, a string a Go duration ("1s").
-	GossipVal      Duration `toml:"gossip_val"`       // one gossip round per interval
-	HeartbeatVal   Duration `toml:"heartbeat_val"`    // local heartbeat bumped per interval
-	HealthCheckVal Duration `toml:"health_check_val"` // peer states re-evaluated per interval
-	ReduceVal      Duration `toml:"reduce_val"`       // tombstone collection interval
-	Fanout         int      `toml:"fanout"`           // live peers gossiped to per round
+	// Intervals.
+	GossipVal      time.Duration `toml:"gossip_val"`       // one gossip round per interval
+	HeartbeatVal   time.Duration `toml:"heartbeat_val"`    // local heartbeat bumped per interval
+	HealthCheckVal time.Duration `toml:"health_check_val"` // peer states re-evaluated per interval
+	ReduceVal      time.Duration `toml:"reduce_val"`       // tombstone collection interval
+	Fanout         int           `toml:"fanout"`           // live peers gossiped to per round
 
 	// Deletes, dead peers and leaving.
-	TombstoneGrace Duration `toml:"tombstone_grace"` // deleted keys' tombstones kept this long
-	DeadGrace      Duration `toml:"dead_grace"`      // dead this long -> removed with its data
-	KeepDeadPeers  bool     `toml:"keep_dead_peers"` // never remove dead peers or their data
-	SkipLeave      bool     `toml:"skip_leave"`      // Close without announcing a leave
+	TombstoneGrace time.Duration `toml:"tombstone_grace"` // deleted keys' tombstones kept this long
+	DeadGrace      time.Duration `toml:"dead_grace"`      // dead this long -> removed with its data
+	KeepDeadPeers  bool          `toml:"keep_dead_peers"` // never remove dead peers or their data
+	SkipLeave      bool          `toml:"skip_leave"`      // Close without announcing a leave
 
 	// Failure detection (phi accrual).
-	PhiThreshold       float64  `toml:"phi_threshold"`
-	PhiWindow          int      `toml:"phi_window"`
-	PhiInitialInterval Duration `toml:"phi_initial_interval"`
-	PhiMaxInterval     Duration `toml:"phi_max_interval"`
-	PhiAcceptablePause Duration `toml:"phi_acceptable_pause"`
-	DeadAfter          Duration `toml:"dead_after"`
+	PhiThreshold       float64       `toml:"phi_threshold"`
+	PhiWindow          int           `toml:"phi_window"`
+	PhiInitialInterval time.Duration `toml:"phi_initial_interval"`
+	PhiMaxInterval     time.Duration `toml:"phi_max_interval"`
+	PhiAcceptablePause time.Duration `toml:"phi_acceptable_pause"`
+	DeadAfter          time.Duration `toml:"dead_after"`
 	// Monitoring: each node beats straight to Monitors peers (0: the
-	// default 5; negative: off, phi over relayed heartbeats as before),
+	// default 5; negative: off, phi over relayed heartbeats),
 	// which suspect it above PhiDirectThreshold and vote; a majority of
 	// its monitors suspends it everywhere. A node suspects a peer it does
 	// not monitor on its own only when phi over its relayed heartbeats
@@ -112,37 +114,9 @@ type Config struct {
 	dataDirDefaulted bool
 }
 
-// Duration is a time.Duration that TOML may give as milliseconds (1000)
-// or as a Go duration string ("1s"), as the seed libraries' configs did.
-type Duration time.Duration
-
-// UnmarshalTOML implements toml.Unmarshaler.
-func (d *Duration) UnmarshalTOML(v any) error {
-	switch x := v.(type) {
-	case int64:
-		if x < 0 || x > math.MaxInt64/int64(time.Millisecond) {
-			return fmt.Errorf("%d ms is out of range", x)
-		}
-		*d = Duration(time.Duration(x) * time.Millisecond)
-	case string:
-		p, err := time.ParseDuration(x)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration (want milliseconds like 1000 or a string like \"1s\")", x)
-		}
-		*d = Duration(p)
-	default:
-		return fmt.Errorf("%v (%T) is not a duration (want milliseconds like 1000 or a string like \"1s\")", v, v)
-	}
-	return nil
-}
-
-// MarshalText renders the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// DefaultConfig returns the defaults every unset field takes.
+// DefaultConfig is for nodes on one LAN or in one data centre (1 s rounds,
+// a crashed peer suspected within about 8 s); its values are also the
+// defaults of fields left zero.
 func DefaultConfig() Config {
 	return Config{
 		Cluster:            "leviathan",
@@ -151,18 +125,18 @@ func DefaultConfig() Config {
 		MTU:                1400,
 		MaxMessageSize:     4 << 20,
 		DataDir:            "leviathan-data",
-		GossipVal:          Duration(time.Second),
-		HeartbeatVal:       Duration(time.Second),
-		HealthCheckVal:     Duration(time.Second),
-		ReduceVal:          Duration(10 * time.Second),
-		TombstoneGrace:     Duration(time.Hour),
-		DeadGrace:          Duration(24 * time.Hour),
+		GossipVal:          time.Second,
+		HeartbeatVal:       time.Second,
+		HealthCheckVal:     time.Second,
+		ReduceVal:          10 * time.Second,
+		TombstoneGrace:     time.Hour,
+		DeadGrace:          24 * time.Hour,
 		Fanout:             3,
 		PhiThreshold:       8,
 		PhiWindow:          1000,
-		PhiInitialInterval: Duration(2 * time.Second),
-		PhiMaxInterval:     Duration(10 * time.Second),
-		DeadAfter:          Duration(30 * time.Second),
+		PhiInitialInterval: 2 * time.Second,
+		PhiMaxInterval:     10 * time.Second,
+		DeadAfter:          30 * time.Second,
 		Monitors:           5,
 		MaxPeers:           16384,
 		MinFreeDisk:        128 << 20,
@@ -175,40 +149,31 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultLANConfig is for nodes in one data centre or office network: the
-// defaults (1 s gossip, heartbeat and health check; a crashed peer is
-// suspected after about 8 s).
-func DefaultLANConfig() Config { return DefaultConfig() }
-
-// DefaultLocalConfig is for nodes on one machine or a fast, quiet network
-// (tests, demos): everything five times faster than on a LAN, so a write
-// reaches every peer in well under a second and a crashed peer is
-// suspected within about 2 s.
+// DefaultLocalConfig is for nodes on one machine (tests, demos): five times
+// faster than DefaultConfig, a crashed peer suspected within about 2 s.
 func DefaultLocalConfig() Config {
 	c := DefaultConfig()
-	c.GossipVal = Duration(200 * time.Millisecond)
-	c.HeartbeatVal = Duration(200 * time.Millisecond)
-	c.HealthCheckVal = Duration(200 * time.Millisecond)
-	c.PhiInitialInterval = Duration(400 * time.Millisecond)
-	c.PhiMaxInterval = Duration(2 * time.Second)
-	c.DeadAfter = Duration(10 * time.Second)
+	c.GossipVal = 200 * time.Millisecond
+	c.HeartbeatVal = 200 * time.Millisecond
+	c.HealthCheckVal = 200 * time.Millisecond
+	c.PhiInitialInterval = 400 * time.Millisecond
+	c.PhiMaxInterval = 2 * time.Second
+	c.DeadAfter = 10 * time.Second
 	return c
 }
 
-// DefaultWANConfig is for nodes across regions: slower rounds (less
-// traffic over expensive links) and a detector that tolerates jitter and
-// short outages, at the price of suspecting a crashed peer later (about
-// half a minute).
+// DefaultWANConfig is for nodes across regions: slower rounds and a
+// detector that rides out jitter, a crashed peer suspected within about 30 s.
 func DefaultWANConfig() Config {
 	c := DefaultConfig()
-	c.GossipVal = Duration(2 * time.Second)
-	c.HeartbeatVal = Duration(2 * time.Second)
-	c.HealthCheckVal = Duration(2 * time.Second)
+	c.GossipVal = 2 * time.Second
+	c.HeartbeatVal = 2 * time.Second
+	c.HealthCheckVal = 2 * time.Second
 	c.PhiThreshold = 12
-	c.PhiInitialInterval = Duration(5 * time.Second)
-	c.PhiMaxInterval = Duration(30 * time.Second)
-	c.PhiAcceptablePause = Duration(3 * time.Second)
-	c.DeadAfter = Duration(2 * time.Minute)
+	c.PhiInitialInterval = 5 * time.Second
+	c.PhiMaxInterval = 30 * time.Second
+	c.PhiAcceptablePause = 3 * time.Second
+	c.DeadAfter = 2 * time.Minute
 	return c
 }
 
@@ -336,12 +301,15 @@ func (c Config) problems() []error {
 	if !c.InMemory && c.DataDir == "" {
 		bad("data_dir", "must be set unless in_memory = true")
 	}
-	if c.MemoryLimit < 0 || c.MemoryLimit > 0 && c.MemoryLimit < minMemoryLimit {
+	switch {
+	case c.MemoryLimit < 0:
+		bad("memory_limit", "%d bytes must not be negative", c.MemoryLimit)
+	case c.MemoryLimit > 0 && c.MemoryLimit < minMemoryLimit:
 		bad("memory_limit", "%d bytes must be 0 (no limit) or at least 64 MiB", c.MemoryLimit)
 	}
 	for _, iv := range []struct {
 		name string
-		d    Duration
+		d    time.Duration
 		min  time.Duration
 	}{
 		{"gossip_val", c.GossipVal, time.Millisecond},
@@ -356,15 +324,15 @@ func (c Config) problems() []error {
 		{"phi_max_interval", c.PhiMaxInterval, time.Millisecond},
 		{"dead_after", c.DeadAfter, time.Millisecond},
 	} {
-		if iv.d.D() < iv.min || iv.d.D() > 24*time.Hour*365 {
-			bad(iv.name, "%v must be between %v and a year", iv.d.D(), iv.min)
+		if iv.d < iv.min || iv.d > 24*time.Hour*365 {
+			bad(iv.name, "%v must be between %v and a year", iv.d, iv.min)
 		}
 	}
 	if c.MaxPeers >= 0 && c.MaxPeers < 2 {
 		bad("max_peers", "%d must be negative (no cap) or at least 2", c.MaxPeers)
 	}
 	if c.PhiAcceptablePause < 0 {
-		bad("phi_acceptable_pause", "%v must not be negative", c.PhiAcceptablePause.D())
+		bad("phi_acceptable_pause", "%v must not be negative", c.PhiAcceptablePause)
 	}
 	if c.Fanout < 1 || c.Fanout > 64 {
 		bad("fanout", "%d is out of range 1-64", c.Fanout)

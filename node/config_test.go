@@ -25,11 +25,11 @@ reduce_val = 10000
 		name      string
 		got, want time.Duration
 	}{
-		{"gossip_val", cfg.GossipVal.D(), 250 * time.Millisecond},
-		{"heartbeat_val", cfg.HeartbeatVal.D(), 2 * time.Second},
-		{"health_check_val", cfg.HealthCheckVal.D(), time.Minute},
-		{"reduce_val", cfg.ReduceVal.D(), 10 * time.Second},
-		{"dead_after (default)", cfg.DeadAfter.D(), 30 * time.Second},
+		{"gossip_val", cfg.GossipVal, 250 * time.Millisecond},
+		{"heartbeat_val", cfg.HeartbeatVal, 2 * time.Second},
+		{"health_check_val", cfg.HealthCheckVal, time.Minute},
+		{"reduce_val", cfg.ReduceVal, 10 * time.Second},
+		{"dead_after (default)", cfg.DeadAfter, 30 * time.Second},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -37,6 +37,20 @@ reduce_val = 10000
 	}
 	if cfg.Port != 7946 || cfg.Cluster != "leviathan" || cfg.MTU != 1400 {
 		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+// TestIntervalSpellings: both TOML spellings of an interval, milliseconds
+// and a Go duration, give the same time.Duration.
+func TestIntervalSpellings(t *testing.T) {
+	for _, text := range []string{`gossip_val = 1500`, `gossip_val = "1.5s"`} {
+		cfg, err := ParseConfig(text, "test")
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if cfg.GossipVal != 1500*time.Millisecond {
+			t.Errorf("%s: GossipVal = %v, want 1.5s", text, cfg.GossipVal)
+		}
 	}
 }
 
@@ -137,7 +151,7 @@ func TestPresetsAreValid(t *testing.T) {
 		cfg    Config
 		gossip time.Duration
 	}{
-		{"lan", DefaultLANConfig(), time.Second},
+		{"lan", DefaultConfig(), time.Second},
 		{"local", DefaultLocalConfig(), 200 * time.Millisecond},
 		{"wan", DefaultWANConfig(), 2 * time.Second},
 	} {
@@ -145,7 +159,7 @@ func TestPresetsAreValid(t *testing.T) {
 			if err := tt.cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if got := tt.cfg.GossipVal.D(); got != tt.gossip {
+			if got := tt.cfg.GossipVal; got != tt.gossip {
 				t.Errorf("gossip_val = %v, want %v", got, tt.gossip)
 			}
 		})

@@ -3,9 +3,11 @@ package node
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -34,12 +36,13 @@ func decodeFields(text string, cfg *Config) ([]error, error) {
 			continue
 		}
 		// Decode into a fresh value, so a half-decoded list does not stay.
-		v := reflect.New(dst.Type())
+		as := decodeType(dst.Type())
+		v := reflect.New(as)
 		if err := md.PrimitiveDecode(raw[name], v.Interface()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", name, typeProblem(md, raw[name], dst.Type(), err)))
+			errs = append(errs, fmt.Errorf("%s: %s", name, typeProblem(md, raw[name], as, err)))
 			continue
 		}
-		dst.Set(v.Elem())
+		dst.Set(v.Elem().Convert(dst.Type()))
 	}
 	return append(unknown, errs...), nil
 }
@@ -56,12 +59,51 @@ func configFields(cfg *Config) map[string]reflect.Value {
 	return out
 }
 
-// durationType and byteSizeType are told apart by typeProblem: their own
-// decoders' messages are already specific.
+// Config's fields are plain Go types, while TOML spells durations and
+// sizes its own way: such a field is decoded through a type that reads
+// that spelling, then converted.
 var (
-	durationType = reflect.TypeOf(Duration(0))
-	byteSizeType = reflect.TypeOf(ByteSize(0))
+	goDurationType = reflect.TypeFor[time.Duration]()
+	durationType   = reflect.TypeFor[tomlDuration]()
+	sizeType       = reflect.TypeFor[tomlSize]()
 )
+
+// decodeType is the type a Config field of type t is decoded through.
+// Every int64 field of Config is a size in bytes (counts are int).
+func decodeType(t reflect.Type) reflect.Type {
+	switch {
+	case t == goDurationType:
+		return durationType
+	case t.Kind() == reflect.Int64:
+		return sizeType
+	}
+	return t
+}
+
+// tomlDuration decodes an interval key of Config: TOML has no duration
+// type, so an interval is an integer (milliseconds) or a Go duration
+// string.
+type tomlDuration time.Duration
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (d *tomlDuration) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 || x > math.MaxInt64/int64(time.Millisecond) {
+			return fmt.Errorf("%d ms is out of range", x)
+		}
+		*d = tomlDuration(time.Duration(x) * time.Millisecond)
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (want milliseconds like 1000 or a string like \"1s\")", x)
+		}
+		*d = tomlDuration(p)
+	default:
+		return fmt.Errorf("%v (%T) is not a duration (want milliseconds like 1000 or a string like \"1s\")", v, v)
+	}
+	return nil
+}
 
 // typeProblem explains a value of the wrong type in the user's terms:
 // what was given and what the key wants.
@@ -70,7 +112,7 @@ func typeProblem(md toml.MetaData, p toml.Primitive, want reflect.Type, err erro
 	if i := strings.Index(msg, "): "); i >= 0 {
 		msg = msg[i+3:] // the decoder's "toml: line N (last key "k")" prefix
 	}
-	if (want == durationType || want == byteSizeType) && !strings.HasPrefix(msg, "incompatible types") {
+	if (want == durationType || want == sizeType) && !strings.HasPrefix(msg, "incompatible types") {
 		return msg // the type's own message says what it accepts
 	}
 	var got any

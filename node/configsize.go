@@ -9,11 +9,7 @@ import (
 	"strings"
 )
 
-// ByteSize is a size in bytes that TOML may give as an integer (bytes) or
-// as a string with a unit: "256MiB", "1GiB", "512KiB", "300MB" (powers of
-// 1000 for KB/MB/GB, of 1024 for KiB/MiB/GiB).
-type ByteSize int64
-
+// byteUnits are the units a size may carry.
 var byteUnits = []struct {
 	suffix string
 	scale  int64
@@ -24,8 +20,11 @@ var byteUnits = []struct {
 	{"B", 1},
 }
 
-// ParseByteSize parses a size such as "256MiB" or "1000000".
-func ParseByteSize(s string) (ByteSize, error) {
+// ParseByteSize parses a size in bytes as the config's size keys take it:
+// "256MiB", "1GiB", "512KiB", "300MB" (powers of 1000 for KB/MB/GB, of
+// 1024 for KiB/MiB/GiB) or plain bytes ("268435456"). A program can give
+// its own flags the same spelling.
+func ParseByteSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	scale := int64(1)
 	for _, u := range byteUnits {
@@ -38,31 +37,30 @@ func ParseByteSize(s string) (ByteSize, error) {
 	if err != nil || n < 0 || math.IsInf(n, 0) || n*float64(scale) > math.MaxInt64/2 {
 		return 0, fmt.Errorf("%q is not a size (want bytes like 268435456 or a string like \"256MiB\")", s)
 	}
-	return ByteSize(n * float64(scale)), nil
+	return int64(n * float64(scale)), nil
 }
 
+// tomlSize decodes a size key of Config: TOML has no unit, so a size is an
+// integer (bytes) or a string ParseByteSize reads. A negative integer
+// passes through, for the keys where it means off; Validate judges it.
+type tomlSize int64
+
 // UnmarshalTOML implements toml.Unmarshaler.
-func (b *ByteSize) UnmarshalTOML(v any) error {
+func (b *tomlSize) UnmarshalTOML(v any) error {
 	switch x := v.(type) {
 	case int64:
-		if x < 0 {
-			return fmt.Errorf("%d bytes must not be negative", x)
-		}
-		*b = ByteSize(x)
+		*b = tomlSize(x)
 	case string:
 		p, err := ParseByteSize(x)
 		if err != nil {
 			return err
 		}
-		*b = p
+		*b = tomlSize(p)
 	default:
 		return fmt.Errorf("%v (%T) is not a size (want bytes like 268435456 or a string like \"256MiB\")", v, v)
 	}
 	return nil
 }
-
-// MarshalText renders the size in bytes.
-func (b ByteSize) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(b), 10)), nil }
 
 // minMemoryLimit is the smallest memory_limit accepted: below it the
 // collector would run continuously for a node's own working set (Badger's
@@ -75,13 +73,13 @@ const minMemoryLimit = 64 << 20
 // precedence. It returns the limit in force and where it came from. The
 // limit is process-wide: with several nodes in one process, the last one
 // started sets it.
-func applyMemoryLimit(limit ByteSize) (int64, string) {
+func applyMemoryLimit(limit int64) (int64, string) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 	}
 	if limit <= 0 {
 		return debug.SetMemoryLimit(-1), ""
 	}
-	debug.SetMemoryLimit(int64(limit))
-	return int64(limit), "memory_limit"
+	debug.SetMemoryLimit(limit)
+	return limit, "memory_limit"
 }

@@ -1,15 +1,17 @@
 package node
 
 import (
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseByteSize(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
-		want ByteSize
+		want int64
 		ok   bool
 	}{
 		{"268435456", 268435456, true},
@@ -37,7 +39,7 @@ func TestParseByteSize(t *testing.T) {
 func TestMemoryLimitConfig(t *testing.T) {
 	for _, tt := range []struct {
 		toml string
-		want ByteSize
+		want int64
 		bad  string // substring of the error, "" if valid
 	}{
 		{``, 0, ""},
@@ -55,6 +57,45 @@ func TestMemoryLimitConfig(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tt.toml, err, tt.bad)
 		case tt.bad == "" && cfg.MemoryLimit != tt.want:
 			t.Errorf("%s: memory_limit = %d, want %d", tt.toml, cfg.MemoryLimit, tt.want)
+		}
+	}
+}
+
+// TestMinFreeDiskConfig: min_free_disk takes a size like memory_limit,
+// and a negative integer, which turns the reserve off.
+func TestMinFreeDiskConfig(t *testing.T) {
+	for _, tt := range []struct {
+		toml string
+		want int64
+	}{
+		{``, 128 << 20},
+		{`min_free_disk = "256MiB"`, 256 << 20},
+		{`min_free_disk = 1000000`, 1e6},
+		{`min_free_disk = -1`, -1},
+	} {
+		cfg, err := ParseConfig(tt.toml, "test")
+		if err != nil {
+			t.Errorf("%s: %v", tt.toml, err)
+			continue
+		}
+		if cfg.MinFreeDisk != tt.want {
+			t.Errorf("%s: min_free_disk = %d, want %d", tt.toml, cfg.MinFreeDisk, tt.want)
+		}
+	}
+	if _, err := ParseConfig(`min_free_disk = "plenty"`, "test"); err == nil || !strings.Contains(err.Error(), `min_free_disk: "plenty" is not a size`) {
+		t.Errorf("bad size: %v", err)
+	}
+}
+
+// TestInt64FieldsAreSizes: TOML decodes every int64 field of Config as a
+// size ("256MiB"), so a count must not be added as an int64.
+func TestInt64FieldsAreSizes(t *testing.T) {
+	sizes := map[string]bool{"memory_limit": true, "min_free_disk": true}
+	ct := reflect.TypeFor[Config]()
+	for i := 0; i < ct.NumField(); i++ {
+		f := ct.Field(i)
+		if f.Type.Kind() == reflect.Int64 && f.Type != reflect.TypeFor[time.Duration]() && !sizes[f.Tag.Get("toml")] {
+			t.Errorf("Config.%s is an int64 but not a size; make it an int", f.Name)
 		}
 	}
 }

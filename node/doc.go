@@ -5,14 +5,16 @@
 //
 // # A node
 //
-// Start from a preset (DefaultLocalConfig on one machine, DefaultLANConfig
-// in a data centre, DefaultWANConfig across regions) or from a TOML file
-// (LoadConfig; config.example.toml lists every key), then New, Start and,
-// at the end, Close:
+// Start from a preset (DefaultConfig on a LAN or in a data centre,
+// DefaultLocalConfig on one machine, DefaultWANConfig across regions) or
+// from a TOML file (LoadConfig; config.example.toml lists every key), then
+// New, Start and, at the end, Close. Config is plain Go: intervals are
+// time.Duration, sizes int64 bytes, and a field left zero takes its
+// default.
 //
-//	cfg := node.DefaultLANConfig()
+//	cfg := node.DefaultConfig()
 //	cfg.Alias = "peer1"
-//	cfg.Addr = "10.0.0.1"                     // this host's IP, as peers reach it
+//	cfg.Addr = "10.0.0.1"              // this host's IP, as peers reach it
 //	cfg.Seeds = []string{"10.0.0.2:7946"}
 //	cfg.DataDir = "/var/lib/leviathan" // unset: ./leviathan-data, with a warning in the log
 //	n, err := node.New(cfg, node.WithLogger(logger))
@@ -36,6 +38,16 @@
 //	e, err := n.Lookup("peer2", "greeting")        // e.Value, e.Version;
 //	                                               // ErrUnknownPeer or ErrNotFound
 //	_, err = n.Delete("greeting")                  // a tombstone that replicates
+//
+// # Errors
+//
+// Errors worth telling apart are variables of this package, for
+// errors.Is: ErrConfig, ErrIDMismatch and ErrCorrupt from New;
+// ErrNotFound and ErrUnknownPeer from reads; ErrBadKey, ErrValueTooLarge,
+// ErrDiskFull, ErrLeft, ErrStoreFailed and ErrRecovering (retry shortly)
+// from writes; ErrClosed after Close. Those that come from other packages
+// (sync, store) are the same values under this package's name, so a
+// caller imports only node.
 //
 // # Events
 //

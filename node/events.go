@@ -57,7 +57,7 @@ func (t EventType) String() string {
 }
 
 // Delta is one replicated key change, as delivered in EventUpdates and
-// EventDelete: the seed libraries' [peer, key, value, version]. In JSON
+// EventDelete: peer, key, value and version. In JSON
 // its value is written as the admin API (package node/admin) writes
 // values: "value" as a string when it is valid UTF-8, "value_b64" in
 // base64.

@@ -41,7 +41,7 @@ func ExampleDefaultLocalConfig() {
 		log.Fatal(err)
 	}
 	defer n.Close()
-	fmt.Println(cfg.GossipVal.D(), n.ID())
+	fmt.Println(cfg.GossipVal, n.ID())
 	// Output: 200ms local
 }
 
@@ -83,7 +83,7 @@ dead_after = "1m"
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(cfg.Alias, cfg.Seeds, cfg.GossipVal.D(), cfg.DeadAfter.D(), cfg.PhiThreshold)
+	fmt.Println(cfg.Alias, cfg.Seeds, cfg.GossipVal, cfg.DeadAfter, cfg.PhiThreshold)
 
 	_, err = node.ParseConfig(`gossip_vall = 500`, "typo.toml")
 	fmt.Println(err)
@@ -95,7 +95,7 @@ dead_after = "1m"
 
 // fast makes an example cluster converge in milliseconds.
 func fast(alias string) node.Config {
-	d := node.Duration(20 * time.Millisecond)
+	d := 20 * time.Millisecond
 	return node.Config{Alias: alias, Cluster: "example", InMemory: true, GossipVal: d, HeartbeatVal: d, HealthCheckVal: d}
 }
 

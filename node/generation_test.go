@@ -8,6 +8,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/transport"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // aheadClock is the system clock shifted by a fixed offset.
@@ -111,7 +112,7 @@ func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
 	}
 	defer x.Close()
 	gen := b.Status().Generation
-	forged, err := lsync.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: []lsync.DigestEntry{
+	forged, err := wire.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: []lsync.DigestEntry{
 		{ID: "b", Addr: b.Addr(), Generation: gen + uint64(24*time.Hour/time.Millisecond), Heartbeat: 1 << 40}}})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +161,7 @@ func TestGhostPeersForgotten(t *testing.T) {
 	defer x.Close()
 	send := func(d []lsync.DigestEntry) {
 		t.Helper()
-		b, err := lsync.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: d})
+		b, err := wire.Encode(&lsync.Syn{Cluster: "test", From: "forger", Digest: d})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/transport"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // counters are the node's own measurements, read by Stats.
@@ -52,7 +53,7 @@ func (n *Node) receiveLoop() {
 	defer n.wg.Done()
 	defer close(n.dataIn)
 	for pkt := range n.transport.Recv() {
-		if typ, err := lsync.PeekType(pkt.Data); err == nil && (typ == lsync.MsgBeat || typ == lsync.MsgSuspect) {
+		if typ, err := wire.PeekType(pkt.Data); err == nil && (typ == lsync.MsgBeat || typ == lsync.MsgSuspect) {
 			n.handleWith(pkt, n.lockForLiveness)
 			continue
 		}
@@ -96,15 +97,18 @@ func (n *Node) lockNoData() (held, ok bool) {
 // tickLoop drives gossip rounds, heartbeats and health checks.
 func (n *Node) tickLoop() {
 	defer n.wg.Done()
-	gossip := n.clock.NewTicker(n.cfg.GossipVal.D())
-	beat := n.clock.NewTicker(n.cfg.HeartbeatVal.D())
-	check := n.clock.NewTicker(n.cfg.HealthCheckVal.D())
-	reduce := n.clock.NewTicker(n.cfg.ReduceVal.D())
+	n.round() // join at once rather than one interval late
+	if !n.waitPhase() {
+		return
+	}
+	gossip := n.clock.NewTicker(n.cfg.GossipVal)
+	beat := n.clock.NewTicker(n.cfg.HeartbeatVal)
+	check := n.clock.NewTicker(n.cfg.HealthCheckVal)
+	reduce := n.clock.NewTicker(n.cfg.ReduceVal)
 	defer gossip.Stop()
 	defer beat.Stop()
 	defer check.Stop()
 	defer reduce.Stop()
-	n.round() // join at once rather than one interval late
 	for {
 		select {
 		case <-n.stop:
@@ -128,6 +132,25 @@ func (n *Node) tickLoop() {
 			n.reduceDue.Store(true)
 			n.kickMaint()
 		}
+	}
+}
+
+// waitPhase waits for the node's random phase (drawn at New, within one
+// gossip interval) before its timers start: nodes started together, as a
+// deploy or a test starts them, would otherwise tick together, and a
+// write would wait a whole round at every hop. It reports false if the
+// node stopped meanwhile.
+func (n *Node) waitPhase() bool {
+	if n.phase <= 0 {
+		return true
+	}
+	t := n.clock.NewTicker(n.phase)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-n.stop:
+		return false
 	}
 }
 
@@ -164,7 +187,7 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	n.counters.msgsIn.Add(1)
 	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
 	start := time.Now()
-	msg, err := lsync.DecodeWith(pkt.Data, n.limits)
+	msg, err := wire.DecodeWith(pkt.Data, n.limits)
 	if err == nil && len(pkt.Data) > 64<<10 {
 		typ := msg.Type().String()
 		defer func() {
@@ -221,7 +244,7 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 // store stalled for seconds would stall receiving, and the node would
 // suspect every peer.
 func (n *Node) lockForStep() (held, ok bool) {
-	wait := min(n.cfg.HeartbeatVal.D()/4, 50*time.Millisecond)
+	wait := min(n.cfg.HeartbeatVal/4, 50*time.Millisecond)
 	held = n.seq.lockWithin(wait)
 	n.mu.Lock()
 	if !held && !n.eng.Busy() {
@@ -350,7 +373,7 @@ func (n *Node) sendAll(out []engine.Outgoing) {
 	var enc []byte
 	for _, o := range out {
 		if o.Msg != last {
-			b, err := lsync.Encode(o.Msg)
+			b, err := wire.Encode(o.Msg)
 			if err != nil {
 				n.counters.sendErrors.Add(1)
 				n.log.Error().Err(err).Str("type", o.Msg.Type().String()).Msg("encode failed")

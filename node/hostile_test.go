@@ -15,6 +15,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/transport"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // attacker fires packets at one node from a socket of its own, which also
@@ -56,7 +57,7 @@ func (a *attacker) send(kind string, b []byte) {
 // sendMsg encodes m and, as a member would, seals it when a key is set.
 func (a *attacker) sendMsg(kind string, m lsync.Message) {
 	a.t.Helper()
-	b, err := lsync.Encode(m)
+	b, err := wire.Encode(m)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func (a *attacker) capture(want lsync.MsgType) []byte {
 				continue
 			}
 		}
-		if typ, err := lsync.PeekType(plain); err == nil && typ == want {
+		if typ, err := wire.PeekType(plain); err == nil && typ == want {
 			return raw
 		}
 	}
@@ -119,7 +120,7 @@ func hello(addr string) []byte {
 
 func frame(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
 
-func hdr(t lsync.MsgType) []byte { return []byte{0x4c, 0x56, lsync.ProtocolVersion, byte(t)} }
+func hdr(t lsync.MsgType) []byte { return []byte{0x4c, 0x56, wire.ProtocolVersion, byte(t)} }
 
 func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -167,7 +168,7 @@ func (a *attacker) flood(target *Node, cluster string, peer Status) {
 	for i := 0; i < 50; i++ {
 		a.send("bad magic/version/type", join([]byte{'G', 'E'}, random(40)))
 		a.send("bad magic/version/type", join([]byte{0x4c, 0x56, 99, 1}, random(40)))
-		a.send("bad magic/version/type", join([]byte{0x4c, 0x56, lsync.ProtocolVersion, 77}, random(40)))
+		a.send("bad magic/version/type", join([]byte{0x4c, 0x56, wire.ProtocolVersion, 77}, random(40)))
 	}
 	// 4. Truncations and bit flips of a genuine message (sealed or not).
 	plainSynAck := synAck
@@ -328,7 +329,7 @@ func testHostile(t *testing.T, keys []string) {
 		t.Fatalf("a write from another cluster got in: %q", got)
 	}
 	self := a.Status()
-	// A forged entry claiming generation+1 for a is refuted (issue 14): a
+	// A forged entry claiming generation+1 for a is refuted: a
 	// takes max(now, claimed+1), its data intact (checked above), and is
 	// not pushed further than that.
 	genOK := self.Generation >= selfBefore.Generation &&

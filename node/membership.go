@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // ErrLeft is returned by writes and Join after Leave: a node that left
@@ -98,7 +99,7 @@ func (n *Node) Leave() error {
 // sendSynTo sends one Syn to each address, each with its own copy of the
 // encoded bytes (a transport owns what it is given).
 func (n *Node) sendSynTo(syn *lsync.Syn, addrs []string) {
-	b, err := lsync.Encode(syn)
+	b, err := wire.Encode(syn)
 	if err != nil {
 		n.log.Error().Err(err).Msg("encode syn failed")
 		return

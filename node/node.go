@@ -108,14 +108,28 @@ func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = 
 // WithRandSeed makes peer selection reproducible.
 func WithRandSeed(seed int64) Option { return func(o *options) { o.seed, o.seeded = seed, true } }
 
-// Errors callers can test for.
+// Errors callers can test for. Those of other packages are the same
+// values under this package's name, so errors.Is matches either.
 var (
-	ErrClosed      = errors.New("node: closed")
-	ErrNotStarted  = errors.New("node: not started")
-	ErrStarted     = errors.New("node: already started")
+	// ErrClosed: the node was closed; it cannot be started again.
+	ErrClosed = errors.New("node: closed")
+	// ErrStarted: Start was called twice.
+	ErrStarted = errors.New("node: already started")
+	// ErrUnknownPeer: no peer of that id or alias has been heard of.
 	ErrUnknownPeer = errors.New("node: unknown peer")
-	ErrBadKey      = errors.New("node: bad key")
+	// ErrBadKey: a key that cannot exist (empty, too long, not UTF-8,
+	// holding a NUL byte); see CheckKey.
+	ErrBadKey = errors.New("node: bad key")
+	// ErrStoreFailed: a write to the store failed, possibly half done, so
+	// the node stopped taking writes and gossiping; restarting it rebuilds
+	// a consistent state from the store.
 	ErrStoreFailed = errors.New("node: store write failed; restart the node")
+	// ErrIDMismatch: New was given a data_dir holding another node's
+	// data, which served under this node's id would corrupt the cluster.
+	ErrIDMismatch = store.ErrIDMismatch
+	// ErrCorrupt: the store holds data it cannot decode (New, Lookup,
+	// Scan, Changes), as opposed to failing to read it.
+	ErrCorrupt = store.ErrCorrupt
 )
 
 // Node is one member of a Leviathan cluster. Its methods are safe for
@@ -165,8 +179,9 @@ type Node struct {
 	reduceDue atomic.Bool
 
 	stop       chan struct{}
-	reserve    *reserve    // min_free_disk; nil when not enforced
-	lowDiskLog atomic.Bool // the low-disk error is logged (once per episode)
+	reserve    *reserve      // min_free_disk; nil when not enforced
+	phase      time.Duration // delay of the timers' start (waitPhase)
+	lowDiskLog atomic.Bool   // the low-disk error is logged (once per episode)
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
 	dataIn chan transport.Packet
@@ -210,6 +225,9 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		seed = time.Now().UnixNano()
 	}
 	rng := rand.New(rand.NewSource(seed))
+	// The phase comes from a source of its own, so that drawing it leaves
+	// the engine's sequence (peer selection) as the seed gives it.
+	n.phase = time.Duration(rand.New(rand.NewSource(seed ^ 0x7068617365)).Int63n(int64(max(cfg.GossipVal, 1))))
 	if n.metrics, err = newMetrics(n, o.registerer); err != nil {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
@@ -294,10 +312,10 @@ func (n *Node) load(rng *rand.Rand) error {
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
 		Boot:          self.Boot,
 		Fanout:        n.cfg.Fanout,
-		Gossip:        n.cfg.GossipVal.D(),
-		DeadGrace:     n.cfg.DeadGrace.D(),
+		Gossip:        n.cfg.GossipVal,
+		DeadGrace:     n.cfg.DeadGrace,
 		KeepDead:      n.cfg.KeepDeadPeers,
-		Tombstones:    n.cfg.TombstoneGrace.D(),
+		Tombstones:    n.cfg.TombstoneGrace,
 		PacketBudget:  n.transport.PacketSize(),
 		MessageBudget: n.transport.MaxMessageSize(),
 		Limits:        n.limits,
@@ -306,12 +324,12 @@ func (n *Node) load(rng *rand.Rand) error {
 		MaxPeers:      max(0, n.cfg.MaxPeers),
 		QuietFanout:   max(0, n.cfg.QuietFanout),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
-		Recent:        30 * n.cfg.GossipVal.D(),
+		Recent:        30 * n.cfg.GossipVal,
 		Versioner:     n.versioner,
 		Rand:          rng,
 		Storage:       storage,
-		// Issue 14: a peer's new generation (which drops its data) is
-		// believed only from the peer itself, in this many messages.
+		// A peer's new generation (which drops its data) is believed only
+		// from the peer itself, in this many messages.
 		GenerationEvidence: generationEvidence,
 	})
 	if err != nil {
@@ -346,7 +364,8 @@ func (n *Node) load(rng *rand.Rand) error {
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}
-	// Issue 14: removals survive restarts (store.Badger.LoadRemoved).
+	// Removals survive restarts (store.Badger.LoadRemoved), so that stale
+	// digests do not bring a removed peer back.
 	if rs, ok := n.store.(interface {
 		LoadRemoved(func(id string, gen, heartbeat uint64) error) error
 	}); ok {
@@ -354,11 +373,11 @@ func (n *Node) load(rng *rand.Rand) error {
 			return fmt.Errorf("node: load state: %w", err)
 		}
 	}
-	// Issue 14: a store not synced on every write may have lost the newest
+	// A store not synced on every write may have lost the newest
 	// own records that peers hold; writes wait (bounded) for a peer's word
 	// and never reuse a version a peer showed (sync.State.VersionFloor).
 	if !self.Fresh && !self.CleanShutdown && !n.cfg.SyncWrites && peers > 0 {
-		n.eng.ExpectLostTail(now, lostTailWait(n.cfg.GossipVal.D()))
+		n.eng.ExpectLostTail(now, lostTailWait(n.cfg.GossipVal))
 	}
 	n.eng.Restored()
 	n.log = n.log.With().Str("node", id).Logger()
@@ -384,10 +403,10 @@ func (c Config) healthConfig() health.Config {
 	return health.Config{
 		Threshold:       c.PhiThreshold,
 		WindowSize:      c.PhiWindow,
-		InitialInterval: c.PhiInitialInterval.D(),
-		MaxInterval:     c.PhiMaxInterval.D(),
-		AcceptablePause: c.PhiAcceptablePause.D(),
-		DeadAfter:       c.DeadAfter.D(),
+		InitialInterval: c.PhiInitialInterval,
+		MaxInterval:     c.PhiMaxInterval,
+		AcceptablePause: c.PhiAcceptablePause,
+		DeadAfter:       c.DeadAfter,
 		PauseGuard:      5 * time.Second,
 		DirectThreshold: c.PhiDirectThreshold,
 	}

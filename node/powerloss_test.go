@@ -71,7 +71,7 @@ func setWhenWritable(t *testing.T, n *Node, key, value string) uint64 {
 	eventually(t, 10*time.Second, func() error {
 		var err error
 		v, err = n.Set(key, []byte(value))
-		if errors.Is(err, lsync.ErrRecovering) {
+		if errors.Is(err, ErrRecovering) {
 			return err
 		}
 		if err != nil {
@@ -95,6 +95,11 @@ func TestPowerLossTailTakenBack(t *testing.T) {
 	}
 	if got := a.Status().MaxVersion; got != versions[4] {
 		t.Fatalf("after the loss a's watermark is %d, want %d", got, versions[4])
+	}
+	// Not started, a has heard from no peer: its writes wait, with an
+	// error a caller can test through either package.
+	if _, err := a.Set("early", nil); !errors.Is(err, ErrRecovering) || !errors.Is(err, lsync.ErrRecovering) {
+		t.Fatalf("write before any peer answered: %v, want ErrRecovering", err)
 	}
 	if err := a.Start(); err != nil {
 		t.Fatal(err)

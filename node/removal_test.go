@@ -24,7 +24,7 @@ func TestRemovedPeerStaysRemovedAfterRestart(t *testing.T) {
 	}
 	cfgA := fastConfig("a")
 	cfgA.Seeds = []string{"b:1"}
-	cfgA.DeadAfter, cfgA.DeadGrace = Duration(300*time.Millisecond), Duration(300*time.Millisecond)
+	cfgA.DeadAfter, cfgA.DeadGrace = 300*time.Millisecond, 300*time.Millisecond
 	cfgB := fastConfig("b")
 	cfgB.Seeds, cfgB.KeepDeadPeers = []string{"a:1"}, true
 	cfgC := fastConfig("c")

@@ -28,7 +28,7 @@ const reserveEvery = time.Second
 
 // newReserve watches dir for min bytes free; nil when there is nothing to
 // watch (no data directory, or the reserve is off).
-func newReserve(dir string, min ByteSize) *reserve {
+func newReserve(dir string, min int64) *reserve {
 	if dir == "" || min <= 0 {
 		return nil
 	}

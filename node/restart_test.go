@@ -1,12 +1,15 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leviathan-gossip/leviathan/store"
 )
 
 // udpCluster starts n nodes on loopback with real sockets; node 0 is the seed.
@@ -163,6 +166,28 @@ func TestUnusableDataDir(t *testing.T) {
 	_, err := New(cfg)
 	if err == nil || !strings.Contains(err.Error(), cfg.DataDir) {
 		t.Fatalf("unusable data dir: %v", err)
+	}
+}
+
+// TestDataDirOfAnotherNode: a data_dir holding another node's data is
+// refused with ErrIDMismatch, the store's own error under node's name.
+func TestDataDirOfAnotherNode(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fastConfig("first")
+	cfg.InMemory, cfg.DataDir = false, dir
+	first, err := New(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Alias = "second"
+	if n, err := New(cfg, WithLogger(testLogger(t))); !errors.Is(err, ErrIDMismatch) || !errors.Is(err, store.ErrIDMismatch) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("second node on first's data_dir: %v, want ErrIDMismatch", err)
 	}
 }
 

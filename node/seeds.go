@@ -48,7 +48,7 @@ func (n *Node) retrySeeds(pending []string) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		tick := n.clock.NewTicker(n.cfg.GossipVal.D())
+		tick := n.clock.NewTicker(n.cfg.GossipVal)
 		defer tick.Stop()
 		wait, waited := 1, 0
 		for len(pending) > 0 {

@@ -54,7 +54,7 @@ func TestSlowStoreDoesNotLookDead(t *testing.T) {
 			return []Option{WithStore(slow)}
 		}
 		return nil
-	}, func(c *Config) { c.ReduceVal = Duration(50 * time.Millisecond) })
+	}, func(c *Config) { c.ReduceVal = 50 * time.Millisecond })
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
 			if live := len(n.LivePeers()); live != 2 {

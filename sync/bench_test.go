@@ -32,16 +32,16 @@ func BenchmarkCodecBulk(b *testing.B) {
 	for _, r := range ds[0].Records {
 		payload += len(r.Key) + len(r.Value)
 	}
-	enc, _ := Encode(m)
+	enc, _ := encode(m)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out, err := Encode(m)
+		out, err := encode(m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Decode(out); err != nil {
+		if _, err := decode(out); err != nil {
 			b.Fatal(err)
 		}
 	}

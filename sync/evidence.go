@@ -36,7 +36,7 @@ func (s *State) HandleDeferred(m Message, src string, rng *rand.Rand) Step {
 // entry in a message from p, from p's advertised address — with a rising
 // heartbeat in n messages. Relayed news of a new generation is not enough;
 // each node hears p directly within a few rounds. Without evidence
-// required (n = 0), any entry is believed, as before.
+// required (n = 0), any entry is believed.
 func (s *State) proven(p *peer, e *DigestEntry, from string) bool {
 	need := s.cfg.GenerationEvidence
 	if need <= 0 {

@@ -1,16 +1,16 @@
 // Package sync is Leviathan's scuttlebutt anti-entropy protocol: digests,
-// deltas, the message codec and the State that reconciles them.
+// deltas, the messages that carry them and the State that reconciles them.
 //
 // The protocol core (State) is a deterministic state machine in the style of
 // etcd's raft: it opens no sockets, starts no goroutines and never reads the
 // wall clock. Randomness comes in as a *rand.Rand, time as arguments, and
 // everything that must be made durable leaves the core as a Batch that the
 // caller persists before handing it back through Commit. Messages enter and
-// leave as bytes (Decode, Encode), sized to the budgets in Config, so the
-// core does not know what carries them: package sync/transport moves them
-// over UDP/TCP or an in-memory network and seals them with a shared
-// keyring, and the node package owns the goroutines, timers and I/O around
-// both.
+// leave as values, sized to the budgets in Config, so the core does not
+// know what carries them: package sync/wire encodes and decodes them,
+// package sync/transport moves the bytes over UDP/TCP or an in-memory
+// network and seals them with a shared keyring, and the node package owns
+// the goroutines, timers and I/O around them.
 //
 // A three-way exchange reconciles two nodes:
 //

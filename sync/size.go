@@ -1,8 +1,12 @@
 package sync
 
-// Exact msgpack sizes of what the codec writes, so that messages are filled
-// up to a byte budget without encoding twice. TestSizesMatchEncoding keeps
-// them honest.
+// Exact msgpack sizes of what the codec (package sync/wire) writes, so that
+// messages are filled up to a byte budget without encoding twice. The codec
+// imports this package, so these cannot be derived from it;
+// TestSizesMatchEncoding keeps them honest.
+
+// headerSize is wire.HeaderSize.
+const headerSize = 4
 
 func sizeUint(v uint64) int {
 	switch {
@@ -71,13 +75,13 @@ func deltaHeadSize(nd *NodeDelta) int {
 
 // Fixed parts of the messages, with list headers at their largest.
 func synHeadSize(cluster, from string) int {
-	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16)
+	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16)
 }
 
 func synAckHeadSize(cluster, from string) int {
-	return HeaderSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16) + 1
+	return headerSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16) + 1
 }
 
 func ackHeadSize(cluster, from string) int {
-	return HeaderSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16) + 1
+	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16) + 1
 }

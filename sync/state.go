@@ -33,8 +33,7 @@ type Config struct {
 	// that is a random slice of the cluster (the rest is the local node
 	// and the nodes whose data changed within RecentMs): a quiet cluster
 	// then exchanges small Syns, and every node is still listed now and
-	// then. 0 fills the datagram, as before monitoring made digests only a
-	// data summary.
+	// then. 0 fills the datagram.
 	QuietDigest int
 	// RecentMs is how long (ms of SetTime) a node whose data changed is
 	// listed first in every Syn; 0 is for as long as it is among the 64

@@ -48,14 +48,14 @@ func write(t testing.TB, s *State, kv ...string) {
 // transport would.
 func wire(t testing.TB, m Message, budget int) Message {
 	t.Helper()
-	b, err := Encode(m)
+	b, err := encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(b) > budget {
 		t.Fatalf("%s of %d bytes exceeds its budget of %d", m.Type(), len(b), budget)
 	}
-	out, err := Decode(b)
+	out, err := decode(b)
 	if err != nil {
 		t.Fatal(err)
 	}

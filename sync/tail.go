@@ -30,7 +30,7 @@ const maxClaimAhead = 1 << 40
 //     like any peer's delta: the store lost it, the peer kept it. Only
 //     records above the local watermark are taken, so only missing ones.
 //     After the first write the local watermark is authoritative again and
-//     such deltas are rejected (OwnIDDeltas) as before.
+//     such deltas are rejected (OwnIDDeltas).
 //   - A peer's digest entry or delta showing the local node's watermark
 //     above the local one (same generation, at most maxClaimAhead above) is
 //     a claim. VersionFloor stays at or above every claim, so a version a

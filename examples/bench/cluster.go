@@ -62,8 +62,8 @@ const (
 func clusterHealth() health.Config {
 	d := node.DefaultConfig()
 	return health.Config{
-		Threshold: d.PhiThreshold, WindowSize: d.PhiWindow, InitialInterval: d.PhiInitialInterval.D(),
-		MaxInterval: d.PhiMaxInterval.D(), DeadAfter: d.DeadAfter.D(), PauseGuard: 5 * time.Second,
+		Threshold: d.PhiThreshold, WindowSize: d.PhiWindow, InitialInterval: d.PhiInitialInterval,
+		MaxInterval: d.PhiMaxInterval, DeadAfter: d.DeadAfter, PauseGuard: 5 * time.Second,
 		DirectThreshold: d.PhiDirectThreshold,
 	}
 }
@@ -129,7 +129,7 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	for i := 0; i < n; i++ {
 		cfg := node.DefaultConfig()
 		cfg.Alias, cfg.Cluster, cfg.Port = fmt.Sprintf("n%04d", i), "bench", 0
-		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = node.Duration(interval), node.Duration(interval), node.Duration(interval)
+		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = interval, interval, interval
 		cfg.Seeds = append([]string(nil), seeds...)
 		cfg.SkipLeave = true // a Close is a crash
 		cfg.InMemory = true
@@ -165,12 +165,8 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 				mu.Unlock()
 			}
 		}()
-		if i > 0 {
-			// Starts spread over one interval, so that rounds, beats and
-			// checks are spread over it as in a cluster whose nodes came
-			// up at different times (and as the simulator's random phases).
-			time.Sleep(interval / time.Duration(n))
-		}
+		// Started back to back, as a deploy starts them: each node's own
+		// random phase is what spreads rounds, beats and checks.
 		if err := nd.Start(); err != nil {
 			return res, err
 		}

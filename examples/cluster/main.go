@@ -179,9 +179,9 @@ func (d *demo) peer(i int) *node.Node {
 func (d *demo) startPeer(i int) error {
 	cfg := node.Config{
 		Alias: name(i), Cluster: "demo", Addr: "127.0.0.1", Port: d.ports[i], InMemory: true,
-		GossipVal: node.Duration(d.opts.gossip), HeartbeatVal: node.Duration(d.opts.gossip),
-		HealthCheckVal: node.Duration(d.opts.gossip), PhiInitialInterval: node.Duration(5 * d.opts.gossip),
-		DeadAfter: node.Duration(time.Minute),
+		GossipVal: d.opts.gossip, HeartbeatVal: d.opts.gossip,
+		HealthCheckVal: d.opts.gossip, PhiInitialInterval: 5 * d.opts.gossip,
+		DeadAfter: time.Minute,
 		// The demo stops a peer as if it crashed, to show it suspected;
 		// a graceful Close would announce a leave instead.
 		SkipLeave: true,

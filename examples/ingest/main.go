@@ -1,6 +1,5 @@
 // Command ingest shows an application consuming a node's replicated data
-// into its own storage with the changefeed — what the seed libraries'
-// READMEs call persistent_storage.write(deltas) — so that neither its own
+// into its own storage with the changefeed, so that neither its own
 // crashes nor the node's lose or duplicate anything.
 //
 //	go run ./examples/ingest -duration 10s
@@ -144,7 +143,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func demoConfig(cluster, alias string) node.Config {
-	fast := node.Duration(100 * time.Millisecond)
+	fast := 100 * time.Millisecond
 	return node.Config{Alias: alias, Cluster: cluster, Addr: "127.0.0.1", InMemory: true,
 		GossipVal: fast, HeartbeatVal: fast, HealthCheckVal: fast}
 }

@@ -92,7 +92,7 @@ func TestKilledConsumerLosesNothing(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cfg := demoConfig("ingest-crash", "producer")
-	cfg.TombstoneGrace = node.Duration(time.Hour)
+	cfg.TombstoneGrace = time.Hour
 	producer, err := startNode(cfg)
 	if err != nil {
 		t.Fatal(err)

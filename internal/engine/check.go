@@ -9,28 +9,14 @@ import (
 // Check re-evaluates every peer and reports the changes. Peers that
 // announced their leave are not reported suspended or dead.
 func (e *Engine) Check(now time.Time) Ready {
-	e.recount(now)
-	e.checkExpected(now)
-	rep := e.det.Check(now)
+	rep := e.mon.Check(now)
 	var rd Ready
 	if rep.Empty() {
 		e.flushVotes(&rd)
 		return rd
 	}
 	e.ts.dirty = true
-	for _, id := range e.notLeft(rep.Silent) {
-		// A peer that beats to this node went silent: vote at the next
-		// check if it still is, and if this node is one of its monitors.
-		// Waiting one check lets beats held up by a stall of this node
-		// (shorter than PauseGuard) arrive first: votes now reach the other
-		// monitors at once, and a stall shared by all of them (100 nodes
-		// in one process on 2 busy cores) made quorums against live peers.
-		if !e.watches(id) {
-			e.det.Indirect(id)
-			continue
-		}
-		e.silent[id] = 0
-	}
+	e.mon.Silent(e.notLeft(rep.Silent))
 	for _, id := range rep.Dead {
 		e.deadSince[id] = now
 	}

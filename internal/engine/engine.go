@@ -54,7 +54,7 @@ type Config struct {
 	GenerationEvidence int
 	Health             health.Config
 	// Monitors is how many peers each node beats to directly (see
-	// monitor.go); 0 judges peers by phi over every heartbeat rise, as
+	// health.Monitor); 0 judges peers by phi over every heartbeat rise, as
 	// before monitoring. Quorum is how many of a peer's monitors must
 	// vote to suspend it at once; 0 means all but one.
 	Monitors int
@@ -115,29 +115,13 @@ type Engine struct {
 	// SilentSeedRounds is reported once (Ready.SilentSeeds).
 	seedSilence map[string]int
 
-	// Monitoring (monitor.go): the peers this node beats to, those to
-	// release at the next beat, the votes known per peer, the votes being
-	// gossiped, and the peers this node voted against in their current
-	// silence (with the re-votes cast).
-	monitors []string
-	ring     []string // members in ring order, self included
-	ringIDs  []string // the members of ring but self, in id order
-	released []release
-	votes    map[string]*voteSet
-	spread   []spreading
-	outVotes []lsync.Vote // own votes for the next Ready (flushVotes)
-	verdicts []string     // verdicts formed since, to broadcast
-	silent   map[string]int
-	// expecting: peers voted against by checkExpected (never beat here);
-	// unexpected: such peers found alive elsewhere, not judged again
-	// until they beat here (expect.go).
-	expecting, unexpected map[string]bool
-	refutations           uint64
-	refutedAt             uint64    // heartbeat of the last refutation
-	refutedTime           time.Time // when it was sent
-	refuteDue             uint64    // a vote's heartbeat to refute at the next beat
-	implausibleVotes      uint64    // votes above the known heartbeat, dropped
-	contradictedAt        time.Time // when a false claim was last answered
+	// mon is the monitoring protocol (health.Monitor): ring, votes,
+	// verdicts, refutations. It exists without monitoring too, for leaves.
+	mon *health.Monitor
+	// ringSize is how many members were up at the last rebuild.
+	ringSize int
+
+	contradictedAt time.Time // when a false claim was last answered
 	// versionFloor is the versioner's floor last raised from claims of
 	// this node's watermark (sync.State.VersionFloor).
 	versionFloor uint64
@@ -202,8 +186,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
 		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
-		seedSilence: make(map[string]int), votes: make(map[string]*voteSet), silent: make(map[string]int),
-		expecting: make(map[string]bool), unexpected: make(map[string]bool)}
+		seedSilence: make(map[string]int)}
+	e.mon = health.NewMonitor(health.MonitorConfig{Self: cfg.Self.ID, Monitors: cfg.Monitors, Quorum: cfg.Quorum,
+		Gossip: cfg.Gossip, Rand: cfg.Rand}, det, core{e})
 	if e.ver == nil {
 		e.ver = versioner.NewCounter()
 	}

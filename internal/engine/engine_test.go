@@ -7,6 +7,7 @@ import (
 
 	"github.com/leviathan-gossip/leviathan/health"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -46,11 +47,11 @@ func exchange(t *testing.T, now time.Time, from string, rd Ready, by map[string]
 		if to == nil {
 			continue
 		}
-		b, err := lsync.Encode(o.Msg)
+		b, err := wire.Encode(o.Msg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := lsync.Decode(b)
+		m, err := wire.Decode(b)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -117,7 +117,7 @@ func (e *Engine) Commit(rd *Ready) {
 	e.busy = false
 	for _, id := range rd.Removed {
 		e.det.Remove(id)
-		e.forgetVotes(id)
+		e.mon.Forget(id)
 		delete(e.deadSince, id)
 		delete(e.left, id)
 	}

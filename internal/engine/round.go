@@ -28,7 +28,7 @@ func (e *Engine) rebuild() {
 	t := &e.ts
 	// Sized as last time: grown by append, the lists kept had a third of
 	// their room spare on average, at a list of every member per node.
-	alive := make([]string, 0, len(e.ringIDs)+len(t.unrch)+8)
+	alive := make([]string, 0, e.ringSize+len(t.unrch)+8)
 	t.live, t.unrch, t.joining = t.live[:0], t.unrch[:0], 0
 	var down []string
 	e.state.EachPeer(func(id, addr string) {
@@ -57,8 +57,8 @@ func (e *Engine) rebuild() {
 	})
 	t.live, t.unrch = tight(t.live), tight(t.unrch)
 	t.dirty, t.age = false, 0
-	e.rebuildRing(alive)
-	e.guardLastResort(down)
+	e.ringSize = len(alive)
+	e.mon.SetMembers(alive, down, t.live)
 }
 
 // tight returns l without more than a quarter of spare room.
@@ -86,7 +86,7 @@ func (e *Engine) Round(now time.Time) Ready {
 	e.state.SetLoud(loud)
 	syn := e.state.MakeSyn(e.rng)
 	fanout := e.cfg.Fanout
-	if e.cfg.QuietFanout > 0 && !loud && e.state.Quiet() && len(e.spread) == 0 {
+	if e.cfg.QuietFanout > 0 && !loud && e.state.Quiet() && !e.mon.Spreading() {
 		fanout = min(fanout, e.cfg.QuietFanout)
 	}
 	to := lsync.Targets(e.ts.live, e.ts.unrch, e.seeds, e.cfg.Self.Addr, fanout, e.rng)

@@ -92,7 +92,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 		// again on the next health check instead of waiting out its old
 		// incarnation's heartbeats.
 		e.det.Reset(id, now)
-		e.forgetVotes(id)
+		e.mon.Forget(id)
 		e.ts.dirty = true
 		rep := e.det.Revive(id, now)
 		back = append(back, rep.Recovered...)
@@ -101,7 +101,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 	for _, id := range obs.Heartbeats {
 		e.det.Heartbeat(id, now)
 		if _, left := e.left[id]; left {
-			e.det.SetVerdict(id, false) // its leave no longer holds
+			e.mon.Returned(id) // its leave no longer holds
 			// Back after a leave. If the detector never suspected it, no
 			// recovery would be reported: report it here. Otherwise the
 			// next health check reports the recovery.
@@ -115,7 +115,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 	for _, id := range obs.Forgotten {
 		// A ghost (only ever listed, never alive) is dropped.
 		e.det.Remove(id)
-		e.forgetVotes(id)
+		e.mon.Forget(id)
 		delete(e.deadSince, id)
 		delete(e.left, id)
 		e.ts.dirty = true
@@ -126,7 +126,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 		e.left[id] = now
 		// Down at once where only verdicts and long silence would take
 		// a peer down (monitoring).
-		e.det.SetVerdict(id, true)
+		e.mon.Left(id)
 		e.ts.dirty = true
 	}
 	return back, found
@@ -223,17 +223,14 @@ func senderOf(m lsync.Message) string {
 // noteClaims acts on what the core found of claims (sync's claims.go):
 // votes at a heartbeat that a peer's own word overruled are void; a
 // sender that holds a false word of this node hears the node's own, in a
-// Syn, at most once per refuteGap (the Syn is larger than what provoked
-// it); and a watermark claimed above this node's own raises the floor its
-// next version is issued above.
+// Syn, at most once per health.RefuteGap (the Syn is larger than what
+// provoked it); and a watermark claimed above this node's own raises the
+// floor its next version is issued above.
 func (e *Engine) noteClaims(obs *lsync.Observed, from string, rd *Ready, now time.Time) {
 	for _, id := range obs.Overruled {
-		if vs := e.votes[id]; vs != nil && !vs.refuted {
-			delete(e.votes, id)
-			e.det.SetVerdict(id, false)
-		}
+		e.mon.Overruled(id)
 	}
-	if obs.Contradicted && from != "" && !e.leaving && now.Sub(e.contradictedAt) >= refuteGap {
+	if obs.Contradicted && from != "" && !e.leaving && now.Sub(e.contradictedAt) >= health.RefuteGap {
 		e.contradictedAt = now
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
 	}

@@ -37,7 +37,7 @@ func Latency(nodes, writes int, gossip time.Duration, dir string, seed int64) (L
 		cfg := node.DefaultConfig()
 		cfg.Alias, cfg.Cluster, cfg.Port = fmt.Sprintf("n%02d", i), "latency", 0
 		cfg.DataDir = filepath.Join(dir, cfg.Alias)
-		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = node.Duration(gossip), node.Duration(gossip), node.Duration(gossip)
+		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = gossip, gossip, gossip
 		if i > 0 {
 			cfg.Seeds = []string{ns[0].Addr()}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
 // Config is a simulated cluster. Zero fields take the node's defaults.
@@ -39,7 +40,7 @@ type Config struct {
 	GenerationEvidence int
 	// Monitors is how many peers each node beats to directly (the node's
 	// monitors); default 5, as the node; negative turns monitoring off
-	// (phi over every heartbeat rise, as before). Quorum: votes needed;
+	// (phi over every heartbeat rise). Quorum: votes needed;
 	// default a majority.
 	Monitors int
 	Quorum   int
@@ -493,7 +494,7 @@ func (c *Cluster) ready(n *Node, rd *engine.Ready) {
 	var enc []byte
 	for _, o := range rd.Send {
 		if o.Msg != last {
-			b, err := lsync.Encode(o.Msg)
+			b, err := wire.Encode(o.Msg)
 			if err != nil {
 				c.violate("%s: encode %s: %v", n.ID, o.Msg.Type(), err)
 				continue
@@ -553,7 +554,7 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 	}
 	n.Stats.MsgsIn++
 	n.Stats.BytesIn += uint64(len(data))
-	msg, err := lsync.DecodeWith(data, c.cfg.Limits)
+	msg, err := wire.DecodeWith(data, c.cfg.Limits)
 	if err != nil {
 		c.violate("%s: decode from %s: %v", n.ID, c.nodes[from].ID, err)
 		return

@@ -55,7 +55,7 @@ func TestNeverBeatenPeerIsSuspected(t *testing.T) {
 	if mons := c.Node(x).Engine().Monitors(); !slices.Equal(mons, []string{c.Node(m).ID}) {
 		t.Fatalf("node %d beats to %v, want its ring successor %s", x, mons, c.Node(m).ID)
 	}
-	if c.Node(m).Detector().Direct(c.Node(x).ID) {
+	if c.Node(m).Engine().Monitor().Direct(c.Node(x).ID) {
 		t.Fatal("the monitor got a beat through the block")
 	}
 	c.RunFor(time.Minute)

@@ -139,7 +139,7 @@ func TestFormerMonitorStandsDown(t *testing.T) {
 				t.Fatalf("x's monitors %v after its monitor %s crashed", now, mons[2])
 			}
 			m := c.byID[now[4]]
-			if !c.Node(m).Detector().Direct(c.Node(x).ID) {
+			if !c.Node(m).Engine().Monitor().Direct(c.Node(x).ID) {
 				t.Fatalf("x's new monitor %s does not hold x's beats direct", c.Node(m).ID)
 			}
 			if tc.block {
@@ -174,7 +174,7 @@ func TestFormerMonitorStandsDown(t *testing.T) {
 			if votes != 0 {
 				t.Errorf("%s, no longer x's monitor, sent %d votes against x", c.Node(m).ID, votes)
 			}
-			if c.Node(m).Detector().Direct(c.Node(x).ID) {
+			if c.Node(m).Engine().Monitor().Direct(c.Node(x).ID) {
 				t.Errorf("%s still holds x's beats direct", c.Node(m).ID)
 			}
 			noViolations(t, c)

@@ -16,7 +16,7 @@ import (
 // The admin API is an http.Handler: mount it anywhere, here on a test
 // server. admin.Serve runs it on an address of its own instead.
 func ExampleNew() {
-	d := node.Duration(20 * time.Millisecond)
+	d := 20 * time.Millisecond
 	cfg := node.Config{Alias: "web", Cluster: "example", InMemory: true, GossipVal: d, HeartbeatVal: d, HealthCheckVal: d}
 	n, err := node.New(cfg)
 	if err != nil {

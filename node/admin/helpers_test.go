@@ -20,14 +20,14 @@ func fastConfig(alias string) node.Config {
 		Cluster:            "test",
 		Addr:               "127.0.0.1",
 		InMemory:           true,
-		GossipVal:          node.Duration(20 * time.Millisecond),
-		HeartbeatVal:       node.Duration(20 * time.Millisecond),
-		HealthCheckVal:     node.Duration(20 * time.Millisecond),
-		PhiInitialInterval: node.Duration(50 * time.Millisecond),
-		PhiMaxInterval:     node.Duration(time.Second),
+		GossipVal:          20 * time.Millisecond,
+		HeartbeatVal:       20 * time.Millisecond,
+		HealthCheckVal:     20 * time.Millisecond,
+		PhiInitialInterval: 50 * time.Millisecond,
+		PhiMaxInterval:     time.Second,
 		// Generous, so that a stalled -race run does not suspend a live peer.
 		PhiThreshold: 20,
-		DeadAfter:    node.Duration(5 * time.Second),
+		DeadAfter:    5 * time.Second,
 	}
 }
 

@@ -1,10 +1,6 @@
-package engine
+package health
 
-import (
-	"time"
-
-	"github.com/leviathan-gossip/leviathan/health"
-)
+import "time"
 
 // Expected beats (monitoring). A monitor judges a peer by the beats the
 // peer sends it, and only once one has arrived: views of the ring differ
@@ -25,28 +21,28 @@ import (
 
 // checkExpected votes against the peers that should beat to this node,
 // never did, and whose relayed heartbeat has gone silent.
-func (e *Engine) checkExpected(now time.Time) {
-	k := e.cfg.Monitors
-	if k <= 0 || len(e.ring) < 2 {
+func (m *Monitor) checkExpected(now time.Time) {
+	k := m.cfg.Monitors
+	if k <= 0 || len(m.ring) < 2 {
 		return
 	}
-	threshold := e.cfg.Health.DirectThreshold
+	threshold := m.det.cfg.DirectThreshold
 	if threshold <= 0 {
-		threshold = e.cfg.Health.Threshold
+		threshold = m.det.cfg.Threshold
 	}
-	for _, id := range e.watched() {
-		if _, voted := e.silent[id]; voted || e.unexpected[id] {
+	for _, id := range m.watched() {
+		if _, voted := m.silent[id]; voted || m.unexpected[id] {
 			continue
 		}
-		if st, ok := e.det.State(id); !ok || st != health.Alive || e.det.Direct(id) {
+		if st, ok := m.det.State(id); !ok || st != Alive || m.det.direct(id) {
 			continue
 		}
-		if e.det.Phi(id, now) <= threshold {
+		if m.det.Phi(id, now) <= threshold {
 			continue
 		}
-		e.silent[id] = 0
-		e.expecting[id] = true
-		e.castVote(id, now)
+		m.silent[id] = 0
+		m.expecting[id] = true
+		m.castVote(id, now)
 	}
 }
 
@@ -54,17 +50,17 @@ func (e *Engine) checkExpected(now time.Time) {
 // (direct) or that is alive elsewhere (a newer heartbeat, not direct),
 // and reports whether there was one. Only the latter is remembered: such
 // a peer is not expected again until it beats here.
-func (e *Engine) expectationMet(id string, direct bool) bool {
+func (m *Monitor) expectationMet(id string, direct bool) bool {
 	if direct {
-		delete(e.unexpected, id)
+		delete(m.unexpected, id)
 	}
-	if !e.expecting[id] {
+	if !m.expecting[id] {
 		return false
 	}
-	delete(e.expecting, id)
-	delete(e.silent, id)
+	delete(m.expecting, id)
+	delete(m.silent, id)
 	if !direct {
-		e.unexpected[id] = true
+		m.unexpected[id] = true
 	}
 	return true
 }

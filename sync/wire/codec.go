@@ -1,4 +1,4 @@
-package sync
+package wire
 
 import (
 	"bytes"
@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// Wire format: a 4-byte header — magic "LV" (0x4c56), protocol version,
-// message type — then the message as a msgpack array. Every struct is an
-// array of its fields in declaration order; a decoder skips trailing fields
-// it does not know, so a minor addition does not need a new protocol version.
+// The header: magic "LV" (0x4c56), protocol version, message type.
 const (
 	Magic           uint16 = 0x4c56
 	ProtocolVersion uint8  = 1
@@ -22,51 +20,24 @@ const (
 
 // Decoding errors. A decoder returns one of them, wrapped with detail.
 var (
-	ErrBadMagic       = errors.New("sync: not a leviathan message (bad magic)")
-	ErrBadVersion     = errors.New("sync: unsupported protocol version")
-	ErrUnknownType    = errors.New("sync: unknown message type")
-	ErrMalformed      = errors.New("sync: malformed message")
-	ErrLimitExceeded  = errors.New("sync: message exceeds a size limit")
-	ErrUnexpectedType = errors.New("sync: unexpected message type")
+	ErrBadMagic    = errors.New("wire: not a leviathan message (bad magic)")
+	ErrBadVersion  = errors.New("wire: unsupported protocol version")
+	ErrUnknownType = errors.New("wire: unknown message type")
+	ErrMalformed   = errors.New("wire: malformed message")
+	// ErrLimitExceeded is the core's own, so that one errors.Is covers a
+	// record refused on receipt and one refused on a local write.
+	ErrLimitExceeded  = lsync.ErrLimitExceeded
+	ErrUnexpectedType = errors.New("wire: unexpected message type")
 )
 
-// Limits bound what a decoder accepts, so that a few hostile bytes cannot
-// make a node allocate much more than the message itself.
-//
-// Every length a message declares — of a string, a value, a list — is
-// checked against these limits and against the bytes actually left in the
-// message before anything is allocated for it, so decoding a message costs
-// at most a small multiple of its own size whatever it claims.
-type Limits struct {
-	MaxKeyBytes   int // longest key
-	MaxValueBytes int // longest value
-	MaxIDBytes    int // longest node id, alias, address or cluster name
-	// MaxDigestEntries bounds the digest of one message; 0 means
-	// DefaultMaxDigestEntries. A digest is sized to fit a datagram, so a
-	// legitimate one never has more than transport.MaxUDPPayload/7 entries.
-	MaxDigestEntries int
-	// MaxNodeDeltas bounds the node deltas (one per node) of one message;
-	// 0 means DefaultMaxNodeDeltas.
-	MaxNodeDeltas int
-}
-
-// Defaults of the list limits: far above what a legitimate message carries.
-const (
-	DefaultMaxDigestEntries = 16384
-	DefaultMaxNodeDeltas    = 65536
-	// maxSkipDepth bounds the nesting of unknown trailing fields a decoder
-	// skips: skipping recurses, and a deeply nested array of one-byte
-	// headers would otherwise cost about 128 bytes of stack per byte of
-	// message (hundreds of MB for a 4 MiB frame).
-	maxSkipDepth = 8
-)
-
-// DefaultLimits are the decoder limits unless configured otherwise.
-var DefaultLimits = Limits{MaxKeyBytes: 4 << 10, MaxValueBytes: 1 << 20, MaxIDBytes: 255,
-	MaxDigestEntries: DefaultMaxDigestEntries, MaxNodeDeltas: DefaultMaxNodeDeltas}
+// maxSkipDepth bounds the nesting of unknown trailing fields a decoder
+// skips: skipping recurses, and a deeply nested array of one-byte headers
+// would otherwise cost about 128 bytes of stack per byte of message
+// (hundreds of MB for a 4 MiB frame).
+const maxSkipDepth = 8
 
 // Encode serialises m behind the header.
-func Encode(m Message) ([]byte, error) {
+func Encode(m lsync.Message) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(256)
 	if err := EncodeTo(&buf, m); err != nil {
@@ -76,7 +47,7 @@ func Encode(m Message) ([]byte, error) {
 }
 
 // EncodeTo appends the encoding of m to buf.
-func EncodeTo(buf *bytes.Buffer, m Message) error {
+func EncodeTo(buf *bytes.Buffer, m lsync.Message) error {
 	var hdr [HeaderSize]byte
 	binary.BigEndian.PutUint16(hdr[:2], Magic)
 	hdr[2] = ProtocolVersion
@@ -85,31 +56,31 @@ func EncodeTo(buf *bytes.Buffer, m Message) error {
 	enc := msgpack.NewEncoder(buf)
 	var err error
 	switch v := m.(type) {
-	case *Syn:
+	case *lsync.Syn:
 		err = encodeSyn(enc, v)
-	case *SynAck:
+	case *lsync.SynAck:
 		err = encodeSynAck(enc, v)
-	case *Ack:
+	case *lsync.Ack:
 		err = encodeAck(enc, v)
-	case *BadCluster:
+	case *lsync.BadCluster:
 		err = encodeBadCluster(enc, v)
-	case *Beat:
+	case *lsync.Beat:
 		err = encodeBeat(enc, v)
-	case *Suspect:
+	case *lsync.Suspect:
 		err = encodeSuspect(enc, v)
-	case *Members:
+	case *lsync.Members:
 		err = encodeMembers(enc, v)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
 	if err != nil {
-		return fmt.Errorf("sync: encode %s: %w", m.Type(), err)
+		return fmt.Errorf("wire: encode %s: %w", m.Type(), err)
 	}
 	return nil
 }
 
 // PeekType reads the header only: what a message is, before paying for it.
-func PeekType(b []byte) (MsgType, error) {
+func PeekType(b []byte) (lsync.MsgType, error) {
 	if len(b) < HeaderSize {
 		return 0, fmt.Errorf("%w: %d bytes, header needs %d", ErrMalformed, len(b), HeaderSize)
 	}
@@ -119,59 +90,59 @@ func PeekType(b []byte) (MsgType, error) {
 	if v := b[2]; v != ProtocolVersion {
 		return 0, fmt.Errorf("%w: %d (this node speaks %d)", ErrBadVersion, v, ProtocolVersion)
 	}
-	t := MsgType(b[3])
+	t := lsync.MsgType(b[3])
 	switch t {
-	case MsgSyn, MsgSynAck, MsgAck, MsgBadCluster, MsgBeat, MsgSuspect, MsgMembers:
+	case lsync.MsgSyn, lsync.MsgSynAck, lsync.MsgAck, lsync.MsgBadCluster, lsync.MsgBeat, lsync.MsgSuspect, lsync.MsgMembers:
 		return t, nil
 	}
 	return 0, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
 }
 
-// Decode parses a message with DefaultLimits.
-func Decode(b []byte) (Message, error) { return DecodeWith(b, DefaultLimits) }
+// Decode parses a message with sync.DefaultLimits.
+func Decode(b []byte) (lsync.Message, error) { return DecodeWith(b, lsync.DefaultLimits) }
 
 // DecodeWith parses a message, rejecting anything over lim. It never panics
 // on any input.
-func DecodeWith(b []byte, lim Limits) (Message, error) {
+func DecodeWith(b []byte, lim lsync.Limits) (lsync.Message, error) {
 	t, err := PeekType(b)
 	if err != nil {
 		return nil, err
 	}
 	d := &decoder{body: b[HeaderSize:], r: bytes.NewReader(b[HeaderSize:]), lim: lim}
 	if d.lim.MaxDigestEntries <= 0 {
-		d.lim.MaxDigestEntries = DefaultMaxDigestEntries
+		d.lim.MaxDigestEntries = lsync.DefaultMaxDigestEntries
 	}
 	if d.lim.MaxNodeDeltas <= 0 {
-		d.lim.MaxNodeDeltas = DefaultMaxNodeDeltas
+		d.lim.MaxNodeDeltas = lsync.DefaultMaxNodeDeltas
 	}
 	// A *bytes.Reader is an io.ByteScanner, so msgpack reads it directly
 	// without buffering ahead: d.r's position is the decoder's, and the
 	// length checks below can peek at d.body there.
 	d.dec = msgpack.NewDecoder(d.r)
-	var m Message
+	var m lsync.Message
 	switch t {
-	case MsgSyn:
+	case lsync.MsgSyn:
 		m, err = d.syn()
-	case MsgSynAck:
+	case lsync.MsgSynAck:
 		m, err = d.synAck()
-	case MsgAck:
+	case lsync.MsgAck:
 		m, err = d.ack()
-	case MsgBadCluster:
+	case lsync.MsgBadCluster:
 		m, err = d.badCluster()
-	case MsgBeat:
+	case lsync.MsgBeat:
 		m, err = d.beat()
-	case MsgSuspect:
+	case lsync.MsgSuspect:
 		m, err = d.suspect()
-	case MsgMembers:
+	case lsync.MsgMembers:
 		m, err = d.members()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sync: decode %s: %w", t, err)
+		return nil, fmt.Errorf("wire: decode %s: %w", t, err)
 	}
 	return m, nil
 }
 
-func encodeSyn(e *msgpack.Encoder, m *Syn) error {
+func encodeSyn(e *msgpack.Encoder, m *lsync.Syn) error {
 	return firstErr(
 		e.EncodeArrayLen(4),
 		e.EncodeString(m.Cluster),
@@ -181,7 +152,7 @@ func encodeSyn(e *msgpack.Encoder, m *Syn) error {
 	)
 }
 
-func encodeSynAck(e *msgpack.Encoder, m *SynAck) error {
+func encodeSynAck(e *msgpack.Encoder, m *lsync.SynAck) error {
 	return firstErr(
 		e.EncodeArrayLen(5),
 		e.EncodeString(m.Cluster),
@@ -192,7 +163,7 @@ func encodeSynAck(e *msgpack.Encoder, m *SynAck) error {
 	)
 }
 
-func encodeAck(e *msgpack.Encoder, m *Ack) error {
+func encodeAck(e *msgpack.Encoder, m *lsync.Ack) error {
 	return firstErr(
 		e.EncodeArrayLen(4),
 		e.EncodeString(m.Cluster),
@@ -202,11 +173,11 @@ func encodeAck(e *msgpack.Encoder, m *Ack) error {
 	)
 }
 
-func encodeBadCluster(e *msgpack.Encoder, m *BadCluster) error {
+func encodeBadCluster(e *msgpack.Encoder, m *lsync.BadCluster) error {
 	return firstErr(e.EncodeArrayLen(1), e.EncodeString(m.Cluster))
 }
 
-func encodeBeat(e *msgpack.Encoder, m *Beat) error {
+func encodeBeat(e *msgpack.Encoder, m *lsync.Beat) error {
 	return firstErr(
 		e.EncodeArrayLen(5),
 		e.EncodeString(m.Cluster),
@@ -217,7 +188,7 @@ func encodeBeat(e *msgpack.Encoder, m *Beat) error {
 	)
 }
 
-func encodeSuspect(e *msgpack.Encoder, m *Suspect) error {
+func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
 	if err := firstErr(
 		e.EncodeArrayLen(3),
 		e.EncodeString(m.Cluster),
@@ -241,7 +212,7 @@ func encodeSuspect(e *msgpack.Encoder, m *Suspect) error {
 	return nil
 }
 
-func encodeMembers(e *msgpack.Encoder, m *Members) error {
+func encodeMembers(e *msgpack.Encoder, m *lsync.Members) error {
 	return firstErr(
 		e.EncodeArrayLen(5),
 		e.EncodeString(m.Cluster),
@@ -252,7 +223,7 @@ func encodeMembers(e *msgpack.Encoder, m *Members) error {
 	)
 }
 
-func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
+func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
 	if err := e.EncodeArrayLen(len(d)); err != nil {
 		return err
 	}
@@ -275,7 +246,7 @@ func encodeDigest(e *msgpack.Encoder, d []DigestEntry) error {
 	return nil
 }
 
-func encodeDeltas(e *msgpack.Encoder, ds []NodeDelta) error {
+func encodeDeltas(e *msgpack.Encoder, ds []lsync.NodeDelta) error {
 	if err := e.EncodeArrayLen(len(ds)); err != nil {
 		return err
 	}
@@ -324,7 +295,7 @@ type decoder struct {
 	body []byte // the message after the header
 	r    *bytes.Reader
 	dec  *msgpack.Decoder
-	lim  Limits
+	lim  lsync.Limits
 }
 
 // peekLen returns the length that the str, bin or ext header at the current
@@ -509,12 +480,12 @@ func (d *decoder) bool(what string) (bool, error) {
 	return v, nil
 }
 
-func (d *decoder) syn() (*Syn, error) {
+func (d *decoder) syn() (*lsync.Syn, error) {
 	extra, err := d.array(4)
 	if err != nil {
 		return nil, err
 	}
-	m := &Syn{}
+	m := &lsync.Syn{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -527,12 +498,12 @@ func (d *decoder) syn() (*Syn, error) {
 	return m, d.skip(extra)
 }
 
-func (d *decoder) members() (*Members, error) {
+func (d *decoder) members() (*lsync.Members, error) {
 	extra, err := d.array(5)
 	if err != nil {
 		return nil, err
 	}
-	m := &Members{}
+	m := &lsync.Members{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -550,12 +521,12 @@ func (d *decoder) members() (*Members, error) {
 	return m, d.skip(extra)
 }
 
-func (d *decoder) synAck() (*SynAck, error) {
+func (d *decoder) synAck() (*lsync.SynAck, error) {
 	extra, err := d.array(5)
 	if err != nil {
 		return nil, err
 	}
-	m := &SynAck{}
+	m := &lsync.SynAck{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -571,12 +542,12 @@ func (d *decoder) synAck() (*SynAck, error) {
 	return m, d.skip(extra)
 }
 
-func (d *decoder) ack() (*Ack, error) {
+func (d *decoder) ack() (*lsync.Ack, error) {
 	extra, err := d.array(4)
 	if err != nil {
 		return nil, err
 	}
-	m := &Ack{}
+	m := &lsync.Ack{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -598,24 +569,24 @@ func (d *decoder) route() (cluster, from string, err error) {
 	return cluster, from, err
 }
 
-func (d *decoder) badCluster() (*BadCluster, error) {
+func (d *decoder) badCluster() (*lsync.BadCluster, error) {
 	extra, err := d.array(1)
 	if err != nil {
 		return nil, err
 	}
-	m := &BadCluster{}
+	m := &lsync.BadCluster{}
 	if m.Cluster, err = d.str(d.lim.MaxIDBytes, "cluster"); err != nil {
 		return nil, err
 	}
 	return m, d.skip(extra)
 }
 
-func (d *decoder) beat() (*Beat, error) {
+func (d *decoder) beat() (*lsync.Beat, error) {
 	extra, err := d.array(5)
 	if err != nil {
 		return nil, err
 	}
-	m := &Beat{}
+	m := &lsync.Beat{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -635,12 +606,12 @@ func (d *decoder) beat() (*Beat, error) {
 // fewer in one datagram.
 const MaxVotes = 256
 
-func (d *decoder) suspect() (*Suspect, error) {
+func (d *decoder) suspect() (*lsync.Suspect, error) {
 	extra, err := d.array(3)
 	if err != nil {
 		return nil, err
 	}
-	m := &Suspect{}
+	m := &lsync.Suspect{}
 	if m.Cluster, m.From, err = d.route(); err != nil {
 		return nil, err
 	}
@@ -649,7 +620,7 @@ func (d *decoder) suspect() (*Suspect, error) {
 		return nil, err
 	}
 	if n > 0 {
-		m.Votes = make([]Vote, n)
+		m.Votes = make([]lsync.Vote, n)
 	}
 	for i := range m.Votes {
 		if err := d.vote(&m.Votes[i]); err != nil {
@@ -659,7 +630,7 @@ func (d *decoder) suspect() (*Suspect, error) {
 	return m, d.skip(extra)
 }
 
-func (d *decoder) vote(v *Vote) error {
+func (d *decoder) vote(v *lsync.Vote) error {
 	extra, err := d.array(4)
 	if err != nil {
 		return err
@@ -687,12 +658,12 @@ const (
 	minVoteBytes   = 5 // fixarray + 2 empty strings + 2 fixints
 )
 
-func (d *decoder) digest() ([]DigestEntry, error) {
+func (d *decoder) digest() ([]lsync.DigestEntry, error) {
 	n, err := d.boundedList(minEntryBytes, d.lim.MaxDigestEntries, "digest entries")
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	out := make([]DigestEntry, n)
+	out := make([]lsync.DigestEntry, n)
 	for i := range out {
 		if err := d.entry(&out[i]); err != nil {
 			return nil, fmt.Errorf("digest entry %d: %w", i, err)
@@ -701,7 +672,7 @@ func (d *decoder) digest() ([]DigestEntry, error) {
 	return out, nil
 }
 
-func (d *decoder) entry(x *DigestEntry) error {
+func (d *decoder) entry(x *lsync.DigestEntry) error {
 	extra, err := d.array(8)
 	if err != nil {
 		return err
@@ -733,12 +704,12 @@ func (d *decoder) entry(x *DigestEntry) error {
 	return d.skip(extra)
 }
 
-func (d *decoder) deltas() ([]NodeDelta, error) {
+func (d *decoder) deltas() ([]lsync.NodeDelta, error) {
 	n, err := d.boundedList(minDeltaBytes, d.lim.MaxNodeDeltas, "node deltas")
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	out := make([]NodeDelta, n)
+	out := make([]lsync.NodeDelta, n)
 	for i := range out {
 		if err := d.delta(&out[i]); err != nil {
 			return nil, fmt.Errorf("delta %d: %w", i, err)
@@ -747,7 +718,7 @@ func (d *decoder) deltas() ([]NodeDelta, error) {
 	return out, nil
 }
 
-func (d *decoder) delta(nd *NodeDelta) error {
+func (d *decoder) delta(nd *lsync.NodeDelta) error {
 	extra, err := d.array(8)
 	if err != nil {
 		return err
@@ -778,7 +749,7 @@ func (d *decoder) delta(nd *NodeDelta) error {
 		return err
 	}
 	if n > 0 {
-		nd.Records = make([]Record, n)
+		nd.Records = make([]lsync.Record, n)
 		for i := range nd.Records {
 			if err := d.record(&nd.Records[i]); err != nil {
 				return fmt.Errorf("record %d: %w", i, err)
@@ -788,7 +759,7 @@ func (d *decoder) delta(nd *NodeDelta) error {
 	return d.skip(extra)
 }
 
-func (d *decoder) record(r *Record) error {
+func (d *decoder) record(r *lsync.Record) error {
 	extra, err := d.array(4)
 	if err != nil {
 		return err

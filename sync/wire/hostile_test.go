@@ -1,4 +1,4 @@
-package sync
+package wire
 
 import (
 	"bytes"
@@ -6,20 +6,22 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // hdr is a message header of type t.
-func hdr(t MsgType) []byte { return []byte{0x4c, 0x56, ProtocolVersion, byte(t)} }
+func hdr(t lsync.MsgType) []byte { return []byte{0x4c, 0x56, ProtocolVersion, byte(t)} }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 var (
 	huge32   = []byte{0xff, 0xff, 0xff, 0xf0}
-	ackHead  = cat(hdr(MsgAck), []byte{0x94, 0xa1, 'c', 0xa1, 'n'})             // Ack{"c", "n", ...
-	synHead  = cat(hdr(MsgSyn), []byte{0x94, 0xa1, 'c', 0xa1, 'n', 0xc3})       // Syn{"c", "n", true, ...
-	ack4Head = cat(hdr(MsgAck), []byte{0x95, 0xa1, 'c', 0xa1, 'n', 0x90, 0xc2}) // Ack with one unknown trailing field
-	oneDelta = []byte{0x91, 0x98, 0xa1, 'x', 1, 0, 1, 0, 0, 0xc2}               // [NodeDelta{"x", 1, 0, 1, 0, 0, false, ...
-	oneRec   = cat(oneDelta, []byte{0x91, 0x94, 0xa1, 'k'})                     // ... [Record{"k", ...
+	ackHead  = cat(hdr(lsync.MsgAck), []byte{0x94, 0xa1, 'c', 0xa1, 'n'})             // Ack{"c", "n", ...
+	synHead  = cat(hdr(lsync.MsgSyn), []byte{0x94, 0xa1, 'c', 0xa1, 'n', 0xc3})       // Syn{"c", "n", true, ...
+	ack4Head = cat(hdr(lsync.MsgAck), []byte{0x95, 0xa1, 'c', 0xa1, 'n', 0x90, 0xc2}) // Ack with one unknown trailing field
+	oneDelta = []byte{0x91, 0x98, 0xa1, 'x', 1, 0, 1, 0, 0, 0xc2}                     // [NodeDelta{"x", 1, 0, 1, 0, 0, false, ...
+	oneRec   = cat(oneDelta, []byte{0x91, 0x94, 0xa1, 'k'})                           // ... [Record{"k", ...
 	pad      = make([]byte, 200)
 )
 
@@ -40,14 +42,14 @@ func hostileInputs() []struct {
 		in   []byte
 		want error
 	}{
-		{"str32 cluster of 4 GB", cat(hdr(MsgAck), []byte{0x94, 0xdb}, huge32, pad), ErrLimitExceeded},
+		{"str32 cluster of 4 GB", cat(hdr(lsync.MsgAck), []byte{0x94, 0xdb}, huge32, pad), ErrLimitExceeded},
 		{"str32 key of 4 GB", cat(ackHead, oneRec[:len(oneRec)-2], []byte{0xdb}, huge32, pad), ErrLimitExceeded},
 		{"bin32 value of 4 GB", cat(ackHead, oneRec, []byte{0xc6}, huge32, pad), ErrLimitExceeded},
 		{"bin16 value beyond the message", cat(ackHead, oneRec, []byte{0xc5, 0x10, 0x00}, pad), ErrMalformed},
 		{"array32 digest of 4G entries", cat(synHead, []byte{0xdd}, huge32, pad), ErrMalformed},
 		{"array32 deltas of 4G", cat(ackHead, []byte{0xdd}, huge32, pad), ErrMalformed},
 		{"array32 records of 4G", cat(ackHead, oneDelta, []byte{0xdd}, huge32, pad), ErrMalformed},
-		{"struct of 4G fields", cat(hdr(MsgSyn), []byte{0xdd}, huge32, pad), ErrMalformed},
+		{"struct of 4G fields", cat(hdr(lsync.MsgSyn), []byte{0xdd}, huge32, pad), ErrMalformed},
 		{"unknown field: str32 of 4 GB", cat(ack4Head, []byte{0xdb}, huge32, pad), ErrMalformed},
 		{"unknown field: bin32 of 4 GB", cat(ack4Head, []byte{0xc6}, huge32, pad), ErrMalformed},
 		{"unknown field: ext32 of 4 GB", cat(ack4Head, []byte{0xc9}, huge32, []byte{1}, pad), ErrMalformed},
@@ -83,8 +85,8 @@ func TestDecodeHostileBounded(t *testing.T) {
 		t.Fatalf("shallow unknown field: %v", err)
 	}
 	// And a configured list limit applies.
-	b, _ := Encode(&Ack{Cluster: "c", From: "n", Deltas: make([]NodeDelta, 3)})
-	if _, err := DecodeWith(b, Limits{MaxKeyBytes: 1, MaxValueBytes: 1, MaxIDBytes: 8, MaxNodeDeltas: 2}); !errors.Is(err, ErrLimitExceeded) {
+	b, _ := Encode(&lsync.Ack{Cluster: "c", From: "n", Deltas: make([]lsync.NodeDelta, 3)})
+	if _, err := DecodeWith(b, lsync.Limits{MaxKeyBytes: 1, MaxValueBytes: 1, MaxIDBytes: 8, MaxNodeDeltas: 2}); !errors.Is(err, ErrLimitExceeded) {
 		t.Fatalf("MaxNodeDeltas: %v", err)
 	}
 }
