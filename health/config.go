@@ -43,8 +43,9 @@ type Config struct {
 
 	// Monitored switches the detector to monitored mode. Heartbeats
 	// relayed by gossip reach a node further apart and more irregularly as
-	// a cluster grows (at 1000 nodes a given peer's entry arrives every ten
-	// seconds or so), so phi over them suspects live peers; in monitored
+	// a cluster grows (a digest lists a few dozen of its members: see
+	// docs/failure-detection.md, "Why the detector is built this way"), so
+	// phi over them suspects live peers; in monitored
 	// mode a peer is suspended on a verdict (a Monitor's: a quorum of its
 	// monitors agree it is silent), or as a last resort when phi over its
 	// relayed heartbeats passes IndirectThreshold and the Monitor found
@@ -58,8 +59,8 @@ type Config struct {
 	// IndirectThreshold is the last-resort phi over relayed heartbeats in
 	// monitored mode; 0 means 4 × Threshold. The silence must also be
 	// longer than IndirectFloor (0 means 10 × DeadAfter): relayed
-	// heartbeats of a quiet cluster of a thousand nodes come a minute
-	// apart, and a mean taken from their bursts says little.
+	// heartbeats of a large quiet cluster come far apart, and a mean taken
+	// from their bursts says little.
 	IndirectThreshold float64
 	IndirectFloor     time.Duration
 	// DirectThreshold is the phi over direct beats above which a peer is

@@ -24,7 +24,8 @@ type Detector struct {
 	// active lists the peers Check must look at (see settled): in
 	// monitored mode a peer alive by the verdict of its monitors needs no
 	// look until something about it changes, and looking at every peer
-	// of a node every check cost O(N²) per second in a simulation.
+	// of a node at every check would cost a simulation of N nodes O(N²)
+	// per check interval.
 	active []tracked
 }
 
@@ -261,11 +262,11 @@ func (d *Detector) up(p *peer, now time.Time) bool {
 // that was alive once, in monitored mode: suspending it when phi over its
 // relayed heartbeats passes IndirectThreshold. The Monitor allows it when
 // most of the peer's monitors are down, so that no quorum can form. While
-// they are up a verdict is the only way down: in a quiet cluster of a
-// thousand nodes a live peer's relayed heartbeat reaches a given node only
-// every few minutes, and the last resort suspected live peers 51,000 times
-// per 1000 node-minutes at N = 1000 and 50 % loss. Unknown peers are
-// ignored.
+// they are up a verdict is the only way down: in a large quiet cluster a
+// live peer's relayed heartbeat reaches a given node only every few
+// minutes, and the last resort would suspect live peers over and over
+// (docs/failure-detection.md, "Why the detector is built this way").
+// Unknown peers are ignored.
 func (d *Detector) setLastResort(id string, allowed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

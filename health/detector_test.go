@@ -227,8 +227,8 @@ func TestSingleHeartbeatEventuallyFails(t *testing.T) {
 }
 
 // A young window does not trust a burst: two beats a millisecond apart
-// used to make the mean 1ms and a just-discovered peer suspected (phi in
-// the hundreds) on its next ordinary silence.
+// would otherwise make the mean 1ms and a just-discovered peer suspected
+// (phi in the hundreds) on its next ordinary silence.
 func TestBurstDoesNotSuspendNewPeer(t *testing.T) {
 	d := newDetector(t, nil)
 	d.Heartbeat("a", at(0))

@@ -5,13 +5,13 @@ import "time"
 // Expected beats (monitoring). A monitor judges a peer by the beats the
 // peer sends it, and only once one has arrived: views of the ring differ
 // for a while, and a node must not vote against a peer that beats to
-// others. So a peer that joined and stopped before its first beat reached
-// any monitor (a crash right after start, a crash loop) had no judge at
-// all and stayed alive everywhere until the last resort, 10 x dead_after
-// later (seen on real sockets: a 3-node cluster whose third node stopped
-// right after joining was never suspended).
+// others. That alone leaves a peer that joined and stopped before its
+// first beat reached any monitor (a crash right after start, a crash loop)
+// with no judge at all: it would stay alive everywhere until the last
+// resort, 10 x dead_after later (docs/failure-detection.md, "Why the
+// detector is built this way").
 //
-// Now a node that, by its own ring, is one of a peer's monitors and has
+// So a node that, by its own ring, is one of a peer's monitors and has
 // had no beat from it judges the peer by its relayed heartbeats, against
 // the direct threshold, and votes as a silent monitor does. Its vote still
 // needs the quorum, so one node whose ring is wrong convicts no one; and a

@@ -195,8 +195,8 @@ func ringCmp(a, b string) int {
 }
 
 // ringPos is the position of id on the ring, and whether it is on it. A
-// binary search rather than a map: a map of every member cost each node
-// more memory than the ring itself.
+// binary search rather than a map: a map of every member would cost each
+// node more memory than the ring itself.
 func (m *Monitor) ringPos(id string) (int, bool) {
 	i, found := slices.BinarySearchFunc(m.ring, id, ringCmp)
 	return i, found
@@ -260,7 +260,8 @@ func (m *Monitor) guardLastResort(down []string) {
 	guard := func(id string, down int) {
 		// A peer that should beat to this node and does not is not
 		// watched by its monitors either, as far as this node can tell
-		// (a 2-node cluster whose beats do not arrive was never suspected).
+		// (else a 2-node cluster whose beats do not arrive is never
+		// suspected).
 		unwatched := slices.Contains(watched, id) && !m.det.direct(id)
 		m.det.setLastResort(id, down > k/2 || unwatched)
 	}
@@ -349,9 +350,10 @@ func (m *Monitor) canVote(id, by string) bool {
 // watches reports whether this node is one of the peer's monitors on its
 // own ring: one of the next Monitors members after the peer. A former
 // monitor whose Release was lost still holds the peer's beats direct and
-// finds it silent; it must not vote (its vote, with two others like it,
-// made a bare majority against live nodes at N = 300 and 50 % loss).
-// Unknown positions count as watching.
+// finds it silent; it must not vote: its vote, with two others like it,
+// makes a bare majority against a live node (docs/failure-detection.md,
+// "Why the detector is built this way"). Unknown positions count as
+// watching.
 func (m *Monitor) watches(id string) bool {
 	at, ok := m.ringPos(id)
 	self, ok2 := m.ringPos(m.cfg.Self)
@@ -403,10 +405,11 @@ type release struct {
 }
 
 // releaseSends is how many beats carry each Release. A Release is one
-// datagram: at 50 % loss one in two was lost, and the former monitor,
-// never beaten to again, voted against a live node (three such votes
-// made a bare majority at N = 300 in the cold start). Five leave one in
-// 32 lost, and those are caught by watches.
+// datagram, lost with the loss rate, and a former monitor that misses it,
+// never beaten to again, votes against a live node; a few such votes make
+// a bare majority (docs/failure-detection.md, "Why the detector is built
+// this way"). At 50 % loss five sends leave one in 32 lost, and those are
+// caught by watches.
 const releaseSends = 5
 
 // Observation is what one message taught about peers' liveness.
@@ -456,11 +459,12 @@ func (m *Monitor) Observe(o Observation, now time.Time) {
 				// A verdict stands against a heartbeat relayed by others
 				// just above its votes: a crashed node's last heartbeats,
 				// which its monitors missed, reach some nodes after the
-				// verdict, and undid it there until the monitors voted
-				// again (39 suspicions and recoveries of one crash at
-				// N = 100, 50 % loss). A live node refutes in its own word
-				// (its beat, its own message, its refutation: takeVote),
-				// or its heartbeat goes on rising past LastBeats.
+				// verdict, and would undo it there until the monitors
+				// voted again, so one crash would flap between suspected
+				// and recovered (docs/failure-detection.md, "Why the
+				// detector is built this way"). A live node refutes in its
+				// own word (its beat, its own message, its refutation:
+				// takeVote), or its heartbeat goes on rising past LastBeats.
 			default:
 				delete(m.votes, id) // refuted
 				m.det.setVerdict(id, false)
@@ -505,9 +509,9 @@ func (m *Monitor) Check(now time.Time) Report {
 // this node went silent: vote at the next check if it still is, and if
 // this node is one of its monitors. Waiting one check lets beats held up
 // by a stall of this node (shorter than PauseGuard) arrive first: votes
-// now reach the other monitors at once, and a stall shared by all of them
-// (100 nodes in one process on 2 busy cores) made quorums against live
-// peers.
+// reach the other monitors at once, and a stall shared by all of them (an
+// overloaded host running many nodes) would make quorums against live
+// peers (docs/failure-detection.md, "Why the detector is built this way").
 func (m *Monitor) Silent(ids []string) {
 	for _, id := range ids {
 		if !m.watches(id) {

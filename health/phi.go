@@ -15,8 +15,8 @@ type window struct {
 // The slice grows as samples arrive, never beyond size: a simulation holds
 // a detector per node with a window per peer, and most of those windows
 // never fill. A full window shifts its samples down rather than keeping a
-// ring position: a position per peer cost more memory, at N² windows,
-// than the copy of a full window costs time.
+// ring position: a position per peer would cost more memory, at N²
+// windows, than the copy of a full window costs time.
 func (w *window) add(d time.Duration, size int) {
 	if len(w.samples) < size {
 		if len(w.samples) == cap(w.samples) {

@@ -71,11 +71,12 @@ func (m *Monitor) castVote(id string, now time.Time) {
 
 // ownVote counts this node's vote and sends it, with the next Flush, to
 // the peer's other monitors and to the peer itself (which refutes it if
-// alive). A lone vote is not news for the cluster: under 50 % loss some
-// monitor of some peer misses eight beats in a row every few seconds at
-// N = 1000, and gossiping each such vote (and its refutation) to every
-// node kept rounds loud and cost most of the idle traffic. Only votes
-// that make a verdict are broadcast (see judge).
+// alive). A lone vote is not news for the cluster: under heavy loss, at
+// any time some monitor of some peer in a large cluster misses a run of
+// beats, and gossiping each such vote (and its refutation) to every node
+// would keep rounds loud and make up most of the idle traffic
+// (docs/failure-detection.md, "Why the detector is built this way"). Only
+// votes that make a verdict are broadcast (see judge).
 func (m *Monitor) ownVote(v Vote, now time.Time) {
 	m.takeVote(v, false, now)
 	if !slices.Contains(m.outVotes, v) {
@@ -87,9 +88,9 @@ func (m *Monitor) ownVote(v Vote, now time.Time) {
 // once — all but one of the monitors it can have in a cluster of this
 // size (4 of 5, 2 of 3, 1 of 2 in a 3-node cluster) — and the bare majority
 // that suspends it after confirmRounds. With a bare majority at once (3
-// of 5), three monitors that missed beats together convicted live nodes
-// under heavy loss (N = 100, 50 % loss: 19 false suspicions in the cold
-// start, none with 4 of 5).
+// of 5), three monitors that miss beats together under heavy loss convict
+// a live node (docs/failure-detection.md, "Why the detector is built this
+// way").
 func (m *Monitor) quorum() (full, majority int) {
 	k := min(m.cfg.Monitors, max(1, len(m.live)))
 	majority = k/2 + 1
@@ -168,8 +169,9 @@ func (m *Monitor) takeVote(v Vote, canRefute bool, now time.Time) {
 	// vote counts up to LastBeats below the heartbeat known here, for the
 	// same reason: a crashed node's last Syn carries a heartbeat none of
 	// its monitors may have had in a beat, and the few nodes it reached
-	// refused the verdict until the monitors learnt it by gossip and
-	// voted again (the last of 100 nodes after 19.6 s at 50 % loss).
+	// would refuse the verdict until the monitors learnt it by gossip and
+	// voted again, late (docs/failure-detection.md, "Why the detector is
+	// built this way").
 	stale := v.Heartbeat+LastBeats < p.Heartbeat
 	if v.By == v.ID {
 		stale = v.Heartbeat < p.Heartbeat && m.votes[v.ID] == nil
@@ -265,8 +267,9 @@ const RefuteGap = 100 * time.Millisecond
 // Flush: all their votes in one Suspect, sent at once to verdictFanout
 // live members and queued for gossip. Each node that the broadcast
 // convinces broadcasts in turn, so a verdict spreads at the speed of the
-// network rather than one hop per round (at N = 1000 and 50 % loss, a
-// round per hop took detection from about 9 s to 20 s).
+// network rather than one hop per round, which would add a round per hop
+// to detection (docs/failure-detection.md, "Why the detector is built
+// this way").
 func (m *Monitor) Flush() []Message {
 	if len(m.outVotes) > 0 {
 		by := make(map[string][]Vote)
@@ -330,8 +333,9 @@ func (m *Monitor) voteTargets(id string) []string {
 	// From where id's hash falls on the ring: a peer suspended here is
 	// off the ring, yet its monitors must still hear this node's votes
 	// at a later heartbeat (else a verdict formed at an earlier one, and
-	// undone elsewhere by the later one, was never formed again: two
-	// nodes of 100 never suspected a crash at 50 % loss).
+	// undone elsewhere by the later one, is never formed again, and some
+	// nodes never suspect the crash: docs/failure-detection.md, "Why the
+	// detector is built this way").
 	at, _ := m.ringPos(id)
 	n := 0
 	for i := 0; i < len(m.ring) && n < m.cfg.Monitors; i++ {
@@ -416,8 +420,9 @@ func (m *Monitor) recount(now time.Time) {
 		// its votes sent more than once. That includes a monitor that
 		// convicted at an older heartbeat and agreed to a later one
 		// (another monitor got the crashed node's last beat): sent once,
-		// such votes were lost and six nodes of 100 waited 14 s for the
-		// crash at 50 % loss.
+		// such votes are lost and the nodes that missed them wait long for
+		// the crash (docs/failure-detection.md, "Why the detector is built
+		// this way").
 		if vs := m.votes[id]; vs != nil && !vs.refuted && vs.hb >= m.hbOf(id) && slices.Contains(vs.by, self) {
 			m.ownVote(Vote{ID: id, Generation: vs.gen, Heartbeat: vs.hb, By: self}, now)
 			continue

@@ -165,7 +165,9 @@ func (n *Node) commitGroup(group []*writeReq) {
 	rd, err := n.eng.Write(n.clock.Now(), all)
 	n.mu.Unlock()
 	if err == nil {
-		err = n.persist(&rd)
+		// n.seq is released by the deferred Unlock, once the writers have
+		// their versions.
+		err = n.eng.Apply(&rd, &driver{n: n})
 	}
 	if err != nil {
 		fail(fmt.Errorf("node: write %q: %w", all[0].Key, err))
@@ -213,7 +215,7 @@ func (n *Node) Lookup(peer, key string) (Entry, error) {
 	}
 	var r lsync.Record
 	if n.disk == nil {
-		r, ok = n.state.Get(id, key)
+		r, ok = n.eng.Get(id, key)
 		r.Value = bytes.Clone(r.Value)
 		n.mu.Unlock()
 	} else {
@@ -284,8 +286,8 @@ func (n *Node) viewOf(peer string) (lsync.PeerMeta, lsync.Storage, bool) {
 	if !ok {
 		return lsync.PeerMeta{}, nil, false
 	}
-	view, ok := n.state.View(id)
-	return view, n.state.Storage(), ok
+	view, ok := n.eng.View(id)
+	return view, n.eng.Storage(), ok
 }
 
 // resolve maps an id or alias to an id, and "" or "self" to this node's
@@ -294,15 +296,15 @@ func (n *Node) resolve(peer string) (string, bool) {
 	if peer == "" || peer == "self" {
 		return n.id, true
 	}
-	if _, ok := n.state.Peer(peer); ok {
+	if _, ok := n.eng.Peer(peer); ok {
 		return peer, true
 	}
-	for _, p := range n.state.Peers() {
+	for _, p := range n.eng.Peers() {
 		if p.Alias == peer {
 			return p.ID, true
 		}
 	}
-	if peer == n.state.Self().Alias {
+	if peer == n.eng.Self().Alias {
 		return n.id, true
 	}
 	return "", false
@@ -381,23 +383,24 @@ func (n *Node) Peers() []Peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.clock.Now()
-	infos := n.state.Peers()
+	infos := n.eng.Peers()
 	out := make([]Peer, 0, len(infos))
 	for _, p := range infos {
+		l := n.eng.Liveness(p.ID, now)
 		st := StateJoining
-		if s, ok := n.detector.State(p.ID); ok {
-			st = peerState(s)
+		if l.Tracked {
+			st = peerState(l.State)
 		}
-		if n.eng.Left(p.ID) {
+		if l.Left {
 			st = StateLeft
 		}
-		phi := n.detector.Phi(p.ID, now)
+		phi := l.Phi
 		if math.IsNaN(phi) || math.IsInf(phi, 0) {
 			phi = 0 // JSON cannot carry them; the detector should not produce them
 		}
 		heard := time.Duration(-1)
-		if at, ok := n.detector.LastHeard(p.ID); ok {
-			heard = max(0, now.Sub(at))
+		if l.Heard {
+			heard = max(0, now.Sub(l.LastHeard))
 		}
 		boot, count := splitHeartbeat(p.Heartbeat)
 		out = append(out, Peer{
@@ -509,9 +512,11 @@ func (n *Node) Status() Status {
 	dataDir := n.dataDir()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	self := n.state.Self()
-	info, _ := n.state.Peer(self.ID)
-	cs := n.state.Stats()
+	self := n.eng.Self()
+	info, _ := n.eng.Peer(self.ID)
+	cs := n.eng.Stats()
+	msgsIn, bytesIn := n.counters.in.total()
+	msgsOut, bytesOut := n.counters.out.total()
 	boot, count := splitHeartbeat(info.Heartbeat)
 	var up time.Duration
 	if n.running {
@@ -525,15 +530,15 @@ func (n *Node) Status() Status {
 		Failed: failed,
 		ID:     self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
-		Keys: info.Keys, Peers: len(n.state.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
+		Keys: info.Keys, Peers: len(n.eng.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
 		DataDir: dataDir, Time: n.clock.Now(),
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
-			MessagesIn:     n.counters.msgsIn.Load(),
-			MessagesOut:    n.counters.msgsOut.Load(),
-			BytesIn:        n.counters.bytesIn.Load(),
-			BytesOut:       n.counters.bytesOut.Load(),
-			DecodeErrors:   n.counters.decodeErrors.Load(),
+			MessagesIn:     msgsIn,
+			MessagesOut:    msgsOut,
+			BytesIn:        bytesIn,
+			BytesOut:       bytesOut,
+			DecodeErrors:   n.counters.in.msgs[undecodable].Load(),
 			SendErrors:     n.counters.sendErrors.Load(),
 			StoreErrors:    n.counters.storeErrors.Load(),
 			DeltasApplied:  n.counters.deltasApplied.Load(),

@@ -40,15 +40,10 @@ var (
 	// the peer at that generation: a mistyped cursor, or one from a node
 	// further ahead. Continuing from it would skip the changes in between.
 	ErrCursorAhead = errors.New("node: cursor ahead of the peer's data")
-	// ErrNoChangefeed: the node's store (see WithStore) has no version
-	// index.
+	// ErrNoChangefeed: the node's store (see WithStore) is no
+	// ChangeStore.
 	ErrNoChangefeed = errors.New("node: store has no changefeed")
 )
-
-// changeFeeder is what a store needs for Changes; *store.Badger has it.
-type changeFeeder interface {
-	Changes(peer string, cur store.Cursor, limit int) (store.Page, error)
-}
 
 // PageMaxBytes bounds what one page of Changes, GET /changes or GET
 // /kv/{peer} carries, counted about as its JSON writes keys and values
@@ -67,8 +62,8 @@ const PageMaxBytes = 4 << 20
 // as the deltas applied, and resume from it after any crash of either
 // side. Events (Subscribe) say when to read; the cursor says from where.
 func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
-	feed, ok := n.store.(changeFeeder)
-	if !ok {
+	feed := n.caps.feed
+	if feed == nil {
 		return ChangePage{}, ErrNoChangefeed
 	}
 	if peer == "self" {
@@ -76,7 +71,7 @@ func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
 	}
 	n.mu.Lock()
 	id, known := n.resolve(peer)
-	view, _ := n.state.View(id)
+	view, _ := n.eng.View(id)
 	n.mu.Unlock()
 	if !known {
 		return ChangePage{}, fmt.Errorf("%w %q", ErrUnknownPeer, peer)

@@ -145,10 +145,10 @@ func testForgedClaims(t *testing.T, keys []string) {
 			if tt.refuted {
 				eventually(t, 10*time.Second, func() error {
 					c.mu.Lock()
-					n := c.eng.Refutations() + c.state.Stats().ClaimsRefuted
+					n := c.eng.Refutations() + c.eng.Stats().ClaimsRefuted
 					c.mu.Unlock()
 					a.mu.Lock()
-					n += a.state.Stats().Overruled
+					n += a.eng.Stats().Overruled
 					a.mu.Unlock()
 					if n == 0 {
 						return fmt.Errorf("the forgery was neither refuted nor overruled")

@@ -136,7 +136,7 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
 			n.mu.Lock()
-			_, held := n.state.Get("m0", "k")
+			_, held := n.eng.Get("m0", "k")
 			n.mu.Unlock()
 			if held {
 				return fmt.Errorf("%s still holds the tombstone", n.ID())

@@ -35,16 +35,25 @@ func decodeFields(text string, cfg *Config) ([]error, error) {
 			unknown = append(unknown, unknownKey(md, name, fields))
 			continue
 		}
-		// Decode into a fresh value, so a half-decoded list does not stay.
-		as := decodeType(dst.Type())
-		v := reflect.New(as)
-		if err := md.PrimitiveDecode(raw[name], v.Interface()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", name, typeProblem(md, raw[name], as, err)))
-			continue
+		if err := decodeField(md, raw[name], dst); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
-		dst.Set(v.Elem().Convert(dst.Type()))
 	}
 	return append(unknown, errs...), nil
+}
+
+// decodeField decodes one value into dst, or leaves dst alone and says
+// what is wrong with the value without naming it: a file names its key,
+// the environment its variable.
+func decodeField(md toml.MetaData, p toml.Primitive, dst reflect.Value) error {
+	// Decode into a fresh value, so a half-decoded list does not stay.
+	as := decodeType(dst.Type())
+	v := reflect.New(as)
+	if err := md.PrimitiveDecode(p, v.Interface()); err != nil {
+		return errors.New(typeProblem(md, p, as, err))
+	}
+	dst.Set(v.Elem().Convert(dst.Type()))
+	return nil
 }
 
 // configFields maps each TOML key to its field in cfg.

@@ -13,8 +13,8 @@ import (
 // overwritten key counts twice). It runs once, at the start of maintLoop,
 // and stops when the node closes.
 func (n *Node) recount() {
-	cs, ok := n.store.(countingStorage)
-	if !ok || n.disk == nil {
+	cs := n.caps.counts // present only with reads: counts of a disk store
+	if cs == nil {
 		return
 	}
 	start := time.Now()
@@ -24,7 +24,7 @@ func (n *Node) recount() {
 	counted := 0
 	for _, id := range ids {
 		n.mu.Lock()
-		view, before, ok := n.state.CountsOf(id)
+		view, before, ok := n.eng.CountsOf(id)
 		n.mu.Unlock()
 		if !ok {
 			continue
@@ -38,7 +38,7 @@ func (n *Node) recount() {
 			continue
 		}
 		n.mu.Lock()
-		n.state.CorrectCounts(view, before, c)
+		n.eng.CorrectCounts(view, before, c)
 		n.mu.Unlock()
 		counted += c.Records
 	}
@@ -49,14 +49,14 @@ func (n *Node) recount() {
 // runs in Close once no goroutine is left. A node that failed saves
 // nothing (its store will not be marked clean either).
 func (n *Node) saveCounts() {
-	cs, ok := n.store.(countingStorage)
-	if !ok || n.disk == nil || n.failed != nil {
+	cs := n.caps.counts
+	if cs == nil || n.failed != nil {
 		return
 	}
 	n.mu.Lock()
 	var out []store.PeerCounts
 	for _, id := range n.nodeIDs() {
-		if view, c, ok := n.state.CountsOf(id); ok {
+		if view, c, ok := n.eng.CountsOf(id); ok {
 			out = append(out, store.PeerCounts{Meta: view, Counts: c})
 		}
 	}
@@ -66,11 +66,9 @@ func (n *Node) saveCounts() {
 	}
 }
 
-var _ countingStorage = (*store.Badger)(nil)
-
 // nodeIDs lists the local node and every peer; the caller holds n.mu.
 func (n *Node) nodeIDs() []string {
-	peers := n.state.Peers()
+	peers := n.eng.Peers()
 	ids := make([]string, 0, len(peers)+1)
 	ids = append(ids, n.id)
 	for _, p := range peers {

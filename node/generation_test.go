@@ -188,7 +188,7 @@ func TestGhostPeersForgotten(t *testing.T) {
 	clock.by.Store(int64(11 * time.Minute))
 	send([]lsync.DigestEntry{{ID: "forger", Addr: "forger:1", Generation: 1, Heartbeat: 1}})
 	a.mu.Lock()
-	_, tracked := a.detector.State("ghost-0")
+	tracked := a.eng.Liveness("ghost-0", a.clock.Now()).Tracked
 	a.mu.Unlock()
 	if n := len(a.Peers()); n != 1 || tracked {
 		t.Fatalf("after the TTL a knows %d peers (want only the new ghost), ghost-0 tracked: %v", n, tracked)

@@ -11,19 +11,41 @@ import (
 	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
-// counters are the node's own measurements, read by Stats.
+// counters are the node's own measurements. Each is kept once, here:
+// Status and the metrics' collector both read them.
 type counters struct {
 	rounds        atomic.Uint64
-	msgsIn        atomic.Uint64
-	msgsOut       atomic.Uint64
-	bytesIn       atomic.Uint64
-	bytesOut      atomic.Uint64
-	decodeErrors  atomic.Uint64
+	in, out       traffic
 	sendErrors    atomic.Uint64
 	storeErrors   atomic.Uint64
 	dataDropped   atomic.Uint64 // data messages dropped on a full data lane
 	deltasApplied atomic.Uint64
 	batches       atomic.Uint64
+}
+
+// traffic counts messages and their bytes by type (received ones that did
+// not decode under undecodable). Status sums it; the metrics list it by
+// type.
+type traffic struct {
+	msgs, bytes [256]atomic.Uint64 // by lsync.MsgType, which a uint8 index cannot overflow
+}
+
+// undecodable is where traffic counts messages that did not decode: no
+// message type is 0.
+const undecodable lsync.MsgType = 0
+
+func (t *traffic) add(typ lsync.MsgType, size int) {
+	t.msgs[typ].Add(1)
+	t.bytes[typ].Add(uint64(size))
+}
+
+// total sums the counts over every type.
+func (t *traffic) total() (msgs, bytes uint64) {
+	for i := range t.msgs {
+		msgs += t.msgs[i].Load()
+		bytes += t.bytes[i].Load()
+	}
+	return msgs, bytes
 }
 
 // The node drives its engine (internal/engine) from four goroutines:
@@ -184,8 +206,6 @@ func (n *Node) kickMaint() {
 // locks lock takes. Whatever it accepted is made durable before it is
 // committed, announced or answered.
 func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
-	n.counters.msgsIn.Add(1)
-	n.counters.bytesIn.Add(uint64(len(pkt.Data)))
 	start := time.Now()
 	msg, err := wire.DecodeWith(pkt.Data, n.limits)
 	if err == nil && len(pkt.Data) > 64<<10 {
@@ -196,12 +216,11 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 		}()
 	}
 	if err != nil {
-		n.counters.decodeErrors.Add(1)
-		n.metrics.received("invalid", len(pkt.Data))
+		n.counters.in.add(undecodable, len(pkt.Data))
 		n.log.Debug().Err(err).Str("from", pkt.From).Msg("dropped undecodable message")
 		return
 	}
-	n.metrics.received(msg.Type().String(), len(pkt.Data))
+	n.counters.in.add(msg.Type(), len(pkt.Data))
 	held, ok := lock()
 	if !ok {
 		return
@@ -215,14 +234,9 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 		rd.Batch = nil
 	}
 	n.mu.Unlock()
-	if held {
-		err = n.persist(&rd)
-		n.seq.Unlock()
-		if err != nil {
-			return
-		}
+	if n.eng.Apply(&rd, &driver{n: n, seq: held}) != nil {
+		return
 	}
-	n.publish(&rd)
 	if rd.AnsweredSeed != "" {
 		n.log.Info().Str("seed", rd.AnsweredSeed).Msg("seed answered at last")
 	}
@@ -232,8 +246,6 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}
-	rd.ReadDeltas() // the reply's disk reads, outside n.mu
-	n.sendAll(rd.Send)
 }
 
 // lockForStep takes n.mu, and n.seq if it can, to step a received
@@ -280,38 +292,60 @@ func (n *Node) unlessStopped(held bool) (bool, bool) {
 	return held, true
 }
 
-// persist makes a Ready's batch durable, without holding n.mu, then
-// commits it to the engine. The caller holds n.seq. A store error leaves
-// disk and memory possibly apart (a large batch may be half written): the
-// node stops taking writes and gossip until restarted, when Load rebuilds
-// a consistent state.
-func (n *Node) persist(rd *engine.Ready) error {
-	b := rd.Batch
-	if b.Empty() {
-		return nil
+// driver is the node's engine.Driver: engine.Apply keeps the order of a
+// Ready's effects, the driver the node's locks. The store write runs
+// without n.mu, the commit under it; n.seq, when the caller holds it
+// (seq), stays held until the batch is committed or aborted, so that no
+// two batches are out at once, and no longer, so that publishing and
+// sending hold up no other batch.
+type driver struct {
+	n     *Node
+	seq   bool
+	start time.Time
+}
+
+func (d *driver) Lock()   { d.n.mu.Lock() }
+func (d *driver) Unlock() { d.n.mu.Unlock() }
+
+func (d *driver) Settled() {
+	if d.seq {
+		d.n.seq.Unlock()
 	}
-	start := time.Now()
-	err := n.store.Apply(b)
-	n.mu.Lock()
-	defer n.mu.Unlock()
+}
+
+// Persist writes a batch to the store. A store error leaves disk and
+// memory possibly apart (a large batch may be half written): the node
+// stops taking writes and gossip until restarted, when Load rebuilds a
+// consistent state.
+func (d *driver) Persist(b *lsync.Batch) error {
+	d.start = time.Now()
+	if err := d.n.store.Apply(b); err != nil {
+		d.n.log.Error().Err(err).Msg("store write failed: node stopped; restart it to recover")
+		return fmt.Errorf("%w: %w", ErrStoreFailed, err)
+	}
+	return nil
+}
+
+func (d *driver) Committed(rd *engine.Ready, err error) {
+	n, b := d.n, rd.Batch
 	if err != nil {
-		n.eng.Abort(rd)
 		n.counters.storeErrors.Add(1)
-		n.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
-		n.log.Error().Err(err).Msg("store write failed: node stopped; restart it to recover")
-		return n.failed
+		n.failed = err
+		return
 	}
-	n.eng.Commit(rd)
+	took := time.Since(d.start)
 	if rd.LocalWrite() {
-		n.metrics.localWrite(time.Since(start))
+		n.metrics.localWrite(took)
 	} else {
-		n.metrics.remoteBatch(b.Len(), time.Since(start))
+		n.metrics.remoteBatch(b.Len(), took)
 	}
 	n.counters.batches.Add(1)
 	n.counters.deltasApplied.Add(uint64(b.Len()))
-	n.log.Debug().Int("records", b.Len()).Dur("took", time.Since(start)).Msg("batch persisted")
-	return nil
+	n.log.Debug().Int("records", b.Len()).Dur("took", took).Msg("batch persisted")
 }
+
+func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
+func (d *driver) Send(out []engine.Outgoing) { d.n.sendAll(out) }
 
 // publish announces a committed Ready: the peers' records of its batch,
 // then its peer events.
@@ -393,9 +427,7 @@ func (n *Node) sendRaw(addr string, b []byte, t lsync.MsgType) {
 		n.log.Debug().Err(err).Str("to", addr).Str("type", t.String()).Msg("send failed")
 		return
 	}
-	n.counters.msgsOut.Add(1)
-	n.counters.bytesOut.Add(uint64(len(b)))
-	n.metrics.sent(t, len(b))
+	n.counters.out.add(t, len(b))
 }
 
 // round opens exchanges with this round's targets.
@@ -408,7 +440,7 @@ func (n *Node) round() {
 		return
 	}
 	rd := n.eng.Round(n.clock.Now())
-	refused := n.state.Stats().PeersRefused
+	refused := n.eng.Stats().PeersRefused
 	n.mu.Unlock()
 	n.counters.rounds.Add(1)
 	if last := n.peersRefused.Swap(refused); refused > last && last == 0 {
@@ -448,11 +480,7 @@ func (n *Node) announce(t EventType, ids []string) {
 
 // removeDead forgets peers dead for longer than dead_grace, data included,
 // unless keep_dead_peers.
-func (n *Node) removeDead() {
-	if rd, ok := n.maintain(n.eng.Reap); ok {
-		n.publish(&rd)
-	}
-}
+func (n *Node) removeDead() { n.maintain(n.eng.Reap) }
 
 // reduce collects the local node's tombstones older than tombstone_grace,
 // then lets the store collect its garbage, outside every lock.
@@ -465,47 +493,49 @@ func (n *Node) reduce() {
 		c := rd.Batch.Changes[0]
 		n.log.Debug().Int("tombstones", len(c.Drop)).Uint64("gc_version", c.Meta.GCVersion).Msg("tombstones collected")
 	}
-	if gc, ok := n.store.(interface{ GC() error }); ok {
+	if gc := n.caps.gc; gc != nil {
 		if err := gc.GC(); err != nil {
 			n.log.Warn().Err(err).Msg("value log collection failed")
 		}
 	}
 }
 
-// maintain runs one maintenance step of the engine and persists what it
+// maintain runs one maintenance step of the engine and applies what it
 // produced, in sequence with every other batch and with the engine's lock
-// held only while it computes. It reports false if the node is closed or
-// failed, or the batch could not be stored.
-func (n *Node) maintain(step func(time.Time) engine.Ready) (engine.Ready, bool) {
+// held only while it computes; nothing, if the node is closed or failed.
+func (n *Node) maintain(step func(time.Time) engine.Ready) {
 	n.seq.Lock()
-	defer n.seq.Unlock()
 	var rd engine.Ready
 	if !n.locked(func() { rd = step(n.clock.Now()) }) {
-		return rd, false
+		n.seq.Unlock()
+		return
 	}
-	return rd, n.persist(&rd) == nil
+	_ = n.eng.Apply(&rd, &driver{n: n, seq: true}) // a failure stops the node (driver.Committed)
 }
 
 // collect is maintain for the collection of the local node's tombstones,
 // whose read of the store runs outside n.mu: n.seq, held throughout, keeps
 // every batch, hence every change to the node's own records, out until
-// the engine has turned the scan into its batch.
+// the engine has turned the scan into its batch. It reports false if the
+// node is closed or failed, or the batch could not be stored.
 func (n *Node) collect() (engine.Ready, bool) {
 	n.seq.Lock()
-	defer n.seq.Unlock()
 	var scan *lsync.TombstoneScan
 	if !n.locked(func() { scan = n.eng.PlanCollect(n.clock.Now()) }) {
+		n.seq.Unlock()
 		return engine.Ready{}, false
 	}
 	if scan == nil {
+		n.seq.Unlock()
 		return engine.Ready{}, true
 	}
 	scan.Read()
 	var rd engine.Ready
 	if !n.locked(func() { rd = n.eng.Collect(scan) }) {
+		n.seq.Unlock()
 		return rd, false
 	}
-	return rd, n.persist(&rd) == nil
+	return rd, n.eng.Apply(&rd, &driver{n: n, seq: true}) == nil
 }
 
 // locked runs f under n.mu, unless the node is closed or failed.

@@ -51,10 +51,10 @@ func (n *Node) logPeerEvent(t EventType, ids []string) {
 	now := n.clock.Now()
 	n.mu.Lock()
 	for i, id := range ids {
-		if p, ok := n.state.Peer(id); ok {
+		if p, ok := n.eng.Peer(id); ok {
 			metas[i] = meta{alias: p.Alias, addr: p.Addr, gen: p.Generation}
 		}
-		metas[i].phi = n.detector.Phi(id, now)
+		metas[i].phi = n.eng.Liveness(id, now).Phi
 	}
 	n.mu.Unlock()
 

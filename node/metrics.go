@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -37,12 +38,10 @@ type metrics struct {
 	user     prometheus.Registerer
 	gatherer prometheus.Gatherer
 
-	msgsIn, msgsOut   *prometheus.CounterVec
-	bytesIn, bytesOut *prometheus.CounterVec
-	batchRecords      prometheus.Histogram
-	storeWrite        *prometheus.HistogramVec
-	eventsPublished   *prometheus.CounterVec
-	eventsDropped     prometheus.Counter
+	batchRecords    prometheus.Histogram
+	storeWrite      *prometheus.HistogramVec
+	eventsPublished *prometheus.CounterVec
+	eventsDropped   prometheus.Counter
 
 	collectors []prometheus.Collector
 }
@@ -56,14 +55,6 @@ func newMetrics(n *Node, user prometheus.Registerer) (*metrics, error) {
 		m.gatherer = g
 	}
 	byType := []string{"type"}
-	m.msgsIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total",
-		Help: "Gossip messages received, by type (syn, synack, ack, badcluster; invalid = undecodable)."}, byType)
-	m.msgsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total",
-		Help: "Gossip messages handed to the transport, by type."}, byType)
-	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total",
-		Help: "Bytes of gossip messages received, by type."}, byType)
-	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total",
-		Help: "Bytes of gossip messages handed to the transport, by type."}, byType)
 	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_records",
 		Help:    "Records per batch of peers' deltas persisted from one message.",
 		Buckets: prometheus.ExponentialBuckets(1, 4, 9)}) // 1 … 65536
@@ -75,21 +66,12 @@ func newMetrics(n *Node, user prometheus.Registerer) (*metrics, error) {
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "subscriber_dropped_events_total",
 		Help: "Events dropped because a subscriber's buffer was full (summed over subscribers)."})
 	// Pre-create the label values, so that dashboards see zeros.
-	for _, t := range []string{"syn", "synack", "ack", "badcluster"} {
-		m.msgsIn.WithLabelValues(t)
-		m.msgsOut.WithLabelValues(t)
-		m.bytesIn.WithLabelValues(t)
-		m.bytesOut.WithLabelValues(t)
-	}
-	m.msgsIn.WithLabelValues("invalid")
-	m.bytesIn.WithLabelValues("invalid")
 	m.storeWrite.WithLabelValues("local")
 	m.storeWrite.WithLabelValues("remote")
 	for _, t := range []EventType{EventUpdates, EventDelete, EventDiscover, EventSuspend, EventRecover, EventDead} {
 		m.eventsPublished.WithLabelValues(t.String())
 	}
-	m.collectors = []prometheus.Collector{m.msgsIn, m.msgsOut, m.bytesIn, m.bytesOut, m.batchRecords,
-		m.storeWrite, m.eventsPublished, m.eventsDropped, &collector{n: n}}
+	m.collectors = []prometheus.Collector{m.batchRecords, m.storeWrite, m.eventsPublished, m.eventsDropped, &collector{n: n}}
 	for _, c := range m.collectors {
 		m.own.MustRegister(c)
 	}
@@ -126,18 +108,6 @@ func (m *metrics) unregister() {
 // collectors and the Go runtime's.
 func (n *Node) Gatherer() prometheus.Gatherer { return n.metrics.gatherer }
 
-// received counts one incoming message; t is "invalid" when it did not decode.
-func (m *metrics) received(t string, size int) {
-	m.msgsIn.WithLabelValues(t).Inc()
-	m.bytesIn.WithLabelValues(t).Add(float64(size))
-}
-
-// sent counts one outgoing message.
-func (m *metrics) sent(t lsync.MsgType, size int) {
-	m.msgsOut.WithLabelValues(t.String()).Inc()
-	m.bytesOut.WithLabelValues(t.String()).Add(float64(size))
-}
-
 // remoteBatch records a persisted batch of peers' deltas.
 func (m *metrics) remoteBatch(records int, took time.Duration) {
 	m.batchRecords.Observe(float64(records))
@@ -150,12 +120,16 @@ func (m *metrics) localWrite(took time.Duration) {
 }
 
 // collector reads what the node already keeps at scrape time: its
-// counters, the sync core's rejection counts, peers by state and phi,
+// counters (traffic by type included), the sync core's rejection counts, peers by state and phi,
 // subscribers, and the store's size.
 type collector struct{ n *Node }
 
 var (
 	descRounds      = prometheus.NewDesc(ns+"_gossip_rounds_total", "Gossip rounds run.", nil, nil)
+	descMsgsIn      = prometheus.NewDesc(ns+"_messages_received_total", "Gossip messages received, by type (syn, synack, ack, badcluster; invalid = undecodable).", []string{"type"}, nil)
+	descMsgsOut     = prometheus.NewDesc(ns+"_messages_sent_total", "Gossip messages handed to the transport, by type.", []string{"type"}, nil)
+	descBytesIn     = prometheus.NewDesc(ns+"_received_bytes_total", "Bytes of gossip messages received, by type.", []string{"type"}, nil)
+	descBytesOut    = prometheus.NewDesc(ns+"_sent_bytes_total", "Bytes of gossip messages handed to the transport, by type.", []string{"type"}, nil)
 	descDeltas      = prometheus.NewDesc(ns+"_deltas_applied_total", "Peers' delta records persisted and applied.", nil, nil)
 	descBatches     = prometheus.NewDesc(ns+"_batches_applied_total", "Batches of peers' deltas persisted and applied.", nil, nil)
 	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote.", []string{"reason"}, nil)
@@ -175,7 +149,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRounds, descDeltas, descBatches, descRejected, descErrors, descResets,
+	for _, d := range []*prometheus.Desc{descRounds, descMsgsIn, descMsgsOut, descBytesIn, descBytesOut, descDeltas, descBatches, descRejected, descErrors, descResets,
 		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore,
 		descFailed, descRefuted} {
 		ch <- d
@@ -191,6 +165,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter(descRounds, n.counters.rounds.Load())
+	trafficByType(&n.counters.in, listedIn, descMsgsIn, descBytesIn, counter)
+	trafficByType(&n.counters.out, listedOut, descMsgsOut, descBytesOut, counter)
 	counter(descDeltas, n.counters.deltasApplied.Load())
 	counter(descBatches, n.counters.batches.Load())
 	counter(descErrors, n.counters.sendErrors.Load(), "send")
@@ -198,9 +174,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descErrors, n.counters.dataDropped.Load(), "data_lane_full")
 
 	n.mu.Lock()
-	cs := n.state.Stats()
-	self := n.state.Self()
-	info, _ := n.state.Peer(self.ID)
+	cs := n.eng.Stats()
+	self := n.eng.Self()
+	info, _ := n.eng.Peer(self.ID)
 	failed := 0.0
 	if n.failed != nil {
 		failed = 1
@@ -212,7 +188,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		reason string
 		v      uint64
 	}{
-		{"decode", n.counters.decodeErrors.Load()},
+		{"decode", n.counters.in.msgs[undecodable].Load()},
 		{"bad_cluster", cs.BadCluster},
 		{"own_id", cs.OwnIDDeltas},
 		{"gap", cs.GapDeltas},
@@ -259,5 +235,41 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s, ok := n.storeSize(); ok { // disk use, as du counts it
 		gauge(descStore, float64(s.LSMBytes), "lsm")
 		gauge(descStore, float64(s.VLogBytes), "vlog")
+	}
+}
+
+// listedOut and listedIn are the type labels listed even at zero, so
+// that dashboards see zeros; other types appear once counted.
+var (
+	listedOut = []string{"syn", "synack", "ack", "badcluster"}
+	listedIn  = append(slices.Clone(listedOut), "invalid")
+)
+
+// trafficByType emits t's counts by type label, undecodable messages as
+// "invalid". Counts are summed by label, so that types sharing one
+// ("unknown") make one series, as they did in a CounterVec.
+func trafficByType(t *traffic, listed []string, msgs, bytes *prometheus.Desc, counter func(*prometheus.Desc, uint64, ...string)) {
+	type count struct{ msgs, bytes uint64 }
+	by := make(map[string]count, len(listed))
+	for _, label := range listed {
+		by[label] = count{}
+	}
+	for i := range t.msgs {
+		k := t.msgs[i].Load()
+		if k == 0 {
+			continue
+		}
+		label := lsync.MsgType(i).String()
+		if lsync.MsgType(i) == undecodable {
+			label = "invalid"
+		}
+		c := by[label]
+		c.msgs += k
+		c.bytes += t.bytes[i].Load()
+		by[label] = c
+	}
+	for label, c := range by {
+		counter(msgs, c.msgs, label)
+		counter(bytes, c.bytes, label)
 	}
 }

@@ -21,33 +21,6 @@ import (
 	"github.com/leviathan-gossip/leviathan/versioner"
 )
 
-// Store is the durable state a node needs; *store.Badger implements it.
-// A Store that is also a sync.Storage with a LoadMeta method, as
-// *store.Badger is, is where the node reads records from: its memory then
-// holds each peer's metadata only and a restart loads no record. Any other
-// Store is only written to, and the records are kept in memory as well.
-type Store interface {
-	Boot(id string, gen uint64) (store.SelfInfo, error)
-	Apply(b *lsync.Batch) error
-	Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error
-	Close() error
-}
-
-// diskStorage is a Store the engine reads its records from (Badger): the
-// node's memory then holds metadata only, and a boot loads no value.
-type diskStorage interface {
-	lsync.Storage
-	LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error
-}
-
-// countingStorage is a diskStorage whose boot may skip counting records
-// (store.Badger after a clean shutdown): the node recounts them in the
-// background (recount) and saves its counts as it closes.
-type countingStorage interface {
-	Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, error)
-	SaveCounts(counts []store.PeerCounts) error
-}
-
 // Clock is the node's source of time; tests may slow or script it.
 type Clock interface {
 	Now() time.Time
@@ -91,8 +64,8 @@ type options struct {
 func WithTransport(t transport.Transport) Option { return func(o *options) { o.transport = t } }
 
 // WithStore makes the node use s instead of opening Badger at data_dir.
-// The node closes it on Close. A wrapper that embeds *store.Badger keeps
-// its Scan, Get and LoadMeta, so the node keeps reading from it.
+// The node closes it on Close. New checks once which optional capabilities
+// s has (see Store); a wrapper that embeds *store.Badger keeps them all.
 func WithStore(s Store) Option { return func(o *options) { o.store = s } }
 
 // WithVersioner replaces the default persistent counter, e.g. with
@@ -157,15 +130,14 @@ type Node struct {
 	// never across a store write, a send or a GC (see gossip.go).
 	mu  gosync.Mutex
 	eng *engine.Engine
-	// state and detector are the engine's, for reads under mu.
-	state *lsync.State
+	// caps are the store's optional parts, found once by New.
+	caps storeCaps
 	// disk is the store when the engine reads its records from it (nil:
 	// they are in the engine's memory); reads go to it outside mu.
-	disk     diskStorage
-	detector *health.Detector
-	closed   bool
-	running  bool
-	failed   error // a store write failed: no more writes or gossip
+	disk    ReadStore
+	closed  bool
+	running bool
+	failed  error // a store write failed: no more writes or gossip
 	// peersRefused is the core's count of ids refused at max_peers, as
 	// last seen: the first refusal is logged.
 	peersRefused atomic.Uint64
@@ -271,6 +243,9 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 		n.store = db
 	}
+	if n.caps, err = checkStore(n.store); err != nil {
+		return nil, err
+	}
 	n.reserve = newReserve(n.dataDir(), cfg.MinFreeDisk)
 	if n.versioner = o.versioner; n.versioner == nil {
 		n.versioner = versioner.NewCounter()
@@ -282,6 +257,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	n.seeds, n.pendingSeeds = n.resolveSeeds(cfg.Seeds, o.transport == nil)
 	n.eng.AddSeeds(n.seeds...)
 	n.logDataDir()
+	n.logStoreCaps()
 	n.logAuthFailures()
 	return n, nil
 }
@@ -301,7 +277,7 @@ func (n *Node) load(rng *rand.Rand) error {
 	}
 	// A store the engine can read from holds the records; any other keeps
 	// them in the engine's memory as well.
-	disk, _ := n.store.(diskStorage)
+	disk := n.caps.reads
 	var storage lsync.Storage
 	if disk != nil {
 		storage = disk
@@ -335,7 +311,6 @@ func (n *Node) load(rng *rand.Rand) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.state, n.detector = n.eng.State(), n.eng.Detector()
 	now := n.clock.Now()
 	peers, records := 0, 0
 	if disk != nil {
@@ -364,11 +339,9 @@ func (n *Node) load(rng *rand.Rand) error {
 	if err != nil {
 		return fmt.Errorf("node: load state: %w", err)
 	}
-	// Removals survive restarts (store.Badger.LoadRemoved), so that stale
-	// digests do not bring a removed peer back.
-	if rs, ok := n.store.(interface {
-		LoadRemoved(func(id string, gen, heartbeat uint64) error) error
-	}); ok {
+	// Removals survive restarts (RemovalStore), so that stale digests do
+	// not bring a removed peer back.
+	if rs := n.caps.removals; rs != nil {
 		if err := rs.LoadRemoved(n.eng.RestoreRemoved); err != nil {
 			return fmt.Errorf("node: load state: %w", err)
 		}

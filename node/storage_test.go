@@ -40,7 +40,7 @@ func TestRestartReadsRecordsFromTheStore(t *testing.T) {
 	}
 
 	n = startNode(t, cfg)
-	if n.disk == nil || n.state.Storage() != lsync.Storage(n.disk) {
+	if n.disk == nil || n.eng.Storage() != lsync.Storage(n.disk) {
 		t.Fatal("the engine does not read its records from the store")
 	}
 	for _, tc := range []struct {

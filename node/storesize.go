@@ -3,41 +3,29 @@ package node
 import (
 	"io/fs"
 	"path/filepath"
-
-	"github.com/leviathan-gossip/leviathan/store"
 )
 
 // storeSize reports the store's size on disk: what its files occupy
 // (allocated blocks), not their apparent length. Badger preallocates its
 // value log as a sparse file of 128 MiB or more, so the apparent size of
 // a node holding a few keys is 128 MiB while du says kilobytes; users
-// compare with du. ok is false when the store reports no size.
+// compare with du. A store's own Size is the answer only without a
+// directory to measure. ok is false when the store reports no size.
 func (n *Node) storeSize() (size StoreSize, ok bool) {
-	s, ok := n.store.(interface{ Size() store.Sizes })
-	if !ok {
-		return StoreSize{}, false
-	}
-	if _, badger := n.store.(*store.Badger); badger && !n.cfg.InMemory {
-		if du, err := dirUsage(n.cfg.DataDir); err == nil {
+	if n.caps.dir != "" {
+		if du, err := dirUsage(n.caps.dir); err == nil {
 			return du, true
 		}
 	}
-	sz := s.Size()
+	if n.caps.size == nil {
+		return StoreSize{}, false
+	}
+	sz := n.caps.size.Size()
 	return StoreSize{LSMBytes: sz.LSM, VLogBytes: sz.VLog, DiskBytes: sz.LSM + sz.VLog}, true
 }
 
-// dataDir is the absolute data directory of a Badger store the node
-// opened from its config, or "".
-func (n *Node) dataDir() string {
-	if _, badger := n.store.(*store.Badger); !badger || n.cfg.InMemory {
-		return ""
-	}
-	abs, err := filepath.Abs(n.cfg.DataDir)
-	if err != nil {
-		return n.cfg.DataDir
-	}
-	return abs
-}
+// dataDir is the store's absolute data directory (DirStore), or "".
+func (n *Node) dataDir() string { return n.caps.dir }
 
 // dirUsage sums the disk use of Badger's files under dir by part; the
 // total counts directories too, as du does.

@@ -67,8 +67,7 @@ func (g *streamGuard) refresh() *streamAddrs {
 		n.mu.Unlock()
 		return nil
 	}
-	seeds, peers := n.eng.Seeds(), n.state.Addresses()
-	peers = append(peers, n.state.ProvingAddresses()...)
+	seeds, peers := n.eng.Seeds(), n.eng.Addresses()
 	n.mu.Unlock()
 	s := &streamAddrs{set: make(map[string]struct{}, len(seeds)+len(peers)), at: time.Now()}
 	for _, a := range seeds {

@@ -24,7 +24,7 @@ func TestStreamGuard(t *testing.T) {
 	eventually(t, 5*time.Second, func() error {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		if !slices.Contains(a.state.Addresses(), b.Addr()) {
+		if !slices.Contains(a.eng.Addresses(), b.Addr()) {
 			return fmt.Errorf("a does not know b yet")
 		}
 		return nil

@@ -18,6 +18,7 @@ import (
 type Badger struct {
 	db  *badger.DB
 	log zerolog.Logger
+	dir string // absolute; "" in memory
 
 	// mu guards closed: every call holds it shared for its whole duration so
 	// Close (exclusive) waits for in-flight calls instead of pulling the
@@ -79,7 +80,7 @@ func Open(opts Options) (*Badger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}
-	b := &Badger{db: db, log: opts.Logger, beforeRelabelChunk: opts.beforeRelabelChunk, relabelChunk: relabelChunk}
+	b := &Badger{db: db, log: opts.Logger, dir: absDir(opts), beforeRelabelChunk: opts.beforeRelabelChunk, relabelChunk: relabelChunk}
 	if opts.relabelChunk > 0 {
 		b.relabelChunk = opts.relabelChunk
 	}
@@ -90,6 +91,22 @@ func Open(opts Options) (*Badger, error) {
 	b.startRoller()
 	return b, nil
 }
+
+// absDir is where an on-disk store keeps its files, absolute so that a
+// later change of working directory does not move what it names.
+func absDir(opts Options) string {
+	if opts.InMemory {
+		return ""
+	}
+	if abs, err := filepath.Abs(opts.Dir); err == nil {
+		return abs
+	}
+	return opts.Dir
+}
+
+// Dir is the store's data directory, absolute, or "" for an in-memory
+// store: what a caller watches for free space and measures with du.
+func (b *Badger) Dir() string { return b.dir }
 
 // Close closes the store. Calls made after Close return ErrClosed; a second
 // Close does too.

@@ -6,11 +6,12 @@ package sync
 // generation. Only known members' beats count, and only from the address
 // they gossip on; a ghost's beat from its own address is its own word that
 // it lives, as its Syn would be, and makes it a peer (a joiner hears of
-// most members as ghosts, and at N = 300 with 50 % loss monitors dropped
-// thousands of beats in the cold start while they waited for the beating
-// node's heartbeat to be relayed). Direct lists the node if the beat is
-// of the generation held for it (or just proven) and newer than its last
-// beat here; Released if it stopped beating here.
+// most members as ghosts, and monitors that dropped their beats would wait
+// through the cold start for each beating node's heartbeat to be relayed:
+// docs/failure-detection.md, "Why the detector is built this way"). Direct
+// lists the node if the beat is of the generation held for it (or just
+// proven) and newer than its last beat here; Released if it stopped
+// beating here.
 func (s *State) handleBeat(m *Beat) Step {
 	var st Step
 	if m.Cluster != s.cfg.Cluster {

@@ -47,7 +47,8 @@ func (s *State) sortedPeers() []*peer {
 
 // addPeer registers a node not known before. It joins the cached order at
 // the next sortedPeers: a member list names thousands of new nodes at
-// once, and inserting each into the order moved it thousands of times.
+// once, and inserting each into the order would move it thousands of
+// times.
 func (s *State) addPeer(p *peer) {
 	s.peers[p.meta.ID] = p
 	if s.sorted != nil {
@@ -165,9 +166,10 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	budget -= entrySize(&self)
 	// Half of what is left goes to the nodes whose data changed most
 	// recently. A responder only sends deltas of nodes the digest lists,
-	// so with a uniform subset of 32 out of 1000 nodes a fresh write rode
-	// along on 3% of exchanges and took ~25 rounds to reach 90% of the
-	// cluster; listed first, it spreads epidemically on every exchange.
+	// so with a uniform subset of a large cluster a fresh write would ride
+	// along on few exchanges and take many rounds to spread; listed first,
+	// it spreads epidemically on every exchange (docs/design.md, "Why the
+	// core is built this way").
 	s.synSeq++
 	recentBudget := budget / 2
 	s.quiet = true
@@ -190,9 +192,10 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	if q := s.cfg.QuietDigest; q > 0 && q < budget && !s.loud {
 		budget = q
 	}
-	// The random slice: a shuffle drawn only as far as entries still fit
-	// (shuffling every node for a few dozen entries was most of a round at
-	// 10,000 nodes).
+	// The random slice: a shuffle drawn only as far as entries still fit,
+	// since shuffling every node for a few dozen entries would cost a pass
+	// over the whole cluster per Syn (docs/benchmarks.md, "Why the code is
+	// built this way").
 	listed, misses := 0, 0
 	for i := 0; i < len(others) && budget >= minEntrySize && misses < synMisses; i++ {
 		j := i + rng.Intn(len(others)-i)
@@ -216,8 +219,9 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 }
 
 // synEntriesHint sizes a digest's slice: a datagram holds a few dozen
-// entries, and sizing it for every node allocated megabytes per Syn at
-// 10,000 nodes.
+// entries, and sizing it for every node would allocate per Syn in
+// proportion to the cluster (docs/benchmarks.md, "Why the code is built
+// this way").
 const synEntriesHint = 64
 
 // minEntrySize is the smallest a digest entry can be: once less is left of
@@ -226,7 +230,8 @@ var minEntrySize = entrySize(&DigestEntry{})
 
 // synMisses is how many nodes in a row that do not fit end the random
 // slice: the budget left is then smaller than most entries, and trying
-// every other node for one that fits made each Syn cost a pass over all.
+// every other node for one that fits would make each Syn cost a pass over
+// all.
 const synMisses = 8
 
 // synOrder is the nodes in some order that MakeSyn shuffles as it draws

@@ -72,7 +72,8 @@ func (s *State) observeGhost(p *peer, e *DigestEntry, pb *pending, obs *Observed
 
 // confirm makes a ghost a peer. It stays in s.ghosts until the next
 // sweep drops it: a node joining a cluster of thousands confirms
-// thousands of ghosts, and searching the list for each was quadratic.
+// thousands of ghosts, and searching the list for each would be
+// quadratic.
 func (s *State) confirm(p *peer) {
 	if !p.ghost {
 		return

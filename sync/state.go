@@ -190,7 +190,8 @@ type State struct {
 	now      uint64 // unix ms, from SetTime
 	// sorted caches the peers in id order (nil until first needed);
 	// sortedPeers merges the peers added since.
-	// Sorting on every message was most of a 1000-node simulation's time.
+	// Sorting on every message would cost O(N log N) a message
+	// (docs/benchmarks.md, "Why the code is built this way").
 	sorted []*peer
 	// added are the peers added since sorted was built (addPeer); order
 	// counts the changes of sorted, so that synBuf, MakeSyn's copy of it

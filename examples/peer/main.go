@@ -6,7 +6,12 @@
 //
 // Commands on stdin: set KEY VALUE, del KEY, get PEER KEY, keys PEER,
 // peers, status, help. PEER is an id or alias; "self" is this node.
-// Log lines go to stderr, in colour only on a terminal.
+// Log lines go to stderr, in colour only on a terminal. LEVIATHAN_<KEY>
+// variables override the file's keys (node.LoadConfigEnv).
+//
+// The same binary is a client of a running peer's admin API:
+//
+//	peer get|set|del|peers|status|changes -http ADDR [-token T] [args]
 package main
 
 import (
@@ -33,9 +38,19 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if _, ok := clientCommands[args[0]]; ok {
+			return runClient(args[0], args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "TOML config file (see config.example.toml)")
+	path := fs.String("config", "", "TOML config file (see config.example.toml); LEVIATHAN_<KEY> variables override it")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: peer -config FILE")
+		fmt.Fprint(stderr, clientUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,7 +58,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "peer: -config is required, e.g. -config examples/peer1.toml")
 		return 2
 	}
-	cfg, err := node.LoadConfig(*path)
+	cfg, err := node.LoadConfigEnv(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, "peer:", err)
 		return 2

@@ -5,8 +5,8 @@
 // disk. Inputs are a received message, a timer firing and a local write,
 // each with the time; the output is a Ready: a batch to make durable,
 // messages to send and events to publish. The driver persists the batch,
-// calls Commit, and only then sends and publishes — the model is etcd
-// raft's RawNode.
+// calls Commit, and only then publishes and sends, all through Apply so
+// that the order is kept in one place — the model is etcd raft's RawNode.
 //
 // node drives an Engine with goroutines, sockets, Badger and the wall
 // clock; internal/sim drives the same Engine with a simulated network,
@@ -257,10 +257,13 @@ func (e *Engine) RestoreMeta(meta lsync.PeerMeta, n lsync.Counts, now time.Time)
 // above what peers may hold of a lost tail; sync.State.VersionFloor).
 func (e *Engine) Restored() { e.ver.Restore(e.state.VersionFloor()) }
 
-// State is the protocol core, for reads. Do not mutate it.
+// State is the protocol core, for tests and the simulator to inspect; a
+// driver reads through the engine's own methods (read.go). Do not mutate
+// it.
 func (e *Engine) State() *lsync.State { return e.state }
 
-// Detector is the failure detector, for reads.
+// Detector is the failure detector, for tests and the simulator to
+// inspect.
 func (e *Engine) Detector() *health.Detector { return e.det }
 
 // Left reports whether a peer announced its leave and has not come back.

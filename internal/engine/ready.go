@@ -32,9 +32,9 @@ type Outgoing struct {
 	Msg lsync.Message
 }
 
-// Ready is what one input asks of the driver, in this order: make Batch
-// durable (if not empty) and call Commit; then publish Events, call
-// ReadDeltas and send Send. Nothing in Send or Events may reach anyone
+// Ready is what one input asks of the driver, in this order (Apply keeps
+// it): make Batch durable (if not empty) and call Commit; then publish
+// Events, call ReadDeltas and send Send. Nothing in Send or Events may reach anyone
 // before the batch is durable, so that no reader or peer sees what a crash
 // could lose. ReadDeltas is the step that reads the storage (the replies'
 // deltas): the driver calls it without holding the lock it holds around

@@ -480,19 +480,66 @@ func (c *Cluster) collect(n *Node) {
 	c.ready(n, &rd)
 }
 
-// ready does what a Ready asks, as the node does: persist the batch, check
-// it and commit it; then send and publish.
+// ready does what a Ready asks through engine.Apply, in the node's order.
+// The simulator runs one event at a time: a store write never fails and
+// there is no lock to take.
 func (c *Cluster) ready(n *Node, rd *engine.Ready) {
-	if !rd.Batch.Empty() {
-		c.commit(n, rd)
+	if err := n.eng.Apply(rd, driver{c, n}); err != nil {
+		c.violate("%s: apply: %v", n.ID, err)
 	}
-	if len(rd.Events) > 0 && c.Hooks.Events != nil {
-		c.Hooks.Events(n.Index, rd.Events)
+}
+
+// driver is engine.Driver for one simulated node.
+type driver struct {
+	c *Cluster
+	n *Node
+}
+
+func (driver) Lock()    {}
+func (driver) Unlock()  {}
+func (driver) Settled() {}
+
+// Persist makes a batch durable in the node's store and checks it against
+// the invariants: a bad batch is a bug whatever the engine does with it.
+func (d driver) Persist(b *lsync.Batch) error {
+	c, n := d.c, d.n
+	for _, bad := range n.store.apply(b, c.clock.Now()) {
+		c.violate("%s: %s", n.ID, bad)
 	}
-	rd.ReadDeltas()
+	for i := range b.Changes {
+		ch := &b.Changes[i]
+		o, ok := c.byID[ch.Meta.ID]
+		if !ok || o == n.Index || ch.Remove {
+			continue
+		}
+		// A watermark above what the owner itself has stored would claim
+		// records that do not exist.
+		gen, max, _ := c.nodes[o].store.watermark(ch.Meta.ID)
+		if ch.Meta.Generation == gen && ch.Meta.MaxVersion > max {
+			c.violate("%s: watermark of %s is %d, above the %d it stored", n.ID, ch.Meta.ID, ch.Meta.MaxVersion, max)
+		}
+	}
+	return nil
+}
+
+func (d driver) Committed(rd *engine.Ready, err error) {
+	if err == nil && d.c.Hooks.Commit != nil {
+		d.c.Hooks.Commit(d.n.Index, rd.Batch)
+	}
+}
+
+func (d driver) Publish(rd *engine.Ready) {
+	if len(rd.Events) > 0 && d.c.Hooks.Events != nil {
+		d.c.Hooks.Events(d.n.Index, rd.Events)
+	}
+}
+
+// Send encodes each message once and hands it to the network.
+func (d driver) Send(out []engine.Outgoing) {
+	c, n := d.c, d.n
 	var last lsync.Message
 	var enc []byte
-	for _, o := range rd.Send {
+	for _, o := range out {
 		if o.Msg != last {
 			b, err := wire.Encode(o.Msg)
 			if err != nil {
@@ -565,30 +612,4 @@ func (c *Cluster) deliver(n *Node, from int, data []byte) {
 	}
 	rd := n.eng.Step(c.clock.Time(), c.nodes[from].Addr, msg)
 	c.ready(n, &rd)
-}
-
-// commit makes a batch durable in the node's store, checks it against the
-// invariants, and commits it to the engine.
-func (c *Cluster) commit(n *Node, rd *engine.Ready) {
-	b := rd.Batch
-	for _, bad := range n.store.apply(b, c.clock.Now()) {
-		c.violate("%s: %s", n.ID, bad)
-	}
-	for i := range b.Changes {
-		ch := &b.Changes[i]
-		o, ok := c.byID[ch.Meta.ID]
-		if !ok || o == n.Index || ch.Remove {
-			continue
-		}
-		// A watermark above what the owner itself has stored would claim
-		// records that do not exist.
-		gen, max, _ := c.nodes[o].store.watermark(ch.Meta.ID)
-		if ch.Meta.Generation == gen && ch.Meta.MaxVersion > max {
-			c.violate("%s: watermark of %s is %d, above the %d it stored", n.ID, ch.Meta.ID, ch.Meta.MaxVersion, max)
-		}
-	}
-	n.eng.Commit(rd)
-	if c.Hooks.Commit != nil {
-		c.Hooks.Commit(n.Index, b)
-	}
 }

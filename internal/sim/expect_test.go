@@ -32,8 +32,10 @@ func ringSuccessor(ids []string, id string) string {
 // monitor knows it alive by relayed heartbeats only) and that then stops
 // is suspected by every live node within seconds: its monitor, by its own
 // ring, expected beats that never came and votes when the relayed
-// heartbeats stop too. Before, no node judged a peer that never beat to
-// it, and the crash went unsuspected for 10 x dead_after.
+// heartbeats stop too. Without expected beats no node would judge a peer
+// that never beat to it, and the crash would go unsuspected for 10 x
+// dead_after (docs/failure-detection.md, "Why the detector is built this
+// way").
 func TestNeverBeatenPeerIsSuspected(t *testing.T) {
 	c, err := New(Config{Nodes: 4, Seed: 5, Net: DefaultNet, Monitors: 1})
 	if err != nil {

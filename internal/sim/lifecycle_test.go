@@ -246,11 +246,12 @@ func TestPowerLossOfOwnWritesIsNotReused(t *testing.T) {
 // Every peer takes it as alive again within 2 rounds of its restart, drops
 // its old keys and takes its new ones, whatever the cluster's size: its
 // hello (its own entry, sent to every member with its next heartbeats)
-// proves the new generation to each peer directly. Before the heartbeat
-// and detector were reset on the new generation, it stayed suspended until
-// its heartbeat climbed past the old one (a minute here); before the
-// hello, a peer needed three messages from it, which at 50 nodes took
-// minutes for the peers it rarely gossiped with.
+// proves the new generation to each peer directly. Without the reset of
+// its heartbeat and detector on the new generation it would stay
+// suspended until its heartbeat climbed past the old one (a minute here);
+// without the hello a peer would need several messages from it, slow to
+// come from a node it rarely gossips with (docs/design.md, "Why the core
+// is built this way").
 func TestWipedNodeIsAliveAtOnce(t *testing.T) {
 	for _, n := range []int{5, 50} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) { wipedNodeIsAliveAtOnce(t, n) })

@@ -185,8 +185,8 @@ func TestFormerMonitorStandsDown(t *testing.T) {
 // TestVerdictsSpreadAndLoneVotesDoNot: 60 nodes at 50 % loss. In a
 // quiet minute after the cluster formed, monitors miss runs of beats and
 // vote, but a lone vote goes only to the peer's monitors and to the peer
-// (a Suspect anywhere else would be the old cluster-wide gossip of every
-// vote), and no live node is suspected. Then a crash is suspected by every
+// (a Suspect anywhere else would mean every vote gossiped cluster-wide),
+// and no live node is suspected. Then a crash is suspected by every
 // node within 15 s, and never taken back: the crashed node's last
 // heartbeats, relayed after the verdict, do not undo it.
 func TestVerdictsSpreadAndLoneVotesDoNot(t *testing.T) {

@@ -2,8 +2,9 @@ package sim
 
 // peerTable is what a store holds per node id. The cluster's own nodes
 // sit in a slice by index (a pointer each); other ids, which only tests
-// make up, in a map. A map of every node in every node's store cost about
-// 45 bytes per entry, a third of the store, at N² entries.
+// make up, in a map. A map of every node in every node's store would add
+// a map entry's overhead to each of N² entries, a large part of the store
+// (docs/benchmarks.md, "Why the code is built this way").
 type peerTable struct {
 	index map[string]int // the cluster's ids, shared by every store
 	nodes []*storedPeer  // by index; made on the first entry
