@@ -152,9 +152,13 @@ func TestGuardStreamsCapped(t *testing.T) {
 				t.Fatalf("%s: got %d bytes from %s", rx.Addr(), len(p.Data), p.From)
 			}
 		}
+		// A sender to a dead port whose dial failed may end before its
+		// turn to be evicted comes: up to dead evictions, never fewer than
+		// the destinations beyond the cap that found every slot taken by a
+		// live-looking sender.
 		st := tr.Stats()
-		if st.Streams != maxStreams || st.StreamsEvicted != dead || st.DialErrors != dead {
-			t.Fatalf("stats %+v, want %d streams, %d evicted, %d dial errors", st, maxStreams, dead, dead)
+		if st.Streams != maxStreams || st.StreamsEvicted > dead || st.StreamsEvicted < dead-maxStreams || st.DialErrors != dead {
+			t.Fatalf("stats %+v, want %d streams, %d to %d evicted, %d dial errors", st, maxStreams, dead-maxStreams, dead, dead)
 		}
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
