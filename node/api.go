@@ -501,6 +501,15 @@ type Stats struct {
 	// FutureGenerations counts digest entries and deltas dropped for a
 	// generation more than a year ahead of this node's clock.
 	FutureGenerations uint64 `json:"future_generations"`
+
+	// PushesOut and PushBytesOut count eager pushes sent (one per
+	// target, included in MessagesOut and BytesOut); PushesThrottled the
+	// committed batches left to rounds because pushes ran over their
+	// rate, PushesTooLarge those that did not fit one datagram.
+	PushesOut       uint64 `json:"pushes_out"`
+	PushBytesOut    uint64 `json:"push_bytes_out"`
+	PushesThrottled uint64 `json:"pushes_throttled"`
+	PushesTooLarge  uint64 `json:"pushes_too_large"`
 }
 
 // Status returns the local node's summary.
@@ -515,6 +524,7 @@ func (n *Node) Status() Status {
 	self := n.eng.Self()
 	info, _ := n.eng.Peer(self.ID)
 	cs := n.eng.Stats()
+	ps := n.eng.PushStats()
 	msgsIn, bytesIn := n.counters.in.total()
 	msgsOut, bytesOut := n.counters.out.total()
 	boot, count := splitHeartbeat(info.Heartbeat)
@@ -548,6 +558,10 @@ func (n *Node) Status() Status {
 
 			Unauthenticated:   n.unauthenticated(),
 			FutureGenerations: n.eng.FutureGenerations(),
+			PushesOut:         n.counters.out.msgs[lsync.MsgPush].Load(),
+			PushBytesOut:      n.counters.out.bytes[lsync.MsgPush].Load(),
+			PushesThrottled:   ps.Throttled,
+			PushesTooLarge:    ps.TooLarge,
 		},
 	}
 }

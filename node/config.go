@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +27,12 @@ type Config struct {
 	Seeds   []string `toml:"seeds"`   // host:port of nodes to join through
 
 	// Network.
-	Addr           string `toml:"addr"`             // IP or host to bind and advertise
+	Addr string `toml:"addr"` // IP or host peers reach this node at (advertised); also bound unless bind_addr is set
+	// BindAddr is the IP or host the sockets listen on, when it is not
+	// addr: "0.0.0.0" or "::" (which takes IPv4 as well) to listen on every
+	// interface, as in a container or behind NAT, where addr is the
+	// address peers see. Empty: addr.
+	BindAddr       string `toml:"bind_addr"`
 	Port           int    `toml:"port"`             // UDP and TCP port; 0 picks a free one
 	MTU            int    `toml:"mtu"`              // largest datagram payload
 	MaxMessageSize int    `toml:"max_message_size"` // largest message on the stream path
@@ -103,6 +109,11 @@ type Config struct {
 	// the default 1, negative always fanout. Such rounds also send a
 	// digest of about 400 bytes instead of a full datagram.
 	QuietFanout int `toml:"quiet_fanout"`
+	// PushFanout is how many live peers a committed write (local, or new
+	// from a push) is pushed to at once, rather than waiting for rounds
+	// (docs/design.md, "Eager push"): 0 means the default 3, negative
+	// leaves writes to the rounds.
+	PushFanout int `toml:"push_fanout"`
 
 	// Limits on keys and values, local and received.
 	MaxKeySize   int `toml:"max_key_size"`
@@ -142,6 +153,7 @@ func DefaultConfig() Config {
 		MinFreeDisk:        128 << 20,
 		PhiDirectThreshold: 4,
 		QuietFanout:        1,
+		PushFanout:         3,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
 		HTTPMaxSSE:         64,
@@ -231,6 +243,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MinFreeDisk, d.MinFreeDisk)
 	setDefault(&c.PhiDirectThreshold, d.PhiDirectThreshold)
 	setDefault(&c.QuietFanout, d.QuietFanout)
+	setDefault(&c.PushFanout, d.PushFanout)
 	setDefault(&c.Fanout, d.Fanout)
 	setDefault(&c.PhiThreshold, d.PhiThreshold)
 	setDefault(&c.PhiWindow, d.PhiWindow)
@@ -270,6 +283,9 @@ func (c Config) problems() []error {
 	}
 	if msg := addrProblem(c.Addr); msg != "" {
 		bad("addr", "%s", msg)
+	}
+	if msg := bindAddrProblem(c.BindAddr, c.Addr); msg != "" {
+		bad("bind_addr", "%s", msg)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		bad("port", "%d is out of range 0-65535", c.Port)
@@ -374,9 +390,37 @@ func addrProblem(addr string) string {
 		return fmt.Sprintf("%q: give the host alone (%s) and the port as port = %s", addr, host, port)
 	}
 	if ip := net.ParseIP(addr); ip != nil && ip.IsUnspecified() {
-		return fmt.Sprintf("%s is not an address peers can reach; give the node's own IP", addr)
+		return fmt.Sprintf("%s is not an address peers can reach; give the IP peers reach this node at, and bind_addr = %q to listen on every interface", addr, addr)
 	}
 	return ""
+}
+
+// bindAddrProblem explains what is wrong with bind_addr, or returns "".
+// Unlike addr it may be a wildcard. The sockets must receive what peers
+// send to addr, so the families must match, except for "::", which
+// listens for both.
+func bindAddrProblem(bind, addr string) string {
+	if bind == "" {
+		return ""
+	}
+	if msg := addrProblem(bind); msg != "" && !isUnspecified(bind) {
+		return msg
+	}
+	b, errB := netip.ParseAddr(bind)
+	a, errA := netip.ParseAddr(addr)
+	if errB != nil || errA != nil || b == netip.IPv6Unspecified() || b.Unmap().Is4() == a.Unmap().Is4() {
+		return ""
+	}
+	if b.Unmap().Is4() {
+		return fmt.Sprintf("%s is IPv4 but addr %s is IPv6; use \"::\" to listen on every interface", bind, addr)
+	}
+	return fmt.Sprintf("%s is IPv6 but addr %s is IPv4; give an IPv4 address, or \"::\" for every interface", bind, addr)
+}
+
+// isUnspecified reports whether s is the IPv4 or IPv6 wildcard address.
+func isUnspecified(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.IsUnspecified()
 }
 
 // joinLines joins errors one per indented line.

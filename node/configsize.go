@@ -3,8 +3,6 @@ package node
 import (
 	"fmt"
 	"math"
-	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -66,20 +64,3 @@ func (b *tomlSize) UnmarshalTOML(v any) error {
 // collector would run continuously for a node's own working set (Badger's
 // two 8 MiB memtables, a 4 MiB message being decoded and applied).
 const minMemoryLimit = 64 << 20
-
-// applyMemoryLimit sets the Go runtime's soft memory limit from
-// memory_limit, unless the environment's GOMEMLIMIT (which the operator set
-// for the whole process, and which the runtime already applied) takes
-// precedence. It returns the limit in force and where it came from. The
-// limit is process-wide: with several nodes in one process, the last one
-// started sets it.
-func applyMemoryLimit(limit int64) (int64, string) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return debug.SetMemoryLimit(-1), "GOMEMLIMIT"
-	}
-	if limit <= 0 {
-		return debug.SetMemoryLimit(-1), ""
-	}
-	debug.SetMemoryLimit(limit)
-	return limit, "memory_limit"
-}

@@ -111,7 +111,7 @@ func TestApplyMemoryLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
 		t.Errorf("runtime limit %d, want %d", got, 200<<20)
 	}
-	if got, from := applyMemoryLimit(0); got != 200<<20 || from != "" {
+	if got, from := applyMemoryLimit(0); got != 200<<20 || from != "process" {
 		t.Errorf("0 must leave the limit alone: got %d from %q", got, from)
 	}
 	// The environment's limit was applied by the runtime at start; the

@@ -22,12 +22,12 @@ func (n *Node) Join(seeds ...string) error {
 	var errs []error
 	var addrs []string
 	for _, s := range seeds {
-		addr, err := n.seedAddr(s)
+		as, err := n.seedAddrs(s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		addrs = append(addrs, addr)
+		addrs = append(addrs, as...)
 	}
 	n.mu.Lock()
 	switch {
@@ -41,6 +41,10 @@ func (n *Node) Join(seeds ...string) error {
 	for _, a := range addrs {
 		if !slices.Contains(n.seeds, a) {
 			n.seeds = append(n.seeds, a)
+		}
+		// Joined by hand: no DNS answer withdraws it.
+		if !slices.Contains(n.fixedSeeds, a) {
+			n.fixedSeeds = append(n.fixedSeeds, a)
 		}
 	}
 	n.eng.AddSeeds(addrs...)
@@ -56,21 +60,6 @@ func (n *Node) Join(seeds ...string) error {
 		return fmt.Errorf("node: join: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-// seedAddr checks and resolves one seed as New does.
-func (n *Node) seedAddr(s string) (string, error) {
-	if _, _, err := splitSeed(s); err != nil {
-		return "", err
-	}
-	if !n.resolveNames {
-		return s, nil
-	}
-	addr, err := resolveSeed(s)
-	if err != nil {
-		return "", fmt.Errorf("seed %q: %w", s, err)
-	}
-	return addr, nil
 }
 
 // Leave announces that this node is leaving, as Close does, but keeps it

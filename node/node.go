@@ -57,6 +57,7 @@ type options struct {
 
 	registerer prometheus.Registerer
 	keyring    *transport.Keyring
+	resolver   Resolver
 }
 
 // WithTransport makes the node use t (for instance an in-memory network)
@@ -164,9 +165,11 @@ type Node struct {
 	wg     gosync.WaitGroup
 
 	// Membership at run time (seeds.go, membership.go).
-	pendingSeeds []string // did not resolve in New; Start retries them
-	resolveNames bool     // seeds are host names (UDP/TCP), not a custom transport's addresses
-	leaving      bool     // Leave was called: no rounds, beats or writes; under mu
+	resolver     Resolver
+	dnsSeeds     []*dnsSeed // seeds given as names; the seed loop's after Start
+	fixedSeeds   []string   // seeds given as addresses, or joined; under mu after Start
+	resolveNames bool       // seeds are host names (UDP/TCP), not a custom transport's addresses
+	leaving      bool       // Leave was called: no rounds, beats or writes; under mu
 }
 
 // New builds a node: it opens the store, binds the gossip port and loads
@@ -179,11 +182,11 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{clock: systemClock{}}
+	o := options{clock: systemClock{}, resolver: systemResolver}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	n := &Node{cfg: cfg, clock: o.clock, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
+	n := &Node{cfg: cfg, clock: o.clock, resolver: o.resolver, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
 		dataIn: make(chan transport.Packet, dataQueue)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
@@ -223,6 +226,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	if n.transport = o.transport; n.transport == nil {
 		tr, err := transport.ListenNet(transport.NetConfig{
 			Addr:           cfg.advertised(),
+			Bind:           cfg.BindAddr,
 			PacketSize:     cfg.MTU,
 			MaxMessageSize: cfg.MaxMessageSize,
 			AllowStream:    newStreamGuard(n).allow,
@@ -253,9 +257,8 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	if err := n.load(rng); err != nil {
 		return nil, err
 	}
-	// Seeds that do not resolve yet are retried from Start (seeds.go).
-	n.seeds, n.pendingSeeds = n.resolveSeeds(cfg.Seeds, o.transport == nil)
-	n.eng.AddSeeds(n.seeds...)
+	// Seed names are resolved again from Start on (seeds.go).
+	n.resolveSeeds(cfg.Seeds, o.transport == nil)
 	n.logDataDir()
 	n.logStoreCaps()
 	n.logAuthFailures()
@@ -299,6 +302,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		Monitors:      max(0, n.cfg.Monitors),
 		MaxPeers:      max(0, n.cfg.MaxPeers),
 		QuietFanout:   max(0, n.cfg.QuietFanout),
+		PushFanout:    max(0, n.cfg.PushFanout),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
 		Recent:        30 * n.cfg.GossipVal,
 		Versioner:     n.versioner,
@@ -398,6 +402,8 @@ func (n *Node) Start() error {
 	}
 	if limit, from := applyMemoryLimit(n.cfg.MemoryLimit); from != "" {
 		n.log.Info().Int64("bytes", limit).Str("from", from).Msg("go memory limit in force")
+	} else {
+		n.log.Info().Msg("no go memory limit: none in memory_limit, GOMEMLIMIT or the cgroup")
 	}
 	n.running = true
 	n.started = n.clock.Now()
@@ -406,7 +412,7 @@ func (n *Node) Start() error {
 	go n.dataLoop()
 	go n.tickLoop()
 	go n.maintLoop()
-	n.retrySeeds(n.pendingSeeds)
+	n.startSeedLoop()
 	n.log.Info().Strs("seeds", n.seeds).Msg("node started")
 	return nil
 }

@@ -38,6 +38,8 @@ func (s *State) handle(m Message, rng *rand.Rand) Step {
 		return s.handleSynAck(v, rng)
 	case *Ack:
 		return s.handleAck(v)
+	case *Push:
+		return s.handlePush(v)
 	case *BadCluster:
 		s.stats.BadCluster++
 		return Step{BadCluster: true}
@@ -105,4 +107,16 @@ func (s *State) handleAck(m *Ack) Step {
 	st.Batch = pb.batch()
 	st.PullAgain = m.More && !s.unproven
 	return st
+}
+
+// handlePush takes a push's deltas as an Ack's, with nothing to pull
+// again: a push carries only what its sender just committed.
+func (s *State) handlePush(m *Push) Step {
+	if m.Cluster != s.cfg.Cluster {
+		s.stats.BadCluster++
+		return Step{BadCluster: true}
+	}
+	var pb pending
+	s.prepareDeltas(m.Deltas, &pb)
+	return Step{Batch: pb.batch()}
 }

@@ -71,7 +71,16 @@ func (f *inflight) record(to string, toGen uint64, ds []NodeDelta, now uint64) {
 		f.to[to] = st
 	}
 	for _, nd := range ds {
-		st.nodes[nd.ID] = sentDelta{gen: nd.Generation, upTo: nd.To, at: now}
+		at := now
+		if old, ok := st.nodes[nd.ID]; ok && old.gen == nd.Generation && nd.From == old.upTo && now-old.at <= inflightTTL {
+			// A chunk sent on from the end of one in flight keeps its
+			// start time: if that one was lost (refused as a gap, say
+			// after two exchanges' chunks crossed), sending on would
+			// otherwise keep the entry young for as long as the node
+			// writes, and the receiver would refuse every chunk as a gap.
+			at = old.at
+		}
+		st.nodes[nd.ID] = sentDelta{gen: nd.Generation, upTo: nd.To, at: at}
 	}
 }
 

@@ -26,3 +26,24 @@ func TestInflightBounded(t *testing.T) {
 		t.Fatalf("after expiry %d requesters tracked, want only the new one", len(f.to))
 	}
 }
+
+// A chunk lost on the way (refused as a gap after two exchanges' chunks
+// crossed) is sent again within inflightTTL even while chunks keep going
+// on from the end of it: continuing does not keep the entry young.
+func TestInflightLostChunkIsResent(t *testing.T) {
+	var f inflight
+	p := &peer{meta: PeerMeta{ID: "p", Generation: 1, MaxVersion: 1000}}
+	f.record("r", 1, []NodeDelta{{ID: "p", Generation: 1, From: 0, To: 10}}, 1000)
+	for now := uint64(1500); now <= 1000+inflightTTL; now += 500 {
+		// The requester still says 0: each request is sent on from the end.
+		c := f.skipSent("r", 1, []candidate{{p: p, from: 0}}, now)
+		if len(c) != 1 || c[0].from == 0 {
+			t.Fatalf("at %d: %+v, want a chunk from the end of the one in flight", now, c)
+		}
+		f.record("r", 1, []NodeDelta{{ID: "p", Generation: 1, From: c[0].from, To: c[0].from + 10}}, now)
+	}
+	c := f.skipSent("r", 1, []candidate{{p: p, from: 0}}, 1000+inflightTTL+1)
+	if len(c) != 1 || c[0].from != 0 {
+		t.Fatalf("after inflightTTL: %+v, want the lost chunk again from 0", c)
+	}
+}

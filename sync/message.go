@@ -88,6 +88,7 @@ const (
 	MsgBeat       MsgType = 5
 	MsgSuspect    MsgType = 6
 	MsgMembers    MsgType = 7
+	MsgPush       MsgType = 8
 )
 
 func (t MsgType) String() string {
@@ -106,6 +107,8 @@ func (t MsgType) String() string {
 		return "suspect"
 	case MsgMembers:
 		return "members"
+	case MsgPush:
+		return "push"
 	}
 	return "unknown"
 }
@@ -228,3 +231,18 @@ type Members struct {
 
 // Type implements Message.
 func (*Members) Type() MsgType { return MsgMembers }
+
+// Push carries node deltas a sender has just committed, to a few live
+// peers at once rather than at their next exchange. A receiver that takes
+// something new from it passes it on with Hops one lower; one that already
+// held it, or that got it with Hops at 1, stops it there. It needs no
+// answer: a push that is lost, cut or stopped is repaired by anti-entropy.
+type Push struct {
+	Cluster string
+	From    string
+	Hops    uint8
+	Deltas  []NodeDelta
+}
+
+// Type implements Message.
+func (*Push) Type() MsgType { return MsgPush }

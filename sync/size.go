@@ -85,3 +85,7 @@ func synAckHeadSize(cluster, from string) int {
 func ackHeadSize(cluster, from string) int {
 	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16) + 1
 }
+
+func pushHeadSize(cluster, from string) int {
+	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeUint(255) + sizeArr(1<<16)
+}

@@ -40,8 +40,14 @@ type ClusterResult struct {
 	FalseSusp int     `json:"false_suspicions"`
 	NodeMin   float64 `json:"node_min"`
 	IdleBytes float64 `json:"idle_bytes_per_node_per_s"` // sent, over 10 s from 10 s after the join
-	WallS     float64 `json:"wall_s"`
+	// PushBytesPerRecord is the wire bytes of the pushes sent while the
+	// writes spread, per record delivered (writes × other nodes).
+	PushBytesPerRecord float64 `json:"push_bytes_per_record"`
+	WallS              float64 `json:"wall_s"`
 }
+
+// clusterPush (-push) is the nodes' push_fanout: 0 the default, -1 off.
+var clusterPush int
 
 // clusterSoak (-soak) keeps the real cluster running this long after the
 // writes before the crash: the false suspicions are counted over it too.
@@ -133,6 +139,7 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 		cfg.Seeds = append([]string(nil), seeds...)
 		cfg.SkipLeave = true // a Close is a crash
 		cfg.InMemory = true
+		cfg.PushFanout = clusterPush
 		nd, err := node.New(cfg, node.WithStore(&memStore{}), node.WithRandSeed(seed*1_000_003+int64(i)))
 		if err != nil {
 			return res, err
@@ -206,6 +213,14 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	time.Sleep(idleWindow) // the measured idle window
 	res.IdleBytes = round3(float64(bytesOut()-b0) / float64(n) / time.Since(t0).Seconds())
 
+	pushBytes := func() uint64 {
+		var sum uint64
+		for _, nd := range ns {
+			sum += nd.Status().Stats.PushBytesOut
+		}
+		return sum
+	}
+	p0 := pushBytes()
 	rng := rand.New(rand.NewSource(seed))
 	var lat []time.Duration
 	for w := 0; w < clusterWrites; w++ {
@@ -223,6 +238,7 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 		}
 	}
 	res.WriteP50S, res.WriteMaxS = quantiles(lat)
+	res.PushBytesPerRecord = round3(float64(pushBytes()-p0) / float64(clusterWrites*(n-1)))
 
 	if clusterSoak > 0 {
 		time.Sleep(clusterSoak) // -soak: a long quiet run, for false suspicions
@@ -275,7 +291,7 @@ func simCluster(n int, interval time.Duration, seed int64) (ClusterResult, error
 	wall := time.Now()
 	h := clusterHealth()
 	c, err := sim.New(sim.Config{Nodes: n, Seed: seed, Seeds: clusterSeeds, Gossip: interval, Heartbeat: interval,
-		Check: interval, Health: &h})
+		Check: interval, Health: &h, PushFanout: clusterPush})
 	if err != nil {
 		return res, err
 	}
@@ -311,6 +327,7 @@ func simCluster(n int, interval time.Duration, seed int64) (ClusterResult, error
 	c.RunFor(idleWindow)
 	res.IdleBytes = round3(float64(c.Traffic().BytesOut-b0) / float64(n) / idleWindow.Seconds())
 
+	p0 := c.Traffic().PushBytes
 	rng := rand.New(rand.NewSource(seed))
 	var lat []time.Duration
 	for w := 0; w < clusterWrites; w++ {
@@ -337,6 +354,7 @@ func simCluster(n int, interval time.Duration, seed int64) (ClusterResult, error
 		lat = append(lat, c.Now()-t)
 	}
 	res.WriteP50S, res.WriteMaxS = quantiles(lat)
+	res.PushBytesPerRecord = round3(float64(c.Traffic().PushBytes-p0) / float64(clusterWrites*(n-1)))
 
 	victim := min(clusterSeeds+rng.Intn(max(n-clusterSeeds, 1)), n-1)
 	res.NodeMin = round3(float64(n) * c.Now().Minutes())

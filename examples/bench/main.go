@@ -48,6 +48,7 @@ type options struct {
 	rate     float64
 	budget   int
 	mtu      int
+	push     int
 	warmup   time.Duration
 	profile  string
 	block    string
@@ -79,6 +80,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.budget, "budget", 0, "stream message budget in bytes (default 4 MiB, as the node)")
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
+	fs.IntVar(&o.push, "push", 0, "peers a committed write is pushed to at once (push_fanout); 0: the node's default, -1: off")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile to this file")
 	fs.StringVar(&o.mem, "memprofile", "", "write a heap profile, taken when the scenarios end, to this file")
 	fs.StringVar(&o.block, "blockprofile", "", "write a profile of where goroutines waited (locks, channels) longer than 10 µs to this file")
@@ -87,6 +89,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	o.real.seed = o.seed
+	clusterPush = o.push
 	if o.profile != "" {
 		f, err := os.Create(o.profile)
 		if err != nil {
@@ -155,7 +158,8 @@ func run(args []string, out io.Writer) error {
 
 func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 	p := sim.Params{Nodes: nodes, Drop: drop, Seed: o.seed, Duration: o.duration,
-		Flow: o.flow, WriteRate: o.rate, MessageBudget: o.budget, MTU: o.mtu, WarmupLimit: o.warmup}
+		Flow: o.flow, WriteRate: o.rate, MessageBudget: o.budget, MTU: o.mtu, WarmupLimit: o.warmup,
+		PushFanout: o.push}
 	start := time.Now()
 	wall := func(c *sim.Common) {
 		c.WallS = float64(time.Since(start).Milliseconds()) / 1000

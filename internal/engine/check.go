@@ -144,6 +144,7 @@ func (e *Engine) Write(now time.Time, recs []lsync.Record) (Ready, error) {
 		return Ready{}, err
 	}
 	rd := Ready{Batch: b, writes: true}
+	e.notePush(&rd, e.hopLimit(), "", now)
 	e.hand(&rd)
 	return rd, nil
 }

@@ -74,6 +74,13 @@ type Config struct {
 	Rand    *rand.Rand // peer selection; required
 	// MaxPeers caps the nodes known at once (sync.Config.MaxPeers).
 	MaxPeers int
+	// PushFanout is how many live peers a committed write is pushed to
+	// at once (push.go); 0 leaves writes to the rounds. PushRate bounds
+	// the records pushed per second (default DefaultPushRate): beyond it
+	// writes travel by rounds only, so a burst of writes costs digests,
+	// not a flood of pushes.
+	PushFanout int
+	PushRate   int
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -148,6 +155,11 @@ type Engine struct {
 	ts      targets
 	// FutureGenerations counts digest entries and deltas dropped by screen.
 	futureGenerations uint64
+
+	// The push's token bucket (push.go) and counters.
+	pushTokens float64
+	pushAt     time.Time
+	pushStats  PushStats
 }
 
 // New builds the engine of a node with no data; Restore adds what its
@@ -155,6 +167,9 @@ type Engine struct {
 func New(cfg Config) (*Engine, error) {
 	if cfg.Rand == nil || cfg.Fanout <= 0 || cfg.Gossip <= 0 {
 		return nil, fmt.Errorf("engine: config needs Rand, Fanout and Gossip")
+	}
+	if cfg.PushRate <= 0 {
+		cfg.PushRate = DefaultPushRate
 	}
 	if cfg.LeftTTL <= 0 {
 		cfg.LeftTTL = 2 * max(cfg.DeadGrace, time.Minute)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
@@ -58,6 +59,13 @@ type Ready struct {
 
 	writes bool               // Batch holds local writes
 	fills  []*lsync.DeltaFill // replies in Send whose deltas are unread
+
+	// Commit pushes the batch's new records with pushHops hops left (0:
+	// no push), to peers other than pushFrom, the address it came from;
+	// now is the input's time, for the push's token bucket.
+	pushHops uint8
+	pushFrom string
+	now      time.Time
 }
 
 // ReadDeltas reads the deltas of the replies in Send from the storage,
@@ -101,8 +109,9 @@ func (e *Engine) hand(rd *Ready) {
 	}
 }
 
-// Commit tells the engine that rd.Batch is durable: the core takes it, and
-// the peers it removed are forgotten.
+// Commit tells the engine that rd.Batch is durable: the core takes it, the
+// peers it removed are forgotten, and its new records are pushed (added to
+// rd.Send) if it came from a write or a push.
 func (e *Engine) Commit(rd *Ready) {
 	if rd.Batch.Empty() {
 		return
@@ -113,8 +122,16 @@ func (e *Engine) Commit(rd *Ready) {
 			break
 		}
 	}
+	// The push is built and queued here, after the batch is durable and
+	// before Apply sends: no peer hears of records a crash could lose,
+	// and its deltas start at the watermarks the batch was made against.
+	var push []lsync.NodeDelta
+	if rd.pushHops > 0 {
+		push = e.state.PushDeltas(rd.Batch)
+	}
 	e.state.Commit(rd.Batch)
 	e.busy = false
+	e.push(rd, push)
 	for _, id := range rd.Removed {
 		e.det.Remove(id)
 		e.mon.Forget(id)

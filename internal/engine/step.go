@@ -35,6 +35,11 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if !e.busy {
 		rd.Batch = st.Batch
 	}
+	if m, ok := msg.(*lsync.Push); ok && m.Hops > 1 {
+		// Passed on only if it was news here: a node that held the
+		// records already has an empty batch and stops the push.
+		e.notePush(&rd, m.Hops-1, from, now)
+	}
 	back, found := e.noteLiveness(&st.Observed, now)
 	e.noteDirect(&st.Observed, from, senderOf(msg), now)
 	e.noteClaims(&st.Observed, from, &rd, now)
@@ -197,6 +202,8 @@ func (e *Engine) screen(m lsync.Message, now time.Time) lsync.Message {
 		v.Deltas = deltas(v.Deltas)
 	case *lsync.Ack:
 		v.Deltas = deltas(v.Deltas)
+	case *lsync.Push:
+		v.Deltas = deltas(v.Deltas)
 	case *lsync.Members:
 		v.Members = entries(v.Members)
 	}
@@ -211,6 +218,8 @@ func senderOf(m lsync.Message) string {
 	case *lsync.SynAck:
 		return v.From
 	case *lsync.Ack:
+		return v.From
+	case *lsync.Push:
 		return v.From
 	case *lsync.Members:
 		return v.From

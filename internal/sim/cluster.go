@@ -47,10 +47,14 @@ type Config struct {
 	// QuietDigest, Recent and QuietFanout are the engine's (a quiet round's
 	// digest slice in bytes, how long changed data is news, a quiet round's
 	// fanout); defaults as the node's; negative turns each off.
-	QuietDigest   int
-	Recent        time.Duration
-	QuietFanout   int
-	Fanout        int          // default 3
+	QuietDigest int
+	Recent      time.Duration
+	QuietFanout int
+	Fanout      int // default 3
+	// PushFanout and PushRate are the engine's eager push; PushFanout
+	// defaults to 3, as the node's, and a negative one turns it off.
+	PushFanout    int
+	PushRate      int
 	MTU           int          // largest datagram; default 1400
 	MessageBudget int          // largest stream message; default 4 MiB, as the node
 	Limits        lsync.Limits // key/value limits; default sync.DefaultLimits
@@ -95,6 +99,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Monitors == 0 {
 		out.Monitors = 5
+	}
+	if out.PushFanout == 0 {
+		out.PushFanout = 3
 	}
 	if out.QuietDigest == 0 {
 		out.QuietDigest = DefaultQuietDigest
@@ -550,6 +557,13 @@ func (d driver) Send(out []engine.Outgoing) {
 			if syn, ok := o.Msg.(*lsync.Syn); ok {
 				c.noteSyn(n, syn, len(b))
 			}
+			if p, ok := o.Msg.(*lsync.Push); ok {
+				c.notePush(n, p, len(b))
+			}
+		}
+		if _, ok := o.Msg.(*lsync.Push); ok {
+			n.Stats.Pushes++
+			n.Stats.PushBytes += uint64(len(enc))
 		}
 		to, ok := c.byAddr[o.To]
 		if !ok {
@@ -557,6 +571,22 @@ func (d driver) Send(out []engine.Outgoing) {
 			continue
 		}
 		c.send(n, to, enc)
+	}
+}
+
+// notePush checks a push against the durability rule: every record it
+// carries is in the sender's store already, so no peer hears of what a
+// crash of the sender could lose. And it fits one datagram.
+func (c *Cluster) notePush(n *Node, p *lsync.Push, size int) {
+	if size > c.cfg.MTU {
+		c.violate("%s: push of %d bytes exceeds the MTU %d", n.ID, size, c.cfg.MTU)
+	}
+	for i := range p.Deltas {
+		d := &p.Deltas[i]
+		gen, max, ok := n.store.watermark(d.ID)
+		if !ok || gen != d.Generation || max < d.To {
+			c.violate("%s: pushes %s up to v%d before its store holds it (stored gen %d v%d)", n.ID, d.ID, d.To, gen, max)
+		}
 	}
 }
 

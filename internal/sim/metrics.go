@@ -17,6 +17,8 @@ func (c *Cluster) Traffic() Stats {
 		t.Streams += n.Stats.Streams
 		t.Lost += n.Stats.Lost
 		t.Rounds += n.Stats.Rounds
+		t.Pushes += n.Stats.Pushes
+		t.PushBytes += n.Stats.PushBytes
 	}
 	return t
 }

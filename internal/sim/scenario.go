@@ -34,6 +34,8 @@ type Params struct {
 	// join_s then leaves out the spread of membership from the seeds.
 	Prejoin   bool
 	ValueSize int // churn: bytes per value; default 64
+	// PushFanout is Config.PushFanout: 0 the default, negative off.
+	PushFanout int
 	// Keys is how many distinct keys each churn writer cycles through;
 	// default 16. Overwrites collapse in gossip (only a key's latest
 	// version is sent), so congestion needs many keys.
@@ -41,7 +43,7 @@ type Params struct {
 }
 
 func (p Params) config() Config {
-	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU}
+	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU, PushFanout: p.PushFanout}
 	if p.MessageBudget > 0 && p.MessageBudget < 4<<20 {
 		// A small budget (to provoke congestion) needs smaller limits: the
 		// core insists that the largest record fits one message.
@@ -162,6 +164,9 @@ type ConvergenceResult struct {
 	MsgsPerNode  float64 `json:"msgs_per_node_per_s"`
 	SynMaxBytes  int     `json:"syn_max_bytes"`
 	SynEntries   float64 `json:"syn_entries_avg"` // digest entries per Syn
+	// PushBytesPerRecord is the wire bytes of every push sent over the
+	// window per node that received the write (the record delivered).
+	PushBytesPerRecord float64 `json:"push_bytes_per_record"`
 }
 
 // Convergence forms the cluster, has one node write one key and measures
@@ -214,6 +219,9 @@ func Convergence(p Params) (*ConvergenceResult, error) {
 	r.BytesPerNode = round2(float64(after.BytesOut-before.BytesOut) / n / secs)
 	r.MsgsPerNode = round2(float64(after.MsgsOut-before.MsgsOut) / n / secs)
 	r.SynMaxBytes = synsAfter.MaxBytes
+	if len(got) > 1 {
+		r.PushBytesPerRecord = round2(float64(after.PushBytes-before.PushBytes) / float64(len(got)-1))
+	}
 	if k := synsAfter.Count - synsBefore.Count; k > 0 {
 		r.SynEntries = round2(float64(synsAfter.Entries-synsBefore.Entries) / float64(k))
 	}

@@ -38,6 +38,8 @@ type Stats struct {
 	Streams           uint64 // messages larger than the MTU sent
 	Lost              uint64 // messages sent that never arrived
 	Rounds            uint64
+	// Pushes and PushBytes count eager pushes sent (one per target).
+	Pushes, PushBytes uint64
 }
 
 // Up reports whether the node is running.
@@ -85,6 +87,8 @@ func (n *Node) boot(c *Cluster) error {
 		QuietFanout:        max(0, c.cfg.QuietFanout),
 		Versioner:          versioner.NewCounter(),
 		Rand:               n.rng,
+		PushFanout:         max(0, c.cfg.PushFanout),
+		PushRate:           c.cfg.PushRate,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.ID, err)

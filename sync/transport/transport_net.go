@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	gosync "sync"
 	"sync/atomic"
 	"syscall"
@@ -58,7 +59,12 @@ var errEmpty = errors.New("transport: empty message")
 
 // NetConfig configures ListenNet. Zero fields take the defaults above.
 type NetConfig struct {
-	Addr           string        // host:port to bind AND advertise; port 0 picks a free port (same number for UDP and TCP)
+	Addr string // host:port to advertise, and to bind unless Bind is set; port 0 picks a free port (same number for UDP and TCP)
+	// Bind is the IP or host name the sockets listen on, without a port
+	// (the port is Addr's), when it is not Addr's host: "0.0.0.0" or "::"
+	// for every interface, as in a container whose advertised address is
+	// the host's. "::" listens for IPv4 as well. Empty: Addr's host.
+	Bind           string
 	PacketSize     int           // largest datagram payload; default 1400; at most 65507
 	MaxMessageSize int           // largest message at all (stream path); default 4 MiB
 	ReadBuffer     int           // UDP socket receive buffer; default 4 MiB (bursts are lost without it)
@@ -240,8 +246,14 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 		return nil, err
 	}
 	ap := netip.MustParseAddrPort(canon)
+	bindAP := ap
+	if cfg.Bind != "" {
+		if bindAP, err = bindAddr(cfg.Bind, ap); err != nil {
+			return nil, err
+		}
+	}
 
-	udp, tcp, err := bind(ap)
+	udp, tcp, err := bind(bindAP)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +273,7 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.dialer = net.Dialer{Timeout: cfg.DialTimeout}
-	if !ap.Addr().IsUnspecified() {
+	if dialFromAdvertised(ap.Addr(), bindAP.Addr()) {
 		// Receivers refuse a stream whose hello names another IP than the
 		// connection's; on a host with several addresses the route to a
 		// peer may leave from one other than the advertised address.
@@ -280,11 +292,67 @@ func ListenNet(cfg NetConfig) (*NetTransport, error) {
 	return t, nil
 }
 
+// bindAddr is the socket address for NetConfig.Bind: its IP (a name is
+// resolved as CanonicalAddr does) with the advertised address's port.
+// Sockets of one IP family do not receive what peers send to an advertised
+// address of the other ("::" excepted, which takes both), so that pairing
+// is refused here rather than left to time out.
+func bindAddr(host string, advertised netip.AddrPort) (netip.AddrPort, error) {
+	canon, err := CanonicalAddr(net.JoinHostPort(host, strconv.Itoa(int(advertised.Port()))))
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := netip.MustParseAddrPort(canon)
+	if ap.Addr() != netip.IPv6Unspecified() && ap.Addr().Is4() != advertised.Addr().Is4() {
+		return netip.AddrPort{}, badAddr(host, fmt.Errorf("bind address of another IP family than the advertised %s", advertised.Addr()))
+	}
+	return ap, nil
+}
+
+// dialFromAdvertised reports whether outbound streams should leave from
+// the advertised IP. They must, for the receiver's hello check, when the
+// sockets are bound to it. Bound to a wildcard, they still should if the
+// IP is this host's (the route may pick another of its addresses), but
+// cannot if it is not: behind NAT the advertised IP belongs to the NAT,
+// and binding to it fails.
+func dialFromAdvertised(advertised, bound netip.Addr) bool {
+	switch {
+	case advertised.IsUnspecified():
+		return false
+	case !bound.IsUnspecified():
+		return true
+	}
+	return isLocalIP(advertised)
+}
+
+// isLocalIP reports whether ip is one of this host's addresses: binding a
+// socket to it succeeds.
+func isLocalIP(ip netip.Addr) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	network := "udp4"
+	if !ip.Is4() {
+		network = "udp6"
+	}
+	c, err := net.ListenPacket(network, netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // bind opens UDP and TCP on the same port. With port 0 the kernel picks the
 // UDP port, which may already be taken for TCP, so that case retries.
 func bind(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	udpNet, tcpNet := "udp4", "tcp4"
-	if !ap.Addr().Is4() {
+	switch {
+	case ap.Addr() == netip.IPv6Unspecified():
+		// Dual stack: "::" also takes IPv4, which "udp6" would refuse
+		// (IPV6_V6ONLY), so that an IPv4 advertised address works too.
+		udpNet, tcpNet = "udp", "tcp"
+	case !ap.Addr().Is4():
 		udpNet, tcpNet = "udp6", "tcp6"
 	}
 	for attempt := 0; ; attempt++ {

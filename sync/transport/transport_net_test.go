@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"net/netip"
 	"strings"
 	gosync "sync"
 	"syscall"
@@ -61,9 +62,11 @@ func trRandBytes(n int, seed int64) []byte {
 	return b
 }
 
-func netExchange(t *testing.T, addr string) {
-	a := trListenNet(t, NetConfig{Addr: addr})
-	b := trListenNet(t, NetConfig{Addr: addr})
+func netExchange(t *testing.T, addr string) { netExchangeCfg(t, NetConfig{Addr: addr}) }
+
+func netExchangeCfg(t *testing.T, cfg NetConfig) {
+	a := trListenNet(t, cfg)
+	b := trListenNet(t, cfg)
 	if a.Addr() == b.Addr() {
 		t.Fatalf("both transports on %s", a.Addr())
 	}
@@ -117,6 +120,75 @@ func TestNetExchangeIPv6(t *testing.T) {
 	}
 	l.Close()
 	netExchange(t, "[::1]:0")
+}
+
+// canBind6 skips a test on a host without IPv6 loopback.
+func canBind6(t *testing.T) {
+	t.Helper()
+	l, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("cannot bind ::1: %v", err)
+	}
+	l.Close()
+}
+
+// TestNetBindWildcard: sockets bound to every interface, the node
+// advertising one of them, exchange both datagrams and streams; From, the
+// address replies go to, is the advertised address, and the stream's
+// hello passes the receiver's IP check.
+func TestNetBindWildcard(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, bind, addr string
+		v6               bool
+	}{
+		{"ipv4 any", "0.0.0.0", "127.0.0.1:0", false},
+		{"ipv6 any serving ipv4", "::", "127.0.0.1:0", true},
+		{"ipv6 any", "::", "[::1]:0", true},
+		{"same as addr", "127.0.0.1", "127.0.0.1:0", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.v6 {
+				canBind6(t)
+			}
+			netExchangeCfg(t, NetConfig{Addr: tc.addr, Bind: tc.bind})
+		})
+	}
+}
+
+func TestNetBindRefused(t *testing.T) {
+	t.Parallel()
+	canBind6(t)
+	for _, cfg := range []NetConfig{
+		{Addr: "[::1]:0", Bind: "0.0.0.0"}, // IPv4 sockets cannot take IPv6 traffic
+		{Addr: "127.0.0.1:0", Bind: "::1"},
+		{Addr: "127.0.0.1:0", Bind: "[::]"},
+		{Addr: "127.0.0.1:0", Bind: "0.0.0.0:7946"}, // the port is Addr's
+	} {
+		if tr, err := ListenNet(cfg); err == nil {
+			tr.Close()
+			t.Errorf("ListenNet(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestDialFromAdvertised(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		advertised, bound string
+		want              bool
+	}{
+		{"127.0.0.1", "127.0.0.1", true},
+		{"127.0.0.1", "0.0.0.0", true},  // local: keep the hello check passing on multi-homed hosts
+		{"192.0.2.1", "0.0.0.0", false}, // TEST-NET-1, not this host's: behind NAT
+		{"2001:db8::1", "::", false},    // documentation prefix, not this host's
+		{"0.0.0.0", "0.0.0.0", false},
+	} {
+		got := dialFromAdvertised(netip.MustParseAddr(tc.advertised), netip.MustParseAddr(tc.bound))
+		if got != tc.want {
+			t.Errorf("dialFromAdvertised(%s, %s) = %v, want %v", tc.advertised, tc.bound, got, tc.want)
+		}
+	}
 }
 
 func TestNetAddrResolved(t *testing.T) {

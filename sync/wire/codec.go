@@ -70,6 +70,8 @@ func EncodeTo(buf *bytes.Buffer, m lsync.Message) error {
 		err = encodeSuspect(enc, v)
 	case *lsync.Members:
 		err = encodeMembers(enc, v)
+	case *lsync.Push:
+		err = encodePush(enc, v)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownType, m)
 	}
@@ -92,7 +94,7 @@ func PeekType(b []byte) (lsync.MsgType, error) {
 	}
 	t := lsync.MsgType(b[3])
 	switch t {
-	case lsync.MsgSyn, lsync.MsgSynAck, lsync.MsgAck, lsync.MsgBadCluster, lsync.MsgBeat, lsync.MsgSuspect, lsync.MsgMembers:
+	case lsync.MsgSyn, lsync.MsgSynAck, lsync.MsgAck, lsync.MsgBadCluster, lsync.MsgBeat, lsync.MsgSuspect, lsync.MsgMembers, lsync.MsgPush:
 		return t, nil
 	}
 	return 0, fmt.Errorf("%w: %d", ErrUnknownType, b[3])
@@ -135,6 +137,8 @@ func DecodeWith(b []byte, lim lsync.Limits) (lsync.Message, error) {
 		m, err = d.suspect()
 	case lsync.MsgMembers:
 		m, err = d.members()
+	case lsync.MsgPush:
+		m, err = d.push()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wire: decode %s: %w", t, err)
@@ -170,6 +174,16 @@ func encodeAck(e *msgpack.Encoder, m *lsync.Ack) error {
 		e.EncodeString(m.From),
 		encodeDeltas(e, m.Deltas),
 		e.EncodeBool(m.More),
+	)
+}
+
+func encodePush(e *msgpack.Encoder, m *lsync.Push) error {
+	return firstErr(
+		e.EncodeArrayLen(4),
+		e.EncodeString(m.Cluster),
+		e.EncodeString(m.From),
+		e.EncodeUint(uint64(m.Hops)),
+		encodeDeltas(e, m.Deltas),
 	)
 }
 
@@ -555,6 +569,29 @@ func (d *decoder) ack() (*lsync.Ack, error) {
 		return nil, err
 	}
 	if m.More, err = d.bool("more"); err != nil {
+		return nil, err
+	}
+	return m, d.skip(extra)
+}
+
+func (d *decoder) push() (*lsync.Push, error) {
+	extra, err := d.array(4)
+	if err != nil {
+		return nil, err
+	}
+	m := &lsync.Push{}
+	if m.Cluster, m.From, err = d.route(); err != nil {
+		return nil, err
+	}
+	hops, err := d.uint("hops")
+	if err != nil {
+		return nil, err
+	}
+	if hops > 255 {
+		return nil, fmt.Errorf("%w: %d hops", ErrMalformed, hops)
+	}
+	m.Hops = uint8(hops)
+	if m.Deltas, err = d.deltas(); err != nil {
 		return nil, err
 	}
 	return m, d.skip(extra)

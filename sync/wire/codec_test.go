@@ -34,6 +34,8 @@ func sampleMessages() []lsync.Message {
 		&lsync.Suspect{Cluster: "c", From: "n1"},
 		&lsync.Members{Cluster: "c", From: "n3", Request: true, Members: digest[:1]},
 		&lsync.Members{Cluster: "c", From: "n1", Members: digest},
+		&lsync.Push{Cluster: "c", From: "n2", Hops: 9, Deltas: []lsync.NodeDelta{{ID: "n1", Generation: 2, From: 1 << 20, To: 1<<40 + 3, Clean: 1<<40 + 3, Records: recs[2:]}}},
+		&lsync.Push{Cluster: "c", From: "n2", Hops: 255},
 	}
 }
 

@@ -57,6 +57,8 @@ func checkLimits(t *testing.T, m lsync.Message, lim lsync.Limits) {
 		ids, digest, deltas = []string{v.Cluster, v.From}, v.Digest, v.Deltas
 	case *lsync.Ack:
 		ids, deltas = []string{v.Cluster, v.From}, v.Deltas
+	case *lsync.Push:
+		ids, deltas = []string{v.Cluster, v.From}, v.Deltas
 	case *lsync.BadCluster:
 		ids = []string{v.Cluster}
 	case *lsync.Beat:
@@ -100,3 +102,4 @@ func FuzzDecodeBadCluster(f *testing.F) { fuzzBody(f, lsync.MsgBadCluster) }
 func FuzzDecodeBeat(f *testing.F)       { fuzzBody(f, lsync.MsgBeat) }
 func FuzzDecodeSuspect(f *testing.F)    { fuzzBody(f, lsync.MsgSuspect) }
 func FuzzDecodeMembers(f *testing.F)    { fuzzBody(f, lsync.MsgMembers) }
+func FuzzDecodePush(f *testing.F)       { fuzzBody(f, lsync.MsgPush) }

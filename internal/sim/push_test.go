@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// pushCluster is a formed cluster of n nodes with the default push.
+func pushCluster(t *testing.T, n int, seed int64, drop float64) *Cluster {
+	t.Helper()
+	net := DefaultNet
+	net.Drop = drop
+	return warmCluster(t, Config{Nodes: n, Seed: seed, Net: net})
+}
+
+// A write reaches nearly every node by pushes, long before any round
+// could carry it, and the rest by anti-entropy. The cluster checks every
+// push against the sender's store as it is sent (notePush): nothing is
+// passed on before it is durable.
+func TestPushSpreadsAWriteAtOnce(t *testing.T) {
+	c := pushCluster(t, 50, 1, 0)
+	v := write(t, c, 7, "k", "v")
+	id := c.nodes[7].ID
+	held := func() int {
+		k := 0
+		for _, n := range c.nodes {
+			if p, ok := n.State().Peer(id); ok && p.MaxVersion >= v {
+				k++
+			}
+		}
+		return k
+	}
+	c.RunFor(50 * time.Millisecond)
+	if got := held(); got < 45 {
+		t.Fatalf("%d of 50 nodes hold the write 50 ms after it, want 45 or more by pushes", got)
+	}
+	c.RunFor(3 * time.Second)
+	if got := held(); got != 50 {
+		t.Fatalf("%d of 50 nodes hold the write after 3 rounds", got)
+	}
+	noViolations(t, c)
+}
+
+// Each node receives each write only a few times: a node that held it
+// already does not pass it on, and the hop limit bounds the rest.
+func TestPushDuplicatesAreBounded(t *testing.T) {
+	c := pushCluster(t, 50, 2, 0)
+	type key struct {
+		node int
+		rec  string
+	}
+	got := make(map[key]int)
+	c.Hooks.Message = func(i int, m lsync.Message) {
+		p, ok := m.(*lsync.Push)
+		if !ok {
+			return
+		}
+		for _, d := range p.Deltas {
+			for _, r := range d.Records {
+				got[key{i, d.ID + "/" + r.Key}]++
+			}
+		}
+	}
+	rng := rand.New(rand.NewSource(2))
+	const writes = 20
+	for w := 0; w < writes; w++ {
+		write(t, c, rng.Intn(50), fmt.Sprint("w", w), "x")
+		c.RunFor(500 * time.Millisecond)
+	}
+	c.RunFor(2 * time.Second)
+	most, total := 0, 0
+	for _, k := range got {
+		most = max(most, k)
+		total += k
+	}
+	mean := float64(total) / float64(writes*49)
+	t.Logf("pushes received per node and write: mean %.2f, most %d", mean, most)
+	// With fanout 3 each node that took a write sends it to 3 others:
+	// about 3 receptions per node, a few more for the unlucky.
+	if mean > 3.5 || most > 12 {
+		t.Fatalf("pushes received per node and write: mean %.2f, most %d", mean, most)
+	}
+	if err := c.Converged(); err != nil {
+		t.Fatal(err)
+	}
+	noViolations(t, c)
+}
+
+// At 20 % loss pushes miss some nodes and are cut short; anti-entropy
+// still brings every write to every node.
+func TestPushWithAntiEntropyDeliversAtLoss(t *testing.T) {
+	c := pushCluster(t, 50, 3, 0.2)
+	rng := rand.New(rand.NewSource(3))
+	for w := 0; w < 40; w++ {
+		if _, err := c.Write(rng.Intn(50), KV{Key: fmt.Sprint("w", w%10), Value: []byte{byte(w)}}); err != nil {
+			t.Fatal(err)
+		}
+		c.RunFor(time.Duration(rng.Intn(300)) * time.Millisecond)
+	}
+	c.RunFor(20 * time.Second)
+	if err := c.Converged(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Traffic().Pushes == 0 {
+		t.Fatal("no push was sent")
+	}
+	noViolations(t, c)
+}
