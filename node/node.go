@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
 	"slices"
 	gosync "sync"
 	"sync/atomic"
@@ -76,7 +77,10 @@ func WithVersioner(v versioner.Versioner) Option { return func(o *options) { o.v
 // WithClock replaces the system clock.
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithLogger sets the logger; by default the node logs nothing.
+// WithLogger sets the logger. By default the node writes its warnings and
+// errors to standard error (os.Stderr at New), and nothing else: a
+// library that logs nothing hides the one line that explains a failure,
+// such as a data directory another node holds.
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = &l } }
 
 // WithRandSeed makes peer selection reproducible.
@@ -190,7 +194,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		dataIn: make(chan transport.Packet, dataQueue)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
-	n.log = zerolog.Nop()
+	n.log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	if o.logger != nil {
 		n.log = *o.logger
 	}
