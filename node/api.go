@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -239,7 +240,14 @@ func (n *Node) Keys(peer string) []string {
 	if !ok {
 		return nil
 	}
-	keys, err := lsync.ScanKeys(st, view)
+	var keys []string
+	err := n.scanStore(view, st, func(r *lsync.Record) bool {
+		if !r.Tombstone {
+			keys = append(keys, r.Key)
+		}
+		return true
+	})
+	sort.Strings(keys)
 	if err != nil {
 		n.log.Warn().Err(err).Str("peer", view.ID).Msg("keys: reading the store failed; the list is partial")
 	}
@@ -258,13 +266,52 @@ func (n *Node) Scan(peer string, fn func(key string, e Entry) bool) error {
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 	}
-	_, err := st.Scan(view, 0, func(r *lsync.Record) bool {
+	err := n.scanStore(view, st, func(r *lsync.Record) bool {
 		return r.Tombstone || fn(r.Key, Entry{Value: r.Value, Version: r.Version})
 	})
 	if err != nil {
 		return readErr(err, "scan of %q", view.ID)
 	}
 	return nil
+}
+
+// scanPage is how many records scanStore copies under n.mu at a time.
+const scanPage = 1024
+
+// scanStore reads the records of view from st, from viewOf. A store the
+// node reads (n.disk) is read without n.mu. The engine's own records
+// (a store that cannot read) are written under n.mu and have no lock of
+// their own, so they are read under it, a page at a time, copied (values
+// are shared, never changed): a node with many keys holds up gossip for
+// one page at most, and fn runs without the lock, free to call the node.
+// A key written between pages may be seen or missed, as with the store.
+func (n *Node) scanStore(view lsync.PeerMeta, st lsync.Storage, fn func(r *lsync.Record) bool) error {
+	if n.disk != nil {
+		_, err := st.Scan(view, 0, fn)
+		return err
+	}
+	page := make([]lsync.Record, 0, scanPage)
+	for after := uint64(0); ; {
+		page = page[:0]
+		n.mu.Lock()
+		_, err := st.Scan(view, after, func(r *lsync.Record) bool {
+			if len(page) == scanPage {
+				return false
+			}
+			page = append(page, *r)
+			return true
+		})
+		n.mu.Unlock()
+		for i := range page {
+			if !fn(&page[i]) {
+				return nil
+			}
+		}
+		if err != nil || len(page) < scanPage {
+			return err
+		}
+		after = page[len(page)-1].Version
+	}
 }
 
 // readErr wraps a failed store read. A read after Close is ErrClosed, the
@@ -277,8 +324,9 @@ func readErr(err error, format string, args ...any) error {
 }
 
 // viewOf resolves peer and returns what the engine holds of it and the
-// storage to read its records from, which the caller reads without n.mu:
-// a node with many keys must not hold up gossip while they are read.
+// storage to read its records from, which the caller reads through
+// scanStore: a node with many keys must not hold up gossip while they are
+// read.
 func (n *Node) viewOf(peer string) (lsync.PeerMeta, lsync.Storage, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

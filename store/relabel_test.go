@@ -21,11 +21,16 @@ var errStop = errors.New("stopped here")
 func stopAfter(k int) (hook func(done int) error, stopped func() bool) {
 	var once gosync.Once
 	ch := make(chan struct{})
-	return func(done int) error {
-			if done >= k {
+	// The chunks are counted here, not by the roll-forward's own count:
+	// that restarts at every wake-up, and a wake-up still pending from
+	// Open would roll one run of chunks past the stop.
+	calls := 0 // only the roll-forward goroutine calls the hook
+	return func(int) error {
+			if calls >= k {
 				once.Do(func() { close(ch) })
 				return errStop
 			}
+			calls++
 			return nil
 		}, func() bool {
 			select {

@@ -39,14 +39,25 @@ func (s *State) PlanCollect(nowMs, graceMs uint64) *TombstoneScan {
 	if _, tombs := s.counts(p); tombs == 0 {
 		return nil
 	}
-	return &TombstoneScan{store: s.store, view: p.meta, start: max(p.meta.GCVersion, s.tombFloor),
+	t := &TombstoneScan{store: s.store, view: p.meta, start: max(p.meta.GCVersion, s.tombFloor),
 		nowMs: nowMs, graceMs: graceMs, horizon: p.meta.GCVersion}
+	if s.mem != nil {
+		// The core's own records may not be read beside Commit; they
+		// are memory, read here under the owner's lock (bounded by
+		// collectScanLimit), and Read has nothing left to do.
+		t.Read()
+	}
+	return t
 }
 
 // Read scans the local node's records from where the last scan stopped.
 // It touches nothing of the State, so the driver calls it without its
-// lock.
+// lock. A scan of the core's own records is read as it is planned, and
+// not read again.
 func (t *TombstoneScan) Read() {
+	if t.read {
+		return
+	}
 	read := 0
 	t.through, t.err = t.store.Scan(t.view, t.start, func(r *Record) bool {
 		if read == collectScanLimit {

@@ -129,7 +129,8 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 
 // planDeltas picks what the other side lacks according to its digest,
 // within budget bytes, and returns it as a DeltaFill for reply: the order
-// is decided here, the records are read by DeltaFill.Read. Order: nodes it
+// is decided here, the records are read by DeltaFill.Read (here already
+// when they are the core's own). Order: nodes it
 // has never heard of first (least data first, so that many get
 // introduced), then scuttle-depth — the node it is furthest behind on
 // first — with ties shuffled. Within a node, records go in ascending
@@ -159,11 +160,17 @@ func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEn
 		}
 		return a.tie < b.tie
 	})
-	f := &DeltaFill{reply: reply, store: s.store, sent: &s.inflight, errs: &s.fillErrors,
+	f := &DeltaFill{reply: reply, store: s.store,
 		to: to, toGen: toGen, now: s.now, budget: budget, packet: s.cfg.PacketBudget}
 	f.plans = make([]plannedDelta, len(cands))
 	for i, c := range cands {
 		f.plans[i] = plannedDelta{view: c.p.meta, from: c.from, reset: c.reset, clean: c.p.clean()}
+	}
+	if s.mem != nil {
+		// The core's own records may not be read beside Commit, which
+		// writes them under the owner's lock; here, under it, they are
+		// memory, read at once (see DeltaFill).
+		f.read()
 	}
 	return f
 }

@@ -423,7 +423,7 @@ func (s *State) raiseHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
 // committed before are not read here: this runs under the driver's lock,
 // and a horizon that jumps far would mean reading every record it passes.
 // Past the new horizon they are never served (Storage.Scan), and the
-// storage deletes them itself: MemStorage as it applies the horizon, the
+// storage deletes them itself: MemRecords as it applies the horizon, the
 // Badger store in its index sweep and at boot.
 func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
 	m := pb.metaOf(p)

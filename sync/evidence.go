@@ -17,13 +17,13 @@ type genEvidence struct {
 // before believing its generation changed (Config.GenerationEvidence).
 func (s *State) HandleFrom(m Message, src string, rng *rand.Rand) Step {
 	st := s.HandleDeferred(m, src, rng)
-	st.readNow()
+	s.readNow(&st)
 	return st
 }
 
 // HandleDeferred is HandleFrom that leaves the reply's deltas unread:
 // Step.Fill reads them, outside whatever lock the caller holds around the
-// core (see DeltaFill).
+// core, and NoteSent takes what was sent back under it (see DeltaFill).
 func (s *State) HandleDeferred(m Message, src string, rng *rand.Rand) Step {
 	s.src = src
 	defer func() { s.src = "" }()

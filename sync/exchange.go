@@ -15,7 +15,8 @@ type Step struct {
 	// another exchange with it now rather than next round.
 	PullAgain bool
 	// Fill, from HandleDeferred only, reads Reply's deltas; the reply
-	// must not be sent before Fill.Read, nor at all if it returns false.
+	// must not be sent before Fill.Read, nor at all if it returns false,
+	// and the fill goes to State.NoteSent, under the lock, before it is.
 	Fill *DeltaFill
 }
 
@@ -25,7 +26,7 @@ type Step struct {
 // that holds a lock around the core uses HandleDeferred instead.
 func (s *State) Handle(m Message, rng *rand.Rand) Step {
 	st := s.handle(m, rng)
-	st.readNow()
+	s.readNow(&st)
 	return st
 }
 

@@ -1,7 +1,5 @@
 package sync
 
-import "sync/atomic"
-
 // DeltaFill is the deltas of one reply (a SynAck or an Ack), chosen by the
 // core but not read yet. Reading them is the disk I/O of answering a
 // message (a refutation aside), and it can take long: a stream-path chunk
@@ -10,23 +8,34 @@ import "sync/atomic"
 // calls Read after releasing it: a node busy with its disk keeps taking
 // messages and beats meanwhile, and is not suspected for it.
 //
-// Read needs nothing of the State but the Storage (whose reads may run
-// beside a writer: Badger's are transactions, MemStorage has a lock) and
-// the record of chunks in flight (which has its own lock). The views it
-// reads are the metas at planning time; a store that has moved on since
-// (newer records, a reset) serves a gap-free prefix or nothing, as Scan
-// promises, and the peer asks again.
+// Read touches nothing of the State, only the Storage (whose reads may run
+// beside a writer: Badger's are transactions) and the DeltaFill itself:
+// what it sent on the stream path and whether a read failed stay here
+// until the driver, back under its lock, hands the fill to State.NoteSent.
+// The core's own records (Config.Storage nil) are not safe beside its
+// writes, and reading them is memory only, so planDeltas reads those at
+// once, under the lock, and Read has nothing left to do.
+//
+// The views it reads are the metas at planning time; a store that has
+// moved on since (newer records, a reset) serves a gap-free prefix or
+// nothing, as Scan promises, and the peer asks again.
 type DeltaFill struct {
 	reply  Message // *SynAck or *Ack: Read sets its Deltas and More
 	store  Storage
-	sent   *inflight
-	errs   *atomic.Uint64
 	to     string
 	toGen  uint64
 	now    uint64
 	budget int
 	packet int
 	plans  []plannedDelta
+
+	// Set by the read, for NoteSent: done once read, send for a reply
+	// worth sending, sent the deltas that went on the stream path (their
+	// ID, Generation, From and To only), errs the failed storage reads.
+	done bool
+	send bool
+	sent []NodeDelta
+	errs int
 }
 
 // plannedDelta is one node's delta as planned: its meta when chosen, and
@@ -44,8 +53,16 @@ func (f *DeltaFill) Reply() Message { return f.reply }
 // Read reads the planned deltas from the storage into the reply, within
 // its budget, and reports whether the reply is worth sending: a SynAck
 // always is (it carries a digest), an Ack only with deltas or with more to
-// come.
+// come. A fill read already (the core's own records) is not read again.
 func (f *DeltaFill) Read() bool {
+	if !f.done {
+		f.read()
+	}
+	return f.send
+}
+
+func (f *DeltaFill) read() {
+	f.done = true
 	var out []NodeDelta
 	more, budget, total := false, f.budget, 0
 	for i := range f.plans {
@@ -61,18 +78,38 @@ func (f *DeltaFill) Read() bool {
 	}
 	if total > f.packet {
 		// Too large for a datagram: it travels on the ordered, reliable
-		// stream path, so what follows can build on it.
-		f.sent.record(f.to, f.toGen, out, f.now)
+		// stream path, so what follows can build on it (NoteSent).
+		f.sent = make([]NodeDelta, len(out))
+		for i, nd := range out {
+			f.sent[i] = NodeDelta{ID: nd.ID, Generation: nd.Generation, From: nd.From, To: nd.To}
+		}
 	}
 	switch m := f.reply.(type) {
 	case *SynAck:
 		m.Deltas, m.More = out, more
-		return true
+		f.send = true
 	case *Ack:
 		m.Deltas, m.More = out, more
-		return len(out) > 0 || more
+		f.send = len(out) > 0 || more
 	}
-	return false
+}
+
+// NoteSent takes what a read fill sent and found into the core: the
+// chunks on the stream path are remembered as in flight to the requester
+// (so that its next request continues where they end), and failed reads
+// count in Stats.StorageErrors. The driver calls it under its lock after
+// Read and before sending; a fill is noted once, and one not read yet
+// notes nothing.
+func (s *State) NoteSent(f *DeltaFill) {
+	if f == nil || !f.done {
+		return
+	}
+	s.stats.StorageErrors += uint64(f.errs)
+	f.errs = 0
+	if len(f.sent) > 0 {
+		s.inflight.record(f.to, f.toGen, f.sent, f.now)
+		f.sent = nil
+	}
 }
 
 // delta reads one node's records above pl.from within budget bytes; used
@@ -96,7 +133,7 @@ func (f *DeltaFill) delta(pl *plannedDelta, budget int) (nd NodeDelta, used int,
 		return true
 	})
 	if err != nil {
-		f.errs.Add(1)
+		f.errs++
 		through = pl.from
 		if len(nd.Records) > 0 {
 			through = nd.Records[len(nd.Records)-1].Version
@@ -117,15 +154,16 @@ func (f *DeltaFill) delta(pl *plannedDelta, budget int) (nd NodeDelta, used int,
 // worth reports whether an Ack for the plan may carry anything.
 func (f *DeltaFill) worth() bool { return len(f.plans) > 0 }
 
-// readNow reads a step's deltas at once, for callers that hold no lock
-// worth releasing (Handle, HandleFrom); the reply is dropped if Read finds
-// it not worth sending.
-func (st *Step) readNow() {
+// readNow reads a step's deltas at once and notes them, for callers that
+// hold no lock worth releasing (Handle, HandleFrom); the reply is dropped
+// if Read finds it not worth sending.
+func (s *State) readNow(st *Step) {
 	if st.Fill == nil {
 		return
 	}
 	if !st.Fill.Read() {
 		st.Reply = nil
 	}
+	s.NoteSent(st.Fill)
 	st.Fill = nil
 }

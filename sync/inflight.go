@@ -1,7 +1,5 @@
 package sync
 
-import gosync "sync"
-
 // inflight remembers, per requesting node, the deltas recently sent to it
 // on the stream path and not yet reflected in its digests. A node far
 // behind asks again every round and on every "More" from each of the peers
@@ -18,10 +16,9 @@ import gosync "sync"
 // flight, and skipping it would stall its catch-up until the entries
 // expire.
 //
-// Chunks are recorded by DeltaFill.Read, which runs outside the lock the
-// core's owner holds (see DeltaFill), so inflight has a lock of its own.
+// Chunks are recorded by State.NoteSent, under the lock the core's owner
+// holds, once DeltaFill.Read (outside it) has read them.
 type inflight struct {
-	mu gosync.Mutex
 	to map[string]*sentTo // requester id -> what was sent to it
 }
 
@@ -54,8 +51,6 @@ func (f *inflight) record(to string, toGen uint64, ds []NodeDelta, now uint64) {
 	if now == 0 || to == "" {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.to == nil {
 		f.to = make(map[string]*sentTo)
 	}
@@ -87,8 +82,6 @@ func (f *inflight) record(to string, toGen uint64, ds []NodeDelta, now uint64) {
 // skipSent moves each candidate's start past what is already in flight to
 // the requester, and drops candidates with nothing left to send.
 func (f *inflight) skipSent(to string, toGen uint64, cands []candidate, now uint64) []candidate {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	st := f.to[to]
 	if st == nil {
 		return cands

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync/atomic"
 )
 
 // Config is what the protocol core needs to know about its node.
@@ -44,7 +43,7 @@ type Config struct {
 	// costs a record on disk, so a flood of made-up ids stops here.
 	MaxPeers int
 	// Storage is where committed records are read from. Nil keeps them in
-	// a MemStorage owned by the core, applied on Commit; otherwise the
+	// MemRecords owned by the core, applied on Commit; otherwise the
 	// caller makes each batch durable in it before Commit, and restores
 	// with RestoreMeta (metadata only) instead of Restore.
 	Storage Storage
@@ -101,8 +100,8 @@ type peer struct {
 	// local node's tombFloor.
 }
 
-// storedCounts count what an external Storage holds of a node (a
-// MemStorage counts exactly): an estimate that counts an overwritten key
+// storedCounts count what an external Storage holds of a node (the
+// core's own MemRecords count exactly): an estimate that counts an overwritten key
 // twice until the driver recounts (CorrectCounts).
 type storedCounts struct {
 	records, tombstones int
@@ -123,7 +122,7 @@ func (s *State) counts(p *peer) (records, tombstones int) {
 }
 
 // count follows a committed change in p's estimated counts (external
-// storage only: a MemStorage counts itself).
+// storage only: the core's own MemRecords count themselves).
 func (s *State) count(p *peer, c *PeerChange) {
 	if c.Reset && p == s.self {
 		s.tombFloor = 0
@@ -159,7 +158,7 @@ type State struct {
 	self *peer
 	// store holds the records; mem is set when it is the core's own.
 	store Storage
-	mem   *MemStorage
+	mem   *MemRecords
 	peers map[string]*peer // every known node, self included
 	stats Stats
 	// genCeiling bounds plausible generations (0: no bound), so that one
@@ -167,9 +166,6 @@ type State struct {
 	genCeiling uint64
 	removed    removedSet
 	inflight   inflight
-	// fillErrors counts failed storage reads of DeltaFills, which run
-	// outside the caller's lock (hence atomic); Stats adds them.
-	fillErrors atomic.Uint64
 	tail       ownTail
 	refutes    refuteLimit // one generation refutation per window (tail.go)
 	// genProof collects evidence of peers' generation changes, one entry
@@ -256,7 +252,7 @@ func NewState(cfg Config) (*State, error) {
 	}
 	s := &State{cfg: cfg, peers: make(map[string]*peer), store: cfg.Storage}
 	if s.store == nil {
-		s.mem = NewMemStorage()
+		s.mem = NewMemRecords()
 		s.store = s.mem
 	}
 	s.self = newPeer(cfg.Self)
@@ -266,7 +262,7 @@ func NewState(cfg Config) (*State, error) {
 }
 
 // Restore loads one node's persisted state into the core's own
-// MemStorage; recs must be ascending by version and at or below
+// MemRecords; recs must be ascending by version and at or below
 // meta.MaxVersion. For the local node only the records and watermark are
 // taken: identity comes from Config. With an external Storage use
 // RestoreMeta.
@@ -371,7 +367,7 @@ func (s *State) CountsOf(id string) (PeerMeta, Counts, bool) {
 // of view (at its generation, up to its watermark) as the storage holds
 // them, plus what the core counted since it gave out view with before.
 // A node reset since (another generation) keeps its counts. With the
-// core's own MemStorage the counts are exact already and nothing changes.
+// core's own MemRecords the counts are exact already and nothing changes.
 func (s *State) CorrectCounts(view PeerMeta, before, counted Counts) {
 	p := s.peers[view.ID]
 	if p == nil || s.mem != nil || p.meta.Generation != view.Generation || p.meta.MaxVersion < view.MaxVersion {
@@ -389,16 +385,13 @@ func (s *State) CorrectCounts(view PeerMeta, before, counted Counts) {
 }
 
 // Storage is where the core reads its committed records from: the one
-// given in Config, or its own MemStorage. Reads may run outside the lock
-// the core's owner holds around it, beside the core's writes.
+// given in Config, or its own MemRecords. Config's may be read outside
+// the lock the core's owner holds around it, beside the core's writes;
+// the core's own only under that lock (it has none of its own).
 func (s *State) Storage() Storage { return s.store }
 
 // Stats returns the rejection counters.
-func (s *State) Stats() Stats {
-	st := s.stats
-	st.StorageErrors += s.fillErrors.Load()
-	return st
-}
+func (s *State) Stats() Stats { return s.stats }
 
 // Member reports whether id is a known node whose meta is committed: not
 // a ghost, heard of only in digests.

@@ -384,10 +384,12 @@ func TestDigestSubsetFitsMTU(t *testing.T) {
 	}
 }
 
-// selectDeltas plans and reads at once, as Handle does, and returns what
-// an Ack would carry.
+// selectDeltas plans, reads and notes at once, as Handle does, and
+// returns what an Ack would carry.
 func (s *State) selectDeltas(to string, theirs map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) ([]NodeDelta, bool) {
 	m := &Ack{}
-	s.planDeltas(m, to, theirs, complete, budget, rng).Read()
+	f := s.planDeltas(m, to, theirs, complete, budget, rng)
+	f.Read()
+	s.NoteSent(f)
 	return m.Deltas, m.More
 }

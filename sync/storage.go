@@ -3,14 +3,14 @@ package sync
 import (
 	"errors"
 	"sort"
-	gosync "sync"
 )
 
 // Storage is where the core reads the records it has committed: the core
 // itself keeps only each node's meta, heartbeat and counts (etcd raft's
 // Storage is the model). The node passes its Badger store; with none
-// (Config.Storage nil) the core keeps its records in a MemStorage of its
-// own, which the simulator and tests use.
+// (Config.Storage nil) the core keeps its records in MemRecords of its
+// own, which the simulator and tests use. An in-memory Storage to pass
+// as Config.Storage is sync/memstore's.
 //
 // An external Storage must hold every batch before State.Commit is called
 // with it (the node applies it first), and may hold batches the core has
@@ -54,16 +54,18 @@ type Counts struct {
 // ErrStorage wraps a failed read of the storage.
 var ErrStorage = errors.New("sync: storage read failed")
 
-// MemStorage is a Storage in memory: a map per node and a log by version.
-// Its writes come from the core owning it, serialised by it; its reads may
-// run beside them (DeltaFill.Read runs outside the owner's lock).
-type MemStorage struct {
-	mu    gosync.RWMutex
+// MemRecords is a Storage in memory: a map per node and a log by version.
+// It is not safe for concurrent use, and has no lock: the core reads and
+// writes its own only under its owner's lock (a DeltaFill or
+// TombstoneScan of it is read as it is planned), so the core needs no lock
+// of its own. sync/memstore wraps one with a lock, for a Storage in memory
+// that is read beside its writes.
+type MemRecords struct {
 	peers map[string]*memPeer
 }
 
-// NewMemStorage returns an empty MemStorage.
-func NewMemStorage() *MemStorage { return &MemStorage{peers: make(map[string]*memPeer)} }
+// NewMemRecords returns an empty MemRecords.
+func NewMemRecords() *MemRecords { return &MemRecords{peers: make(map[string]*memPeer)} }
 
 // logEntry indexes a record by version. A node's log is ascending because
 // records of a node are only ever applied in ascending version order; an
@@ -86,12 +88,10 @@ func newMemPeer(meta PeerMeta) *memPeer {
 }
 
 // Apply applies a batch; an external store does this durably instead.
-func (m *MemStorage) Apply(b *Batch) {
+func (m *MemRecords) Apply(b *Batch) {
 	if b == nil {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		if c.Remove {
@@ -122,7 +122,7 @@ func (m *MemStorage) Apply(b *Batch) {
 // of a large quiet cluster write nothing, and an entry for each of them on
 // every node was a sixth of a simulation's memory. A node without an
 // entry reads as one without records.
-func (m *MemStorage) peer(meta PeerMeta) *memPeer {
+func (m *MemRecords) peer(meta PeerMeta) *memPeer {
 	p := m.peers[meta.ID]
 	if p == nil {
 		p = newMemPeer(meta)
@@ -133,9 +133,7 @@ func (m *MemStorage) peer(meta PeerMeta) *memPeer {
 
 // restore loads records at boot, ascending and at or below the meta's
 // watermark (checked by the caller).
-func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *MemRecords) restore(meta PeerMeta, recs []Record) {
 	if m.peers[meta.ID] == nil && meta.MaxVersion == 0 && len(recs) == 0 {
 		return
 	}
@@ -157,9 +155,7 @@ func (m *MemStorage) restore(meta PeerMeta, recs []Record) {
 }
 
 // counts returns the node's records and tombstones.
-func (m *MemStorage) counts(id string) (records, tombstones int) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+func (m *MemRecords) counts(id string) (records, tombstones int) {
 	if p := m.peers[id]; p != nil {
 		return len(p.records), p.tombstones
 	}
@@ -167,9 +163,7 @@ func (m *MemStorage) counts(id string) (records, tombstones int) {
 }
 
 // Scan implements Storage.
-func (m *MemStorage) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) (uint64, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+func (m *MemRecords) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) (uint64, error) {
 	p := m.peers[view.ID]
 	if p == nil || p.meta.Generation != view.Generation {
 		return after, nil
@@ -194,9 +188,7 @@ func (m *MemStorage) Scan(view PeerMeta, after uint64, fn func(r *Record) bool) 
 }
 
 // Get implements Storage.
-func (m *MemStorage) Get(peer, key string) (Record, bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+func (m *MemRecords) Get(peer, key string) (Record, bool, error) {
 	p := m.peers[peer]
 	if p == nil {
 		return Record{}, false, nil

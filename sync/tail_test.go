@@ -253,10 +253,10 @@ func TestRemovedSurvivesRestore(t *testing.T) {
 	}
 }
 
-// failingScans is an external MemStorage that counts its scans and fails
+// failingScans is an external MemRecords that counts its scans and fails
 // them while fail is set.
 type failingScans struct {
-	*MemStorage
+	*MemRecords
 	fail  bool
 	scans int
 }
@@ -266,7 +266,7 @@ func (f *failingScans) Scan(view PeerMeta, after uint64, fn func(*Record) bool) 
 	if f.fail {
 		return 0, errors.New("disk unreadable")
 	}
-	return f.MemStorage.Scan(view, after, fn)
+	return f.MemRecords.Scan(view, after, fn)
 }
 
 // TestRefutationReadsNothing: a refutation's change relabels the local
@@ -275,14 +275,14 @@ func (f *failingScans) Scan(view PeerMeta, after uint64, fn func(*Record) bool) 
 // the records are served at the new generation once committed.
 func TestRefutationReadsNothing(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
-	st := &failingScans{MemStorage: NewMemStorage()}
+	st := &failingScans{MemRecords: NewMemRecords()}
 	s, err := NewState(Config{Cluster: "test", Self: PeerMeta{ID: "me", Alias: "me", Addr: "me:1", Generation: 10},
 		Heartbeat: 1, PacketBudget: testPacket, MessageBudget: testMessage, Storage: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	apply := func(b *Batch) {
-		st.MemStorage.Apply(b)
+		st.MemRecords.Apply(b)
 		s.Commit(b)
 	}
 	b, err := s.LocalWrite([]Record{{Key: "a", Value: []byte("1"), Version: 1}, {Key: "b", Value: []byte("2"), Version: 2}})

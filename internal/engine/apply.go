@@ -37,7 +37,8 @@ type Driver interface {
 //  3. d.Settled, without the lock, whatever Persist returned;
 //  4. if Persist failed, nothing more: Apply returns its error;
 //  5. d.Publish, then rd.ReadDeltas (the storage reads, without the
-//     lock), then d.Send.
+//     lock), then NoteSent under d.Lock (what the reads sent and found
+//     goes into the core: it keeps no lock of its own), then d.Send.
 //
 // The driver must have released its lock before calling Apply: the lock
 // is taken for step 2 only. A driver that serialises the paths producing
@@ -51,6 +52,11 @@ func (e *Engine) Apply(rd *Ready, d Driver) error {
 	}
 	d.Publish(rd)
 	rd.ReadDeltas()
+	if rd.unnoted() {
+		d.Lock()
+		e.NoteSent(rd)
+		d.Unlock()
+	}
 	d.Send(rd.Send)
 	return nil
 }

@@ -58,6 +58,7 @@ func exchange(t *testing.T, now time.Time, from string, rd Ready, by map[string]
 		next := to.Step(now, from, m)
 		to.Commit(&next)
 		next.ReadDeltas()
+		to.NoteSent(&next)
 		out = append(out, next)
 	}
 	return out
@@ -166,12 +167,14 @@ func TestStepWhileBusyKeepsLivenessAndDropsData(t *testing.T) {
 		rd := a.Step(t0, "b:1", syn.Send[0].Msg)
 		a.Commit(&rd) // what a's driver does (b's meta, once a is not busy)
 		rd.ReadDeltas()
+		a.NoteSent(&rd)
 		if len(rd.Send) == 0 {
 			t.Fatal("a did not answer")
 		}
 		next := b.Step(t0, "a:1", rd.Send[0].Msg)
 		b.Commit(&next)
 		next.ReadDeltas()
+		b.NoteSent(&next)
 		if len(next.Send) == 0 {
 			t.Fatal("b sent no Ack")
 		}

@@ -28,8 +28,9 @@ func (e *Engine) View(id string) (lsync.PeerMeta, bool) { return e.state.View(id
 // records are there instead.
 func (e *Engine) Get(id, key string) (lsync.Record, bool) { return e.state.Get(id, key) }
 
-// Storage is where committed records are read from: Config.Storage, or
-// the engine's memory. It may be read without the lock.
+// Storage is where committed records are read from: Config.Storage,
+// which may be read without the lock, or the engine's memory, which only
+// under it (it is written under it, and has no lock of its own).
 func (e *Engine) Storage() lsync.Storage { return e.state.Storage() }
 
 // Stats are the core's counters.

@@ -35,7 +35,7 @@ type Outgoing struct {
 
 // Ready is what one input asks of the driver, in this order (Apply keeps
 // it): make Batch durable (if not empty) and call Commit; then publish
-// Events, call ReadDeltas and send Send. Nothing in Send or Events may reach anyone
+// Events, call ReadDeltas, then NoteSent under the lock, and send Send. Nothing in Send or Events may reach anyone
 // before the batch is durable, so that no reader or peer sees what a crash
 // could lose. ReadDeltas is the step that reads the storage (the replies'
 // deltas): the driver calls it without holding the lock it holds around
@@ -58,7 +58,7 @@ type Ready struct {
 	AnsweredSeed string
 
 	writes bool               // Batch holds local writes
-	fills  []*lsync.DeltaFill // replies in Send whose deltas are unread
+	fills  []*lsync.DeltaFill // replies in Send whose deltas are unread or unnoted
 
 	// Commit pushes the batch's new records with pushHops hops left (0:
 	// no push), to peers other than pushFrom, the address it came from;
@@ -71,7 +71,8 @@ type Ready struct {
 // ReadDeltas reads the deltas of the replies in Send from the storage,
 // and drops the replies that turn out to carry nothing. It touches no
 // engine state, so the driver calls it without its lock (and must call it
-// before sending).
+// before sending). What the reads sent and found waits in the fills for
+// NoteSent.
 func (rd *Ready) ReadDeltas() {
 	for _, f := range rd.fills {
 		if f.Read() {
@@ -84,6 +85,18 @@ func (rd *Ready) ReadDeltas() {
 			}
 		}
 		rd.Send = kept
+	}
+}
+
+// unnoted reports whether the Ready holds fills for NoteSent.
+func (rd *Ready) unnoted() bool { return len(rd.fills) > 0 }
+
+// NoteSent takes what rd's ReadDeltas sent and found into the core (the
+// chunks now in flight to each requester, failed reads): the driver calls
+// it under its lock, after ReadDeltas and before sending. Apply does.
+func (e *Engine) NoteSent(rd *Ready) {
+	for _, f := range rd.fills {
+		e.state.NoteSent(f)
 	}
 	rd.fills = nil
 }
