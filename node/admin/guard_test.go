@@ -265,9 +265,12 @@ func TestGuardSSEStalledClient(t *testing.T) {
 		return errors.New("stream not open")
 	})
 	// Never read: events fill the socket's buffers until a write blocks.
+	// The events are the peer's writes replicated here, which a loaded
+	// machine (CI's, running every package at once) can delay by seconds:
+	// the deadline is generous, the loop ends at the first stall.
 	big := make([]byte, 512<<10)
 	i := 0
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		if a.streams.Load() == 0 {
 			return nil
 		}
