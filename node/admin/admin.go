@@ -88,6 +88,12 @@ func (a *api) handler() http.Handler {
 	mux.HandleFunc("GET /kv/{$}", handleKVRoot)
 	mux.HandleFunc("GET /kv/{peer}", a.authed(a.handleKeys))
 	mux.HandleFunc("GET /kv/{peer}/{key...}", a.authed(a.handleGet))
+	// Writes take the shape of reads, /kv/self/{key}: a key is read and
+	// written at the same path. /kv/{key} stays for existing clients;
+	// a key that itself starts with "self/" is written through the new
+	// form (PUT /kv/self/self/...).
+	mux.HandleFunc("PUT /kv/self/{key...}", a.authed(a.handlePut))
+	mux.HandleFunc("DELETE /kv/self/{key...}", a.authed(a.handleDelete))
 	mux.HandleFunc("PUT /kv/{key...}", a.authed(a.handlePut))
 	mux.HandleFunc("DELETE /kv/{key...}", a.authed(a.handleDelete))
 	mux.HandleFunc("GET /changes", a.authed(a.handleChanges))

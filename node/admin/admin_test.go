@@ -65,6 +65,13 @@ func TestHandler(t *testing.T) {
 		{"GET", "/changes?since=999", "", 400, `cursor ahead`},
 		{"GET", "/metrics", "", 200, `go_goroutines`},
 		{"GET", "/metrics", "", 200, `leviathan_peers{state="left"} 0`},
+		// A key is written and deleted at the path it is read at.
+		{"PUT", "/kv/self/color", "blue", 200, `{"version":4}`},
+		{"GET", "/kv/self/color", "", 200, `"value":"blue"`},
+		{"GET", "/kv/web/color", "", 200, `"value":"blue"`},
+		{"DELETE", "/kv/self/color", "", 200, `{"version":5}`},
+		{"GET", "/kv/self/color", "", 404, `"error"`},
+		{"DELETE", "/kv/self/color", "", 404, `"error"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {

@@ -41,8 +41,11 @@
 //	GET    /kv/{peer}/{key}    {"value": "...", "value_b64": "...", "version": N} or 404;
 //	                           ?raw=1 answers the value's bytes themselves, the
 //	                           version in the Leviathan-Version header
-//	PUT    /kv/{key}           body is the value (any bytes); answers {"version": N}
-//	DELETE /kv/{key}           answers {"version": N} of the tombstone
+//	PUT    /kv/self/{key}      body is the value (any bytes); answers {"version": N}
+//	DELETE /kv/self/{key}      answers {"version": N} of the tombstone; 404 for a
+//	                           key that does not exist
+//	PUT    /kv/{key}           the same as PUT /kv/self/{key}, kept for
+//	DELETE /kv/{key}           existing clients
 //	GET    /changes?peer=&generation=&since=&limit=
 //	                           a peer's changefeed from a cursor, pages of at most
 //	                           node.PageMaxBytes (see node.Node.Changes)
