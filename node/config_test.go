@@ -107,11 +107,7 @@ func TestParseConfigErrors(t *testing.T) {
 			if !errors.Is(err, ErrConfig) {
 				t.Errorf("error does not wrap ErrConfig: %v", err)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			mentions(t, err, tt.want)
 		})
 	}
 }
@@ -211,14 +207,20 @@ func TestConfigHTTPKeys(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
+			mentions(t, err, tt.want)
 		})
+	}
+}
+
+// mentions fails t unless err is an error that names every one of want.
+func mentions(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
 	}
 }

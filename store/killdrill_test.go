@@ -200,7 +200,7 @@ func drillChild(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	say("committed")
-	for {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		var left bool
 		err := s.db.View(func(txn *badger.Txn) error {
 			_, err := txn.Get(relabelKey("me"))
@@ -216,6 +216,6 @@ func drillChild(t *testing.T, dir string) {
 		time.Sleep(time.Millisecond)
 	}
 	say("done")
-	time.Sleep(time.Hour)
+	time.Sleep(time.Minute) // the parent kills the child well before this
 	t.Fatal("never killed")
 }

@@ -268,19 +268,7 @@ func TestRelabelWithRecordsCutShort(t *testing.T) {
 	if s.fitsOneTxn(encodeBatch(batch, nil)) {
 		t.Fatal("batch fits one transaction; it must not")
 	}
-	runs := 0
-	s.afterRun = func() error {
-		if runs++; runs == 2 {
-			return errors.New("crash")
-		}
-		return nil
-	}
-	if err := s.Apply(batch); err == nil {
-		t.Fatal("the batch was not cut")
-	}
-	mustClose(t, s)
-
-	s = openDir(t, dir)
+	s = applyCut(t, s, dir, batch, 2)
 	defer mustClose(t, s)
 	got := loadAll(t, s)["me"]
 	if got.meta.Generation != 2 || got.meta.MaxVersion <= 1000 || got.meta.MaxVersion >= 21_000 {

@@ -221,19 +221,7 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				if s.fitsOneTxn(encodeBatch(batch, nil)) {
 					t.Fatal("batch fits one transaction; it must not")
 				}
-				runs := 0
-				s.afterRun = func() error {
-					if runs++; runs == cut {
-						return errors.New("crash")
-					}
-					return nil
-				}
-				if err := s.Apply(batch); err == nil {
-					t.Fatal("the batch was not cut")
-				}
-				mustClose(t, s)
-
-				s = openDir(t, dir)
+				s = applyCut(t, s, dir, batch, cut)
 				defer mustClose(t, s)
 				// The node boots with LoadMeta (which does the cleanup here);
 				// Load must then find the same.
@@ -582,4 +570,22 @@ func TestGC(t *testing.T) {
 	if err := openMem(t).GC(); err != nil {
 		t.Errorf("in-memory GC = %v", err)
 	}
+}
+
+// applyCut applies batch to s as a crash after its cut-th transaction
+// would leave it, closes s and opens dir again.
+func applyCut(t *testing.T, s *Badger, dir string, batch *lsync.Batch, cut int) *Badger {
+	t.Helper()
+	runs := 0
+	s.afterRun = func() error {
+		if runs++; runs == cut {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	if err := s.Apply(batch); err == nil {
+		t.Fatal("the batch was not cut")
+	}
+	mustClose(t, s)
+	return openDir(t, dir)
 }

@@ -53,6 +53,13 @@ func (s *State) spoke(from string, p *peer) bool {
 	return from == p.meta.ID && s.src != "" && s.src == p.meta.Addr
 }
 
+// ownEntry reports whether e, listed in a message from node from, is that
+// node's own entry, from the address it names: a node's word for itself
+// before this node holds an address for it (spoke, once it does).
+func (s *State) ownEntry(from string, e *DigestEntry) bool {
+	return from == e.ID && s.src != "" && s.src == e.Addr
+}
+
 // plausibleBeat reports whether heartbeat h, relayed for p, is within what
 // p's own word allows. A node never heard before is anchored at its first
 // claim.

@@ -315,7 +315,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 				continue
 			}
 			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
-			p.anchor(e.Heartbeat, s.now, from == e.ID && s.src != "" && s.src == e.Addr)
+			p.anchor(e.Heartbeat, s.now, s.ownEntry(from, e))
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
 				obs.Heartbeats = append(obs.Heartbeats, e.ID)

@@ -28,7 +28,7 @@ func (s *State) handleMembers(m *Members) Step {
 // restart remembers where it is; one only listed stays a ghost until its
 // heartbeat rises.
 func (s *State) vouch(from string, i int, e *DigestEntry, p *peer, pb *pending, obs *Observed) {
-	own := from == e.ID && s.src != "" && s.src == e.Addr
+	own := s.ownEntry(from, e)
 	if !own && i >= s.upTo {
 		return
 	}
