@@ -105,9 +105,9 @@ type Config struct {
 	PhiDirectThreshold float64 `toml:"phi_direct_threshold"`
 	// QuietFanout is the fanout of a round with nothing new to spread (no
 	// data changed within 30 rounds, no member joining or back within 5,
-	// no vote): 0 means
-	// the default 1, negative always fanout. Such rounds also send a
-	// digest of about 400 bytes instead of a full datagram.
+	// no vote): 0 means the default 1, negative always fanout and full
+	// digests. Such rounds send a summary of the digest (about 30 bytes)
+	// instead of a full datagram, answered only by a peer out of step.
 	QuietFanout int `toml:"quiet_fanout"`
 	// PushFanout is how many live peers a committed write (local, or new
 	// from a push) is pushed to at once, rather than waiting for rounds

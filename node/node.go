@@ -308,6 +308,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		QuietFanout:   max(0, n.cfg.QuietFanout),
 		PushFanout:    max(0, n.cfg.PushFanout),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
+		QuietSummary:  n.cfg.QuietFanout >= 0,
 		Recent:        30 * n.cfg.GossipVal,
 		Versioner:     n.versioner,
 		Rand:          rng,

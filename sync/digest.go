@@ -381,6 +381,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 		if s.plausibleVersion(e.GCVersion) {
 			s.learnHorizon(p, e.GCVersion, pb)
 		}
+		s.noteWatermark(p, e, s.spoke(from, p))
 	}
 }
 

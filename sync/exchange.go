@@ -60,6 +60,13 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	var st Step
 	var pb pending
 	s.observe(m.From, m.Digest, &pb, &st.Observed)
+	if m.Summary != 0 {
+		st.Batch = pb.batch()
+		if reply := s.answerSummary(m, rng); reply != nil {
+			st.Reply = reply
+		}
+		return st
+	}
 	theirs := index(m.Digest)
 	total := s.cfg.MessageBudget - synAckHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	// The digest may take half a datagram, so that a small SynAck still

@@ -121,11 +121,18 @@ type Message interface {
 // Syn opens an exchange. Complete says whether Digest lists every peer the
 // sender knows; when it does, a peer missing from it is one the sender has
 // never heard of and is sent first.
+//
+// A Syn with a Summary is a quiet round's: its digest is empty, and
+// Summary stands for it (State.Summary). A
+// receiver whose own summary is the same has nothing to trade and does
+// not answer; one whose summary differs answers with a Syn of its own
+// digest, which opens an ordinary exchange the other way.
 type Syn struct {
 	Cluster  string
 	From     string // sender's node ID
 	Complete bool
 	Digest   []DigestEntry
+	Summary  uint64
 }
 
 // SynAck answers a Syn with the deltas the initiator lacks and the digest

@@ -75,7 +75,7 @@ func deltaHeadSize(nd *NodeDelta) int {
 
 // Fixed parts of the messages, with list headers at their largest.
 func synHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16)
+	return headerSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16) + sizeUint(^uint64(0))
 }
 
 func synAckHeadSize(cluster, from string) int {

@@ -94,6 +94,7 @@ type peer struct {
 	leaving bool
 	ghost   bool // known only from digests so far (see ghost.go)
 	word    word // what it last said of itself (see claims.go)
+	lag     lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
@@ -348,6 +349,7 @@ func (s *State) Commit(b *Batch) {
 			s.touch(p)
 		}
 		p.meta = c.Meta
+		s.committedLag(p, c)
 	}
 }
 

@@ -65,7 +65,10 @@ type Config struct {
 	QuietDigest int
 	Recent      time.Duration
 	QuietFanout int
-	Versioner   versioner.Versioner // default a counter
+	// QuietSummary makes a round with no news send a summary of its digest
+	// (sync.State.SummarySyn) rather than a slice of it.
+	QuietSummary bool
+	Versioner    versioner.Versioner // default a counter
 	// Storage is where committed records are read from (the node's
 	// Badger); nil keeps them in the core's own memory (sync.Config).
 	// With one, the driver makes each batch durable in it before Commit

@@ -78,3 +78,13 @@ func (e *Engine) Liveness(id string, now time.Time) Liveness {
 	l.LastHeard, l.Heard = e.det.LastHeard(id)
 	return l
 }
+
+// Lag is how far this node's copy of id's data trails the watermark
+// digests claim for it: versions behind, and since when (0 in step).
+func (e *Engine) Lag(id string) (behind uint64, since time.Time) {
+	n, ms := e.state.Lag(id)
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	return n, time.UnixMilli(int64(ms))
+}

@@ -87,7 +87,14 @@ func (e *Engine) Round(now time.Time) Ready {
 	syn := e.state.MakeSyn(e.rng)
 	fanout := e.cfg.Fanout
 	if e.cfg.QuietFanout > 0 && !loud && e.state.Quiet() && !e.mon.Spreading() {
+		// Nothing new to spread: one peer, and a summary in place of the
+		// digest, answered only if the two differ (sync's summary.go).
 		fanout = min(fanout, e.cfg.QuietFanout)
+		if e.cfg.QuietSummary && e.cfg.Monitors > 0 {
+			// Without monitors, heartbeats relayed in digests are all
+			// the detector has: summaries would starve it.
+			syn = e.state.SummarySyn()
+		}
 	}
 	to := lsync.Targets(e.ts.live, e.ts.unrch, e.seeds, e.cfg.Self.Addr, fanout, e.rng)
 	if len(to) == 0 {

@@ -50,7 +50,10 @@ type Config struct {
 	QuietDigest int
 	Recent      time.Duration
 	QuietFanout int
-	Fanout      int // default 3
+	// QuietSummary > 0 or 0 (the default, as the node's) sends a quiet
+	// round's summary instead of its digest slice; negative does not.
+	QuietSummary int
+	Fanout       int // default 3
 	// PushFanout and PushRate are the engine's eager push; PushFanout
 	// defaults to 3, as the node's, and a negative one turns it off.
 	PushFanout    int
@@ -602,11 +605,21 @@ func (c *Cluster) noteSyn(n *Node, syn *lsync.Syn, size int) {
 	}
 }
 
+// msgType reads the type byte of an encoded message's header; 0 when
+// there is none.
+func msgType(b []byte) int {
+	if len(b) < wire.HeaderSize {
+		return 0
+	}
+	return int(b[3]) & 15
+}
+
 // send hands an encoded message to the network. Messages share the
 // encoded bytes: receivers only decode them.
 func (c *Cluster) send(from *Node, to int, b []byte) {
 	from.Stats.MsgsOut++
 	from.Stats.BytesOut += uint64(len(b))
+	from.Stats.ByType[msgType(b)] += uint64(len(b))
 	if len(b) > c.cfg.MTU {
 		from.Stats.Streams++
 	}

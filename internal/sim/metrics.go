@@ -19,6 +19,9 @@ func (c *Cluster) Traffic() Stats {
 		t.Rounds += n.Stats.Rounds
 		t.Pushes += n.Stats.Pushes
 		t.PushBytes += n.Stats.PushBytes
+		for i, b := range n.Stats.ByType {
+			t.ByType[i] += b
+		}
 	}
 	return t
 }

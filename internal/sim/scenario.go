@@ -260,6 +260,8 @@ type DetectionResult struct {
 	// IdleBytes is bytes sent per node per second over the last 10 s
 	// before the crash (no writes).
 	IdleBytes float64 `json:"idle_bytes_per_node_per_s"`
+	// IdleByType splits IdleBytes by message type.
+	IdleByType map[string]float64 `json:"idle_bytes_by_type,omitempty"`
 }
 
 // Detection forms the cluster, watches it for Duration counting
@@ -296,9 +298,17 @@ func Detection(p Params) (*DetectionResult, error) {
 	}
 	idle := min(10*time.Second, p.Duration)
 	c.RunFor(p.Duration - idle)
-	b0 := c.Traffic().BytesOut
+	t0 := c.Traffic()
 	c.RunFor(idle)
-	r.IdleBytes = round2(float64(c.Traffic().BytesOut-b0) / float64(len(c.nodes)) / idle.Seconds())
+	t1 := c.Traffic()
+	perNode := func(b uint64) float64 { return round2(float64(b) / float64(len(c.nodes)) / idle.Seconds()) }
+	r.IdleBytes = perNode(t1.BytesOut - t0.BytesOut)
+	r.IdleByType = make(map[string]float64)
+	for i, b := range t1.ByType {
+		if d := b - t0.ByType[i]; d > 0 {
+			r.IdleByType[lsync.MsgType(i).String()] = perNode(d)
+		}
+	}
 	r.NodeMinutes = round2(float64(len(c.nodes)) * p.Duration.Minutes())
 	r.FalsePer1000 = round2(float64(r.FalseSuspicions) / r.NodeMinutes * 1000)
 	rng := rand.New(rand.NewSource(p.Seed))

@@ -40,6 +40,9 @@ type Stats struct {
 	Rounds            uint64
 	// Pushes and PushBytes count eager pushes sent (one per target).
 	Pushes, PushBytes uint64
+	// ByType splits BytesOut by message type (the wire header's type
+	// byte), to show where a quiet cluster's bytes go.
+	ByType [16]uint64
 }
 
 // Up reports whether the node is running.
@@ -85,6 +88,7 @@ func (n *Node) boot(c *Cluster) error {
 		QuietDigest:        max(0, c.cfg.QuietDigest),
 		Recent:             max(0, c.cfg.Recent),
 		QuietFanout:        max(0, c.cfg.QuietFanout),
+		QuietSummary:       c.cfg.QuietSummary >= 0,
 		Versioner:          versioner.NewCounter(),
 		Rand:               n.rng,
 		PushFanout:         max(0, c.cfg.PushFanout),

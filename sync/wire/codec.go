@@ -148,11 +148,12 @@ func DecodeWith(b []byte, lim lsync.Limits) (lsync.Message, error) {
 
 func encodeSyn(e *msgpack.Encoder, m *lsync.Syn) error {
 	return firstErr(
-		e.EncodeArrayLen(4),
+		e.EncodeArrayLen(5),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		e.EncodeBool(m.Complete),
 		encodeDigest(e, m.Digest),
+		e.EncodeUint(m.Summary),
 	)
 }
 
@@ -508,6 +509,13 @@ func (d *decoder) syn() (*lsync.Syn, error) {
 	}
 	if m.Digest, err = d.digest(); err != nil {
 		return nil, err
+	}
+	if extra > 0 {
+		// A Syn of four fields (no summary) is an ordinary one.
+		if m.Summary, err = d.uint("summary"); err != nil {
+			return nil, err
+		}
+		extra--
 	}
 	return m, d.skip(extra)
 }

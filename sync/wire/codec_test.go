@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func sampleMessages() []lsync.Message {
@@ -36,6 +37,7 @@ func sampleMessages() []lsync.Message {
 		&lsync.Members{Cluster: "c", From: "n1", Members: digest},
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 9, Deltas: []lsync.NodeDelta{{ID: "n1", Generation: 2, From: 1 << 20, To: 1<<40 + 3, Clean: 1<<40 + 3, Records: recs[2:]}}},
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 255},
+		&lsync.Syn{Cluster: "c", From: "n1", Summary: 1<<64 - 1},
 	}
 }
 
@@ -54,6 +56,26 @@ func TestCodecRoundTrip(t *testing.T) {
 				t.Fatalf("round trip changed the message:\n got %#v\nwant %#v", got, m)
 			}
 		})
+	}
+}
+
+// TestSynWithoutSummary: a Syn of four fields, as a node of the release
+// before quiet summaries sends it, is an ordinary Syn.
+func TestSynWithoutSummary(t *testing.T) {
+	var buf bytes.Buffer
+	buf.Write([]byte{byte(Magic >> 8), byte(Magic & 0xff), ProtocolVersion, byte(lsync.MsgSyn)})
+	enc := msgpack.NewEncoder(&buf)
+	for _, err := range []error{enc.EncodeArrayLen(4), enc.EncodeString("c"), enc.EncodeString("n1"), enc.EncodeBool(true), enc.EncodeArrayLen(0)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if syn, ok := m.(*lsync.Syn); !ok || syn.Summary != 0 || !syn.Complete || syn.From != "n1" {
+		t.Fatalf("decoded %#v", m)
 	}
 }
 
