@@ -390,9 +390,15 @@ type Peer struct {
 	MaxVersion uint64 `json:"max_version"`
 	Generation uint64 `json:"generation"`
 	Keys       int    `json:"keys"`
+	// LagVersions is how far this node's copy of the peer's data trails
+	// the newest watermark digests claim for it, in versions (writes,
+	// with the default counter versioner); Lag is how long the copy has
+	// trailed (milliseconds in JSON as lag_ms). Both are 0 in step.
+	LagVersions uint64        `json:"lag_versions"`
+	Lag         time.Duration `json:"-"`
 }
 
-// MarshalJSON adds last_heard_ms to the JSON form.
+// MarshalJSON adds last_heard_ms and lag_ms to the JSON form.
 func (p Peer) MarshalJSON() ([]byte, error) {
 	type plain Peer // without this method
 	ms := int64(-1)
@@ -402,7 +408,8 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		plain
 		LastHeardMS int64 `json:"last_heard_ms"`
-	}{plain(p), ms})
+		LagMS       int64 `json:"lag_ms"`
+	}{plain(p), ms, p.Lag.Milliseconds()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, last_heard_ms included.
@@ -411,11 +418,13 @@ func (p *Peer) UnmarshalJSON(b []byte) error {
 	var j struct {
 		plain
 		LastHeardMS int64 `json:"last_heard_ms"`
+		LagMS       int64 `json:"lag_ms"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
 	*p = Peer(j.plain)
+	p.Lag = time.Duration(j.LagMS) * time.Millisecond
 	p.LastHeard = time.Duration(j.LastHeardMS) * time.Millisecond
 	if j.LastHeardMS < 0 {
 		p.LastHeard = -1
@@ -451,9 +460,15 @@ func (n *Node) Peers() []Peer {
 			heard = max(0, now.Sub(l.LastHeard))
 		}
 		boot, count := splitHeartbeat(p.Heartbeat)
+		behind, since := n.eng.Lag(p.ID)
+		var lag time.Duration
+		if behind > 0 {
+			lag = max(0, now.Sub(since))
+		}
 		out = append(out, Peer{
 			ID: p.ID, Alias: p.Alias, Addr: p.Addr, State: st, Phi: phi, LastHeard: heard,
 			Heartbeat: count, Boot: boot, MaxVersion: p.MaxVersion, Generation: p.Generation, Keys: p.Keys,
+			LagVersions: behind, Lag: lag,
 		})
 	}
 	return out

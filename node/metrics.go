@@ -145,13 +145,15 @@ var (
 	descGen         = prometheus.NewDesc(ns+"_generation", "This node's generation (milliseconds since the epoch when its data directory was created).", nil, nil)
 	descFailed      = prometheus.NewDesc(ns+"_store_failed", "1 once a store write failed: the node stopped beating, gossiping and taking writes until restarted.", nil, nil)
 	descRefuted     = prometheus.NewDesc(ns+"_claims_refuted_total", "Claims about this node that it did not make (a heartbeat, leave, address or watermark), refuted.", nil, nil)
+	descLagVersions = prometheus.NewDesc(ns+"_replication_lag_versions", "Versions this node's copies of peers' data trail the newest watermarks digests claim, summed over peers: the replication backlog.", nil, nil)
+	descLagSeconds  = prometheus.NewDesc(ns+"_replication_lag_seconds", "How long the copy of the peer furthest behind has trailed; 0 when every copy is in step.", nil, nil)
 	descStore       = prometheus.NewDesc(ns+"_store_size_bytes", "Store size on disk by part (lsm, vlog), when the store reports it.", []string{"part"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRounds, descMsgsIn, descMsgsOut, descBytesIn, descBytesOut, descDeltas, descBatches, descRejected, descErrors, descResets,
 		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore,
-		descFailed, descRefuted} {
+		descFailed, descRefuted, descLagVersions, descLagSeconds} {
 		ch <- d
 	}
 }
@@ -227,6 +229,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descPhiMax, maxPhi)
+	var behind uint64
+	var longest time.Duration
+	for _, p := range peers {
+		behind += p.LagVersions
+		longest = max(longest, p.Lag)
+	}
+	gauge(descLagVersions, float64(behind))
+	gauge(descLagSeconds, longest.Seconds())
 
 	subs, lag := n.hub.stats()
 	gauge(descSubs, float64(subs))

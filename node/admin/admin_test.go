@@ -176,7 +176,7 @@ func TestPeersJSON(t *testing.T) {
 	if len(peers) != 1 {
 		t.Fatalf("%d peers", len(peers))
 	}
-	for _, field := range []string{"id", "alias", "addr", "state", "phi", "last_heard_ms", "heartbeat", "boot", "max_version", "generation", "keys"} {
+	for _, field := range []string{"id", "alias", "addr", "state", "phi", "last_heard_ms", "heartbeat", "boot", "max_version", "generation", "keys", "lag_versions", "lag_ms"} {
 		if _, ok := peers[0][field]; !ok {
 			t.Errorf("peer object lacks %q: %v", field, peers[0])
 		}
