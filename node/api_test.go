@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -17,26 +18,26 @@ func TestValuesCopiedAtTheBoundary(t *testing.T) {
 	defer sub.Close()
 
 	buf := []byte("hello")
-	if _, err := a.Set("k", buf); err != nil {
+	if _, err := a.Set(context.Background(), "k", buf); err != nil {
 		t.Fatal(err)
 	}
 	many := []KV{{Key: "m", Value: []byte("many")}}
-	if _, err := a.SetMany(many); err != nil {
+	if _, err := a.SetMany(context.Background(), many); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, "XXXXX") // the caller reuses its buffers
 	copy(many[0].Value, "YYYY")
 
-	got, _ := a.Get("", "k")
-	got[0] = 'J' // the reader scribbles on what it got
-	e, err := a.Lookup("self", "k")
+	got, _ := a.Get(context.Background(), "", "k")
+	got.Value[0] = 'J' // the reader scribbles on what it got
+	e, err := a.Get(context.Background(), "self", "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Value[1] = 'U'
 	for _, tt := range []struct{ key, want string }{{"k", "hello"}, {"m", "many"}} {
-		if v, _ := a.Get("", tt.key); string(v) != tt.want {
-			t.Errorf("a's %s = %q after callers changed their slices, want %q", tt.key, v, tt.want)
+		if e, _ := a.Get(context.Background(), "", tt.key); string(e.Value) != tt.want {
+			t.Errorf("a's %s = %q after callers changed their slices, want %q", tt.key, e.Value, tt.want)
 		}
 	}
 
@@ -55,8 +56,8 @@ func TestValuesCopiedAtTheBoundary(t *testing.T) {
 			t.Fatal("no update for k reached b")
 		}
 	}
-	if v, _ := b.Get("m0", "k"); string(v) != "hello" {
-		t.Errorf("b's copy of m0/k = %q after a subscriber changed its delta", v)
+	if e, _ := b.Get(context.Background(), "m0", "k"); string(e.Value) != "hello" {
+		t.Errorf("b's copy of m0/k = %q after a subscriber changed its delta", e.Value)
 	}
 }
 
@@ -64,11 +65,11 @@ func TestValuesCopiedAtTheBoundary(t *testing.T) {
 // Lookup says which.
 func TestLookupTellsUnknownPeerFromMissingKey(t *testing.T) {
 	nodes := memCluster(t, 2, nil)
-	if _, err := nodes[1].Set("greeting", []byte("hi")); err != nil {
+	if _, err := nodes[1].Set(context.Background(), "greeting", []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if _, ok := nodes[0].Get("m1", "greeting"); !ok {
+		if _, err := nodes[0].Get(context.Background(), "m1", "greeting"); err != nil {
 			return fmt.Errorf("m1/greeting not at m0 yet")
 		}
 		return nil
@@ -84,7 +85,7 @@ func TestLookupTellsUnknownPeerFromMissingKey(t *testing.T) {
 		{"self", "nothing", ErrNotFound, 0},
 		{"", "nothing", ErrNotFound, 0},
 	} {
-		e, err := nodes[0].Lookup(tt.peer, tt.key)
+		e, err := nodes[0].Get(context.Background(), tt.peer, tt.key)
 		if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 			t.Errorf("Lookup(%q, %q) error %v, want %v", tt.peer, tt.key, err, tt.want)
 		}
@@ -98,7 +99,7 @@ func TestLookupTellsUnknownPeerFromMissingKey(t *testing.T) {
 // fail with the node's ErrClosed, not the store's error.
 func TestReadsAfterCloseAreErrClosed(t *testing.T) {
 	n := startNode(t, fastConfig("a"))
-	if _, err := n.Set("k", []byte("v")); err != nil {
+	if _, err := n.Set(context.Background(), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
@@ -107,10 +108,10 @@ func TestReadsAfterCloseAreErrClosed(t *testing.T) {
 	if _, err := n.Lookup("", "k"); !errors.Is(err, ErrClosed) {
 		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
 	}
-	if err := n.Scan("", func(string, Entry) bool { return true }); !errors.Is(err, ErrClosed) {
+	if err := n.Scan(context.Background(), "", func(string, Entry) bool { return true }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Scan after Close: %v, want ErrClosed", err)
 	}
-	if _, err := n.Changes("", Cursor{}, 0); !errors.Is(err, ErrClosed) {
+	if _, err := n.Changes(context.Background(), "", Cursor{}, 0); !errors.Is(err, ErrClosed) {
 		t.Errorf("Changes after Close: %v, want ErrClosed", err)
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	gosync "sync"
 	"testing"
@@ -40,7 +41,7 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				v, err := n.Set(fmt.Sprintf("w%d-%d", w, i), []byte("x"))
+				v, err := n.Set(context.Background(), fmt.Sprintf("w%d-%d", w, i), []byte("x"))
 				if err != nil {
 					t.Error(err)
 					return
@@ -67,8 +68,8 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 				t.Fatalf("version %d issued twice", v)
 			}
 			seen[v] = true
-			if got, ok := n.Version("", fmt.Sprintf("w%d-%d", w, i)); !ok || got != v {
-				t.Fatalf("w%d-%d: version %d, Set returned %d", w, i, got, v)
+			if got, err := n.Get(context.Background(), "", fmt.Sprintf("w%d-%d", w, i)); err != nil || got.Version != v {
+				t.Fatalf("w%d-%d: version %d (%v), Set returned %d", w, i, got.Version, err, v)
 			}
 		}
 	}
@@ -96,7 +97,7 @@ func BenchmarkSetParallel(b *testing.B) {
 		me := id
 		ctr.Unlock()
 		for i := 0; pb.Next(); i++ {
-			if _, err := n.Set(fmt.Sprintf("k%d-%d", me, i), val); err != nil {
+			if _, err := n.Set(context.Background(), fmt.Sprintf("k%d-%d", me, i), val); err != nil {
 				b.Error(err)
 				return
 			}
@@ -112,7 +113,7 @@ func BenchmarkSetSerial(b *testing.B) {
 	val := make([]byte, 100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := n.Set(fmt.Sprintf("k%d", i), val); err != nil {
+		if _, err := n.Set(context.Background(), fmt.Sprintf("k%d", i), val); err != nil {
 			b.Fatal(err)
 		}
 	}
