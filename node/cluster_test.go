@@ -69,8 +69,8 @@ func startNode(t *testing.T, cfg Config, opts ...Option) *Node {
 // converged reports whether every node holds key of owner at version.
 func converged(nodes []*Node, owner, key string, version uint64) error {
 	for _, n := range nodes {
-		if v, ok := n.Version(owner, key); !ok || v != version {
-			return fmt.Errorf("%s has %s/%s at version %d (%v), want %d", n.ID(), owner, key, v, ok, version)
+		if e, err := n.Get(context.Background(), owner, key); err != nil || e.Version != version {
+			return fmt.Errorf("%s has %s/%s at version %d (%v), want %d", n.ID(), owner, key, e.Version, err, version)
 		}
 	}
 	return nil
