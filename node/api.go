@@ -35,12 +35,14 @@ var (
 // returns, the write is in the store; peers receive it by gossip. Set
 // keeps a copy of value: the caller may reuse its slice at once.
 //
-// ctx bounds the wait for the group commit (see Node): if it ends while
-// the write still waits its turn, Set returns its error, wrapped, and the
-// write is dropped, never to land. Once the write is taken into a batch
-// being persisted, it cannot be called back: Set waits for that batch
-// (one store transaction) and returns its outcome, so a nil error always
-// means written, and any error means not written.
+// ctx bounds the wait for the group commit, where concurrent writes
+// queue to share one store transaction: if ctx ends while the write still
+// waits its turn (or has ended before Set is called), Set returns ctx's
+// error, wrapped, and the write is dropped: it never reaches the store and
+// takes no version. Once the write is taken into a batch, the batch is in
+// the store's hands and cannot be called back: Set then waits for it (one
+// transaction) and returns its outcome, nil when it landed. So an error
+// that errors.Is ctx's means not written.
 func (n *Node) Set(ctx context.Context, key string, value []byte) (uint64, error) {
 	return n.write(ctx, lsync.Record{Key: key, Value: bytes.Clone(value)})
 }
