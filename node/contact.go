@@ -3,28 +3,31 @@ package node
 import (
 	"context"
 	"fmt"
+	gosync "sync"
 )
 
-// contact is closed when the node first holds a peer alive: the first
-// EventDiscover it publishes. Contact is judged there, and not on the
-// first message received, because a message proves little alone (it may
-// be from another cluster, or a stale address answering once); a peer
-// comes alive only once this node has seen its heartbeat rise, in
-// messages it stepped and committed, directly or relayed by a third node,
-// or a member list vouched for it.
+// contact marks the node's first contact: the first time it holds a peer
+// alive, which is its first EventDiscover. Contact is judged there, and
+// not on the first message received, because one message proves little
+// (it may come from another cluster, or from a stale address answering
+// once): a peer comes alive here only once this node has seen its
+// heartbeat rise, directly or in a third node's gossip, or a seed's
+// member list vouched for it.
 type contact struct {
 	reached chan struct{} // closed at the first live peer
 	left    chan struct{} // closed by Leave: no contact can come after it
+	// once closes reached: discoveries are published both by the receive
+	// path and by health checks, which run concurrently.
+	once gosync.Once
 }
 
-func newContact() contact {
-	return contact{reached: make(chan struct{}), left: make(chan struct{})}
+func (c *contact) init() {
+	c.reached, c.left = make(chan struct{}), make(chan struct{})
 }
 
-// noteContact closes n.contact.reached, once: discoveries are published
-// both by the receive path and by health checks, which run concurrently.
+// noteContact closes n.contact.reached, once.
 func (n *Node) noteContact() {
-	n.contactOnce.Do(func() { close(n.contact.reached) })
+	n.contact.once.Do(func() { close(n.contact.reached) })
 }
 
 // Contacted returns a channel closed the first time this node holds a
