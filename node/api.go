@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,16 +34,26 @@ var (
 // Set writes a key of this node and returns its new version. When Set
 // returns, the write is in the store; peers receive it by gossip. Set
 // keeps a copy of value: the caller may reuse its slice at once.
-func (n *Node) Set(key string, value []byte) (uint64, error) {
-	return n.write(lsync.Record{Key: key, Value: bytes.Clone(value)})
+//
+// ctx bounds the wait for the group commit, where concurrent writes
+// queue to share one store transaction: if ctx ends while the write still
+// waits its turn (or has ended before Set is called), Set returns ctx's
+// error, wrapped, and the write is dropped: it never reaches the store and
+// takes no version. Once the write is taken into a batch, the batch is in
+// the store's hands and cannot be called back: Set then waits for it (one
+// transaction) and returns its outcome, nil when it landed. So an error
+// that errors.Is ctx's means not written.
+func (n *Node) Set(ctx context.Context, key string, value []byte) (uint64, error) {
+	return n.write(ctx, lsync.Record{Key: key, Value: bytes.Clone(value)})
 }
 
 // Delete removes a key of this node by writing a tombstone, which
 // replicates like any write and reaches peers' subscribers as EventDelete.
 // Deleting a key that does not exist writes a tombstone all the same
-// (it is not an error); the admin API answers 404 instead.
-func (n *Node) Delete(key string) (uint64, error) {
-	return n.write(lsync.Record{Key: key, Tombstone: true,
+// (it is not an error); the admin API answers 404 instead. ctx counts as
+// for Set.
+func (n *Node) Delete(ctx context.Context, key string) (uint64, error) {
+	return n.write(ctx, lsync.Record{Key: key, Tombstone: true,
 		Value: lsync.TombstoneValue(uint64(n.clock.Now().UnixMilli()))})
 }
 
@@ -60,8 +71,10 @@ const setManyChunk = 4096
 // and returns their versions in order. It writes in chunks of a few
 // thousand, each durable (and so visible and gossiped) on its own: on an
 // error, the returned versions are those of the pairs already written.
-// Like Set, it keeps copies of the values.
-func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
+// ctx counts for each chunk as for Set: once it ends, the chunk waiting
+// its turn and those after it are not written. Like Set, it keeps copies
+// of the values.
+func (n *Node) SetMany(ctx context.Context, kvs []KV) ([]uint64, error) {
 	for _, kv := range kvs {
 		if err := n.checkWrite(kv.Key, kv.Value); err != nil {
 			return nil, err
@@ -75,7 +88,7 @@ func (n *Node) SetMany(kvs []KV) ([]uint64, error) {
 		for i, kv := range chunk {
 			recs[i] = lsync.Record{Key: kv.Key, Value: bytes.Clone(kv.Value)}
 		}
-		if err := n.writeRecords(recs); err != nil {
+		if err := n.writeRecords(ctx, recs); err != nil {
 			return versions, err
 		}
 		for _, r := range recs {
@@ -108,12 +121,12 @@ func (n *Node) checkWrite(key string, value []byte) error {
 	return nil
 }
 
-func (n *Node) write(r lsync.Record) (uint64, error) {
+func (n *Node) write(ctx context.Context, r lsync.Record) (uint64, error) {
 	if err := n.checkWrite(r.Key, r.Value); err != nil {
 		return 0, err
 	}
 	recs := []lsync.Record{r}
-	if err := n.writeRecords(recs); err != nil {
+	if err := n.writeRecords(ctx, recs); err != nil {
 		return 0, err
 	}
 	return recs[0].Version, nil
@@ -122,8 +135,13 @@ func (n *Node) write(r lsync.Record) (uint64, error) {
 // writeRecords versions, persists and commits local records, setting
 // each record's Version. Concurrent writers are committed together (see
 // groupCommit).
-func (n *Node) writeRecords(recs []lsync.Record) error {
-	return n.writes.submit(recs, n.commitGroup)
+func (n *Node) writeRecords(ctx context.Context, recs []lsync.Record) error {
+	err := n.writes.submit(ctx, recs, n.commitGroup)
+	if err != nil && errors.Is(err, ctx.Err()) {
+		// Dropped before its turn: the commit's errors are wrapped by it.
+		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
+	}
+	return err
 }
 
 // commitGroup makes the records of several writers durable in one batch:
@@ -182,32 +200,21 @@ func (n *Node) commitGroup(group []*writeReq) {
 	fail(nil)
 }
 
-// Get returns a copy of a node's value for key; peer is an id, an alias,
-// "self" or "" (this node). Deleted keys, unknown keys and unknown peers
-// are all not found; Lookup tells them apart.
-func (n *Node) Get(peer, key string) ([]byte, bool) {
-	e, err := n.Lookup(peer, key)
-	return e.Value, err == nil
-}
-
-// Version returns the version a node's key was last written with (the
-// version of the value Get returns), for when the value itself is not
-// needed.
-func (n *Node) Version(peer, key string) (uint64, bool) {
-	e, err := n.Lookup(peer, key)
-	return e.Version, err == nil
-}
-
 // Entry is one key's value and the version it was written with.
 type Entry struct {
 	Value   []byte
 	Version uint64
 }
 
-// Lookup returns a node's key with its version. The error is
-// ErrUnknownPeer when this node has not heard of peer, ErrNotFound when
-// the peer has no such key or deleted it. The value is a copy.
-func (n *Node) Lookup(peer, key string) (Entry, error) {
+// Get returns a node's key: a copy of its value, and the version it was
+// written with. peer is an id, an alias, "self" or "" (this node). The
+// error is ErrUnknownPeer when this node has not heard of peer,
+// ErrNotFound when the peer has no such key or deleted it. ctx is checked
+// before the store is read; one key's read is not interrupted.
+func (n *Node) Get(ctx context.Context, peer, key string) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, fmt.Errorf("node: get %q at %s: %w", key, peer, err)
+	}
 	n.mu.Lock()
 	id, ok := n.resolve(peer)
 	if !ok {
@@ -225,7 +232,7 @@ func (n *Node) Lookup(peer, key string) (Entry, error) {
 		n.mu.Unlock()
 		var err error
 		if r, ok, err = n.disk.Get(id, key); err != nil {
-			return Entry{}, readErr(err, "lookup %q at %s", key, peer)
+			return Entry{}, readErr(err, "get %q at %s", key, peer)
 		}
 	}
 	if !ok || r.Tombstone {
@@ -234,46 +241,78 @@ func (n *Node) Lookup(peer, key string) (Entry, error) {
 	return Entry{Value: r.Value, Version: r.Version}, nil
 }
 
-// Keys returns a node's keys, sorted; nil for an unknown peer.
-func (n *Node) Keys(peer string) []string {
-	view, st, ok := n.viewOf(peer)
-	if !ok {
-		return nil
-	}
-	var keys []string
-	err := n.scanStore(view, st, func(r *lsync.Record) bool {
-		if !r.Tombstone {
-			keys = append(keys, r.Key)
-		}
-		return true
-	})
-	sort.Strings(keys)
-	if err != nil {
-		n.log.Warn().Err(err).Str("peer", view.ID).Msg("keys: reading the store failed; the list is partial")
-	}
-	return keys
+// Lookup is Get without a context.
+//
+// Deprecated: use Get, which takes one. Lookup goes in the next release.
+func (n *Node) Lookup(peer, key string) (Entry, error) {
+	return n.Get(context.Background(), peer, key)
 }
 
-// Scan calls fn with each key of a node (peer is an id, an alias, "self"
-// or "" for this node), its value and version, until fn returns false.
-// Keys come in version order, not key order: sorting is the caller's, so
-// that one that keeps a page of them holds no more. The store is read
-// without holding up gossip: a key written meanwhile may be seen or
-// missed. fn must not modify the value, which is not a copy; it may keep
-// it. The error is ErrUnknownPeer when this node has not heard of peer.
-func (n *Node) Scan(peer string, fn func(key string, e Entry) bool) error {
+// Version returns the version a node's key was last written with, and
+// whether it has one (false for the cases Get tells apart by its error).
+//
+// Deprecated: use Get and its Entry's Version. Version goes in the next
+// release.
+func (n *Node) Version(peer, key string) (uint64, bool) {
+	e, err := n.Get(context.Background(), peer, key)
+	return e.Version, err == nil
+}
+
+// Keys returns a node's keys, sorted (peer as for Get). The error is
+// ErrUnknownPeer when this node has not heard of peer, ctx's when it ends
+// during the read, or the store's.
+func (n *Node) Keys(ctx context.Context, peer string) ([]string, error) {
+	var keys []string
+	err := n.Scan(ctx, peer, func(key string, _ Entry) bool {
+		keys = append(keys, key)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// Scan calls fn with each key of a node (peer as for Get), its value and
+// version, until fn returns false. Keys come in version order, not key
+// order: sorting is the caller's, so that one that keeps a page of them
+// holds no more. The store is read without holding up gossip: a key
+// written meanwhile may be seen or missed. fn must not modify the value,
+// which is not a copy; it may keep it. The error is ErrUnknownPeer when
+// this node has not heard of peer; ctx is checked every scanCheck keys,
+// and its error, wrapped, ends the scan.
+func (n *Node) Scan(ctx context.Context, peer string, fn func(key string, e Entry) bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("node: scan of %q: %w", peer, err)
+	}
 	view, st, ok := n.viewOf(peer)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPeer, peer)
 	}
+	var ctxErr error
+	seen := 0
 	err := n.scanStore(view, st, func(r *lsync.Record) bool {
+		if seen++; seen%scanCheck == 0 {
+			if ctxErr = ctx.Err(); ctxErr != nil {
+				return false
+			}
+		}
 		return r.Tombstone || fn(r.Key, Entry{Value: r.Value, Version: r.Version})
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return readErr(err, "scan of %q", view.ID)
+	case ctxErr != nil:
+		return fmt.Errorf("node: scan of %q: %w", view.ID, ctxErr)
 	}
 	return nil
 }
+
+// scanCheck is how many records Scan reads between looks at its context:
+// often enough to stop within a millisecond or so, rarely enough to cost
+// nothing.
+const scanCheck = 256
 
 // scanPage is how many records scanStore copies under n.mu at a time.
 const scanPage = 1024

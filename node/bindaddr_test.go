@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -73,21 +74,21 @@ func TestBindWildcardJoins(t *testing.T) {
 			}
 
 			big := strings.Repeat("x", 8<<10) // above the MTU: streamed
-			if _, err := b.Set("k", []byte(big)); err != nil {
+			if _, err := b.Set(context.Background(), "k", []byte(big)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Set("k", []byte("small")); err != nil {
+			if _, err := a.Set(context.Background(), "k", []byte("small")); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, 10*time.Second, func() error {
 				if len(a.LivePeers()) != 1 || len(b.LivePeers()) != 1 {
 					return fmt.Errorf("a sees %d live, b sees %d", len(a.LivePeers()), len(b.LivePeers()))
 				}
-				if v, ok := a.Get("b", "k"); !ok || string(v) != big {
-					return fmt.Errorf("a has b/k: %v (%d bytes)", ok, len(v))
+				if e, err := a.Get(context.Background(), "b", "k"); err != nil || string(e.Value) != big {
+					return fmt.Errorf("a has b/k: %v (%d bytes)", err, len(e.Value))
 				}
-				if v, ok := b.Get("a", "k"); !ok || string(v) != "small" {
-					return fmt.Errorf("b has a/k: %q %v", v, ok)
+				if e, err := b.Get(context.Background(), "a", "k"); err != nil || string(e.Value) != "small" {
+					return fmt.Errorf("b has a/k: %q %v", e.Value, err)
 				}
 				return nil
 			})

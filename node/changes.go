@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,7 +62,13 @@ const PageMaxBytes = 4 << 20
 // without ever re-reading everything: store Next in the same transaction
 // as the deltas applied, and resume from it after any crash of either
 // side. Events (Subscribe) say when to read; the cursor says from where.
-func (n *Node) Changes(peer string, cur Cursor, limit int) (ChangePage, error) {
+//
+// ctx is checked before the store is read; one page's read is not
+// interrupted.
+func (n *Node) Changes(ctx context.Context, peer string, cur Cursor, limit int) (ChangePage, error) {
+	if err := ctx.Err(); err != nil {
+		return ChangePage{}, fmt.Errorf("node: changes of %q: %w", peer, err)
+	}
 	feed := n.caps.feed
 	if feed == nil {
 		return ChangePage{}, ErrNoChangefeed

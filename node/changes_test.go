@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -17,7 +18,7 @@ func TestChangesFeedsAConsumer(t *testing.T) {
 	var cur Cursor
 	consume := func() {
 		for range 1000 {
-			p, err := reader.Changes(owner.ID(), cur, 7)
+			p, err := reader.Changes(context.Background(), owner.ID(), cur, 7)
 			if err != nil {
 				t.Fatalf("Changes from %+v: %v", cur, err)
 			}
@@ -40,14 +41,14 @@ func TestChangesFeedsAConsumer(t *testing.T) {
 	}
 	var last uint64
 	for i := range 30 {
-		v, err := owner.Set(fmt.Sprintf("k%02d", i%20), []byte(fmt.Sprint("v", i)))
+		v, err := owner.Set(context.Background(), fmt.Sprintf("k%02d", i%20), []byte(fmt.Sprint("v", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = v
 	}
 	for _, k := range []string{"k03", "k17"} {
-		if last, _ = owner.Delete(k); last == 0 {
+		if last, _ = owner.Delete(context.Background(), k); last == 0 {
 			t.Fatal("delete failed")
 		}
 	}
@@ -67,18 +68,18 @@ func TestChangesFeedsAConsumer(t *testing.T) {
 		t.Fatalf("cursor at %d, want %d", cur.Version, last)
 	}
 	// Nothing new: an empty page at the same cursor.
-	if p, err := reader.Changes(owner.ID(), cur, 0); err != nil || len(p.Deltas) != 0 || p.Next != cur {
+	if p, err := reader.Changes(context.Background(), owner.ID(), cur, 0); err != nil || len(p.Deltas) != 0 || p.Next != cur {
 		t.Fatalf("idle page %+v, %v", p, err)
 	}
 	// Its own feed, through "self", matches what the owner holds.
-	p, err := owner.Changes("self", Cursor{}, 0)
+	p, err := owner.Changes(context.Background(), "self", Cursor{}, 0)
 	if err != nil || len(p.Deltas) != 20 {
 		t.Fatalf("own feed: %d deltas, %v", len(p.Deltas), err)
 	}
-	if _, err := reader.Changes("nobody", Cursor{}, 0); !errors.Is(err, ErrUnknownPeer) {
+	if _, err := reader.Changes(context.Background(), "nobody", Cursor{}, 0); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("unknown peer: %v", err)
 	}
-	if _, err := reader.Changes(owner.ID(), Cursor{Generation: cur.Generation + 1}, 0); !errors.Is(err, ErrGenerationChanged) {
+	if _, err := reader.Changes(context.Background(), owner.ID(), Cursor{Generation: cur.Generation + 1}, 0); !errors.Is(err, ErrGenerationChanged) {
 		t.Fatalf("cursor of another generation: %v", err)
 	}
 }

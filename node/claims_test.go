@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -27,7 +28,7 @@ func startTrio(t *testing.T, keys []string) []*Node {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	for _, n := range nodes {
-		v, err := n.Set("k", []byte("v"))
+		v, err := n.Set(context.Background(), "k", []byte("v"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +157,7 @@ func testForgedClaims(t *testing.T, keys []string) {
 					return nil
 				})
 			}
-			v, err := c.Set("after", []byte("the forgery"))
+			v, err := c.Set(context.Background(), "after", []byte("the forgery"))
 			if err != nil {
 				t.Fatal(err)
 			}

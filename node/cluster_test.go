@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -67,8 +69,8 @@ func startNode(t *testing.T, cfg Config, opts ...Option) *Node {
 // converged reports whether every node holds key of owner at version.
 func converged(nodes []*Node, owner, key string, version uint64) error {
 	for _, n := range nodes {
-		if v, ok := n.Version(owner, key); !ok || v != version {
-			return fmt.Errorf("%s has %s/%s at version %d (%v), want %d", n.ID(), owner, key, v, ok, version)
+		if e, err := n.Get(context.Background(), owner, key); err != nil || e.Version != version {
+			return fmt.Errorf("%s has %s/%s at version %d (%v), want %d", n.ID(), owner, key, e.Version, err, version)
 		}
 	}
 	return nil
@@ -87,15 +89,15 @@ func TestMemClusterConverges(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg, WithTransport(tr), WithRandSeed(int64(i))))
 	}
 	for i, n := range nodes {
-		if _, err := n.Set("k", []byte(fmt.Sprint("from ", i))); err != nil {
+		if _, err := n.Set(context.Background(), "k", []byte(fmt.Sprint("from ", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, owner := range nodes {
 		eventually(t, 10*time.Second, func() error { return converged(nodes, owner.ID(), "k", 1) })
 	}
-	if v, _ := nodes[3].Get("n1", "k"); string(v) != "from 0" {
-		t.Fatalf("n4 sees n1/k = %q", v)
+	if e, _ := nodes[3].Get(context.Background(), "n1", "k"); string(e.Value) != "from 0" {
+		t.Fatalf("n4 sees n1/k = %q", e.Value)
 	}
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
@@ -116,9 +118,9 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 	})
 	sub := nodes[1].Subscribe(256)
 	defer sub.Close()
-	v, _ := nodes[0].Set("k", []byte("v"))
+	v, _ := nodes[0].Set(context.Background(), "k", []byte("v"))
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "m0", "k", v) })
-	if _, err := nodes[0].Delete("k"); err != nil {
+	if _, err := nodes[0].Delete(context.Background(), "k"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(10 * time.Second)
@@ -130,7 +132,7 @@ func TestDeleteReplicatesAndIsCollected(t *testing.T) {
 			t.Fatal("no delete event")
 		}
 	}
-	if _, ok := nodes[1].Get("m0", "k"); ok {
+	if _, err := nodes[1].Get(context.Background(), "m0", "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("deleted key still readable on the peer")
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -156,11 +158,11 @@ func TestDeadPeerRemoved(t *testing.T) {
 	})
 	sub := nodes[0].Subscribe(256)
 	defer sub.Close()
-	v, _ := nodes[1].Set("k", []byte("v"))
+	v, _ := nodes[1].Set(context.Background(), "k", []byte("v"))
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "m1", "k", v) })
 	nodes[1].Close()
 	waitEvent(t, sub, EventRemove, "m1")
-	if len(nodes[0].Peers()) != 0 || nodes[0].Keys("m1") != nil {
-		t.Fatalf("removed peer still known: %+v", nodes[0].Peers())
+	if _, err := nodes[0].Keys(context.Background(), "m1"); len(nodes[0].Peers()) != 0 || !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("removed peer still known: %+v, keys: %v", nodes[0].Peers(), err)
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestRestartRecountsKeys(t *testing.T) {
 	nodes := udpCluster(t, 2, dirs)
 	a, b := nodes[0], nodes[1]
 	for i := 0; i < 3; i++ {
-		v, err := a.Set("k", []byte(fmt.Sprint(i)))
+		v, err := a.Set(context.Background(), "k", []byte(fmt.Sprint(i)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,11 +33,22 @@
 // node's id or alias ("self" or "" for this node). Values are copied in
 // and out: neither side keeps the other's slice.
 //
-//	v, err := n.Set("greeting", []byte("hello"))   // version v
-//	val, ok := n.Get("peer2", "greeting")          // a copy of peer2's value
-//	e, err := n.Lookup("peer2", "greeting")        // e.Value, e.Version;
-//	                                               // ErrUnknownPeer or ErrNotFound
-//	_, err = n.Delete("greeting")                  // a tombstone that replicates
+//	v, err := n.Set(ctx, "greeting", []byte("hello")) // version v
+//	e, err := n.Get(ctx, "peer2", "greeting")         // e.Value (a copy), e.Version;
+//	                                                  // ErrUnknownPeer or ErrNotFound
+//	keys, err := n.Keys(ctx, "peer2")                 // sorted; Scan streams them
+//	_, err = n.Delete(ctx, "greeting")                // a tombstone that replicates
+//
+// # Contexts
+//
+// Every call that can wait on the disk or the network takes a context
+// first: writes, reads of the store, Changes, Join and WaitContact. A
+// write's context counts until the write is taken into a group commit:
+// ended before, the write is dropped and its error returned; after, the
+// write is already being persisted, and Set returns the batch's outcome
+// (see Set). A read checks its context before reading; Scan and Keys also
+// every few hundred keys. Calls that only read memory or queue datagrams
+// (Peers, Leave, Subscribe) take none, and Close is an io.Closer.
 //
 // # Errors
 //
@@ -45,9 +56,10 @@
 // errors.Is: ErrConfig, ErrIDMismatch and ErrCorrupt from New;
 // ErrNotFound and ErrUnknownPeer from reads; ErrBadKey, ErrValueTooLarge,
 // ErrDiskFull, ErrLeft, ErrStoreFailed and ErrRecovering (retry shortly)
-// from writes; ErrClosed after Close. Those that come from other packages
-// (sync, store) are the same values under this package's name, so a
-// caller imports only node.
+// from writes; ErrClosed after Close; and a context's own error, wrapped,
+// when the context a call was given ends. Those that come from other
+// packages (sync, store) are the same values under this package's name,
+// so a caller imports only node.
 //
 // # Events
 //
@@ -72,13 +84,16 @@
 // # Membership
 //
 // Seeds come from the configuration, or at run time from Join, which
-// contacts them at once; a seed whose name does not resolve yet is retried,
-// it does not stop the node. Close announces a leave, so peers mark the
-// node left rather than failed; Leave does the same and keeps the node
-// open for reads until Close.
+// contacts them at once; a seed whose name does not resolve yet, or that
+// does not answer yet, is retried, it does not stop the node. WaitContact
+// (or the channel of Contacted) says when the node first holds a peer
+// alive, whichever seeds brought it. Close announces a leave, so peers
+// mark the node left rather than failed; Leave does the same and keeps
+// the node open for reads until Close.
 //
-//	err = n.Join("10.0.0.7:7946")
-//	err = n.Leave() // then writes return ErrLeft
+//	err = n.Join(ctx, "10.0.0.7:7946") // optional: cfg.Seeds are contacted too
+//	err = n.WaitContact(ctx)           // nil once a peer is alive here
+//	err = n.Leave()                    // then writes return ErrLeft
 //
 // # Admin API and status page
 //
@@ -92,7 +107,7 @@
 // # Examples
 //
 // The Example functions of this package (ExampleNew, ExampleParseConfig,
-// ExampleDefaultLocalConfig, ExampleNode_Subscribe, ExampleNode_Lookup,
+// ExampleDefaultLocalConfig, ExampleNode_Subscribe, ExampleNode_Get,
 // ExampleNode_Join, ExampleWithMetrics in example_test.go) run as tests
 // with checked output; pkg.go.dev shows them, go doc does not, which is
 // why the essentials are repeated above.

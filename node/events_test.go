@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -28,15 +29,15 @@ func TestSlowSubscriberDoesNotStallGossip(t *testing.T) {
 	live := nodes[1].Subscribe(1000)
 	var last uint64
 	for i := 0; i < 50; i++ {
-		v, err := nodes[0].Set(fmt.Sprint("k", i), []byte("v"))
+		v, err := nodes[0].Set(context.Background(), fmt.Sprint("k", i), []byte("v"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = v
 		eventually(t, 10*time.Second, func() error { return converged(nodes, "m0", fmt.Sprint("k", i), v) })
 	}
-	if v, _ := nodes[1].Version("m0", "k49"); v != last {
-		t.Fatalf("replication stalled at %d", v)
+	if e, _ := nodes[1].Get(context.Background(), "m0", "k49"); e.Version != last {
+		t.Fatalf("replication stalled at %d, want %d", e.Version, last)
 	}
 	got := 0
 	for got < 50 {
@@ -83,7 +84,7 @@ func TestUpdatesAreDurableWhenAnnounced(t *testing.T) {
 	want := map[string]uint64{}
 	for i := 0; i < 20; i++ {
 		k := fmt.Sprintf("k%d", i)
-		v, err := a.Set(k, []byte("v"))
+		v, err := a.Set(context.Background(), k, []byte("v"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func TestEventsCarryTheirTime(t *testing.T) {
 	sub := nodes[1].Subscribe(64)
 	defer sub.Close()
 	before := time.Now()
-	if _, err := nodes[0].Set("k", []byte("v")); err != nil {
+	if _, err := nodes[0].Set(context.Background(), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(10 * time.Second)

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -23,13 +24,17 @@ func ExampleNew() {
 	}
 	defer n.Close()
 
-	v, err := n.Set("greeting", []byte("hello"))
+	ctx := context.Background()
+	v, err := n.Set(ctx, "greeting", []byte("hello"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	val, _ := n.Get("", "greeting") // "" is this node
-	fmt.Printf("greeting = %s (version %d)\n", val, v)
-	// Output: greeting = hello (version 1)
+	e, err := n.Get(ctx, "", "greeting") // "" is this node
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("greeting = %s (version %d of %d)\n", e.Value, e.Version, v)
+	// Output: greeting = hello (version 1 of 1)
 }
 
 // A preset, adjusted: a node for one machine, in memory on a free port.
@@ -45,18 +50,19 @@ func ExampleDefaultLocalConfig() {
 	// Output: 200ms local
 }
 
-// Lookup tells a peer this node never heard of from a key that is missing.
-func ExampleNode_Lookup() {
+// Get tells a peer this node never heard of from a key that is missing.
+func ExampleNode_Get() {
 	n, err := node.New(fast("me"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer n.Close()
-	if _, err := n.Set("greeting", []byte("hello")); err != nil {
+	ctx := context.Background()
+	if _, err := n.Set(ctx, "greeting", []byte("hello")); err != nil {
 		log.Fatal(err)
 	}
 	for _, q := range [][2]string{{"self", "greeting"}, {"self", "nothing"}, {"peer9", "greeting"}} {
-		e, err := n.Lookup(q[0], q[1])
+		e, err := n.Get(ctx, q[0], q[1])
 		switch {
 		case errors.Is(err, node.ErrUnknownPeer):
 			fmt.Println(q[0], "is not a peer this node knows")
@@ -121,7 +127,7 @@ func ExampleNode_Subscribe() {
 	defer sub.Close()
 	_ = a.Start()
 	_ = b.Start()
-	if _, err := a.Set("greeting", []byte("hello")); err != nil {
+	if _, err := a.Set(context.Background(), "greeting", []byte("hello")); err != nil {
 		log.Fatal(err)
 	}
 	timeout := time.After(10 * time.Second)
@@ -145,8 +151,8 @@ func ExampleNode_Subscribe() {
 	// Output: updates: a/greeting = hello (version 1)
 }
 
-// Join at run time, then Leave without closing: the peer sees a leave,
-// not a failure.
+// Join at run time and wait for the first contact, then Leave without
+// closing: the peer sees a leave, not a failure.
 func ExampleNode_Join() {
 	network := transport.NewMemNetwork(1)
 	ta, _ := network.Listen("a:1", 1400, 4<<20)
@@ -164,9 +170,15 @@ func ExampleNode_Join() {
 	_ = a.Start()
 	_ = b.Start()
 
-	if err := b.Join("a:1"); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Join(ctx, "a:1"); err != nil {
 		log.Fatal(err)
 	}
+	if err := b.WaitContact(ctx); err != nil {
+		log.Fatal(err) // a never answered within 10 s
+	}
+	fmt.Println("b sees a", b.Peers()[0].State)
 	// stateOfB polls a's view of b until it is want, for at most 10 s.
 	stateOfB := func(want node.PeerState) node.PeerState {
 		var got node.PeerState
@@ -184,9 +196,10 @@ func ExampleNode_Join() {
 		log.Fatal(err)
 	}
 	fmt.Println("after Leave, a sees b", stateOfB(node.StateLeft))
-	_, err = b.Set("k", []byte("v"))
+	_, err = b.Set(ctx, "k", []byte("v"))
 	fmt.Println("b.Set:", err)
 	// Output:
+	// b sees a alive
 	// after Join, a sees b alive
 	// after Leave, a sees b left
 	// b.Set: node: left the cluster
@@ -201,7 +214,7 @@ func ExampleWithMetrics() {
 	}
 	defer n.Close()
 	for _, k := range []string{"a", "b", "c"} {
-		if _, err := n.Set(k, []byte("v")); err != nil {
+		if _, err := n.Set(context.Background(), k, []byte("v")); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -32,7 +34,7 @@ func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
 	a := startNode(t, cfgA, WithTransport(trA), WithClock(aheadClock{time.Hour}))
 	b := startNode(t, cfgB, WithTransport(trB))
 	old := a.Status().Generation
-	v, err := a.Set("old", []byte("1"))
+	v, err := a.Set(context.Background(), "old", []byte("1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +54,10 @@ func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
 	back := startNode(t, cfgA, WithTransport(tr), WithStore(disk.open()))
 	v2 := setWhenWritable(t, back, "new", "2")
 	eventually(t, 10*time.Second, func() error {
-		if got, _ := b.Get("a", "new"); string(got) != "2" {
-			return fmt.Errorf("b sees a/new = %q", got)
+		if got, _ := b.Get(context.Background(), "a", "new"); string(got.Value) != "2" {
+			return fmt.Errorf("b sees a/new = %q", got.Value)
 		}
-		if _, ok := b.Get("a", "old"); ok {
+		if _, err := b.Get(context.Background(), "a", "old"); !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("b still has a/old of the wiped generation")
 		}
 		return nil
@@ -76,8 +78,8 @@ func TestWipedNodeWithClockBehindRefutes(t *testing.T) {
 	if g := again.Status().Generation; g != gen {
 		t.Fatalf("generation %d after a restart, want %d", g, gen)
 	}
-	if got, ok := again.Version("", "new"); !ok || got != v2 {
-		t.Fatalf("a/new at %d (%v) after a restart, want %d", got, ok, v2)
+	if got, err := again.Get(context.Background(), "", "new"); err != nil || got.Version != v2 {
+		t.Fatalf("a/new at %d (%v) after a restart, want %d", got.Version, err, v2)
 	}
 }
 
@@ -100,7 +102,7 @@ func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg, WithTransport(tr)))
 	}
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	v, err := b.Set("k", []byte("precious"))
+	v, err := b.Set(context.Background(), "k", []byte("precious"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +127,14 @@ func TestForgedGenerationDoesNotWipePeer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer to the forged Syn")
 	}
-	v2, err := b.Set("after", []byte("forgery"))
+	v2, err := b.Set(context.Background(), "after", []byte("forgery"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "b", "after", v2) })
 	for _, n := range []*Node{a, c} {
-		if got, _ := n.Get("b", "k"); string(got) != "precious" {
-			t.Fatalf("%s lost b's data to a forged generation: b/k = %q", n.ID(), got)
+		if got, _ := n.Get(context.Background(), "b", "k"); string(got.Value) != "precious" {
+			t.Fatalf("%s lost b's data to a forged generation: b/k = %q", n.ID(), got.Value)
 		}
 		for _, p := range n.Peers() {
 			if p.ID == "b" && p.Generation != gen {

@@ -348,10 +348,13 @@ func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) { d.n.sendAll(out) }
 
 // publish announces a committed Ready: the peers' records of its batch,
-// then its peer events.
+// then its peer events. The first discovery is the node's first contact.
 func (n *Node) publish(rd *engine.Ready) {
 	n.publishBatch(rd.Batch)
 	for _, ev := range rd.Events {
+		if ev.Kind == engine.Discover {
+			n.noteContact()
+		}
 		n.announce(eventType(ev.Kind), ev.Peers)
 	}
 }

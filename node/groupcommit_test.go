@@ -1,10 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"slices"
 	gosync "sync"
 	"testing"
 	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // TestConcurrentSetsGroupCommitted: many writers at once each get a
@@ -40,7 +45,7 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				v, err := n.Set(fmt.Sprintf("w%d-%d", w, i), []byte("x"))
+				v, err := n.Set(context.Background(), fmt.Sprintf("w%d-%d", w, i), []byte("x"))
 				if err != nil {
 					t.Error(err)
 					return
@@ -67,8 +72,8 @@ func TestConcurrentSetsGroupCommitted(t *testing.T) {
 				t.Fatalf("version %d issued twice", v)
 			}
 			seen[v] = true
-			if got, ok := n.Version("", fmt.Sprintf("w%d-%d", w, i)); !ok || got != v {
-				t.Fatalf("w%d-%d: version %d, Set returned %d", w, i, got, v)
+			if got, err := n.Get(context.Background(), "", fmt.Sprintf("w%d-%d", w, i)); err != nil || got.Version != v {
+				t.Fatalf("w%d-%d: version %d (%v), Set returned %d", w, i, got.Version, err, v)
 			}
 		}
 	}
@@ -96,7 +101,7 @@ func BenchmarkSetParallel(b *testing.B) {
 		me := id
 		ctr.Unlock()
 		for i := 0; pb.Next(); i++ {
-			if _, err := n.Set(fmt.Sprintf("k%d-%d", me, i), val); err != nil {
+			if _, err := n.Set(context.Background(), fmt.Sprintf("k%d-%d", me, i), val); err != nil {
 				b.Error(err)
 				return
 			}
@@ -112,7 +117,7 @@ func BenchmarkSetSerial(b *testing.B) {
 	val := make([]byte, 100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := n.Set(fmt.Sprintf("k%d", i), val); err != nil {
+		if _, err := n.Set(context.Background(), fmt.Sprintf("k%d", i), val); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -128,4 +133,135 @@ func diskNode(b *testing.B) *Node {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// gatedCommit is a commit for groupCommit tests: each call reports its
+// group on calls and waits for a token on release before answering it.
+type gatedCommit struct {
+	calls   chan []*writeReq
+	release chan struct{}
+}
+
+func newGatedCommit() *gatedCommit {
+	return &gatedCommit{calls: make(chan []*writeReq, 16), release: make(chan struct{})}
+}
+
+func (g *gatedCommit) commit(group []*writeReq) {
+	g.calls <- group
+	<-g.release
+	for _, r := range group {
+		r.done <- nil
+	}
+}
+
+// next returns the group of the next commit call, failing after 10 s.
+func (g *gatedCommit) next(t *testing.T) []*writeReq {
+	t.Helper()
+	select {
+	case group := <-g.calls:
+		return group
+	case <-time.After(10 * time.Second):
+		t.Fatal("no commit within 10 s")
+		return nil
+	}
+}
+
+// TestGroupCommitLeaderHandsOverOnItsContext: a leader whose context ends
+// while it commits returns once its own write is done, handing the lead to
+// the oldest waiter instead of committing for it.
+func TestGroupCommitLeaderHandsOverOnItsContext(t *testing.T) {
+	var g groupCommit
+	gc := newGatedCommit()
+	leadCtx, cancelLead := context.WithCancel(context.Background())
+	defer cancelLead()
+	lead := make(chan error, 1)
+	go func() { lead <- g.submit(leadCtx, make([]lsync.Record, 1), gc.commit) }()
+	gc.next(t) // the leader's own write, held
+
+	waiter := make(chan error, 1)
+	go func() { waiter <- g.submit(context.Background(), make([]lsync.Record, 1), gc.commit) }()
+	eventually(t, 10*time.Second, func() error {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.pending) != 1 {
+			return fmt.Errorf("%d queued, want 1", len(g.pending))
+		}
+		return nil
+	})
+	cancelLead()
+	gc.release <- struct{}{}
+	if err := <-lead; err != nil {
+		t.Fatalf("leader's write, committed: %v", err)
+	}
+	// The waiter's commit is now the waiter's own: the leader returned
+	// without waiting for it.
+	gc.next(t)
+	gc.release <- struct{}{}
+	if err := <-waiter; err != nil {
+		t.Fatalf("waiter's write: %v", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.leading || len(g.pending) != 0 {
+		t.Fatalf("after both: leading %v, %d queued", g.leading, len(g.pending))
+	}
+}
+
+// TestGroupCommitWithdrawPassesPromotion: a waiter withdrawn after being
+// promoted passes the lead to the next waiter, or ends it if none waits,
+// so that no writer is left queued with no one leading.
+func TestGroupCommitWithdrawPassesPromotion(t *testing.T) {
+	req := func() *writeReq { return &writeReq{ctx: context.Background(), done: make(chan error, 1)} }
+	for _, tc := range []struct {
+		name    string
+		waiters int
+	}{{"next waiter leads", 1}, {"no one left", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := groupCommit{leading: true}
+			promoted := req()
+			g.pending = append(g.pending, promoted)
+			for range tc.waiters {
+				g.pending = append(g.pending, req())
+			}
+			promoted.done <- errPromoted
+			others := slices.Clone(g.pending[1:])
+			if !g.withdraw(promoted) {
+				t.Fatal("a queued request was not withdrawn")
+			}
+			if len(g.pending) != tc.waiters {
+				t.Fatalf("%d queued after the withdrawal, want %d", len(g.pending), tc.waiters)
+			}
+			if tc.waiters == 0 {
+				if g.leading {
+					t.Fatal("lead kept with no one queued")
+				}
+				return
+			}
+			select {
+			case err := <-others[0].done:
+				if !errors.Is(err, errPromoted) {
+					t.Fatalf("next waiter told %v, want errPromoted", err)
+				}
+			default:
+				t.Fatal("the promotion was lost with the withdrawn request")
+			}
+		})
+	}
+}
+
+// TestGroupCommitTakeSkipsEnded: a request whose context ended while queued
+// is answered with its error and left out of the group.
+func TestGroupCommitTakeSkipsEnded(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	live := &writeReq{ctx: context.Background(), recs: make([]lsync.Record, 1), done: make(chan error, 1)}
+	dead := &writeReq{ctx: ended, recs: make([]lsync.Record, 1), done: make(chan error, 1)}
+	g := groupCommit{pending: []*writeReq{dead, live}}
+	group := g.take()
+	if len(group) != 1 || group[0] != live || len(g.pending) != 0 {
+		t.Fatalf("took %d requests (live first: %v), %d left", len(group), len(group) > 0 && group[0] == live, len(g.pending))
+	}
+	if err := <-dead.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended request told %v, want context.Canceled", err)
+	}
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand"
 	"net"
@@ -275,11 +277,11 @@ func startHostileCluster(t *testing.T, keys []string) (a, b *Node, dirA string) 
 
 func testHostile(t *testing.T, keys []string) {
 	a, b, dirA := startHostileCluster(t, keys)
-	vMine, err := a.Set("mine", []byte("precious"))
+	vMine, err := a.Set(context.Background(), "mine", []byte("precious"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vTheirs, err := b.Set("theirs", []byte("also precious"))
+	vTheirs, err := b.Set(context.Background(), "theirs", []byte("also precious"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,29 +306,26 @@ func testHostile(t *testing.T, keys []string) {
 	t.Logf("fired %d bad packets in %v", total, time.Since(start).Round(time.Millisecond))
 
 	// The node still gossips both ways, after (and despite) the barrage.
-	v2, err := b.Set("after", []byte("flood"))
+	v2, err := b.Set(context.Background(), "after", []byte("flood"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, func() error { return converged(nodes, "hb", "after", v2) })
-	v3, err := a.Set("after-a", []byte("flood"))
+	v3, err := a.Set(context.Background(), "after-a", []byte("flood"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, func() error { return converged(nodes, "ha", "after-a", v3) })
 
 	// What was there is intact, and nothing forged got in.
-	if got, _ := a.Get("", "mine"); string(got) != "precious" {
-		t.Fatalf("own key is now %q", got)
+	if got, _ := a.Get(context.Background(), "", "mine"); string(got.Value) != "precious" || got.Version != vMine {
+		t.Fatalf("own key is now %q v%d, was v%d", got.Value, got.Version, vMine)
 	}
-	if v, _ := a.Version("", "mine"); v != vMine {
-		t.Fatalf("own key version %d, was %d", v, vMine)
+	if got, _ := a.Get(context.Background(), "hb", "theirs"); string(got.Value) != "also precious" {
+		t.Fatalf("peer key is now %q", got.Value)
 	}
-	if got, _ := a.Get("hb", "theirs"); string(got) != "also precious" {
-		t.Fatalf("peer key is now %q", got)
-	}
-	if got, ok := a.Get("spy", "k"); ok {
-		t.Fatalf("a write from another cluster got in: %q", got)
+	if got, err := a.Get(context.Background(), "spy", "k"); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("a write from another cluster got in: %q (%v)", got.Value, err)
 	}
 	self := a.Status()
 	// A forged entry claiming generation+1 for a is refuted: a
@@ -388,10 +387,9 @@ func testHostile(t *testing.T, keys []string) {
 		peer, key, val string
 		v              uint64
 	}{{"", "mine", "precious", vMine}, {"", "after-a", "flood", v3}, {"hb", "theirs", "also precious", vTheirs}, {"hb", "after", "flood", v2}} {
-		got, _ := back.Get(c.peer, c.key)
-		v, _ := back.Version(c.peer, c.key)
-		if string(got) != c.val || v != c.v {
-			t.Errorf("after restart %s/%s = %q v%d, want %q v%d", c.peer, c.key, got, v, c.val, c.v)
+		got, _ := back.Get(context.Background(), c.peer, c.key)
+		if string(got.Value) != c.val || got.Version != c.v {
+			t.Errorf("after restart %s/%s = %q v%d, want %q v%d", c.peer, c.key, got.Value, got.Version, c.val, c.v)
 		}
 	}
 }

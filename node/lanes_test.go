@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestBeatsPassAStalledPersist(t *testing.T) {
 	})
 	release := st.holdNextApply()
 	defer release()
-	if _, err := b.Set("k", []byte("v")); err != nil {
+	if _, err := b.Set(context.Background(), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -55,7 +56,7 @@ func TestBeatsPassAStalledPersist(t *testing.T) {
 	}
 	release()
 	eventually(t, 10*time.Second, func() error {
-		if _, ok := a.Get(b.ID(), "k"); !ok {
+		if _, err := a.Get(context.Background(), b.ID(), "k"); err != nil {
 			return fmt.Errorf("b's write did not land after the stall")
 		}
 		return nil

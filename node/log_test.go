@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	gosync "sync"
@@ -59,7 +60,7 @@ func TestLogsPeerEventsAndNoPerPacketInfo(t *testing.T) {
 	before := len(buf.lines(t))
 	in0 := nodes[0].Status().Stats.MessagesIn
 	for i := 0; i < 20; i++ {
-		if _, err := nodes[1].Set(fmt.Sprint("k", i), []byte("v")); err != nil {
+		if _, err := nodes[1].Set(context.Background(), fmt.Sprint("k", i), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,7 +28,7 @@ func TestJoinAtRunTime(t *testing.T) {
 	if got := len(b.Peers()); got != 0 {
 		t.Fatalf("b knows %d peers before joining", got)
 	}
-	err := b.Join("a:1", "no-port")
+	err := b.Join(context.Background(), "a:1", "no-port")
 	if err == nil || !strings.Contains(err.Error(), `"no-port"`) {
 		t.Fatalf("Join error %v, want one naming the malformed seed", err)
 	}
@@ -44,7 +45,7 @@ func TestJoinAtRunTime(t *testing.T) {
 // refused with ErrLeft.
 func TestLeaveWithoutClosing(t *testing.T) {
 	nodes := memCluster(t, 3, nil)
-	if _, err := nodes[2].Set("k", []byte("v")); err != nil {
+	if _, err := nodes[2].Set(context.Background(), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -53,7 +54,7 @@ func TestLeaveWithoutClosing(t *testing.T) {
 				return fmt.Errorf("%s sees %d live", n.ID(), len(n.LivePeers()))
 			}
 		}
-		if _, ok := nodes[0].Get("m2", "k"); !ok {
+		if _, err := nodes[0].Get(context.Background(), "m2", "k"); err != nil {
 			return fmt.Errorf("m2/k not at m0 yet")
 		}
 		return nil
@@ -91,13 +92,13 @@ func TestLeaveWithoutClosing(t *testing.T) {
 			t.Errorf("%s shows m2 %s 50 rounds after its leave", n.ID(), st)
 		}
 	}
-	if v, ok := nodes[2].Get("", "k"); !ok || string(v) != "v" {
-		t.Errorf("read after Leave: %q, %v", v, ok)
+	if e, err := nodes[2].Get(context.Background(), "", "k"); err != nil || string(e.Value) != "v" {
+		t.Errorf("read after Leave: %q, %v", e.Value, err)
 	}
-	if _, err := nodes[2].Set("k2", []byte("v")); !errors.Is(err, ErrLeft) {
+	if _, err := nodes[2].Set(context.Background(), "k2", []byte("v")); !errors.Is(err, ErrLeft) {
 		t.Errorf("Set after Leave: %v, want ErrLeft", err)
 	}
-	if err := nodes[2].Join("mem-0:1"); !errors.Is(err, ErrLeft) {
+	if err := nodes[2].Join(context.Background(), "mem-0:1"); !errors.Is(err, ErrLeft) {
 		t.Errorf("Join after Leave: %v, want ErrLeft", err)
 	}
 	if err := nodes[2].Leave(); err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"testing"
@@ -20,27 +21,30 @@ func TestKeysOfEngineMemory(t *testing.T) {
 	for i := range kvs {
 		kvs[i] = KV{Key: fmt.Sprintf("k%05d", i), Value: []byte("v")}
 	}
-	if _, err := n.SetMany(kvs); err != nil {
+	if _, err := n.SetMany(context.Background(), kvs); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; i < 200; i++ {
-			if _, err := n.Set(fmt.Sprint("more", i), []byte("v")); err != nil {
+			if _, err := n.Set(context.Background(), fmt.Sprint("more", i), []byte("v")); err != nil {
 				t.Error(err)
 				return
 			}
 		}
 	}()
 	for i := 0; i < 5; i++ {
-		keys := n.Keys("self")
+		keys, err := n.Keys(context.Background(), "self")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(keys) < len(kvs) || !sort.StringsAreSorted(keys) {
 			t.Fatalf("keys: %d, sorted %v; want at least %d sorted", len(keys), sort.StringsAreSorted(keys), len(kvs))
 		}
 		var last uint64
 		seen := 0
-		if err := n.Scan("self", func(key string, e Entry) bool {
+		if err := n.Scan(context.Background(), "self", func(key string, e Entry) bool {
 			if e.Version <= last {
 				t.Fatalf("scan went from version %d to %d at %s", last, e.Version, key)
 			}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -93,7 +94,7 @@ func TestMetricsAfterClusterRun(t *testing.T) {
 	const keys = 20
 	var last uint64
 	for i := 0; i < keys; i++ {
-		v, err := nodes[1].Set(fmt.Sprintf("k%02d", i), []byte("v"))
+		v, err := nodes[1].Set(context.Background(), fmt.Sprintf("k%02d", i), []byte("v"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +112,7 @@ func TestMetricsAfterClusterRun(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := nodes[0].Set("own", []byte("x")); err != nil {
+	if _, err := nodes[0].Set(context.Background(), "own", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 

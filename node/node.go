@@ -174,6 +174,7 @@ type Node struct {
 	fixedSeeds   []string   // seeds given as addresses, or joined; under mu after Start
 	resolveNames bool       // seeds are host names (UDP/TCP), not a custom transport's addresses
 	leaving      bool       // Leave was called: no rounds, beats or writes; under mu
+	contact      contact    // first contact (contact.go)
 }
 
 // New builds a node: it opens the store, binds the gossip port and loads
@@ -192,6 +193,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, clock: o.clock, resolver: o.resolver, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
 		dataIn: make(chan transport.Packet, dataQueue)}
+	n.contact.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(zerolog.WarnLevel).With().Timestamp().Logger()

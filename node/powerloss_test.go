@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -31,7 +32,7 @@ func powerLossPair(t *testing.T) (net *transport.MemNetwork, disk *diskModel, a,
 		return nil
 	})
 	for i := 0; i < 10; i++ {
-		v, err := a.Set(fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("v%d", i)))
+		v, err := a.Set(context.Background(), fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("v%d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func setWhenWritable(t *testing.T, n *Node, key, value string) uint64 {
 	var v uint64
 	eventually(t, 10*time.Second, func() error {
 		var err error
-		v, err = n.Set(key, []byte(value))
+		v, err = n.Set(context.Background(), key, []byte(value))
 		if errors.Is(err, ErrRecovering) {
 			return err
 		}
@@ -90,7 +91,7 @@ func setWhenWritable(t *testing.T, n *Node, key, value string) uint64 {
 func TestPowerLossTailTakenBack(t *testing.T) {
 	net, disk, a, b, versions := powerLossPair(t)
 	a = restartAfterPowerLoss(t, net, disk, a, 5)
-	if _, ok := a.Version("", "k5"); ok {
+	if _, err := a.Get(context.Background(), "", "k5"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("the power loss did not drop the tail: the test proves nothing")
 	}
 	if got := a.Status().MaxVersion; got != versions[4] {
@@ -98,7 +99,7 @@ func TestPowerLossTailTakenBack(t *testing.T) {
 	}
 	// Not started, a has heard from no peer: its writes wait, with an
 	// error a caller can test through either package.
-	if _, err := a.Set("early", nil); !errors.Is(err, ErrRecovering) || !errors.Is(err, lsync.ErrRecovering) {
+	if _, err := a.Set(context.Background(), "early", nil); !errors.Is(err, ErrRecovering) || !errors.Is(err, lsync.ErrRecovering) {
 		t.Fatalf("write before any peer answered: %v, want ErrRecovering", err)
 	}
 	if err := a.Start(); err != nil {
@@ -111,11 +112,12 @@ func TestPowerLossTailTakenBack(t *testing.T) {
 	eventually(t, 10*time.Second, func() error { return converged([]*Node{a, b}, "a", "new", v) })
 	for i, want := range versions {
 		k := fmt.Sprintf("k%d", i)
-		if got, ok := a.Version("", k); !ok || got != want {
-			t.Fatalf("a/%s at version %d (%v) after the loss, want %d taken back", k, got, ok, want)
+		got, err := a.Get(context.Background(), "", k)
+		if err != nil || got.Version != want {
+			t.Fatalf("a/%s at version %d (%v) after the loss, want %d taken back", k, got.Version, err, want)
 		}
-		if val, _ := a.Get("", k); string(val) != fmt.Sprintf("v%d", i) {
-			t.Fatalf("a/%s = %q", k, val)
+		if string(got.Value) != fmt.Sprintf("v%d", i) {
+			t.Fatalf("a/%s = %q", k, got.Value)
 		}
 	}
 	if st := b.Status().Stats; st.RejectedDeltas != 0 {
@@ -136,7 +138,7 @@ func TestCleanRestartWritesAtOnce(t *testing.T) {
 	cfgA.InMemory, cfgA.DataDir = false, dir
 	a := startNode(t, cfgA, WithTransport(trA))
 	b := startNode(t, cfgB, WithTransport(trB))
-	v, err := a.Set("k", []byte("v"))
+	v, err := a.Set(context.Background(), "k", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestCleanRestartWritesAtOnce(t *testing.T) {
 	if len(back.Peers()) == 0 {
 		t.Fatal("b not restored: the test proves nothing")
 	}
-	v2, err := back.Set("k", []byte("again"))
+	v2, err := back.Set(context.Background(), "k", []byte("again"))
 	if err != nil || v2 <= v {
 		t.Fatalf("write after a clean restart: version %d, %v", v2, err)
 	}

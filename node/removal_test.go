@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestRemovedPeerStaysRemovedAfterRestart(t *testing.T) {
 
 	a = startNode(t, cfgA, WithTransport(listen("a:1")), WithStore(disk.open()))
 	// b's next write reaches a in a SynAck whose digest lists c as news.
-	v, err := b.Set("after", []byte("restart"))
+	v, err := b.Set(context.Background(), "after", []byte("restart"))
 	if err != nil {
 		t.Fatal(err)
 	}

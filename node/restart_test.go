@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -32,7 +33,7 @@ func udpCluster(t *testing.T, n int, dirs []string) []*Node {
 
 func TestUDPClusterConverges(t *testing.T) {
 	nodes := udpCluster(t, 4, nil)
-	v, err := nodes[2].Set("greeting", []byte("hello"))
+	v, err := nodes[2].Set(context.Background(), "greeting", []byte("hello"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +43,12 @@ func TestUDPClusterConverges(t *testing.T) {
 	for i := range big {
 		big[i] = byte(i)
 	}
-	v, err = nodes[3].Set("big", big)
+	v, err = nodes[3].Set(context.Background(), "big", big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "u3", "big", v) })
-	if got, _ := nodes[0].Get("u3", "big"); string(got) != string(big) {
+	if got, _ := nodes[0].Get(context.Background(), "u3", "big"); string(got.Value) != string(big) {
 		t.Fatal("big value corrupted in transit")
 	}
 }
@@ -67,7 +68,7 @@ func TestIPv6Cluster(t *testing.T) {
 		}
 		nodes = append(nodes, startNode(t, cfg))
 	}
-	v, err := nodes[1].Set("k", []byte("v"))
+	v, err := nodes[1].Set(context.Background(), "k", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestStoppedPeerSuspendedThenRecovers(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := udpCluster(t, 3, dirs)
 	sub := nodes[0].Subscribe(256)
-	v1, err := nodes[2].Set("k", []byte("before"))
+	v1, err := nodes[2].Set(context.Background(), "k", []byte("before"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +107,11 @@ func TestStoppedPeerSuspendedThenRecovers(t *testing.T) {
 	cfg.Port, _ = strconv.Atoi(port)
 	cfg.Seeds = []string{nodes[0].Addr()}
 	back := startNode(t, cfg)
-	if got, ok := back.Get("", "k"); !ok || string(got) != "before" {
-		t.Fatalf("restarted node lost its key: %q %v", got, ok)
+	if got, err := back.Get(context.Background(), "", "k"); err != nil || string(got.Value) != "before" {
+		t.Fatalf("restarted node lost its key: %q %v", got.Value, err)
 	}
 	waitEvent(t, sub, EventRecover, "u2")
-	v2, err := back.Set("k", []byte("after"))
+	v2, err := back.Set(context.Background(), "k", []byte("after"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +120,8 @@ func TestStoppedPeerSuspendedThenRecovers(t *testing.T) {
 	}
 	nodes[2] = back
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "u2", "k", v2) })
-	if got, _ := nodes[1].Get("u2", "k"); string(got) != "after" {
-		t.Fatalf("u1 sees %q", got)
+	if got, _ := nodes[1].Get(context.Background(), "u2", "k"); string(got.Value) != "after" {
+		t.Fatalf("u1 sees %q", got.Value)
 	}
 	sub.Close()
 }
@@ -238,8 +239,8 @@ func TestLeaveIsNotSuspicion(t *testing.T) {
 func TestWipedNodeRejoins(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir()}
 	nodes := udpCluster(t, 2, dirs)
-	v, _ := nodes[1].Set("old", []byte("1"))
-	nodes[1].Set("shared", []byte("old"))
+	v, _ := nodes[1].Set(context.Background(), "old", []byte("1"))
+	nodes[1].Set(context.Background(), "shared", []byte("old"))
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "u1", "old", v) })
 	gen := nodes[1].Status().Generation
 	if err := nodes[1].Close(); err != nil {
@@ -256,15 +257,15 @@ func TestWipedNodeRejoins(t *testing.T) {
 		return nil
 	})
 	back := startNode(t, cfg)
-	v2, err := back.Set("shared", []byte("new"))
+	v2, err := back.Set(context.Background(), "shared", []byte("new"))
 	if err != nil || v2 != 1 {
 		t.Fatalf("first write after wipe: version %d, %v", v2, err)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if got, _ := nodes[0].Get("u1", "shared"); string(got) != "new" {
-			return fmt.Errorf("u0 sees u1/shared = %q", got)
+		if got, _ := nodes[0].Get(context.Background(), "u1", "shared"); string(got.Value) != "new" {
+			return fmt.Errorf("u0 sees u1/shared = %q", got.Value)
 		}
-		if _, ok := nodes[0].Get("u1", "old"); ok {
+		if _, err := nodes[0].Get(context.Background(), "u1", "old"); !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("u0 still has u1/old from the wiped generation")
 		}
 		return nil

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -128,11 +129,11 @@ func TestEncryptedMemCluster(t *testing.T) {
 	cfg := fastConfig("intruder")
 	cfg.Seeds = []string{"enc-1:1"}
 	intruder := startNode(t, cfg, WithTransport(tr), WithKeyring(wrongKR))
-	if _, err := intruder.Set("evil", []byte("x")); err != nil {
+	if _, err := intruder.Set(context.Background(), "evil", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 
-	v, err := nodes[2].Set("k", []byte("v"))
+	v, err := nodes[2].Set(context.Background(), "k", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestEncryptedMemCluster(t *testing.T) {
 		return nil
 	})
 	for _, n := range nodes {
-		if _, ok := n.Get("intruder", "evil"); ok {
+		if _, err := n.Get(context.Background(), "intruder", "evil"); err == nil {
 			t.Fatalf("%s accepted a write from a node without the key", n.ID())
 		}
 	}
@@ -175,7 +176,7 @@ func TestKeyRotationLiveCluster(t *testing.T) {
 		t.Helper()
 		step++
 		w := nodes[step%3]
-		v, err := w.Set("step", []byte(what))
+		v, err := w.Set(context.Background(), "step", []byte(what))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,12 +217,12 @@ func TestEncryptedUDPCluster(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16)
-	v, err := nodes[1].Set("big", big)
+	v, err := nodes[1].Set(context.Background(), "big", big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "eu1", "big", v) })
-	if got, _ := nodes[0].Get("eu1", "big"); !bytes.Equal(got, big) {
+	if got, _ := nodes[0].Get(context.Background(), "eu1", "big"); !bytes.Equal(got.Value, big) {
 		t.Fatal("big value corrupted")
 	}
 	if st := nodes[0].encrypted.Stats(); st.Opened == 0 || st.Rejected() != 0 {

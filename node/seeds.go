@@ -73,7 +73,7 @@ func (n *Node) resolveSeeds(seeds []string, resolve bool) {
 		}
 		d := &dnsSeed{spec: s, host: host, port: port}
 		n.dnsSeeds = append(n.dnsSeeds, d)
-		addrs, err := n.lookupSeed(d)
+		addrs, err := n.lookupSeed(n.ctx, d)
 		if err != nil {
 			n.log.Warn().Err(err).Str("seed", s).Msg("seed does not resolve; starting without it and retrying")
 			continue
@@ -97,8 +97,8 @@ func (n *Node) addFixedSeed(addr string) {
 // IPv4 addresses are kept when the answer has any, else the IPv6 ones: a
 // dual-stack name would otherwise give an IPv4 node seeds it cannot send
 // to (the same preference as transport.CanonicalAddr's).
-func (n *Node) lookupSeed(d *dnsSeed) ([]string, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, resolveTimeout)
+func (n *Node) lookupSeed(ctx context.Context, d *dnsSeed) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	ips, err := n.resolver(ctx, d.host)
 	if err != nil {
@@ -251,7 +251,7 @@ func (n *Node) refreshSeeds() bool {
 			return true
 		default:
 		}
-		addrs, err := n.lookupSeed(d)
+		addrs, err := n.lookupSeed(n.ctx, d)
 		if err != nil {
 			n.log.Debug().Err(err).Str("seed", d.spec).Msg("seed does not resolve")
 			continue
@@ -261,8 +261,8 @@ func (n *Node) refreshSeeds() bool {
 	return n.seedsResolved()
 }
 
-// seedAddrs checks and resolves one seed of Join.
-func (n *Node) seedAddrs(s string) ([]string, error) {
+// seedAddrs checks and resolves one seed of Join, within ctx.
+func (n *Node) seedAddrs(ctx context.Context, s string) ([]string, error) {
 	host, port, err := splitSeed(s)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (n *Node) seedAddrs(s string) ([]string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []string{netip.AddrPortFrom(ip.Unmap(), uint16(port)).String()}, nil
 	}
-	addrs, err := n.lookupSeed(&dnsSeed{host: host, port: port})
+	addrs, err := n.lookupSeed(ctx, &dnsSeed{host: host, port: port})
 	if err != nil {
 		return nil, fmt.Errorf("seed %q: %w", s, err)
 	}

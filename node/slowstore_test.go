@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -75,7 +76,7 @@ func TestSlowStoreDoesNotLookDead(t *testing.T) {
 	wrote := make(chan error, 1)
 	var version atomic.Uint64
 	go func() {
-		v, err := nodes[0].Set("k", []byte("v"))
+		v, err := nodes[0].Set(context.Background(), "k", []byte("v"))
 		version.Store(v)
 		wrote <- err
 	}()
@@ -89,7 +90,7 @@ func TestSlowStoreDoesNotLookDead(t *testing.T) {
 	start := time.Now()
 	_ = nodes[0].Status()
 	_ = nodes[0].Peers()
-	_, _ = nodes[0].Get("m1", "k")
+	_, _ = nodes[0].Get(context.Background(), "m1", "k")
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("reads on the node with a stalled store took %v", took)
 	}

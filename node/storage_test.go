@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -22,19 +23,22 @@ func TestRestartReadsRecordsFromTheStore(t *testing.T) {
 	n := startNode(t, cfg)
 	var last uint64
 	for i := 0; i < 50; i++ {
-		v, err := n.Set(fmt.Sprint("k", i), []byte(fmt.Sprint("v", i)))
+		v, err := n.Set(context.Background(), fmt.Sprint("k", i), []byte(fmt.Sprint("v", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = v
 	}
-	if _, err := n.Set("k7", []byte("seven")); err != nil {
+	if _, err := n.Set(context.Background(), "k7", []byte("seven")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Delete("k9"); err != nil {
+	if _, err := n.Delete(context.Background(), "k9"); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := n.Keys("self")
+	wantKeys, err := n.Keys(context.Background(), "self")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +57,12 @@ func TestRestartReadsRecordsFromTheStore(t *testing.T) {
 		{"k9", "", ErrNotFound},
 		{"nope", "", ErrNotFound},
 	} {
-		e, err := n.Lookup("self", tc.key)
+		e, err := n.Get(context.Background(), "self", tc.key)
 		if !errors.Is(err, tc.err) || string(e.Value) != tc.value {
 			t.Errorf("Lookup(%s) = %q, %v; want %q, %v", tc.key, e.Value, err, tc.value, tc.err)
 		}
 	}
-	if got := n.Keys("self"); len(got) != 49 || !reflect.DeepEqual(got, wantKeys) {
+	if got, err := n.Keys(context.Background(), "self"); err != nil || len(got) != 49 || !reflect.DeepEqual(got, wantKeys) {
 		t.Fatalf("keys after restart: %d, want the 49 from before", len(got))
 	}
 	// The boot takes the counts saved at shutdown (estimates: the

@@ -121,7 +121,7 @@ func TestStoreCapabilities(t *testing.T) {
 			if got := n.StoreCapabilities(); !slices.Equal(got, tc.want) {
 				t.Errorf("capabilities %v, want %v", got, tc.want)
 			}
-			_, err = n.Changes("self", Cursor{}, 10)
+			_, err = n.Changes(context.Background(), "self", Cursor{}, 10)
 			if feed := slices.Contains(tc.want, CapChangefeed); feed != (err == nil) {
 				t.Errorf("Changes: %v with changefeed %v", err, feed)
 			}

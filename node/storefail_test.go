@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -22,7 +23,7 @@ func TestFullDiskStopsTheNode(t *testing.T) {
 	cfg.Port = 0
 	cfg.Seeds = []string{a.Addr()}
 	b := startNode(t, cfg)
-	acked, err := a.Set("before", []byte("kept"))
+	acked, err := a.Set(context.Background(), "before", []byte("kept"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func TestFullDiskStopsTheNode(t *testing.T) {
 	st.mu.Lock()
 	st.fail = fmt.Errorf("badger: write: %w", syscall.ENOSPC)
 	st.mu.Unlock()
-	if _, err := a.Set("after", []byte("refused")); !errors.Is(err, ErrStoreFailed) || !errors.Is(err, syscall.ENOSPC) {
+	if _, err := a.Set(context.Background(), "after", []byte("refused")); !errors.Is(err, ErrStoreFailed) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("a write on a full disk returned %v, want ErrStoreFailed wrapping ENOSPC", err)
 	}
 	if s := a.Status(); s.Failed == "" {
@@ -62,10 +63,10 @@ func TestDiskReserveRefusesData(t *testing.T) {
 	cfg.Port = 0
 	cfg.Seeds = []string{a.Addr()}
 	b := startNode(t, cfg)
-	if _, err := a.Set("k", []byte("v")); !errors.Is(err, ErrDiskFull) {
+	if _, err := a.Set(context.Background(), "k", []byte("v")); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("a write below the reserve returned %v, want ErrDiskFull", err)
 	}
-	if _, err := b.Set("theirs", []byte("v")); err != nil {
+	if _, err := b.Set(context.Background(), "theirs", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -85,7 +86,7 @@ func TestDiskReserveRefusesData(t *testing.T) {
 		}
 		return nil
 	})
-	if _, ok := a.Get(b.ID(), "theirs"); ok {
+	if _, err := a.Get(context.Background(), b.ID(), "theirs"); err == nil {
 		t.Fatal("a took a peer's data below its disk reserve")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -226,7 +227,7 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	for w := 0; w < clusterWrites; w++ {
 		time.Sleep(time.Duration(rng.Int63n(int64(interval)))) // a random phase of the round
 		key := fmt.Sprintf("w%d", w)
-		if _, err := ns[rng.Intn(n)].Set(key, []byte("x")); err != nil {
+		if _, err := ns[rng.Intn(n)].Set(context.Background(), key, []byte("x")); err != nil {
 			return res, err
 		}
 		t := time.Now()

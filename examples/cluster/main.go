@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -287,7 +288,7 @@ func (d *demo) writer(stop <-chan struct{}) {
 		if rng.Intn(3) == 0 {
 			key, val = "color", colors[rng.Intn(len(colors))]
 		}
-		if _, err := n.Set(key, []byte(val)); err != nil && !errors.Is(err, node.ErrClosed) {
+		if _, err := n.Set(context.Background(), key, []byte(val)); err != nil && !errors.Is(err, node.ErrClosed) {
 			d.note(fmt.Sprintf("%s: set failed: %v", name(i), err))
 		}
 	}
@@ -301,10 +302,14 @@ func (d *demo) converged() bool {
 		if owner == nil {
 			return false
 		}
-		for _, k := range owner.Keys("") {
-			want, _ := owner.Version("", k)
+		keys, err := owner.Keys(context.Background(), "")
+		if err != nil {
+			return false
+		}
+		for _, k := range keys {
+			want, _ := owner.Get(context.Background(), "", k)
 			for j := range d.peers {
-				if viewer := d.peer(j); viewer == nil || j != i && !has(viewer, owner.ID(), k, want) {
+				if viewer := d.peer(j); viewer == nil || j != i && !has(viewer, owner.ID(), k, want.Version) {
 					return false
 				}
 			}
@@ -314,8 +319,8 @@ func (d *demo) converged() bool {
 }
 
 func has(n *node.Node, owner, key string, version uint64) bool {
-	v, ok := n.Version(owner, key)
-	return ok && v == version
+	e, err := n.Get(context.Background(), owner, key)
+	return err == nil && e.Version == version
 }
 
 func (d *demo) waitConverged(timeout time.Duration) bool {
@@ -367,6 +372,7 @@ func (d *demo) draw(w io.Writer) {
 		b.WriteString("\n")
 	}
 
+	ctx := context.Background()
 	b.WriteString("\nKEYS: version of each owner's key as each peer sees it (* = not the owner's latest yet)\n")
 	fmt.Fprintf(&b, "  %-16s", "owner/key")
 	for j := range d.peers {
@@ -378,24 +384,24 @@ func (d *demo) draw(w io.Writer) {
 		if owner == nil {
 			continue
 		}
-		for _, k := range owner.Keys("") {
-			want, _ := owner.Version("", k)
-			val, _ := owner.Get("", k)
+		keys, _ := owner.Keys(ctx, "") // a closing owner shows no keys
+		for _, k := range keys {
+			want, _ := owner.Get(ctx, "", k)
 			fmt.Fprintf(&b, "  %-16s", name(i)+"/"+k)
 			for j := range d.peers {
 				viewer := d.peer(j)
 				cell := "-"
 				if viewer != nil {
-					if v, ok := viewer.Version(owner.ID(), k); ok {
-						cell = fmt.Sprint(v)
-						if v != want {
+					if e, err := viewer.Get(ctx, owner.ID(), k); err == nil {
+						cell = fmt.Sprint(e.Version)
+						if e.Version != want.Version {
 							cell += "*"
 						}
 					}
 				}
 				fmt.Fprintf(&b, " %8s", cell)
 			}
-			fmt.Fprintf(&b, "   = %s\n", val)
+			fmt.Fprintf(&b, "   = %s\n", want.Value)
 		}
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -147,14 +148,17 @@ func (s *appStore) Len() int {
 
 // compare reports the first difference between what is held of the
 // producer and the producer's own keys ("" when they agree).
-func (s *appStore) compare(p *node.Node) string {
+func (s *appStore) compare(ctx context.Context, p *node.Node) string {
 	held := s.data[p.ID()]
-	keys := p.Keys("")
+	keys, err := p.Keys(ctx, "")
+	if err != nil {
+		return "reading the producer: " + err.Error()
+	}
 	for _, k := range keys {
-		want, _ := p.Get("", k)
+		want, _ := p.Get(ctx, "", k)
 		got, ok := held[k]
-		if !ok || !bytes.Equal(got.Value, want) {
-			return fmt.Sprintf("%s = %q (held: %v), want %q", k, got.Value, ok, want)
+		if !ok || !bytes.Equal(got.Value, want.Value) {
+			return fmt.Sprintf("%s = %q (held: %v), want %q", k, got.Value, ok, want.Value)
 		}
 	}
 	if len(held) != len(keys) {

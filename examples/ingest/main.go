@@ -24,6 +24,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,6 +119,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		where += " (removed at exit; -out FILE keeps it)"
 	}
 	fmt.Fprintf(stdout, "ingesting into %s, resuming from %d stored cursors\n", where, len(app.cursors))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 
 	c := &consumer{n: n, app: app, page: f.page}
 	stopProducer := make(chan struct{})
@@ -128,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			produce(producer, stopProducer)
 		}
 	}()
-	interrupted, err := c.follow(sub, f.duration, stdout)
+	interrupted, err := c.follow(ctx, sub, f.duration, stdout)
 	close(stopProducer)
 	<-producerDone
 	if err != nil {
@@ -139,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, c.summary())
 		return 0
 	}
-	return c.finish(producer, stdout, stderr)
+	return c.finish(ctx, producer, stdout, stderr)
 }
 
 func demoConfig(cluster, alias string) node.Config {
@@ -162,11 +165,8 @@ func startNode(cfg node.Config) (*node.Node, error) {
 
 // follow reads the changefeeds whenever an event says something changed,
 // and at least every half second, until the duration ends or a signal
-// comes; it reports whether a signal ended it.
-func (c *consumer) follow(sub *node.Subscription, d time.Duration, stdout io.Writer) (bool, error) {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+// comes (ctx ends); it reports whether a signal ended it.
+func (c *consumer) follow(ctx context.Context, sub *node.Subscription, d time.Duration, stdout io.Writer) (bool, error) {
 	var end <-chan time.Time
 	if d > 0 {
 		end = time.After(d)
@@ -177,7 +177,7 @@ func (c *consumer) follow(sub *node.Subscription, d time.Duration, stdout io.Wri
 	defer report.Stop()
 	for {
 		select {
-		case <-sigs:
+		case <-ctx.Done():
 			return true, nil
 		case <-end:
 			return false, nil
@@ -190,7 +190,7 @@ func (c *consumer) follow(sub *node.Subscription, d time.Duration, stdout io.Wri
 			}
 			c.wakeups++
 		}
-		if err := c.catchUp(); err != nil {
+		if err := c.catchUp(ctx); err != nil && ctx.Err() == nil {
 			return false, err
 		}
 	}
@@ -198,14 +198,14 @@ func (c *consumer) follow(sub *node.Subscription, d time.Duration, stdout io.Wri
 
 // finish stops nothing but waits, with a deadline, until the application
 // storage holds exactly the producer's keys.
-func (c *consumer) finish(producer *node.Node, stdout, stderr io.Writer) int {
+func (c *consumer) finish(ctx context.Context, producer *node.Node, stdout, stderr io.Writer) int {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if err := c.catchUp(); err != nil {
+		if err := c.catchUp(ctx); err != nil {
 			fmt.Fprintln(stderr, "ingest:", err)
 			return 1
 		}
-		diff := c.app.compare(producer)
+		diff := c.app.compare(ctx, producer)
 		if diff == "" {
 			break
 		}
@@ -217,7 +217,8 @@ func (c *consumer) finish(producer *node.Node, stdout, stderr io.Writer) int {
 		time.Sleep(100 * time.Millisecond) // gossip is still delivering
 	}
 	fmt.Fprintln(stdout, c.summary())
-	fmt.Fprintf(stdout, "application storage matches the producer's %d keys.\n", len(producer.Keys("")))
+	keys, _ := producer.Keys(ctx, "") // compare read them just now
+	fmt.Fprintf(stdout, "application storage matches the producer's %d keys.\n", len(keys))
 	return 0
 }
 
@@ -236,9 +237,9 @@ func produce(n *node.Node, stop <-chan struct{}) {
 			key := fmt.Sprintf("item-%03d", rng.Intn(300))
 			var err error
 			if rng.Intn(10) == 0 {
-				_, err = n.Delete(key)
+				_, err = n.Delete(context.Background(), key)
 			} else {
-				_, err = n.Set(key, []byte(fmt.Sprintf("burst %d #%d", seq, i)))
+				_, err = n.Set(context.Background(), key, []byte(fmt.Sprintf("burst %d #%d", seq, i)))
 			}
 			if err != nil && !errors.Is(err, node.ErrClosed) {
 				fmt.Fprintln(os.Stderr, "producer:", err)
@@ -260,10 +261,10 @@ type consumer struct {
 
 // catchUp reads every peer's changefeed from the stored cursor until it is
 // at the end, writing each page with its cursor as one batch.
-func (c *consumer) catchUp() error {
+func (c *consumer) catchUp(ctx context.Context) error {
 	for _, p := range c.n.Peers() {
 		for range 10_000 { // bounded: each page advances the cursor
-			more, err := c.readPage(p.ID)
+			more, err := c.readPage(ctx, p.ID)
 			if err != nil || !more {
 				if err != nil {
 					return err
@@ -275,9 +276,9 @@ func (c *consumer) catchUp() error {
 	return nil
 }
 
-func (c *consumer) readPage(peer string) (bool, error) {
+func (c *consumer) readPage(ctx context.Context, peer string) (bool, error) {
 	cur := c.app.cursors[peer]
-	page, err := c.n.Changes(peer, cur, c.page)
+	page, err := c.n.Changes(ctx, peer, cur, c.page)
 	if errors.Is(err, node.ErrGenerationChanged) || errors.Is(err, node.ErrCompacted) {
 		// What we hold of that peer is stale: drop it, start over.
 		c.resets++

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand"
@@ -138,7 +139,7 @@ func TestKilledConsumerLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		diff := s.compare(producer)
+		diff := s.compare(context.Background(), producer)
 		if diff == "" {
 			break
 		}

@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -220,30 +221,38 @@ func command(n *node.Node, line string, out io.Writer) {
 		}
 		return s
 	}
+	// A command runs to its end: the console reads the next line after.
+	ctx := context.Background()
 	switch {
 	case f[0] == "set" && len(f) >= 3:
 		value := strings.Join(f[2:], " ")
-		v, err := n.Set(f[1], []byte(value))
+		v, err := n.Set(ctx, f[1], []byte(value))
 		report(out, err, "%s = %s (version %d)", f[1], value, v)
 	case f[0] == "del" && len(f) == 2:
-		v, err := n.Delete(f[1])
+		v, err := n.Delete(ctx, f[1])
 		report(out, err, "%s deleted (version %d)", f[1], v)
 	case f[0] == "get" && len(f) == 3:
-		e, err := n.Lookup(peer(f[1]), f[2])
+		e, err := n.Get(ctx, peer(f[1]), f[2])
 		switch {
 		case errors.Is(err, node.ErrUnknownPeer):
 			fmt.Fprintf(out, "unknown peer %s (see 'peers')\n", f[1])
-		case err != nil:
+		case errors.Is(err, node.ErrNotFound):
 			fmt.Fprintf(out, "%s has no key %s\n", f[1], f[2])
+		case err != nil:
+			fmt.Fprintf(out, "error: %v\n", err)
 		default:
 			fmt.Fprintf(out, "%s = %s (version %d)\n", f[2], e.Value, e.Version)
 		}
 	case f[0] == "keys" && len(f) == 2:
-		if _, err := n.Lookup(peer(f[1]), ""); errors.Is(err, node.ErrUnknownPeer) {
+		keys, err := n.Keys(ctx, peer(f[1]))
+		switch {
+		case errors.Is(err, node.ErrUnknownPeer):
 			fmt.Fprintf(out, "unknown peer %s (see 'peers')\n", f[1])
 			return
+		case err != nil:
+			fmt.Fprintf(out, "error: %v\n", err)
+			return
 		}
-		keys := n.Keys(peer(f[1]))
 		fmt.Fprintf(out, "%d keys: %s\n", len(keys), strings.Join(keys, " "))
 	case f[0] == "peers":
 		peers := n.Peers()

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"path/filepath"
@@ -78,7 +79,7 @@ func Latency(nodes, writes int, gossip time.Duration, dir string, seed int64) (L
 		time.Sleep(time.Duration(rng.Int63n(int64(gossip)))) // a random phase of the round
 		key := fmt.Sprintf("lat-%d", w)
 		start := time.Now()
-		if _, err := ns[rng.Intn(nodes)].Set(key, []byte("x")); err != nil {
+		if _, err := ns[rng.Intn(nodes)].Set(context.Background(), key, []byte("x")); err != nil {
 			return res, err
 		}
 		got := 0

@@ -8,6 +8,7 @@ package loadtest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,7 +185,7 @@ func writeAll(n *node.Node, count, valueSize int) (float64, uint64, error) {
 		for j := i; j < min(count, i+chunk); j++ {
 			kvs = append(kvs, node.KV{Key: key(j), Value: value(valueSize, j)})
 		}
-		vs, err := n.SetMany(kvs)
+		vs, err := n.SetMany(context.Background(), kvs)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -201,13 +202,16 @@ const VersionHeader = "Leviathan-Version"
 
 func (a *api) handleGet(w http.ResponseWriter, r *http.Request) {
 	peer, key := r.PathValue("peer"), r.PathValue("key")
-	e, err := a.n.Lookup(peer, key)
+	e, err := a.n.Get(r.Context(), peer, key)
 	switch {
 	case errors.Is(err, node.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, "unknown peer "+peer)
 		return
-	case err != nil:
+	case errors.Is(err, node.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no key "+key+" at "+peer)
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "reading the store: "+err.Error())
 		return
 	}
 	if r.URL.Query().Has("raw") {
@@ -236,7 +240,7 @@ func (a *api) handlePut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
 		return
 	}
-	v, err := a.n.Set(r.PathValue("key"), body)
+	v, err := a.n.Set(r.Context(), r.PathValue("key"), body)
 	a.writeResult(w, v, err)
 }
 
@@ -248,11 +252,15 @@ func (a *api) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	// A tombstone for a key never written (or deleted already) would
 	// replicate to every node for nothing: the caller likely mistyped it.
-	if _, err := a.n.Lookup("", key); err != nil {
+	switch _, err := a.n.Get(r.Context(), "", key); {
+	case errors.Is(err, node.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no key "+key)
 		return
+	case err != nil:
+		a.writeResult(w, 0, err)
+		return
 	}
-	v, err := a.n.Delete(key)
+	v, err := a.n.Delete(r.Context(), key)
 	a.writeResult(w, v, err)
 }
 
@@ -265,6 +273,10 @@ func (a *api) writeResult(w http.ResponseWriter, version uint64, err error) {
 	case errors.Is(err, node.ErrValueTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, node.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away before its write's turn: nothing was
+		// written, and no one reads the answer.
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		a.log.Error().Err(err).Msg("admin api write failed")

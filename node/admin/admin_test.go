@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -201,7 +202,7 @@ func TestPeersJSON(t *testing.T) {
 
 func TestChangesHTTP(t *testing.T) {
 	n := memCluster(t, 1)[0]
-	if _, err := n.Set("bin", []byte{0xff, 0x00, 0xfe}); err != nil {
+	if _, err := n.Set(context.Background(), "bin", []byte{0xff, 0x00, 0xfe}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(handler(n))

@@ -36,7 +36,7 @@ func (a *api) handleChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = v
 	}
-	page, err := a.n.Changes(q.Get("peer"), cur, limit)
+	page, err := a.n.Changes(r.Context(), q.Get("peer"), cur, limit)
 	switch {
 	case errors.Is(err, node.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, err.Error())

@@ -129,7 +129,7 @@ func TestGuardToken(t *testing.T) {
 	const token = "0123456789abcdef-token"
 	n := guardNode(t, func(c *node.Config) { c.HTTPToken = token })
 	for _, k := range []string{"k", "gone"} {
-		if _, err := n.Set(k, []byte("v")); err != nil {
+		if _, err := n.Set(context.Background(), k, []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +276,7 @@ func TestGuardSSEStalledClient(t *testing.T) {
 		}
 		// The peer's writes reach n as update events.
 		i++
-		if _, err := writer.Set(fmt.Sprint("k", i%64), big); err != nil {
+		if _, err := writer.Set(context.Background(), fmt.Sprint("k", i%64), big); err != nil {
 			return err
 		}
 		return errors.New("a stalled stream is still open")
@@ -294,7 +294,7 @@ func TestGuardChangesPages(t *testing.T) {
 			value = strings.Repeat("x", 700<<10) // 10 of these make about 16 MiB of JSON
 		}
 		key := fmt.Sprintf("k%02d", i)
-		if _, err := n.Set(key, []byte(value)); err != nil {
+		if _, err := n.Set(context.Background(), key, []byte(value)); err != nil {
 			t.Fatal(err)
 		}
 		want[key] = true
@@ -359,10 +359,10 @@ func TestGuardKVPages(t *testing.T) {
 				}
 				kvs = append(kvs, node.KV{Key: fmt.Sprintf("key-%04d", i), Value: value})
 			}
-			if _, err := n.SetMany(kvs); err != nil {
+			if _, err := n.SetMany(context.Background(), kvs); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := n.Delete("key-0001"); err != nil {
+			if _, err := n.Delete(context.Background(), "key-0001"); err != nil {
 				t.Fatal(err)
 			}
 			srv := httptest.NewServer(handler(n))
@@ -419,13 +419,13 @@ func TestGuardKVShape(t *testing.T) {
 	for i := range kvs {
 		kvs[i] = node.KV{Key: fmt.Sprintf("key-%04d", i), Value: []byte("v")}
 	}
-	if _, err := n.SetMany(kvs); err != nil {
+	if _, err := n.SetMany(context.Background(), kvs); err != nil {
 		t.Fatal(err)
 	}
 	if status, _, body := guardDo(t, srv, "GET", "/kv/self", "", ""); status != 200 || body[0] != '[' {
 		t.Fatalf("a full page: status %d, %.100s; want the bare array", status, body)
 	}
-	if _, err := n.Set("key-9999", []byte("v")); err != nil {
+	if _, err := n.Set(context.Background(), "key-9999", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	var p kvPage

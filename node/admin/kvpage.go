@@ -32,7 +32,7 @@ func (a *api) handleKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kp := &keyPage{after: q.Get("after"), limit: limit, budget: node.PageMaxBytes}
-	switch err := a.n.Scan(peer, kp.offer); {
+	switch err := a.n.Scan(r.Context(), peer, kp.offer); {
 	case errors.Is(err, node.ErrUnknownPeer):
 		writeError(w, http.StatusNotFound, "unknown peer "+peer)
 		return

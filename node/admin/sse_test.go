@@ -90,13 +90,13 @@ func TestEventsStream(t *testing.T) {
 	if p := waitFor("peers_discover").Peers; len(p) != 1 || p[0] != "m1" {
 		t.Fatalf("discover event %+v", seen["peers_discover"])
 	}
-	if _, err := nodes[1].Set("greeting", []byte("hello")); err != nil {
+	if _, err := nodes[1].Set(context.Background(), "greeting", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
 	if d := waitFor("updates").Deltas; len(d) != 1 || string(d[0].Value) != "hello" || d[0].Version != 1 || d[0].Peer != "m1" || d[0].Key != "greeting" {
 		t.Fatalf("updates event %+v", seen["updates"])
 	}
-	if _, err := nodes[1].Delete("greeting"); err != nil {
+	if _, err := nodes[1].Delete(context.Background(), "greeting"); err != nil {
 		t.Fatal(err)
 	}
 	if d := waitFor("delete").Deltas; len(d) != 1 || d[0].Value != nil ||
