@@ -1,5 +1,5 @@
-# Everyday commands; CI runs .ci/run, which covers test, lint, fuzz, smoke
-# and the examples. Needs only Go (and chromium for the status-page test).
+# Everyday commands; CI runs .ci/run, which covers test, lint, fuzz, smoke,
+# netns and the examples. Needs only Go (and chromium for the status-page test).
 
 GO        ?= go
 # FUZZTIME is a count of executions, not a duration: see .ci/run.
@@ -8,7 +8,7 @@ BENCHTIME ?= 1s
 # Pinned in .ci/tools/go.mod (its go.sum checks it); run from the repo root.
 STATICCHECK = $(GO) tool -modfile=.ci/tools/go.mod staticcheck
 
-.PHONY: all test race short lint fmt vet staticcheck fuzz bench smoke examples cluster ingest peer ci
+.PHONY: all test race short lint fmt vet staticcheck fuzz bench smoke netns examples cluster ingest peer ci
 
 all: lint race
 
@@ -44,8 +44,11 @@ fuzz:          ## each fuzz target for FUZZTIME
 bench:         ## every benchmark, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-smoke:         ## four example peers: write, stop, restart
+smoke:         ## four example peers: write, stop, restart, lint /metrics
 	bash .ci/smoke
+
+netns:         ## example peers in network namespaces, seed by host name (root)
+	bash .ci/netns
 
 examples:      ## run both demos for a bounded time, as CI does
 	$(GO) run ./examples/cluster -duration 10s -kill 3s -http "" -plain
