@@ -210,3 +210,35 @@ func TestLoadPublicKey(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 }
+
+// Processes starting at once on one key file end up with one key: the
+// file is created exclusively, and the losers load the winner's.
+func TestLoadOrCreateConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.key")
+	const n = 8
+	keys := make(chan ed25519.PublicKey, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			k, _, err := LoadOrCreate(path, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			keys <- k.Public()
+		}()
+	}
+	var first ed25519.PublicKey
+	for range n {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case k := <-keys:
+			if first == nil {
+				first = k
+			} else if !k.Equal(first) {
+				t.Fatal("two starts on one key file hold different keys")
+			}
+		}
+	}
+}
