@@ -12,6 +12,9 @@
 // The same binary is a client of a running peer's admin API:
 //
 //	peer get|set|del|peers|status|changes -http ADDR [-token T] [args]
+//
+// and it makes node keys and a cluster CA's certificates (peer ca, peer
+// key; see docs/security.md).
 package main
 
 import (
@@ -43,6 +46,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if _, ok := clientCommands[args[0]]; ok {
 			return runClient(args[0], args[1:], stdout, stderr)
 		}
+		if cmd, ok := identityCommands[args[0]]; ok {
+			return cmd(args[1:], stdout, stderr)
+		}
 	}
 	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,6 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: peer -config FILE")
 		fmt.Fprint(stderr, clientUsage)
+		fmt.Fprint(stderr, identityUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,46 @@
+// Package identity gives each node an ed25519 key pair and tells which
+// public keys speak for which node ids, so that what a node signs can be
+// told apart from a forgery by another member.
+//
+// # Keys
+//
+// A node's key lives in its own file (LoadOrCreate creates it on first
+// start), apart from the data directory: wiping the data keeps the
+// identity. The file is PEM of PKCS#8 ("PRIVATE KEY"), mode 0600, and a
+// file the group or others can access is refused, as ssh refuses one.
+// Public keys are PEM of PKIX ("PUBLIC KEY") or, in a config file, the
+// base64 of their 32 bytes (FormatPublicKey). `openssl pkey` reads both
+// PEM forms. A cluster CA's key is a Key too.
+//
+// # Signatures
+//
+// Key.Sign and Verify sign for one purpose, a domain (DomainHeartbeat,
+// DomainVote...): the signed bytes are "leviathan signature v1\x00", the
+// domain's length as a uvarint, the domain, then the message. A
+// signature made for one domain never verifies for another, nor for
+// anything else the key might sign.
+//
+// # Certificates
+//
+// A certificate is a CA's signature that an id owns a public key until a
+// time. Encoded, it is a msgpack array in shortest forms:
+//
+//	[1, id (str, 1-255 bytes), public key (bin 32),
+//	 not-after (uint, Unix seconds), CA key id (bin 8), signature (bin 64)]
+//
+// The CA key id is the first 8 bytes of the SHA-256 of the CA's public
+// key (KeyID). The signature is the CA key's, in domain "leviathan node
+// certificate v1", of the encoded array between its header and the
+// signature. A certificate is 128 bytes for a 10-byte id, at most
+// MaxCertificateSize. Files wrap it in PEM ("LEVIATHAN NODE
+// CERTIFICATE").
+//
+// # Trust
+//
+// A Trust answers Check(id, key, certificate, now): a CA trust accepts a
+// key that a certificate of one of its CA keys binds to the id and that
+// has not expired; a pinned trust accepts the keys its config lists for
+// the id. Several keys may be valid for one id at once, which is how a
+// key is rotated without a gap. There is no trust on first use. The
+// package reads no clock: time comes in as an argument.
+package identity
