@@ -33,7 +33,7 @@ staticcheck:
 	$(STATICCHECK) ./...
 
 fuzz:          ## each fuzz target for FUZZTIME
-	for t in FuzzDecode FuzzDecodeSyn FuzzDecodeSynAck FuzzDecodeAck FuzzDecodeBadCluster FuzzDecodeBeat FuzzDecodeSuspect FuzzDecodeMembers; do \
+	for t in FuzzDecode FuzzDecodeSyn FuzzDecodeSynAck FuzzDecodeAck FuzzDecodeBadCluster FuzzDecodeBeat FuzzDecodeSuspect FuzzDecodeMembers FuzzDecodePush; do \
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./sync/wire || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./sync
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./sync/transport
