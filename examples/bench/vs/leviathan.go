@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,16 +44,21 @@ type clusterResult struct {
 // leviathanRow runs the cluster scenario from the repository root and
 // keeps its real-socket row; the simulated row it also prints is not
 // compared here.
-func leviathanRow(repo string, n int, seed int64) (Row, error) {
+// The nodes' log goes to logOut; it is shown anyway when the run fails.
+func leviathanRow(repo string, n int, seed int64, logOut io.Writer) (Row, error) {
 	if err := checkRepo(repo); err != nil {
 		return Row{}, err
 	}
 	cmd := exec.Command("go", "run", "./examples/bench", "-scenario", "cluster",
 		"-nodes", strconv.Itoa(n), "-seed", strconv.FormatInt(seed, 10), "-json")
 	cmd.Dir = repo
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = io.MultiWriter(&stderr, logOut)
 	out, err := cmd.Output()
 	if err != nil {
+		if logOut == io.Discard {
+			os.Stderr.Write(lastLines(stderr.Bytes(), 20))
+		}
 		return Row{}, fmt.Errorf("leviathan: %s: %w", strings.Join(cmd.Args, " "), err)
 	}
 	r, err := parseCluster(out)
@@ -103,3 +109,19 @@ func parseCluster(out []byte) (Row, error) {
 
 // idleWindowLeviathan is the cluster scenario's idle window.
 const idleWindowLeviathan = 10 * time.Second
+
+// lastLines is the end of b, at most n lines.
+func lastLines(b []byte, n int) []byte {
+	b = bytes.TrimRight(b, "\n")
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			if n--; n == 0 {
+				return append(b[i+1:], '\n')
+			}
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	return append(b, '\n')
+}

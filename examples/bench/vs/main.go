@@ -64,6 +64,13 @@ type options struct {
 	log     bool
 }
 
+func (o options) logOut() io.Writer {
+	if o.log {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "vs:", err)
@@ -80,7 +87,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.systems, "systems", "memberlist,leviathan", "which rows to run, comma-separated")
 	fs.StringVar(&o.repo, "repo", "../../..", "leviathan: the repository root, where the bench command is run")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per row instead of a table")
-	fs.BoolVar(&o.log, "log", false, "memberlist: its log on stderr")
+	fs.BoolVar(&o.log, "log", false, "the nodes' logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,7 +115,7 @@ func runSystems(o options) ([]Row, error) {
 		case "memberlist":
 			r, err = memberlistRow(o)
 		case "leviathan":
-			r, err = leviathanRow(o.repo, o.nodes, o.seed)
+			r, err = leviathanRow(o.repo, o.nodes, o.seed, o.logOut())
 		default:
 			err = fmt.Errorf("-systems: unknown system %q (want memberlist or leviathan)", s)
 		}
@@ -125,12 +132,8 @@ func memberlistRow(o options) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("memberlist: %w", err)
 	}
-	logOut := io.Discard
-	if o.log {
-		logOut = os.Stderr
-	}
 	r, err := runMemberlist(mlParams{Nodes: o.nodes, Seed: o.seed, Writes: leviathanWrites,
-		Settle: idleSettle, Idle: o.idle, Suspicions: counter, Log: logOut})
+		Settle: idleSettle, Idle: o.idle, Suspicions: counter, Log: o.logOut()})
 	if err != nil {
 		return r, fmt.Errorf("memberlist: %w", err)
 	}

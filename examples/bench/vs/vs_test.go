@@ -84,3 +84,22 @@ func TestMemberlistSmallCluster(t *testing.T) {
 		t.Errorf("idle UDP %v B/s per node: probes were not counted", r.IdleUDP)
 	}
 }
+
+func TestLastLines(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"", 3, ""},
+		{"a\n", 3, "a\n"},
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 3, "a\nb\nc\n"},
+		{"a\nb\nc\nd\n", 1, "d\n"},
+	}
+	for _, tc := range tests {
+		if got := string(lastLines([]byte(tc.in), tc.n)); got != tc.want {
+			t.Errorf("lastLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
