@@ -14,10 +14,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,6 +54,10 @@ type Row struct {
 	IdleTCP     float64 `json:"idle_tcp_bytes_per_node_per_s,omitempty"`
 	IdleS       float64 `json:"idle_window_s"`
 	WallS       float64 `json:"wall_s"`
+	// Load is the machine's 1-minute load average when the row started and
+	// ended: other work on the cores shows up in every column.
+	Load  [2]float64 `json:"load_avg_1m"`
+	Error string     `json:"error,omitempty"` // the run failed; nothing else is measured
 }
 
 type options struct {
@@ -98,30 +104,43 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	print := printTable
 	if o.json {
-		return printJSON(out, rows)
+		print = printJSON
 	}
-	return printTable(out, rows)
+	if err := print(out, rows); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Error != "" {
+			return errors.New("a system's run failed")
+		}
+	}
+	return nil
 }
 
+// runSystems runs each system in turn; one that fails gives a row with its
+// error, and the others still run.
 func runSystems(o options) ([]Row, error) {
+	names := strings.Split(o.systems, ",")
+	for i, s := range names {
+		names[i] = strings.TrimSpace(s)
+		if names[i] != "memberlist" && names[i] != "leviathan" {
+			return nil, fmt.Errorf("-systems: unknown system %q (want memberlist or leviathan)", s)
+		}
+	}
 	var rows []Row
-	for _, s := range strings.Split(o.systems, ",") {
-		var (
-			r   Row
-			err error
-		)
-		switch strings.TrimSpace(s) {
-		case "memberlist":
-			r, err = memberlistRow(o)
-		case "leviathan":
-			r, err = leviathanRow(o.repo, o.nodes, o.seed, o.logOut())
-		default:
-			err = fmt.Errorf("-systems: unknown system %q (want memberlist or leviathan)", s)
+	for _, s := range names {
+		load0 := loadAvg()
+		run := memberlistRow
+		if s == "leviathan" {
+			run = func(o options) (Row, error) { return leviathanRow(o.repo, o.nodes, o.seed, o.logOut()) }
 		}
+		r, err := run(o)
 		if err != nil {
-			return nil, err
+			r = Row{System: s, Nodes: o.nodes, Error: err.Error()}
 		}
+		r.Load = [2]float64{load0, loadAvg()}
 		rows = append(rows, r)
 	}
 	return rows, nil
@@ -152,11 +171,15 @@ func printJSON(out io.Writer, rows []Row) error {
 
 func printTable(out io.Writer, rows []Row) error {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "system\tN\trounds\tjoin\twrite to all p50 / max\tcrash: first / all\tfalse suspicions / deaths\tidle B/s per node\twall")
+	fmt.Fprintln(w, "system\tN\trounds\tjoin\twrite to all p50 / max\tcrash: first / all\tfalse suspicions / deaths\tidle B/s per node\twall\tload")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%.2f s\t%s\t%s %s\t%s\t%s\t%.0f s\n",
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s\t%d\tfailed, below\t\t\t\t\t\t\t%.1f → %.1f\n", r.System, r.Nodes, r.Load[0], r.Load[1])
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%.2f s\t%s\t%s %s\t%s\t%s\t%.0f s\t%.1f → %.1f\n",
 			r.System, r.Nodes, r.Rounds, r.JoinS, writeCell(r), r.Detected,
-			pair(r.DetectMinS, r.DetectAllS), falseCell(r), idleCell(r), r.WallS)
+			pair(r.DetectMinS, r.DetectAllS), falseCell(r), idleCell(r), r.WallS, r.Load[0], r.Load[1])
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -164,7 +187,13 @@ func printTable(out io.Writer, rows []Row) error {
 	_, err := fmt.Fprintln(out, "\nwrite to all: over each row's writes, from the write or broadcast until the last other node has it.\n"+
 		"crash: one node closed without a leave; until the first and the last other node mark it dead (memberlist) or suspend it (leviathan).\n"+
 		"false suspicions / deaths: of running nodes, summed over observers, from the first boot to the crash; – where not measured.\n"+
-		"idle: bytes sent per node per second over the window shown, from 10 s after the join.")
+		"idle: bytes sent per node per second over the window shown, from 10 s after the join.\n"+
+		"load: the machine's 1-minute load average when the row started and ended.")
+	for _, r := range rows {
+		if r.Error != "" && err == nil {
+			_, err = fmt.Fprintf(out, "%s failed: %s\n", r.System, r.Error)
+		}
+	}
 	return err
 }
 
@@ -200,4 +229,18 @@ func idleCell(r Row) string {
 		s += fmt.Sprintf(" (UDP %.0f, TCP %.0f)", r.IdleUDP, r.IdleTCP)
 	}
 	return s
+}
+
+// loadAvg is the 1-minute load average, or -1 where /proc/loadavg is not.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
