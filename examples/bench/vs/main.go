@@ -23,6 +23,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Row is one system's run.
@@ -64,6 +66,7 @@ type options struct {
 	nodes   int
 	seed    int64
 	idle    time.Duration
+	probe   time.Duration
 	systems string
 	repo    string
 	json    bool
@@ -90,11 +93,14 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.nodes, "nodes", 100, "nodes of each system")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed: which nodes write and which one crashes")
 	fs.DurationVar(&o.idle, "idle", 0, "memberlist: idle window (default: its push-pull period at -nodes, 90s at 65-128 nodes; a shorter window sees a random share of the push-pulls)")
+	fs.DurationVar(&o.probe, "memberlist-probe", 0, "memberlist: probe interval, with a probe timeout of half of it (default: the LAN defaults, 1s and 500ms)")
 	fs.StringVar(&o.systems, "systems", "memberlist,leviathan", "which rows to run, comma-separated")
 	fs.StringVar(&o.repo, "repo", "../../..", "leviathan: the repository root, where the bench command is run")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per row instead of a table")
 	fs.BoolVar(&o.log, "log", false, "the nodes' logs on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if o.nodes < 2 {
@@ -151,8 +157,12 @@ func memberlistRow(o options) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("memberlist: %w", err)
 	}
-	r, err := runMemberlist(mlParams{Nodes: o.nodes, Seed: o.seed, Writes: leviathanWrites,
-		Settle: idleSettle, Idle: o.idle, Suspicions: counter, Log: o.logOut()})
+	p := mlParams{Nodes: o.nodes, Seed: o.seed, Writes: leviathanWrites,
+		Settle: idleSettle, Idle: o.idle, Suspicions: counter, Log: o.logOut()}
+	if o.probe > 0 {
+		p.Tune = func(c *memberlist.Config) { c.ProbeInterval, c.ProbeTimeout = o.probe, o.probe/2 }
+	}
+	r, err := runMemberlist(p)
 	if err != nil {
 		return r, fmt.Errorf("memberlist: %w", err)
 	}

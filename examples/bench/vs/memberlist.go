@@ -54,6 +54,9 @@ type mlParams struct {
 	Settle, Idle time.Duration
 	Suspicions   *suspicionCounter
 	Log          io.Writer
+	// Tune, when set, changes each node's configuration after the
+	// defaults, to see which setting a result depends on.
+	Tune func(*memberlist.Config)
 }
 
 // mlCluster is the run's shared state. Its lock is taken inside
@@ -77,13 +80,13 @@ type mlCluster struct {
 func runMemberlist(p mlParams) (Row, error) {
 	wall := time.Now()
 	res := Row{System: "memberlist " + memberlistVersion(), Nodes: p.Nodes, Writes: p.Writes,
-		Rounds: "gossip 200ms, probe 1s", Detected: "dead"}
+		Rounds: rounds(p.Tune), Detected: "dead"}
 	c := &mlCluster{n: p.Nodes, arrivals: make(map[string]int), allArrived: make(chan string, p.Writes+1),
 		detect: make(map[string]time.Duration)}
 	defer c.shutdown()
 	start := time.Now()
 	suspicions0 := p.Suspicions.Load()
-	if err := c.start(p.Log); err != nil {
+	if err := c.start(p.Log, p.Tune); err != nil {
 		return res, err
 	}
 	join, err := c.awaitJoin(start)
@@ -121,10 +124,10 @@ func runMemberlist(p mlParams) (Row, error) {
 }
 
 // start creates every node, then has all of them join the seeds at once.
-func (c *mlCluster) start(logOut io.Writer) error {
+func (c *mlCluster) start(logOut io.Writer, tune func(*memberlist.Config)) error {
 	logger := log.New(logOut, "", log.LstdFlags)
 	for i := range c.n {
-		m, err := c.newMember(i, logger)
+		m, err := c.newMember(i, logger, tune)
 		if err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -151,7 +154,7 @@ func (c *mlCluster) start(logOut io.Writer) error {
 	return <-errs // the first error, or nil
 }
 
-func (c *mlCluster) newMember(i int, logger *log.Logger) (*member, error) {
+func (c *mlCluster) newMember(i int, logger *log.Logger, tune func(*memberlist.Config)) (*member, error) {
 	t, port, err := newCountingTransport(&c.sent, logger)
 	if err != nil {
 		return nil, err
@@ -167,6 +170,9 @@ func (c *mlCluster) newMember(i int, logger *log.Logger) (*member, error) {
 	cfg.Delegate = m
 	cfg.Events = observer{c: c, name: m.name}
 	cfg.Logger = logger
+	if tune != nil {
+		tune(cfg)
+	}
 	ml, err := memberlist.Create(cfg)
 	if err != nil {
 		_ = t.Shutdown()
@@ -325,4 +331,13 @@ func round3(x float64) float64 {
 		return -1
 	}
 	return float64(int64(x*1000+0.5)) / 1000
+}
+
+// rounds describes the nodes' gossip and probe intervals.
+func rounds(tune func(*memberlist.Config)) string {
+	c := memberlist.DefaultLANConfig()
+	if tune != nil {
+		tune(c)
+	}
+	return fmt.Sprintf("gossip %v, probe %v", c.GossipInterval, c.ProbeInterval)
 }
