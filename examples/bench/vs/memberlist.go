@@ -101,11 +101,7 @@ func runMemberlist(p mlParams) (Row, error) {
 		idle = pushPullPeriod(p.Nodes)
 	}
 	res.IdleS = idle.Seconds()
-	udp0, tcp0, t0 := c.sent.udp.Load(), c.sent.tcp.Load(), time.Now()
-	time.Sleep(idle) // the measured idle window
-	per := float64(p.Nodes) * time.Since(t0).Seconds()
-	res.IdleUDP = round3(float64(c.sent.udp.Load()-udp0) / per)
-	res.IdleTCP = round3(float64(c.sent.tcp.Load()-tcp0) / per)
+	res.IdleUDP, res.IdleTCP = c.idleTraffic(idle)
 	res.IdleBytes = round3(res.IdleUDP + res.IdleTCP)
 
 	rng := rand.New(rand.NewSource(p.Seed))
@@ -121,6 +117,15 @@ func runMemberlist(p mlParams) (Row, error) {
 	res.DetectMinS, res.DetectAllS = round3(first.Seconds()), round3(all.Seconds())
 	res.WallS = round3(time.Since(wall).Seconds())
 	return res, nil
+}
+
+// idleTraffic waits out window and returns the bytes per node per second
+// sent over UDP and TCP in it.
+func (c *mlCluster) idleTraffic(window time.Duration) (udp, tcp float64) {
+	udp0, tcp0, t0 := c.sent.udp.Load(), c.sent.tcp.Load(), time.Now()
+	time.Sleep(window) // the measured idle window
+	per := float64(c.n) * time.Since(t0).Seconds()
+	return round3(float64(c.sent.udp.Load()-udp0) / per), round3(float64(c.sent.tcp.Load()-tcp0) / per)
 }
 
 // start creates every node, then has all of them join the seeds at once.
