@@ -148,30 +148,35 @@ func (b *Badger) openCounts() error {
 	if err != nil {
 		return err
 	}
-	migrated := 0
-	for _, id := range ids {
-		err := b.db.Update(func(txn *badger.Txn) error {
+	var counted []*badger.Entry
+	err = b.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
 			meta, rl, found, err := getMetaRelabel(txn, id)
-			if err != nil || !found {
-				return err
-			}
-			n, counted, err := storedCounts(txn, meta, rl)
 			if err != nil {
-				return err
+				return fmt.Errorf("counts of %q: %w", id, err)
+			}
+			if !found {
+				continue
+			}
+			n, fresh, err := storedCounts(txn, meta, rl)
+			if err != nil {
+				return fmt.Errorf("counts of %q: %w", id, err)
 			}
 			b.book.set(id, n)
-			if !counted {
-				return nil
+			if fresh {
+				counted = append(counted, countsEntry(&meta, n))
 			}
-			migrated++
-			return txn.SetEntry(countsEntry(&meta, n))
-		})
-		if err != nil {
-			return fmt.Errorf("counts of %q: %w", id, err)
 		}
+		return nil
+	})
+	if err == nil {
+		err = b.setEntries(counted)
 	}
-	if migrated > 0 {
-		b.log.Info().Int("nodes", migrated).Msg("store: counted the records of nodes stored without counts")
+	if err != nil {
+		return err
+	}
+	if len(counted) > 0 {
+		b.log.Info().Int("nodes", len(counted)).Msg("store: counted the records of nodes stored without counts")
 	}
 	return b.deletePrefix([]byte(legacyCountsPrefix))
 }
