@@ -87,10 +87,10 @@ type peer struct {
 	reborn uint64
 	// directHB is the heartbeat of the node's last Beat taken here.
 	directHB uint64
-	synMark uint32 // MakeSyn call that already listed this peer
-	leaving bool
-	ghost   bool // known only from digests so far (see ghost.go)
-	word    word // what it last said of itself (see claims.go)
+	synMark  uint32 // MakeSyn call that already listed this peer
+	leaving  bool
+	ghost    bool // known only from digests so far (see ghost.go)
+	word     word // what it last said of itself (see claims.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
