@@ -428,7 +428,7 @@ type Peer struct {
 	Boot       uint64 `json:"boot"`
 	MaxVersion uint64 `json:"max_version"`
 	Generation uint64 `json:"generation"`
-	Keys       int    `json:"keys"`
+	Keys       int    `json:"keys"` // live keys as this node holds them: each once, deleted ones not
 	// LagVersions is how far this node's copy of the peer's data trails
 	// the newest watermark digests claim for it, in versions (writes,
 	// with the default counter versioner); Lag is how long the copy has
@@ -557,7 +557,7 @@ type Status struct {
 	Heartbeat  uint64        `json:"heartbeat"` // heartbeats since this boot (see Peer)
 	Boot       uint64        `json:"boot"`      // boots on this data directory
 	MaxVersion uint64        `json:"max_version"`
-	Keys       int           `json:"keys"`
+	Keys       int           `json:"keys"` // live keys: each once, deleted ones not (leviathan_keys)
 	Peers      int           `json:"peers"`
 	Uptime     time.Duration `json:"uptime_ns"`
 	// Time is the node's clock when the status was taken.

@@ -180,7 +180,6 @@ func (n *Node) waitPhase() bool {
 // the tick loop, so that a slow disk delays it and not the heartbeats.
 func (n *Node) maintLoop() {
 	defer n.wg.Done()
-	n.recount()
 	for {
 		select {
 		case <-n.stop:

@@ -141,7 +141,7 @@ var (
 	descSubs        = prometheus.NewDesc(ns+"_subscribers", "Open event subscriptions.", nil, nil)
 	descLag         = prometheus.NewDesc(ns+"_subscriber_lag_events", "Events waiting in the fullest subscriber's buffer.", nil, nil)
 	descSelfVersion = prometheus.NewDesc(ns+"_max_version", "This node's highest version.", nil, nil)
-	descKeys        = prometheus.NewDesc(ns+"_keys", "This node's own live keys.", nil, nil)
+	descKeys        = prometheus.NewDesc(ns+"_keys", "This node's own live keys: each key whose current value is not a deletion, once.", nil, nil)
 	descGen         = prometheus.NewDesc(ns+"_generation", "This node's generation (milliseconds since the epoch when its data directory was created).", nil, nil)
 	descFailed      = prometheus.NewDesc(ns+"_store_failed", "1 once a store write failed: the node stopped beating, gossiping and taking writes until restarted.", nil, nil)
 	descRefuted     = prometheus.NewDesc(ns+"_claims_refuted_total", "Claims about this node that it did not make (a heartbeat, leave, address or watermark), refuted.", nil, nil)

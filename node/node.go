@@ -163,7 +163,7 @@ type Node struct {
 	// from receiveLoop to dataLoop (gossip.go).
 	dataIn chan transport.Packet
 	// ctx is done once Close begins, for the background work that takes
-	// one (recount).
+	// one (seed resolution).
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     gosync.WaitGroup
@@ -325,14 +325,15 @@ func (n *Node) load(rng *rand.Rand) error {
 	now := n.clock.Now()
 	peers, records := 0, 0
 	if disk != nil {
-		err = disk.LoadMeta(func(meta lsync.PeerMeta, c lsync.Counts) error {
-			if err := n.eng.RestoreMeta(meta, c, now); err != nil {
+		err = disk.LoadMeta(func(meta lsync.PeerMeta) error {
+			if err := n.eng.RestoreMeta(meta, now); err != nil {
 				return err
 			}
 			if meta.ID != id {
 				peers++
 			}
-			records += c.Records
+			c := disk.Counts(meta.ID)
+			records += c.Live + c.Tombstones
 			return nil
 		})
 	} else {
@@ -452,7 +453,6 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	n.hub.close()
-	n.saveCounts()
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close store: %w", err))
 	}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -22,8 +21,8 @@ import (
 // node uses exactly what was found there: a store either declares every
 // method of a capability, and the feature is on, or none of them, and the
 // feature is off, logged at New and listed by Node.StoreCapabilities. A
-// store with only part of a capability (say Count without SaveCounts, or
-// Scan and Get without LoadMeta) is refused by New with ErrPartialStore,
+// store with only part of a capability (say Scan and Get without LoadMeta
+// or Counts) is refused by New with ErrPartialStore,
 // naming what is missing, since such a store was meant to have the feature
 // and would otherwise quietly lose it.
 //
@@ -43,10 +42,13 @@ type Store interface {
 // ReadStore (capability CapReads) is a store the engine reads records from.
 // With it the node's memory holds each peer's metadata only and a restart
 // loads no record value; without it every record is kept in memory as well
-// as written to the store, and Load replays them all at boot.
+// as written to the store, and Load replays them all at boot. Its Counts
+// (lsync.Storage) are every surface's keys (Status.Keys, Peer.Keys, the
+// leviathan_keys metric), so they must be exact: each node's live keys,
+// an overwritten key once, a deleted one not at all.
 type ReadStore interface {
 	lsync.Storage
-	LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error
+	LoadMeta(fn func(meta lsync.PeerMeta) error) error
 }
 
 // ChangeStore (capability CapChangefeed) serves Node.Changes and the admin
@@ -54,15 +56,6 @@ type ReadStore interface {
 // ErrNoChangefeed.
 type ChangeStore interface {
 	Changes(peer string, cur store.Cursor, limit int) (store.Page, error)
-}
-
-// CountStore (capability CapCounts, which needs CapReads) keeps each peer's
-// record counts across a clean restart, so that a boot need not read every
-// record to count them; the node then recounts in the background and saves
-// its counts as it closes. Without it a ReadStore's LoadMeta must count.
-type CountStore interface {
-	Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, error)
-	SaveCounts(counts []store.PeerCounts) error
 }
 
 // RemovalStore (capability CapRemovals) hands back, at boot, the peers
@@ -101,7 +94,6 @@ type FullStore interface {
 	Store
 	ReadStore
 	ChangeStore
-	CountStore
 	RemovalStore
 	GCStore
 	SizeStore
@@ -117,7 +109,6 @@ type Capability string
 const (
 	CapReads      Capability = "reads"      // ReadStore
 	CapChangefeed Capability = "changefeed" // ChangeStore
-	CapCounts     Capability = "counts"     // CountStore
 	CapRemovals   Capability = "removals"   // RemovalStore
 	CapGC         Capability = "gc"         // GCStore
 	CapSize       Capability = "size"       // SizeStore
@@ -125,24 +116,21 @@ const (
 )
 
 // ErrPartialStore: New was given a store that has some of a capability's
-// methods but not all, or a capability without the one it needs. The
-// error names the store's type and what it lacks.
+// methods but not all. The error names the store's type and what it
+// lacks.
 var ErrPartialStore = errors.New("node: store has part of a capability")
 
-// capabilities is every capability with the interface that declares it and
-// the one it needs, if any, listed before it.
+// capabilities is every capability with the interface that declares it.
 var capabilities = []struct {
 	name  Capability
 	iface reflect.Type
-	needs Capability
 }{
-	{CapReads, reflect.TypeFor[ReadStore](), ""},
-	{CapCounts, reflect.TypeFor[CountStore](), CapReads},
-	{CapChangefeed, reflect.TypeFor[ChangeStore](), ""},
-	{CapRemovals, reflect.TypeFor[RemovalStore](), ""},
-	{CapGC, reflect.TypeFor[GCStore](), ""},
-	{CapSize, reflect.TypeFor[SizeStore](), ""},
-	{CapDataDir, reflect.TypeFor[DirStore](), ""},
+	{CapReads, reflect.TypeFor[ReadStore]()},
+	{CapChangefeed, reflect.TypeFor[ChangeStore]()},
+	{CapRemovals, reflect.TypeFor[RemovalStore]()},
+	{CapGC, reflect.TypeFor[GCStore]()},
+	{CapSize, reflect.TypeFor[SizeStore]()},
+	{CapDataDir, reflect.TypeFor[DirStore]()},
 }
 
 // storeCaps is what New found a store to have: each field is the store
@@ -152,7 +140,6 @@ type storeCaps struct {
 	on       []Capability
 	off      []string // each off capability, with why when a method is near
 	reads    ReadStore
-	counts   CountStore
 	feed     ChangeStore
 	removals RemovalStore
 	gc       GCStore
@@ -190,9 +177,6 @@ func checkStore(s Store) (storeCaps, error) {
 		case len(lacks) > 0:
 			errs = append(errs, fmt.Errorf("%w: %T has %s but lacks %s (capability %s)",
 				ErrPartialStore, s, strings.Join(has, ", "), strings.Join(lacks, ", "), cp.name))
-		case cp.needs != "" && !slices.Contains(c.on, cp.needs):
-			errs = append(errs, fmt.Errorf("%w: %T has %s (capability %s) but not capability %s it needs",
-				ErrPartialStore, s, strings.Join(has, ", "), cp.name, cp.needs))
 		default:
 			c.on = append(c.on, cp.name)
 		}
@@ -205,8 +189,6 @@ func checkStore(s Store) (storeCaps, error) {
 		switch name {
 		case CapReads:
 			c.reads = s.(ReadStore)
-		case CapCounts:
-			c.counts = s.(CountStore)
 		case CapChangefeed:
 			c.feed = s.(ChangeStore)
 		case CapRemovals:

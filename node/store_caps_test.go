@@ -38,8 +38,8 @@ func (s feedStore) Changes(peer string, cur store.Cursor, limit int) (store.Page
 	return s.db.Changes(peer, cur, limit)
 }
 
-// halfReadStore has Scan and Get but no LoadMeta: meant to be read from,
-// it would otherwise be quietly kept in memory.
+// halfReadStore has Scan and Get but neither LoadMeta nor Counts: meant
+// to be read from, it would otherwise be quietly kept in memory.
 type halfReadStore struct{ coreStore }
 
 func (s halfReadStore) Scan(view lsync.PeerMeta, after uint64, fn func(*lsync.Record) bool) (uint64, error) {
@@ -47,13 +47,11 @@ func (s halfReadStore) Scan(view lsync.PeerMeta, after uint64, fn func(*lsync.Re
 }
 func (s halfReadStore) Get(peer, key string) (lsync.Record, bool, error) { return s.db.Get(peer, key) }
 
-// countsOnlyStore keeps counts but cannot be read from, which counts need.
-type countsOnlyStore struct{ coreStore }
+// uncountedStore can be read from but does not count what it holds,
+// which every surface's keys are.
+type uncountedStore struct{ halfReadStore }
 
-func (s countsOnlyStore) Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, error) {
-	return s.db.Count(ctx, view)
-}
-func (s countsOnlyStore) SaveCounts(c []store.PeerCounts) error { return s.db.SaveCounts(c) }
+func (s uncountedStore) LoadMeta(fn func(lsync.PeerMeta) error) error { return s.db.LoadMeta(fn) }
 
 // oddGCStore has a GC of another signature: not the capability.
 type oddGCStore struct{ coreStore }
@@ -85,9 +83,9 @@ func TestStoreCapabilities(t *testing.T) {
 		{name: "changefeed only", store: func(t *testing.T) Store { return feedStore{newCoreStore(t)} }, want: []Capability{CapChangefeed}},
 		{name: "GC of another type", store: func(t *testing.T) Store { return oddGCStore{newCoreStore(t)} }},
 		{name: "reads without LoadMeta", store: func(t *testing.T) Store { return halfReadStore{newCoreStore(t)} },
-			err: []string{"halfReadStore", "lacks LoadMeta", string(CapReads)}},
-		{name: "counts without reads", store: func(t *testing.T) Store { return countsOnlyStore{newCoreStore(t)} },
-			err: []string{"countsOnlyStore", string(CapCounts), "capability " + string(CapReads)}},
+			err: []string{"halfReadStore", "LoadMeta", string(CapReads)}},
+		{name: "reads without counts", store: func(t *testing.T) Store { return uncountedStore{halfReadStore{newCoreStore(t)}} },
+			err: []string{"uncountedStore", "lacks Counts", string(CapReads)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

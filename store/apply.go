@@ -58,20 +58,27 @@ func (b *Badger) apply(batch *lsync.Batch) error {
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
-	recs, metas := encodeBatch(batch, marks)
+	counts, err := b.batchCounts(batch)
+	if err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	recs, metas := encodeBatch(batch, marks, counts)
 	runs := batchRuns(batch)
 	if b.fitsOneTxn(recs, runs, metas) {
 		err = b.commitAtomic(recs, runs, metas)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitPrefixes(batch, recs, marks)
+			err = b.commitPrefixes(batch, recs, marks, counts)
 		}
 	} else {
-		err = b.commitPrefixes(batch, recs, marks)
+		err = b.commitPrefixes(batch, recs, marks, counts)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	for id, n := range counts {
+		b.book.set(id, n)
 	}
 	if len(marks) > 0 {
 		for id := range marks {
@@ -142,13 +149,14 @@ func (b *Badger) validate(batch *lsync.Batch) error {
 }
 
 // encodeBatch builds the Badger entries of a batch: its records, and its
-// metas with the relabel markers that go with them (marks, by peer id).
+// metas with the relabel markers and counts that go with them (marks and
+// counts, by peer id).
 // All record keys and values are carved out of one allocation: Badger
 // copies them into its memtable and log on commit, so there is no reason to
 // pay an allocation per slice. The version index is built where the
 // records are committed (see runsOf and commitPrefixes), as its runs follow
 // the transactions.
-func encodeBatch(batch *lsync.Batch, marks map[string][]byte) (recs, metas []*badger.Entry) {
+func encodeBatch(batch *lsync.Batch, marks map[string][]byte, counts map[string]lsync.Counts) (recs, metas []*badger.Entry) {
 	size := 0
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
@@ -175,7 +183,7 @@ func encodeBatch(batch *lsync.Batch, marks map[string][]byte) (recs, metas []*ba
 			recs = append(recs, e)
 		}
 		if !c.Remove {
-			metas = append(metas, metaEntries(&c.Meta, marks)...)
+			metas = append(metas, metaEntries(&c.Meta, marks, counts)...)
 		}
 	}
 	return recs, metas
@@ -203,7 +211,8 @@ func batchRuns(batch *lsync.Batch) []*badger.Entry {
 //     Load deletes), then the records.
 //
 // Either way a relabel marker of the node goes with the meta: it would
-// vouch for records of a generation the node no longer has.
+// vouch for records of a generation the node no longer has; so do its
+// counts, zero for a reset.
 //
 // The caller holds wmu.
 func (b *Badger) forget(batch *lsync.Batch) error {
@@ -220,11 +229,15 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 				if err := txn.Delete(relabelKey(c.Meta.ID)); err != nil {
 					return err
 				}
+				if err := txn.Delete(countsKey(c.Meta.ID)); err != nil {
+					return err
+				}
 				return txn.Set(removedKey(c.Meta.ID), encodeRemoved(c.Meta.Generation, c.Heartbeat))
 			})
 			if err != nil {
 				return fmt.Errorf("remove peer %q: %w", c.Meta.ID, err)
 			}
+			b.book.forget(c.Meta.ID)
 		case c.Reset:
 			m := c.Meta
 			m.MaxVersion = 0
@@ -232,11 +245,15 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 				if err := txn.Delete(relabelKey(m.ID)); err != nil {
 					return err
 				}
+				if err := txn.SetEntry(countsEntry(&m, lsync.Counts{})); err != nil {
+					return err
+				}
 				return txn.Set(metaKey(m.ID), encodeMeta(&m))
 			})
 			if err != nil {
 				return fmt.Errorf("reset peer %q: %w", m.ID, err)
 			}
+			b.book.set(m.ID, lsync.Counts{})
 		default:
 			continue
 		}
@@ -274,6 +291,11 @@ func (b *Badger) dropCollected(batch *lsync.Batch) {
 		if err := b.deleteKeys(keys); err != nil {
 			b.untidy.Store(true)
 			b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: deleting collected tombstones failed; Load will retry")
+			// The counts stored with the meta left them out; whatever
+			// part is still held counts until deleted.
+			if err := b.recount(c.Meta.ID); err != nil {
+				b.log.Warn().Err(err).Str("peer", c.Meta.ID).Msg("store: recounting after a failed deletion failed; Load will count")
+			}
 		}
 	}
 }

@@ -39,6 +39,42 @@ func benchApply(b *testing.B, benchBatch int) {
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
 }
 
+// BenchmarkApplyOverwrite measures Apply with batches of 1000 records of
+// 100-byte values that overwrite keys of one peer written before, spread
+// over 50,000 keys: each record replaces one (the counts look it up).
+func BenchmarkApplyOverwrite(b *testing.B) {
+	const space = 50_000
+	s := openDir(b, b.TempDir())
+	defer mustClose(b, s)
+	val := make([]byte, 100)
+	var max uint64
+	batch := func(key func(j int) string) lsync.Batch {
+		rs := make([]lsync.Record, benchBatch)
+		for j := range rs {
+			max++
+			rs[j] = lsync.Record{Key: key(j), Value: val, Version: max}
+		}
+		return lsync.Batch{Changes: []lsync.PeerChange{{Meta: meta("peer", 1, max), Records: rs}}}
+	}
+	for i := range space / benchBatch {
+		fill := batch(func(j int) string { return fmt.Sprintf("key-%d", i*benchBatch+j) })
+		if err := s.Apply(&fill); err != nil {
+			b.Fatal(err)
+		}
+	}
+	batches := make([]lsync.Batch, 0, b.N)
+	for i := range b.N {
+		batches = append(batches, batch(func(j int) string { return fmt.Sprintf("key-%d", (i*7919+j*61)%space) }))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := s.Apply(&batches[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
+}
+
 // BenchmarkRawWriteBatch writes the same entries with Badger's WriteBatch on
 // the same options, as the baseline Apply is compared with.
 func BenchmarkRawWriteBatch(b *testing.B) {

@@ -22,8 +22,9 @@ import (
 // record is never committed without its index entry. A relabel marker goes
 // with each of its node's metas, intermediate ones included: from the first
 // on, the meta is at the new generation and vouches for the node's older
-// records only through the marker.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte) error {
+// records only through the marker. The node's counts go with its last
+// meta only.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -90,7 +91,7 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 		if c.Remove {
 			continue
 		}
-		for _, m := range metaEntries(&c.Meta, marks) {
+		for _, m := range metaEntries(&c.Meta, marks, counts) {
 			if err := txn.SetEntry(m); err != nil {
 				return fmt.Errorf("meta: %w", err)
 			}
@@ -101,9 +102,13 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 	return txn.Commit()
 }
 
+// intermediateMeta returns the entries of a meta at watermark upTo, short
+// of the change's: without counts, which are those of the whole change
+// (the ones stored are of another watermark then, and a boot after a crash
+// here counts the node's records).
 func intermediateMeta(m lsync.PeerMeta, upTo uint64, marks map[string][]byte) []*badger.Entry {
 	m.MaxVersion = upTo
-	return metaEntries(&m, marks)
+	return metaEntries(&m, marks, nil)
 }
 
 // entrySize mirrors Badger's accounting of an entry in a transaction.

@@ -1,130 +1,238 @@
 package store
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
-// countsPrefix keys the record counts a node saved at its last clean
-// shutdown, one entry per peer: the generation and watermark they were
-// counted at, then the records and tombstones (uvarints). A boot after a
-// clean shutdown takes them instead of reading every record's header, so
-// that it reads metadata only; they are estimates (as the core's own are)
-// and Count corrects them while the node runs.
-const countsPrefix = "n/"
+// countsPrefix keys each node's counts (see Counts): the meta they were
+// taken at (generation, watermark, horizon), then the live keys and the
+// tombstones (uvarints). Every meta a batch leaves is written with its
+// counts in one transaction, so a boot takes them instead of reading the
+// records: it reads one entry per node, never its records.
+const countsPrefix = "c/"
+
+// legacyCountsPrefix keyed the estimates an older build saved at a clean
+// shutdown; Open deletes them.
+const legacyCountsPrefix = "n/"
 
 func countsKey(id string) []byte { return append([]byte(countsPrefix), id...) }
 
-// PeerCounts are one peer's counts as the node holds them.
-type PeerCounts struct {
-	Meta   lsync.PeerMeta
-	Counts lsync.Counts
+// Counts implements sync.Storage, from memory: what the store holds of a
+// node, exact as of the last batch applied. Live is the node's keys whose
+// record is a value; Tombstones its tombstones held, counting one
+// collected at a horizon the node learned from its owner until the index
+// sweep (GC) or a boot deletes it.
+func (b *Badger) Counts(id string) lsync.Counts { return b.book.get(id) }
+
+// countBook holds every stored node's counts in memory, for Counts.
+type countBook struct {
+	mu sync.Mutex
+	by map[string]lsync.Counts
 }
 
-// SaveCounts records counts for the next boot; the node calls it as it
-// closes, once nothing writes any more. Entries of peers not listed stay
-// and are ignored once their meta moves on.
-func (b *Badger) SaveCounts(counts []PeerCounts) error {
-	if err := b.acquire(); err != nil {
-		return fmt.Errorf("store: save counts: %w", err)
+func (c *countBook) get(id string) lsync.Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.by[id]
+}
+
+func (c *countBook) set(id string, n lsync.Counts) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = make(map[string]lsync.Counts)
 	}
-	defer b.mu.RUnlock()
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	return b.inChunks(len(counts), func(txn *badger.Txn, i int) error {
-		c := &counts[i]
-		return txn.Set(countsKey(c.Meta.ID), encodeCounts(c))
-	})
+	c.by[id] = n
 }
 
-func encodeCounts(c *PeerCounts) []byte {
-	v := make([]byte, 16, 16+2*binary.MaxVarintLen64)
-	binary.BigEndian.PutUint64(v, c.Meta.Generation)
-	binary.BigEndian.PutUint64(v[8:], c.Meta.MaxVersion)
-	v = binary.AppendUvarint(v, uint64(max(0, c.Counts.Records)))
-	return binary.AppendUvarint(v, uint64(max(0, c.Counts.Tombstones)))
+func (c *countBook) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.by, id)
 }
 
-// savedCounts returns the counts saved for meta's node if they were taken
-// at meta's generation and watermark.
-func savedCounts(txn *badger.Txn, meta lsync.PeerMeta) (lsync.Counts, bool, error) {
+func encodeCounts(m *lsync.PeerMeta, n lsync.Counts) []byte {
+	v := make([]byte, 24, 24+2*binary.MaxVarintLen64)
+	binary.BigEndian.PutUint64(v, m.Generation)
+	binary.BigEndian.PutUint64(v[8:], m.MaxVersion)
+	binary.BigEndian.PutUint64(v[16:], m.GCVersion)
+	v = binary.AppendUvarint(v, uint64(max(0, n.Live)))
+	return binary.AppendUvarint(v, uint64(max(0, n.Tombstones)))
+}
+
+// countsEntry is the entry that stores n with meta m.
+func countsEntry(m *lsync.PeerMeta, n lsync.Counts) *badger.Entry {
+	return badger.NewEntry(countsKey(m.ID), encodeCounts(m, n))
+}
+
+// decodeCounts returns the counts of v if they were taken at meta.
+func decodeCounts(meta lsync.PeerMeta, v []byte) (lsync.Counts, bool) {
+	if len(v) < 24 || binary.BigEndian.Uint64(v) != meta.Generation ||
+		binary.BigEndian.Uint64(v[8:]) != meta.MaxVersion || binary.BigEndian.Uint64(v[16:]) != meta.GCVersion {
+		return lsync.Counts{}, false
+	}
+	live, n := binary.Uvarint(v[24:])
+	if n <= 0 || live > 1<<40 {
+		return lsync.Counts{}, false
+	}
+	tombs, m := binary.Uvarint(v[24+n:])
+	if m <= 0 || tombs > 1<<40 {
+		return lsync.Counts{}, false
+	}
+	return lsync.Counts{Live: int(live), Tombstones: int(tombs)}, true
+}
+
+// storedCounts returns the counts stored with meta, the node's stored
+// meta; counted reports that there were none, taken at that meta (a store
+// written by an older build, a batch cut short), and that they were
+// counted from the records instead.
+func storedCounts(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel) (n lsync.Counts, counted bool, err error) {
 	item, err := txn.Get(countsKey(meta.ID))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return lsync.Counts{}, false, nil
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return n, false, err
+	default:
+		var ok bool
+		err = item.Value(func(v []byte) error {
+			n, ok = decodeCounts(meta, v)
+			return nil
+		})
+		if err != nil || ok {
+			return n, false, err
+		}
 	}
-	if err != nil {
-		return lsync.Counts{}, false, err
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil || len(v) < 16 {
-		return lsync.Counts{}, false, err
-	}
-	if binary.BigEndian.Uint64(v) != meta.Generation || binary.BigEndian.Uint64(v[8:]) != meta.MaxVersion {
-		return lsync.Counts{}, false, nil
-	}
-	recs, n := binary.Uvarint(v[16:])
-	if n <= 0 {
-		return lsync.Counts{}, false, nil
-	}
-	tombs, m := binary.Uvarint(v[16+n:])
-	if m <= 0 || tombs > recs || recs > 1<<40 {
-		return lsync.Counts{}, false, nil
-	}
-	return lsync.Counts{Records: int(recs), Tombstones: int(tombs)}, true, nil
+	n, err = countRecords(txn, meta, rl)
+	return n, true, err
 }
 
-// Count counts the servable records of view's node (tombstones included)
-// and its tombstones, as a boot after a crash does: in one read
-// transaction, holding no lock that writers need, so the node runs it in
-// the background. Records above view.MaxVersion are not counted: the
-// caller adds what it committed since it took the view.
-// It stops early with ctx's error when ctx is done.
-func (b *Badger) Count(ctx context.Context, view lsync.PeerMeta) (lsync.Counts, error) {
-	if err := b.acquire(); err != nil {
-		return lsync.Counts{}, fmt.Errorf("store: count: %w", err)
-	}
-	defer b.mu.RUnlock()
+// countRecords counts the records of meta's node that meta vouches for
+// (of its generation, at or below its watermark), as Counts counts them:
+// a tombstone at or below the horizon still counts while it is held.
+func countRecords(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel) (lsync.Counts, error) {
 	var n lsync.Counts
-	err := b.db.View(func(txn *badger.Txn) error {
-		rl, err := getRelabel(txn, view.ID)
-		if err != nil {
-			return err
-		}
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = peerPrefix(view.ID)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		seen := 0
-		for it.Rewind(); it.Valid(); it.Next() {
-			if seen++; seen%4096 == 0 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			err := it.Item().Value(func(v []byte) error {
-				gen, ver, flags, _, err := decodeRecordHeader(v)
-				tomb := flags&flagTombstone != 0
-				if err != nil || !servable(view, rl, gen, ver, tomb) {
-					return nil // not counted
-				}
-				n.Records++
-				if tomb {
-					n.Tombstones++
-				}
-				return nil
-			})
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = peerPrefix(meta.ID)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		err := it.Item().Value(func(v []byte) error {
+			gen, ver, flags, _, err := decodeRecordHeader(v)
 			if err != nil {
-				return err
+				return fmt.Errorf("record %q: %w", it.Item().Key(), err)
+			}
+			tally(&n, held(meta, rl, gen, ver, flags), 1)
+			return nil
+		})
+		if err != nil {
+			return lsync.Counts{}, err
+		}
+	}
+	return n, nil
+}
+
+// openCounts fills the book at Open: one read of each node's meta and
+// counts. A node whose counts were not written with its meta is counted
+// from its records once, and its counts written: a store of an older
+// build is migrated so, and the counts estimated by such a build are
+// deleted.
+func (b *Badger) openCounts() error {
+	ids, err := b.peerIDs()
+	if err != nil {
+		return err
+	}
+	var counted []*badger.Entry
+	err = b.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			meta, rl, found, err := getMetaRelabel(txn, id)
+			if err != nil {
+				return fmt.Errorf("counts of %q: %w", id, err)
+			}
+			if !found {
+				continue
+			}
+			n, fresh, err := storedCounts(txn, meta, rl)
+			if err != nil {
+				return fmt.Errorf("counts of %q: %w", id, err)
+			}
+			b.book.set(id, n)
+			if fresh {
+				counted = append(counted, countsEntry(&meta, n))
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return lsync.Counts{}, fmt.Errorf("store: count %q: %w", view.ID, err)
+	if err == nil {
+		err = b.setEntries(counted)
 	}
-	return n, nil
+	if err != nil {
+		return err
+	}
+	if len(counted) > 0 {
+		b.log.Info().Int("nodes", len(counted)).Msg("store: counted the records of nodes stored without counts")
+	}
+	return b.deletePrefix([]byte(legacyCountsPrefix))
+}
+
+// recount counts id's records again and stores the counts with its meta,
+// for when what was deleted is not known exactly. The caller holds wmu.
+func (b *Badger) recount(id string) error {
+	var n lsync.Counts
+	found := false
+	err := b.db.Update(func(txn *badger.Txn) error {
+		meta, rl, ok, err := getMetaRelabel(txn, id)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		if n, err = countRecords(txn, meta, rl); err != nil {
+			return err
+		}
+		return txn.SetEntry(countsEntry(&meta, n))
+	})
+	if err != nil {
+		return fmt.Errorf("recount %q: %w", id, err)
+	}
+	if found {
+		b.book.set(id, n)
+	}
+	return nil
+}
+
+// lessTombstones stores that k tombstones of each node in by were deleted.
+// The caller holds wmu.
+func (b *Badger) lessTombstones(by map[string]int) error {
+	for id, k := range by {
+		var n lsync.Counts
+		found := false
+		err := b.db.Update(func(txn *badger.Txn) error {
+			meta, rl, ok, err := getMetaRelabel(txn, id)
+			if err != nil || !ok {
+				return err
+			}
+			found = true
+			var counted bool
+			if n, counted, err = storedCounts(txn, meta, rl); err != nil {
+				return err
+			}
+			if !counted { // counted after the deletion already
+				n.Tombstones = max(0, n.Tombstones-k)
+			}
+			return txn.SetEntry(countsEntry(&meta, n))
+		})
+		if err != nil {
+			return fmt.Errorf("counts of %q: %w", id, err)
+		}
+		if found {
+			b.book.set(id, n)
+		}
+	}
+	return nil
 }

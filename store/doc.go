@@ -14,6 +14,8 @@
 //	x/<peer id>                   a removed peer's generation and heartbeat
 //	g/<peer id>                   a relabel marker: generations whose records
 //	                              count as the meta's (see Relabel below)
+//	c/<peer id>                   the generation, max version and gc version of
+//	                              the meta they go with, live keys, tombstones
 //
 // Strings and integers are encoded with encoding/binary (uvarints,
 // length-prefixed strings); flags bit 0 marks a tombstone. The length in
@@ -59,7 +61,7 @@
 // new generation (watermark and horizon kept) and a marker "records of
 // generation old count as generation new" commit in one transaction; every
 // reader that compares a stored record's generation with its meta's
-// (Load, Scan, Get, Count, Changes, the index sweep) honours the marker.
+// (Load, Scan, Get, Changes, the counts, the index sweep) honours the marker.
 // A background roll-forward then rewrites the records' generation field in
 // chunks of at most 10,000 records, one transaction each, and deletes the
 // marker in the transaction that rewrites the last ones; it holds one
@@ -74,4 +76,16 @@
 // of another generation than their meta's (a relabelled one counts as the
 // meta's), or of a peer without a meta are what a cut-short batch or an
 // unfinished cleanup leaves behind; they are not served and are deleted.
+//
+// # Counts
+//
+// A node's counts (sync.Storage's Counts: live keys, tombstones) are
+// exact, and kept in memory and beside its meta. A batch looks up the
+// key of each record it writes as it stands before the batch, so an
+// overwrite counts nothing and a value replacing a tombstone moves a key
+// between the counts; the counts are written with the meta that ends the
+// batch, in its transaction. Open reads one counts entry per node: a
+// node whose entry was not written with its current meta (a batch cut
+// short by a crash, a store of an older build) is counted from its
+// records, once.
 package store

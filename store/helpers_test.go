@@ -98,7 +98,7 @@ func (b *Badger) writeRecords(peer string, gen uint64, rs []lsync.Record) error 
 		Meta:    lsync.PeerMeta{ID: peer, Generation: gen, MaxVersion: ^uint64(0)},
 		Records: rs,
 	}}}
-	recs, _ := encodeBatch(batch, nil)
+	recs, _ := encodeBatch(batch, nil, nil)
 	ents := append(recs, runsOf(peer, rs)...)
 	return b.inChunks(len(ents), func(txn *badger.Txn, i int) error { return txn.SetEntry(ents[i]) })
 }

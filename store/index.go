@@ -389,6 +389,7 @@ func (b *Badger) sweepIndex() (int, error) {
 	var sets []*badger.Entry
 	var next []byte
 	var metas metaCache
+	var swept tombstonesSwept
 	dropped := 0
 	err := b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
@@ -412,7 +413,7 @@ func (b *Badger) sweepIndex() (int, error) {
 			if err != nil {
 				return err
 			}
-			dels = append(dels, collected...)
+			dels = swept.add(dels, metas.id, collected)
 			checked += n
 			switch {
 			case live == nil:
@@ -429,6 +430,9 @@ func (b *Badger) sweepIndex() (int, error) {
 		err = b.deleteKeys(dels)
 	}
 	if err == nil {
+		err = b.lessTombstones(swept.by)
+	}
+	if err == nil {
 		err = b.setEntries(sets)
 	}
 	if err != nil {
@@ -436,6 +440,31 @@ func (b *Badger) sweepIndex() (int, error) {
 	}
 	b.sweepFrom = next
 	return dropped, nil
+}
+
+// tombstonesSwept gathers the collected tombstones a sweep deletes, each
+// once (a run and its trimmed copy, which a crash can leave side by
+// side, name the same record), and how many of each node.
+type tombstonesSwept struct {
+	keys map[string]bool
+	by   map[string]int
+}
+
+// add appends to dels the record keys of node id in collected not seen
+// before.
+func (t *tombstonesSwept) add(dels [][]byte, id string, collected [][]byte) [][]byte {
+	for _, k := range collected {
+		if t.keys[string(k)] {
+			continue
+		}
+		if t.keys == nil {
+			t.keys, t.by = make(map[string]bool), make(map[string]int)
+		}
+		t.keys[string(k)] = true
+		t.by[id]++
+		dels = append(dels, k)
+	}
+	return dels
 }
 
 // liveEntries is the part of a run that still names stored records.

@@ -23,86 +23,81 @@ import (
 // Close, after which Load returns ErrClosed); a concurrent Apply may or may
 // not be reflected in what fn is given for a peer.
 func (b *Badger) Load(fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
-	return b.load(true, func(meta lsync.PeerMeta, recs []lsync.Record, _ lsync.Counts) error { return fn(meta, recs) })
+	return b.load(true, fn)
 }
 
-// LoadMeta is Load without the records: fn gets each peer's meta and the
-// counts of its servable records, which stay on disk (the core reads them
-// through Scan and Get).
+// LoadMeta is Load without the records: fn gets each peer's meta; the
+// records stay on disk (the core reads them through Scan and Get, and
+// their counts through Counts).
 //
 // After a crash (or a run whose writes failed) the cleanup is Load's:
 // unservable records are deleted, read up to their header only, so the
 // boot reads every record. After a clean shutdown there is nothing to clean
-// up, and LoadMeta reads metadata only: the metas, the counts saved at
-// shutdown (SaveCounts; zero where none match), and the version index's
-// runs above each watermark. The caller corrects the counts with Count
-// while it runs.
-func (b *Badger) LoadMeta(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error {
+// up, and LoadMeta reads metadata only: the metas and the version index's
+// runs above each watermark.
+func (b *Badger) LoadMeta(fn func(meta lsync.PeerMeta) error) error {
 	if b.tidy {
 		return b.loadTidy(fn)
 	}
-	return b.load(false, func(meta lsync.PeerMeta, _ []lsync.Record, n lsync.Counts) error { return fn(meta, n) })
+	return b.load(false, func(meta lsync.PeerMeta, _ []lsync.Record) error { return fn(meta) })
 }
 
 // loadTidy is LoadMeta after a clean shutdown.
-func (b *Badger) loadTidy(fn func(meta lsync.PeerMeta, n lsync.Counts) error) error {
+func (b *Badger) loadTidy(fn func(meta lsync.PeerMeta) error) error {
 	ids, err := b.peerIDs()
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
 	}
 	for _, id := range ids {
-		meta, n, found, err := b.loadPeerMeta(id)
+		meta, found, err := b.loadPeerMeta(id)
 		if err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 		if !found {
 			continue
 		}
-		if err := fn(meta, n); err != nil {
+		if err := fn(meta); err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 	}
 	return nil
 }
 
-// loadPeerMeta reads one peer's meta and saved counts, and trims its runs
-// above the watermark (cheap: a seek, and none after a clean shutdown but
-// in a store written before runs were trimmed at every boot).
-func (b *Badger) loadPeerMeta(id string) (meta lsync.PeerMeta, n lsync.Counts, found bool, err error) {
+// loadPeerMeta reads one peer's meta and trims its runs above the
+// watermark (cheap: a seek, and none after a clean shutdown but in a store
+// written before runs were trimmed at every boot).
+func (b *Badger) loadPeerMeta(id string) (meta lsync.PeerMeta, found bool, err error) {
 	if err := b.acquire(); err != nil {
-		return meta, n, false, err
+		return meta, false, err
 	}
 	defer b.mu.RUnlock()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	err = b.db.View(func(txn *badger.Txn) error {
 		var err error
-		if meta, found, err = getMeta(txn, id); err != nil || !found {
-			return err
-		}
-		n, _, err = savedCounts(txn, meta)
+		meta, found, err = getMeta(txn, id)
 		return err
 	})
 	if err != nil || !found {
-		return meta, n, false, err
+		return meta, false, err
 	}
-	return meta, n, true, b.trimIndex(id, meta.MaxVersion)
+	return meta, true, b.trimIndex(id, meta.MaxVersion)
 }
 
-func (b *Badger) load(values bool, fn func(meta lsync.PeerMeta, recs []lsync.Record, n lsync.Counts) error) error {
+func (b *Badger) load(values bool, fn func(meta lsync.PeerMeta, recs []lsync.Record) error) error {
 	ids, err := b.peerIDs()
 	if err != nil {
 		return fmt.Errorf("store: load: %w", err)
 	}
 	for _, id := range ids {
-		meta, recs, n, found, err := b.loadPeer(id, values)
+		meta, recs, found, err := b.loadPeer(id, values)
 		if err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 		if !found {
 			continue
 		}
-		if err := fn(meta, recs, n); err != nil {
+		if err := fn(meta, recs); err != nil {
 			return fmt.Errorf("store: load: peer %q: %w", id, err)
 		}
 	}
@@ -133,20 +128,22 @@ func (b *Badger) peerIDs() ([]string, error) {
 	return ids, err
 }
 
-// loadPeer reads one peer (its records' values too if values is set) and
-// deletes its unservable records. It holds wmu
+// loadPeer reads one peer (its records' values too if values is set),
+// deletes its unservable records and stores the counts of the rest. It
+// holds wmu
 // so that the meta it judges the records by is the one on disk: otherwise a
 // concurrent Apply could commit records above the meta we read, and we would
 // delete them just before their meta lands.
-func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []lsync.Record, n lsync.Counts, found bool, err error) {
+func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []lsync.Record, found bool, err error) {
 	if err := b.acquire(); err != nil {
-		return lsync.PeerMeta{}, nil, n, false, err
+		return lsync.PeerMeta{}, nil, false, err
 	}
 	defer b.mu.RUnlock()
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 
 	var stale [][]byte
+	var n lsync.Counts
 	err = b.db.View(func(txn *badger.Txn) error {
 		var err error
 		var rl *relabel
@@ -183,10 +180,7 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 					stale = append(stale, item.KeyCopy(nil))
 					return nil
 				}
-				n.Records++
-				if tomb {
-					n.Tombstones++
-				}
+				tally(&n, held(meta, rl, gen, ver, flags), 1)
 				if !values {
 					return nil
 				}
@@ -204,21 +198,25 @@ func (b *Badger) loadPeer(id string, values bool) (meta lsync.PeerMeta, recs []l
 		return nil
 	})
 	if err != nil || !found {
-		return lsync.PeerMeta{}, nil, n, false, err
+		return lsync.PeerMeta{}, nil, false, err
 	}
 	if err := b.deleteKeys(stale); err != nil {
-		return lsync.PeerMeta{}, nil, n, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
+		return lsync.PeerMeta{}, nil, false, fmt.Errorf("delete %d unservable records: %w", len(stale), err)
 	}
 	if err := b.trimIndex(id, meta.MaxVersion); err != nil {
-		return lsync.PeerMeta{}, nil, n, false, err
+		return lsync.PeerMeta{}, nil, false, err
 	}
+	if err := b.db.Update(func(txn *badger.Txn) error { return txn.SetEntry(countsEntry(&meta, n)) }); err != nil {
+		return lsync.PeerMeta{}, nil, false, fmt.Errorf("store counts: %w", err)
+	}
+	b.book.set(id, n)
 	if len(stale) > 0 {
 		b.log.Info().Str("peer", id).Int("records", len(stale)).
 			Uint64("generation", meta.Generation).Uint64("max_version", meta.MaxVersion).
 			Msg("store: deleted records of another generation or above the watermark")
 	}
 	sortByVersion(recs)
-	return meta, recs, n, true, nil
+	return meta, recs, true, nil
 }
 
 func sortByVersion(recs []lsync.Record) {

@@ -141,11 +141,15 @@ func (b *Badger) relabelMarkers(batch *lsync.Batch) (map[string][]byte, error) {
 
 // metaEntries returns the entries that commit m, the meta of change c: with
 // a relabel, its marker goes in the same transaction, as the meta at the
-// new generation vouches for the records only through it.
-func metaEntries(m *lsync.PeerMeta, marks map[string][]byte) []*badger.Entry {
+// new generation vouches for the records only through it; so do the
+// node's counts at m, if counts has them.
+func metaEntries(m *lsync.PeerMeta, marks map[string][]byte, counts map[string]lsync.Counts) []*badger.Entry {
 	es := []*badger.Entry{badger.NewEntry(metaKey(m.ID), encodeMeta(m))}
 	if v, ok := marks[m.ID]; ok {
 		es = append(es, badger.NewEntry(relabelKey(m.ID), v))
+	}
+	if n, ok := counts[m.ID]; ok {
+		es = append(es, countsEntry(m, n))
 	}
 	return es
 }

@@ -41,6 +41,9 @@ type Badger struct {
 	tidy   bool
 	untidy atomic.Bool
 
+	// book holds every stored node's counts (Counts).
+	book countBook
+
 	// sweepFrom is where the next SweepIndex resumes (after the index
 	// prefix); nil starts from the beginning. Guarded by wmu.
 	sweepFrom []byte
@@ -85,6 +88,10 @@ func Open(opts Options) (*Badger, error) {
 		b.relabelChunk = opts.relabelChunk
 	}
 	if err := b.ensureIndex(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
+	}
+	if err := b.openCounts(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %q: %w", opts.Dir, err)
 	}

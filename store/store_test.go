@@ -139,7 +139,7 @@ func TestBatchTooBigForOneTxn(t *testing.T) {
 				{Meta: meta("big", 1, n), Records: rs},
 				{Meta: meta("small", 2, 1), Records: recs("s", 0, 1, 10)},
 			}}
-			if s.fitsOneTxn(encodeBatch(batch, nil)) { // records, index, metas
+			if s.fitsOneTxn(encodeBatch(batch, nil, nil)) { // records, index, metas
 				t.Fatal("test batch fits one transaction; it must not")
 			}
 			mustApply(t, s, batch)
@@ -218,7 +218,7 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				batch := &lsync.Batch{Changes: []lsync.PeerChange{{
 					Meta: meta("p", 1, from+uint64(len(next))), Reset: reset, Records: next,
 				}}}
-				if s.fitsOneTxn(encodeBatch(batch, nil)) {
+				if s.fitsOneTxn(encodeBatch(batch, nil, nil)) {
 					t.Fatal("batch fits one transaction; it must not")
 				}
 				s = applyCut(t, s, dir, batch, cut)
@@ -226,13 +226,13 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				// The node boots with LoadMeta (which does the cleanup here);
 				// Load must then find the same.
 				var view lsync.PeerMeta
-				var counts lsync.Counts
-				if err := s.LoadMeta(func(m lsync.PeerMeta, n lsync.Counts) error {
-					view, counts = m, n
+				if err := s.LoadMeta(func(m lsync.PeerMeta) error {
+					view = m
 					return nil
 				}); err != nil {
 					t.Fatal(err)
 				}
+				counts := s.Counts("p")
 				g := loadAll(t, s)["p"]
 				want := map[string]uint64{}
 				if !reset {
@@ -275,7 +275,7 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				if view != g.meta || counts != (lsync.Counts{Records: len(g.recs)}) || !reflect.DeepEqual(scanned, g.recs) {
+				if view != g.meta || counts != (lsync.Counts{Live: len(g.recs)}) || !reflect.DeepEqual(scanned, g.recs) {
 					t.Fatalf("LoadMeta gave %+v with %+v and Scan %d records; Load %+v with %d", view, counts, len(scanned), g.meta, len(g.recs))
 				}
 				// The rest of the batch, sent again above the watermark,
@@ -298,6 +298,9 @@ func TestCrashInSplitBatchKeepsPrefixComplete(t *testing.T) {
 				}
 				if n := indexCount(t, s, "p"); n < len(want) {
 					t.Fatalf("%d index entries for %d records", n, len(want))
+				}
+				if n := s.Counts("p"); n != (lsync.Counts{Live: len(want)}) {
+					t.Fatalf("counts %+v after the rest, want %d live keys", n, len(want))
 				}
 			})
 		}

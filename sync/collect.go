@@ -36,7 +36,7 @@ const collectScanLimit = 1 << 12
 // than graceMs at nowMs, or returns nil when it holds none.
 func (s *State) PlanCollect(nowMs, graceMs uint64) *TombstoneScan {
 	p := s.self
-	if _, tombs := s.counts(p); tombs == 0 {
+	if s.counts(p).Tombstones == 0 {
 		return nil
 	}
 	t := &TombstoneScan{store: s.store, view: p.meta, start: max(p.meta.GCVersion, s.tombFloor),
@@ -99,9 +99,6 @@ func (s *State) FinishCollect(t *TombstoneScan) *Batch {
 		s.tombFloor = max(s.tombFloor, t.floor)
 	default:
 		s.tombFloor = max(s.tombFloor, t.through)
-		if t.through == p.meta.MaxVersion && p.stored != nil {
-			p.stored.tombstones = 0 // the estimate was high: none left
-		}
 	}
 	if len(t.drop) == 0 {
 		return nil

@@ -105,7 +105,8 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 		if p.meta.MaxVersion == 0 {
 			continue
 		}
-		recs, _ := s.counts(p)
+		n := s.counts(p)
+		recs := n.Live + n.Tombstones
 		e, known := theirs[p.meta.ID]
 		switch {
 		case !known:

@@ -87,69 +87,21 @@ type peer struct {
 	reborn uint64
 	// directHB is the heartbeat of the node's last Beat taken here.
 	directHB uint64
-	// stored counts what an external Storage holds of the node; nil for
-	// none counted (see count).
-	stored  *storedCounts
-	synMark uint32 // MakeSyn call that already listed this peer
-	leaving bool
-	ghost   bool // known only from digests so far (see ghost.go)
-	word    word // what it last said of itself (see claims.go)
-	lag     lag  // its watermark as digests claim it (see lag.go)
+	synMark  uint32 // MakeSyn call that already listed this peer
+	leaving  bool
+	ghost    bool // known only from digests so far (see ghost.go)
+	word     word // what it last said of itself (see claims.go)
+	lag      lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
 	// local node's tombFloor.
 }
 
-// storedCounts count what an external Storage holds of a node (the
-// core's own MemRecords count exactly): an estimate that counts an overwritten key
-// twice until the driver recounts (CorrectCounts).
-type storedCounts struct {
-	records, tombstones int
-}
-
 func newPeer(meta PeerMeta) *peer { return &peer{meta: meta} }
 
-// counts returns what the storage holds of p: records (tombstones
-// included) and tombstones.
-func (s *State) counts(p *peer) (records, tombstones int) {
-	if s.mem != nil {
-		return s.mem.counts(p.meta.ID)
-	}
-	if p.stored == nil {
-		return 0, 0
-	}
-	return p.stored.records, p.stored.tombstones
-}
-
-// count follows a committed change in p's estimated counts (external
-// storage only: the core's own MemRecords count themselves).
-func (s *State) count(p *peer, c *PeerChange) {
-	if c.Reset && p == s.self {
-		s.tombFloor = 0
-	}
-	if s.mem != nil {
-		return
-	}
-	if p.stored == nil {
-		if !c.Reset && len(c.Records) == 0 {
-			return // nothing counted, nothing to take away
-		}
-		p.stored = &storedCounts{}
-	}
-	n := p.stored
-	if c.Reset {
-		n.records, n.tombstones = 0, 0
-	}
-	for i := range c.Records {
-		n.records++
-		if c.Records[i].Tombstone {
-			n.tombstones++
-		}
-	}
-	n.records = max(0, n.records-len(c.Drop))
-	n.tombstones = max(0, n.tombstones-len(c.Drop))
-}
+// counts returns what the storage holds of p.
+func (s *State) counts(p *peer) Counts { return s.store.Counts(p.meta.ID) }
 
 // State is the replicated state of a cluster as seen by one node, and the
 // scuttlebutt logic over it. It is not safe for concurrent use: the node
@@ -283,16 +235,13 @@ func (s *State) Restore(meta PeerMeta, recs []Record) error {
 	return nil
 }
 
-// RestoreMeta loads one node's persisted meta at boot, with counts of
-// what the external Storage holds of it; records stay in the storage.
-func (s *State) RestoreMeta(meta PeerMeta, n Counts) error {
+// RestoreMeta loads one node's persisted meta at boot; its records, and
+// their counts, stay in the external Storage.
+func (s *State) RestoreMeta(meta PeerMeta) error {
 	if s.mem != nil {
 		return fmt.Errorf("%w: restore %s: no external storage to read records from; use Restore", ErrInvalidConfig, meta.ID)
 	}
-	if s.restoreMeta(meta) {
-		p := s.peers[meta.ID]
-		p.stored = &storedCounts{records: n.Records, tombstones: n.Tombstones}
-	}
+	s.restoreMeta(meta)
 	return nil
 }
 
@@ -343,47 +292,16 @@ func (s *State) Commit(b *Batch) {
 		}
 		if p == s.self {
 			s.cfg.Self.Generation = c.Meta.Generation // changed by a refutation
+			if c.Reset {
+				s.tombFloor = 0 // refilled: its tombstones are new ones
+			}
 		}
-		s.count(p, c)
 		if p != s.self && (len(c.Records) > 0 || c.Reset) {
 			s.touch(p)
 		}
 		p.meta = c.Meta
 		s.committedLag(p, c)
 	}
-}
-
-// CountsOf returns what the core holds of a node and its record counts
-// (estimates: see PeerInfo.Keys), for recounting them from the storage
-// outside the core's lock (CorrectCounts).
-func (s *State) CountsOf(id string) (PeerMeta, Counts, bool) {
-	p := s.peers[id]
-	if p == nil {
-		return PeerMeta{}, Counts{}, false
-	}
-	recs, tombs := s.counts(p)
-	return p.meta, Counts{Records: recs, Tombstones: tombs}, true
-}
-
-// CorrectCounts replaces a node's estimated counts by counted, the records
-// of view (at its generation, up to its watermark) as the storage holds
-// them, plus what the core counted since it gave out view with before.
-// A node reset since (another generation) keeps its counts. With the
-// core's own MemRecords the counts are exact already and nothing changes.
-func (s *State) CorrectCounts(view PeerMeta, before, counted Counts) {
-	p := s.peers[view.ID]
-	if p == nil || s.mem != nil || p.meta.Generation != view.Generation || p.meta.MaxVersion < view.MaxVersion {
-		return // reset since: what was counted is gone
-	}
-	if p.stored == nil {
-		if counted == (Counts{}) {
-			return // none counted before, none now
-		}
-		p.stored = &storedCounts{}
-	}
-	n := p.stored
-	n.records = max(0, counted.Records+n.records-before.Records)
-	n.tombstones = min(n.records, max(0, counted.Tombstones+n.tombstones-before.Tombstones))
 }
 
 // Storage is where the core reads its committed records from: the one
@@ -521,7 +439,10 @@ type PeerInfo struct {
 	PeerMeta
 	Heartbeat uint64
 	Leaving   bool
-	Keys      int
+	// Keys is the node's live keys as the storage holds them: each key
+	// whose current record is a value counts once, overwritten or not;
+	// deleted keys (tombstones) do not count (Counts.Live).
+	Keys int
 }
 
 // Peers returns every known node except the local one, sorted by id.
@@ -546,8 +467,7 @@ func (s *State) Peer(id string) (PeerInfo, bool) {
 }
 
 func (s *State) info(p *peer) PeerInfo {
-	recs, tombs := s.counts(p)
-	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Leaving: p.leaving, Keys: recs - tombs}
+	return PeerInfo{PeerMeta: p.meta, Heartbeat: p.heartbeat, Leaving: p.leaving, Keys: s.counts(p).Live}
 }
 
 // Get returns a node's record for key, tombstones included. A failed

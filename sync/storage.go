@@ -6,8 +6,8 @@ import (
 )
 
 // Storage is where the core reads the records it has committed: the core
-// itself keeps only each node's meta, heartbeat and counts (etcd raft's
-// Storage is the model). The node passes its Badger store; with none
+// itself keeps only each node's meta and heartbeat (etcd raft's Storage is
+// the model). The node passes its Badger store; with none
 // (Config.Storage nil) the core keeps its records in MemRecords of its
 // own, which the simulator and tests use. An in-memory Storage to pass
 // as Config.Storage is sync/memstore's.
@@ -18,7 +18,8 @@ import (
 // committed meta) and must never return anything the view does not vouch
 // for. Reads may run beside the core's writes: the driver reads deltas
 // (DeltaFill) and tombstone collections (TombstoneScan) outside its lock,
-// and Get is called without it; the core's steps themselves read nothing.
+// and Get is called without it; the core's steps themselves read nothing
+// but Counts, which answers from memory.
 //
 // A change with Relabel keeps the node's records and serves them at the
 // new generation from then on: a Storage that keeps a generation per
@@ -42,12 +43,21 @@ type Storage interface {
 	// Get returns the servable record of key of peer (tombstones
 	// included), against the storage's own meta of peer.
 	Get(peer, key string) (Record, bool, error)
+	// Counts returns what the storage holds of a node, exactly: the core
+	// calls it under its owner's lock (PeerInfo.Keys, and to skip a
+	// collection with no tombstone to collect), beside the storage's
+	// writes, so it answers from memory. A batch counts once it is
+	// applied, which may be a moment before the core commits it.
+	Counts(id string) Counts
 }
 
-// Counts are a node's records as the store holds them at boot: all of
-// them (tombstones included) and the tombstones.
+// Counts are what a storage holds of one node. Live is its keys whose
+// current record is a value, not a tombstone: each key once, however
+// often it was overwritten. Tombstones are its deleted keys whose
+// tombstone the storage still holds; a tombstone collected at the node's
+// horizon may count until the storage deletes it.
 type Counts struct {
-	Records    int
+	Live       int
 	Tombstones int
 }
 
@@ -154,12 +164,13 @@ func (m *MemRecords) restore(meta PeerMeta, recs []Record) {
 	}
 }
 
-// counts returns the node's records and tombstones.
-func (m *MemRecords) counts(id string) (records, tombstones int) {
+// Counts implements Storage. MemRecords deletes collected tombstones as
+// it applies a horizon, so none of them counts.
+func (m *MemRecords) Counts(id string) Counts {
 	if p := m.peers[id]; p != nil {
-		return len(p.records), p.tombstones
+		return Counts{Live: len(p.records) - p.tombstones, Tombstones: p.tombstones}
 	}
-	return 0, 0
+	return Counts{}
 }
 
 // Scan implements Storage.

@@ -2,12 +2,13 @@ package sync
 
 import (
 	"fmt"
+	"math/rand"
 	"testing"
 )
 
 // external makes newTestState give its states an external MemRecords, as
-// the node gives its Badger: the core then keeps only metadata and
-// estimated counts, and commitTo applies each batch before Commit. The
+// the node gives its Badger: the core then keeps only metadata, and
+// commitTo applies each batch before Commit. The
 // tests of this package run one at a time, and read it from theirs.
 var external bool
 
@@ -40,45 +41,68 @@ func commitTo(s *State, b *Batch) {
 	s.Commit(b)
 }
 
-// TestExternalCounts: with an external storage the core counts an
-// overwritten key twice (it reads nothing to know) and never below the
-// truth; a collection that finds no tombstone left corrects the estimate,
-// and CollectTombstones reads no record twice once it found none.
-func TestExternalCounts(t *testing.T) {
-	external = true
-	defer func() { external = false }()
-	s := newTestState(t, "me", 1)
-	write(t, s, "a", "1", "b", "2")
-	write(t, s, "a", "3")
-	del(t, s, 10, "b")
-	write(t, s, "b", "4") // the tombstone is overwritten
-	info, _ := s.Peer("me")
-	if recs, tombs := s.counts(s.self); recs != 5 || tombs != 1 || info.Keys != 4 {
-		t.Fatalf("estimate %d records %d tombstones, %d keys; want 5, 1, 4", recs, tombs, info.Keys)
-	}
-	if b := s.CollectTombstones(1_000_000, 1); b != nil {
-		t.Fatalf("collected %v: no tombstone is current", b.Changes[0].Drop)
-	}
-	if _, tombs := s.counts(s.self); tombs != 0 || s.tombFloor != s.Self().MaxVersion {
-		t.Fatalf("after a collection that found none: %d tombstones, floor %d of %d", tombs, s.tombFloor, s.Self().MaxVersion)
-	}
-	// A young tombstone stops the collection; the floor stays below it.
-	del(t, s, 100, "a")
-	ver := s.Self().MaxVersion
-	if b := s.CollectTombstones(150, 1000); b != nil {
-		t.Fatalf("collected a young tombstone: %v", b.Changes[0].Drop)
-	}
-	if s.tombFloor != ver-1 {
-		t.Fatalf("floor %d, want %d", s.tombFloor, ver-1)
-	}
-	b := s.CollectTombstones(5000, 1000)
-	if b == nil || fmt.Sprint(b.Changes[0].Drop) != "[a]" || b.Changes[0].Meta.GCVersion != ver {
-		t.Fatalf("collection of the old tombstone: %+v", b)
-	}
-	commitTo(s, b)
-	if keys := s.Keys("me"); fmt.Sprint(keys) != "[b]" {
-		t.Fatalf("keys %v after the collection, want [b]", keys)
-	}
+// TestKeysCountLiveKeys: a node's Keys are its live keys as the storage
+// counts them, with the core's own records and an external storage
+// alike, on the writer and on a replica: an overwrite counts once, a
+// deleted key not at all, a key set again after its deletion once more.
+func TestKeysCountLiveKeys(t *testing.T) {
+	bothStorages(t, func(t *testing.T) {
+		rng := rand.New(rand.NewSource(1))
+		s, r := newTestState(t, "me", 1), newTestState(t, "replica", 1)
+		steps := []struct {
+			name        string
+			do          func()
+			keys, tombs int
+		}{
+			{"two keys", func() { write(t, s, "a", "1", "b", "2") }, 2, 0},
+			{"an overwrite", func() { write(t, s, "a", "3") }, 2, 0},
+			{"overwritten twice in one batch", func() { write(t, s, "c", "1", "c", "2") }, 3, 0},
+			{"a delete", func() { del(t, s, 10, "b") }, 2, 1},
+			{"a delete of a key never set", func() { del(t, s, 10, "x") }, 2, 2},
+			{"set again after its delete", func() { write(t, s, "b", "4") }, 3, 1},
+		}
+		for _, st := range steps {
+			st.do()
+			exchange(t, s, r, rng)
+			own, _ := s.Peer("me")
+			held, _ := r.Peer("me")
+			if n := s.counts(s.self); own.Keys != st.keys || held.Keys != st.keys || n.Tombstones != st.tombs {
+				t.Fatalf("after %s: %d keys here, %d on the replica, %d tombstones; want %d keys, %d tombstones",
+					st.name, own.Keys, held.Keys, n.Tombstones, st.keys, st.tombs)
+			}
+		}
+		// Collected tombstones leave the live keys as they were.
+		commitTo(s, s.CollectTombstones(1_000_000, 1))
+		if own, _ := s.Peer("me"); own.Keys != 3 || s.counts(s.self).Tombstones != 0 {
+			t.Fatalf("after the collection: %d keys, %+v", own.Keys, s.counts(s.self))
+		}
+	})
+}
+
+// TestCollectionStopsAtYoungTombstone: a collection that meets a young
+// tombstone collects nothing and leaves the floor below it; once it is
+// old enough the next collection takes it.
+func TestCollectionStopsAtYoungTombstone(t *testing.T) {
+	bothStorages(t, func(t *testing.T) {
+		s := newTestState(t, "me", 1)
+		write(t, s, "a", "1", "b", "2")
+		del(t, s, 100, "a")
+		ver := s.Self().MaxVersion
+		if b := s.CollectTombstones(150, 1000); b != nil {
+			t.Fatalf("collected a young tombstone: %v", b.Changes[0].Drop)
+		}
+		if s.tombFloor != ver-1 {
+			t.Fatalf("floor %d, want %d", s.tombFloor, ver-1)
+		}
+		b := s.CollectTombstones(5000, 1000)
+		if b == nil || fmt.Sprint(b.Changes[0].Drop) != "[a]" || b.Changes[0].Meta.GCVersion != ver {
+			t.Fatalf("collection of the old tombstone: %+v", b)
+		}
+		commitTo(s, b)
+		if keys := s.Keys("me"); fmt.Sprint(keys) != "[b]" {
+			t.Fatalf("keys %v after the collection, want [b]", keys)
+		}
+	})
 }
 
 // TestCollectionReadsInBoundedSteps: a collection reads at most
@@ -125,13 +149,13 @@ func TestMemRecordsCollectsOnHorizon(t *testing.T) {
 		{Key: "c", Version: 3, Tombstone: true},
 		{Key: "d", Version: 4, Tombstone: true},
 	}}}})
-	if recs, tombs := m.counts("p"); recs != 4 || tombs != 3 {
-		t.Fatalf("before: %d records, %d tombstones", recs, tombs)
+	if n := m.Counts("p"); n != (Counts{Live: 1, Tombstones: 3}) {
+		t.Fatalf("before: %+v", n)
 	}
 	meta.GCVersion = 3
 	m.Apply(&Batch{Changes: []PeerChange{{Meta: meta}}})
-	if recs, tombs := m.counts("p"); recs != 2 || tombs != 1 {
-		t.Fatalf("after the horizon: %d records, %d tombstones; want b and d", recs, tombs)
+	if n := m.Counts("p"); n != (Counts{Live: 1, Tombstones: 1}) {
+		t.Fatalf("after the horizon: %+v; want b and d", n)
 	}
 	for key, want := range map[string]bool{"a": false, "b": true, "c": false, "d": true} {
 		if _, ok, _ := m.Get("p", key); ok != want {

@@ -316,8 +316,8 @@ func TestRefutationReadsNothing(t *testing.T) {
 	if _, err := st.Scan(s.Self(), 0, func(r *Record) bool { served = append(served, r.Key); return true }); err != nil || len(served) != 2 {
 		t.Fatalf("records served at generation 1001: %v %v, want a and b", served, err)
 	}
-	if view, n, _ := s.CountsOf("me"); view.Generation != 1001 || n.Records != 2 {
-		t.Fatalf("counts at generation %d: %d records, want 2 at 1001", view.Generation, n.Records)
+	if info, _ := s.Peer("me"); info.Generation != 1001 || info.Keys != 2 {
+		t.Fatalf("keys at generation %d: %d, want 2 at 1001", info.Generation, info.Keys)
 	}
 }
 

@@ -260,9 +260,9 @@ func (e *Engine) Restore(meta lsync.PeerMeta, recs []lsync.Record, now time.Time
 }
 
 // RestoreMeta is Restore for an engine reading its records from a
-// Storage: the meta and counts only.
-func (e *Engine) RestoreMeta(meta lsync.PeerMeta, n lsync.Counts, now time.Time) error {
-	if err := e.state.RestoreMeta(meta, n); err != nil {
+// Storage: the meta only (the Storage counts the records).
+func (e *Engine) RestoreMeta(meta lsync.PeerMeta, now time.Time) error {
+	if err := e.state.RestoreMeta(meta); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	if meta.ID != e.cfg.Self.ID {

@@ -42,18 +42,6 @@ func (e *Engine) Addresses() []string {
 	return append(e.state.Addresses(), e.state.ProvingAddresses()...)
 }
 
-// CountsOf is a node's metadata and record counts, to recount them from
-// the storage without the lock (CorrectCounts).
-func (e *Engine) CountsOf(id string) (lsync.PeerMeta, lsync.Counts, bool) {
-	return e.state.CountsOf(id)
-}
-
-// CorrectCounts replaces the counts before (from CountsOf at view) with
-// those counted in the storage (sync.State.CorrectCounts).
-func (e *Engine) CorrectCounts(view lsync.PeerMeta, before, counted lsync.Counts) {
-	e.state.CorrectCounts(view, before, counted)
-}
-
 // Liveness is what the engine believes of a peer's health.
 type Liveness struct {
 	// State is the detector's; Tracked is false for a peer never seen

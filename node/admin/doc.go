@@ -25,9 +25,11 @@
 //
 //	GET    /peers              every other node: id, alias, addr, state, phi,
 //	                           last_heard_ms, heartbeat, boot, max_version,
-//	                           generation, keys
+//	                           generation, keys (its live keys as this node
+//	                           holds them)
 //	GET    /status             this node: id, alias, addr, cluster, generation,
-//	                           heartbeat, boot, max_version, keys, peers, uptime_ns,
+//	                           heartbeat, boot, max_version, keys (live keys:
+//	                           each once, deleted ones not), peers, uptime_ns,
 //	                           time, phi_threshold, data_dir, stats (counters),
 //	                           store (disk use)
 //	GET    /kv/{peer}?after=&limit=

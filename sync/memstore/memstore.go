@@ -43,3 +43,10 @@ func (m *MemStorage) Get(peer, key string) (lsync.Record, bool, error) {
 	defer m.mu.RUnlock()
 	return m.records.Get(peer, key)
 }
+
+// Counts implements lsync.Storage.
+func (m *MemStorage) Counts(id string) lsync.Counts {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.records.Counts(id)
+}

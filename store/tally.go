@@ -1,0 +1,156 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// keyState is what the store holds at one key of a node.
+type keyState uint8
+
+const (
+	keyAbsent keyState = iota
+	keyLive
+	keyTombstone
+)
+
+// held is what a stored record of generation gen at version ver is to the
+// node of meta (rl its relabel marker, nil if none): nothing unless meta
+// vouches for it, being of its generation and at or below its watermark.
+func held(meta lsync.PeerMeta, rl *relabel, gen, ver uint64, flags byte) keyState {
+	switch {
+	case !ofGeneration(gen, meta.Generation, rl) || ver > meta.MaxVersion:
+		return keyAbsent
+	case flags&flagTombstone != 0:
+		return keyTombstone
+	}
+	return keyLive
+}
+
+func stateOf(r *lsync.Record) keyState {
+	if r.Tombstone {
+		return keyTombstone
+	}
+	return keyLive
+}
+
+// tally adds d (1 or -1) keys in state s to n.
+func tally(n *lsync.Counts, s keyState, d int) {
+	switch s {
+	case keyLive:
+		n.Live += d
+	case keyTombstone:
+		n.Tombstones += d
+	}
+}
+
+// batchCounts returns what the store holds of each node a batch changes
+// (removals apart) once it is applied. A write does not say what it
+// replaces, so the key of each record, and of each collected tombstone,
+// is looked up as it is before the batch: an overwrite then counts
+// nothing, a value that replaces a tombstone moves a key from one count to
+// the other. Nothing is looked up for a node reset by the batch or
+// holding nothing yet, as a catch-up from scratch is. It runs after
+// forget and before anything of the batch is written; the caller holds
+// wmu.
+func (b *Badger) batchCounts(batch *lsync.Batch) (map[string]lsync.Counts, error) {
+	out := make(map[string]lsync.Counts, len(batch.Changes))
+	err := b.db.View(func(txn *badger.Txn) error {
+		for i := range batch.Changes {
+			c := &batch.Changes[i]
+			if c.Remove {
+				continue
+			}
+			n, err := changeCounts(txn, c)
+			if err != nil {
+				return fmt.Errorf("count %q: %w", c.Meta.ID, err)
+			}
+			out[c.Meta.ID] = n
+		}
+		return nil
+	})
+	return out, err
+}
+
+// changeCounts is batchCounts for one change.
+func changeCounts(txn *badger.Txn, c *lsync.PeerChange) (lsync.Counts, error) {
+	var n lsync.Counts
+	var old lsync.PeerMeta
+	var rl *relabel
+	if !c.Reset { // a reset starts from nothing: forget deleted the rest
+		var found bool
+		var err error
+		if old, rl, found, err = getMetaRelabel(txn, c.Meta.ID); err != nil {
+			return n, err
+		}
+		if found {
+			if n, _, err = storedCounts(txn, old, rl); err != nil {
+				return n, err
+			}
+		}
+	}
+	k := keyLookup{txn: txn, meta: old, rl: rl, none: n == (lsync.Counts{})}
+	seen := make(map[string]keyState, len(c.Records)+len(c.Drop))
+	was := func(key string) (keyState, error) {
+		if s, ok := seen[key]; ok {
+			return s, nil
+		}
+		return k.state(key)
+	}
+	for j := range c.Records {
+		r := &c.Records[j]
+		before, err := was(r.Key)
+		if err != nil {
+			return n, err
+		}
+		after := stateOf(r)
+		tally(&n, before, -1)
+		tally(&n, after, 1)
+		seen[r.Key] = after
+	}
+	for _, key := range c.Drop {
+		before, err := was(key)
+		if err != nil {
+			return n, err
+		}
+		tally(&n, before, -1)
+		seen[key] = keyAbsent
+	}
+	return n, nil
+}
+
+// keyLookup reads what the store holds at keys of one node before a batch.
+type keyLookup struct {
+	txn  *badger.Txn
+	meta lsync.PeerMeta // the node's stored meta
+	rl   *relabel
+	none bool // the node holds nothing: no need to look
+	buf  []byte
+}
+
+func (k *keyLookup) state(key string) (keyState, error) {
+	if k.none {
+		return keyAbsent, nil
+	}
+	k.buf = appendRecordKey(k.buf[:0], k.meta.ID, key)
+	item, err := k.txn.Get(k.buf)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return keyAbsent, nil
+	}
+	if err != nil {
+		return keyAbsent, err
+	}
+	s := keyAbsent
+	err = item.Value(func(v []byte) error {
+		gen, ver, flags, _, err := decodeRecordHeader(v)
+		if err != nil {
+			return fmt.Errorf("record %q: %w", key, err)
+		}
+		s = held(k.meta, k.rl, gen, ver, flags)
+		return nil
+	})
+	return s, err
+}
