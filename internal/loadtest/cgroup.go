@@ -66,9 +66,8 @@ const (
 
 // Cgroup runs, against one writer: Rounds pairs of N-key catch-ups, by a
 // receiver in an unlimited cgroup and by one in a cgroup limited to
-// Limit; then, with
-// HoldN > 0, a HoldN-key catch-up without limit and that receiver's
-// restart and hold in a limited cgroup.
+// Limit; then, with HoldN > 0, a HoldN-key catch-up without limit and
+// that receiver's restart and hold in a limited cgroup.
 func Cgroup(o CgroupOptions) ([]CgroupResult, error) {
 	if o.N < 1 || (o.HoldN != 0 && o.HoldN < o.N) || o.Limit <= 0 {
 		return nil, fmt.Errorf("loadtest: cgroup: want N ≥ 1, HoldN 0 or ≥ N and a limit, have %d, %d, %d", o.N, o.HoldN, o.Limit)

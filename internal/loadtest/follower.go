@@ -231,8 +231,9 @@ type holdReport struct {
 	Behind uint64 `json:"behind"`
 }
 
-// holdReadEvery paces the hold's reads: a few a second is what a node
-// serving an application sees between bursts.
+// holdReadEvery paces the hold's reads, a hundred a second: enough to
+// touch tables across the whole key range, too few to make the hold a
+// read benchmark.
 const holdReadEvery = 10 * time.Millisecond
 
 // holdGrace is how long past the hold the follower waits for the target:
