@@ -8,6 +8,7 @@
 //	go run ./examples/bench -scenario ingest -n 1000000 -receivers 1,3
 //	go run ./examples/bench -scenario latency -nodes 4,20 -gossip 200ms
 //	go run ./examples/bench -scenario cluster -nodes 20,100 -gossip 1s
+//	go run ./examples/bench -scenario cgroup -n 1000000 -hold-n 10000000
 //
 // convergence, detection and churn run in simulated time (gossip,
 // heartbeat and health check every 1 s, fanout 3, phi threshold 8, MTU
@@ -15,7 +16,9 @@
 // and footprint run real nodes on loopback with Badger on disk, receivers
 // as separate processes of this binary. cluster runs N real nodes in this
 // process on loopback and then the simulator with the same settings,
-// printing one row of each (see cluster.go).
+// printing one row of each (see cluster.go). cgroup runs receivers with
+// the default config in memory cgroups, one limited to 256 MiB, as root
+// (see cgroup.go).
 package main
 
 import (
@@ -69,7 +72,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint, cgroup (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")

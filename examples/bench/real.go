@@ -11,7 +11,7 @@ import (
 
 // Real-socket scenarios: nodes on loopback, receivers as separate processes
 // (this binary re-executed in follower mode), Badger on disk.
-var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true}
+var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true, "cgroup": true}
 
 type realOptions struct {
 	keys      int
@@ -22,6 +22,7 @@ type realOptions struct {
 	idle      time.Duration
 	seed      int64 // -seed, for the cluster scenario
 	memLimit  string
+	cgroup    cgroupOptions
 }
 
 func realFlags(fs *flag.FlagSet, o *realOptions) {
@@ -33,6 +34,7 @@ func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
 	fs.DurationVar(&clusterSoak, "soak", 0, "cluster: keep the real cluster running this long before the crash (false suspicions are counted over it)")
+	cgroupFlags(fs, &o.cgroup)
 }
 
 // runReal runs one real-socket scenario; nodes is the latency cluster size.
@@ -51,6 +53,8 @@ func runReal(sc string, o realOptions, nodes int) ([]any, error) {
 	case "footprint":
 		r, err := loadtest.Footprint(loadtest.Options{Dir: dir}, o.idle)
 		return []any{r}, err
+	case "cgroup":
+		return runCgroup(o, dir)
 	}
 	receivers, err := ints(o.receivers)
 	if err != nil {

@@ -2,11 +2,15 @@ package loadtest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -34,6 +38,10 @@ func FollowerMain(args []string) int {
 	alias := fs.String("follower-alias", "follower", "alias")
 	idle := fs.Duration("follower-idle", 0, "after the target: stay idle this long and report idle RSS and CPU")
 	memLimit := fs.String("follower-memory-limit", "", "the node's memory_limit (e.g. 192MiB); empty: none")
+	var hold holdSpec
+	fs.DurationVar(&hold.d, "follower-hold", 0, "after the target: keep running this long, reading, and report the hold")
+	fs.Uint64Var(&hold.target, "follower-hold-target", 0, "hold: writer version to hold by the hold's end")
+	fs.IntVar(&hold.keys, "follower-hold-keys", 0, "hold: read random writer keys below this index")
 	// Unknown flags (a test binary's) are ignored: parse what we know.
 	if err := fs.Parse(onlyFollowerFlags(args)); err != nil {
 		return 2
@@ -73,6 +81,10 @@ func FollowerMain(args []string) int {
 	}
 	defer n.Close()
 	started := time.Now()
+	goLimit := debug.SetMemoryLimit(-1)
+	if goLimit == math.MaxInt64 {
+		goLimit = 0
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -108,9 +120,17 @@ func FollowerMain(args []string) int {
 			f.Close()
 		}
 	}
+	report := map[string]any{"done_unix_nano": done.UnixNano(), "started_unix_nano": started.UnixNano(), "go_memory_limit": goLimit}
+	if hold.d > 0 {
+		h, interrupted := hold.run(n, &peak, sigs)
+		if interrupted {
+			return 1
+		}
+		report["hold"] = h
+	}
 	peak = peak.max(sampleMem())
-	report := map[string]any{"done_unix_nano": done.UnixNano(), "started_unix_nano": started.UnixNano(), "peak_rss_kb": procStatusKB("VmHWM"),
-		"peak_anon_kb": peak.anonKB, "peak_file_kb": peak.fileKB, "cpu_seconds": cpuSeconds()}
+	report["peak_rss_kb"], report["peak_anon_kb"], report["peak_file_kb"] = procStatusKB("VmHWM"), peak.anonKB, peak.fileKB
+	report["cpu_seconds"] = cpuSeconds()
 	if *idle > 0 {
 		cpu0 := cpuSeconds()
 		select {
@@ -191,4 +211,63 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// holdSpec is a follower's hold: it keeps running for d, reading random
+// writer keys below keys and sampling its memory, and then waits briefly
+// for the writer's version target.
+type holdSpec struct {
+	d      time.Duration
+	target uint64
+	keys   int
+}
+
+// holdReport is what a hold measured.
+type holdReport struct {
+	Seconds float64 `json:"seconds"`
+	Reads   int     `json:"reads"`
+	Misses  int     `json:"misses"` // reads of a key the writer wrote that found nothing
+	// Behind is how many of the writer's versions up to the target the
+	// follower lacked at the end of the hold.
+	Behind uint64 `json:"behind"`
+}
+
+// holdReadEvery paces the hold's reads, a hundred a second: enough to
+// touch tables across the whole key range, too few to make the hold a
+// read benchmark.
+const holdReadEvery = 10 * time.Millisecond
+
+// holdGrace is how long past the hold the follower waits for the target:
+// the writer's last writes need a gossip round or two to arrive.
+const holdGrace = 10 * time.Second
+
+// run holds; interrupted reports a signal that ended it early.
+func (h holdSpec) run(n *node.Node, peak *memSample, sigs <-chan os.Signal) (r holdReport, interrupted bool) {
+	start := time.Now()
+	tick := time.NewTicker(holdReadEvery)
+	defer tick.Stop()
+	for i := 0; time.Since(start) < h.d || (!reached(n, "writer", h.target) && time.Since(start) < h.d+holdGrace); i++ {
+		if i%5 == 0 {
+			*peak = peak.max(sampleMem())
+		}
+		if h.keys > 0 {
+			r.Reads++
+			if _, err := n.Get(context.Background(), "writer", key(rand.IntN(h.keys))); err != nil {
+				r.Misses++
+			}
+		}
+		select {
+		case <-sigs:
+			return r, true
+		case <-tick.C:
+		}
+	}
+	r.Seconds = time.Since(start).Seconds()
+	r.Behind = h.target
+	for _, p := range n.Peers() {
+		if p.ID == "writer" {
+			r.Behind = h.target - min(h.target, p.MaxVersion)
+		}
+	}
+	return r, false
 }

@@ -44,6 +44,9 @@ type Options struct {
 	Args []string
 	// MemoryLimit is the receivers' memory_limit ("192MiB"); empty: none.
 	MemoryLimit string
+	// CgroupProcs is a cgroup's cgroup.procs file; when set, each receiver
+	// enters that cgroup before the follower binary starts.
+	CgroupProcs string
 }
 
 // Result is one measured run.
@@ -177,12 +180,18 @@ func startWriter(dir string) (*node.Node, error) {
 
 // writeAll writes n keys in chunks, returning keys per second.
 func writeAll(n *node.Node, count, valueSize int) (float64, uint64, error) {
+	return writeKeys(n, 0, count, valueSize)
+}
+
+// writeKeys writes the keys from..to-1 in chunks, returning keys per
+// second and the last version.
+func writeKeys(n *node.Node, from, to, valueSize int) (float64, uint64, error) {
 	start := time.Now()
 	var last uint64
 	const chunk = 16384
-	for i := 0; i < count; i += chunk {
+	for i := from; i < to; i += chunk {
 		kvs := make([]node.KV, 0, chunk)
-		for j := i; j < min(count, i+chunk); j++ {
+		for j := i; j < min(to, i+chunk); j++ {
 			kvs = append(kvs, node.KV{Key: key(j), Value: value(valueSize, j)})
 		}
 		vs, err := n.SetMany(context.Background(), kvs)
@@ -191,7 +200,7 @@ func writeAll(n *node.Node, count, valueSize int) (float64, uint64, error) {
 		}
 		last = vs[len(vs)-1]
 	}
-	return float64(count) / time.Since(start).Seconds(), last, nil
+	return float64(to-from) / time.Since(start).Seconds(), last, nil
 }
 
 // Ingest measures receivers that are up while the writer writes.
@@ -358,7 +367,12 @@ type followerReport struct {
 	IdleRSSKB       float64 `json:"idle_rss_kb"`
 	IdleCPUPercent  float64 `json:"idle_cpu_percent"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
-	done            time.Time
+	// GoMemoryLimit is the Go runtime's soft memory limit once the node
+	// started: what it took from memory_limit, GOMEMLIMIT or its cgroup.
+	GoMemoryLimit int64 `json:"go_memory_limit"`
+	// Hold is what a follower run with -follower-hold reports.
+	Hold holdReport `json:"hold"`
+	done time.Time
 }
 
 // FootprintResult is an idle node's memory and CPU.
@@ -409,6 +423,12 @@ func startFollower(o Options, i int, seed string, target uint64) (*follower, err
 		args = append(args, "-follower-memory-limit", o.MemoryLimit)
 	}
 	cmd := exec.Command(exe, args...)
+	if o.CgroupProcs != "" {
+		// The shell moves itself into the cgroup and then becomes the
+		// follower (same pid): everything the follower allocates is
+		// charged to the cgroup, and the node reads its limit at Start.
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, o.CgroupProcs, exe}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), FollowerEnv+"=1")
 	tail := &tailBuffer{max: 8 << 10}
 	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
