@@ -88,6 +88,11 @@ type SustainedResult struct {
 	BytesPerDelivery float64 `json:"b_per_delivery"`
 	NetBytes         float64 `json:"b_per_delivery_net"`
 	IdleBps          float64 `json:"idle_b_per_s_per_node"`
+	// PushShare is the pushes' part of those bytes; Throttled counts the
+	// committed batches (all nodes) the push's rate bound left to the
+	// rounds, which carry them a round later.
+	PushShare float64 `json:"push_share"`
+	Throttled uint64  `json:"push_throttled"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
 	FalseSusp int `json:"false_suspicions"`
@@ -129,15 +134,18 @@ type sustainedReport struct {
 	// and the bytes sent by then.
 	IdleFrom, Start, Finish                int64  `json:",omitempty"`
 	BytesIdleFrom, BytesStart, BytesFinish uint64 `json:",omitempty"`
-	Written, SetErrors                     int64
-	Sampled                                int64             // records written whose number is a multiple of the sample
-	FirstError                             string            `json:",omitempty"`
-	Own                                    uint64            // own version at the end
-	Held                                   map[string]uint64 // every other node's version held
-	Samples                                []arrival
-	Suspicions                             int
-	Missed                                 uint64
-	PeakRSSKB                              float64
+	// Of the bytes from the start to the finish: those of pushes, and
+	// the committed batches the push's rate left to the rounds.
+	PushBytes, Throttled uint64
+	Written, SetErrors   int64
+	Sampled              int64             // records written whose number is a multiple of the sample
+	FirstError           string            `json:",omitempty"`
+	Own                  uint64            // own version at the end
+	Held                 map[string]uint64 // every other node's version held
+	Samples              []arrival
+	Suspicions           int
+	Missed               uint64
+	PeakRSSKB            float64
 }
 
 // arrival is a sampled record of writer W, number I, written at T and
@@ -518,11 +526,13 @@ func (r *sustainedRun) latency(res *SustainedResult, reports map[int]sustainedMs
 // traffic divides the bytes sent over the deliveries, and compares with
 // one record's encoding.
 func (r *sustainedRun) traffic(res *SustainedResult, reports map[int]sustainedMsg) {
-	var gross, idle float64
+	var gross, idle, push float64
 	var idleS float64
 	for _, m := range reports {
 		rep := m.Report
 		gross += float64(rep.BytesFinish - rep.BytesStart)
+		push += float64(rep.PushBytes)
+		res.Throttled += rep.Throttled
 		w := seconds(rep.Start - rep.IdleFrom)
 		if w > 0 {
 			rate := float64(rep.BytesStart-rep.BytesIdleFrom) / w
@@ -532,6 +542,9 @@ func (r *sustainedRun) traffic(res *SustainedResult, reports map[int]sustainedMs
 	}
 	deliveries := float64(res.Records) * float64(r.o.Nodes-1)
 	res.IdleBps = round3(idleS / float64(r.o.Nodes))
+	if gross > 0 {
+		res.PushShare = round3(push / gross)
+	}
 	if deliveries > 0 {
 		res.BytesPerDelivery = round3(gross / deliveries)
 		res.NetBytes = round3((gross - idle) / deliveries)

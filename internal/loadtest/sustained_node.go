@@ -195,7 +195,9 @@ func (s *sustainedNode) measureIdle(start time.Time) {
 	time.Sleep(time.Until(from))
 	s.rep.IdleFrom, s.rep.BytesIdleFrom = time.Now().UnixNano(), s.n.Status().Stats.BytesOut
 	time.Sleep(time.Until(start))
-	s.rep.Start, s.rep.BytesStart = time.Now().UnixNano(), s.n.Status().Stats.BytesOut
+	st := s.n.Status().Stats
+	s.rep.Start, s.rep.BytesStart = time.Now().UnixNano(), st.BytesOut
+	s.rep.PushBytes, s.rep.Throttled = st.PushBytesOut, st.PushesThrottled
 }
 
 // ticks writes, every second from start, the node's own version and what
@@ -319,6 +321,8 @@ func (s *sustainedNode) report() {
 	st := s.n.Status()
 	s.rep.ID, s.rep.Own = s.o.id, st.MaxVersion
 	s.rep.Finish, s.rep.BytesFinish = time.Now().UnixNano(), st.Stats.BytesOut
+	s.rep.PushBytes = st.Stats.PushBytesOut - s.rep.PushBytes
+	s.rep.Throttled = st.Stats.PushesThrottled - s.rep.Throttled
 	s.rep.Held = map[string]uint64{}
 	for _, p := range s.n.Peers() {
 		s.rep.Held[p.ID] = p.MaxVersion
