@@ -93,6 +93,9 @@ type SustainedResult struct {
 	// rounds, which carry them a round later.
 	PushShare float64 `json:"push_share"`
 	Throttled uint64  `json:"push_throttled"`
+	// BytesByType is how those bytes split by message type, largest
+	// first ("synack 60%, ...").
+	BytesByType string `json:"bytes_by_type"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
 	FalseSusp int `json:"false_suspicions"`
@@ -137,6 +140,7 @@ type sustainedReport struct {
 	// Of the bytes from the start to the finish: those of pushes, and
 	// the committed batches the push's rate left to the rounds.
 	PushBytes, Throttled uint64
+	ByType               map[string]uint64 // bytes sent by message type
 	Written, SetErrors   int64
 	Sampled              int64             // records written whose number is a multiple of the sample
 	FirstError           string            `json:",omitempty"`
@@ -544,6 +548,7 @@ func (r *sustainedRun) traffic(res *SustainedResult, reports map[int]sustainedMs
 	res.IdleBps = round3(idleS / float64(r.o.Nodes))
 	if gross > 0 {
 		res.PushShare = round3(push / gross)
+		res.BytesByType = shares(reports, gross)
 	}
 	if deliveries > 0 {
 		res.BytesPerDelivery = round3(gross / deliveries)
@@ -565,6 +570,28 @@ func RecordWireSize(key string, valueSize int, version uint64) int {
 		return len(b)
 	}
 	return push([]lsync.Record{{Key: key, Value: make([]byte, valueSize), Version: version}}) - push(nil)
+}
+
+// shares lists the message types' parts of gross, largest first, down to 1 %.
+func shares(reports map[int]sustainedMsg, gross float64) string {
+	sum := map[string]uint64{}
+	for _, m := range reports {
+		for t, b := range m.Report.ByType {
+			sum[t] += b
+		}
+	}
+	types := make([]string, 0, len(sum))
+	for t := range sum {
+		types = append(types, t)
+	}
+	sort.Slice(types, func(i, j int) bool { return sum[types[i]] > sum[types[j]] })
+	var parts []string
+	for _, t := range types {
+		if pct := 100 * float64(sum[t]) / gross; pct >= 1 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", t, pct))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func mean(xs []float64) float64 {

@@ -198,6 +198,7 @@ func (s *sustainedNode) measureIdle(start time.Time) {
 	st := s.n.Status().Stats
 	s.rep.Start, s.rep.BytesStart = time.Now().UnixNano(), st.BytesOut
 	s.rep.PushBytes, s.rep.Throttled = st.PushBytesOut, st.PushesThrottled
+	s.rep.ByType = bytesByType(s.n)
 }
 
 // ticks writes, every second from start, the node's own version and what
@@ -323,6 +324,9 @@ func (s *sustainedNode) report() {
 	s.rep.Finish, s.rep.BytesFinish = time.Now().UnixNano(), st.Stats.BytesOut
 	s.rep.PushBytes = st.Stats.PushBytesOut - s.rep.PushBytes
 	s.rep.Throttled = st.Stats.PushesThrottled - s.rep.Throttled
+	for t, b := range bytesByType(s.n) {
+		s.rep.ByType[t] = b - s.rep.ByType[t]
+	}
 	s.rep.Held = map[string]uint64{}
 	for _, p := range s.n.Peers() {
 		s.rep.Held[p.ID] = p.MaxVersion
@@ -330,6 +334,29 @@ func (s *sustainedNode) report() {
 	s.rep.Samples, s.rep.Suspicions, s.rep.Missed = s.obs.snapshot()
 	s.rep.PeakRSSKB = procStatusKB("VmHWM")
 	s.emit(sustainedMsg{Type: "report", Report: &s.rep})
+}
+
+// bytesByType reads the node's bytes sent by message type from its
+// metrics: where a run's traffic went.
+func bytesByType(n *node.Node) map[string]uint64 {
+	out := map[string]uint64{}
+	mfs, err := n.Gatherer().Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "leviathan_sent_bytes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "type" {
+					out[l.GetValue()] = uint64(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out
 }
 
 // readCommands delivers stdin's lines until it closes.
