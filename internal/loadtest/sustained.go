@@ -96,6 +96,10 @@ type SustainedResult struct {
 	// BytesByType is how those bytes split by message type, largest
 	// first ("synack 60%, ...").
 	BytesByType string `json:"bytes_by_type"`
+	// CPUPerDelivery is the CPU time of all node processes, from their
+	// start to the end, over records × (N−1): joining, idling, writing
+	// and applying together.
+	CPUPerDelivery float64 `json:"cpu_us_per_delivery"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
 	FalseSusp int `json:"false_suspicions"`
@@ -150,6 +154,7 @@ type sustainedReport struct {
 	Suspicions           int
 	Missed               uint64
 	PeakRSSKB            float64
+	CPUSeconds           float64 // user+system, from the process\'s start
 }
 
 // arrival is a sampled record of writer W, number I, written at T and
@@ -458,6 +463,7 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 		res.Records += int64(rep.Own)
 		written = append(written, float64(rep.Written)/r.o.Duration.Seconds())
 		res.SetErrors += rep.SetErrors
+		res.CPUPerDelivery += rep.CPUSeconds
 		res.FalseSusp += rep.Suspicions
 		res.MissedEvents += rep.Missed
 		res.PeakRSSMaxMB = max(res.PeakRSSMaxMB, rep.PeakRSSKB/1024)
@@ -472,6 +478,9 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 				res.Missing += int64(v - m.Report.Held[id])
 			}
 		}
+	}
+	if d := float64(res.Records) * float64(n-1); d > 0 {
+		res.CPUPerDelivery = round3(res.CPUPerDelivery * 1e6 / d)
 	}
 	r.latency(res, reports)
 	r.traffic(res, reports)

@@ -333,6 +333,7 @@ func (s *sustainedNode) report() {
 	}
 	s.rep.Samples, s.rep.Suspicions, s.rep.Missed = s.obs.snapshot()
 	s.rep.PeakRSSKB = procStatusKB("VmHWM")
+	s.rep.CPUSeconds = cpuSeconds()
 	s.emit(sustainedMsg{Type: "report", Report: &s.rep})
 }
 
