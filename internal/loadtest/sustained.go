@@ -82,7 +82,8 @@ type SustainedResult struct {
 	// EncodedB is one record's share of a delta message: its key, value,
 	// version and tombstone flag as the codec writes them. BytesPerDelivery
 	// is every byte all nodes sent from the first write until all held
-	// everything, over records × (N−1); NetBytes takes the idle traffic
+	// everything (or the drain's limit), over the deliveries made:
+	// records × (N−1) less Missing; NetBytes takes the idle traffic
 	// (IdleBps, measured before the writes) off first.
 	EncodedB         int     `json:"record_encoded_b"`
 	BytesPerDelivery float64 `json:"b_per_delivery"`
@@ -97,8 +98,8 @@ type SustainedResult struct {
 	// first ("synack 60%, ...").
 	BytesByType string `json:"bytes_by_type"`
 	// CPUPerDelivery is the CPU time of all node processes, from their
-	// start to the end, over records × (N−1): joining, idling, writing
-	// and applying together.
+	// start to the end, over the deliveries made: joining, idling,
+	// writing and applying together.
 	CPUPerDelivery float64 `json:"cpu_us_per_delivery"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
@@ -479,7 +480,7 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 			}
 		}
 	}
-	if d := float64(res.Records) * float64(n-1); d > 0 {
+	if d := float64(res.Records)*float64(n-1) - float64(res.Missing); d > 0 {
 		res.CPUPerDelivery = round3(res.CPUPerDelivery * 1e6 / d)
 	}
 	r.latency(res, reports)
@@ -553,7 +554,7 @@ func (r *sustainedRun) traffic(res *SustainedResult, reports map[int]sustainedMs
 			idleS += rate
 		}
 	}
-	deliveries := float64(res.Records) * float64(r.o.Nodes-1)
+	deliveries := float64(res.Records)*float64(r.o.Nodes-1) - float64(res.Missing)
 	res.IdleBps = round3(idleS / float64(r.o.Nodes))
 	if gross > 0 {
 		res.PushShare = round3(push / gross)

@@ -162,11 +162,20 @@ func (s *sustainedNode) run() error {
 // awaitPeers waits until every other node is alive.
 func (s *sustainedNode) awaitPeers(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
 	for len(s.n.LivePeers()) < s.o.nodes-1 {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d peers alive after %v", len(s.n.LivePeers()), s.o.nodes-1, limit)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case line, ok := <-s.cmds:
+			if !ok {
+				return fmt.Errorf("stdin closed while joining")
+			}
+			return fmt.Errorf("got %q while joining", line)
+		case <-poll.C:
+		}
 	}
 	return nil
 }
