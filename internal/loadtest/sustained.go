@@ -101,6 +101,9 @@ type SustainedResult struct {
 	// start to the end, over the deliveries made: joining, idling,
 	// writing and applying together.
 	CPUPerDelivery float64 `json:"cpu_us_per_delivery"`
+	// LaneDrops counts the data messages (exchanges, pushes) the nodes
+	// dropped because their data lane was full: their senders send again.
+	LaneDrops uint64 `json:"data_lane_drops"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
 	FalseSusp int `json:"false_suspicions"`
@@ -155,7 +158,8 @@ type sustainedReport struct {
 	Suspicions           int
 	Missed               uint64
 	PeakRSSKB            float64
-	CPUSeconds           float64 // user+system, from the process\'s start
+	CPUSeconds           float64 // user+system, from the process's start
+	LaneDrops            uint64  // data messages dropped by a full data lane
 }
 
 // arrival is a sampled record of writer W, number I, written at T and
@@ -465,6 +469,7 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 		written = append(written, float64(rep.Written)/r.o.Duration.Seconds())
 		res.SetErrors += rep.SetErrors
 		res.CPUPerDelivery += rep.CPUSeconds
+		res.LaneDrops += rep.LaneDrops
 		res.FalseSusp += rep.Suspicions
 		res.MissedEvents += rep.Missed
 		res.PeakRSSMaxMB = max(res.PeakRSSMaxMB, rep.PeakRSSKB/1024)

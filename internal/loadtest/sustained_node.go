@@ -343,24 +343,31 @@ func (s *sustainedNode) report() {
 	s.rep.Samples, s.rep.Suspicions, s.rep.Missed = s.obs.snapshot()
 	s.rep.PeakRSSKB = procStatusKB("VmHWM")
 	s.rep.CPUSeconds = cpuSeconds()
+	s.rep.LaneDrops = counterByLabel(s.n, "leviathan_errors_total", "kind")["data_lane_full"]
 	s.emit(sustainedMsg{Type: "report", Report: &s.rep})
 }
 
 // bytesByType reads the node's bytes sent by message type from its
 // metrics: where a run's traffic went.
 func bytesByType(n *node.Node) map[string]uint64 {
+	return counterByLabel(n, "leviathan_sent_bytes_total", "type")
+}
+
+// counterByLabel reads a counter of the node's metrics by one label's
+// values (empty if the metrics cannot be read).
+func counterByLabel(n *node.Node, name, label string) map[string]uint64 {
 	out := map[string]uint64{}
 	mfs, err := n.Gatherer().Gather()
 	if err != nil {
 		return out
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "leviathan_sent_bytes_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "type" {
+				if l.GetName() == label {
 					out[l.GetValue()] = uint64(m.GetCounter().GetValue())
 				}
 			}
