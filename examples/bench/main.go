@@ -75,7 +75,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
-	fs.DurationVar(&o.duration, "duration", 0, "measured window in simulated time (default: convergence 30s, detection 10m, churn 2m); load, overload: how long each node writes (then 1m)")
+	fs.DurationVar(&o.duration, "duration", 0, "measured window in simulated time (default: convergence 30s, detection 10m, churn 2m); load, overload: how long each node writes, 1m unless given")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per result instead of a table")
 	fs.BoolVar(&o.flow, "flow", false, "churn: throttle writers with AIMD flow control (sim.Flow)")
 	fs.Float64Var(&o.rate, "rate", 1, "churn, load, overload: writes per second per node; load and overload take 200 and 5000 unless given")
