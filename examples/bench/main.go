@@ -9,6 +9,7 @@
 //	go run ./examples/bench -scenario latency -nodes 4,20 -gossip 200ms
 //	go run ./examples/bench -scenario cluster -nodes 20,100 -gossip 1s
 //	go run ./examples/bench -scenario cgroup -n 1000000 -hold-n 10000000
+//	go run ./examples/bench -scenario load -nodes 20 -rate 200 -duration 60s
 //
 // convergence, detection and churn run in simulated time (gossip,
 // heartbeat and health check every 1 s, fanout 3, phi threshold 8, MTU
@@ -18,7 +19,8 @@
 // process on loopback and then the simulator with the same settings,
 // printing one row of each (see cluster.go). cgroup runs receivers with
 // the default config in memory cgroups, one limited to 256 MiB, as root
-// (see cgroup.go).
+// (see cgroup.go). load and overload run N nodes as N processes of this
+// binary, all writing at once (see load.go).
 package main
 
 import (
@@ -72,14 +74,14 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint, cgroup (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint, cgroup, load, overload (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
-	fs.DurationVar(&o.duration, "duration", 0, "measured window in simulated time (default: convergence 30s, detection 10m, churn 2m)")
+	fs.DurationVar(&o.duration, "duration", 0, "measured window in simulated time (default: convergence 30s, detection 10m, churn 2m); load, overload: how long each node writes, 1m unless given")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per result instead of a table")
 	fs.BoolVar(&o.flow, "flow", false, "churn: throttle writers with AIMD flow control (sim.Flow)")
-	fs.Float64Var(&o.rate, "rate", 1, "churn: writes per second per node")
+	fs.Float64Var(&o.rate, "rate", 1, "churn, load, overload: writes per second per node; load and overload take 200 and 5000 unless given")
 	fs.IntVar(&o.budget, "budget", 0, "stream message budget in bytes (default 4 MiB, as the node)")
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")
 	fs.IntVar(&o.mtu, "mtu", 1400, "largest datagram in bytes; a Syn's digest must fit one")
@@ -92,6 +94,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	o.real.seed = o.seed
+	loadFromFlags(fs, o)
 	clusterPush = o.push
 	if o.profile != "" {
 		f, err := os.Create(o.profile)

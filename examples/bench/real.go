@@ -11,7 +11,8 @@ import (
 
 // Real-socket scenarios: nodes on loopback, receivers as separate processes
 // (this binary re-executed in follower mode), Badger on disk.
-var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true, "cgroup": true}
+var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true,
+	"cgroup": true, "load": true, "overload": true}
 
 type realOptions struct {
 	keys      int
@@ -33,6 +34,7 @@ func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
 	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
+	loadFlags(fs)
 	fs.DurationVar(&clusterSoak, "soak", 0, "cluster: keep the real cluster running this long before the crash (false suspicions are counted over it)")
 	cgroupFlags(fs, &o.cgroup)
 }
@@ -47,6 +49,8 @@ func runReal(sc string, o realOptions, nodes int) ([]any, error) {
 	switch sc {
 	case "cluster":
 		return runCluster(nodes, o.gossip, o.seed)
+	case "load", "overload":
+		return runLoad(sc, dir, nodes)
 	case "latency":
 		r, err := loadtest.Latency(nodes, o.writes, o.gossip, dir, 1)
 		return []any{r}, err

@@ -31,6 +31,9 @@ import (
 // LEVIATHAN_LOADTEST_PROGRESS (a progress line a second on stderr) and
 // LEVIATHAN_LOADTEST_DEBUG (the node's debug log on stderr).
 func FollowerMain(args []string) int {
+	if isSustained(args) {
+		return sustainedMain(args)
+	}
 	fs := flag.NewFlagSet("follower", flag.ContinueOnError)
 	dir := fs.String("follower-dir", "", "data directory")
 	seed := fs.String("follower-seed", "", "writer's gossip address")
