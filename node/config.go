@@ -111,7 +111,7 @@ type Config struct {
 	QuietFanout int `toml:"quiet_fanout"`
 	// PushFanout is how many live peers a committed write (local, or new
 	// from a push) is pushed to at once, rather than waiting for rounds
-	// (docs/design.md, "Eager push"): 0 means the default 3, negative
+	// (docs/design.md, "Eager push"): 0 means the default 5, negative
 	// leaves writes to the rounds.
 	PushFanout int `toml:"push_fanout"`
 
@@ -153,7 +153,7 @@ func DefaultConfig() Config {
 		MinFreeDisk:        128 << 20,
 		PhiDirectThreshold: 4,
 		QuietFanout:        1,
-		PushFanout:         3,
+		PushFanout:         5,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
 		HTTPMaxSSE:         64,

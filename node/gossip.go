@@ -96,6 +96,9 @@ func (n *Node) dataLoop() {
 	defer n.wg.Done()
 	for pkt := range n.dataIn {
 		lock := n.lockForStep
+		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
+			lock = n.lockForPush
+		}
 		if err := n.reserve.check(); err != nil {
 			// Peers' data would fill the reserve: taken for liveness only,
 			// its senders keep it for when space is back.
@@ -255,7 +258,17 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 // store stalled for seconds would stall receiving, and the node would
 // suspect every peer.
 func (n *Node) lockForStep() (held, ok bool) {
-	wait := min(n.cfg.HeartbeatVal/4, 50*time.Millisecond)
+	return n.lockWaiting(min(n.cfg.HeartbeatVal/4, 50*time.Millisecond))
+}
+
+// lockForPush is lockForStep for a push, which waits up to a gossip
+// interval for the batch being persisted: a push's data dropped while busy
+// is never sent again (a push has no answer to ask for it), so its records
+// would wait for the rounds, while an exchange's sender pulls again. Only
+// the data lane waits: beats and votes have their own.
+func (n *Node) lockForPush() (held, ok bool) { return n.lockWaiting(n.cfg.GossipVal) }
+
+func (n *Node) lockWaiting(wait time.Duration) (held, ok bool) {
 	held = n.seq.lockWithin(wait)
 	n.mu.Lock()
 	if !held && !n.eng.Busy() {

@@ -55,7 +55,7 @@ type Config struct {
 	QuietSummary int
 	Fanout       int // default 3
 	// PushFanout and PushRate are the engine's eager push; PushFanout
-	// defaults to 3, as the node's, and a negative one turns it off.
+	// defaults to 5, as the node's, and a negative one turns it off.
 	PushFanout    int
 	PushRate      int
 	MTU           int          // largest datagram; default 1400
@@ -104,7 +104,7 @@ func (c *Config) withDefaults() Config {
 		out.Monitors = 5
 	}
 	if out.PushFanout == 0 {
-		out.PushFanout = 3
+		out.PushFanout = 5
 	}
 	if out.QuietDigest == 0 {
 		out.QuietDigest = DefaultQuietDigest
