@@ -607,11 +607,14 @@ type Stats struct {
 	// PushesOut and PushBytesOut count eager pushes sent (one per
 	// target, included in MessagesOut and BytesOut); PushesThrottled the
 	// committed batches left to rounds because pushes ran over their
-	// rate, PushesTooLarge those that did not fit one datagram.
+	// rate, PushesTooLarge those that did not fit one datagram. Probes
+	// counts the summaries sent after pushes to find the nodes they
+	// missed (docs/design.md, "Eager push").
 	PushesOut       uint64 `json:"pushes_out"`
 	PushBytesOut    uint64 `json:"push_bytes_out"`
 	PushesThrottled uint64 `json:"pushes_throttled"`
 	PushesTooLarge  uint64 `json:"pushes_too_large"`
+	Probes          uint64 `json:"probes"`
 }
 
 // Status returns the local node's summary.
@@ -664,6 +667,7 @@ func (n *Node) Status() Status {
 			PushBytesOut:      n.counters.out.bytes[lsync.MsgPush].Load(),
 			PushesThrottled:   ps.Throttled,
 			PushesTooLarge:    ps.TooLarge,
+			Probes:            ps.Probes,
 		},
 	}
 }

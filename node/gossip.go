@@ -127,6 +127,13 @@ func (n *Node) tickLoop() {
 		return
 	}
 	gossip := n.clock.NewTicker(n.cfg.GossipVal)
+	var probe <-chan time.Time // armed by probeReq, for one tick
+	var probeTicker Ticker
+	defer func() {
+		if probeTicker != nil {
+			probeTicker.Stop()
+		}
+	}()
 	beat := n.clock.NewTicker(n.cfg.HeartbeatVal)
 	check := n.clock.NewTicker(n.cfg.HealthCheckVal)
 	reduce := n.clock.NewTicker(n.cfg.ReduceVal)
@@ -140,6 +147,16 @@ func (n *Node) tickLoop() {
 			return
 		case <-gossip.C():
 			n.round()
+		case at := <-n.probeReq:
+			if probeTicker != nil {
+				probeTicker.Stop()
+			}
+			probeTicker = n.clock.NewTicker(max(time.Millisecond, at.Sub(n.clock.Now())))
+			probe = probeTicker.C()
+		case <-probe:
+			probeTicker.Stop()
+			probeTicker, probe = nil, nil
+			n.probe()
 		case <-beat.C():
 			n.mu.Lock()
 			if n.failed != nil {
@@ -359,6 +376,14 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) { d.n.sendAll(out) }
 
+// ProbeAt hands the probe's time to tickLoop, which runs it (probe).
+func (d *driver) ProbeAt(t time.Time) {
+	select {
+	case d.n.probeReq <- t:
+	default: // one pending already: the engine keeps one at a time
+	}
+}
+
 // publish announces a committed Ready: the peers' records of its batch,
 // then its peer events. The first discovery is the node's first contact.
 func (n *Node) publish(rd *engine.Ready) {
@@ -466,6 +491,18 @@ func (n *Node) round() {
 		n.log.Warn().Str("seed", s).Int("exchanges", engine.SilentSeedRounds).
 			Msg("seed has not answered: check its address and port, and that it runs in this cluster with the same keys")
 	}
+	n.sendAll(rd.Send)
+}
+
+// probe runs the engine's pending probe (engine's probe.go).
+func (n *Node) probe() {
+	n.mu.Lock()
+	if n.failed != nil {
+		n.mu.Unlock()
+		return
+	}
+	rd := n.eng.Probe(n.clock.Now())
+	n.mu.Unlock()
 	n.sendAll(rd.Send)
 }
 

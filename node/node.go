@@ -162,6 +162,8 @@ type Node struct {
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
 	dataIn chan transport.Packet
+	// probeReq hands the engine's probe times to tickLoop (gossip.go).
+	probeReq chan time.Time
 	// ctx is done once Close begins, for the background work that takes
 	// one (seed resolution).
 	ctx    context.Context
@@ -192,7 +194,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, resolver: o.resolver, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
-		dataIn: make(chan transport.Packet, dataQueue)}
+		dataIn: make(chan transport.Packet, dataQueue), probeReq: make(chan time.Time, 1)}
 	n.contact.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)

@@ -60,13 +60,17 @@ func (s *State) handleSyn(m *Syn, rng *rand.Rand) Step {
 	var st Step
 	var pb pending
 	s.observe(m.From, m.Digest, &pb, &st.Observed)
-	if m.Summary != 0 {
+	switch {
+	case m.Summary != 0 && m.Summary == s.Summary():
+		st.Batch = pb.batch() // in step: nothing to trade
+		return st
+	case m.Summary != 0 && len(m.Digest) == 0:
 		st.Batch = pb.batch()
-		if reply := s.answerSummary(m, rng); reply != nil {
-			st.Reply = reply
-		}
+		st.Reply = s.answerSummary(rng)
 		return st
 	}
+	// An ordinary Syn, or a probe's out of step: its entries are what
+	// the sender had news of (ProbeSyn).
 	theirs := index(m.Digest)
 	total := s.cfg.MessageBudget - synAckHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	// The digest may take half a datagram, so that a small SynAck still

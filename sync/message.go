@@ -122,11 +122,12 @@ type Message interface {
 // sender knows; when it does, a peer missing from it is one the sender has
 // never heard of and is sent first.
 //
-// A Syn with a Summary is a quiet round's: its digest is empty, and
-// Summary stands for it (State.Summary). A
-// receiver whose own summary is the same has nothing to trade and does
-// not answer; one whose summary differs answers with a Syn of its own
-// digest, which opens an ordinary exchange the other way.
+// A Syn with a Summary is a quiet round's or a probe's: Summary stands
+// for the sender's digest (State.Summary). A receiver whose own summary
+// is the same has nothing to trade and does not answer. One whose summary
+// differs answers a quiet round's (empty digest) with a Syn of its own
+// digest, which opens an ordinary exchange the other way, and a probe's
+// (the entries the sender had news of) as an ordinary Syn.
 type Syn struct {
 	Cluster  string
 	From     string // sender's node ID

@@ -34,15 +34,34 @@ func (s *State) SummarySyn() *Syn {
 	return &Syn{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Summary: s.Summary()}
 }
 
-// answerSummary answers a quiet round's Syn: nothing when the summaries
-// match, else a full Syn of the local digest, which opens an ordinary
-// exchange back to the sender. Full, not quiet-sized: a summary that
-// differs means something is out of step, and a digest cut to a few
-// entries would rarely show what.
-func (s *State) answerSummary(m *Syn, rng *rand.Rand) Message {
-	if m.Summary == s.Summary() {
-		return nil
+// ProbeSyn is a probe's Syn (after a push): the summary, with the entries
+// of the local node and of the nodes whose data changed within RecentMs,
+// up to budget bytes. A receiver in step stays silent; one out of step
+// takes it as an ordinary Syn, so that a node that missed the push finds
+// the pushed node listed, and asks for its records in the SynAck.
+func (s *State) ProbeSyn(budget int) *Syn {
+	self := s.self.entry()
+	d := []DigestEntry{self}
+	budget -= entrySize(&self)
+	for _, r := range s.recent {
+		if s.cfg.RecentMs > 0 && r.touched+s.cfg.RecentMs < s.now {
+			continue
+		}
+		e := r.p.entry()
+		if sz := entrySize(&e); sz <= budget {
+			d = append(d, e)
+			budget -= sz
+		}
 	}
+	return &Syn{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: d, Summary: s.Summary()}
+}
+
+// answerSummary answers a quiet round's Syn whose summary differs from
+// the local one: with a full Syn of the local digest, which opens an
+// ordinary exchange back to the sender. Full, not quiet-sized: a summary
+// that differs means something is out of step, and a digest cut to a few
+// entries would rarely show what.
+func (s *State) answerSummary(rng *rand.Rand) Message {
 	loud := s.loud
 	s.loud = true
 	syn := s.MakeSyn(rng)

@@ -1,6 +1,10 @@
 package engine
 
-import lsync "github.com/leviathan-gossip/leviathan/sync"
+import (
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
 
 // Driver is what Apply needs of whoever runs an Engine: node, with its
 // locks, store and sockets, or the simulator, with its own.
@@ -27,6 +31,9 @@ type Driver interface {
 	// Send sends the messages, without the lock; their deltas are read
 	// by then.
 	Send(out []Outgoing)
+	// ProbeAt asks the driver to call Engine.Probe at t (rd.ProbeAt); a
+	// later call replaces an earlier one.
+	ProbeAt(t time.Time)
 }
 
 // Apply does what rd asks of the driver, in the one order that lets no
@@ -58,6 +65,9 @@ func (e *Engine) Apply(rd *Ready, d Driver) error {
 		d.Unlock()
 	}
 	d.Send(rd.Send)
+	if !rd.ProbeAt.IsZero() {
+		d.ProbeAt(rd.ProbeAt)
+	}
 	return nil
 }
 

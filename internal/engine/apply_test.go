@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"errors"
 	"slices"
 	"testing"
@@ -45,6 +47,7 @@ func (r *recorder) Committed(rd *Ready, err error) {
 }
 
 func (r *recorder) Settled()          { r.calls = append(r.calls, "settled") }
+func (r *recorder) ProbeAt(time.Time) { r.calls = append(r.calls, "probe") }
 func (r *recorder) Publish(rd *Ready) { r.calls = append(r.calls, "publish") }
 func (r *recorder) Send(out []Outgoing) {
 	if r.locked {

@@ -162,6 +162,9 @@ type Engine struct {
 	// The push's token bucket (push.go) and counters.
 	pushTokens float64
 	pushAt     time.Time
+	// probeAt is when the pending probe is due (zero: none); probedAt
+	// when the last one ran (see probe.go).
+	probeAt, probedAt time.Time
 	pushStats  PushStats
 }
 

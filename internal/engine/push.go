@@ -27,6 +27,8 @@ type PushStats struct {
 	// empty; TooLarge those whose deltas did not fit one datagram.
 	Throttled uint64
 	TooLarge  uint64
+	// Probes counts the probes sent after pushes (probe.go).
+	Probes uint64
 }
 
 // PushStats returns the push counters.
@@ -111,6 +113,7 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	for _, addr := range to {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: m})
 	}
+	e.armProbe(rd)
 	e.pushStats.Sent += uint64(len(to))
 	e.pushStats.Records += uint64(recs * len(to))
 }

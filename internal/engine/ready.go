@@ -56,6 +56,10 @@ type Ready struct {
 	// when a seed reported silent is first heard from.
 	SilentSeeds  []string
 	AnsweredSeed string
+	// ProbeAt, when set, is when the driver is to call Engine.Probe (see
+	// probe.go): the batch was pushed, and a probe finds the nodes every
+	// push missed.
+	ProbeAt time.Time
 
 	writes bool               // Batch holds local writes
 	fills  []*lsync.DeltaFill // replies in Send whose deltas are unread or unnoted

@@ -453,6 +453,9 @@ func (c *Cluster) step() {
 		c.q.push(e)
 	case evDeliver:
 		c.deliver(n, int(e.from), e.data)
+	case evProbe:
+		rd := n.eng.Probe(c.clock.Time())
+		c.ready(n, &rd)
 	}
 }
 
@@ -508,6 +511,13 @@ type driver struct {
 func (driver) Lock()    {}
 func (driver) Unlock()  {}
 func (driver) Settled() {}
+
+// ProbeAt schedules the engine's probe; the engine ignores one that is
+// not due, so an extra event costs nothing.
+func (d driver) ProbeAt(t time.Time) {
+	at := time.Duration(t.Sub(d.c.clock.Time()))
+	d.c.q.push(event{at: d.c.clock.Now() + max(0, at), kind: evProbe, node: int32(d.n.Index), inc: d.n.inc})
+}
 
 // Persist makes a batch durable in the node's store and checks it against
 // the invariants: a bad batch is a bug whatever the engine does with it.

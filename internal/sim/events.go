@@ -12,6 +12,7 @@ const (
 	evReduce                  // a node collects its old tombstones
 	evDeliver                 // a message arrives at a node
 	evFunc                    // a scripted action
+	evProbe                   // a node runs its engine's pending probe
 )
 
 // event is one thing due at a simulated instant. Events are plain values

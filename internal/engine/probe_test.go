@@ -1,0 +1,51 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+)
+
+// A push is followed by one probe, a tenth of a round later: a summary
+// Syn listing the local node, to as many live peers as the push. Pushes
+// before it ran ride on it; one after it waits a quarter round from it.
+func TestPushIsFollowedByOneProbe(t *testing.T) {
+	e := pushEngine(t, "a", 3, 0, "b:1", "c:1", "d:1", "e:1", "f:1")
+	gossip := e.cfg.Gossip
+	write := func(at time.Time, key string) Ready {
+		t.Helper()
+		rd, err := e.Write(at, []lsync.Record{{Key: key, Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Commit(&rd)
+		return rd
+	}
+	rd := write(t0, "k1")
+	if want := t0.Add(gossip / probeDelay); !rd.ProbeAt.Equal(want) {
+		t.Fatalf("probe at %v, want %v", rd.ProbeAt, want)
+	}
+	if rd := write(t0.Add(time.Millisecond), "k2"); !rd.ProbeAt.IsZero() {
+		t.Fatal("a second probe armed while one is pending")
+	}
+	if p := e.Probe(t0.Add(gossip/probeDelay - time.Millisecond)); len(p.Send) != 0 {
+		t.Fatal("probed before it was due")
+	}
+	p := e.Probe(t0.Add(gossip / probeDelay))
+	if len(p.Send) != 3 {
+		t.Fatalf("probe sent to %d peers, want 3", len(p.Send))
+	}
+	syn, ok := p.Send[0].Msg.(*lsync.Syn)
+	if !ok || syn.Summary == 0 || len(syn.Digest) == 0 || syn.Digest[0].ID != "a" || syn.Digest[0].MaxVersion != 2 {
+		t.Fatalf("probe %+v, want a summary listing a at version 2", p.Send[0].Msg)
+	}
+	if again := e.Probe(t0.Add(gossip)); len(again.Send) != 0 {
+		t.Fatal("probed twice for the same pushes")
+	}
+	// A push right after the probe waits a quarter round from it.
+	rd = write(t0.Add(gossip/probeDelay+time.Millisecond), "k3")
+	if want := t0.Add(gossip/probeDelay + gossip/probesPerRound); !rd.ProbeAt.Equal(want) {
+		t.Fatalf("probe at %v, want %v (a quarter round after the last)", rd.ProbeAt, want)
+	}
+}
