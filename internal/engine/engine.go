@@ -165,7 +165,7 @@ type Engine struct {
 	// probeAt is when the pending probe is due (zero: none); probedAt
 	// when the last one ran (see probe.go).
 	probeAt, probedAt time.Time
-	pushStats  PushStats
+	pushStats         PushStats
 }
 
 // New builds the engine of a node with no data; Restore adds what its
