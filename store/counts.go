@@ -184,24 +184,11 @@ func (b *Badger) openCounts() error {
 // recount counts id's records again and stores the counts with its meta,
 // for when what was deleted is not known exactly. The caller holds wmu.
 func (b *Badger) recount(id string) error {
-	var n lsync.Counts
-	found := false
-	err := b.db.Update(func(txn *badger.Txn) error {
-		meta, rl, ok, err := getMetaRelabel(txn, id)
-		if err != nil || !ok {
-			return err
-		}
-		found = true
-		if n, err = countRecords(txn, meta, rl); err != nil {
-			return err
-		}
-		return txn.SetEntry(countsEntry(&meta, n))
+	err := b.setCounts(id, func(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel) (lsync.Counts, error) {
+		return countRecords(txn, meta, rl)
 	})
 	if err != nil {
 		return fmt.Errorf("recount %q: %w", id, err)
-	}
-	if found {
-		b.book.set(id, n)
 	}
 	return nil
 }
@@ -210,29 +197,39 @@ func (b *Badger) recount(id string) error {
 // The caller holds wmu.
 func (b *Badger) lessTombstones(by map[string]int) error {
 	for id, k := range by {
-		var n lsync.Counts
-		found := false
-		err := b.db.Update(func(txn *badger.Txn) error {
-			meta, rl, ok, err := getMetaRelabel(txn, id)
-			if err != nil || !ok {
-				return err
-			}
-			found = true
-			var counted bool
-			if n, counted, err = storedCounts(txn, meta, rl); err != nil {
-				return err
-			}
-			if !counted { // counted after the deletion already
+		err := b.setCounts(id, func(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel) (lsync.Counts, error) {
+			n, counted, err := storedCounts(txn, meta, rl)
+			if err == nil && !counted { // counted after the deletion already
 				n.Tombstones = max(0, n.Tombstones-k)
 			}
-			return txn.SetEntry(countsEntry(&meta, n))
+			return n, err
 		})
 		if err != nil {
 			return fmt.Errorf("counts of %q: %w", id, err)
 		}
-		if found {
-			b.book.set(id, n)
-		}
 	}
 	return nil
+}
+
+// setCounts stores the counts count gives for id with its meta, in one
+// transaction, and keeps them in the book once it has committed. A node
+// without meta is left alone.
+func (b *Badger) setCounts(id string, count func(*badger.Txn, lsync.PeerMeta, *relabel) (lsync.Counts, error)) error {
+	var n lsync.Counts
+	found := false
+	err := b.db.Update(func(txn *badger.Txn) error {
+		meta, rl, ok, err := getMetaRelabel(txn, id)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		if n, err = count(txn, meta, rl); err != nil {
+			return err
+		}
+		return txn.SetEntry(countsEntry(&meta, n))
+	})
+	if err == nil && found {
+		b.book.set(id, n)
+	}
+	return err
 }
