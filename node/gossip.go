@@ -504,6 +504,9 @@ func (n *Node) probe() {
 	rd := n.eng.Probe(n.clock.Now())
 	n.mu.Unlock()
 	n.sendAll(rd.Send)
+	if !rd.ProbeAt.IsZero() { // woken early: wait again
+		(&driver{n: n}).ProbeAt(rd.ProbeAt)
+	}
 }
 
 // checkHealth re-evaluates every peer and announces the changes; removal

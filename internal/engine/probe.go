@@ -55,10 +55,16 @@ func later(a, b time.Time) time.Time {
 }
 
 // Probe sends the pending probe, if it is due: a summary Syn to
-// PushFanout live peers.
+// PushFanout live peers. Called early, it sends nothing and gives the due
+// time again in ProbeAt, so that a driver's timer that fired before the
+// engine's clock reached it does not lose the probe (and every later one,
+// as one is pending at a time).
 func (e *Engine) Probe(now time.Time) Ready {
-	if e.probeAt.IsZero() || now.Before(e.probeAt) || e.leaving {
+	if e.probeAt.IsZero() || e.leaving {
 		return Ready{}
+	}
+	if now.Before(e.probeAt) {
+		return Ready{ProbeAt: e.probeAt}
 	}
 	e.probeAt, e.probedAt = time.Time{}, now
 	e.state.SetTime(uint64(now.UnixMilli()))

@@ -29,8 +29,8 @@ func TestPushIsFollowedByOneProbe(t *testing.T) {
 	if rd := write(t0.Add(time.Millisecond), "k2"); !rd.ProbeAt.IsZero() {
 		t.Fatal("a second probe armed while one is pending")
 	}
-	if p := e.Probe(t0.Add(gossip/probeDelay - time.Millisecond)); len(p.Send) != 0 {
-		t.Fatal("probed before it was due")
+	if p := e.Probe(t0.Add(gossip/probeDelay - time.Millisecond)); len(p.Send) != 0 || !p.ProbeAt.Equal(t0.Add(gossip/probeDelay)) {
+		t.Fatalf("called early: sent %d, due again at %v; want nothing sent, due at the same time", len(p.Send), p.ProbeAt)
 	}
 	p := e.Probe(t0.Add(gossip / probeDelay))
 	if len(p.Send) != 3 {

@@ -454,7 +454,7 @@ func (c *Cluster) step() {
 	case evDeliver:
 		c.deliver(n, int(e.from), e.data)
 	case evProbe:
-		rd := n.eng.Probe(c.clock.Time())
+		rd := n.eng.Probe(c.clock.Time()) // early, it asks again through Apply
 		c.ready(n, &rd)
 	}
 }
