@@ -128,7 +128,7 @@ func (s *State) handlePush(m *Push) Step {
 		s.stats.BadCluster++
 		return Step{BadCluster: true}
 	}
-	var pb pending
+	pb := pending{hold: true}
 	s.prepareDeltas(m.Deltas, &pb)
 	return Step{Batch: pb.batch()}
 }
