@@ -1,0 +1,228 @@
+package proof
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+)
+
+// Proof shows that some records of one signed batch are its origin's: the
+// signed header, which of the batch's records it covers (Held, as spans
+// of their indices in version order) and, in tree order, the hash of each
+// maximal subtree that holds none of them. Given the held records, it
+// rebuilds the signed root, and it proves nothing about any other record.
+//
+// The same proof is what a sender sends with a slice of the batch, and
+// what a holder keeps beside the records it holds: after compaction or
+// tombstone collection it keeps the proof of the records left (Subset),
+// and it answers any later request, from the origin or not, with the
+// proof of the records asked (Subset again). Its hashes number at most
+// one per record dropped, fewer when dropped records are neighbours.
+type Proof struct {
+	Signed
+	Held   []Span
+	Hashes []Hash
+}
+
+// Seal signs recs (ascending by version, at most MaxLeaves) as one batch
+// of origin at generation, and returns the proof of all of them and their
+// leaf hashes.
+func Seal(k *identity.Key, origin string, generation uint64, recs []Record) (*Proof, []Hash, error) {
+	if len(recs) == 0 || len(recs) > MaxLeaves {
+		return nil, nil, fmt.Errorf("proof: seal: %d records: want 1 to %d", len(recs), MaxLeaves)
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Version <= recs[i-1].Version {
+			return nil, nil, fmt.Errorf("proof: seal: version %d after %d", recs[i].Version, recs[i-1].Version)
+		}
+	}
+	leaves := Leaves(origin, recs)
+	s, err := Sign(k, Header{Origin: origin, Generation: generation, First: recs[0].Version,
+		Last: recs[len(recs)-1].Version, Count: len(recs), Root: RootOf(leaves)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return Full(s), leaves, nil
+}
+
+// Full is the proof of every record of a signed batch: it needs no
+// hashes.
+func Full(s Signed) *Proof {
+	return &Proof{Signed: s, Held: []Span{{0, s.Count}}}
+}
+
+// Len is the number of records p covers.
+func (p *Proof) Len() int { return CountOf(p.Held) }
+
+// Index returns the batch index of p's j-th held record (0 <= j < Len).
+func (p *Proof) Index(j int) int {
+	for _, s := range p.Held {
+		if j < s.Len() {
+			return s.Lo + j
+		}
+		j -= s.Len()
+	}
+	return -1
+}
+
+// check reports what makes p malformed whatever its records: its header,
+// its spans, or a number of hashes other than its spans call for.
+func (p *Proof) check() error {
+	if err := p.Header.check(); err != nil {
+		return err
+	}
+	if err := checkSpans(p.Held, p.Count); err != nil {
+		return err
+	}
+	if want := hashCount(p.Count, p.Held); len(p.Hashes) != want {
+		return fmt.Errorf("%w: %d hashes, the leaves held call for %d", ErrMalformed, len(p.Hashes), want)
+	}
+	return nil
+}
+
+// Root rebuilds the root from leaves, the hashes of the held records in
+// order (LeafHash with the header's origin).
+func (p *Proof) Root(leaves []Hash) (Hash, error) {
+	if err := p.check(); err != nil {
+		return Hash{}, err
+	}
+	if n := p.Len(); len(leaves) != n {
+		return Hash{}, fmt.Errorf("%w: %d records for a proof of %d", ErrMismatch, len(leaves), n)
+	}
+	return rootFrom(p.Count, p.Held, leaves, p.Hashes), nil
+}
+
+// Match reports whether leaves, with p's hashes, rebuild the root p's
+// header names; it does not check the signature.
+func (p *Proof) Match(leaves []Hash) error {
+	root, err := p.Root(leaves)
+	if err != nil {
+		return err
+	}
+	if root != p.Header.Root {
+		return fmt.Errorf("%w: batch of %q at versions %d to %d", ErrMismatch, p.Origin, p.First, p.Last)
+	}
+	return nil
+}
+
+// Verify reports whether the records whose leaf hashes are leaves are the
+// held records of a batch that pub signed: the root they rebuild is the
+// header's, and the header's signature is pub's. With a cache, a header
+// already verified is not verified again.
+func (p *Proof) Verify(pub ed25519.PublicKey, leaves []Hash, cache *Verified) error {
+	if err := p.Match(leaves); err != nil {
+		return err
+	}
+	if cache != nil {
+		return cache.Verify(pub, &p.Signed)
+	}
+	return p.Signed.Verify(pub)
+}
+
+// Subset returns the proof of some of p's held records, and their leaf
+// hashes: those at the positions keep (spans of positions among the held
+// records, 0 to Len), given leaves, the hashes of all of p's held records.
+// It is how a holder drops records from its proof (compaction, collected
+// tombstones) and how it proves a slice of a batch it sends. The result
+// is checked to rebuild p's root.
+func (p *Proof) Subset(leaves []Hash, keep []Span) (*Proof, []Hash, error) {
+	if err := p.check(); err != nil {
+		return nil, nil, err
+	}
+	n := p.Len()
+	if len(leaves) != n {
+		return nil, nil, fmt.Errorf("%w: %d leaf hashes for a proof of %d", ErrMismatch, len(leaves), n)
+	}
+	if err := checkSpans(keep, n); err != nil {
+		return nil, nil, fmt.Errorf("proof: subset: %w", err)
+	}
+	if len(keep) == 1 && keep[0].Lo == 0 && keep[0].Hi == n {
+		if err := p.Match(leaves); err != nil {
+			return nil, nil, err
+		}
+		return p, leaves, nil
+	}
+	return p.derive([]known{knownOf(p.Count, p.Held, leaves, p.Hashes)}, p.indices(keep))
+}
+
+// indices maps spans of positions among p's held records to spans of
+// batch indices.
+func (p *Proof) indices(pos []Span) []Span {
+	var out []Span
+	held, base := 0, 0 // p.Held[held] starts at position base
+	for _, s := range pos {
+		for lo := s.Lo; lo < s.Hi; {
+			for lo >= base+p.Held[held].Len() {
+				base += p.Held[held].Len()
+				held++
+			}
+			h := p.Held[held]
+			hi := min(s.Hi, base+h.Len())
+			out = appendSpan(out, Span{h.Lo + lo - base, h.Lo + hi - base})
+			lo = hi
+		}
+	}
+	return out
+}
+
+// appendSpan appends s, joined to the last span if they touch.
+func appendSpan(spans []Span, s Span) []Span {
+	if k := len(spans) - 1; k >= 0 && spans[k].Hi == s.Lo {
+		spans[k].Hi = s.Hi
+		return spans
+	}
+	return append(spans, s)
+}
+
+// Merge returns the proof of every record that a or b holds, two proofs
+// of the same signed batch, with their leaf hashes: how a holder that
+// received a batch in slices, in several messages, keeps one proof of it.
+func Merge(a *Proof, aLeaves []Hash, b *Proof, bLeaves []Hash) (*Proof, []Hash, error) {
+	if a.Signed != b.Signed {
+		return nil, nil, fmt.Errorf("%w: merge of proofs of two batches", ErrMismatch)
+	}
+	for _, x := range []struct {
+		p      *Proof
+		leaves []Hash
+	}{{a, aLeaves}, {b, bLeaves}} {
+		if err := x.p.Match(x.leaves); err != nil {
+			return nil, nil, fmt.Errorf("proof: merge: %w", err)
+		}
+	}
+	return a.derive([]known{knownOf(a.Count, a.Held, aLeaves, a.Hashes), knownOf(b.Count, b.Held, bLeaves, b.Hashes)},
+		union(a.Held, b.Held))
+}
+
+// union is the canonical span list of the leaves in a or b.
+func union(a, b []Span) []Span {
+	out := make([]Span, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var s Span
+		if len(b) == 0 || len(a) > 0 && a[0].Lo <= b[0].Lo {
+			s, a = a[0], a[1:]
+		} else {
+			s, b = b[0], b[1:]
+		}
+		if k := len(out) - 1; k >= 0 && s.Lo <= out[k].Hi {
+			out[k].Hi = max(out[k].Hi, s.Hi)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// derive builds the proof of the leaves in target from what from knows,
+// and checks that it rebuilds p's root.
+func (p *Proof) derive(from []known, target []Span) (*Proof, []Hash, error) {
+	d := derivation{from: from, c: cursor{spans: target}}
+	root := d.node(0, p.Count)
+	if d.err != nil {
+		return nil, nil, fmt.Errorf("proof: derive: %w", d.err)
+	}
+	if root != p.Header.Root {
+		return nil, nil, fmt.Errorf("%w: batch of %q at versions %d to %d", ErrMismatch, p.Origin, p.First, p.Last)
+	}
+	return &Proof{Signed: p.Signed, Held: target, Hashes: d.hashes}, d.leaves, nil
+}

@@ -1,0 +1,285 @@
+package proof
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// The tree of n leaves is that of RFC 6962: for n > 1, the left subtree
+// holds the largest power of two of leaves below n, the right one the
+// rest. Its shape depends on n alone, so a proof need not describe it.
+
+// split is where the tree of n > 1 leaves divides: the largest power of
+// two below n.
+func split(n int) int { return 1 << (bits.Len(uint(n-1)) - 1) }
+
+// RootOf returns the root of the tree over leaves (at least one).
+func RootOf(leaves []Hash) Hash {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	// Pairing neighbours level by level, and carrying an odd last node up
+	// unpaired, builds the same tree as the recursive split.
+	level := make([]Hash, len(leaves))
+	copy(level, leaves)
+	for n := len(level); n > 1; {
+		m := 0
+		for i := 0; i+1 < n; i += 2 {
+			level[m] = inner(&level[i], &level[i+1])
+			m++
+		}
+		if n%2 == 1 {
+			level[m] = level[n-1]
+			m++
+		}
+		n = m
+	}
+	return level[0]
+}
+
+// Span is a run of leaf indices, Lo up to but not including Hi.
+type Span struct{ Lo, Hi int }
+
+// Len is the number of leaves in s.
+func (s Span) Len() int { return s.Hi - s.Lo }
+
+// CountOf is the number of leaves in spans.
+func CountOf(spans []Span) int {
+	n := 0
+	for _, s := range spans {
+		n += s.Len()
+	}
+	return n
+}
+
+// checkSpans reports whether spans are a canonical set of leaves of a
+// tree of count: non-empty, ascending, apart (two touching spans are one)
+// and within [0, count).
+func checkSpans(spans []Span, count int) error {
+	if len(spans) == 0 {
+		return fmt.Errorf("%w: no leaves", ErrMalformed)
+	}
+	prev := -1
+	for i, s := range spans {
+		switch {
+		case s.Lo <= prev || s.Lo < 0:
+			return fmt.Errorf("%w: span %d at %d, not past %d", ErrMalformed, i, s.Lo, prev)
+		case s.Hi <= s.Lo:
+			return fmt.Errorf("%w: span %d empty", ErrMalformed, i)
+		case s.Hi > count:
+			return fmt.Errorf("%w: span %d ends at %d, beyond the %d leaves", ErrMalformed, i, s.Hi, count)
+		}
+		prev = s.Hi
+	}
+	return nil
+}
+
+// cursor walks a canonical span list in tree order: every question it is
+// asked is about a range at or past the previous one.
+type cursor struct {
+	spans []Span
+	i     int
+}
+
+// cover says how [lo, hi) meets the spans: none of its leaves are in
+// them, all are (within one span), or some are.
+func (c *cursor) cover(lo, hi int) (none, all bool) {
+	for c.i < len(c.spans) && c.spans[c.i].Hi <= lo {
+		c.i++
+	}
+	if c.i == len(c.spans) || c.spans[c.i].Lo >= hi {
+		return true, false
+	}
+	s := c.spans[c.i]
+	return false, s.Lo <= lo && hi <= s.Hi
+}
+
+// hashCount is how many hashes a proof of the leaves in spans, of a tree
+// of count leaves, holds: one per maximal subtree with none of them. It
+// walks a node per span and level, never a node per leaf, so a few bytes
+// claiming a long span cost little.
+func hashCount(count int, spans []Span) int {
+	c := cursor{spans: spans}
+	return c.hashes(0, count)
+}
+
+func (c *cursor) hashes(lo, hi int) int {
+	none, all := c.cover(lo, hi)
+	switch {
+	case none:
+		return 1
+	case all:
+		return 0
+	}
+	m := lo + split(hi-lo)
+	return c.hashes(lo, m) + c.hashes(m, hi)
+}
+
+// rootWalk recomputes a root from the leaves a proof holds and its
+// hashes, consuming both in tree order.
+type rootWalk struct {
+	c      cursor
+	leaves []Hash
+	hashes []Hash
+}
+
+func (w *rootWalk) node(lo, hi int) Hash {
+	none, all := w.c.cover(lo, hi)
+	switch {
+	case none:
+		h := w.hashes[0]
+		w.hashes = w.hashes[1:]
+		return h
+	case all:
+		h := RootOf(w.leaves[:hi-lo])
+		w.leaves = w.leaves[hi-lo:]
+		return h
+	}
+	m := lo + split(hi-lo)
+	l := w.node(lo, m)
+	r := w.node(m, hi)
+	return inner(&l, &r)
+}
+
+// rootFrom computes the root of a tree of count leaves from the hashes of
+// the leaves in spans (in order) and the proof's hashes. The caller has
+// checked the spans, and that leaves and hashes have the lengths the
+// spans call for.
+func rootFrom(count int, spans []Span, leaves, hashes []Hash) Hash {
+	w := rootWalk{c: cursor{spans: spans}, leaves: leaves, hashes: hashes}
+	return w.node(0, count)
+}
+
+// known is what one proof tells of a tree: the hash of each of a set of
+// disjoint subtrees (its leaves and its hashes) that together cover every
+// leaf, by position.
+type known struct {
+	nodes []knownNode // ascending by lo
+}
+
+type knownNode struct {
+	lo, hi int
+	h      Hash
+	held   bool // a leaf whose record the proof's holder has
+}
+
+// knownOf lists the subtrees a proof's leaves and hashes stand for.
+func knownOf(count int, spans []Span, leaves, hashes []Hash) known {
+	k := known{nodes: make([]knownNode, 0, CountOf(spans)+len(hashes))}
+	c := cursor{spans: spans}
+	k.collect(&c, 0, count, &leaves, &hashes)
+	return k
+}
+
+func (k *known) collect(c *cursor, lo, hi int, leaves, hashes *[]Hash) {
+	none, all := c.cover(lo, hi)
+	switch {
+	case none:
+		k.nodes = append(k.nodes, knownNode{lo: lo, hi: hi, h: (*hashes)[0]})
+		*hashes = (*hashes)[1:]
+		return
+	case all:
+		for i := lo; i < hi; i++ {
+			k.nodes = append(k.nodes, knownNode{lo: i, hi: i + 1, h: (*leaves)[i-lo], held: true})
+		}
+		*leaves = (*leaves)[hi-lo:]
+		return
+	}
+	m := lo + split(hi-lo)
+	k.collect(c, lo, m, leaves, hashes)
+	k.collect(c, m, hi, leaves, hashes)
+}
+
+// find returns the index of the known node that holds leaf lo.
+func (k *known) find(lo int) int {
+	i, j := 0, len(k.nodes)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if k.nodes[h].hi <= lo {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i
+}
+
+// hash returns the hash of subtree [lo, hi) if k knows it or the hashes of
+// subtrees within it; false if a node of k spans past it, hiding it.
+func (k *known) hash(lo, hi int) (Hash, bool) {
+	n := k.nodes[k.find(lo)]
+	switch {
+	case n.lo == lo && n.hi == hi:
+		return n.h, true
+	case n.lo < lo || n.hi > hi:
+		return Hash{}, false
+	}
+	m := lo + split(hi-lo)
+	l, ok := k.hash(lo, m)
+	if !ok {
+		return Hash{}, false
+	}
+	r, ok := k.hash(m, hi)
+	if !ok {
+		return Hash{}, false
+	}
+	return inner(&l, &r), true
+}
+
+// derivation builds the proof of the leaves in target from what several
+// proofs of the same tree know: every subtree without a target leaf
+// becomes one hash, and every target leaf must be known as a leaf.
+type derivation struct {
+	from   []known
+	c      cursor
+	leaves []Hash
+	hashes []Hash
+	err    error
+}
+
+func (d *derivation) node(lo, hi int) Hash {
+	if d.err != nil {
+		return Hash{}
+	}
+	none, _ := d.c.cover(lo, hi)
+	switch {
+	case none:
+		h, ok := d.lookup(lo, hi)
+		if !ok {
+			d.err = fmt.Errorf("%w: no hash of leaves %d to %d", ErrNotHeld, lo, hi-1)
+		}
+		d.hashes = append(d.hashes, h)
+		return h
+	case hi-lo == 1:
+		h, ok := d.heldLeaf(lo)
+		if !ok {
+			d.err = fmt.Errorf("%w: leaf %d", ErrNotHeld, lo)
+		}
+		d.leaves = append(d.leaves, h)
+		return h
+	}
+	m := lo + split(hi-lo)
+	l := d.node(lo, m)
+	r := d.node(m, hi)
+	return inner(&l, &r)
+}
+
+// heldLeaf is the hash of leaf i from the first proof that holds it.
+func (d *derivation) heldLeaf(i int) (Hash, bool) {
+	for j := range d.from {
+		if n := d.from[j].nodes[d.from[j].find(i)]; n.held {
+			return n.h, true
+		}
+	}
+	return Hash{}, false
+}
+
+// lookup is the hash of [lo, hi) from the first proof that knows it.
+func (d *derivation) lookup(lo, hi int) (Hash, bool) {
+	for i := range d.from {
+		if h, ok := d.from[i].hash(lo, hi); ok {
+			return h, true
+		}
+	}
+	return Hash{}, false
+}
