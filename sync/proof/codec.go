@@ -9,21 +9,22 @@ import (
 // The wire form of a Proof is a msgpack array, each field in its shortest
 // form so that a proof has one encoding:
 //
-//	[first, last, count, root (bin 32), signature (bin 64),
+//	[first, last - first, count, signature (bin 64),
 //	 held (array of uint: gap, length, gap, length...),
 //	 hashes (bin, 32 bytes each)]
 //
 // Each held span is its gap from the previous span's end (from 0 for the
 // first) and its length. The origin and generation are not in it: the
 // message that carries the proof names them once for all its records.
+// Nor is the root: the receiver rebuilds it from the records, and the
+// signature holds only if it rebuilt the root the origin signed.
 
 // fieldCount is the number of fields of the wire form.
-const fieldCount = 7
+const fieldCount = 6
 
 // WireSize is the size of p's wire form.
 func (p *Proof) WireSize() int {
-	n := 1 + uintSize(p.First) + uintSize(p.Last) + uintSize(uint64(p.Count)) +
-		2 + len(p.Header.Root) + 2 + SignatureSize
+	n := 1 + uintSize(p.First) + uintSize(p.Last-p.First) + uintSize(uint64(p.Count)) + 2 + SignatureSize
 	n += arraySize(2 * len(p.Held))
 	prev := 0
 	for _, s := range p.Held {
@@ -40,9 +41,8 @@ func (p *Proof) AppendWire(dst []byte) ([]byte, error) {
 	}
 	b := append(dst, 0x90|fieldCount)
 	b = appendUint(b, p.First)
-	b = appendUint(b, p.Last)
+	b = appendUint(b, p.Last-p.First)
 	b = appendUint(b, uint64(p.Count))
-	b = appendBin(b, p.Header.Root[:])
 	b = appendBin(b, p.Signature[:])
 	b = appendArray(b, 2*len(p.Held))
 	prev := 0
@@ -61,10 +61,11 @@ func (p *Proof) AppendWire(dst []byte) ([]byte, error) {
 // Parse decodes the wire form of a proof of a batch of origin at
 // generation, and nothing else: another encoding of any field, a proof
 // that breaks the format's limits or whose hashes do not number what its
-// spans call for, or trailing bytes, is ErrMalformed. It checks no
-// signature (see Verify). It treats b as hostile: it never panics, it
-// allocates at most a small multiple of len(b), and its work grows with
-// len(b), not with what b claims.
+// spans call for, or trailing bytes, is ErrMalformed. The proof it
+// returns has no root until Verify (or Bind) rebuilds it from the
+// records. It treats b as hostile: it never panics, it allocates at most
+// a small multiple of len(b), and its work grows with len(b), not with
+// what b claims.
 func Parse(b []byte, origin string, generation uint64) (*Proof, error) {
 	r := reader{b: b}
 	if h := r.byte(); h != 0x90|fieldCount {
@@ -72,9 +73,11 @@ func Parse(b []byte, origin string, generation uint64) (*Proof, error) {
 	}
 	p := &Proof{Signed: Signed{Header: Header{Origin: origin, Generation: generation}}}
 	p.First = r.uint()
-	p.Last = r.uint()
+	span := r.uint()
+	if p.Last = p.First + span; p.Last < p.First {
+		r.fail("versions %d to %d+%d overflow", p.First, p.First, span)
+	}
 	p.Count = r.small("count")
-	copy(p.Header.Root[:], r.fixedBin(len(Hash{})))
 	copy(p.Signature[:], r.fixedBin(SignatureSize))
 	p.Held = r.spans()
 	p.Hashes = r.hashes()

@@ -20,8 +20,8 @@
 // A Proof is a signed header, the records it covers (Held: spans of
 // indices in the batch) and the hash of every maximal subtree holding
 // none of them, in tree order. With the held records it rebuilds the
-// root (Match), and Verify checks the signature too, once per header with
-// a Verified cache. Subset derives the proof of some of the held records;
+// root, and Verify checks that the origin signed the header with that
+// root, once per header with a Verified cache. Subset derives the proof of some of the held records;
 // Merge joins two proofs of one batch. The proof of the records a holder
 // keeps of a batch is what it stores and what it cuts proofs from for
 // any request, so compaction, tombstone collection, slicing at any byte
@@ -33,10 +33,12 @@
 //
 // # Wire form
 //
-// AppendWire and Parse encode a proof as a msgpack array of [first, last,
-// count, root, signature, held spans as (gap, length) pairs, hashes],
-// each in its shortest form, without the origin and generation (the
-// carrying message names them). Parse treats its input as hostile,
+// AppendWire and Parse encode a proof as a msgpack array of [first, last
+// - first, count, signature, held spans as (gap, length) pairs, hashes],
+// each in its shortest form. The origin and generation are left to the
+// carrying message, which names them once, and the root to the receiver,
+// which rebuilds it from the records (Verify): a root that is not the
+// signed one fails the signature. Parse treats its input as hostile,
 // bounds what it allocates by the input's size and never panics;
 // FuzzParse fuzzes it.
 package proof

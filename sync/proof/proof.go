@@ -84,6 +84,10 @@ func (p *Proof) check() error {
 // Root rebuilds the root from leaves, the hashes of the held records in
 // order (LeafHash with the header's origin).
 func (p *Proof) Root(leaves []Hash) (Hash, error) {
+	return p.root(leaves)
+}
+
+func (p *Proof) root(leaves []Hash) (Hash, error) {
 	if err := p.check(); err != nil {
 		return Hash{}, err
 	}
@@ -96,7 +100,7 @@ func (p *Proof) Root(leaves []Hash) (Hash, error) {
 // Match reports whether leaves, with p's hashes, rebuild the root p's
 // header names; it does not check the signature.
 func (p *Proof) Match(leaves []Hash) error {
-	root, err := p.Root(leaves)
+	root, err := p.root(leaves)
 	if err != nil {
 		return err
 	}
@@ -106,26 +110,51 @@ func (p *Proof) Match(leaves []Hash) error {
 	return nil
 }
 
-// Verify reports whether the records whose leaf hashes are leaves are the
-// held records of a batch that pub signed: the root they rebuild is the
-// header's, and the header's signature is pub's. With a cache, a header
-// already verified is not verified again.
-func (p *Proof) Verify(pub ed25519.PublicKey, leaves []Hash, cache *Verified) error {
-	if err := p.Match(leaves); err != nil {
+// Bind sets p's root to the one leaves rebuild with p's hashes: what a
+// proof parsed from its wire form needs before Subset or Merge, when its
+// records were verified before (the holder's own store). It checks no
+// signature.
+func (p *Proof) Bind(leaves []Hash) error {
+	root, err := p.root(leaves)
+	if err != nil {
 		return err
 	}
-	if cache != nil {
-		return cache.Verify(pub, &p.Signed)
+	p.Header.Root = root
+	return nil
+}
+
+// Verify reports whether the records whose leaf hashes are leaves are the
+// held records of a batch that pub signed: it rebuilds the root from them
+// and p's hashes, checks that pub signed the header with that root, and
+// only then sets it as p's. Any record or hash altered rebuilds another
+// root, which the signature does not cover. With a cache, a header
+// already verified is not verified again.
+func (p *Proof) Verify(pub ed25519.PublicKey, leaves []Hash, cache *Verified) error {
+	root, err := p.root(leaves)
+	if err != nil {
+		return err
 	}
-	return p.Signed.Verify(pub)
+	s := p.Signed
+	s.Header.Root = root
+	if cache != nil {
+		err = cache.Verify(pub, &s)
+	} else {
+		err = s.Verify(pub)
+	}
+	if err != nil {
+		return err
+	}
+	p.Header.Root = root
+	return nil
 }
 
 // Subset returns the proof of some of p's held records, and their leaf
 // hashes: those at the positions keep (spans of positions among the held
 // records, 0 to Len), given leaves, the hashes of all of p's held records.
 // It is how a holder drops records from its proof (compaction, collected
-// tombstones) and how it proves a slice of a batch it sends. The result
-// is checked to rebuild p's root.
+// tombstones) and how it proves a slice of a batch it sends. p must have
+// its root (from Seal, Verify or Bind): the result is checked to rebuild
+// it.
 func (p *Proof) Subset(leaves []Hash, keep []Span) (*Proof, []Hash, error) {
 	if err := p.check(); err != nil {
 		return nil, nil, err
@@ -176,8 +205,9 @@ func appendSpan(spans []Span, s Span) []Span {
 }
 
 // Merge returns the proof of every record that a or b holds, two proofs
-// of the same signed batch, with their leaf hashes: how a holder that
-// received a batch in slices, in several messages, keeps one proof of it.
+// of the same signed batch with their roots, with their leaf hashes: how
+// a holder that received a batch in slices, in several messages, keeps
+// one proof of it.
 func Merge(a *Proof, aLeaves []Hash, b *Proof, bLeaves []Hash) (*Proof, []Hash, error) {
 	if a.Signed != b.Signed {
 		return nil, nil, fmt.Errorf("%w: merge of proofs of two batches", ErrMismatch)

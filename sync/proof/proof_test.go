@@ -23,7 +23,8 @@ func (r *received) verify() error {
 }
 
 // Every alteration of what a sender relays is refused, with and without a
-// cache that already verified the genuine header.
+// cache that already verified the genuine header. The proof arrives in
+// its wire form, without a root: the receiver rebuilds it.
 func TestVerifyRefusesTampering(t *testing.T) {
 	full, recs, leaves := sealed(t, 16)
 	keep := []Span{{2, 6}, {9, 12}}
@@ -39,44 +40,45 @@ func TestVerifyRefusesTampering(t *testing.T) {
 		}
 		return p, recs, l
 	}()
+	forge := func(r *received) {
+		r.recs[1].Value = []byte("forged")
+	}
 	for _, tc := range []struct {
 		name   string
 		tamper func(r *received)
 		want   error
 	}{
-		{"value", func(r *received) { r.recs[1].Value = []byte("forged") }, ErrMismatch},
-		{"tombstone", func(r *received) { r.recs[3].Tombstone = !r.recs[3].Tombstone }, ErrMismatch},
-		{"version", func(r *received) { r.recs[0].Version++ }, ErrMismatch},
-		{"key: a proof replayed for another key", func(r *received) { r.recs[2].Key = "key-other" }, ErrMismatch},
-		{"a record swapped for one of another batch", func(r *received) { r.recs[0] = otherRecs[0] }, ErrMismatch},
-		{"records reordered", func(r *received) { r.recs[0], r.recs[1] = r.recs[1], r.recs[0] }, ErrMismatch},
+		{"value", forge, ErrBadSignature},
+		{"tombstone", func(r *received) { r.recs[3].Tombstone = !r.recs[3].Tombstone }, ErrBadSignature},
+		{"version", func(r *received) { r.recs[0].Version++ }, ErrBadSignature},
+		{"key: a proof replayed for another key", func(r *received) { r.recs[2].Key = "key-other" }, ErrBadSignature},
+		{"a record swapped for one of another batch", func(r *received) { r.recs[0] = otherRecs[0] }, ErrBadSignature},
+		{"records reordered", func(r *received) { r.recs[0], r.recs[1] = r.recs[1], r.recs[0] }, ErrBadSignature},
 		{"a record left out", func(r *received) { r.recs = r.recs[1:] }, ErrMismatch},
-		{"a proof hash", func(r *received) { r.p.Hashes[1][0] ^= 1 }, ErrMismatch},
+		{"a proof hash", func(r *received) { r.p.Hashes[1][0] ^= 1 }, ErrBadSignature},
+		{"records moved to other leaves, same hash count", func(r *received) { r.p.Held = []Span{{2, 6}, {8, 11}} }, ErrBadSignature},
 		{"records moved to other leaves", func(r *received) { r.p.Held = []Span{{3, 7}, {9, 12}} }, ErrMalformed},
-		{"root", func(r *received) { r.p.Header.Root[5] ^= 1 }, ErrMismatch},
-		{"root and records together", func(r *received) {
-			r.recs[1].Value = []byte("forged")
-			r.p.Header.Root, _ = r.p.Root(Leaves(r.p.Origin, r.recs))
+		{"a root claimed for forged records", func(r *received) {
+			forge(r)
+			r.p.Header.Root = RootOf(Leaves(testOrigin, r.recs))
 		}, ErrBadSignature},
 		{"signature", func(r *received) { r.p.Signature[10] ^= 1 }, ErrBadSignature},
-		{"origin", func(r *received) { r.p.Origin = "node-00002" }, ErrMismatch},
-		{"origin, leaves rehashed for it", func(r *received) {
-			r.p.Origin = "node-00002"
-			r.p.Header.Root, _ = r.p.Root(Leaves(r.p.Origin, r.recs))
-		}, ErrBadSignature},
+		{"origin", func(r *received) { r.p.Origin = "node-00002" }, ErrBadSignature},
 		{"generation", func(r *received) { r.p.Generation++ }, ErrBadSignature},
 		{"versions shifted", func(r *received) { r.p.First++; r.p.Last++ }, ErrBadSignature},
 		{"first version out of range", func(r *received) { r.p.First = 0 }, ErrMalformed},
 		{"last version", func(r *received) { r.p.Last++ }, ErrBadSignature},
+		{"count", func(r *received) { r.p.Count-- }, ErrBadSignature},
+		{"count past the versions", func(r *received) { r.p.Count++ }, ErrMalformed},
 		{"signed by another key", func(r *received) {
-			s, err := Sign(testKey(t, 2), r.p.Header)
+			s, err := Sign(testKey(t, 2), sub.Header)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.p.Signed = s
+			r.p.Signature = s.Signature
 		}, ErrBadSignature},
 		{"checked with another key", func(r *received) { r.pub = testKey(t, 2).Public() }, ErrBadSignature},
-		{"another batch's header", func(r *received) { r.p.Signed = other.Signed }, ErrMismatch},
+		{"another batch's signature", func(r *received) { r.p.Signature = other.Signature }, ErrBadSignature},
 		{"a key of the wrong size", func(r *received) { r.pub = r.pub[:31] }, ErrBadSignature},
 	} {
 		for _, cached := range []bool{false, true} {
@@ -85,7 +87,7 @@ func TestVerifyRefusesTampering(t *testing.T) {
 				name += ", cached"
 			}
 			t.Run(name, func(t *testing.T) {
-				r := &received{p: clone(sub), recs: slices.Clone(pick(recs, keep)), pub: testKey(t, 1).Public()}
+				r := &received{p: roundTrip(t, sub), recs: slices.Clone(pick(recs, keep)), pub: testKey(t, 1).Public()}
 				if cached {
 					r.cache = NewVerified(8)
 					if err := r.verify(); err != nil {
@@ -98,6 +100,41 @@ func TestVerifyRefusesTampering(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A header whose root, or any other field, was altered after signing
+// does not verify: what a holder stores and a cache remembers is checked
+// whole.
+func TestSignedHeaderRefusesTampering(t *testing.T) {
+	k := testKey(t, 1)
+	full, _, err := Seal(k, testOrigin, testGen, testRecords(4, 10, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := k.Public()
+	for _, tc := range []struct {
+		name   string
+		tamper func(s *Signed)
+	}{
+		{"root", func(s *Signed) { s.Header.Root[0] ^= 1 }},
+		{"origin", func(s *Signed) { s.Origin = "node-00002" }},
+		{"generation", func(s *Signed) { s.Generation-- }},
+		{"first", func(s *Signed) { s.First++ }},
+		{"last", func(s *Signed) { s.Last++ }},
+		{"count", func(s *Signed) { s.Count-- }},
+		{"signature", func(s *Signed) { s.Signature[63] ^= 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := full.Signed
+			tc.tamper(&s)
+			if err := s.Verify(pub); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+	if err := full.Signed.Verify(pub); err != nil {
+		t.Fatalf("genuine refused: %v", err)
 	}
 }
 
@@ -248,10 +285,6 @@ func sameProof(a, b *Proof) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-func clone(p *Proof) *Proof {
-	return &Proof{Signed: p.Signed, Held: slices.Clone(p.Held), Hashes: slices.Clone(p.Hashes)}
-}
-
 // A batch travels from its origin to a relay in two re-cut slices, is
 // merged, compacted and collected there, and reaches a third node from the
 // relay, never from the origin, in slices of another cut: the third node
@@ -305,7 +338,12 @@ func TestRelayServesOn(t *testing.T) {
 			t.Fatal(err)
 		}
 		heldRecs = pick(heldRecs, keep)
-		held = roundTrip(t, held) // what the relay stores is the wire form
+		// What the relay stores is the wire form; read back, its root is
+		// rebuilt from the stored records.
+		held = roundTrip(t, held)
+		if err := held.Bind(heldLeaves); err != nil {
+			t.Fatal(err)
+		}
 
 		// Relay to a third node, in slices of at most 7 records.
 		for lo := 0; lo < len(heldRecs); lo += 7 {

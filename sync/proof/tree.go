@@ -15,26 +15,25 @@ func split(n int) int { return 1 << (bits.Len(uint(n-1)) - 1) }
 
 // RootOf returns the root of the tree over leaves (at least one).
 func RootOf(leaves []Hash) Hash {
-	if len(leaves) == 1 {
-		return leaves[0]
-	}
-	// Pairing neighbours level by level, and carrying an odd last node up
-	// unpaired, builds the same tree as the recursive split.
-	level := make([]Hash, len(leaves))
-	copy(level, leaves)
-	for n := len(level); n > 1; {
-		m := 0
-		for i := 0; i+1 < n; i += 2 {
-			level[m] = inner(&level[i], &level[i+1])
-			m++
+	// The tree of n leaves is the perfect subtrees of n's binary digits,
+	// largest first, joined from the right. A stack of the subtrees
+	// completed so far, merged as a binary counter carries, builds them
+	// without allocating.
+	var stack [bits.UintSize + 1]Hash
+	top := 0
+	for i := range leaves {
+		stack[top] = leaves[i]
+		top++
+		for c := i + 1; c&1 == 0; c >>= 1 {
+			top--
+			stack[top-1] = inner(&stack[top-1], &stack[top])
 		}
-		if n%2 == 1 {
-			level[m] = level[n-1]
-			m++
-		}
-		n = m
 	}
-	return level[0]
+	for top > 1 {
+		top--
+		stack[top-1] = inner(&stack[top-1], &stack[top])
+	}
+	return stack[0]
 }
 
 // Span is a run of leaf indices, Lo up to but not including Hi.
