@@ -27,8 +27,10 @@ var (
 // other.
 const FormatVersion = 1
 
-// MaxLeaves is the most records one signed batch holds.
-const MaxLeaves = 1 << 16
+// MaxLeaves is the most records one signed batch holds: twice a group
+// commit's most, and few enough that a holder's Tree of a batch stays
+// near a megabyte.
+const MaxLeaves = 1 << 14
 
 // SignatureSize is the size of a header's signature.
 const SignatureSize = ed25519.SignatureSize

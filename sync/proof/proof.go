@@ -172,36 +172,11 @@ func (p *Proof) Subset(leaves []Hash, keep []Span) (*Proof, []Hash, error) {
 		}
 		return p, leaves, nil
 	}
-	return p.derive([]known{knownOf(p.Count, p.Held, leaves, p.Hashes)}, p.indices(keep))
-}
-
-// indices maps spans of positions among p's held records to spans of
-// batch indices.
-func (p *Proof) indices(pos []Span) []Span {
-	var out []Span
-	held, base := 0, 0 // p.Held[held] starts at position base
-	for _, s := range pos {
-		for lo := s.Lo; lo < s.Hi; {
-			for lo >= base+p.Held[held].Len() {
-				base += p.Held[held].Len()
-				held++
-			}
-			h := p.Held[held]
-			hi := min(s.Hi, base+h.Len())
-			out = appendSpan(out, Span{h.Lo + lo - base, h.Lo + hi - base})
-			lo = hi
-		}
+	t, err := NewTree(p, leaves)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out
-}
-
-// appendSpan appends s, joined to the last span if they touch.
-func appendSpan(spans []Span, s Span) []Span {
-	if k := len(spans) - 1; k >= 0 && spans[k].Hi == s.Lo {
-		spans[k].Hi = s.Hi
-		return spans
-	}
-	return append(spans, s)
+	return t.Subset(keep)
 }
 
 // Merge returns the proof of every record that a or b holds, two proofs
@@ -209,50 +184,13 @@ func appendSpan(spans []Span, s Span) []Span {
 // a holder that received a batch in slices, in several messages, keeps
 // one proof of it.
 func Merge(a *Proof, aLeaves []Hash, b *Proof, bLeaves []Hash) (*Proof, []Hash, error) {
-	if a.Signed != b.Signed {
-		return nil, nil, fmt.Errorf("%w: merge of proofs of two batches", ErrMismatch)
+	t, err := NewTree(a, aLeaves)
+	if err != nil {
+		return nil, nil, fmt.Errorf("proof: merge: %w", err)
 	}
-	for _, x := range []struct {
-		p      *Proof
-		leaves []Hash
-	}{{a, aLeaves}, {b, bLeaves}} {
-		if err := x.p.Match(x.leaves); err != nil {
-			return nil, nil, fmt.Errorf("proof: merge: %w", err)
-		}
+	if err := t.Add(b, bLeaves); err != nil {
+		return nil, nil, fmt.Errorf("proof: merge: %w", err)
 	}
-	return a.derive([]known{knownOf(a.Count, a.Held, aLeaves, a.Hashes), knownOf(b.Count, b.Held, bLeaves, b.Hashes)},
-		union(a.Held, b.Held))
-}
-
-// union is the canonical span list of the leaves in a or b.
-func union(a, b []Span) []Span {
-	out := make([]Span, 0, len(a)+len(b))
-	for len(a) > 0 || len(b) > 0 {
-		var s Span
-		if len(b) == 0 || len(a) > 0 && a[0].Lo <= b[0].Lo {
-			s, a = a[0], a[1:]
-		} else {
-			s, b = b[0], b[1:]
-		}
-		if k := len(out) - 1; k >= 0 && s.Lo <= out[k].Hi {
-			out[k].Hi = max(out[k].Hi, s.Hi)
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// derive builds the proof of the leaves in target from what from knows,
-// and checks that it rebuilds p's root.
-func (p *Proof) derive(from []known, target []Span) (*Proof, []Hash, error) {
-	d := derivation{from: from, c: cursor{spans: target}}
-	root := d.node(0, p.Count)
-	if d.err != nil {
-		return nil, nil, fmt.Errorf("proof: derive: %w", d.err)
-	}
-	if root != p.Header.Root {
-		return nil, nil, fmt.Errorf("%w: batch of %q at versions %d to %d", ErrMismatch, p.Origin, p.First, p.Last)
-	}
-	return &Proof{Signed: p.Signed, Held: target, Hashes: d.hashes}, d.leaves, nil
+	p, leaves := t.Proof()
+	return p, leaves, nil
 }

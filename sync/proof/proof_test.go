@@ -345,10 +345,18 @@ func TestRelayServesOn(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// Relay to a third node, in slices of at most 7 records.
+		// Relay to a third node, in slices of at most 7 records cut from
+		// one tree.
+		tree, err := NewTree(held, heldLeaves)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tree.Len() != len(heldRecs) {
+			t.Fatalf("tree holds %d records, want %d", tree.Len(), len(heldRecs))
+		}
 		for lo := 0; lo < len(heldRecs); lo += 7 {
 			s := Span{lo, min(lo+7, len(heldRecs))}
-			p, _, err := held.Subset(heldLeaves, []Span{s})
+			p, _, err := tree.Subset([]Span{s})
 			if err != nil {
 				t.Fatal(err)
 			}
