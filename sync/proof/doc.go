@@ -21,21 +21,24 @@
 // indices in the batch) and the hash of every maximal subtree holding
 // none of them, in tree order. With the held records it rebuilds the
 // root, and Verify checks that the origin signed the header with that
-// root, once per header with a Verified cache. Subset derives the proof of some of the held records;
-// Merge joins two proofs of one batch. The proof of the records a holder
-// keeps of a batch is what it stores and what it cuts proofs from for
-// any request, so compaction, tombstone collection, slicing at any byte
-// budget and catch-up from a node other than the origin all keep every
-// record provable.
+// root, once per header with a Verified cache.
+//
+// The proof of the records a holder keeps of a batch is what it stores,
+// and what it cuts the proof of any slice from (Subset, or a Tree built
+// once for many slices); Merge joins two proofs of one batch. So
+// compaction, tombstone collection, slicing at any byte budget and
+// catch-up from a node other than the origin all keep every record
+// provable by the origin's key alone.
 //
 // SignRecord and VerifyRecord are the per-record alternative: the header
 // of a batch of one record, whose root is its leaf, signed.
 //
 // # Wire form
 //
-// AppendWire and Parse encode a proof as a msgpack array of [first, last
-// - first, count, signature, held spans as (gap, length) pairs, hashes],
-// each in its shortest form. The origin and generation are left to the
+// AppendWire and Parse encode a proof as a msgpack array of the first
+// version, the last one's distance from it, the count, the signature,
+// the held spans as (gap, length) pairs and the hashes, each in its
+// shortest form. The origin and generation are left to the
 // carrying message, which names them once, and the root to the receiver,
 // which rebuilds it from the records (Verify): a root that is not the
 // signed one fails the signature. Parse treats its input as hostile,

@@ -2,149 +2,186 @@ package proof
 
 import (
 	"fmt"
-	"math/bits"
 )
 
-// The tree of n leaves is that of RFC 6962: for n > 1, the left subtree
-// holds the largest power of two of leaves below n, the right one the
-// rest. Its shape depends on n alone, so a proof need not describe it.
-
-// split is where the tree of n > 1 leaves divides: the largest power of
-// two below n.
-func split(n int) int { return 1 << (bits.Len(uint(n-1)) - 1) }
-
-// RootOf returns the root of the tree over leaves (at least one).
-func RootOf(leaves []Hash) Hash {
-	// The tree of n leaves is the perfect subtrees of n's binary digits,
-	// largest first, joined from the right. A stack of the subtrees
-	// completed so far, merged as a binary counter carries, builds them
-	// without allocating.
-	var stack [bits.UintSize + 1]Hash
-	top := 0
-	for i := range leaves {
-		stack[top] = leaves[i]
-		top++
-		for c := i + 1; c&1 == 0; c >>= 1 {
-			top--
-			stack[top-1] = inner(&stack[top-1], &stack[top])
-		}
-	}
-	for top > 1 {
-		top--
-		stack[top-1] = inner(&stack[top-1], &stack[top])
-	}
-	return stack[0]
+// Tree is what a holder knows of one signed batch's tree: the hash of
+// every subtree its proofs let it compute, and which records it holds.
+// Built once from the proof it stores (O(count) hashes), it cuts the
+// proof of any slice of its records with a lookup per hash, so a sender
+// that splits a batch into many messages pays for the tree once.
+// It takes 33 bytes per node, 66 per record of the batch.
+type Tree struct {
+	signed Signed
+	nodes  []Hash // by position: leaf i at 2i, the inner node that splits at m at 2m-1
+	have   []bool
+	held   []Span
 }
 
-// Span is a run of leaf indices, Lo up to but not including Hi.
-type Span struct{ Lo, Hi int }
-
-// Len is the number of leaves in s.
-func (s Span) Len() int { return s.Hi - s.Lo }
-
-// CountOf is the number of leaves in spans.
-func CountOf(spans []Span) int {
-	n := 0
-	for _, s := range spans {
-		n += s.Len()
+// pos is the position of subtree [lo, hi) in a Tree's arrays. An inner
+// node is named by the leaf boundary it splits at, which no other inner
+// node splits at.
+func pos(lo, hi int) int {
+	if hi-lo == 1 {
+		return 2 * lo
 	}
-	return n
+	return 2*(lo+split(hi-lo)) - 1
 }
 
-// checkSpans reports whether spans are a canonical set of leaves of a
-// tree of count: non-empty, ascending, apart (two touching spans are one)
-// and within [0, count).
-func checkSpans(spans []Span, count int) error {
-	if len(spans) == 0 {
-		return fmt.Errorf("%w: no leaves", ErrMalformed)
+// NewTree builds the tree of p's batch as far as p and leaves, the hashes
+// of p's held records, tell it. p must have its root (from Seal, Verify
+// or Bind); leaves that do not rebuild it are ErrMismatch.
+func NewTree(p *Proof, leaves []Hash) (*Tree, error) {
+	if err := p.check(); err != nil {
+		return nil, err
 	}
-	prev := -1
-	for i, s := range spans {
-		switch {
-		case s.Lo <= prev || s.Lo < 0:
-			return fmt.Errorf("%w: span %d at %d, not past %d", ErrMalformed, i, s.Lo, prev)
-		case s.Hi <= s.Lo:
-			return fmt.Errorf("%w: span %d empty", ErrMalformed, i)
-		case s.Hi > count:
-			return fmt.Errorf("%w: span %d ends at %d, beyond the %d leaves", ErrMalformed, i, s.Hi, count)
-		}
-		prev = s.Hi
+	t := &Tree{signed: p.Signed, nodes: make([]Hash, 2*p.Count-1), have: make([]bool, 2*p.Count-1)}
+	if err := t.add(p, leaves); err != nil {
+		return nil, err
 	}
+	return t, nil
+}
+
+// Add adds what q, another proof of the same batch, and leaves, the hashes
+// of its held records, tell: the tree then holds the records of both.
+func (t *Tree) Add(q *Proof, leaves []Hash) error {
+	if err := q.check(); err != nil {
+		return err
+	}
+	if q.Signed != t.signed {
+		return fmt.Errorf("%w: a proof of another batch", ErrMismatch)
+	}
+	return t.add(q, leaves)
+}
+
+func (t *Tree) add(q *Proof, leaves []Hash) error {
+	if n := q.Len(); len(leaves) != n {
+		return fmt.Errorf("%w: %d leaf hashes for a proof of %d", ErrMismatch, len(leaves), n)
+	}
+	w := fill{t: t, c: cursor{spans: q.Held}, leaves: leaves, hashes: q.Hashes}
+	if root := w.node(0, q.Count); root != q.Header.Root || w.conflict {
+		return fmt.Errorf("%w: batch of %q at versions %d to %d", ErrMismatch, q.Origin, q.First, q.Last)
+	}
+	t.held = union(t.held, q.Held)
 	return nil
 }
 
-// cursor walks a canonical span list in tree order: every question it is
-// asked is about a range at or past the previous one.
-type cursor struct {
-	spans []Span
-	i     int
+// fill walks a proof, recording every hash it gives or allows computing.
+type fill struct {
+	t        *Tree
+	c        cursor
+	leaves   []Hash
+	hashes   []Hash
+	conflict bool // a hash that differs from one another proof gave
 }
 
-// cover says how [lo, hi) meets the spans: none of its leaves are in
-// them, all are (within one span), or some are.
-func (c *cursor) cover(lo, hi int) (none, all bool) {
-	for c.i < len(c.spans) && c.spans[c.i].Hi <= lo {
-		c.i++
-	}
-	if c.i == len(c.spans) || c.spans[c.i].Lo >= hi {
-		return true, false
-	}
-	s := c.spans[c.i]
-	return false, s.Lo <= lo && hi <= s.Hi
-}
-
-// hashCount is how many hashes a proof of the leaves in spans, of a tree
-// of count leaves, holds: one per maximal subtree with none of them. It
-// walks a node per span and level, never a node per leaf, so a few bytes
-// claiming a long span cost little.
-func hashCount(count int, spans []Span) int {
-	c := cursor{spans: spans}
-	return c.hashes(0, count)
-}
-
-func (c *cursor) hashes(lo, hi int) int {
-	none, all := c.cover(lo, hi)
-	switch {
+func (w *fill) node(lo, hi int) Hash {
+	var h Hash
+	switch none, _ := w.c.cover(lo, hi); {
 	case none:
-		return 1
-	case all:
-		return 0
+		h, w.hashes = w.hashes[0], w.hashes[1:]
+	case hi-lo == 1:
+		h, w.leaves = w.leaves[0], w.leaves[1:]
+	default:
+		m := lo + split(hi-lo)
+		l := w.node(lo, m)
+		r := w.node(m, hi)
+		h = inner(&l, &r)
 	}
-	m := lo + split(hi-lo)
-	return c.hashes(lo, m) + c.hashes(m, hi)
-}
-
-// rootWalk recomputes a root from the leaves a proof holds and its
-// hashes, consuming both in tree order.
-type rootWalk struct {
-	c      cursor
-	leaves []Hash
-	hashes []Hash
-}
-
-func (w *rootWalk) node(lo, hi int) Hash {
-	none, all := w.c.cover(lo, hi)
-	switch {
-	case none:
-		h := w.hashes[0]
-		w.hashes = w.hashes[1:]
-		return h
-	case all:
-		h := RootOf(w.leaves[:hi-lo])
-		w.leaves = w.leaves[hi-lo:]
-		return h
+	at := pos(lo, hi)
+	if w.t.have[at] && w.t.nodes[at] != h {
+		w.conflict = true
 	}
-	m := lo + split(hi-lo)
-	l := w.node(lo, m)
-	r := w.node(m, hi)
-	return inner(&l, &r)
+	w.t.nodes[at], w.t.have[at] = h, true
+	return h
 }
 
-// rootFrom computes the root of a tree of count leaves from the hashes of
-// the leaves in spans (in order) and the proof's hashes. The caller has
-// checked the spans, and that leaves and hashes have the lengths the
-// spans call for.
-func rootFrom(count int, spans []Span, leaves, hashes []Hash) Hash {
-	w := rootWalk{c: cursor{spans: spans}, leaves: leaves, hashes: hashes}
-	return w.node(0, count)
+// Len is the number of records the tree holds.
+func (t *Tree) Len() int { return CountOf(t.held) }
+
+// Proof returns the proof of every record the tree holds, and their leaf
+// hashes.
+func (t *Tree) Proof() (*Proof, []Hash) { return t.cut(t.held) }
+
+// Subset returns the proof of the records at the positions keep (spans of
+// positions among the records the tree holds, 0 to Len), and their leaf
+// hashes.
+func (t *Tree) Subset(keep []Span) (*Proof, []Hash, error) {
+	if err := checkSpans(keep, t.Len()); err != nil {
+		return nil, nil, fmt.Errorf("proof: subset: %w", err)
+	}
+	p, leaves := t.cut(indices(t.held, keep))
+	return p, leaves, nil
+}
+
+// cut builds the proof of the leaves in target, all held. Every subtree
+// it asks the hash of holds no target leaf while its parent holds one, so
+// it is at or above what some proof covered: the tree has its hash.
+func (t *Tree) cut(target []Span) (*Proof, []Hash) {
+	p := &Proof{Signed: t.signed, Held: target}
+	leaves := make([]Hash, 0, CountOf(target))
+	c := cursor{spans: target}
+	var walk func(lo, hi int)
+	walk = func(lo, hi int) {
+		switch none, all := c.cover(lo, hi); {
+		case none:
+			p.Hashes = append(p.Hashes, t.nodes[pos(lo, hi)])
+		case all:
+			for i := lo; i < hi; i++ {
+				leaves = append(leaves, t.nodes[2*i])
+			}
+		default:
+			m := lo + split(hi-lo)
+			walk(lo, m)
+			walk(m, hi)
+		}
+	}
+	walk(0, t.signed.Count)
+	return p, leaves
+}
+
+// indices maps spans of positions among the records in held to spans of
+// batch indices.
+func indices(held, pos []Span) []Span {
+	var out []Span
+	h, base := 0, 0 // held[h] starts at position base
+	for _, s := range pos {
+		for lo := s.Lo; lo < s.Hi; {
+			for lo >= base+held[h].Len() {
+				base += held[h].Len()
+				h++
+			}
+			hi := min(s.Hi, base+held[h].Len())
+			out = appendSpan(out, Span{held[h].Lo + lo - base, held[h].Lo + hi - base})
+			lo = hi
+		}
+	}
+	return out
+}
+
+// appendSpan appends s, joined to the last span if they touch.
+func appendSpan(spans []Span, s Span) []Span {
+	if k := len(spans) - 1; k >= 0 && spans[k].Hi == s.Lo {
+		spans[k].Hi = s.Hi
+		return spans
+	}
+	return append(spans, s)
+}
+
+// union is the canonical span list of the leaves in a or b.
+func union(a, b []Span) []Span {
+	out := make([]Span, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var s Span
+		if len(b) == 0 || len(a) > 0 && a[0].Lo <= b[0].Lo {
+			s, a = a[0], a[1:]
+		} else {
+			s, b = b[0], b[1:]
+		}
+		if k := len(out) - 1; k >= 0 && s.Lo <= out[k].Hi {
+			out[k].Hi = max(out[k].Hi, s.Hi)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
