@@ -9,7 +9,8 @@ import (
 // Built once from the proof it stores (O(count) hashes), it cuts the
 // proof of any slice of its records with a lookup per hash, so a sender
 // that splits a batch into many messages pays for the tree once.
-// It takes 33 bytes per node, 66 per record of the batch.
+// It takes 33 bytes per node, 66 per record of the batch. Subset and
+// Proof only read it; Add must not run beside them.
 type Tree struct {
 	signed Signed
 	nodes  []Hash // by position: leaf i at 2i, the inner node that splits at m at 2m-1
