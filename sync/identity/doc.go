@@ -52,6 +52,7 @@
 // then that a Checker (a Trust, or a TrustCache in front of one) accepts
 // the key for the id.
 //
+// # Trust
 //
 // A Trust answers Check(id, key, certificate, now): a CA trust accepts a
 // key that a certificate of one of its CA keys binds to the id and that
