@@ -95,22 +95,30 @@ func (r *NodeRecord) checkCertificate() error {
 // alias, generation, seq, certificate or nil, signature], each in its
 // shortest form, so that a record has one encoding.
 func (r *NodeRecord) Marshal() ([]byte, error) {
-	body, err := r.body()
-	if err != nil {
-		return nil, fmt.Errorf("identity: marshal node record: %w", err)
-	}
 	if len(r.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("identity: marshal node record: signature of %d bytes", len(r.Signature))
 	}
-	b := make([]byte, 0, 1+len(body)+2+ed25519.SignatureSize)
+	b := make([]byte, 0, 1+r.bodySize()+2+ed25519.SignatureSize)
 	b = append(b, 0x99) // fixarray of 9
-	b = append(b, body...)
+	b, err := r.appendBody(b)
+	if err != nil {
+		return nil, fmt.Errorf("identity: marshal node record: %w", err)
+	}
 	return appendBin(b, r.Signature), nil
 }
 
 // body encodes the signed fields, in order: all of the array but its
 // header and the signature.
 func (r *NodeRecord) body() ([]byte, error) {
+	return r.appendBody(make([]byte, 0, r.bodySize()))
+}
+
+// bodySize bounds the size of the body, for its buffer.
+func (r *NodeRecord) bodySize() int {
+	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + (3 + len(r.Certificate))
+}
+
+func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	switch {
 	case r.ID == "" || len(r.ID) > MaxIDBytes:
 		return nil, fmt.Errorf("id of %d bytes: want 1 to %d", len(r.ID), MaxIDBytes)
@@ -123,7 +131,6 @@ func (r *NodeRecord) body() ([]byte, error) {
 	case len(r.Certificate) > MaxCertificateSize:
 		return nil, fmt.Errorf("certificate of %d bytes: at most %d", len(r.Certificate), MaxCertificateSize)
 	}
-	b := make([]byte, 0, MaxNodeRecordSize)
 	b = append(b, NodeRecordVersion) // positive fixint
 	b = appendStr(b, r.ID)
 	b = appendBin(b, r.PublicKey)
@@ -132,11 +139,9 @@ func (r *NodeRecord) body() ([]byte, error) {
 	b = appendUint(b, r.Generation)
 	b = appendUint(b, r.Seq)
 	if len(r.Certificate) == 0 {
-		b = append(b, msgpackNil)
-	} else {
-		b = appendBin(b, r.Certificate)
+		return append(b, msgpackNil), nil
 	}
-	return b, nil
+	return appendBin(b, r.Certificate), nil
 }
 
 // ParseNodeRecord decodes what Marshal encodes, and nothing else: any
