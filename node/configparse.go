@@ -127,7 +127,7 @@ type tomlPins map[string][]string
 func (p *tomlPins) UnmarshalTOML(v any) error {
 	table, ok := v.(map[string]any)
 	if !ok {
-		return fmt.Errorf("%s is %s; want %s", show(v), tomlKind(v), kindName(pinsType))
+		return fmt.Errorf("%s given; want %s", tomlKind(v), kindName(pinsType))
 	}
 	out := make(tomlPins, len(table))
 	for id, keys := range table {
