@@ -570,6 +570,8 @@ type Status struct {
 	// DataDir is where the data lives, absolute ("" in memory or with a
 	// store given by WithStore).
 	DataDir string `json:"data_dir,omitempty"`
+	// KeyID names the node's key (Identity); "" without key_file.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // StoreSize is the store's size on disk in bytes, as du counts it
@@ -646,7 +648,7 @@ func (n *Node) Status() Status {
 		ID:     self.ID, Alias: self.Alias, Addr: self.Addr, Cluster: n.cfg.Cluster,
 		Generation: self.Generation, Heartbeat: count, Boot: boot, MaxVersion: self.MaxVersion,
 		Keys: info.Keys, Peers: len(n.eng.Peers()), Uptime: up, Store: size, PhiThreshold: n.cfg.PhiThreshold,
-		DataDir: dataDir, Time: n.clock.Now(),
+		DataDir: dataDir, Time: n.clock.Now(), KeyID: n.keyID(),
 		Stats: Stats{
 			Rounds:         n.counters.rounds.Load(),
 			MessagesIn:     msgsIn,

@@ -50,6 +50,18 @@ type Config struct {
 	EncryptKeys     []string `toml:"encrypt_keys"`
 	EncryptKeysFile string   `toml:"encrypt_keys_file"` // one base64 key per line, first is primary
 
+	// Node identity (docs/security.md, "Node identity"): this node's
+	// ed25519 key and which keys speak for which node ids.
+	KeyFile  string `toml:"key_file"`  // private key, PEM; created on first start; outside data_dir
+	CertFile string `toml:"cert_file"` // this node's certificate by a CA of trusted_ca
+	// TrustedCA lists the cluster CA public keys: each the base64 of the
+	// key's 32 bytes, or the path of a public key file (PEM or base64).
+	TrustedCA []string `toml:"trusted_ca"`
+	// TrustedKeys pins, for each node id, the base64 public keys trusted
+	// for it (several during a key rotation). Not with TrustedCA.
+	TrustedKeys map[string][]string `toml:"trusted_keys"`
+	RevokedKeys []string            `toml:"revoked_keys"` // base64 public keys refused whatever vouches for them
+
 	// Storage.
 	DataDir    string `toml:"data_dir"`    // Badger directory; unset: ./leviathan-data, with a warning
 	InMemory   bool   `toml:"in_memory"`   // keep nothing on disk (tests, demos)
@@ -373,7 +385,8 @@ func (c Config) problems() []error {
 			bad(f.name, "is %d bytes, at most %d", len(f.v), lsync.DefaultLimits.MaxIDBytes)
 		}
 	}
-	return append(errs, c.validateKeys(bad)...)
+	errs = append(errs, c.validateKeys(bad)...)
+	return append(errs, c.validateIdentity(bad)...)
 }
 
 // addrProblem explains what is wrong with a bind address, or returns "".

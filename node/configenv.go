@@ -146,8 +146,9 @@ func envDocument(key, value string, t reflect.Type) (string, error) {
 	if t.Kind() != reflect.String && (!isList || strings.HasPrefix(strings.TrimSpace(value), "[")) {
 		doc := key + " = " + value
 		var probe map[string]any
-		// More than one key means the value smuggled in a line or a table.
-		if md, err := toml.Decode(doc, &probe); err == nil && len(md.Keys()) == 1 {
+		// Another key means the value smuggled in a line or a table; keys
+		// under key are an inline table's (trusted_keys).
+		if md, err := toml.Decode(doc, &probe); err == nil && onlyUnder(md.Keys(), key) {
 			return doc, nil
 		}
 	}
@@ -168,6 +169,16 @@ func envDocument(key, value string, t reflect.Type) (string, error) {
 	return b.String(), nil
 }
 
+// onlyUnder reports whether every key is key or one of its subkeys.
+func onlyUnder(keys []toml.Key, key string) bool {
+	for _, k := range keys {
+		if len(k) == 0 || k[0] != key {
+			return false
+		}
+	}
+	return len(keys) > 0
+}
+
 // nameEnvProblems rewrites the validation problems of keys the
 // environment set to name the variable instead ("LEVIATHAN_PORT: -1 is
 // out of range"): the file may hold a good value the reader would look at
@@ -177,7 +188,7 @@ func nameEnvProblems(errs []error, fromEnv map[string]string) []error {
 		msg := e.Error()
 		for key, name := range fromEnv {
 			rest, ok := strings.CutPrefix(msg, key)
-			if ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "[")) {
+			if ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "[") || strings.HasPrefix(rest, ".")) {
 				errs[i] = errors.New(name + rest)
 				break
 			}

@@ -75,6 +75,7 @@ var (
 	goDurationType = reflect.TypeFor[time.Duration]()
 	durationType   = reflect.TypeFor[tomlDuration]()
 	sizeType       = reflect.TypeFor[tomlSize]()
+	pinsType       = reflect.TypeFor[tomlPins]()
 )
 
 // decodeType is the type a Config field of type t is decoded through.
@@ -85,6 +86,8 @@ func decodeType(t reflect.Type) reflect.Type {
 		return durationType
 	case t.Kind() == reflect.Int64:
 		return sizeType
+	case t == reflect.TypeFor[map[string][]string]():
+		return pinsType
 	}
 	return t
 }
@@ -114,6 +117,37 @@ func (d *tomlDuration) UnmarshalTOML(v any) error {
 	return nil
 }
 
+// tomlPins decodes trusted_keys, a table of node ids each with a list of
+// keys: the TOML decoder would silently leave a map empty when given
+// anything else. Its errors do not echo the keys, in case a private key
+// was pasted by mistake.
+type tomlPins map[string][]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (p *tomlPins) UnmarshalTOML(v any) error {
+	table, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s given; want %s", tomlKind(v), kindName(pinsType))
+	}
+	out := make(tomlPins, len(table))
+	for id, keys := range table {
+		list, ok := keys.([]any)
+		if !ok {
+			return fmt.Errorf("%q: %s; want a list of strings", id, tomlKind(keys))
+		}
+		out[id] = make([]string, 0, len(list))
+		for _, k := range list {
+			s, ok := k.(string)
+			if !ok {
+				return fmt.Errorf("%q: an item is %s; want a list of strings", id, tomlKind(k))
+			}
+			out[id] = append(out[id], s)
+		}
+	}
+	*p = out
+	return nil
+}
+
 // typeProblem explains a value of the wrong type in the user's terms:
 // what was given and what the key wants.
 func typeProblem(md toml.MetaData, p toml.Primitive, want reflect.Type, err error) string {
@@ -121,7 +155,7 @@ func typeProblem(md toml.MetaData, p toml.Primitive, want reflect.Type, err erro
 	if i := strings.Index(msg, "): "); i >= 0 {
 		msg = msg[i+3:] // the decoder's "toml: line N (last key "k")" prefix
 	}
-	if (want == durationType || want == sizeType) && !strings.HasPrefix(msg, "incompatible types") {
+	if (want == durationType || want == sizeType || want == pinsType) && !strings.HasPrefix(msg, "incompatible types") {
 		return msg // the type's own message says what it accepts
 	}
 	var got any
@@ -178,6 +212,9 @@ func kindName(t reflect.Type) string {
 		return "true or false"
 	case reflect.Slice:
 		return "a list of " + strings.TrimPrefix(kindName(t.Elem()), "a ") + "s"
+	case reflect.Map:
+		// trusted_keys: a table of node ids, each a list.
+		return `a table of node ids, each a list of keys (id = ["key", ...])`
 	}
 	return t.String()
 }

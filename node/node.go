@@ -126,6 +126,7 @@ type Node struct {
 	started   time.Time
 	metrics   *metrics
 
+	ident         *nodeIdentity        // nil without key_file
 	keyring       *transport.Keyring   // nil without encryption
 	encrypted     *transport.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
@@ -213,6 +214,11 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	// The phase comes from a source of its own, so that drawing it leaves
 	// the engine's sequence (peer selection) as the seed gives it.
 	n.phase = time.Duration(rand.New(rand.NewSource(seed ^ 0x7068617365)).Int63n(int64(max(cfg.GossipVal, 1))))
+	// The key is read before any socket or store is opened: a node that
+	// cannot prove who it is stops here.
+	if n.ident, err = cfg.loadIdentity(max(cfg.MaxPeers, 0)); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.metrics, err = newMetrics(n, o.registerer); err != nil {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
@@ -265,6 +271,9 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		n.versioner = versioner.NewCounter()
 	}
 	if err := n.load(rng); err != nil {
+		return nil, err
+	}
+	if err := n.setupIdentity(); err != nil {
 		return nil, err
 	}
 	// Seed names are resolved again from Start on (seeds.go).
@@ -425,7 +434,11 @@ func (n *Node) Start() error {
 	go n.tickLoop()
 	go n.maintLoop()
 	n.startSeedLoop()
-	n.log.Info().Strs("seeds", n.seeds).Msg("node started")
+	ev := n.log.Info().Strs("seeds", n.seeds)
+	if id := n.keyID(); id != "" {
+		ev = ev.Str("key_id", id)
+	}
+	ev.Msg("node started")
 	return nil
 }
 
@@ -477,6 +490,15 @@ func (n *Node) Config() Config {
 	c.Seeds = slices.Clone(c.Seeds)
 	c.HTTPAllowedHosts = slices.Clone(c.HTTPAllowedHosts)
 	c.EncryptKeys = slices.Clone(c.EncryptKeys)
+	c.TrustedCA = slices.Clone(c.TrustedCA)
+	c.RevokedKeys = slices.Clone(c.RevokedKeys)
+	if c.TrustedKeys != nil {
+		pins := make(map[string][]string, len(c.TrustedKeys))
+		for id, keys := range c.TrustedKeys {
+			pins[id] = slices.Clone(keys)
+		}
+		c.TrustedKeys = pins
+	}
 	return c
 }
 

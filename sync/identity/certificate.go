@@ -3,7 +3,6 @@ package identity
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -119,18 +118,18 @@ func ParseCertificate(b []byte) (*Certificate, error) {
 	if len(b) > MaxCertificateSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(b), MaxCertificateSize)
 	}
-	r := certReader{b: b}
+	r := reader{b: b}
 	if h := r.byte(); h != 0x96 {
 		return nil, fmt.Errorf("%w: not an array of 6 (0x%02x)", ErrMalformed, h)
 	}
 	if v := r.byte(); v != CertificateVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, v, CertificateVersion)
 	}
-	c := &Certificate{ID: string(r.str())}
-	c.PublicKey = ed25519.PublicKey(bytes.Clone(r.bin(ed25519.PublicKeySize)))
-	notAfter := r.uint()
-	copy(c.CA[:], r.bin(len(KeyID{})))
-	c.Signature = bytes.Clone(r.bin(ed25519.SignatureSize))
+	c := &Certificate{ID: string(r.str("id"))}
+	c.PublicKey = ed25519.PublicKey(bytes.Clone(r.bin("public key", ed25519.PublicKeySize)))
+	notAfter := r.uint("not-after")
+	copy(c.CA[:], r.bin("CA key id", len(KeyID{})))
+	c.Signature = bytes.Clone(r.bin("signature", ed25519.SignatureSize))
 	if r.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, r.err)
 	}
@@ -182,117 +181,4 @@ func LoadCertificate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("identity: certificate file %s: %w", path, err)
 	}
 	return cert, nil
-}
-
-func appendStr(b []byte, s string) []byte {
-	if len(s) < 32 {
-		b = append(b, 0xa0|byte(len(s))) // fixstr
-	} else {
-		b = append(b, 0xd9, byte(len(s))) // str 8: ids are at most 255 bytes
-	}
-	return append(b, s...)
-}
-
-func appendBin(b, v []byte) []byte {
-	b = append(b, 0xc4, byte(len(v))) // bin 8: every binary field is short
-	return append(b, v...)
-}
-
-// appendUint writes u in msgpack's shortest unsigned form.
-func appendUint(b []byte, u uint64) []byte {
-	switch {
-	case u < 128:
-		return append(b, byte(u))
-	case u <= math.MaxUint8:
-		return append(b, 0xcc, byte(u))
-	case u <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(u))
-	case u <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(u))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), u)
-}
-
-// certReader reads the few msgpack forms a certificate uses. The first
-// error sticks and every later read returns zero values, so a parse
-// reads on and checks once.
-type certReader struct {
-	b   []byte
-	err error
-}
-
-func (r *certReader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.b) {
-		r.err = fmt.Errorf("truncated: %d bytes wanted, %d left", n, len(r.b))
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *certReader) byte() byte {
-	if v := r.take(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (r *certReader) str() []byte {
-	switch h := r.byte(); {
-	case h&0xe0 == 0xa0:
-		return r.take(int(h & 0x1f))
-	case h == 0xd9:
-		return r.take(int(r.byte()))
-	default:
-		r.fail("id: not a string (0x%02x)", h)
-		return nil
-	}
-}
-
-// bin reads a bin 8 of exactly n bytes.
-func (r *certReader) bin(n int) []byte {
-	if h := r.byte(); h != 0xc4 {
-		r.fail("not a binary field (0x%02x)", h)
-		return nil
-	}
-	if l := r.byte(); int(l) != n {
-		r.fail("binary field of %d bytes, want %d", l, n)
-		return nil
-	}
-	return r.take(n)
-}
-
-func (r *certReader) uint() uint64 {
-	h := r.byte()
-	switch {
-	case h < 0x80:
-		return uint64(h)
-	case h == 0xcc:
-		return uint64(r.byte())
-	case h == 0xcd:
-		if v := r.take(2); v != nil {
-			return uint64(binary.BigEndian.Uint16(v))
-		}
-	case h == 0xce:
-		if v := r.take(4); v != nil {
-			return uint64(binary.BigEndian.Uint32(v))
-		}
-	case h == 0xcf:
-		if v := r.take(8); v != nil {
-			return binary.BigEndian.Uint64(v)
-		}
-	default:
-		r.fail("not-after: not an unsigned integer (0x%02x)", h)
-	}
-	return 0
-}
-
-func (r *certReader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf(format, args...)
-	}
 }

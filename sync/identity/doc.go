@@ -35,12 +35,31 @@
 // MaxCertificateSize. Files wrap it in PEM ("LEVIATHAN NODE
 // CERTIFICATE").
 //
+// # Node records
+//
+// A NodeRecord is what a node says about itself: its id, its public key,
+// address, alias, generation and a seq that rises with each record it
+// signs, with its certificate when it has one. The owner signs it in
+// DomainNodeRecord and others relay it verbatim. Encoded, it is a msgpack
+// array in shortest forms, as a certificate is:
+//
+//	[1, id (str, 1-255 bytes), public key (bin 32), addr (str, 1-255),
+//	 alias (str, 0-255), generation (uint), seq (uint),
+//	 certificate (bin, or nil), signature (bin 64)]
+//
+// signed over the array between its header and the signature, at most
+// MaxNodeRecordSize bytes. NodeRecord.Verify checks the signature and
+// then that a Checker (a Trust, or a TrustCache in front of one) accepts
+// the key for the id.
+//
 // # Trust
 //
 // A Trust answers Check(id, key, certificate, now): a CA trust accepts a
 // key that a certificate of one of its CA keys binds to the id and that
 // has not expired; a pinned trust accepts the keys its config lists for
 // the id. Several keys may be valid for one id at once, which is how a
-// key is rotated without a gap. There is no trust on first use. The
-// package reads no clock: time comes in as an argument.
+// key is rotated without a gap. There is no trust on first use. A
+// TrustCache remembers Check's acceptances per (id, key) until the
+// certificate expires, bounded in count. The package reads no clock:
+// time comes in as an argument.
 package identity

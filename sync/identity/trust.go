@@ -90,21 +90,30 @@ func (t *Trust) WithRevoked(keys ...ed25519.PublicKey) *Trust {
 // encoded certificate the node presented; a pinned trust ignores it.
 // A certificate is valid up to and including its NotAfter second.
 func (t *Trust) Check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error {
-	if err := t.check(id, pub, cert, now); err != nil {
-		return fmt.Errorf("%w: %q: %w", ErrUntrusted, id, err)
-	}
-	return nil
+	_, err := t.checkUntil(id, pub, cert, now)
+	return err
 }
 
-func (t *Trust) check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error {
+// checkUntil is Check that also says until when its answer holds: the
+// certificate's NotAfter, or the zero time when only the Trust itself
+// could change it (a pin).
+func (t *Trust) checkUntil(id string, pub ed25519.PublicKey, cert []byte, now time.Time) (time.Time, error) {
+	until, err := t.check(id, pub, cert, now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %q: %w", ErrUntrusted, id, err)
+	}
+	return until, nil
+}
+
+func (t *Trust) check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) (time.Time, error) {
 	if len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: public key of %d bytes", ErrBadKey, len(pub))
+		return time.Time{}, fmt.Errorf("%w: public key of %d bytes", ErrBadKey, len(pub))
 	}
 	if t.revoked[IDOf(pub)] {
-		return fmt.Errorf("%w: %s", ErrRevoked, IDOf(pub))
+		return time.Time{}, fmt.Errorf("%w: %s", ErrRevoked, IDOf(pub))
 	}
 	if t.cas == nil {
-		return t.checkPinned(id, pub)
+		return time.Time{}, t.checkPinned(id, pub)
 	}
 	return t.checkCertificate(id, pub, cert, now)
 }
@@ -123,29 +132,29 @@ func (t *Trust) checkPinned(id string, pub ed25519.PublicKey) error {
 }
 
 // checkCertificate believes nothing a certificate says before its
-// signature verifies.
-func (t *Trust) checkCertificate(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error {
+// signature verifies. It returns the certificate's NotAfter.
+func (t *Trust) checkCertificate(id string, pub ed25519.PublicKey, cert []byte, now time.Time) (time.Time, error) {
 	if len(cert) == 0 {
-		return ErrNoCertificate
+		return time.Time{}, ErrNoCertificate
 	}
 	c, err := ParseCertificate(cert)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	ca, ok := t.cas[c.CA]
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownCA, c.CA)
+		return time.Time{}, fmt.Errorf("%w: %s", ErrUnknownCA, c.CA)
 	}
 	if err := c.Verify(ca); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	switch {
 	case c.ID != id:
-		return fmt.Errorf("%w: certifies %q", ErrWrongID, c.ID)
+		return time.Time{}, fmt.Errorf("%w: certifies %q", ErrWrongID, c.ID)
 	case !c.PublicKey.Equal(pub):
-		return fmt.Errorf("%w: certifies %s, not %s", ErrWrongKey, IDOf(c.PublicKey), IDOf(pub))
+		return time.Time{}, fmt.Errorf("%w: certifies %s, not %s", ErrWrongKey, IDOf(c.PublicKey), IDOf(pub))
 	case now.Unix() > c.NotAfter.Unix():
-		return fmt.Errorf("%w: at %s", ErrExpired, c.NotAfter.Format(time.RFC3339))
+		return time.Time{}, fmt.Errorf("%w: at %s", ErrExpired, c.NotAfter.Format(time.RFC3339))
 	}
-	return nil
+	return c.NotAfter, nil
 }

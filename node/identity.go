@@ -1,0 +1,187 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+)
+
+// Identity is the public side of a node's key pair (key_file): what it
+// shows peers. The private key never leaves the node.
+type Identity struct {
+	// KeyID names the key in logs and status: the hex of the first 8
+	// bytes of the SHA-256 of PublicKey.
+	KeyID     string            `json:"key_id"`
+	PublicKey ed25519.PublicKey `json:"public_key"`
+	// CertificateExpiry is the last second the node's certificate
+	// (cert_file) is valid; zero without one.
+	CertificateExpiry time.Time `json:"certificate_expiry,omitzero"`
+}
+
+// Identity returns the node's key identity, or nil when no key_file is
+// configured.
+func (n *Node) Identity() *Identity {
+	if n.ident == nil {
+		return nil
+	}
+	return &Identity{
+		KeyID:             n.ident.key.ID().String(),
+		PublicKey:         slices.Clone(n.ident.key.Public()),
+		CertificateExpiry: n.ident.certExpiry,
+	}
+}
+
+// keyID is the key id for Status, or "" without a key.
+func (n *Node) keyID() string {
+	if n.ident == nil {
+		return ""
+	}
+	return n.ident.key.ID().String()
+}
+
+// nodeIdentity is what the node holds of its identity config.
+type nodeIdentity struct {
+	key     *identity.Key
+	created bool // the key file was created by this start
+	// trust is what peers' keys are checked against, and cache answers
+	// for it; both nil when neither trusted_ca nor trusted_keys is set.
+	trust      *identity.Trust
+	cache      *identity.TrustCache
+	cert       []byte    // the encoded certificate this node presents, or nil
+	certExpiry time.Time // its NotAfter
+	// record is the node record this node signed at start, and
+	// recordBytes its encoding: what it will present to peers.
+	record      *identity.NodeRecord
+	recordBytes []byte
+}
+
+// trustMode names the trust configured, for the log.
+func (id *nodeIdentity) trustMode() string {
+	switch {
+	case id.trust == nil:
+		return "none"
+	case id.cert != nil:
+		return "ca"
+	}
+	return "pinned"
+}
+
+// loadIdentity reads key_file (creating it on first start), cert_file and
+// the trusted keys. It returns nil without key_file. Validate has checked
+// the config, so an error here is a file that changed or cannot be
+// written.
+func (c Config) loadIdentity(maxPeers int) (*nodeIdentity, error) {
+	if c.KeyFile == "" {
+		return nil, nil
+	}
+	key, created, err := identity.LoadOrCreate(c.KeyFile, nil)
+	if err != nil {
+		return nil, fmt.Errorf("key_file: %w", err)
+	}
+	id := &nodeIdentity{key: key, created: created}
+	if c.CertFile != "" {
+		if id.cert, err = identity.LoadCertificate(c.CertFile); err != nil {
+			return nil, fmt.Errorf("%w: cert_file: %w", ErrConfig, err)
+		}
+		cert, err := identity.ParseCertificate(id.cert)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cert_file: %w", ErrConfig, err)
+		}
+		id.certExpiry = cert.NotAfter
+	}
+	keys, errs := c.decodeIdentityKeys()
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+	}
+	switch {
+	case len(keys.cas) > 0:
+		id.trust, err = identity.NewCATrust(keys.cas[0], keys.cas[1:]...)
+	case len(keys.pins) > 0:
+		id.trust, err = identity.NewPinnedTrust(keys.pins)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if id.trust != nil {
+		id.trust = id.trust.WithRevoked(keys.revoked...)
+		// One entry per trusted node at most: as many as it may know.
+		id.cache = identity.NewTrustCache(id.trust, maxPeers)
+	}
+	return id, nil
+}
+
+// checkSelf refuses an identity that the node's own trust, which its
+// peers share, would refuse: a certificate of another id or key, expired
+// or of an unknown CA, or a key not pinned for the id or revoked.
+func (id *nodeIdentity) checkSelf(nodeID string, now time.Time) error {
+	if id.trust == nil {
+		return nil
+	}
+	err := id.trust.Check(nodeID, id.key.Public(), id.cert, now)
+	switch {
+	case err == nil:
+		return nil
+	case id.cert != nil:
+		return fmt.Errorf("%w: cert_file is not valid for this node (id %q, key %s): %w", ErrConfig, nodeID, id.key.ID(), err)
+	case errors.Is(err, identity.ErrRevoked):
+		return fmt.Errorf("%w: revoked_keys lists this node's own key %s: %w", ErrConfig, id.key.ID(), err)
+	}
+	return fmt.Errorf("%w: trusted_keys does not pin this node's key for its id %q (add %q): %w",
+		ErrConfig, nodeID, identity.FormatPublicKey(id.key.Public()), err)
+}
+
+// signRecord signs the node's record of itself. Its seq is the clock in
+// milliseconds (and above the last one's), so that it rises across
+// restarts without being stored.
+func (id *nodeIdentity) signRecord(nodeID, addr, alias string, generation uint64, now time.Time) error {
+	seq := uint64(max(now.UnixMilli(), 1))
+	if id.record != nil && seq <= id.record.Seq {
+		seq = id.record.Seq + 1
+	}
+	rec, err := identity.SignNodeRecord(id.key, identity.NodeRecord{
+		ID: nodeID, Addr: addr, Alias: alias, Generation: generation, Seq: seq, Certificate: id.cert,
+	})
+	if err != nil {
+		return fmt.Errorf("node record: %w", err)
+	}
+	b, err := rec.Marshal()
+	if err != nil {
+		return fmt.Errorf("node record: %w", err)
+	}
+	if id.cache != nil {
+		// What every peer will check: fails only on a bug, as checkSelf
+		// passed.
+		if err := rec.Verify(id.cache, now); err != nil {
+			return fmt.Errorf("node record: %w", err)
+		}
+	}
+	id.record, id.recordBytes = rec, b
+	return nil
+}
+
+// setupIdentity checks the identity against the node's id and signs its
+// record, once the id, address and generation are known (after load).
+func (n *Node) setupIdentity() error {
+	if n.ident == nil {
+		return nil
+	}
+	now := n.clock.Now()
+	if err := n.ident.checkSelf(n.id, now); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	self := n.eng.Self()
+	if err := n.ident.signRecord(self.ID, self.Addr, self.Alias, self.Generation, now); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	ev := n.log.Info().Str("key_id", n.ident.key.ID().String()).Str("key_file", n.cfg.KeyFile).
+		Bool("created", n.ident.created).Str("trust", n.ident.trustMode())
+	if n.ident.cert != nil {
+		ev = ev.Time("cert_not_after", n.ident.certExpiry)
+	}
+	ev.Msg("node identity")
+	return nil
+}

@@ -1,0 +1,167 @@
+package identity
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// The few msgpack forms that certificates and node records use, each
+// written in its shortest form: a parser re-encodes what it read and
+// refuses any difference, so that a signed object has one encoding.
+
+func appendStr(b []byte, s string) []byte {
+	if len(s) < 32 {
+		b = append(b, 0xa0|byte(len(s))) // fixstr
+	} else {
+		b = append(b, 0xd9, byte(len(s))) // str 8: every string is at most 255 bytes
+	}
+	return append(b, s...)
+}
+
+// appendBin writes v as bin 8, or bin 16 when it is longer than 255
+// bytes (an embedded certificate can be).
+func appendBin(b, v []byte) []byte {
+	if len(v) <= math.MaxUint8 {
+		b = append(b, 0xc4, byte(len(v)))
+	} else {
+		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(len(v)))
+	}
+	return append(b, v...)
+}
+
+// appendUint writes u in msgpack's shortest unsigned form.
+func appendUint(b []byte, u uint64) []byte {
+	switch {
+	case u < 128:
+		return append(b, byte(u))
+	case u <= math.MaxUint8:
+		return append(b, 0xcc, byte(u))
+	case u <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(u))
+	case u <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(u))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), u)
+}
+
+// msgpackNil is msgpack's nil: an optional field left out.
+const msgpackNil = 0xc0
+
+// reader reads the msgpack forms above from hostile bytes. The first
+// error sticks and every later read returns zero values, so a parse reads
+// on and checks once; no length it reads is trusted beyond the bytes
+// left.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b) {
+		r.err = fmt.Errorf("truncated: %d bytes wanted, %d left", n, len(r.b))
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if v := r.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+// peek returns the next byte without reading it (0 at the end).
+func (r *reader) peek() byte {
+	if r.err != nil || len(r.b) == 0 {
+		return 0
+	}
+	return r.b[0]
+}
+
+// str reads a fixstr or str 8, field naming it in an error.
+func (r *reader) str(field string) []byte {
+	switch h := r.byte(); {
+	case r.err != nil:
+		return nil
+	case h&0xe0 == 0xa0:
+		return r.take(int(h & 0x1f))
+	case h == 0xd9:
+		return r.take(int(r.byte()))
+	default:
+		r.fail("%s: not a string (0x%02x)", field, h)
+		return nil
+	}
+}
+
+// bin reads a bin 8 of exactly n bytes.
+func (r *reader) bin(field string, n int) []byte {
+	if h := r.byte(); h != 0xc4 {
+		r.fail("%s: not a binary field (0x%02x)", field, h)
+		return nil
+	}
+	if l := r.byte(); int(l) != n {
+		r.fail("%s: binary field of %d bytes, want %d", field, l, n)
+		return nil
+	}
+	return r.take(n)
+}
+
+// binUpTo reads a bin 8 or bin 16 of at most limit bytes.
+func (r *reader) binUpTo(field string, limit int) []byte {
+	var n int
+	switch h := r.byte(); h {
+	case 0xc4:
+		n = int(r.byte())
+	case 0xc5:
+		if v := r.take(2); v != nil {
+			n = int(binary.BigEndian.Uint16(v))
+		}
+	default:
+		r.fail("%s: not a binary field (0x%02x)", field, h)
+		return nil
+	}
+	if n > limit {
+		r.fail("%s: binary field of %d bytes, at most %d", field, n, limit)
+		return nil
+	}
+	return r.take(n)
+}
+
+func (r *reader) uint(field string) uint64 {
+	h := r.byte()
+	switch {
+	case r.err != nil:
+	case h < 0x80:
+		return uint64(h)
+	case h == 0xcc:
+		return uint64(r.byte())
+	case h == 0xcd:
+		if v := r.take(2); v != nil {
+			return uint64(binary.BigEndian.Uint16(v))
+		}
+	case h == 0xce:
+		if v := r.take(4); v != nil {
+			return uint64(binary.BigEndian.Uint32(v))
+		}
+	case h == 0xcf:
+		if v := r.take(8); v != nil {
+			return binary.BigEndian.Uint64(v)
+		}
+	default:
+		r.fail("%s: not an unsigned integer (0x%02x)", field, h)
+	}
+	return 0
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
