@@ -41,6 +41,8 @@ fuzz:          ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDetector$$' -fuzztime $(FUZZTIME) ./health
 	$(GO) test -run '^$$' -fuzz '^FuzzRunReader$$' -fuzztime $(FUZZTIME) ./store
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./sync/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNodeRecord$$' -fuzztime $(FUZZTIME) ./sync/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sync/proof
 
 bench:         ## every benchmark, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
