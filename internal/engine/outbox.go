@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -64,14 +66,49 @@ func (e *Engine) flushPushes(now time.Time, rd *Ready) {
 	o.order, o.due = o.order[:0], time.Time{}
 }
 
-// wakeAt is when the driver should next call Probe: the outbox's due
-// time or the pending probe's, whichever comes first (zero: neither).
+// wakeAt is when the driver should next call Probe: the first of the
+// outbox's due time, the pending probe's and the next gap pull's (zero:
+// none).
 func (e *Engine) wakeAt() time.Time {
 	var at time.Time
-	for _, t := range []time.Time{e.out.due, e.probeAt} {
+	for _, t := range []time.Time{e.out.due, e.probeAt, e.gapAt} {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
 			at = t
 		}
 	}
 	return at
+}
+
+// Gaps in the pushed stream of a node (sync's held.go) are asked for
+// from the peer whose push is held: gapWait after the first is held, and
+// for a node again every gapEvery, while any is held. In intervals.
+const (
+	gapWait  = 50 // 20 ms at 1 s rounds
+	gapEvery = 10
+)
+
+// armGapPull schedules a gap pull after a push whose deltas were held.
+func (e *Engine) armGapPull(rd *Ready, now time.Time) {
+	if e.gapAt.IsZero() {
+		e.gapAt = now.Add(e.cfg.Gossip / gapWait)
+		rd.ProbeAt = e.wakeAt()
+	}
+}
+
+// pullGaps sends the due gap pulls: a Syn listing the gapped nodes to the
+// peer that holds each gap.
+func (e *Engine) pullGaps(now time.Time, rd *Ready) {
+	if e.gapAt.IsZero() || now.Before(e.gapAt) {
+		return
+	}
+	e.state.SetTime(uint64(now.UnixMilli()))
+	pulls := e.state.GapPulls(uint64((e.cfg.Gossip / gapWait).Milliseconds()), uint64((e.cfg.Gossip / gapEvery).Milliseconds()))
+	for _, addr := range slices.Sorted(maps.Keys(pulls)) {
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: e.state.PullSyn(pulls[addr])})
+		e.pushStats.GapPulls++
+	}
+	e.gapAt = time.Time{}
+	if e.state.Held() {
+		e.gapAt = now.Add(e.cfg.Gossip / gapWait)
+	}
 }

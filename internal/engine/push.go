@@ -30,8 +30,9 @@ type PushStats struct {
 	// Probes counts the probes sent after pushes (probe.go).
 	Probes uint64
 	// Grafts and Prunes count the push tree's links made and dropped
-	// (tree.go).
-	Grafts, Prunes uint64
+	// (tree.go); GapPulls the Syns asking for a gap in pushes
+	// (outbox.go).
+	Grafts, Prunes, GapPulls uint64
 }
 
 // PushStats returns the push counters.
@@ -119,13 +120,7 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 			}
 		}
 	}
-	if rd.pushFrom == "" {
-		// The writer probes for the nodes its push missed; the nodes
-		// that pass it on do not: under a stream of writes every
-		// summary differs, and a probe from each would open an exchange
-		// with each of its targets.
-		e.armProbe(rd)
-	}
+	e.armProbe(rd)
 	rd.ProbeAt = e.wakeAt()
 }
 

@@ -71,7 +71,7 @@ type Ready struct {
 	pushFrom string
 	now      time.Time
 	// repaired: the batch holds records an exchange brought, which the
-	// pushes missed here; they are pushed on as a repair (tree.go).
+	// pushes missed here; Commit arms a probe for them (probe.go).
 	repaired bool
 }
 
@@ -152,6 +152,10 @@ func (e *Engine) Commit(rd *Ready) {
 	e.state.Commit(rd.Batch)
 	e.busy = false
 	e.push(rd, push)
+	if rd.repaired && e.cfg.PushFanout > 0 {
+		e.armProbe(rd)
+		rd.ProbeAt = e.wakeAt()
+	}
 	for _, id := range rd.Removed {
 		e.det.Remove(id)
 		e.mon.Forget(id)

@@ -48,15 +48,16 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		// Busy, the node cannot tell news from a second path.
 		e.stepTree(m, from, news, held > 0 || e.busy, now, &rd)
 		e.notePushed(rd.Batch, now)
+		if held > 0 {
+			e.armGapPull(&rd, now)
+		}
 	case *lsync.SynAck, *lsync.Ack:
 		e.graftIfMissed(from, rd.Batch, now, &rd)
-		if hasRecords(rd.Batch) && !st.PullAgain && !moreToCome(msg) {
+		if hasRecords(rd.Batch) {
 			// The pushes missed this node, or its exchange was faster:
 			// either way the nodes below it in the tree wait for these
 			// records from it. It pushes them on, marked as a repair
-			// (a copy of it prunes nothing). Not while it
-			// catches up (the sender had more): then its exchanges carry
-			// bulk, and its neighbours take the same from theirs.
+			// (a copy of it prunes nothing), and probes.
 			e.notePush(&rd, e.hopLimit(), from, now)
 			rd.repaired = true
 		}
@@ -268,15 +269,4 @@ func (e *Engine) noteClaims(obs *lsync.Observed, from string, rd *Ready, now tim
 		e.versionFloor = f
 		e.ver.Restore(f)
 	}
-}
-
-// moreToCome tells whether an exchange's answer left deltas out.
-func moreToCome(m lsync.Message) bool {
-	switch v := m.(type) {
-	case *lsync.SynAck:
-		return v.More
-	case *lsync.Ack:
-		return v.More
-	}
-	return false
 }
