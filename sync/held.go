@@ -1,7 +1,5 @@
 package sync
 
-import "sort"
-
 // Pushed deltas that arrive ahead of their node's watermark are held for a
 // moment instead of being dropped. A write is pushed along several paths
 // at once, and a node writing steadily commits a batch every few
@@ -27,7 +25,6 @@ type heldDelta struct {
 	nd   NodeDelta
 	at   uint64 // ms of SetTime when held
 	size int
-	src  string // the address it came from, which holds the gap's records
 }
 
 // heldDeltas is the store of held deltas, by node id.
@@ -35,9 +32,6 @@ type heldDeltas struct {
 	by    map[string][]heldDelta
 	count int
 	bytes int
-	// pulled: when the gap of a node was last asked for (GapPulls), for
-	// the nodes with deltas held.
-	pulled map[string]uint64
 }
 
 // hold keeps nd, a delta of p's generation starting beyond its watermark,
@@ -63,7 +57,7 @@ func (s *State) hold(p *peer, nd *NodeDelta) {
 	if h.by == nil {
 		h.by = make(map[string][]heldDelta)
 	}
-	h.by[p.meta.ID] = append(list, heldDelta{nd: *nd, at: s.now, size: size, src: s.src})
+	h.by[p.meta.ID] = append(list, heldDelta{nd: *nd, at: s.now, size: size})
 	h.count++
 	h.bytes += size
 	s.stats.HeldDeltas++
@@ -139,7 +133,6 @@ func (s *State) dropHeld(id string) {
 		h.forget(&h.by[id][i])
 	}
 	delete(h.by, id)
-	delete(h.pulled, id)
 }
 
 func (h *heldDeltas) forget(d *heldDelta) {
@@ -150,63 +143,7 @@ func (h *heldDeltas) forget(d *heldDelta) {
 func (h *heldDeltas) set(id string, list []heldDelta) {
 	if len(list) == 0 {
 		delete(h.by, id)
-		delete(h.pulled, id)
 		return
 	}
 	h.by[id] = list
-}
-
-// Held reports whether any delta is held for a gap.
-func (s *State) Held() bool { return s.held.count > 0 }
-
-// GapPulls returns, by address, the nodes whose gaps to ask for: those
-// with a delta held for at least waitMs and not asked for within everyMs.
-// The address is the sender of the held delta that starts first: it took
-// the records before it, so it holds the gap. A push lost on the way, or
-// records a node took from an exchange and so did not pass on, leave a
-// gap that the pushes after it cannot fill; asked for, it is filled in
-// one exchange instead of waiting for a round.
-func (s *State) GapPulls(waitMs, everyMs uint64) map[string][]string {
-	h := &s.held
-	var out map[string][]string
-	for id, list := range h.by {
-		if at, ok := h.pulled[id]; ok && s.now-min(s.now, at) < everyMs {
-			continue
-		}
-		first := -1
-		for i := range list {
-			if s.now-min(s.now, list[i].at) >= waitMs && list[i].src != "" &&
-				(first < 0 || list[i].nd.From < list[first].nd.From) {
-				first = i
-			}
-		}
-		if first < 0 {
-			continue
-		}
-		if out == nil {
-			out = make(map[string][]string)
-		}
-		if h.pulled == nil {
-			h.pulled = make(map[string]uint64)
-		}
-		h.pulled[id] = s.now
-		out[list[first].src] = append(out[list[first].src], id)
-	}
-	for _, ids := range out {
-		sort.Strings(ids)
-	}
-	return out
-}
-
-// PullSyn is a Syn listing this node and the nodes ids, at the
-// watermarks held: answered like any Syn, with what the receiver holds
-// beyond them.
-func (s *State) PullSyn(ids []string) *Syn {
-	d := []DigestEntry{s.self.entry()}
-	for _, id := range ids {
-		if p := s.peers[id]; p != nil && p != s.self {
-			d = append(d, p.entry())
-		}
-	}
-	return &Syn{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Digest: d}
 }

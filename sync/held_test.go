@@ -3,7 +3,6 @@ package sync
 import (
 	"fmt"
 	"math/rand"
-	"reflect"
 	"testing"
 )
 
@@ -105,38 +104,5 @@ func TestExchangeGapsAreNotHeld(t *testing.T) {
 	commitTo(r, r.Handle(wire(t, ack, testMessage), nil).Batch)
 	if st := r.Stats(); st.HeldDeltas != 0 || st.GapDeltas != 1 || r.held.count != 0 {
 		t.Fatalf("an Ack's gap: held %d, gaps %d", st.HeldDeltas, st.GapDeltas)
-	}
-}
-
-// A gap held for waitMs is asked for from the sender of the held delta,
-// once every everyMs while it lasts, with a Syn listing the gapped node at
-// the watermark held.
-func TestGapPullsAskTheSender(t *testing.T) {
-	_, r, pushes := heldSetup(t, 2)
-	r.SetTime(1000)
-	st := r.HandleFrom(pushes[1], "x:1", nil)
-	commitTo(r, st.Batch)
-	steps := []struct {
-		at   uint64
-		want map[string][]string
-	}{
-		{1010, nil},
-		{1025, map[string][]string{"x:1": {"a"}}},
-		{1030, nil},
-		{1130, map[string][]string{"x:1": {"a"}}},
-	}
-	for _, s := range steps {
-		r.SetTime(s.at)
-		if got := r.GapPulls(20, 100); !reflect.DeepEqual(got, s.want) {
-			t.Fatalf("at %d: pulls %v, want %v", s.at, got, s.want)
-		}
-	}
-	syn := r.PullSyn([]string{"a"})
-	if len(syn.Digest) != 2 || syn.Digest[0].ID != "r" || syn.Digest[1].ID != "a" || syn.Digest[1].MaxVersion != 1 || syn.Summary != 0 {
-		t.Fatalf("pull %+v, want r and a at 1, no summary", syn)
-	}
-	commitTo(r, r.Handle(pushes[0], nil).Batch)
-	if r.Held() || r.GapPulls(0, 0) != nil {
-		t.Fatal("a gap filled is still held or asked for")
 	}
 }

@@ -248,7 +248,7 @@ func (*Members) Type() MsgType { return MsgMembers }
 //
 // Link, when set, shapes the push tree (internal/engine, tree.go): a
 // LinkPrune asks the receiver to stop pushing to the sender, a LinkGraft
-// to start; such a push has no deltas. A LinkRepair push carries deltas.
+// to start. Such a push usually has no deltas.
 type Push struct {
 	Cluster string
 	From    string
@@ -265,9 +265,6 @@ const (
 	LinkNone  Link = 0
 	LinkPrune Link = 1 // the sender got a push it held already: stop pushing to it
 	LinkGraft Link = 2 // the sender missed pushes: push to it
-	// LinkRepair marks a push of records its sender took from an
-	// exchange, not from a push: a copy of it is no sign of a second path.
-	LinkRepair Link = 3
 )
 
 // Type implements Message.

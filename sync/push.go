@@ -95,15 +95,15 @@ func (s *State) MakePush(hops uint8, ds []NodeDelta) (m *Push, left int) {
 	return &Push{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Hops: hops, Deltas: kept}, left
 }
 
-// JoinPush returns a push of m's deltas followed by add's, hops and link
-// the larger of the two, with a delta that continues the one before it of
-// the same node merged into it; ok is false, and m returned as it was, if
-// the result would not fit one datagram. Neither m nor add is changed: a
-// push is shared by its targets.
-func (s *State) JoinPush(m, add *Push) (out *Push, ok bool) {
-	joined := make([]NodeDelta, len(m.Deltas), len(m.Deltas)+len(add.Deltas))
+// JoinPush returns a push of m's deltas followed by ds, hops the larger
+// of the two, with a delta that continues the one before it of the same
+// node merged into it; ok is false, and m returned as it was, if the
+// result would not fit one datagram. Neither m nor ds is changed: a push
+// is shared by its targets.
+func (s *State) JoinPush(m *Push, hops uint8, ds []NodeDelta) (out *Push, ok bool) {
+	joined := make([]NodeDelta, len(m.Deltas), len(m.Deltas)+len(ds))
 	copy(joined, m.Deltas)
-	for _, d := range add.Deltas {
+	for _, d := range ds {
 		if k := len(joined) - 1; k >= 0 && joined[k].ID == d.ID && joined[k].Generation == d.Generation && joined[k].To == d.From {
 			prev := joined[k]
 			recs := make([]Record, 0, len(prev.Records)+len(d.Records))
@@ -125,5 +125,5 @@ func (s *State) JoinPush(m, add *Push) (out *Push, ok bool) {
 	if size > s.cfg.PacketBudget {
 		return m, false
 	}
-	return &Push{Cluster: m.Cluster, From: m.From, Hops: max(m.Hops, add.Hops), Deltas: joined, Link: max(m.Link, add.Link)}, true
+	return &Push{Cluster: m.Cluster, From: m.From, Hops: max(m.Hops, hops), Deltas: joined}, true
 }

@@ -169,9 +169,8 @@ type Engine struct {
 	// eager are the peers this node pushes to: its links of the push
 	// tree (tree.go), at most treeMax.
 	eager     []string
-	out       outbox    // pushes waiting to be sent (outbox.go)
-	gapAt     time.Time // when to ask for gaps in pushes (outbox.go); zero: none
-	treeDrawn bool      // the first eager peers were drawn
+	out       outbox // pushes waiting to be sent (outbox.go)
+	treeDrawn bool   // the first eager peers were drawn
 	// prunedAt: when live peers last pruned their link (tree.go).
 	prunedAt map[string]time.Time
 	// pushedAt: when a push last brought records of a node (tree.go).

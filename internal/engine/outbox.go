@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"maps"
-	"slices"
 	"time"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
@@ -35,7 +33,7 @@ type outbox struct {
 func (e *Engine) queuePush(rd *Ready, addr string, m *lsync.Push) {
 	o := &e.out
 	if q := o.by[addr]; q != nil {
-		if joined, ok := e.state.JoinPush(q, m); ok {
+		if joined, ok := e.state.JoinPush(q, m.Hops, m.Deltas); ok {
 			o.by[addr] = joined
 			return
 		}
@@ -66,49 +64,14 @@ func (e *Engine) flushPushes(now time.Time, rd *Ready) {
 	o.order, o.due = o.order[:0], time.Time{}
 }
 
-// wakeAt is when the driver should next call Probe: the first of the
-// outbox's due time, the pending probe's and the next gap pull's (zero:
-// none).
+// wakeAt is when the driver should next call Probe: the outbox's due
+// time or the pending probe's, whichever comes first (zero: neither).
 func (e *Engine) wakeAt() time.Time {
-	var at time.Time
-	for _, t := range []time.Time{e.out.due, e.probeAt, e.gapAt} {
-		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
-			at = t
-		}
+	switch {
+	case e.out.due.IsZero():
+		return e.probeAt
+	case e.probeAt.IsZero() || e.out.due.Before(e.probeAt):
+		return e.out.due
 	}
-	return at
-}
-
-// Gaps in the pushed stream of a node (sync's held.go) are asked for
-// from the peer whose push is held: gapWait after the first is held, and
-// for a node again every gapEvery, while any is held. In intervals.
-const (
-	gapWait  = 50 // 20 ms at 1 s rounds
-	gapEvery = 10
-)
-
-// armGapPull schedules a gap pull after a push whose deltas were held.
-func (e *Engine) armGapPull(rd *Ready, now time.Time) {
-	if e.gapAt.IsZero() {
-		e.gapAt = now.Add(e.cfg.Gossip / gapWait)
-		rd.ProbeAt = e.wakeAt()
-	}
-}
-
-// pullGaps sends the due gap pulls: a Syn listing the gapped nodes to the
-// peer that holds each gap.
-func (e *Engine) pullGaps(now time.Time, rd *Ready) {
-	if e.gapAt.IsZero() || now.Before(e.gapAt) {
-		return
-	}
-	e.state.SetTime(uint64(now.UnixMilli()))
-	pulls := e.state.GapPulls(uint64((e.cfg.Gossip / gapWait).Milliseconds()), uint64((e.cfg.Gossip / gapEvery).Milliseconds()))
-	for _, addr := range slices.Sorted(maps.Keys(pulls)) {
-		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: e.state.PullSyn(pulls[addr])})
-		e.pushStats.GapPulls++
-	}
-	e.gapAt = time.Time{}
-	if e.state.Held() {
-		e.gapAt = now.Add(e.cfg.Gossip / gapWait)
-	}
+	return e.probeAt
 }

@@ -62,7 +62,6 @@ func later(a, b time.Time) time.Time {
 func (e *Engine) Probe(now time.Time) Ready {
 	var rd Ready
 	e.flushPushes(now, &rd)
-	e.pullGaps(now, &rd)
 	if !e.probeAt.IsZero() && !e.leaving && !now.Before(e.probeAt) {
 		e.probeAt, e.probedAt = time.Time{}, now
 		e.state.SetTime(uint64(now.UnixMilli()))

@@ -30,9 +30,8 @@ type PushStats struct {
 	// Probes counts the probes sent after pushes (probe.go).
 	Probes uint64
 	// Grafts and Prunes count the push tree's links made and dropped
-	// (tree.go); GapPulls the Syns asking for a gap in pushes
-	// (outbox.go).
-	Grafts, Prunes, GapPulls uint64
+	// (tree.go).
+	Grafts, Prunes uint64
 }
 
 // PushStats returns the push counters.
@@ -76,12 +75,9 @@ func (e *Engine) take(n int, now time.Time) bool {
 	return true
 }
 
-// push queues the push of ds, already committed, for the eager peers
-// (tree.go) other than the one it came from; each gets the deltas not
-// about itself. A forwarded batch holds several writers' records, and a
-// writer is as much a link of the tree as any node: left out of the
-// whole push, it would miss the others' records for as long as its links
-// stay as they are.
+// push adds to rd.Send the push of ds, already committed, to the eager
+// peers (tree.go) other than the one it came from and the nodes it is
+// about.
 func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	if len(ds) == 0 || e.leaving {
 		return
@@ -91,9 +87,6 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		e.pushStats.TooLarge++
 		return
 	}
-	if rd.repaired {
-		m.Link = lsync.LinkRepair
-	}
 	recs := 0
 	for i := range m.Deltas {
 		recs += len(m.Deltas[i].Records)
@@ -102,7 +95,18 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		e.pushStats.Throttled++
 		return
 	}
-	to := e.pushTargets(func(addr string) bool { return addr == rd.pushFrom || addr == e.cfg.Self.Addr })
+	skip := func(addr string) bool {
+		if addr == rd.pushFrom || addr == e.cfg.Self.Addr {
+			return true
+		}
+		for i := range m.Deltas {
+			if v, ok := e.state.View(m.Deltas[i].ID); ok && v.Addr == addr {
+				return true
+			}
+		}
+		return false
+	}
+	to := e.pushTargets(skip)
 	if len(to) == 0 {
 		return
 	}
@@ -112,40 +116,12 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		e.pushStats.Forwarded++
 	}
 	for _, addr := range to {
-		if mt := e.notAbout(m, addr); mt != nil {
-			e.queuePush(rd, addr, mt)
-			e.pushStats.Sent++
-			for i := range mt.Deltas {
-				e.pushStats.Records += uint64(len(mt.Deltas[i].Records))
-			}
-		}
+		e.queuePush(rd, addr, m)
 	}
 	e.armProbe(rd)
 	rd.ProbeAt = e.wakeAt()
-}
-
-// notAbout returns m without the deltas about the node at addr (m itself
-// when there is none, nil when nothing is left).
-func (e *Engine) notAbout(m *lsync.Push, addr string) *lsync.Push {
-	about := func(d *lsync.NodeDelta) bool {
-		v, ok := e.state.View(d.ID)
-		return ok && v.Addr == addr
-	}
-	if !slices.ContainsFunc(m.Deltas, func(d lsync.NodeDelta) bool { return about(&d) }) {
-		return m
-	}
-	kept := make([]lsync.NodeDelta, 0, len(m.Deltas))
-	for i := range m.Deltas {
-		if !about(&m.Deltas[i]) {
-			kept = append(kept, m.Deltas[i])
-		}
-	}
-	if len(kept) == 0 {
-		return nil
-	}
-	out := *m
-	out.Deltas = kept
-	return &out
+	e.pushStats.Sent += uint64(len(to))
+	e.pushStats.Records += uint64(recs * len(to))
 }
 
 // pickLive draws up to n distinct live peers' addresses not skipped,

@@ -18,7 +18,7 @@ func pushEngine(t *testing.T, id string, fanout, rate int, addrs ...string) *Eng
 
 func pushesIn(rd *Ready) (to []string, m *lsync.Push) {
 	for _, o := range rd.Send {
-		if p, ok := o.Msg.(*lsync.Push); ok && p.Link != lsync.LinkPrune && p.Link != lsync.LinkGraft {
+		if p, ok := o.Msg.(*lsync.Push); ok && p.Link == lsync.LinkNone {
 			to, m = append(to, o.To), p
 		}
 	}

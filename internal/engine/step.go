@@ -48,19 +48,11 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		// Busy, the node cannot tell news from a second path.
 		e.stepTree(m, from, news, held > 0 || e.busy, now, &rd)
 		e.notePushed(rd.Batch, now)
-		if held > 0 {
-			e.armGapPull(&rd, now)
-		}
 	case *lsync.SynAck, *lsync.Ack:
 		e.graftIfMissed(from, rd.Batch, now, &rd)
-		if hasRecords(rd.Batch) {
-			// The pushes missed this node, or its exchange was faster:
-			// either way the nodes below it in the tree wait for these
-			// records from it. It pushes them on, marked as a repair
-			// (a copy of it prunes nothing), and probes.
-			e.notePush(&rd, e.hopLimit(), from, now)
-			rd.repaired = true
-		}
+		// The pushes missed this node, and may have missed others near
+		// it in the tree, which no pushing node probes: it probes too.
+		rd.repaired, rd.now = hasRecords(rd.Batch), now
 	}
 	back, found := e.noteLiveness(&st.Observed, now)
 	e.noteDirect(&st.Observed, from, senderOf(msg), now)

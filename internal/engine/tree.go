@@ -132,7 +132,7 @@ func (e *Engine) stepTree(m *lsync.Push, addr string, news, held bool, now time.
 		if !e.addEager(addr) {
 			e.prune(rd, addr, now)
 		}
-	case m.Link != lsync.LinkRepair:
+	default:
 		e.prune(rd, addr, now)
 	}
 }

@@ -11,7 +11,7 @@ import (
 func linksIn(rd *Ready) map[string]lsync.Link {
 	out := map[string]lsync.Link{}
 	for _, o := range rd.Send {
-		if p, ok := o.Msg.(*lsync.Push); ok && (p.Link == lsync.LinkPrune || p.Link == lsync.LinkGraft) {
+		if p, ok := o.Msg.(*lsync.Push); ok && p.Link != lsync.LinkNone {
 			out[o.To] = p.Link
 		}
 	}
@@ -131,32 +131,5 @@ func TestExchangeGraftsWhenPushesMiss(t *testing.T) {
 				t.Fatalf("graft sent %v, c eager %v; want %v", got, b.eager, tc.graft)
 			}
 		})
-	}
-}
-
-// Records taken from an exchange are pushed on, marked as a repair, and a
-// copy of a repair prunes nothing: it says how the sender got them, not
-// that the tree has two paths.
-func TestRepairPushPrunesNothing(t *testing.T) {
-	a := pushEngine(t, "a", 2, 0, "b:1", "c:1")
-	wr, _ := a.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
-	commitPush(a, &wr)
-	_, m := pushesIn(&wr)
-
-	b := pushEngine(t, "b", 2, 0, "a:1", "c:1", "d:1")
-	knowA(b)
-	rd := b.Step(t0, "c:1", &lsync.Ack{Cluster: "test", From: "c", Deltas: m.Deltas})
-	commitPush(b, &rd)
-	to, rep := pushesIn(&rd)
-	if len(to) == 0 || rep.Link != lsync.LinkRepair || slices.Contains(to, "c:1") {
-		t.Fatalf("after an exchange's records: pushed to %v as %+v; want a repair, not back to c", to, rep)
-	}
-	d := pushEngine(t, "d", 2, 0, "a:1", "b:1", "c:1")
-	knowA(d)
-	rd = d.Step(t0, "c:1", m)
-	commitPush(d, &rd)
-	rd = d.Step(t0, "b:1", rep)
-	if l := linksIn(&rd); len(l) != 0 || d.recentlyPruned("b:1", t0) {
-		t.Fatalf("a copy of a repair: links %v; want no prune", l)
 	}
 }
