@@ -79,43 +79,22 @@ func (n *Node) receiveLoop() {
 			n.handleWith(pkt, n.lockForLiveness)
 			continue
 		}
-		if !n.queueData(pkt) {
+		select {
+		case n.dataIn <- pkt:
+		default:
 			n.counters.dataDropped.Add(1)
 		}
 	}
 }
 
-// The data messages waiting for dataLoop are bounded in count and in
-// bytes, beyond the transport's own queue: many, for the small pushes of
-// a busy cluster arrive in bursts while a batch is persisted, and each
-// dropped one waits a round for its records; but no more than
-// dataQueueMessages of the largest size in memory.
-const (
-	dataQueue         = 256
-	dataQueueMessages = 16 // times max_message_size
-)
-
-// queueData puts pkt on the data lane if it has room.
-func (n *Node) queueData(pkt transport.Packet) bool {
-	size := int64(len(pkt.Data))
-	if n.dataBytes.Add(size) > int64(dataQueueMessages*n.cfg.MaxMessageSize) {
-		n.dataBytes.Add(-size)
-		return false
-	}
-	select {
-	case n.dataIn <- pkt:
-		return true
-	default:
-		n.dataBytes.Add(-size)
-		return false
-	}
-}
+// dataQueue bounds the data messages waiting for dataLoop: at most this
+// many times max_message_size in memory, beyond the transport's own queue.
+const dataQueue = 16
 
 // dataLoop handles the data lane.
 func (n *Node) dataLoop() {
 	defer n.wg.Done()
 	for pkt := range n.dataIn {
-		n.dataBytes.Add(-int64(len(pkt.Data)))
 		lock := n.lockForStep
 		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
 			lock = n.lockForPush
@@ -150,7 +129,6 @@ func (n *Node) tickLoop() {
 	gossip := n.clock.NewTicker(n.cfg.GossipVal)
 	var probe <-chan time.Time // armed by probeReq, for one tick
 	var probeTicker Ticker
-	var probeAt time.Time // when probe fires
 	defer func() {
 		if probeTicker != nil {
 			probeTicker.Stop()
@@ -170,15 +148,10 @@ func (n *Node) tickLoop() {
 		case <-gossip.C():
 			n.round()
 		case at := <-n.probeReq:
-			// The earliest asked for wins: a later time comes again from
-			// Probe when the earlier one runs.
-			if probeTicker != nil && !at.Before(probeAt) {
-				continue
-			}
 			if probeTicker != nil {
 				probeTicker.Stop()
 			}
-			probeTicker, probeAt = n.clock.NewTicker(max(time.Millisecond, at.Sub(n.clock.Now()))), at
+			probeTicker = n.clock.NewTicker(max(time.Millisecond, at.Sub(n.clock.Now())))
 			probe = probeTicker.C()
 		case <-probe:
 			probeTicker.Stop()
@@ -403,23 +376,11 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) { d.n.sendAll(out) }
 
-// ProbeAt hands the engine's wake-up time (the outbox, the probe) to
-// tickLoop, which calls Probe then. One request waits at most: a second
-// replaces it if earlier.
+// ProbeAt hands the probe's time to tickLoop, which runs it (probe).
 func (d *driver) ProbeAt(t time.Time) {
-	for range 2 {
-		select {
-		case d.n.probeReq <- t:
-			return
-		default:
-		}
-		select {
-		case old := <-d.n.probeReq:
-			if old.Before(t) {
-				t = old
-			}
-		default:
-		}
+	select {
+	case d.n.probeReq <- t:
+	default: // one pending already: the engine keeps one at a time
 	}
 }
 

@@ -11,9 +11,6 @@ import (
 type pending struct {
 	changes []PeerChange
 	at      map[string]int
-	// hold lets deltas that start beyond their node's watermark wait for
-	// the gap to fill (held.go): set for pushes, which arrive out of order.
-	hold bool
 }
 
 func (pb *pending) change(id string) *PeerChange {
@@ -218,16 +215,6 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
 }
 
 func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
-	before := pb.metaOf(p).MaxVersion
-	s.applyDelta(p, nd, pb)
-	if pb.metaOf(p).MaxVersion > before {
-		s.releaseHeld(p, pb)
-	}
-}
-
-// applyDelta adds what nd has that is new to pb, or holds it if it starts
-// beyond the watermark and pb takes held deltas.
-func (s *State) applyDelta(p *peer, nd *NodeDelta, pb *pending) {
 	meta := pb.metaOf(p)
 	switch {
 	case nd.Generation < meta.Generation:
@@ -255,11 +242,7 @@ func (s *State) applyDelta(p *peer, nd *NodeDelta, pb *pending) {
 		return
 	}
 	if nd.From > meta.MaxVersion {
-		if pb.hold {
-			s.hold(p, nd)
-		} else {
-			s.stats.GapDeltas++
-		}
+		s.stats.GapDeltas++
 		return
 	}
 	if nd.To <= meta.MaxVersion {

@@ -89,7 +89,6 @@ func (s *State) removePeer(p *peer) {
 	s.confirm(p) // off the ghost list
 	delete(s.peers, p.meta.ID)
 	delete(s.genProof, p.meta.ID)
-	s.dropHeld(p.meta.ID)
 	if i := slices.Index(s.sorted, p); i >= 0 {
 		s.sorted = slices.Delete(s.sorted, i, i+1)
 		s.order++

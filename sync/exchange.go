@@ -128,7 +128,7 @@ func (s *State) handlePush(m *Push) Step {
 		s.stats.BadCluster++
 		return Step{BadCluster: true}
 	}
-	pb := pending{hold: true}
+	var pb pending
 	s.prepareDeltas(m.Deltas, &pb)
 	return Step{Batch: pb.batch()}
 }

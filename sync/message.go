@@ -245,27 +245,12 @@ func (*Members) Type() MsgType { return MsgMembers }
 // something new from it passes it on with Hops one lower; one that already
 // held it, or that got it with Hops at 1, stops it there. It needs no
 // answer: a push that is lost, cut or stopped is repaired by anti-entropy.
-//
-// Link, when set, shapes the push tree (internal/engine, tree.go): a
-// LinkPrune asks the receiver to stop pushing to the sender, a LinkGraft
-// to start. Such a push usually has no deltas.
 type Push struct {
 	Cluster string
 	From    string
 	Hops    uint8
 	Deltas  []NodeDelta
-	Link    Link
 }
-
-// Link is a push's request about the push tree between its two ends.
-type Link uint8
-
-// Link values. Part of the wire format: never renumber.
-const (
-	LinkNone  Link = 0
-	LinkPrune Link = 1 // the sender got a push it held already: stop pushing to it
-	LinkGraft Link = 2 // the sender missed pushes: push to it
-)
 
 // Type implements Message.
 func (*Push) Type() MsgType { return MsgPush }

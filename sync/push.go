@@ -94,36 +94,3 @@ func (s *State) MakePush(hops uint8, ds []NodeDelta) (m *Push, left int) {
 	}
 	return &Push{Cluster: s.cfg.Cluster, From: s.cfg.Self.ID, Hops: hops, Deltas: kept}, left
 }
-
-// JoinPush returns a push of m's deltas followed by ds, hops the larger
-// of the two, with a delta that continues the one before it of the same
-// node merged into it; ok is false, and m returned as it was, if the
-// result would not fit one datagram. Neither m nor ds is changed: a push
-// is shared by its targets.
-func (s *State) JoinPush(m *Push, hops uint8, ds []NodeDelta) (out *Push, ok bool) {
-	joined := make([]NodeDelta, len(m.Deltas), len(m.Deltas)+len(ds))
-	copy(joined, m.Deltas)
-	for _, d := range ds {
-		if k := len(joined) - 1; k >= 0 && joined[k].ID == d.ID && joined[k].Generation == d.Generation && joined[k].To == d.From {
-			prev := joined[k]
-			recs := make([]Record, 0, len(prev.Records)+len(d.Records))
-			recs = append(append(recs, prev.Records...), d.Records...)
-			prev.Records = lastPerKey(recs)
-			prev.To, prev.GCVersion, prev.Clean = d.To, max(prev.GCVersion, d.GCVersion), max(prev.Clean, d.Clean)
-			joined[k] = prev
-			continue
-		}
-		joined = append(joined, d)
-	}
-	size := pushHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
-	for i := range joined {
-		size += deltaHeadSize(&joined[i])
-		for j := range joined[i].Records {
-			size += recordSize(&joined[i].Records[j])
-		}
-	}
-	if size > s.cfg.PacketBudget {
-		return m, false
-	}
-	return &Push{Cluster: m.Cluster, From: m.From, Hops: max(m.Hops, hops), Deltas: joined}, true
-}

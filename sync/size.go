@@ -87,5 +87,5 @@ func ackHeadSize(cluster, from string) int {
 }
 
 func pushHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeUint(255) + sizeArr(1<<16) + sizeUint(255)
+	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeUint(255) + sizeArr(1<<16)
 }

@@ -119,7 +119,6 @@ type State struct {
 	genCeiling uint64
 	removed    removedSet
 	inflight   inflight
-	held       heldDeltas
 	tail       ownTail
 	refutes    refuteLimit // one generation refutation per window (tail.go)
 	// genProof collects evidence of peers' generation changes, one entry
@@ -172,7 +171,7 @@ type State struct {
 type Stats struct {
 	BadCluster     uint64 // messages from another cluster
 	OwnIDDeltas    uint64 // deltas or digest entries claiming to be this node
-	GapDeltas      uint64 // node deltas not applicable without a gap, and not held
+	GapDeltas      uint64 // node deltas not applicable without a gap
 	InvalidDeltas  uint64 // node deltas with unordered or out-of-range records
 	StaleGenDeltas uint64 // node deltas of a generation older than known
 	FutureGen      uint64 // entries or deltas of an implausibly new generation
@@ -193,10 +192,6 @@ type Stats struct {
 	ClaimsBeyondReach uint64
 	UnknownDeltas     uint64 // deltas of nodes not known as members
 	PeersRefused      uint64 // unknown ids not taken because Config.MaxPeers are held
-	// HeldDeltas counts pushed deltas held for their gap to fill
-	// (held.go), HeldApplied those applied once it had.
-	HeldDeltas  uint64
-	HeldApplied uint64
 }
 
 // NewState creates the core for a node with no state yet; Restore adds

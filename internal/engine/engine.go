@@ -166,15 +166,6 @@ type Engine struct {
 	// when the last one ran (see probe.go).
 	probeAt, probedAt time.Time
 	pushStats         PushStats
-	// eager are the peers this node pushes to: its links of the push
-	// tree (tree.go), at most treeMax.
-	eager     []string
-	out       outbox // pushes waiting to be sent (outbox.go)
-	treeDrawn bool   // the first eager peers were drawn
-	// prunedAt: when live peers last pruned their link (tree.go).
-	prunedAt map[string]time.Time
-	// pushedAt: when a push last brought records of a node (tree.go).
-	pushedAt map[string]time.Time
 }
 
 // New builds the engine of a node with no data; Restore adds what its

@@ -60,17 +60,19 @@ func later(a, b time.Time) time.Time {
 // engine's clock reached it does not lose the probe (and every later one,
 // as one is pending at a time).
 func (e *Engine) Probe(now time.Time) Ready {
-	var rd Ready
-	e.flushPushes(now, &rd)
-	if !e.probeAt.IsZero() && !e.leaving && !now.Before(e.probeAt) {
-		e.probeAt, e.probedAt = time.Time{}, now
-		e.state.SetTime(uint64(now.UnixMilli()))
-		syn := e.state.ProbeSyn(probeDigest)
-		for _, addr := range e.pickLive(e.cfg.PushFanout, func(a string) bool { return a == e.cfg.Self.Addr }) {
-			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
-		}
-		e.pushStats.Probes++
+	if e.probeAt.IsZero() || e.leaving {
+		return Ready{}
 	}
-	rd.ProbeAt = e.wakeAt()
+	if now.Before(e.probeAt) {
+		return Ready{ProbeAt: e.probeAt}
+	}
+	e.probeAt, e.probedAt = time.Time{}, now
+	e.state.SetTime(uint64(now.UnixMilli()))
+	syn := e.state.ProbeSyn(probeDigest)
+	var rd Ready
+	for _, addr := range e.pickLive(e.cfg.PushFanout, func(a string) bool { return a == e.cfg.Self.Addr }) {
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
+	}
+	e.pushStats.Probes++
 	return rd
 }

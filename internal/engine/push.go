@@ -15,7 +15,7 @@ import (
 
 // DefaultPushRate is the push's token bucket refill, in records per
 // second, when Config.PushRate is 0.
-const DefaultPushRate = 8192
+const DefaultPushRate = 512
 
 // PushStats counts what the eager push did.
 type PushStats struct {
@@ -29,20 +29,16 @@ type PushStats struct {
 	TooLarge  uint64
 	// Probes counts the probes sent after pushes (probe.go).
 	Probes uint64
-	// Grafts and Prunes count the push tree's links made and dropped
-	// (tree.go).
-	Grafts, Prunes uint64
 }
 
 // PushStats returns the push counters.
 func (e *Engine) PushStats() PushStats { return e.pushStats }
 
-// hopLimit is how many times a write is passed on at most: twice log2 of
-// the cluster, plus 4, for a push tree is deeper than a balanced one.
-// It only bounds a push that a sender made up: a real one stops where it
-// is no longer news.
+// hopLimit is how many times a write is passed on at most: log2 of the
+// cluster, the depth at which a push of fanout 2 or more has reached
+// everyone, plus 2 for the peers that picked targets already reached.
 func (e *Engine) hopLimit() uint8 {
-	return uint8(min(2*bits.Len(uint(len(e.ts.live)+1))+4, 255))
+	return uint8(min(bits.Len(uint(len(e.ts.live)+1))+2, 255))
 }
 
 // notePush marks rd for pushing with hops hops left once its batch is
@@ -75,9 +71,8 @@ func (e *Engine) take(n int, now time.Time) bool {
 	return true
 }
 
-// push adds to rd.Send the push of ds, already committed, to the eager
-// peers (tree.go) other than the one it came from and the nodes it is
-// about.
+// push adds to rd.Send the push of ds, already committed, to PushFanout
+// live peers other than the one it came from and the nodes it is about.
 func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	if len(ds) == 0 || e.leaving {
 		return
@@ -106,7 +101,7 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		}
 		return false
 	}
-	to := e.pushTargets(skip)
+	to := e.pickLive(e.cfg.PushFanout, skip)
 	if len(to) == 0 {
 		return
 	}
@@ -116,10 +111,9 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		e.pushStats.Forwarded++
 	}
 	for _, addr := range to {
-		e.queuePush(rd, addr, m)
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: m})
 	}
 	e.armProbe(rd)
-	rd.ProbeAt = e.wakeAt()
 	e.pushStats.Sent += uint64(len(to))
 	e.pushStats.Records += uint64(recs * len(to))
 }

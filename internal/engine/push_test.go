@@ -18,7 +18,7 @@ func pushEngine(t *testing.T, id string, fanout, rate int, addrs ...string) *Eng
 
 func pushesIn(rd *Ready) (to []string, m *lsync.Push) {
 	for _, o := range rd.Send {
-		if p, ok := o.Msg.(*lsync.Push); ok && p.Link == lsync.LinkNone {
+		if p, ok := o.Msg.(*lsync.Push); ok {
 			to, m = append(to, o.To), p
 		}
 	}
@@ -37,7 +37,7 @@ func TestWriteIsPushedOnlyOnCommit(t *testing.T) {
 	if to, _ := pushesIn(&rd); len(to) > 0 {
 		t.Fatalf("pushed before the batch is durable: %v", to)
 	}
-	commitPush(e, &rd)
+	e.Commit(&rd)
 	to, m := pushesIn(&rd)
 	if len(to) != 3 || m == nil {
 		t.Fatalf("pushed to %v, want 3 peers", to)
@@ -68,7 +68,7 @@ func TestWriteIsPushedOnlyOnCommit(t *testing.T) {
 func knowA(e *Engine) {
 	rd := e.Step(t0, "a:1", &lsync.Syn{Cluster: "test", From: "a", Complete: true,
 		Digest: []lsync.DigestEntry{{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 1 << 32}}})
-	commitPush(e, &rd)
+	e.Commit(&rd)
 }
 
 // A received push is persisted before it goes on, one hop lower and not
@@ -77,7 +77,7 @@ func knowA(e *Engine) {
 func TestPushIsForwardedOnlyWhenNew(t *testing.T) {
 	a := pushEngine(t, "a", 2, 0, "b:1", "c:1")
 	wr, _ := a.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
-	commitPush(a, &wr)
+	a.Commit(&wr)
 	_, m := pushesIn(&wr)
 
 	b := pushEngine(t, "b", 2, 0, "a:1", "c:1", "d:1")
@@ -89,7 +89,7 @@ func TestPushIsForwardedOnlyWhenNew(t *testing.T) {
 	if to, _ := pushesIn(&rd); len(to) > 0 {
 		t.Fatalf("b passed the push on before committing it: %v", to)
 	}
-	commitPush(b, &rd)
+	b.Commit(&rd)
 	to, fwd := pushesIn(&rd)
 	if len(to) == 0 || fwd.Hops != m.Hops-1 {
 		t.Fatalf("b passed on %v with %+v, want one hop less than %d", to, fwd, m.Hops)
@@ -100,7 +100,7 @@ func TestPushIsForwardedOnlyWhenNew(t *testing.T) {
 		}
 	}
 	again := b.Step(t0, "d:1", m)
-	commitPush(b, &again)
+	b.Commit(&again)
 	if to, _ := pushesIn(&again); len(to) > 0 || !again.Batch.Empty() {
 		t.Fatalf("a duplicate push went on to %v", to)
 	}
@@ -110,7 +110,7 @@ func TestPushIsForwardedOnlyWhenNew(t *testing.T) {
 	c := pushEngine(t, "c", 2, 0, "a:1", "b:1", "d:1")
 	knowA(c)
 	rd = c.Step(t0, "b:1", &last)
-	commitPush(c, &rd)
+	c.Commit(&rd)
 	if rd.Batch.Empty() {
 		t.Fatal("the last hop's receiver took nothing")
 	}
@@ -121,11 +121,11 @@ func TestPushIsForwardedOnlyWhenNew(t *testing.T) {
 	// A sender cannot make a push travel further than the receiver's own
 	// limit.
 	wr, _ = a.Write(t0, []lsync.Record{{Key: "k2", Value: []byte("v")}})
-	commitPush(a, &wr)
+	a.Commit(&wr)
 	_, far := pushesIn(&wr)
 	far.Hops = 255
 	rd = c.Step(t0, "b:1", far)
-	commitPush(c, &rd)
+	c.Commit(&rd)
 	if _, fwd := pushesIn(&rd); fwd == nil || fwd.Hops > c.hopLimit() {
 		t.Fatalf("a push of 255 hops went on as %+v, limit %d", fwd, c.hopLimit())
 	}
@@ -140,7 +140,7 @@ func TestPushRateDegradesToRounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		commitPush(e, &rd)
+		e.Commit(&rd)
 		to, _ := pushesIn(&rd)
 		return len(to) > 0
 	}
@@ -167,20 +167,11 @@ func TestLargeBatchIsNotPushed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commitPush(e, &rd)
+	e.Commit(&rd)
 	if to, _ := pushesIn(&rd); len(to) > 0 {
 		t.Fatalf("a 2000-byte record was pushed to %v", to)
 	}
 	if e.PushStats().TooLarge != 1 {
 		t.Fatalf("stats %+v", e.PushStats())
-	}
-}
-
-// commitPush commits rd and adds to it what e's outbox then sends, as a
-// driver calling Probe when the outbox is due would.
-func commitPush(e *Engine, rd *Ready) {
-	e.Commit(rd)
-	if !e.out.due.IsZero() {
-		rd.Send = append(rd.Send, e.Probe(e.out.due).Send...)
 	}
 }

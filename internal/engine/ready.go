@@ -70,9 +70,6 @@ type Ready struct {
 	pushHops uint8
 	pushFrom string
 	now      time.Time
-	// repaired: the batch holds records an exchange brought, which the
-	// pushes missed here; Commit arms a probe for them (probe.go).
-	repaired bool
 }
 
 // ReadDeltas reads the deltas of the replies in Send from the storage,
@@ -152,10 +149,6 @@ func (e *Engine) Commit(rd *Ready) {
 	e.state.Commit(rd.Batch)
 	e.busy = false
 	e.push(rd, push)
-	if rd.repaired && e.cfg.PushFanout > 0 {
-		e.armProbe(rd)
-		rd.ProbeAt = e.wakeAt()
-	}
 	for _, id := range rd.Removed {
 		e.det.Remove(id)
 		e.mon.Forget(id)

@@ -78,7 +78,6 @@ func (e *Engine) Round(now time.Time) Ready {
 	if e.ts.age++; e.ts.dirty || e.ts.age >= rebuildRounds {
 		e.rebuild()
 	}
-	e.keepLiveEager(now)
 	var rd Ready
 	e.state.SetTime(uint64(now.UnixMilli()))
 	// Members joining or coming back are news that is not data: while

@@ -26,9 +26,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	e.state.SetTime(uint64(now.UnixMilli()))
 	// The source proves generation changes; the reply's deltas are read by
 	// the driver outside its lock (Ready.ReadDeltas).
-	held := e.state.Stats().HeldDeltas + e.state.Stats().GapDeltas
 	st := e.state.HandleDeferred(msg, from, e.rng)
-	held = e.state.Stats().HeldDeltas + e.state.Stats().GapDeltas - held
 	var rd Ready
 	rd.BadCluster = st.BadCluster
 	if !st.BadCluster && e.heardFrom(from) {
@@ -37,22 +35,10 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if !e.busy {
 		rd.Batch = st.Batch
 	}
-	news := !e.busy && !st.Batch.Empty()
-	switch m := msg.(type) {
-	case *lsync.Push:
-		if m.Hops > 1 {
-			// Passed on only if it was news here: a node that held the
-			// records already has an empty batch and stops the push.
-			e.notePush(&rd, m.Hops-1, from, now)
-		}
-		// Busy, the node cannot tell news from a second path.
-		e.stepTree(m, from, news, held > 0 || e.busy, now, &rd)
-		e.notePushed(rd.Batch, now)
-	case *lsync.SynAck, *lsync.Ack:
-		e.graftIfMissed(from, rd.Batch, now, &rd)
-		// The pushes missed this node, and may have missed others near
-		// it in the tree, which no pushing node probes: it probes too.
-		rd.repaired, rd.now = hasRecords(rd.Batch), now
+	if m, ok := msg.(*lsync.Push); ok && m.Hops > 1 {
+		// Passed on only if it was news here: a node that held the
+		// records already has an empty batch and stops the push.
+		e.notePush(&rd, m.Hops-1, from, now)
 	}
 	back, found := e.noteLiveness(&st.Observed, now)
 	e.noteDirect(&st.Observed, from, senderOf(msg), now)

@@ -283,7 +283,6 @@ func (c *Cluster) Crash(i int) {
 	}
 	n.up = false
 	n.inc++
-	n.wake = 0
 }
 
 // PowerLoss stops node i at once and takes back from its store every
@@ -455,10 +454,6 @@ func (c *Cluster) step() {
 	case evDeliver:
 		c.deliver(n, int(e.from), e.data)
 	case evProbe:
-		if int64(e.at) != n.wake {
-			return // an earlier wake-up replaced it
-		}
-		n.wake = 0
 		rd := n.eng.Probe(c.clock.Time()) // early, it asks again through Apply
 		c.ready(n, &rd)
 	}
@@ -520,12 +515,8 @@ func (driver) Settled() {}
 // ProbeAt schedules the engine's probe; the engine ignores one that is
 // not due, so an extra event costs nothing.
 func (d driver) ProbeAt(t time.Time) {
-	at := d.c.clock.Now() + max(0, time.Duration(t.Sub(d.c.clock.Time())))
-	if d.n.wake != 0 && int64(at) >= d.n.wake {
-		return // the pending one comes first, and Probe asks again
-	}
-	d.n.wake = int64(at)
-	d.c.q.push(event{at: at, kind: evProbe, node: int32(d.n.Index), inc: d.n.inc})
+	at := time.Duration(t.Sub(d.c.clock.Time()))
+	d.c.q.push(event{at: d.c.clock.Now() + max(0, at), kind: evProbe, node: int32(d.n.Index), inc: d.n.inc})
 }
 
 // Persist makes a batch durable in the node's store and checks it against

@@ -296,11 +296,10 @@ func TestDigestStaysWithinMTU(t *testing.T) {
 // at once while the sender has more) keep even the unthrottled cluster's
 // views young, so the age of what is missing barely tells the two apart
 // and the backlog does (docs/benchmarks.md, "Why the code is built this
-// way"). The eager push is off: it carries these writes at once, and the
-// overload is the rounds'.
+// way").
 func TestFlowControlBoundsStaleness(t *testing.T) {
 	p := Params{Nodes: 6, Seed: 1, Duration: 60 * time.Second, WriteRate: 200, MessageBudget: 4096, Keys: 1 << 20,
-		CrashEvery: time.Hour, PushFanout: -1}
+		CrashEvery: time.Hour}
 	free, err := Churn(p)
 	if err != nil {
 		t.Fatal(err)

@@ -22,9 +22,6 @@ type Node struct {
 	gen uint64
 	up  bool
 	inc uint32 // bumped by every crash, so timers of an earlier life are ignored
-	// wake is when the pending evProbe runs (zero: none): the engine asks
-	// for a wake-up at every push, and one event a time is enough.
-	wake int64
 	// issued is the last version this node issued in any life; it is the
 	// simulator's memory, not the node's.
 	issued uint64

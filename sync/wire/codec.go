@@ -179,19 +179,13 @@ func encodeAck(e *msgpack.Encoder, m *lsync.Ack) error {
 }
 
 func encodePush(e *msgpack.Encoder, m *lsync.Push) error {
-	err := firstErr(
-		e.EncodeArrayLen(4+min(int(m.Link), 1)),
+	return firstErr(
+		e.EncodeArrayLen(4),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		e.EncodeUint(uint64(m.Hops)),
 		encodeDeltas(e, m.Deltas),
 	)
-	if err != nil || m.Link == lsync.LinkNone {
-		return err
-	}
-	// Only a push that shapes the tree has a fifth field: a node that
-	// knows none skips it, and takes the push as an empty one.
-	return e.EncodeUint(uint64(m.Link))
 }
 
 func encodeBadCluster(e *msgpack.Encoder, m *lsync.BadCluster) error {
@@ -607,17 +601,6 @@ func (d *decoder) push() (*lsync.Push, error) {
 	m.Hops = uint8(hops)
 	if m.Deltas, err = d.deltas(); err != nil {
 		return nil, err
-	}
-	if extra > 0 {
-		link, err := d.uint("link")
-		if err != nil {
-			return nil, err
-		}
-		if link > 255 {
-			return nil, fmt.Errorf("%w: link %d", ErrMalformed, link)
-		}
-		m.Link = lsync.Link(link)
-		extra--
 	}
 	return m, d.skip(extra)
 }

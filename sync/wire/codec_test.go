@@ -37,8 +37,6 @@ func sampleMessages() []lsync.Message {
 		&lsync.Members{Cluster: "c", From: "n1", Members: digest},
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 9, Deltas: []lsync.NodeDelta{{ID: "n1", Generation: 2, From: 1 << 20, To: 1<<40 + 3, Clean: 1<<40 + 3, Records: recs[2:]}}},
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 255},
-		&lsync.Push{Cluster: "c", From: "n2", Link: lsync.LinkPrune},
-		&lsync.Push{Cluster: "c", From: "n2", Hops: 3, Link: lsync.LinkGraft, Deltas: []lsync.NodeDelta{{ID: "n1", Generation: 2, From: 1, To: 2}}},
 		&lsync.Syn{Cluster: "c", From: "n1", Summary: 1<<64 - 1},
 	}
 }
