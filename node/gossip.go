@@ -79,22 +79,43 @@ func (n *Node) receiveLoop() {
 			n.handleWith(pkt, n.lockForLiveness)
 			continue
 		}
-		select {
-		case n.dataIn <- pkt:
-		default:
+		if !n.queueData(pkt) {
 			n.counters.dataDropped.Add(1)
 		}
 	}
 }
 
-// dataQueue bounds the data messages waiting for dataLoop: at most this
-// many times max_message_size in memory, beyond the transport's own queue.
-const dataQueue = 16
+// The data messages waiting for dataLoop are bounded in count and in
+// bytes, beyond the transport's own queue: many, for the small pushes of
+// a busy cluster arrive in bursts while a batch is persisted, and each
+// dropped one waits a round for its records; but no more than
+// dataQueueMessages of the largest size in memory.
+const (
+	dataQueue         = 256
+	dataQueueMessages = 16 // times max_message_size
+)
+
+// queueData puts pkt on the data lane if it has room.
+func (n *Node) queueData(pkt transport.Packet) bool {
+	size := int64(len(pkt.Data))
+	if n.dataBytes.Add(size) > int64(dataQueueMessages*n.cfg.MaxMessageSize) {
+		n.dataBytes.Add(-size)
+		return false
+	}
+	select {
+	case n.dataIn <- pkt:
+		return true
+	default:
+		n.dataBytes.Add(-size)
+		return false
+	}
+}
 
 // dataLoop handles the data lane.
 func (n *Node) dataLoop() {
 	defer n.wg.Done()
 	for pkt := range n.dataIn {
+		n.dataBytes.Add(-int64(len(pkt.Data)))
 		lock := n.lockForStep
 		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
 			lock = n.lockForPush

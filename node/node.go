@@ -163,6 +163,8 @@ type Node struct {
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
 	dataIn chan transport.Packet
+	// dataBytes is the size of the messages in dataIn.
+	dataBytes atomic.Int64
 	// probeReq hands the engine's probe times to tickLoop (gossip.go).
 	probeReq chan time.Time
 	// ctx is done once Close begins, for the background work that takes

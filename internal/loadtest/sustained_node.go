@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -79,6 +80,14 @@ func sustainedMain(args []string) int {
 	o, err := parseSustained(args)
 	if err != nil {
 		return 2
+	}
+	if path := os.Getenv("LEVIATHAN_LOADTEST_CPUPROFILE"); path != "" {
+		// One profile per node: the nodes are separate processes.
+		if f, err := os.Create(path + "." + o.id); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	cfg := node.DefaultConfig()
 	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = o.id, "loadtest-sustained", 0, o.dir
