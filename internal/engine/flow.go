@@ -433,16 +433,14 @@ func (e *Engine) observeFlow(msg lsync.Message, now time.Time) {
 	if from == self.ID {
 		return
 	}
-	if _, known := e.state.Peer(from); !known {
-		return
-	}
 	for i := range d {
-		if d[i].ID == self.ID {
-			if d[i].Generation == self.Generation {
-				e.flow.observe(from, d[i].MaxVersion, self.MaxVersion, now)
-			}
-			return
+		if d[i].ID != self.ID {
+			continue
 		}
+		if _, known := e.state.View(from); known && d[i].Generation == self.Generation {
+			e.flow.observe(from, d[i].MaxVersion, self.MaxVersion, now)
+		}
+		return
 	}
 }
 
