@@ -116,10 +116,10 @@ type Config struct {
 	PushFanout int `toml:"push_fanout"`
 	// MaxWriteLag is write flow control's threshold, in records: when the
 	// live peers (at the 0.75 quantile) lack more than this many of this
-	// node's records for two rounds running, local writes are rate-limited,
-	// the rate cut by half while the backlog grows and raised step by step
-	// once it is back under (docs/design.md, "Write flow control"). 0 means
-	// the default 2000; negative turns flow control off.
+	// node's records, local writes are rate-limited, the rate cut while
+	// the backlog grows and raised once it is back under (docs/design.md,
+	// "Write flow control"). 0 means the default 2000; negative turns flow
+	// control off.
 	MaxWriteLag int `toml:"max_write_lag"`
 
 	// Limits on keys and values, local and received.

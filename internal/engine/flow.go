@@ -15,9 +15,17 @@ import (
 // where the last stopped), but peers fall further and further behind on
 // the node, and the backlog grows without bound instead of being pushed
 // back to the writer. Every digest a peer sends lists what it holds of
-// this node; when the backlog those claims show stays above MaxLag, the
+// this node; when the backlog those claims show is above MaxLag, the
 // allowed local write rate is cut multiplicatively, and when it stays
-// under, raised additively (AIMD). Writers wait for admission (Admit).
+// under, raised: by half while the peers keep up with room to spare, by
+// small steps near what they carry. Writers wait for admission (Admit).
+//
+// A cut reaches the signal late: peers first work through what was
+// written before it. So the controller also measures how fast the peers
+// take the node's records while they are behind (the capacity), cuts to
+// below that rather than only halving, holds the rate while the backlog
+// drains fast enough, and after a drain returns at once to half the
+// capacity instead of climbing from the floor.
 //
 // The signal is a quantile, not the largest backlog: a node writes into a
 // cluster that relays its records, and one peer that is slow (a slow disk,
@@ -37,8 +45,9 @@ type FlowConfig struct {
 	MaxLag uint64
 	// Quantile of the live peers' backlogs taken as the signal, in (0, 1].
 	Quantile float64
-	// Patience is how many rounds in a row must be behind (or not) before
-	// the rate is cut (or raised); 1-16.
+	// Patience is how many rounds in a row the signal must be within
+	// MaxLag before the rate is raised, and how many rounds a cut is given
+	// to show in the signal before the next; 1-16.
 	Patience int
 	// Factor is the multiplicative decrease, in (0, 1).
 	Factor float64
@@ -122,10 +131,14 @@ type FlowStats struct {
 	// peers' words it was taken over (0: none was fresh).
 	Lag   uint64
 	Peers int
-	// Demand is the local write rate lately committed, records per second.
-	Demand float64
-	// Cuts and Raises count the rate's decreases and increases.
-	Cuts, Raises uint64
+	// Demand is the local write rate lately committed, and Capacity how
+	// fast the live peers took the node's records while behind (their
+	// mean pace; 0 unknown), records per second.
+	Demand, Capacity float64
+	// Cuts and Raises count the rate's decreases and increases; Lifts
+	// the limits lifted, Silent those lifted for want of any live peer's
+	// word.
+	Cuts, Raises, Lifts, Silent uint64
 }
 
 // flowMark is one point of the node's write history: when its watermark
@@ -135,10 +148,14 @@ type flowMark struct {
 	records uint64
 }
 
-// peerLag is a peer's last word on this node: records it lacked, and when.
+// peerLag is a peer's last word on this node: records it lacked and
+// held, and when; and how fast, in records per second, it has been taking
+// the node's records lately (rate, smoothed; known once it spoke twice).
 type peerLag struct {
-	behind uint64
-	at     time.Time
+	behind, held uint64
+	at           time.Time
+	rate         float64
+	rated        bool
 }
 
 // flow is the controller. It is pure: the engine feeds it what the node
@@ -154,24 +171,31 @@ type flow struct {
 
 	peers   map[string]peerLag // by id: live or not, pruned when stale
 	samples []uint64           // scratch of tick
+	rates   []float64          // scratch of tick
 
 	limited      bool
 	rate, tokens float64
 	refilled     time.Time
-	ceiling      float64 // the rate cut last: the step of the increase is a tenth of it
+	waited       time.Time // when a writer was last told to wait
+	// capacity is how fast the live peers take the node's records while
+	// behind (measureCapacity); 0 while unknown. It is what the cluster
+	// carries of this node's writes: the rate is cut to below it, and
+	// returns to half of it at once after a backlog drained.
+	capacity float64
+	measured int // rounds the capacity was measured over
 
-	lag, prev  uint64 // the signal now, and Patience rounds ago
-	lags       [maxPatience]uint64
-	ticks      int
-	over, calm int
-	silent     int // rounds without a fresh word from a live peer
+	lag        uint64 // the signal of the last round
+	calm       int    // rounds in a row within MaxLag
+	silent     int    // rounds in a row without a fresh word from a live peer
 	peersSeen  int
+	decided    time.Time // when the rate was last cut or held while behind
+	decidedLag uint64    // and the signal then
 
 	demand   float64
 	tickAt   time.Time
 	tickRecs uint64
 
-	cuts, raises uint64
+	cuts, raises, lifts, silentLifts uint64
 }
 
 func newFlow(cfg FlowConfig, round time.Duration) (*flow, error) {
@@ -232,7 +256,25 @@ func (f *flow) behind(claim, wm uint64) uint64 {
 // observe takes a peer's word that it holds the node's records up to
 // claim, the watermark being wm.
 func (f *flow) observe(id string, claim, wm uint64, now time.Time) {
-	f.peers[id] = peerLag{behind: f.behind(claim, wm), at: now}
+	b := f.behind(claim, wm)
+	p := peerLag{behind: b, held: f.written - b, at: now}
+	if old, ok := f.peers[id]; ok {
+		if dt := now.Sub(old.at); dt < f.round/2 {
+			// Too close to the last word to time the progress by.
+			p.at, p.held, p.rate, p.rated = old.at, old.held, old.rate, old.rated
+			p.behind = b
+		} else {
+			r := 0.0
+			if p.held > old.held {
+				r = float64(p.held-old.held) / dt.Seconds()
+			}
+			p.rate, p.rated = r, true
+			if old.rated {
+				p.rate = (old.rate + r) / 2
+			}
+		}
+	}
+	f.peers[id] = p
 }
 
 // forget drops what a peer said (it was removed).
@@ -243,7 +285,7 @@ func (f *flow) forget(id string) { delete(f.peers, id) }
 func (f *flow) tick(now time.Time, wm uint64, live func(id string) bool) {
 	f.addMark(wm)
 	f.measure(now)
-	f.samples = f.samples[:0]
+	f.samples, f.rates = f.samples[:0], f.rates[:0]
 	fresh := time.Duration(f.cfg.Fresh) * f.round
 	for id, p := range f.peers {
 		if now.Sub(p.at) > fresh {
@@ -252,6 +294,9 @@ func (f *flow) tick(now time.Time, wm uint64, live func(id string) bool) {
 		}
 		if live(id) {
 			f.samples = append(f.samples, p.behind)
+			if p.rated {
+				f.rates = append(f.rates, p.rate)
+			}
 		}
 	}
 	f.peersSeen = len(f.samples)
@@ -259,36 +304,59 @@ func (f *flow) tick(now time.Time, wm uint64, live func(id string) bool) {
 		// Silence is not calm, but no word from anyone live for Fresh
 		// rounds is no evidence of a backlog either: the peers behind
 		// are down, left or gone, and wait for anti-entropy.
-		f.lag, f.over, f.calm, f.ticks = 0, 0, 0, 0
-		if f.silent++; f.silent >= f.cfg.Fresh {
+		f.lag, f.calm = 0, 0
+		if f.silent++; f.silent >= f.cfg.Fresh && f.limited {
+			f.silentLifts++
 			f.lift()
 		}
 		return
 	}
 	f.silent = 0
 	f.lag = quantile(f.samples, f.cfg.Quantile)
-	f.prev = f.lags[(f.ticks+maxPatience-f.cfg.Patience)%maxPatience]
-	if f.ticks < f.cfg.Patience {
-		f.prev = f.lag
-	}
-	f.lags[f.ticks%maxPatience] = f.lag
-	f.ticks++
 	if f.cfg.MaxLag == 0 {
 		return
 	}
-	if f.lag > f.cfg.MaxLag {
-		f.over, f.calm = f.over+1, 0
-	} else {
-		f.over, f.calm = 0, f.calm+1
+	if f.lag <= f.cfg.MaxLag {
+		if f.calm++; f.calm >= f.cfg.Patience {
+			f.calm = 0
+			f.increase(now)
+		}
+		return
 	}
-	switch {
-	case f.over >= f.cfg.Patience:
-		f.over = 0
+	f.calm = 0
+	if len(f.rates) > 0 {
+		f.measureCapacity()
+	}
+	// Behind: act at once (the signal is a quantile over peers, and lags
+	// the writes that made it by a round or two already), then give each
+	// decision Patience rounds to show in the signal.
+	if !f.limited || now.Sub(f.decided) >= time.Duration(f.cfg.Patience)*f.round {
 		f.decrease(now)
-	case f.calm >= f.cfg.Patience:
-		f.calm = 0
-		f.increase(now)
+		f.decided, f.decidedLag = now, f.lag
 	}
+}
+
+// measureCapacity takes the live peers' pace while the node is behind on
+// them: peers behind take its records as fast as they can, so their mean
+// pace is what the cluster carries of its writes. Peers in step would show
+// only the write rate. One peer's pace is lumpy (an exchange brings many
+// records at once, or none), hence the mean and the smoothing. A round in
+// which no peer took anything (a stall, a partition) tells nothing of the
+// pace the cluster carries once it moves again, and is left out.
+func (f *flow) measureCapacity() {
+	sum := 0.0
+	for _, r := range f.rates {
+		sum += r
+	}
+	if sum == 0 {
+		return
+	}
+	c := sum / float64(len(f.rates))
+	if f.capacity > 0 {
+		c = (f.capacity + c) / 2
+	}
+	f.capacity = c
+	f.measured++
 }
 
 // measure updates the demand: the records committed per second, smoothed
@@ -312,50 +380,78 @@ func quantile(xs []uint64, q float64) uint64 {
 }
 
 // decrease acts on a backlog above MaxLag: an unlimited node is limited
-// to a fraction of what it wrote lately; a limited one is cut again unless
-// its backlog is draining fast enough (a cut reaches the signal only once
-// the peers have worked through what was written before it, and cutting
-// on every round of that delay would take the rate to the floor).
+// to a fraction of what it wrote lately, and of the capacity when known; a
+// limited one is cut again the same way unless its backlog is draining
+// fast enough (a cut reaches the signal only once the peers have worked
+// through what was written before it, and cutting on every round of that
+// delay would take the rate to the floor).
 func (f *flow) decrease(now time.Time) {
+	base := f.rate
 	if !f.limited {
-		f.ceiling = max(f.demand, f.cfg.MinRate)
-		f.limit(now, f.ceiling*f.cfg.Factor)
-		f.cuts++
+		base = f.demand
+	} else if f.draining(now) {
 		return
 	}
-	if f.draining() {
-		return
+	if c := f.knownCapacity(); c > 0 {
+		base = min(base, c)
 	}
-	f.refill(now)
-	f.ceiling = f.rate
-	f.rate = max(f.cfg.MinRate, f.rate*f.cfg.Factor)
-	f.tokens = min(f.tokens, f.burst())
+	next := max(f.cfg.MinRate, base*f.cfg.Factor)
+	if !f.limited {
+		f.limit(now, next)
+	} else {
+		f.refill(now)
+		f.rate = next
+		f.tokens = min(f.tokens, f.burst())
+	}
 	f.cuts++
 }
 
-// draining reports whether the backlog, falling at its pace over the last
-// Patience rounds, is under MaxLag within Drain rounds.
-func (f *flow) draining() bool {
-	if f.lag >= f.prev {
+// draining reports whether the backlog, falling at its pace since the
+// last decision, is under MaxLag within Drain rounds.
+func (f *flow) draining(now time.Time) bool {
+	if f.lag >= f.decidedLag {
 		return false
 	}
-	perRound := float64(f.prev-f.lag) / float64(f.cfg.Patience)
+	perRound := float64(f.decidedLag-f.lag) / max(1, now.Sub(f.decided).Seconds()/f.round.Seconds())
 	return float64(f.lag-f.cfg.MaxLag) <= perRound*float64(f.cfg.Drain)
 }
 
-// increase acts on a backlog within MaxLag: a limit the writers do not use
-// is lifted; one they use is raised by a tenth of the rate cut last.
+// increase acts on a backlog within MaxLag: a limit no writer waited for
+// over the last Patience rounds is lifted. One they wait for returns at
+// once to half the capacity if it is below (a deep cut that drained a
+// backlog says nothing of what the cluster carries); then, while the
+// backlog is under half of MaxLag and the rate under the capacity, the
+// peers keep up with room to spare and the rate grows by half; otherwise
+// by a tenth of the capacity (or of the rate, while it is unknown).
 func (f *flow) increase(now time.Time) {
 	if !f.limited {
 		return
 	}
-	if f.demand < f.rate*f.cfg.Factor {
+	if now.Sub(f.waited) > time.Duration(f.cfg.Patience)*f.round {
 		f.lift()
 		return
 	}
 	f.refill(now)
-	f.rate += max(f.cfg.MinRate, f.ceiling/10)
+	c := f.knownCapacity()
+	f.rate = max(f.rate, c*f.cfg.Factor)
+	switch {
+	case f.lag <= f.cfg.MaxLag/2 && (c == 0 || f.rate < c):
+		f.rate += max(f.cfg.MinRate, f.rate/2)
+	case c > 0:
+		f.rate += max(f.cfg.MinRate, c/10)
+	default:
+		f.rate += max(f.cfg.MinRate, f.rate/10)
+	}
 	f.raises++
+}
+
+// knownCapacity is the capacity once measured over Patience rounds behind
+// (the first rounds' paces are of words from before the backlog), else 0.
+func (f *flow) knownCapacity() float64 {
+	if f.measured < f.cfg.Patience {
+		return 0
+	}
+	return f.capacity
 }
 
 func (f *flow) limit(now time.Time, rate float64) {
@@ -366,8 +462,10 @@ func (f *flow) limit(now time.Time, rate float64) {
 }
 
 func (f *flow) lift() {
+	if f.limited {
+		f.lifts++
+	}
 	f.limited = false
-	f.ceiling = 0
 }
 
 func (f *flow) burst() float64 { return max(1, f.rate*f.cfg.Burst.Seconds()) }
@@ -392,11 +490,13 @@ func (f *flow) admit(now time.Time, n int) time.Duration {
 		f.tokens -= float64(n)
 		return 0
 	}
+	f.waited = now
 	return time.Duration((1 - f.tokens) / f.rate * float64(time.Second))
 }
 
 func (f *flow) stats() FlowStats {
-	s := FlowStats{Limited: f.limited, Lag: f.lag, Peers: f.peersSeen, Demand: f.demand, Cuts: f.cuts, Raises: f.raises}
+	s := FlowStats{Limited: f.limited, Lag: f.lag, Peers: f.peersSeen, Demand: f.demand, Capacity: f.capacity, Cuts: f.cuts, Raises: f.raises,
+		Lifts: f.lifts, Silent: f.silentLifts}
 	if f.limited {
 		s.Rate = f.rate
 	}

@@ -149,8 +149,9 @@ func TestFlowHistoryIsBounded(t *testing.T) {
 }
 
 // An overloaded node (it wants 2000 records a second, its peers take 300)
-// is limited, its backlog stays bounded while it writes, and once the
-// writes stop the backlog drains and the limit is lifted.
+// is limited to about what its peers take, which it measures, its backlog
+// stays bounded while it writes, and once the writes stop the backlog
+// drains and the limit is lifted.
 func TestFlowThrottlesOnOverflowAndRecovers(t *testing.T) {
 	cfg := DefaultFlowConfig(1000)
 	for _, stride := range []uint64{1, 65536} {
@@ -163,10 +164,13 @@ func TestFlowThrottlesOnOverflowAndRecovers(t *testing.T) {
 			if !st.Limited || st.Rate > 600 || r.delayed == 0 {
 				t.Fatalf("not throttled to what the peers take: %+v, %d delayed", st, r.delayed)
 			}
+			if st.Capacity < 240 || st.Capacity > 360 {
+				t.Fatalf("capacity %v, want about the 300 records/s the peers take", st.Capacity)
+			}
 			if b := r.backlog(); b > 4*cfg.MaxLag {
 				t.Fatalf("backlog %d records after a minute, more than 4 × MaxLag", b)
 			}
-			if w := r.f.written; w < 60*150 || w > 60*450 {
+			if w := r.f.written; w < 60*200 || w > 60*400 {
 				t.Fatalf("%d records written in 60 s, want about the 300/s the peers take", w)
 			}
 			r.want = 0
@@ -177,6 +181,36 @@ func TestFlowThrottlesOnOverflowAndRecovers(t *testing.T) {
 				t.Fatalf("a minute after the writes stopped: %+v, backlog %d", st, r.backlog())
 			}
 		})
+	}
+}
+
+// A cluster that stalls takes the rate to the floor; once the backlog
+// drained, the rate climbs back to half of what the peers take within ten
+// rounds, not a small step at a time.
+func TestFlowRecoversQuicklyAfterADrain(t *testing.T) {
+	cfg := DefaultFlowConfig(1000)
+	r := newFlowRig(t, cfg, 1, 300, 300, 300, 300, 300)
+	r.want = 2000
+	r.run(30 * time.Second)
+	for i := range r.carry {
+		r.carry[i] = 0
+	}
+	r.run(20 * time.Second)
+	if st := r.f.stats(); st.Rate != cfg.MinRate {
+		t.Fatalf("a stalled cluster: %+v, want the rate at the floor", st)
+	}
+	for i := range r.carry {
+		r.carry[i] = 300
+	}
+	for i := 0; i < 60 && r.f.lag > cfg.MaxLag; i++ {
+		r.run(time.Second)
+	}
+	drained := r.now
+	for r.f.rate < 150 && r.now.Sub(drained) < 10*time.Second {
+		r.run(time.Second)
+	}
+	if st := r.f.stats(); st.Rate < 150 {
+		t.Fatalf("10 s after the backlog drained: %+v, want at least half the 300 records/s the peers take", st)
 	}
 }
 
