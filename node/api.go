@@ -35,11 +35,12 @@ var (
 // returns, the write is in the store; peers receive it by gossip. Set
 // keeps a copy of value: the caller may reuse its slice at once.
 //
-// ctx bounds the wait for the group commit, where concurrent writes
-// queue to share one store transaction: if ctx ends while the write still
-// waits its turn (or has ended before Set is called), Set returns ctx's
-// error, wrapped, and the write is dropped: it never reaches the store and
-// takes no version. Once the write is taken into a batch, the batch is in
+// ctx bounds two waits: for admission, while write flow control holds
+// writes back because peers are not keeping up with this node's
+// (max_write_lag), and for the group commit, where concurrent writes
+// queue to share one store transaction. If ctx ends during either (or
+// has ended before Set is called), Set returns ctx's error, wrapped, and
+// the write is dropped: it never reaches the store and takes no version. Once the write is taken into a batch, the batch is in
 // the store's hands and cannot be called back: Set then waits for it (one
 // transaction) and returns its outcome, nil when it landed. So an error
 // that errors.Is ctx's means not written.
@@ -133,10 +134,13 @@ func (n *Node) write(ctx context.Context, r lsync.Record) (uint64, error) {
 }
 
 // writeRecords versions, persists and commits local records, setting
-// each record's Version. Concurrent writers are committed together (see
-// groupCommit).
+// each record's Version, once flow control admits them (flow.go).
+// Concurrent writers are committed together (see groupCommit).
 func (n *Node) writeRecords(ctx context.Context, recs []lsync.Record) error {
-	err := n.writes.submit(ctx, recs, n.commitGroup)
+	err := n.admit(ctx, len(recs))
+	if err == nil {
+		err = n.writes.submit(ctx, recs, n.commitGroup)
+	}
 	if err != nil && errors.Is(err, ctx.Err()) {
 		// Dropped before its turn: the commit's errors are wrapped by it.
 		return fmt.Errorf("node: write %q: %w", recs[0].Key, err)
@@ -617,6 +621,16 @@ type Stats struct {
 	PushesThrottled uint64 `json:"pushes_throttled"`
 	PushesTooLarge  uint64 `json:"pushes_too_large"`
 	Probes          uint64 `json:"probes"`
+
+	// Write flow control (max_write_lag): WriteLag is the records of this
+	// node's own that its live peers lack, at the 0.75 quantile, by their
+	// last digests; WriteRateLimit the records per second local writes
+	// are held to while the cluster is behind (0: not limited);
+	// WritesDelayed counts the writes (Set, Delete, SetMany chunks) that
+	// waited for admission.
+	WriteLag       uint64  `json:"write_lag"`
+	WriteRateLimit float64 `json:"write_rate_limit"`
+	WritesDelayed  uint64  `json:"writes_delayed"`
 }
 
 // Status returns the local node's summary.
@@ -632,6 +646,7 @@ func (n *Node) Status() Status {
 	info, _ := n.eng.Peer(self.ID)
 	cs := n.eng.Stats()
 	ps := n.eng.PushStats()
+	fl := n.eng.Flow()
 	msgsIn, bytesIn := n.counters.in.total()
 	msgsOut, bytesOut := n.counters.out.total()
 	boot, count := splitHeartbeat(info.Heartbeat)
@@ -670,6 +685,9 @@ func (n *Node) Status() Status {
 			PushesThrottled:   ps.Throttled,
 			PushesTooLarge:    ps.TooLarge,
 			Probes:            ps.Probes,
+			WriteLag:          fl.Lag,
+			WriteRateLimit:    fl.Rate,
+			WritesDelayed:     n.admission.delayed.Load(),
 		},
 	}
 }

@@ -126,6 +126,13 @@ type Config struct {
 	// (docs/design.md, "Eager push"): 0 means the default 5, negative
 	// leaves writes to the rounds.
 	PushFanout int `toml:"push_fanout"`
+	// MaxWriteLag is write flow control's threshold, in records: when the
+	// live peers (at the 0.75 quantile) lack more than this many of this
+	// node's records, local writes are rate-limited, the rate cut while
+	// the backlog grows and raised once it is back under (docs/design.md,
+	// "Write flow control"). 0 means the default 2000; negative turns flow
+	// control off.
+	MaxWriteLag int `toml:"max_write_lag"`
 
 	// Limits on keys and values, local and received.
 	MaxKeySize   int `toml:"max_key_size"`
@@ -166,6 +173,7 @@ func DefaultConfig() Config {
 		PhiDirectThreshold: 4,
 		QuietFanout:        1,
 		PushFanout:         5,
+		MaxWriteLag:        DefaultMaxWriteLag,
 		MaxKeySize:         4 << 10,
 		MaxValueSize:       1 << 20,
 		HTTPMaxSSE:         64,
@@ -256,6 +264,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PhiDirectThreshold, d.PhiDirectThreshold)
 	setDefault(&c.QuietFanout, d.QuietFanout)
 	setDefault(&c.PushFanout, d.PushFanout)
+	setDefault(&c.MaxWriteLag, d.MaxWriteLag)
 	setDefault(&c.Fanout, d.Fanout)
 	setDefault(&c.PhiThreshold, d.PhiThreshold)
 	setDefault(&c.PhiWindow, d.PhiWindow)
@@ -361,6 +370,9 @@ func (c Config) problems() []error {
 	}
 	if c.PhiAcceptablePause < 0 {
 		bad("phi_acceptable_pause", "%v must not be negative", c.PhiAcceptablePause)
+	}
+	if c.MaxWriteLag > 1<<40 {
+		bad("max_write_lag", "%d records is out of range (at most 2^40; negative turns flow control off)", c.MaxWriteLag)
 	}
 	if c.Fanout < 1 || c.Fanout > 64 {
 		bad("fanout", "%d is out of range 1-64", c.Fanout)

@@ -147,13 +147,16 @@ var (
 	descRefuted     = prometheus.NewDesc(ns+"_claims_refuted_total", "Claims about this node that it did not make (a heartbeat, leave, address or watermark), refuted.", nil, nil)
 	descLagVersions = prometheus.NewDesc(ns+"_replication_lag_versions", "Versions this node's copies of peers' data trail the newest watermarks digests claim, summed over peers: the replication backlog.", nil, nil)
 	descLagSeconds  = prometheus.NewDesc(ns+"_replication_lag_seconds", "How long the copy of the peer furthest behind has trailed; 0 when every copy is in step.", nil, nil)
+	descWriteLag    = prometheus.NewDesc(ns+"_write_lag_records", "Records of this node's own its live peers lack, at the 0.75 quantile, by their last digests: the signal of write flow control.", nil, nil)
+	descWriteLimit  = prometheus.NewDesc(ns+"_write_rate_limit", "Records per second local writes are held to by flow control while peers are not keeping up; 0 when not limited.", nil, nil)
+	descDelayed     = prometheus.NewDesc(ns+"_writes_delayed_total", "Local writes (Set, Delete, SetMany chunks) that waited for flow control's admission.", nil, nil)
 	descStore       = prometheus.NewDesc(ns+"_store_size_bytes", "Store size on disk by part (lsm, vlog), when the store reports it.", []string{"part"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRounds, descMsgsIn, descMsgsOut, descBytesIn, descBytesOut, descDeltas, descBatches, descRejected, descErrors, descResets,
 		descPeers, descPhi, descPhiMax, descSubs, descLag, descSelfVersion, descKeys, descGen, descStore,
-		descFailed, descRefuted, descLagVersions, descLagSeconds} {
+		descFailed, descRefuted, descLagVersions, descLagSeconds, descWriteLag, descWriteLimit, descDelayed} {
 		ch <- d
 	}
 }
@@ -179,12 +182,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cs := n.eng.Stats()
 	self := n.eng.Self()
 	info, _ := n.eng.Peer(self.ID)
+	fl := n.eng.Flow()
 	failed := 0.0
 	if n.failed != nil {
 		failed = 1
 	}
 	n.mu.Unlock()
 	gauge(descFailed, failed)
+	gauge(descWriteLag, float64(fl.Lag))
+	gauge(descWriteLimit, fl.Rate)
+	counter(descDelayed, n.admission.delayed.Load())
 	counter(descRefuted, cs.ClaimsRefuted)
 	for _, r := range []struct {
 		reason string

@@ -148,6 +148,7 @@ type Node struct {
 	// last seen: the first refusal is logged.
 	peersRefused atomic.Uint64
 	writes       groupCommit
+	admission    admission // write flow control's waits (flow.go)
 	counters     counters
 	// seq serialises the paths that produce a batch, from computing it to
 	// committing it, so that no two batches are out at once. Taken before
@@ -322,6 +323,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		MaxPeers:      max(0, n.cfg.MaxPeers),
 		QuietFanout:   max(0, n.cfg.QuietFanout),
 		PushFanout:    max(0, n.cfg.PushFanout),
+		Flow:          n.cfg.flowConfig(),
 		QuietDigest:   quietDigest(n.cfg.QuietFanout),
 		QuietSummary:  n.cfg.QuietFanout >= 0,
 		Recent:        30 * n.cfg.GossipVal,

@@ -80,7 +80,7 @@ func run(args []string, out io.Writer) error {
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
 	fs.DurationVar(&o.duration, "duration", 0, "measured window in simulated time (default: convergence 30s, detection 10m, churn 2m); load, overload: how long each node writes, 1m unless given")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per result instead of a table")
-	fs.BoolVar(&o.flow, "flow", false, "churn: throttle writers with AIMD flow control (sim.Flow)")
+	fs.BoolVar(&o.flow, "flow", false, "churn: writers wait for the engine's flow control (AIMD)")
 	fs.Float64Var(&o.rate, "rate", 1, "churn, load, overload: writes per second per node; load and overload take 200 and 5000 unless given")
 	fs.IntVar(&o.budget, "budget", 0, "stream message budget in bytes (default 4 MiB, as the node)")
 	fs.DurationVar(&o.warmup, "warmup", 60*time.Second, "longest wait for the cluster to form (each node seeing 99% of the others alive) before measuring")

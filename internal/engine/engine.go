@@ -84,6 +84,8 @@ type Config struct {
 	// not a flood of pushes.
 	PushFanout int
 	PushRate   int
+	// Flow is write flow control (flow.go): MaxLag 0 admits every write.
+	Flow FlowConfig
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -166,6 +168,8 @@ type Engine struct {
 	// when the last one ran (see probe.go).
 	probeAt, probedAt time.Time
 	pushStats         PushStats
+	// flow is the write flow controller (flow.go).
+	flow *flow
 }
 
 // New builds the engine of a node with no data; Restore adds what its
@@ -205,7 +209,11 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand,
+	fl, err := newFlow(cfg.Flow, cfg.Gossip)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand, flow: fl,
 		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
 		seedSilence: make(map[string]int)}
 	e.mon = health.NewMonitor(health.MonitorConfig{Self: cfg.Self.ID, Monitors: cfg.Monitors, Quorum: cfg.Quorum,

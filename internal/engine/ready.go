@@ -146,6 +146,9 @@ func (e *Engine) Commit(rd *Ready) {
 	if rd.pushHops > 0 {
 		push = e.state.PushDeltas(rd.Batch)
 	}
+	if rd.writes {
+		e.flow.wrote(e.state.Self().MaxVersion, rd.Batch.Len())
+	}
 	e.state.Commit(rd.Batch)
 	e.busy = false
 	e.push(rd, push)
@@ -154,6 +157,7 @@ func (e *Engine) Commit(rd *Ready) {
 		e.mon.Forget(id)
 		delete(e.deadSince, id)
 		delete(e.left, id)
+		e.flow.forget(id)
 	}
 	if len(rd.Removed) > 0 {
 		e.ts.dirty = true

@@ -75,6 +75,7 @@ func (e *Engine) Round(now time.Time) Ready {
 		return Ready{} // a node that left opens no exchange
 	}
 	e.expire(now)
+	e.flow.tick(now, e.state.Self().MaxVersion, e.flowLive)
 	if e.ts.age++; e.ts.dirty || e.ts.age >= rebuildRounds {
 		e.rebuild()
 	}

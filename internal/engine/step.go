@@ -22,6 +22,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		return rd
 	}
 	msg = e.screen(msg, now)
+	e.observeFlow(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
 	e.state.SetTime(uint64(now.UnixMilli()))
 	// The source proves generation changes; the reply's deltas are read by

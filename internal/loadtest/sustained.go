@@ -104,6 +104,9 @@ type SustainedResult struct {
 	// LaneDrops counts the data messages (exchanges, pushes) the nodes
 	// dropped because their data lane was full: their senders send again.
 	LaneDrops uint64 `json:"data_lane_drops"`
+	// WritesDelayed counts the writes (all nodes) that waited for write
+	// flow control's admission: none while the cluster keeps up.
+	WritesDelayed uint64 `json:"writes_delayed"`
 	// FalseSusp counts suspicions (EventSuspend, one per observer and
 	// suspect) from the first boot to the end: every node ran throughout.
 	FalseSusp int `json:"false_suspicions"`
@@ -160,6 +163,7 @@ type sustainedReport struct {
 	PeakRSSKB            float64
 	CPUSeconds           float64 // user+system, from the process's start
 	LaneDrops            uint64  // data messages dropped by a full data lane
+	WritesDelayed        uint64  // writes that waited for flow control
 }
 
 // arrival is a sampled record of writer W, number I, written at T and
@@ -470,6 +474,7 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 		res.SetErrors += rep.SetErrors
 		res.CPUPerDelivery += rep.CPUSeconds
 		res.LaneDrops += rep.LaneDrops
+		res.WritesDelayed += rep.WritesDelayed
 		res.FalseSusp += rep.Suspicions
 		res.MissedEvents += rep.Missed
 		res.PeakRSSMaxMB = max(res.PeakRSSMaxMB, rep.PeakRSSKB/1024)

@@ -354,6 +354,7 @@ func (s *sustainedNode) report() {
 	s.rep.PeakRSSKB = procStatusKB("VmHWM")
 	s.rep.CPUSeconds = cpuSeconds()
 	s.rep.LaneDrops = counterByLabel(s.n, "leviathan_errors_total", "kind")["data_lane_full"]
+	s.rep.WritesDelayed = st.Stats.WritesDelayed
 	s.emit(sustainedMsg{Type: "report", Report: &s.rep})
 }
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 )
 
 // ChurnResult is the outcome of steady writes while nodes crash and
@@ -26,9 +26,8 @@ type ChurnResult struct {
 }
 
 // writer is one node's application: it wants to write at a set rate, and
-// with flow control on, waits for the controller's permission.
+// with flow control on, waits for its engine's admission.
 type writer struct {
-	flow    *Flow
 	pending int    // writes wanted but held back
 	seq     uint64 // keys cycle through a small set, as application state does
 	times   []time.Duration
@@ -49,9 +48,9 @@ func Churn(p Params) (*ChurnResult, error) {
 	}
 	com.Scenario = "churn"
 	r := &ChurnResult{Common: com}
-	ws, err := c.writers(p)
-	if err != nil {
-		return nil, err
+	ws := make([]*writer, len(c.nodes))
+	for i := range ws {
+		ws[i] = &writer{}
 	}
 	booted := make([]time.Duration, len(c.nodes))
 	rng := rand.New(rand.NewSource(p.Seed))
@@ -72,10 +71,14 @@ func Churn(p Params) (*ChurnResult, error) {
 	r.StaleEntriesP99 = round2(entries.quantile(0.99))
 	if p.Flow {
 		sum := 0.0
-		for _, w := range ws {
-			sum += w.flow.Rate()
+		for _, n := range c.nodes {
+			if st := n.eng.Flow(); st.Limited {
+				sum += st.Rate
+			} else {
+				sum += p.WriteRate
+			}
 		}
-		r.RateAvg = round2(sum / float64(len(ws)))
+		r.RateAvg = round2(sum / float64(len(c.nodes)))
 	}
 	// Restart whoever is down, stop writing and see the cluster converge.
 	for i, n := range c.nodes {
@@ -98,51 +101,16 @@ func Churn(p Params) (*ChurnResult, error) {
 	return r, nil
 }
 
-func (c *Cluster) writers(p Params) ([]*writer, error) {
-	ws := make([]*writer, len(c.nodes))
-	// One message carries at most this many of one node's records.
-	capacity := uint64(max(1, c.cfg.MessageBudget/(p.ValueSize+32)))
-	for i := range ws {
-		ws[i] = &writer{}
-		if !p.Flow {
-			continue
-		}
-		fc := DefaultFlowConfig(capacity)
-		fc.Initial, fc.Max, fc.Step, fc.Burst = p.WriteRate, p.WriteRate, max(p.WriteRate/10, 0.1), max(p.WriteRate, 1)
-		fc.Min = min(fc.Min, p.WriteRate/10)
-		f, err := NewFlow(fc)
-		if err != nil {
-			return nil, fmt.Errorf("sim: churn: %w", err)
-		}
-		ws[i].flow = f
+// flowConfig is the engine's flow control for a churn run: behind is
+// further than one message carries of a node's records (the paper's
+// overflow), and the floor is a tenth of the wanted rate.
+func (p Params) flowConfig(budget int) engine.FlowConfig {
+	if !p.Flow {
+		return engine.FlowConfig{}
 	}
-	if p.Flow {
-		// Each node learns its backlog from the digests it receives, and
-		// adapts once per round.
-		c.Hooks.Message = func(i int, m lsync.Message) { c.observeLag(i, m, ws[i].flow) }
-		c.Hooks.Round = func(i int) { ws[i].flow.Tick() }
-	}
-	return ws, nil
-}
-
-// observeLag feeds a node's flow controller with how far behind on it the
-// sender of a digest is.
-func (c *Cluster) observeLag(i int, m lsync.Message, f *Flow) {
-	var d []lsync.DigestEntry
-	switch v := m.(type) {
-	case *lsync.Syn:
-		d = v.Digest
-	case *lsync.SynAck:
-		d = v.Digest
-	default:
-		return
-	}
-	self := c.nodes[i].State().Self()
-	for _, e := range d {
-		if e.ID == self.ID && e.Generation == self.Generation && e.MaxVersion < self.MaxVersion {
-			f.ObserveLag(self.MaxVersion - e.MaxVersion)
-		}
-	}
+	fc := engine.DefaultFlowConfig(uint64(max(1, budget/(p.ValueSize+32))))
+	fc.MinRate = min(fc.MinRate, max(p.WriteRate/10, 0.1))
+	return fc
 }
 
 // scheduleWrites starts each node's writer at a random phase.
@@ -176,7 +144,7 @@ func (c *Cluster) writeTick(i int, p Params, w *writer, r *ChurnResult) {
 		r.Coalesced++
 	}
 	for w.pending > 0 {
-		if w.flow != nil && !w.flow.Allow(c.clock.Time(), 1) {
+		if p.Flow && n.eng.Admit(c.clock.Time(), 1) > 0 {
 			r.Deferred++
 			return
 		}

@@ -65,6 +65,10 @@ type Config struct {
 	// a window of 100 samples, to bound memory at N² windows.
 	Health *health.Config
 	Net    NetConfig
+	// Flow is the engine's write flow control; zero is off. The
+	// simulator's writes do not ask for admission unless a scenario's
+	// writers do (churn with Params.Flow).
+	Flow engine.FlowConfig
 }
 
 func (c *Config) withDefaults() Config {
@@ -332,6 +336,7 @@ func (c *Cluster) Block(from, to int) { c.net.blocked[[2]int{from, to}] = true }
 func (c *Cluster) SetNet(cfg NetConfig) {
 	c.net.cfg.Drop, c.net.cfg.Duplicate, c.net.cfg.Reorder = cfg.Drop, cfg.Duplicate, cfg.Reorder
 	c.net.cfg.ReorderWindow, c.net.cfg.DelayMin, c.net.cfg.DelayMax = cfg.ReorderWindow, cfg.DelayMin, cfg.DelayMax
+	c.net.cfg.StreamRate = cfg.StreamRate
 }
 
 // At schedules fn at simulated time t (or now, if t is past).
@@ -642,7 +647,14 @@ func (c *Cluster) send(from *Node, to int, b []byte) {
 		from.Stats.Lost++
 	}
 	for _, d := range c.delays {
-		c.q.push(event{at: c.clock.Now() + d, kind: evDeliver, node: int32(to), from: int32(from.Index), data: b})
+		at, ok := c.clock.Now()+d, true
+		if len(b) > c.cfg.MTU {
+			if at, ok = c.net.queue(to, at, len(b)); !ok {
+				from.Stats.Lost++
+				continue
+			}
+		}
+		c.q.push(event{at: at, kind: evDeliver, node: int32(to), from: int32(from.Index), data: b})
 	}
 }
 

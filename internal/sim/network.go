@@ -23,6 +23,11 @@ type NetConfig struct {
 	DelayMax      time.Duration
 	RTO           time.Duration // first stream retransmission timeout; default 200ms
 	MaxRetries    int           // stream attempts lost before the message is; default 5
+	// StreamRate, when > 0, is how many bytes a second each node takes in
+	// over streams: a stream message waits for those before it to a node,
+	// as on a link or a CPU that is saturated. Datagrams are not held up,
+	// as the node's control lane is not by its data lane. 0: no bound.
+	StreamRate int
 }
 
 // DefaultNet is a LAN: 1–5 ms one way, nothing lost.
@@ -35,6 +40,9 @@ type network struct {
 	rng     *rand.Rand
 	group   []int // partition of each node; nodes in different groups cannot talk
 	blocked map[[2]int]bool
+	// free is when each node is done taking in the streams sent to it so
+	// far (StreamRate).
+	free []time.Duration
 }
 
 func newNetwork(cfg NetConfig, n int, seed int64) *network {
@@ -47,7 +55,30 @@ func newNetwork(cfg NetConfig, n int, seed int64) *network {
 	if cfg.DelayMax < cfg.DelayMin {
 		cfg.DelayMax = cfg.DelayMin
 	}
-	return &network{cfg: cfg, rng: rand.New(rand.NewSource(seed)), group: make([]int, n), blocked: make(map[[2]int]bool)}
+	return &network{cfg: cfg, rng: rand.New(rand.NewSource(seed)), group: make([]int, n), blocked: make(map[[2]int]bool),
+		free: make([]time.Duration, n)}
+}
+
+// streamBacklog is how far behind a node's intake may fall before stream
+// messages to it are dropped, as the node drops data messages while its
+// data lane is full: senders send again, and a queue of stale deltas
+// does not grow without end.
+const streamBacklog = time.Second
+
+// queue returns when a stream message of size bytes arriving at node to
+// at is taken in, after those before it (StreamRate), and false if it is
+// dropped because the intake is streamBacklog behind.
+func (n *network) queue(to int, at time.Duration, size int) (time.Duration, bool) {
+	if n.cfg.StreamRate <= 0 {
+		return at, true
+	}
+	start := max(at, n.free[to])
+	if start-at > streamBacklog {
+		return 0, false
+	}
+	done := start + time.Duration(float64(size)/float64(n.cfg.StreamRate)*float64(time.Second))
+	n.free[to] = done
+	return done, true
 }
 
 // reachable reports whether a message from one node can reach another now.

@@ -25,7 +25,10 @@ type Params struct {
 	WriteRate  float64       // writes per second per node; default 1
 	CrashEvery time.Duration // a random node crashes this often; default 10s
 	Downtime   time.Duration // and restarts this much later; default 20s
-	Flow       bool          // throttle writers with Flow (AIMD)
+	Flow       bool          // writers wait for their engine's flow control
+	// StreamRate is NetConfig.StreamRate: bytes a second each node takes
+	// in over streams; 0 unbounded.
+	StreamRate int
 	// MessageBudget overrides the stream message budget (default 4 MiB).
 	MessageBudget int
 	MTU           int // overrides the datagram size (default 1400)
@@ -51,6 +54,8 @@ func (p Params) config() Config {
 	}
 	cfg.Net = DefaultNet
 	cfg.Net.Drop = p.Drop
+	cfg.Net.StreamRate = p.StreamRate
+	cfg.Flow = p.flowConfig(cfg.withDefaults().MessageBudget)
 	return cfg
 }
 

@@ -290,16 +290,16 @@ func TestDigestStaysWithinMTU(t *testing.T) {
 }
 
 // TestFlowControlBoundsStaleness overloads a small cluster — every node
-// writes more than a round of 4 KiB messages can carry — and checks that
-// AIMD flow control throttles the writers and keeps views fresher (fewer
-// writes missing) than without it. Catch-up pulls (the engine pulls again
-// at once while the sender has more) keep even the unthrottled cluster's
-// views young, so the age of what is missing barely tells the two apart
-// and the backlog does (docs/benchmarks.md, "Why the code is built this
-// way").
+// writes 200 records a second of distinct keys, and each takes in 60 kB
+// a second over streams, less than the deltas of the others' writes — and
+// checks that the engine's flow control throttles the writers, keeps the
+// backlog a fraction of what it is without, and lets the cluster converge
+// soon after the writes stop, where without it the backlog is still there
+// two minutes later. Pushes are off: their datagrams are not held up by
+// the simulated intake, so they would carry what the test means to choke.
 func TestFlowControlBoundsStaleness(t *testing.T) {
-	p := Params{Nodes: 6, Seed: 1, Duration: 60 * time.Second, WriteRate: 200, MessageBudget: 4096, Keys: 1 << 20,
-		CrashEvery: time.Hour}
+	p := Params{Nodes: 6, Seed: 1, Duration: 40 * time.Second, WriteRate: 200, MessageBudget: 64 << 10, Keys: 1 << 20,
+		CrashEvery: time.Hour, PushFanout: -1, StreamRate: 60000}
 	free, err := Churn(p)
 	if err != nil {
 		t.Fatal(err)
@@ -314,16 +314,13 @@ func TestFlowControlBoundsStaleness(t *testing.T) {
 	if flow.Deferred == 0 || flow.RateAvg >= p.WriteRate {
 		t.Fatalf("flow control never throttled: rate %v, deferred %d", flow.RateAvg, flow.Deferred)
 	}
-	if flow.StaleEntriesP99 >= free.StaleEntriesP99 {
+	if 3*flow.StaleEntriesP99 >= free.StaleEntriesP99 {
 		t.Fatalf("p99 writes missing with flow control %v, without %v", flow.StaleEntriesP99, free.StaleEntriesP99)
 	}
-	if flow.MaxStalenessS > 3 || free.MaxStalenessS > 3 {
-		t.Fatalf("max staleness %vs with flow control, %vs without; catch-up pulls should hold both under 3s",
-			flow.MaxStalenessS, free.MaxStalenessS)
+	if flow.ConvergedS < 0 || flow.ConvergedS > 30 || free.ConvergedS >= 0 && free.ConvergedS < 2*flow.ConvergedS {
+		t.Fatalf("converged %vs after the writes with flow control, %vs without", flow.ConvergedS, free.ConvergedS)
 	}
-	// Without it the backlog grows without end; with it the cluster
-	// catches up at once when the writes stop.
-	if flow.Violations+free.Violations > 0 || flow.ConvergedS < 0 || flow.ConvergedS > 10 {
-		t.Fatalf("violations or slow convergence: %+v / %+v", *free, *flow)
+	if flow.Violations+free.Violations > 0 {
+		t.Fatalf("violations: %v / %v", free.Violated, flow.Violated)
 	}
 }

@@ -93,6 +93,7 @@ func (n *Node) boot(c *Cluster) error {
 		Rand:               n.rng,
 		PushFanout:         max(0, c.cfg.PushFanout),
 		PushRate:           c.cfg.PushRate,
+		Flow:               c.cfg.Flow,
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.ID, err)
