@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/leviathan-gossip/leviathan/internal/canon"
 	"math"
 	"time"
 )
@@ -71,7 +72,7 @@ func (c *Certificate) Marshal() ([]byte, error) {
 	b := make([]byte, 0, 1+len(body)+2+ed25519.SignatureSize)
 	b = append(b, 0x96) // fixarray of 6
 	b = append(b, body...)
-	return appendBin(b, c.Signature), nil
+	return canon.AppendBin(b, c.Signature), nil
 }
 
 // body encodes the signed fields, in order: all of the array but its
@@ -88,10 +89,10 @@ func (c *Certificate) body() ([]byte, error) {
 	}
 	b := make([]byte, 0, MaxCertificateSize)
 	b = append(b, CertificateVersion) // positive fixint
-	b = appendStr(b, c.ID)
-	b = appendBin(b, c.PublicKey)
-	b = appendUint(b, uint64(c.NotAfter.Unix()))
-	return appendBin(b, c.CA[:]), nil
+	b = canon.AppendStr(b, c.ID)
+	b = canon.AppendBin(b, c.PublicKey)
+	b = canon.AppendUint(b, uint64(c.NotAfter.Unix()))
+	return canon.AppendBin(b, c.CA[:]), nil
 }
 
 // Verify checks c's signature with the CA key caPub.

@@ -3,52 +3,16 @@ package identity
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 )
 
-// The few msgpack forms that certificates and node records use, each
-// written in its shortest form: a parser re-encodes what it read and
-// refuses any difference, so that a signed object has one encoding.
-
-func appendStr(b []byte, s string) []byte {
-	if len(s) < 32 {
-		b = append(b, 0xa0|byte(len(s))) // fixstr
-	} else {
-		b = append(b, 0xd9, byte(len(s))) // str 8: every string is at most 255 bytes
-	}
-	return append(b, s...)
-}
-
-// appendBin writes v as bin 8, or bin 16 when it is longer than 255
-// bytes (an embedded certificate can be).
-func appendBin(b, v []byte) []byte {
-	if len(v) <= math.MaxUint8 {
-		b = append(b, 0xc4, byte(len(v)))
-	} else {
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(len(v)))
-	}
-	return append(b, v...)
-}
-
-// appendUint writes u in msgpack's shortest unsigned form.
-func appendUint(b []byte, u uint64) []byte {
-	switch {
-	case u < 128:
-		return append(b, byte(u))
-	case u <= math.MaxUint8:
-		return append(b, 0xcc, byte(u))
-	case u <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(u))
-	case u <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(u))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), u)
-}
+// Certificates and node records are written with internal/canon's
+// shortest forms; the reader here refuses any other, so that a signed
+// object has one encoding.
 
 // msgpackNil is msgpack's nil: an optional field left out.
 const msgpackNil = 0xc0
 
-// reader reads the msgpack forms above from hostile bytes. The first
+// reader reads those msgpack forms from hostile bytes. The first
 // error sticks and every later read returns zero values, so a parse reads
 // on and checks once; no length it reads is trusted beyond the bytes
 // left.

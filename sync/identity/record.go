@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/leviathan-gossip/leviathan/internal/canon"
 	"time"
 )
 
@@ -104,7 +105,7 @@ func (r *NodeRecord) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: marshal node record: %w", err)
 	}
-	return appendBin(b, r.Signature), nil
+	return canon.AppendBin(b, r.Signature), nil
 }
 
 // body encodes the signed fields, in order: all of the array but its
@@ -132,16 +133,16 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("certificate of %d bytes: at most %d", len(r.Certificate), MaxCertificateSize)
 	}
 	b = append(b, NodeRecordVersion) // positive fixint
-	b = appendStr(b, r.ID)
-	b = appendBin(b, r.PublicKey)
-	b = appendStr(b, r.Addr)
-	b = appendStr(b, r.Alias)
-	b = appendUint(b, r.Generation)
-	b = appendUint(b, r.Seq)
+	b = canon.AppendStr(b, r.ID)
+	b = canon.AppendBin(b, r.PublicKey)
+	b = canon.AppendStr(b, r.Addr)
+	b = canon.AppendStr(b, r.Alias)
+	b = canon.AppendUint(b, r.Generation)
+	b = canon.AppendUint(b, r.Seq)
 	if len(r.Certificate) == 0 {
 		return append(b, msgpackNil), nil
 	}
-	return appendBin(b, r.Certificate), nil
+	return canon.AppendBin(b, r.Certificate), nil
 }
 
 // ParseNodeRecord decodes what Marshal encodes, and nothing else: any

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"github.com/leviathan-gossip/leviathan/internal/canon"
 	"math"
 	"reflect"
 	"strings"
@@ -344,7 +345,7 @@ func TestParseNodeRecordRejects(t *testing.T) {
 		{"certificate garbage", splice(certAt, 1, 0xc4, 2, 0x96, 1), "malformed certificate"},
 		{"certificate over its limit", splice(certAt, 1, 0xc5, 0x01, 0x7b), "at most"},
 		{"short certificate as bin 16", withCert(cert, append([]byte{0xc5, 0, byte(len(cert))}, cert...)), "shortest"},
-		{"certificate of another id", withCert(nil, appendBin(nil, testCert(t, ca, "n2", node.Public(), epoch))), `certificate of "n2"`},
+		{"certificate of another id", withCert(nil, canon.AppendBin(nil, testCert(t, ca, "n2", node.Public(), epoch))), `certificate of "n2"`},
 		{"signature of 63 bytes", edit(func(b []byte) []byte { b[len(b)-65] = 63; return b[:len(b)-1] }), "63 bytes"},
 	}
 	for _, tt := range cases {

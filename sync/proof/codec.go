@@ -1,9 +1,8 @@
 package proof
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
+	"github.com/leviathan-gossip/leviathan/internal/canon"
 )
 
 // The wire form of a Proof is a msgpack array, each field in its shortest
@@ -24,14 +23,14 @@ const fieldCount = 6
 
 // WireSize is the size of p's wire form.
 func (p *Proof) WireSize() int {
-	n := 1 + uintSize(p.First) + uintSize(p.Last-p.First) + uintSize(uint64(p.Count)) + 2 + SignatureSize
-	n += arraySize(2 * len(p.Held))
+	n := 1 + canon.UintSize(p.First) + canon.UintSize(p.Last-p.First) + canon.UintSize(uint64(p.Count)) + 2 + SignatureSize
+	n += canon.ArraySize(2 * len(p.Held))
 	prev := 0
 	for _, s := range p.Held {
-		n += uintSize(uint64(s.Lo-prev)) + uintSize(uint64(s.Len()))
+		n += canon.UintSize(uint64(s.Lo-prev)) + canon.UintSize(uint64(s.Len()))
 		prev = s.Hi
 	}
-	return n + binSize(len(Hash{})*len(p.Hashes))
+	return n + canon.BinSize(len(Hash{})*len(p.Hashes))
 }
 
 // AppendWire appends p's wire form to dst.
@@ -40,18 +39,18 @@ func (p *Proof) AppendWire(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("proof: encode: %w", err)
 	}
 	b := append(dst, 0x90|fieldCount)
-	b = appendUint(b, p.First)
-	b = appendUint(b, p.Last-p.First)
-	b = appendUint(b, uint64(p.Count))
-	b = appendBin(b, p.Signature[:])
-	b = appendArray(b, 2*len(p.Held))
+	b = canon.AppendUint(b, p.First)
+	b = canon.AppendUint(b, p.Last-p.First)
+	b = canon.AppendUint(b, uint64(p.Count))
+	b = canon.AppendBin(b, p.Signature[:])
+	b = canon.AppendArray(b, 2*len(p.Held))
 	prev := 0
 	for _, s := range p.Held {
-		b = appendUint(b, uint64(s.Lo-prev))
-		b = appendUint(b, uint64(s.Len()))
+		b = canon.AppendUint(b, uint64(s.Lo-prev))
+		b = canon.AppendUint(b, uint64(s.Len()))
 		prev = s.Hi
 	}
-	b = appendBinHeader(b, len(Hash{})*len(p.Hashes))
+	b = canon.AppendBinHeader(b, len(Hash{})*len(p.Hashes))
 	for i := range p.Hashes {
 		b = append(b, p.Hashes[i][:]...)
 	}
@@ -255,84 +254,4 @@ func (r *reader) hashes() []Hash {
 		copy(out[i][:], v[i*len(Hash{}):])
 	}
 	return out
-}
-
-func appendStr(b []byte, s string) []byte {
-	if len(s) < 32 {
-		b = append(b, 0xa0|byte(len(s)))
-	} else {
-		b = append(b, 0xd9, byte(len(s))) // origins are at most 255 bytes
-	}
-	return append(b, s...)
-}
-
-func appendBin(b, v []byte) []byte { return append(appendBinHeader(b, len(v)), v...) }
-
-func appendBinHeader(b []byte, n int) []byte {
-	switch {
-	case n <= math.MaxUint8:
-		return append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
-}
-
-func binSize(n int) int {
-	switch {
-	case n <= math.MaxUint8:
-		return 2 + n
-	case n <= math.MaxUint16:
-		return 3 + n
-	}
-	return 5 + n
-}
-
-func appendArray(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
-}
-
-func arraySize(n int) int {
-	switch {
-	case n < 16:
-		return 1
-	case n <= math.MaxUint16:
-		return 3
-	}
-	return 5
-}
-
-// appendUint writes u in msgpack's shortest unsigned form.
-func appendUint(b []byte, u uint64) []byte {
-	switch {
-	case u < 128:
-		return append(b, byte(u))
-	case u <= math.MaxUint8:
-		return append(b, 0xcc, byte(u))
-	case u <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(u))
-	case u <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(u))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), u)
-}
-
-func uintSize(u uint64) int {
-	switch {
-	case u < 128:
-		return 1
-	case u <= math.MaxUint8:
-		return 2
-	case u <= math.MaxUint16:
-		return 3
-	case u <= math.MaxUint32:
-		return 5
-	}
-	return 9
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/leviathan-gossip/leviathan/internal/canon"
 
 	"github.com/leviathan-gossip/leviathan/sync/identity"
 )
@@ -81,12 +82,12 @@ func (h *Header) Message() ([]byte, error) {
 	}
 	b := make([]byte, 0, 1+1+2+len(h.Origin)+4*9+2+len(h.Root))
 	b = append(b, 0x97, FormatVersion)
-	b = appendStr(b, h.Origin)
-	b = appendUint(b, h.Generation)
-	b = appendUint(b, h.First)
-	b = appendUint(b, h.Last)
-	b = appendUint(b, uint64(h.Count))
-	return appendBin(b, h.Root[:]), nil
+	b = canon.AppendStr(b, h.Origin)
+	b = canon.AppendUint(b, h.Generation)
+	b = canon.AppendUint(b, h.First)
+	b = canon.AppendUint(b, h.Last)
+	b = canon.AppendUint(b, uint64(h.Count))
+	return canon.AppendBin(b, h.Root[:]), nil
 }
 
 // Sign signs h with the origin's key.
