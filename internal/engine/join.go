@@ -13,22 +13,38 @@ import (
 // members twice (15–32 s at N = 100 with 1 s rounds), and until it knew
 // them its ring of monitors differed from everyone else's. Instead, while
 // joining, each round also asks a seed for its member list (memberlist's
-// push-pull on join): one answer names every member the seed holds up,
-// the next shows their heartbeats risen, and the node has seen them all
-// alive after two rounds. Joining ends once an answer named no one new
-// and held everyone it named alive, and this node holds alive nearly all
-// the members it knows; or after maxJoinAsks rounds. An early answer, from
-// a seed of a cluster still forming, names only the few members it heard
-// from yet, all alive: at N = 300 and 50 % loss, nodes that stopped on such
-// an answer (or ran out of asks, half of them lost) still held a third of
-// the members unconfirmed after 10 s, and learnt the rest from quiet
-// digests, a few entries a round, for a minute. The first seedAsks asks go
-// to seeds, later ones to a live member, which holds as complete a list
-// by then and spreads the load off the seeds.
+// push-pull on join): the answer names every member the seed holds up and
+// vouches for those it holds alive, so the node sees them alive at once.
+// The seed holds the joiner alive from its ask (the joiner's own word),
+// so the next joiners see it alive in their answers.
+//
+// Members that start after the node asked would wait for its next ask, up
+// to two rounds after its start (its first round, then its phase): so the
+// node greets every member it hears of while joining with its own entry
+// (greet), and a member that started earlier sees it alive as soon as it
+// starts.
+//
+// Joining ends once no member was heard of for the first time for
+// joinQuietRounds rounds, an answer then named no one new and held
+// everyone it named alive, and this node holds alive nearly all the
+// members it knows; or after maxJoinAsks rounds. An early answer, from a
+// seed of a cluster still forming, names only the few members it heard
+// from yet, all alive; and under loss a member whose first messages were
+// lost reaches the seeds rounds after the rest. A node that stopped on
+// such an answer learns the rest from quiet digests, a few entries a
+// round, which under loss takes up to a minute. The first seedAsks asks go
+// to seeds, later ones to a live member, which holds as complete a list by
+// then and spreads the load off the seeds.
 const (
-	maxJoinAsks = 30
-	seedAsks    = 10
+	maxJoinAsks     = 30
+	seedAsks        = 10
+	joinQuietRounds = 2
 )
+
+// joining reports whether the node is still asking for member lists.
+func (e *Engine) joining() bool {
+	return !e.joined && e.joinAsks < maxJoinAsks
+}
 
 // joinAsk adds this round's request for a member list: to a seed when
 // there is one (it is where the members are), else to the round's first
@@ -72,17 +88,43 @@ func (e *Engine) joinAsk(rd *Ready, to []string) {
 }
 
 // stepMembers does what a member list asks beyond what the core took from
-// it: answer a request, end the join once an answer names no one new.
-func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *Ready) {
+// it: answer a request, end the join once answers stop naming anyone new.
+func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *Ready, now time.Time) {
 	if m.Request {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.memberList()})
 		return
 	}
-	// Done once the answer names no one new and its sender holds everyone
-	// it named alive: a seed of a cluster still forming has members
-	// heard of but not yet alive, which the next answer vouches for.
-	if !e.joined && e.joinAsks > 0 && len(st.New) == 0 && len(m.Members) > 1 && m.Up == len(m.Members) {
+	// Done once the answer names no one new, no member was new here for
+	// joinQuietRounds, and the sender holds everyone it named alive: a
+	// seed of a cluster still forming has members heard of but not yet
+	// alive, which the next answer vouches for.
+	quiet := now.Sub(e.heardNew) >= joinQuietRounds*e.cfg.Gossip
+	if !e.joined && e.joinAsks > 0 && len(st.New) == 0 && quiet && len(m.Members) > 1 && m.Up == len(m.Members) {
 		e.listed = true
+	}
+}
+
+// greet sends this node's own entry to each member first heard of while
+// it joins, as a hello: the member holds it alive on its word at once,
+// rather than at its own next ask or when a digest brings the node's
+// heartbeat risen. One datagram per member, once: a member is first heard
+// of only once, and only member lists and digests (bounded, from holders
+// of the cluster key) name one. The message's sender is not greeted: it
+// heard from this node already, or hears its answer.
+func (e *Engine) greet(ids []string, from string, rd *Ready) {
+	if len(ids) == 0 || !e.joining() || e.leaving || e.helloLeft > 0 {
+		return // a hello under way goes to every member named (noteOutdated)
+	}
+	var msg *lsync.Members
+	for _, id := range ids {
+		p, ok := e.state.Peer(id)
+		if !ok || p.Addr == "" || p.Addr == e.cfg.Self.Addr || p.Addr == from {
+			continue
+		}
+		if msg == nil {
+			msg = e.helloMsg()
+		}
+		rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: msg})
 	}
 }
 
@@ -204,8 +246,13 @@ func (e *Engine) hello(rd *Ready) {
 	e.sendHello(rd)
 }
 
+// helloMsg is a hello: a member list of this node's own entry alone.
+func (e *Engine) helloMsg() *lsync.Members {
+	return &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: []lsync.DigestEntry{e.state.OwnEntry()}, Up: 1}
+}
+
 func (e *Engine) sendHello(rd *Ready) {
-	msg := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: []lsync.DigestEntry{e.state.OwnEntry()}, Up: 1}
+	msg := e.helloMsg()
 	for _, addr := range e.state.Addresses() {
 		if addr != e.cfg.Self.Addr {
 			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: msg})
