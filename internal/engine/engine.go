@@ -146,6 +146,8 @@ type Engine struct {
 	joinAsks int
 	listed   bool // an answer named no one new and held all it named alive
 	joined   bool
+	gotList  bool      // a member list came in answer
+	retryAt  time.Time // when to ask again if none came (joinRetry)
 	heardNew time.Time
 	// After the join: since when members heard of are unconfirmed, and
 	// the wait before the next late ask (lateAsk).

@@ -50,15 +50,63 @@ func (e *Engine) joining() bool {
 // there is one (it is where the members are), else to the round's first
 // target. The first goes to every seed, so that each has heard from the
 // joiner itself (which vouches for it, see health.Detector.Vouch) and
-// lists it alive to the next joiners at once.
-func (e *Engine) joinAsk(rd *Ready, to []string) {
+// lists it alive to the next joiners at once. Until a list arrives, the
+// node asks again joinRetry into the round.
+func (e *Engine) joinAsk(rd *Ready, to []string, now time.Time) {
 	if e.listed && e.mostlyLive() {
 		e.joined = true
 	}
-	if e.joined || e.joinAsks >= maxJoinAsks || len(to) == 0 {
+	if !e.joining() || len(to) == 0 {
 		return
 	}
-	e.joinAsks++
+	e.ask(rd, to)
+	if !e.gotList {
+		e.retryAt = now.Add(e.cfg.Gossip / joinRetry)
+		rd.ProbeAt = e.wakeAt()
+	}
+}
+
+// joinRetry is how far into a round (a fifth) a node that has had no
+// member list yet asks again: one whose asks were lost, or dropped by a
+// seed swamped by a cold start, would otherwise wait a round. Answers come
+// within milliseconds, or over a stream within a few retransmissions.
+const joinRetry = 5
+
+// retryJoin asks again if the retry is due and no list has come since.
+func (e *Engine) retryJoin(rd *Ready, now time.Time) {
+	if e.retryAt.IsZero() || now.Before(e.retryAt) {
+		return
+	}
+	e.retryAt = time.Time{}
+	if e.joining() && !e.gotList && !e.leaving {
+		e.ask(rd, nil)
+	}
+}
+
+// wakeAt is when the driver is next to call Probe: the earlier of the
+// pending probe and join retry, zero if neither.
+func (e *Engine) wakeAt() time.Time {
+	switch {
+	case e.probeAt.IsZero():
+		return e.retryAt
+	case e.retryAt.IsZero():
+		return e.probeAt
+	}
+	return earlier(e.probeAt, e.retryAt)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// ask sends one request for a member list, counted against maxJoinAsks:
+// see joinAsk. fallback (a round's targets) is asked when there is no
+// seed; without it, a live member.
+func (e *Engine) ask(rd *Ready, fallback []string) {
+	n := e.joinAsks + 1 // this ask's number
 	var seeds []string
 	for _, s := range e.seeds {
 		if s != e.cfg.Self.Addr {
@@ -66,7 +114,7 @@ func (e *Engine) joinAsk(rd *Ready, to []string) {
 		}
 	}
 	switch {
-	case e.joinAsks > seedAsks && len(e.ts.live) > len(seeds):
+	case n > seedAsks && len(e.ts.live) > len(seeds):
 		// A live member that is not a seed (a few tries at random).
 		for range 8 {
 			if a := e.ts.live[e.rng.Intn(len(e.ts.live))]; !slices.Contains(seeds, a) {
@@ -75,11 +123,16 @@ func (e *Engine) joinAsk(rd *Ready, to []string) {
 			}
 		}
 		seeds = seeds[:1]
+	case len(seeds) == 0 && len(fallback) > 0:
+		seeds = fallback[:1]
+	case len(seeds) == 0 && len(e.ts.live) > 0:
+		seeds = []string{e.ts.live[e.rng.Intn(len(e.ts.live))]}
 	case len(seeds) == 0:
-		seeds = to[:1]
-	case e.joinAsks > 1:
+		return // no one to ask
+	case n > 1:
 		seeds = seeds[e.rng.Intn(len(seeds)):][:1]
 	}
+	e.joinAsks = n
 	req := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
 		Members: []lsync.DigestEntry{e.state.OwnEntry()}}
 	for _, addr := range seeds {
@@ -93,6 +146,9 @@ func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *
 	if m.Request {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.memberList()})
 		return
+	}
+	if len(m.Members) > 1 { // a list, not a hello
+		e.gotList = true
 	}
 	// Done once the answer names no one new, no member was new here for
 	// joinQuietRounds, and the sender holds everyone it named alive: a
@@ -109,8 +165,10 @@ func (e *Engine) stepMembers(m *lsync.Members, from string, st *lsync.Step, rd *
 // rather than at its own next ask or when a digest brings the node's
 // heartbeat risen. One datagram per member, once: a member is first heard
 // of only once, and only member lists and digests (bounded, from holders
-// of the cluster key) name one. The message's sender is not greeted: it
-// heard from this node already, or hears its answer.
+// of the cluster key) name one. Neither the message's sender (it heard
+// from this node already, or hears its answer) nor a seed (every joiner
+// asks each seed in its first round, and a cold start's load is theirs
+// already) is greeted.
 func (e *Engine) greet(ids []string, from string, rd *Ready) {
 	if len(ids) == 0 || !e.joining() || e.leaving || e.helloLeft > 0 {
 		return // a hello under way goes to every member named (noteOutdated)
@@ -118,7 +176,7 @@ func (e *Engine) greet(ids []string, from string, rd *Ready) {
 	var msg *lsync.Members
 	for _, id := range ids {
 		p, ok := e.state.Peer(id)
-		if !ok || p.Addr == "" || p.Addr == e.cfg.Self.Addr || p.Addr == from {
+		if !ok || p.Addr == "" || p.Addr == e.cfg.Self.Addr || p.Addr == from || slices.Contains(e.seeds, p.Addr) {
 			continue
 		}
 		if msg == nil {

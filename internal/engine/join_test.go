@@ -320,3 +320,51 @@ func TestJoiningRoundsAreLoud(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinAsksAgainUntilAListComes: a joiner whose asks bring no member
+// list asks one seed again a fifth of a round later (through Probe), each
+// round, until a list comes; a hello (a list of one) does not count.
+// Probe wakes for the earlier of the retry and a push's probe.
+func TestJoinAsksAgainUntilAListComes(t *testing.T) {
+	d := newEngineWith(t, "d", func(c *Config) { c.PushFanout = 3 }, "s1:1", "s2:1")
+	retry := time.Second / joinRetry
+	for round := range 3 {
+		now := t0.Add(time.Duration(round) * time.Second)
+		rd := d.Round(now)
+		if !rd.ProbeAt.Equal(now.Add(retry)) {
+			t.Fatalf("round %d: probe at %v, want the retry %v later", round, rd.ProbeAt, retry)
+		}
+		if got := requests(d.Probe(now.Add(retry / 2))); len(got) != 0 {
+			t.Fatalf("round %d: asked again early: %v", round, got)
+		}
+		if got := requests(d.Probe(now.Add(retry))); len(got) != 1 {
+			t.Fatalf("round %d: the retry asked %v, want one seed", round, got)
+		}
+		if round == 1 { // a hello is no list
+			d.Step(now, "x:1", &lsync.Members{Cluster: "test", From: "x", Up: 1,
+				Members: []lsync.DigestEntry{{ID: "x", Addr: "x:1", Generation: 1, Heartbeat: 1 << 32}}})
+		}
+	}
+	now := t0.Add(3 * time.Second)
+	d.Step(now, "s1:1", &lsync.Members{Cluster: "test", From: "s1", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "s1", Addr: "s1:1", Generation: 1, Heartbeat: 1 << 32}, {ID: "s2", Addr: "s2:1", Generation: 1, Heartbeat: 1 << 32}}})
+	rd := d.Round(now.Add(time.Second))
+	if got := requests(rd); len(got) != 1 || !rd.ProbeAt.IsZero() {
+		t.Fatalf("after a list: asks %v, probe at %v; want the round's ask and no retry", got, rd.ProbeAt)
+	}
+	// A push's probe and a retry pending: Probe wakes for the earlier.
+	e := newEngineWith(t, "e", func(c *Config) { c.PushFanout = 3 }, "s1:1")
+	stepCommit(e, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{{ID: "p", Addr: "p:1", Generation: 1, Heartbeat: 5}}})
+	e.Round(t0)
+	w, err := e.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Commit(&w)
+	if want := t0.Add(time.Second / probeDelay); !w.ProbeAt.Equal(want) {
+		t.Fatalf("after a push: probe at %v, want %v (before the retry)", w.ProbeAt, want)
+	}
+	if rd := e.Probe(t0.Add(time.Second / probeDelay)); !rd.ProbeAt.Equal(t0.Add(retry)) {
+		t.Fatalf("after the push's probe: next at %v, want the retry at %v", rd.ProbeAt, t0.Add(retry))
+	}
+}

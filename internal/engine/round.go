@@ -106,7 +106,7 @@ func (e *Engine) Round(now time.Time) Ready {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 		e.sentToSeed(addr, &rd)
 	}
-	e.joinAsk(&rd, to)
+	e.joinAsk(&rd, to, now)
 	e.lateAsk(&rd, now)
 	e.flushVotes(&rd)
 	if sm := e.suspectMsg(len(to)); sm != nil {

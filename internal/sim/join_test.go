@@ -22,7 +22,7 @@ func TestColdStartSeesEveryoneAliveAtOnce(t *testing.T) {
 		asks   int           // most member lists any node asked for
 	}{
 		{"no loss", 0, 1100 * time.Millisecond, 4}, // the first, the last new members, 2 quiet rounds
-		{"20 % loss", 0.2, 5 * time.Second, 10},
+		{"20 % loss", 0.2, 6 * time.Second, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 100
