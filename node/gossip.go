@@ -69,8 +69,9 @@ func (t *traffic) total() (msgs, bytes uint64) {
 // waiting for the store. Everything else carries data, persisted and read
 // from the store: it goes to dataLoop through a bounded queue, so that a
 // flood of exchanges, or one slow to persist, delays no heartbeat, vote
-// or refutation. A full queue drops the message, as a full socket buffer
-// would; its sender asks again next round.
+// or refutation. A full queue (dataQueue messages of the largest size, in
+// bytes) drops the message, as a full socket buffer would; its sender
+// asks again next round.
 func (n *Node) receiveLoop() {
 	defer n.wg.Done()
 	defer close(n.dataIn)
@@ -79,9 +80,16 @@ func (n *Node) receiveLoop() {
 			n.handleWith(pkt, n.lockForLiveness)
 			continue
 		}
+		size := int64(len(pkt.Data))
+		if n.dataBytes.Add(size) > int64(dataQueue*n.cfg.MaxMessageSize) {
+			n.dataBytes.Add(-size)
+			n.counters.dataDropped.Add(1)
+			continue
+		}
 		select {
 		case n.dataIn <- pkt:
 		default:
+			n.dataBytes.Add(-size)
 			n.counters.dataDropped.Add(1)
 		}
 	}
@@ -89,12 +97,20 @@ func (n *Node) receiveLoop() {
 
 // dataQueue bounds the data messages waiting for dataLoop: at most this
 // many times max_message_size in memory, beyond the transport's own queue.
-const dataQueue = 16
+// The bound is in bytes, not messages: a cold start sends every member a
+// burst of small datagrams (asks, hellos) at once, and a bound of
+// dataQueue messages dropped most of them. dataQueueMessages bounds their
+// count.
+const (
+	dataQueue         = 16
+	dataQueueMessages = 1024
+)
 
 // dataLoop handles the data lane.
 func (n *Node) dataLoop() {
 	defer n.wg.Done()
 	for pkt := range n.dataIn {
+		n.dataBytes.Add(-int64(len(pkt.Data)))
 		lock := n.lockForStep
 		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
 			lock = n.lockForPush
@@ -246,6 +262,7 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	}
 	now := n.clock.Now()
 	rd := n.eng.Step(now, pkt.From, msg)
+	n.guard.meet(rd.Send)
 	if !held {
 		// Without n.seq no batch may go out: its data is dropped, its
 		// liveness kept (a ghost's meta waits for its next message).
