@@ -181,7 +181,8 @@ func NewDetector(cfg Config) (*Detector, error) {
 // unless that gap is not positive or exceeds MaxInterval.
 //
 // Heartbeat never changes a peer's state; Check does, so that all
-// transitions are reported in one place.
+// transitions are reported in one place (Admit and Revive bring a peer
+// up at once, and report it themselves).
 func (d *Detector) Heartbeat(id string, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -507,12 +508,37 @@ func (d *Detector) Revive(id string, now time.Time) Report {
 	return r
 }
 
+// Admit brings up at once, outside Check, the peers of lists that are
+// Joining and already hold what Check would bring them up on: a risen
+// heartbeat (a sample) or a vouch. It reports them as Discovered. The
+// evidence is the same; only the wait is gone: the next Check came up to
+// a health-check interval later, and a cold start paid it at every step
+// (a seed holding a joiner alive, then listing it alive to the next).
+// Peers in any other state are left to Check: a peer that was down comes
+// back on a heartbeat heard since, judged there.
+func (d *Detector) Admit(now time.Time, lists ...[]string) Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var r Report
+	for _, ids := range lists {
+		for _, id := range ids {
+			p, ok := d.peers[id]
+			if ok && p.state == Joining && (p.win.len() > 0 || p.has(vouched)) && d.up(p, now) {
+				d.bringUp(id, p, &r)
+			}
+		}
+	}
+	slices.Sort(r.Discovered)
+	return r
+}
+
 // Vouch says a peer not yet seen alive is alive: it sent this node a
 // message itself, or a member that holds it alive listed it. A heartbeat
 // seen once may be a dead peer's last, relayed, so a new peer normally
 // needs a second, risen one before it is Discovered; a vouched one comes
-// up at the next Check instead. Peers seen alive before, and unknown
-// ones, are left alone: their return needs a heartbeat as always.
+// up without it (at the next Check, or at once through Admit). Peers seen
+// alive before, and unknown ones, are left alone: their return needs a
+// heartbeat as always.
 func (d *Detector) Vouch(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -60,6 +60,11 @@
 //	Suspended --DeadAfter, phi > Threshold--->  Dead        (Dead)
 //	Dead      --phi <= Threshold, heard------>  Alive       (Recovered, or Discovered if never alive)
 //
+// Check makes the transitions, but for two that gain nothing by waiting
+// for it, as it would look at nothing more: Admit brings up a Joining peer
+// as soon as it has its sample or was vouched for instead (Vouch), and
+// Revive a peer proven reborn.
+//
 // A peer never seen alive (just heard of, or loaded from disk at start-up)
 // that goes silent is routed around like any suspended peer but not
 // reported: a node that is joining pages no one. If it stays silent for

@@ -72,3 +72,75 @@ func TestReviveReportsAtOnce(t *testing.T) {
 		t.Fatalf("revived an unknown peer: %+v", r)
 	}
 }
+
+// TestAdmitBringsUpAtOnce: Admit brings up, without waiting for Check, a
+// joining peer that has what Check would bring it up on (a sample, or a
+// vouch), and only such a peer: a heartbeat seen once may be a dead
+// peer's last, relayed; a peer under a verdict (or a leave) stays down;
+// one that was alive and went down comes back only through Check; a
+// peer alive already is not reported twice.
+func TestAdmitBringsUpAtOnce(t *testing.T) {
+	mon := func(c *Config) {
+		c.Monitored = true
+		c.DeadAfter = 30 * time.Second
+	}
+	tests := []struct {
+		name   string
+		mode   func(*Config)
+		script func(d *Detector) // the peer "a" up to the admit at 2 s
+		want   []string
+	}{
+		{"heard once", nil, func(d *Detector) { d.Heartbeat("a", at(time.Second)) }, nil},
+		{"heartbeat rose", nil, func(d *Detector) {
+			d.Heartbeat("a", at(time.Second))
+			d.Heartbeat("a", at(2*time.Second))
+		}, []string{"a"}},
+		{"heard once, vouched for", nil, func(d *Detector) {
+			d.Heartbeat("a", at(time.Second))
+			d.Vouch("a")
+		}, []string{"a"}},
+		{"monitored: heard once", mon, func(d *Detector) { d.Heartbeat("a", at(time.Second)) }, nil},
+		{"monitored: vouched for", mon, func(d *Detector) {
+			d.Heartbeat("a", at(time.Second))
+			d.Vouch("a")
+		}, []string{"a"}},
+		{"monitored: vouched for, left", mon, func(d *Detector) {
+			d.Heartbeat("a", at(time.Second))
+			d.setVerdict("a", true)
+			d.Vouch("a")
+		}, nil},
+		{"alive already", nil, func(d *Detector) {
+			d.Heartbeat("a", at(0))
+			d.Heartbeat("a", at(time.Second))
+			d.Check(at(time.Second))
+			d.Heartbeat("a", at(2*time.Second))
+		}, nil},
+		{"alive once, down, heard again", mon, func(d *Detector) {
+			d.Heartbeat("a", at(0))
+			d.Heartbeat("a", at(time.Second))
+			d.Check(at(time.Second))
+			d.setVerdict("a", true)
+			d.Check(at(1500 * time.Millisecond))
+			d.setVerdict("a", false)
+			d.Heartbeat("a", at(2*time.Second))
+		}, nil},
+		{"unknown", nil, func(*Detector) {}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDetector(t, tt.mode)
+			tt.script(d)
+			r := d.Admit(at(2*time.Second), []string{"a"}, []string{"a"})
+			if !slices.Equal(r.Discovered, tt.want) || len(r.Recovered)+len(r.Suspended)+len(r.Dead) > 0 {
+				t.Fatalf("admit reported %+v, want discovered %v", r, tt.want)
+			}
+			if tt.want == nil {
+				return
+			}
+			mustState(t, d, "a", Alive)
+			if r := d.Check(at(2 * time.Second)); len(r.Discovered) > 0 {
+				t.Fatalf("the next check reports it again: %+v", r)
+			}
+		})
+	}
+}

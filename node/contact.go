@@ -8,11 +8,11 @@ import (
 
 // contact marks the node's first contact: the first time it holds a peer
 // alive, which is its first EventDiscover. Contact is judged there, and
-// not on the first message received, because one message proves little
-// (it may come from another cluster, or from a stale address answering
-// once): a peer comes alive here only once this node has seen its
-// heartbeat rise, directly or in a third node's gossip, or a seed's
-// member list vouched for it.
+// not on the first message received, because a message proves little
+// until the engine has judged it (it may come from another cluster, or
+// name a node from an address not its own): a peer comes alive here once
+// its own word reached this node, its heartbeat rose in a third node's
+// gossip, or a member's list vouched for it.
 type contact struct {
 	reached chan struct{} // closed at the first live peer
 	left    chan struct{} // closed by Leave: no contact can come after it

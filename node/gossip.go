@@ -69,8 +69,9 @@ func (t *traffic) total() (msgs, bytes uint64) {
 // waiting for the store. Everything else carries data, persisted and read
 // from the store: it goes to dataLoop through a bounded queue, so that a
 // flood of exchanges, or one slow to persist, delays no heartbeat, vote
-// or refutation. A full queue drops the message, as a full socket buffer
-// would; its sender asks again next round.
+// or refutation. A full queue (dataQueue messages of the largest size, in
+// bytes) drops the message, as a full socket buffer would; its sender
+// asks again next round.
 func (n *Node) receiveLoop() {
 	defer n.wg.Done()
 	defer close(n.dataIn)
@@ -79,37 +80,31 @@ func (n *Node) receiveLoop() {
 			n.handleWith(pkt, n.lockForLiveness)
 			continue
 		}
-		if !n.queueData(pkt) {
+		size := int64(len(pkt.Data))
+		if n.dataBytes.Add(size) > int64(dataQueue*n.cfg.MaxMessageSize) {
+			n.dataBytes.Add(-size)
+			n.counters.dataDropped.Add(1)
+			continue
+		}
+		select {
+		case n.dataIn <- pkt:
+		default:
+			n.dataBytes.Add(-size)
 			n.counters.dataDropped.Add(1)
 		}
 	}
 }
 
-// The data messages waiting for dataLoop are bounded in count and in
-// bytes, beyond the transport's own queue: many, for the small pushes of
-// a busy cluster arrive in bursts while a batch is persisted, and each
-// dropped one waits a round for its records; but no more than
-// dataQueueMessages of the largest size in memory.
+// dataQueue bounds the data messages waiting for dataLoop: at most this
+// many times max_message_size in memory, beyond the transport's own queue.
+// The bound is in bytes, not messages: a cold start sends every member a
+// burst of small datagrams (asks, hellos) at once, and a bound of
+// dataQueue messages dropped most of them. dataQueueMessages bounds their
+// count.
 const (
-	dataQueue         = 256
-	dataQueueMessages = 16 // times max_message_size
+	dataQueue         = 16
+	dataQueueMessages = 1024
 )
-
-// queueData puts pkt on the data lane if it has room.
-func (n *Node) queueData(pkt transport.Packet) bool {
-	size := int64(len(pkt.Data))
-	if n.dataBytes.Add(size) > int64(dataQueueMessages*n.cfg.MaxMessageSize) {
-		n.dataBytes.Add(-size)
-		return false
-	}
-	select {
-	case n.dataIn <- pkt:
-		return true
-	default:
-		n.dataBytes.Add(-size)
-		return false
-	}
-}
 
 // dataLoop handles the data lane.
 func (n *Node) dataLoop() {
@@ -267,6 +262,7 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	}
 	now := n.clock.Now()
 	rd := n.eng.Step(now, pkt.From, msg)
+	n.guard.meet(rd.Send)
 	if !held {
 		// Without n.seq no batch may go out: its data is dropped, its
 		// liveness kept (a ghost's meta waits for its next message).

@@ -119,6 +119,7 @@ type Node struct {
 	clock     Clock
 	store     Store
 	transport transport.Transport
+	guard     *streamGuard // the transport's AllowStream; nil with a transport given
 	versioner versioner.Versioner
 	seeds     []string
 	hub       *hub
@@ -163,9 +164,8 @@ type Node struct {
 	lowDiskLog atomic.Bool   // the low-disk error is logged (once per episode)
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
-	dataIn chan transport.Packet
-	// dataBytes is the size of the messages in dataIn.
-	dataBytes atomic.Int64
+	dataIn    chan transport.Packet
+	dataBytes atomic.Int64 // bytes queued in dataIn
 	// probeReq hands the engine's probe times to tickLoop (gossip.go).
 	probeReq chan time.Time
 	// ctx is done once Close begins, for the background work that takes
@@ -198,7 +198,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, resolver: o.resolver, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
-		dataIn: make(chan transport.Packet, dataQueue), probeReq: make(chan time.Time, 1)}
+		dataIn: make(chan transport.Packet, dataQueueMessages), probeReq: make(chan time.Time, 1)}
 	n.contact.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
@@ -241,12 +241,13 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		}
 	}()
 	if n.transport = o.transport; n.transport == nil {
+		n.guard = newStreamGuard(n)
 		tr, err := transport.ListenNet(transport.NetConfig{
 			Addr:           cfg.advertised(),
 			Bind:           cfg.BindAddr,
 			PacketSize:     cfg.MTU,
 			MaxMessageSize: cfg.MaxMessageSize,
-			AllowStream:    newStreamGuard(n).allow,
+			AllowStream:    n.guard.allow,
 			Logger:         n.log,
 		})
 		if err != nil {

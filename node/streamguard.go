@@ -3,6 +3,9 @@ package node
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/leviathan-gossip/leviathan/internal/engine"
+	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // streamGuard is the transport's AllowStream: messages too large for a
@@ -57,6 +60,34 @@ func (g *streamGuard) allow(addr string) bool {
 	return ok
 }
 
+// meet brings the snapshot up to date, with n.mu held by the caller, when
+// a step answers a member list to an address the snapshot lacks. The
+// joiner that asked became known in that step and its answer goes out at
+// once, before a rebuild on a miss could happen (one per
+// streamGuardMissEvery, and only while n.mu is free): at a cold start a
+// seed would refuse the lists of the joiners that asked within one such
+// window, and they would wait a round to ask again. Answering a request
+// costs a pass over the members anyway, so a flood of forged requests
+// costs no more than it did.
+func (g *streamGuard) meet(out []engine.Outgoing) {
+	if g == nil {
+		return
+	}
+	s := g.snap.Load()
+	for _, o := range out {
+		if m, ok := o.Msg.(*lsync.Members); !ok || m.Request || len(m.Members) < 2 {
+			continue // not a member list (a hello is one datagram)
+		}
+		if s != nil {
+			if _, ok := s.set[o.To]; ok {
+				continue
+			}
+		}
+		g.rebuild()
+		return
+	}
+}
+
 // refresh rebuilds the snapshot, or returns nil if n.mu is held.
 func (g *streamGuard) refresh() *streamAddrs {
 	n := g.n
@@ -69,6 +100,18 @@ func (g *streamGuard) refresh() *streamAddrs {
 	}
 	seeds, peers := n.eng.Seeds(), n.eng.Addresses()
 	n.mu.Unlock()
+	return g.store(seeds, peers)
+}
+
+// rebuild is refresh with n.mu held by the caller.
+func (g *streamGuard) rebuild() {
+	if n := g.n; n.eng != nil {
+		g.store(n.eng.Seeds(), n.eng.Addresses())
+	}
+}
+
+// store makes and keeps a snapshot of the addresses.
+func (g *streamGuard) store(seeds, peers []string) *streamAddrs {
 	s := &streamAddrs{set: make(map[string]struct{}, len(seeds)+len(peers)), at: time.Now()}
 	for _, a := range seeds {
 		s.set[a] = struct{}{}

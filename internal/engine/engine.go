@@ -142,11 +142,15 @@ type Engine struct {
 	news time.Time
 
 	// Joining and hello (join.go): member lists asked for, whether an
-	// answer named no one new, whether the join is over, and the hellos
-	// left to send (-1: sent).
+	// answer named no one new, whether the join is over, when a member was
+	// last heard of for the first time, and the hellos left to send (-1:
+	// sent).
 	joinAsks int
 	listed   bool // an answer named no one new and held all it named alive
 	joined   bool
+	gotList  bool      // a member list came in answer
+	retryAt  time.Time // when to ask again if none came (joinRetry)
+	heardNew time.Time
 	// After the join: since when members heard of are unconfirmed, and
 	// the wait before the next late ask (lateAsk).
 	lateSince time.Time

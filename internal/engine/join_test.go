@@ -50,53 +50,71 @@ func TestJoinAsksEverySeedFirstThenOne(t *testing.T) {
 	}
 }
 
-// TestMemberListMakesAJoinerSeeAllAlive: a seed that heard from b and c
-// themselves holds them alive; a joiner that asks it sees a, b and c alive
-// at its first health check, where a digest's single sighting of each
-// would have left them joining until a second, risen heartbeat. An
-// answer naming no one new, with everyone alive, ends the join.
+// TestMemberListMakesAJoinerSeeAllAlive: a seed holds b and c alive as
+// soon as they asked it (their own word); a joiner that asks it sees a, b
+// and c alive as soon as the answer arrives, where a digest's single
+// sighting of each would have left them joining until a second, risen
+// heartbeat. The joiner greets each member it heard of but the seed, and
+// they hold it alive on that. Answers naming no one new end the join once
+// no member was new for joinQuietRounds.
 func TestMemberListMakesAJoinerSeeAllAlive(t *testing.T) {
 	a, b, c, d := newEngine(t, "a"), newEngine(t, "b", "a:1"), newEngine(t, "c", "a:1"), newEngine(t, "d", "a:1")
 	by := map[string]*Engine{"a:1": a, "b:1": b, "c:1": c, "d:1": d}
-	exchange(t, t0, "b:1", b.Round(t0), by)
-	exchange(t, t0, "c:1", c.Round(t0), by)
-	if rep := a.Check(t0.Add(time.Second)); len(eventOf(rep, Discover)) != 2 {
-		t.Fatalf("the seed discovered %v, want b and c: they spoke to it themselves", rep.Events)
+	var found []string
+	for _, rd := range append(exchange(t, t0, "b:1", b.Round(t0), by), exchange(t, t0, "c:1", c.Round(t0), by)...) {
+		found = append(found, eventOf(rd, Discover)...)
 	}
-	var answer Ready
-	for _, o := range d.Round(t0.Add(time.Second)).Send {
-		if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
-			replies := exchange(t, t0.Add(time.Second), "d:1", Ready{Send: []Outgoing{o}}, by)
-			answer = replies[0]
+	if slices.Sort(found); !slices.Equal(found, []string{"b", "c"}) {
+		t.Fatalf("the seed discovered %v on their asks, want b and c: they spoke to it themselves", found)
+	}
+	ask := func(now time.Time) Ready {
+		t.Helper()
+		for _, o := range d.Round(now).Send {
+			if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
+				return exchange(t, now, "d:1", Ready{Send: []Outgoing{o}}, by)[0]
+			}
 		}
+		return Ready{}
 	}
+	now := t0.Add(time.Second)
+	answer := ask(now)
 	if len(answer.Send) != 1 {
 		t.Fatalf("the seed answered %+v, want one member list", answer.Send)
 	}
-	list := answer.Send[0].Msg.(*lsync.Members)
-	if len(list.Members) != 4 || list.Up != 3 {
-		t.Fatalf("member list of %d entries, %d up; want a, b, c alive and d heard of", len(list.Members), list.Up)
+	if list := answer.Send[0].Msg.(*lsync.Members); len(list.Members) != 4 || list.Up != 4 {
+		t.Fatalf("member list of %d entries, %d up; want a, b, c and d alive", len(list.Members), list.Up)
 	}
-	exchange(t, t0.Add(time.Second), "a:1", answer, by)
-	if got := eventOf(d.Check(t0.Add(2*time.Second)), Discover); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Fatalf("the joiner discovered %v at its first check, want a b c", got)
+	rd := d.Step(now, "a:1", answer.Send[0].Msg)
+	d.Commit(&rd)
+	if got := eventOf(rd, Discover); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("the joiner discovered %v on the answer, want a b c", got)
 	}
-	if d.joined {
-		t.Fatal("joined on an answer that named new members")
+	if got, want := hellos(rd), []string{"b:1", "c:1"}; !slices.Equal(got, want) {
+		t.Fatalf("the joiner greeted %v, want %v", got, want)
 	}
-	a.Check(t0.Add(2 * time.Second)) // d is alive at a now: the next list is all up
-	for _, o := range d.Round(t0.Add(2 * time.Second)).Send {
-		if m, ok := o.Msg.(*lsync.Members); ok && m.Request {
-			for _, r := range exchange(t, t0.Add(2*time.Second), "d:1", Ready{Send: []Outgoing{o}}, by) {
-				exchange(t, t0.Add(2*time.Second), "a:1", r, by)
-			}
+	greeted := exchange(t, now, "d:1", rd, by)
+	if got := eventOf(greeted[0], Discover); !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("b discovered %v on the greeting, want d", got)
+	}
+	for i := 2; i <= 2+joinQuietRounds; i++ {
+		now = t0.Add(time.Duration(i) * time.Second)
+		for _, r := range ask(now).Send {
+			step := d.Step(now, "a:1", r.Msg)
+			d.Commit(&step)
+		}
+		if want := i > joinQuietRounds; d.listed != want {
+			t.Fatalf("%v after the last new member: join over %v, want %v", now.Sub(t0.Add(time.Second)), d.listed, want)
 		}
 	}
-	if !d.listed {
-		t.Fatal("an answer naming no one new, all alive, did not count")
+	now = now.Add(time.Second)
+	if got := requests(d.Round(now)); len(got) != 0 || !d.joined {
+		t.Fatalf("still joining (asks %v) after answers naming no one new, all alive, with every member alive here", got)
 	}
-	if got := requests(d.Round(t0.Add(3 * time.Second))); len(got) != 0 || !d.joined {
-		t.Fatalf("still joining (asks %v) after an answer naming no one new, all alive, with every member alive here", got)
+	// Joined: a member first heard of now is not greeted.
+	e := lsync.DigestEntry{ID: "e", Addr: "e:1", Generation: 1, Heartbeat: 1 << 32}
+	rd = d.Step(now, "b:1", &lsync.Syn{Cluster: "test", From: "b", Digest: []lsync.DigestEntry{b.State().OwnEntry(), e}})
+	if got := hellos(rd); len(got) != 0 {
+		t.Fatalf("greeted %v after the join", got)
 	}
 }
 
@@ -123,14 +141,15 @@ func TestJoinGoesOnWhileMembersAreUnconfirmed(t *testing.T) {
 	if got := requests(d.Round(now.Add(time.Second))); !slices.Equal(got, []string{"a:1"}) {
 		t.Fatalf("first round asks %v, want the seed", got)
 	}
-	// The seed's answer names a and b, both alive at the seed.
+	// The seed's answer names a and b, both alive at the seed, when no one
+	// was new for joinQuietRounds.
 	list := &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
 		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, {ID: "b", Addr: "b:1", Generation: 1, Heartbeat: 6}}}
+	now = now.Add(joinQuietRounds * time.Second)
 	d.Step(now, "a:1", list)
 	if !d.listed {
 		t.Fatal("an answer naming no one new, all alive, did not count")
 	}
-	now = now.Add(time.Second)
 	for i := 2; i <= maxJoinAsks+2; i++ {
 		now = now.Add(time.Second)
 		got := requests(d.Round(now))
@@ -242,9 +261,10 @@ func TestLateAskForAMemberNeverConfirmed(t *testing.T) {
 	if got := requests(d.Round(t0)); !slices.Equal(got, []string{"a:1"}) {
 		t.Fatalf("first round asks %v, want the seed", got)
 	}
-	d.Step(t0, "a:1", &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
+	answered := t0.Add(joinQuietRounds * time.Second) // no one new since a
+	d.Step(answered, "a:1", &lsync.Members{Cluster: "test", From: "a", Up: 2, Members: []lsync.DigestEntry{
 		{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: 6}, d.State().OwnEntry()}})
-	now := t0.Add(time.Second)
+	now := answered.Add(time.Second)
 	d.Round(now)
 	if !d.joined {
 		t.Fatal("not joined with its only member alive")
@@ -272,5 +292,79 @@ func TestLateAskForAMemberNeverConfirmed(t *testing.T) {
 		if got := requests(d.Round(now.Add(time.Duration(i) * time.Second))); len(got) > 0 {
 			t.Fatalf("asks %v in round %d after g came up", got, i)
 		}
+	}
+}
+
+// TestJoiningRoundsAreLoud: a node still joining opens full rounds (its
+// own entry in a digest) even with nothing else new: a quiet round's
+// summary would not carry its entry, and a joiner whose asks were lost
+// would stay unknown. Once it stops asking, a round with nothing new is
+// quiet again.
+func TestJoiningRoundsAreLoud(t *testing.T) {
+	quiet := func(c *Config) {
+		c.Monitors, c.QuietSummary, c.QuietFanout, c.QuietDigest = 5, true, 1, 400
+	}
+	d := newEngineWith(t, "d", quiet, "s1:1", "s2:1", "s3:1")
+	for i := range maxJoinAsks + 1 {
+		var syns, own int
+		for _, o := range d.Round(t0.Add(time.Duration(i) * time.Second)).Send {
+			if m, ok := o.Msg.(*lsync.Syn); ok {
+				syns++
+				if len(m.Digest) > 0 && m.Digest[0].ID == "d" {
+					own++
+				}
+			}
+		}
+		if joining := i < maxJoinAsks; syns == 0 || joining && own != syns || !joining && own != 0 {
+			t.Fatalf("round %d (joining %v): %d Syns, %d with its own entry", i, joining, syns, own)
+		}
+	}
+}
+
+// TestJoinAsksAgainUntilAListComes: a joiner whose asks bring no member
+// list asks one seed again a fifth of a round later (through Probe), each
+// round, until a list comes; a hello (a list of one) does not count.
+// Probe wakes for the earlier of the retry and a push's probe.
+func TestJoinAsksAgainUntilAListComes(t *testing.T) {
+	d := newEngineWith(t, "d", func(c *Config) { c.PushFanout = 3 }, "s1:1", "s2:1")
+	retry := time.Second / joinRetry
+	for round := range 3 {
+		now := t0.Add(time.Duration(round) * time.Second)
+		rd := d.Round(now)
+		if !rd.ProbeAt.Equal(now.Add(retry)) {
+			t.Fatalf("round %d: probe at %v, want the retry %v later", round, rd.ProbeAt, retry)
+		}
+		if got := requests(d.Probe(now.Add(retry / 2))); len(got) != 0 {
+			t.Fatalf("round %d: asked again early: %v", round, got)
+		}
+		if got := requests(d.Probe(now.Add(retry))); len(got) != 1 {
+			t.Fatalf("round %d: the retry asked %v, want one seed", round, got)
+		}
+		if round == 1 { // a hello is no list
+			d.Step(now, "x:1", &lsync.Members{Cluster: "test", From: "x", Up: 1,
+				Members: []lsync.DigestEntry{{ID: "x", Addr: "x:1", Generation: 1, Heartbeat: 1 << 32}}})
+		}
+	}
+	now := t0.Add(3 * time.Second)
+	d.Step(now, "s1:1", &lsync.Members{Cluster: "test", From: "s1", Up: 2, Members: []lsync.DigestEntry{
+		{ID: "s1", Addr: "s1:1", Generation: 1, Heartbeat: 1 << 32}, {ID: "s2", Addr: "s2:1", Generation: 1, Heartbeat: 1 << 32}}})
+	rd := d.Round(now.Add(time.Second))
+	if got := requests(rd); len(got) != 1 || !rd.ProbeAt.IsZero() {
+		t.Fatalf("after a list: asks %v, probe at %v; want the round's ask and no retry", got, rd.ProbeAt)
+	}
+	// A push's probe and a retry pending: Probe wakes for the earlier.
+	e := newEngineWith(t, "e", func(c *Config) { c.PushFanout = 3 }, "s1:1")
+	stepCommit(e, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{{ID: "p", Addr: "p:1", Generation: 1, Heartbeat: 5}}})
+	e.Round(t0)
+	w, err := e.Write(t0, []lsync.Record{{Key: "k", Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Commit(&w)
+	if want := t0.Add(time.Second / probeDelay); !w.ProbeAt.Equal(want) {
+		t.Fatalf("after a push: probe at %v, want %v (before the retry)", w.ProbeAt, want)
+	}
+	if rd := e.Probe(t0.Add(time.Second / probeDelay)); !rd.ProbeAt.Equal(t0.Add(retry)) {
+		t.Fatalf("after the push's probe: next at %v, want the retry at %v", rd.ProbeAt, t0.Add(retry))
 	}
 }

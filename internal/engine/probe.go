@@ -44,7 +44,7 @@ func (e *Engine) armProbe(rd *Ready) {
 		at = later(at, e.probedAt.Add(e.cfg.Gossip/probesPerRound))
 	}
 	e.probeAt = at
-	rd.ProbeAt = at
+	rd.ProbeAt = e.wakeAt()
 }
 
 func later(a, b time.Time) time.Time {
@@ -55,24 +55,25 @@ func later(a, b time.Time) time.Time {
 }
 
 // Probe sends the pending probe, if it is due: a summary Syn to
-// PushFanout live peers. Called early, it sends nothing and gives the due
+// PushFanout live peers; and asks for a member list again if a joiner's
+// retry is due (join.go). Called early, it sends nothing and gives the due
 // time again in ProbeAt, so that a driver's timer that fired before the
 // engine's clock reached it does not lose the probe (and every later one,
 // as one is pending at a time).
 func (e *Engine) Probe(now time.Time) Ready {
-	if e.probeAt.IsZero() || e.leaving {
-		return Ready{}
-	}
-	if now.Before(e.probeAt) {
-		return Ready{ProbeAt: e.probeAt}
+	var rd Ready
+	e.retryJoin(&rd, now)
+	if e.probeAt.IsZero() || e.leaving || now.Before(e.probeAt) {
+		rd.ProbeAt = e.wakeAt()
+		return rd
 	}
 	e.probeAt, e.probedAt = time.Time{}, now
 	e.state.SetTime(uint64(now.UnixMilli()))
 	syn := e.state.ProbeSyn(probeDigest)
-	var rd Ready
 	for _, addr := range e.pickLive(e.cfg.PushFanout, func(a string) bool { return a == e.cfg.Self.Addr }) {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 	}
 	e.pushStats.Probes++
+	rd.ProbeAt = e.wakeAt()
 	return rd
 }

@@ -82,8 +82,10 @@ func (e *Engine) Round(now time.Time) Ready {
 	var rd Ready
 	e.state.SetTime(uint64(now.UnixMilli()))
 	// Members joining or coming back are news that is not data: while
-	// there is some, digests are full and rounds reach every target.
-	loud := now.Sub(e.news) <= memberNewsRounds*e.cfg.Gossip
+	// there is some, digests are full and rounds reach every target. A
+	// node still joining is news itself: a summary would not carry its
+	// entry, and one whose asks were lost would stay unknown.
+	loud := e.joining() || now.Sub(e.news) <= memberNewsRounds*e.cfg.Gossip
 	e.state.SetLoud(loud)
 	syn := e.state.MakeSyn(e.rng)
 	fanout := e.cfg.Fanout
@@ -105,7 +107,7 @@ func (e *Engine) Round(now time.Time) Ready {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: syn})
 		e.sentToSeed(addr, &rd)
 	}
-	e.joinAsk(&rd, to)
+	e.joinAsk(&rd, to, now)
 	e.lateAsk(&rd, now)
 	e.flushVotes(&rd)
 	if sm := e.suspectMsg(len(to)); sm != nil {

@@ -45,7 +45,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	e.noteDirect(&st.Observed, from, senderOf(msg), now)
 	e.noteClaims(&st.Observed, from, &rd, now)
 	if m, ok := msg.(*lsync.Members); ok {
-		e.stepMembers(m, from, &st, &rd)
+		e.stepMembers(m, from, &st, &rd, now)
 	}
 	e.noteOutdated(&st, &rd)
 	rd.event(Leave, st.Left)
@@ -70,6 +70,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
 		e.pulls[from] = now
 	}
+	e.greet(st.New, from, &rd)
 	rd.event(Discover, found)
 	rd.event(Recover, back)
 	e.flushVotes(&rd) // re-votes of noteDirect
@@ -84,7 +85,7 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 	for _, id := range obs.New {
 		e.det.Heartbeat(id, now) // tracked from first word of it
 		e.ts.dirty = true
-		e.news = now
+		e.news, e.heardNew = now, now
 	}
 	for _, id := range obs.Vouched {
 		e.det.Vouch(id)
@@ -117,6 +118,15 @@ func (e *Engine) noteLiveness(obs *lsync.Observed, now time.Time) (back, found [
 				back = append(back, id)
 			}
 		}
+	}
+	// A peer whose evidence to come up arrived (a risen heartbeat, its own
+	// word, a member's list) comes up now: the next health check would
+	// judge it on nothing more, and a cold start waited for one at every
+	// step (a seed holding a joiner alive, then listing it to the next).
+	if rep := e.det.Admit(now, obs.Vouched, obs.Heartbeats); len(rep.Discovered) > 0 {
+		e.ts.dirty = true
+		e.news = now
+		found = append(found, rep.Discovered...)
 	}
 	for _, id := range obs.Forgotten {
 		// A ghost (only ever listed, never alive) is dropped.
