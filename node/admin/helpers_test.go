@@ -81,15 +81,21 @@ func memCluster(t *testing.T, n int) []*node.Node {
 	net := transport.NewMemNetwork(1)
 	var nodes []*node.Node
 	for i := 0; i < n; i++ {
-		tr, err := net.Listen(fmt.Sprintf("mem-%d:1", i), 1400, 4<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := fastConfig(fmt.Sprintf("m%d", i))
-		cfg.Seeds = []string{"mem-0:1"}
-		nodes = append(nodes, startNode(t, cfg, node.WithTransport(tr), node.WithRandSeed(int64(i+1))))
+		nodes = append(nodes, memNode(t, net, i))
 	}
 	return nodes
+}
+
+// memNode starts node m<i> on net, with m0 as its seed.
+func memNode(t *testing.T, net *transport.MemNetwork, i int) *node.Node {
+	t.Helper()
+	tr, err := net.Listen(fmt.Sprintf("mem-%d:1", i), 1400, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig(fmt.Sprintf("m%d", i))
+	cfg.Seeds = []string{"mem-0:1"}
+	return startNode(t, cfg, node.WithTransport(tr), node.WithRandSeed(int64(i+1)))
 }
 
 // udpCluster starts n nodes u0.. on loopback with real sockets; node 0 is

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/node"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // sseReader reads server-sent events from a stream.
@@ -58,12 +59,16 @@ func openEvents(t *testing.T, url string) (sseReader, context.CancelFunc, *http.
 }
 
 func TestEventsStream(t *testing.T) {
-	nodes := memCluster(t, 2)
+	// m1 starts once the stream is open: a join takes milliseconds, and
+	// its discovery would come before the subscription.
+	net := transport.NewMemNetwork(1)
+	nodes := []*node.Node{memNode(t, net, 0)}
 	srv := httptest.NewServer(handler(nodes[0]))
 	defer srv.Close()
 	events, cancel, resp := openEvents(t, srv.URL)
 	defer resp.Body.Close()
 	defer cancel()
+	nodes = append(nodes, memNode(t, net, 1))
 
 	seen := map[string]SSEEvent{}
 	// waitFor reads events until one of type want arrives.
