@@ -133,7 +133,7 @@ func decodeEnv(key, value string, dst reflect.Value) error {
 	if err != nil {
 		return err
 	}
-	return decodeField(md, raw[key], dst)
+	return decodeField(md, raw[key], dst, secretKeys[key])
 }
 
 // envDocument writes "key = value" as TOML. A value that is one TOML

@@ -180,3 +180,27 @@ func TestLoadConfigEnvMissingFile(t *testing.T) {
 		t.Errorf("err = %v, want a not-exist error", err)
 	}
 }
+
+// A secret of the wrong type is reported by its kind, never echoed,
+// from the file or from the environment.
+func TestSecretValuesAreNotEchoed(t *testing.T) {
+	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTIzNDU2Nzg="
+	cases := []struct {
+		name, text string
+		env        map[string]string
+	}{
+		{name: "file", text: "alias = \"a\"\nencrypt_keys = \"" + secret + "\"\n"},
+		{name: "environment", text: "alias = \"a\"\n", env: map[string]string{"LEVIATHAN_ENCRYPT_KEYS": "7" + secret[:20]}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadWithEnv(t, tc.text, tc.env)
+			if err == nil || !strings.Contains(err.Error(), "encrypt_keys") && !strings.Contains(err.Error(), "ENCRYPT_KEYS") {
+				t.Fatalf("error %v, want one naming encrypt_keys", err)
+			}
+			if strings.Contains(err.Error(), secret[:8]) {
+				t.Fatalf("the secret is in the error: %v", err)
+			}
+		})
+	}
+}

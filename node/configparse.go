@@ -35,21 +35,32 @@ func decodeFields(text string, cfg *Config) ([]error, error) {
 			unknown = append(unknown, unknownKey(md, name, fields))
 			continue
 		}
-		if err := decodeField(md, raw[name], dst); err != nil {
+		if err := decodeField(md, raw[name], dst, secretKeys[name]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	return append(unknown, errs...), nil
 }
 
+// secretKeys are the keys whose values are secrets: an error about one
+// says what kind of value it got, never the value.
+var secretKeys = map[string]bool{"encrypt_keys": true}
+
 // decodeField decodes one value into dst, or leaves dst alone and says
 // what is wrong with the value without naming it: a file names its key,
-// the environment its variable.
-func decodeField(md toml.MetaData, p toml.Primitive, dst reflect.Value) error {
+// the environment its variable. A secret's value is not shown.
+func decodeField(md toml.MetaData, p toml.Primitive, dst reflect.Value, secret bool) error {
 	// Decode into a fresh value, so a half-decoded list does not stay.
 	as := decodeType(dst.Type())
 	v := reflect.New(as)
 	if err := md.PrimitiveDecode(p, v.Interface()); err != nil {
+		if secret {
+			var got any
+			if md.PrimitiveDecode(p, &got) == nil {
+				return fmt.Errorf("%s given; want %s (the value is a secret: not shown)", tomlKind(got), kindName(as))
+			}
+			return errors.New("a value of the wrong type (the value is a secret: not shown)")
+		}
 		return errors.New(typeProblem(md, p, as, err))
 	}
 	dst.Set(v.Elem().Convert(dst.Type()))
