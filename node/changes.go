@@ -38,8 +38,10 @@ var (
 	// (tombstone_grace passed), so they can no longer be listed.
 	ErrCompacted = store.ErrCompacted
 	// ErrCursorAhead: the cursor's version is above what the node holds of
-	// the peer at that generation: a mistyped cursor, or one from a node
-	// further ahead. Continuing from it would skip the changes in between.
+	// the peer at that generation: the node is still catching up (after a
+	// restart on a new or older store), or the cursor is mistyped or from
+	// a node further ahead. Continuing from it would skip the changes in
+	// between; a consumer waits and asks again.
 	ErrCursorAhead = errors.New("node: cursor ahead of the peer's data")
 	// ErrNoChangefeed: the node's store (see WithStore) is no
 	// ChangeStore.

@@ -284,6 +284,13 @@ func (c *consumer) readPage(ctx context.Context, peer string) (bool, error) {
 		c.resets++
 		return true, c.app.Apply(batch{Peer: peer, Reset: true})
 	}
+	if errors.Is(err, node.ErrCursorAhead) {
+		// The node holds less of this peer than the application stored:
+		// it is still catching up after a restart (its store is new, or
+		// behind what it had). Read again at the next wake-up; reading
+		// from a lower cursor would hand over changes twice.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
