@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -72,27 +73,8 @@ func DefaultFlowConfig(maxLag uint64) FlowConfig {
 
 func (c FlowConfig) withDefaults() FlowConfig {
 	d := DefaultFlowConfig(c.MaxLag)
-	if c.Quantile == 0 {
-		c.Quantile = d.Quantile
-	}
-	if c.Patience == 0 {
-		c.Patience = d.Patience
-	}
-	if c.Factor == 0 {
-		c.Factor = d.Factor
-	}
-	if c.MinRate == 0 {
-		c.MinRate = d.MinRate
-	}
-	if c.Fresh == 0 {
-		c.Fresh = d.Fresh
-	}
-	if c.Drain == 0 {
-		c.Drain = d.Drain
-	}
-	if c.Burst == 0 {
-		c.Burst = d.Burst
-	}
+	c.Quantile, c.Patience, c.Factor = cmp.Or(c.Quantile, d.Quantile), cmp.Or(c.Patience, d.Patience), cmp.Or(c.Factor, d.Factor)
+	c.MinRate, c.Fresh, c.Drain, c.Burst = cmp.Or(c.MinRate, d.MinRate), cmp.Or(c.Fresh, d.Fresh), cmp.Or(c.Drain, d.Drain), cmp.Or(c.Burst, d.Burst)
 	return c
 }
 
