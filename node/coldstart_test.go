@@ -54,3 +54,44 @@ func TestDataLaneHoldsABurstOfDatagrams(t *testing.T) {
 		t.Fatalf("%d of %d small datagrams queued, %d dropped", queued, burst, dropped)
 	}
 }
+
+// TestDataLaneShedsStaleMessages: a data message that waited more than
+// half a round in the lane is dropped and counted, and one that did not is
+// handled, so that a node behind answers its peers' current digests rather
+// than old ones.
+func TestDataLaneShedsStaleMessages(t *testing.T) {
+	round := fastConfig("a").GossipVal
+	tests := []struct {
+		name   string
+		waited time.Duration
+		stale  uint64
+	}{
+		{"fresh", 0, 0},
+		{"under half a round", round / 4, 0},
+		{"over half a round", round/2 + time.Millisecond, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startNode(t, fastConfig("a"))
+			msg, err := wire.Encode(&lsync.Members{Cluster: "test", From: "h", Up: 1,
+				Members: []lsync.DigestEntry{{ID: "h", Addr: "127.0.0.1:9", Generation: 1, Heartbeat: 1 << 32}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			handled := func() uint64 { return a.counters.in.msgs[lsync.MsgMembers].Load() }
+			before := handled()
+			a.dataBytes.Add(int64(len(msg)))
+			a.dataIn <- queued{transport.Packet{From: "127.0.0.1:9", Data: msg}, a.clock.Now().Add(-tc.waited)}
+			deadline := time.Now().Add(10 * time.Second)
+			for a.counters.dataStale.Load() == 0 && handled() == before && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond) // polling the data loop, bounded by the deadline
+			}
+			if got := a.counters.dataStale.Load(); got != tc.stale {
+				t.Fatalf("stale drops %d, want %d", got, tc.stale)
+			}
+			if got, want := handled()-before, 1-tc.stale; got != want {
+				t.Fatalf("handled %d, want %d", got, want)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ type counters struct {
 	sendErrors    atomic.Uint64
 	storeErrors   atomic.Uint64
 	dataDropped   atomic.Uint64 // data messages dropped on a full data lane
+	dataStale     atomic.Uint64 // data messages dropped after waiting too long in the lane
 	deltasApplied atomic.Uint64
 	batches       atomic.Uint64
 }
@@ -87,7 +88,7 @@ func (n *Node) receiveLoop() {
 			continue
 		}
 		select {
-		case n.dataIn <- pkt:
+		case n.dataIn <- queued{pkt, n.clock.Now()}:
 		default:
 			n.dataBytes.Add(-size)
 			n.counters.dataDropped.Add(1)
@@ -106,11 +107,34 @@ const (
 	dataQueueMessages = 1024
 )
 
+// queued is a data message and the time it entered the lane.
+type queued struct {
+	pkt transport.Packet
+	at  time.Time
+}
+
+// stale reports whether a data message waited so long that handling it
+// costs more than it brings. An exchange's digest is a snapshot: one that
+// waited half a round is answered with records its sender has since had
+// from others, and the answer's own digest asks for records sent meanwhile,
+// so a node behind would spend its time on duplicates and fall further
+// behind. Its sender asks again next round, with its digest as it is then.
+// A deep lane is kept for bursts that are handled quickly (a cold start's
+// asks and hellos); this bound sheds what waits once the node is behind.
+func (n *Node) stale(q queued) bool {
+	return n.clock.Now().Sub(q.at) > n.cfg.GossipVal/2
+}
+
 // dataLoop handles the data lane.
 func (n *Node) dataLoop() {
 	defer n.wg.Done()
-	for pkt := range n.dataIn {
+	for q := range n.dataIn {
+		pkt := q.pkt
 		n.dataBytes.Add(-int64(len(pkt.Data)))
+		if n.stale(q) {
+			n.counters.dataStale.Add(1)
+			continue
+		}
 		lock := n.lockForStep
 		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
 			lock = n.lockForPush

@@ -133,7 +133,7 @@ var (
 	descDeltas      = prometheus.NewDesc(ns+"_deltas_applied_total", "Peers' delta records persisted and applied.", nil, nil)
 	descBatches     = prometheus.NewDesc(ns+"_batches_applied_total", "Batches of peers' deltas persisted and applied.", nil, nil)
 	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote.", []string{"reason"}, nil)
-	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted), data_lane_full (a data message dropped while the data lane was full).", []string{"kind"}, nil)
+	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted), data_lane_full (a data message dropped while the data lane was full), data_lane_stale (a data message dropped after waiting half a gossip interval in the lane).", []string{"kind"}, nil)
 	descResets      = prometheus.NewDesc(ns+"_generation_resets_total", "Peers whose data was dropped because they came back with a new generation.", nil, nil)
 	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by state (joining, alive, suspended, dead, left).", []string{"state"}, nil)
 	descPhi         = prometheus.NewDesc(ns+"_peer_phi", "Phi of the peers with the highest phi (at most 10 series, see PhiPeersReported).", []string{"peer"}, nil)
@@ -177,6 +177,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descErrors, n.counters.sendErrors.Load(), "send")
 	counter(descErrors, n.counters.storeErrors.Load(), "store")
 	counter(descErrors, n.counters.dataDropped.Load(), "data_lane_full")
+	counter(descErrors, n.counters.dataStale.Load(), "data_lane_stale")
 
 	n.mu.Lock()
 	cs := n.eng.Stats()

@@ -164,7 +164,7 @@ type Node struct {
 	lowDiskLog atomic.Bool   // the low-disk error is logged (once per episode)
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
-	dataIn    chan transport.Packet
+	dataIn    chan queued
 	dataBytes atomic.Int64 // bytes queued in dataIn
 	// probeReq hands the engine's probe times to tickLoop (gossip.go).
 	probeReq chan time.Time
@@ -198,7 +198,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 		opt(&o)
 	}
 	n := &Node{cfg: cfg, clock: o.clock, resolver: o.resolver, hub: newHub(), stop: make(chan struct{}), maint: make(chan struct{}, 1), seq: newSeqLock(),
-		dataIn: make(chan transport.Packet, dataQueueMessages), probeReq: make(chan time.Time, 1)}
+		dataIn: make(chan queued, dataQueueMessages), probeReq: make(chan time.Time, 1)}
 	n.contact.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)

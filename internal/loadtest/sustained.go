@@ -104,6 +104,9 @@ type SustainedResult struct {
 	// LaneDrops counts the data messages (exchanges, pushes) the nodes
 	// dropped because their data lane was full: their senders send again.
 	LaneDrops uint64 `json:"data_lane_drops"`
+	// LaneStale counts the data messages the nodes dropped because they
+	// had waited half a round in the data lane: the node was behind.
+	LaneStale uint64 `json:"data_lane_stale"`
 	// WritesDelayed counts the writes (all nodes) that waited for write
 	// flow control's admission: none while the cluster keeps up.
 	WritesDelayed uint64 `json:"writes_delayed"`
@@ -163,6 +166,7 @@ type sustainedReport struct {
 	PeakRSSKB            float64
 	CPUSeconds           float64 // user+system, from the process's start
 	LaneDrops            uint64  // data messages dropped by a full data lane
+	LaneStale            uint64  // data messages dropped after waiting in the lane
 	WritesDelayed        uint64  // writes that waited for flow control
 }
 
@@ -474,6 +478,7 @@ func (r *sustainedRun) summarise(res *SustainedResult, reports map[int]sustained
 		res.SetErrors += rep.SetErrors
 		res.CPUPerDelivery += rep.CPUSeconds
 		res.LaneDrops += rep.LaneDrops
+		res.LaneStale += rep.LaneStale
 		res.WritesDelayed += rep.WritesDelayed
 		res.FalseSusp += rep.Suspicions
 		res.MissedEvents += rep.Missed

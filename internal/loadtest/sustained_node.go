@@ -353,7 +353,8 @@ func (s *sustainedNode) report() {
 	s.rep.Samples, s.rep.Suspicions, s.rep.Missed = s.obs.snapshot()
 	s.rep.PeakRSSKB = procStatusKB("VmHWM")
 	s.rep.CPUSeconds = cpuSeconds()
-	s.rep.LaneDrops = counterByLabel(s.n, "leviathan_errors_total", "kind")["data_lane_full"]
+	errs := counterByLabel(s.n, "leviathan_errors_total", "kind")
+	s.rep.LaneDrops, s.rep.LaneStale = errs["data_lane_full"], errs["data_lane_stale"]
 	s.rep.WritesDelayed = st.Stats.WritesDelayed
 	s.emit(sustainedMsg{Type: "report", Report: &s.rep})
 }
