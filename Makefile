@@ -42,6 +42,7 @@ fuzz:          ## each fuzz target for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzRunReader$$' -fuzztime $(FUZZTIME) ./store
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./sync/identity
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNodeRecord$$' -fuzztime $(FUZZTIME) ./sync/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBeatCommitment$$' -fuzztime $(FUZZTIME) ./sync/identity
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./sync/proof
 
 bench:         ## every benchmark, with allocations

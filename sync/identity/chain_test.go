@@ -236,3 +236,61 @@ func TestBeatCommitmentEncoding(t *testing.T) {
 		t.Error("marshalled an anchor beyond its chain")
 	}
 }
+
+// FuzzParseBeatCommitment feeds arbitrary bytes to ParseBeatCommitment,
+// and what parses to a BeatCache with an arbitrary claim: nothing may
+// panic, what parses must be within the limits and be its own only
+// encoding, and a claim may verify only if hashing it forward reaches the
+// anchor.
+func FuzzParseBeatCommitment(f *testing.F) {
+	key := testKey(f, 3)
+	for _, c := range []*BeatChain{
+		newTestChain(f, key, "node-1", 1, 5, 1000),
+		newTestChain(f, key, "node-1", 1, 7<<32, 1),
+		newTestChain(f, key, "node-1", 1, math.MaxUint64-300, 300),
+	} {
+		com := c.Commitment()
+		re, err := c.Reanchor(com.Base + com.Length/2)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, com := range []BeatCommitment{com, re} {
+			b, err := com.Marshal()
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, h := range []uint64{com.AnchorBeat, com.AnchorBeat + 1, com.AnchorBeat + 40, com.Last(), com.Last() + 1} {
+				v, _ := c.Proof(h)
+				f.Add(b, h, v[:])
+			}
+			f.Add(b[:len(b)/2], uint64(0), []byte{})
+		}
+	}
+	f.Add([]byte{}, uint64(0), []byte{})
+	f.Add([]byte{0x95, 0x01}, uint64(1), []byte{})
+	f.Add([]byte{0x95, 0x01, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00, 0xc4, 0x10}, uint64(math.MaxUint64), []byte{})
+	const maxSteps = 64
+	f.Fuzz(func(t *testing.T, b []byte, h uint64, value []byte) {
+		com, err := ParseBeatCommitment("node-1", 1, b)
+		if err != nil {
+			return
+		}
+		if len(b) > MaxBeatCommitmentSize || com.check() != nil {
+			t.Fatalf("parsed out of limits: %d bytes, %+v", len(b), com)
+		}
+		again, err := com.Marshal()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs: %v\n%x\n%x", err, b, again)
+		}
+		var v BeatValue
+		copy(v[:], value)
+		if NewBeatCache(1, maxSteps).Verify(&com, h, v) != nil {
+			return
+		}
+		// A fresh cache knows the anchor alone: recompute the walk.
+		tag := com.tag()
+		if !com.Covers(h) || h-com.AnchorBeat > maxSteps || tag.walk(com.index(h), v, h-com.AnchorBeat) != com.Anchor {
+			t.Fatalf("verified heartbeat %d, value %x, of %+v", h, v, com)
+		}
+	})
+}
