@@ -103,8 +103,9 @@ func (c *BeatCache) verify(com *BeatCommitment, h uint64, v BeatValue, maxSteps 
 	if err := com.check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformedBeatChain, err)
 	}
-	checks := c.checks(com, h)
-	if len(checks) == 0 {
+	all, n := c.checks(com, h)
+	checks := all[:n]
+	if n == 0 {
 		return fmt.Errorf("%w: heartbeat %d of %q, chain from %d to %d", ErrBeatOutOfRange, h, com.ID, com.AnchorBeat, com.Last())
 	}
 	tooFar := false
@@ -125,19 +126,18 @@ func (c *BeatCache) verify(com *BeatCommitment, h uint64, v BeatValue, maxSteps 
 }
 
 // checks holds com as the newest chain of its node and returns, nearest
-// first, a check of h in each chain of the node that covers it.
-func (c *BeatCache) checks(com *BeatCommitment, h uint64) []beatCheck {
+// first, a check of h in each of the node's n chains that cover it.
+func (c *BeatCache) checks(com *BeatCommitment, h uint64) (checks [beatChainsPerID]beatCheck, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.peer(com)
-	checks := make([]beatCheck, 0, beatChainsPerID)
-	for _, pt := range p.chains {
+	for _, pt := range c.peer(com).chains {
 		if pt.com.Covers(h) {
-			checks = append(checks, beatCheck{point: *pt, steps: pt.steps(h)})
+			checks[n] = beatCheck{point: *pt, steps: pt.steps(h)}
+			n++
 		}
 	}
-	slices.SortFunc(checks, func(a, b beatCheck) int { return cmp.Compare(a.steps, b.steps) })
-	return checks
+	slices.SortFunc(checks[:n], func(a, b beatCheck) int { return cmp.Compare(a.steps, b.steps) })
+	return checks, n
 }
 
 // peer returns com's node, used now, with com's chain first among its
