@@ -62,4 +62,25 @@
 // TrustCache remembers Check's acceptances per (id, key) until the
 // certificate expires, bounded in count. The package reads no clock:
 // time comes in as an argument.
+//
+// # Heartbeat chains
+//
+// A node proves its heartbeats with a one-way hash chain rather than a
+// signature per beat: 16 bytes a heartbeat, checked with a few hashes.
+// BeatChain, the owner's side, derives the chain from the node's key, id,
+// generation, base B and length K, and commits to its last value, the
+// anchor, in a BeatCommitment its signed node record carries. Heartbeat
+// B+d is proven by the chain's value K-d hashes below the anchor. Every
+// hash is SHA-256 truncated to 16 bytes over a tag naming the chain, the
+// step's index and the value, so a value of one chain proves nothing in
+// another. The commitment is a msgpack array in shortest forms:
+//
+//	[1, base (uint), length (uint), anchor heartbeat - base (uint),
+//	 anchor (bin 16)]
+//
+// at most MaxBeatCommitmentSize bytes; the id and generation are the
+// record's. A BeatCache verifies proofs against the commitments of
+// records that verified, hashing from the highest heartbeat it verified
+// of each chain, and refuses, unhashed, a claim further from it than its
+// step bound.
 package identity
