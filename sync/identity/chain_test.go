@@ -153,6 +153,7 @@ func TestNewBeatChainLimits(t *testing.T) {
 		{name: "past the largest heartbeat", id: "n", base: math.MaxUint64 - 9, length: 10},
 		{name: "to the largest heartbeat", id: "n", base: math.MaxUint64 - 10, length: 10, wantOK: true, wantLength: 10},
 		{name: "longest id", id: strings.Repeat("z", MaxIDBytes), base: 0, length: 1, wantOK: true, wantLength: 1},
+		{name: "the default length", id: "n", base: 1, length: 0, wantOK: true, wantLength: DefaultBeatChainLength},
 	} {
 		c, err := NewBeatChain(key, tc.id, 1, tc.base, tc.length)
 		if tc.wantOK != (err == nil) {
