@@ -92,8 +92,8 @@ type peer struct {
 	ghost    bool // known only from digests so far (see ghost.go)
 	// recordSeq is the seq of the node's signed record held (records.go).
 	recordSeq uint64
-	word     word // what it last said of itself (see claims.go)
-	lag      lag  // its watermark as digests claim it (see lag.go)
+	word      word // what it last said of itself (see claims.go)
+	lag       lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
@@ -117,7 +117,7 @@ type State struct {
 	peers map[string]*peer // every known node, self included
 	// recordSeqs is the seq of each node record held (records.go).
 	recordSeqs map[string]uint64
-	stats Stats
+	stats      Stats
 	// genCeiling bounds plausible generations (0: no bound), so that one
 	// bogus entry far in the future cannot shadow a node for ever.
 	genCeiling uint64
