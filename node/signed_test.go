@@ -307,12 +307,14 @@ func TestSignedAndUnsignedDecode(t *testing.T) {
 	}
 }
 
-// TestSignedLeaveAndRestart: a signing node's leave is taken (its own
-// record says so), and so is its return.
-func TestSignedLeaveAndRestart(t *testing.T) {
+// TestSignedLeaveAndReturn: a signing node's leave is taken (its own
+// record says so), and so is its return wiped, at another address and
+// under a new generation, which only its new record states.
+func TestSignedLeaveAndReturn(t *testing.T) {
 	sc := newSignedCluster(t, "ca", "cb", "cc")
 	nodes := startSignedTrio(t, sc, true, nil)
 	a, c := nodes[0], nodes[2]
+	gen := c.Status().Generation
 	if err := c.Leave(); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +324,29 @@ func TestSignedLeaveAndRestart(t *testing.T) {
 		}
 		return nil
 	})
-	if n := rejectedCount(t, a, "unsigned_claim"); n > 0 {
-		t.Fatalf("a refused %v claims in a genuine leave", n)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := sc.config("cc", true, nil)
+	cfg.Seeds = []string{a.Addr()}
+	back := startNode(t, cfg) // in memory: a new generation, and a new port
+	if back.Status().Generation == gen || back.Addr() == c.Addr() {
+		t.Fatalf("back at %s, generation %d: want both new", back.Addr(), back.Status().Generation)
+	}
+	v, err := back.Set(context.Background(), "again", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		p, _ := heldOf(a, "cc")
+		if p.Addr != back.Addr() || p.Generation != back.Status().Generation {
+			return fmt.Errorf("a holds cc at %s, generation %d", p.Addr, p.Generation)
+		}
+		return converged([]*Node{a, nodes[1]}, "cc", "again", v)
+	})
+	for _, n := range nodes[:2] {
+		if got := rejectedCount(t, n, "unsigned_claim") + rejectedCount(t, n, "bad_signature") + rejectedCount(t, n, "untrusted_key"); got > 0 {
+			t.Errorf("%s refused %v records or claims of genuine nodes", n.ID(), got)
+		}
 	}
 }

@@ -232,7 +232,10 @@ func (e *Engine) carrierMsg(c *carrier, budget int) *lsync.Members {
 		return nil
 	}
 	m := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID}
-	budget -= membersHead + 2*3 // the two lists' headers at their largest
+	// The codec's 4-byte header, an array of seven fields, cluster,
+	// sender, request, an empty member list, up, and the two lists'
+	// headers at their largest.
+	budget -= 4 + 1 + strSize(len(m.Cluster)) + strSize(len(m.From)) + 1 + 1 + 1 + 2*3
 	for _, h := range c.give {
 		if sz := binSize(len(h.raw)); sz <= budget && len(m.Records) < lsync.MaxMessageRecords {
 			m.Records = append(m.Records, h.raw)
@@ -312,17 +315,22 @@ func (e *Engine) takeRecords(raws [][]byte, from string, now time.Time, rd *Read
 }
 
 // evictRecord makes room for a record by dropping one of a node the core
-// no longer knows (removed, or a ghost forgotten); false if every record
+// no longer knows (removed, or a ghost forgotten): the first such id, so
+// that the choice does not depend on map order. False if every record
 // held is of a known node.
 func (e *Engine) evictRecord() bool {
+	victim := ""
 	for id := range e.recs.held {
-		if _, known := e.state.Peer(id); !known {
-			delete(e.recs.held, id)
-			e.state.SetRecordSeq(id, 0)
-			return true
+		if _, known := e.state.Peer(id); !known && (victim == "" || id < victim) {
+			victim = id
 		}
 	}
-	return false
+	if victim == "" {
+		return false
+	}
+	delete(e.recs.held, victim)
+	e.state.SetRecordSeq(victim, 0)
+	return true
 }
 
 func (e *Engine) reject(rd *Ready, from, id string, reason RejectReason, err error) {
@@ -414,11 +422,7 @@ func (e *Engine) gateEntries(d []lsync.DigestEntry, up int, from string, c *carr
 			continue
 		}
 		if en.Generation != h.rec.Generation || en.Leaving != h.rec.Leaving {
-			// The sender says the node moved on, or left, beyond what
-			// its record says. Standing on a newer record it may be
-			// right (that record is asked for above); standing on the
-			// same one it is a claim the node never signed.
-			if en.RecordSeq == h.rec.Seq && (en.Generation > h.rec.Generation || en.Leaving && !h.rec.Leaving) {
+			if e.unsignedClaim(&en, h.rec) {
 				e.reject(rd, from, en.ID, UnsignedClaim, nil)
 			} else {
 				r.stats.Unbacked++
@@ -432,6 +436,26 @@ func (e *Engine) gateEntries(d []lsync.DigestEntry, up int, from string, c *carr
 		keep(i, en)
 	}
 	return out, upOut
+}
+
+// unsignedClaim reports whether an entry that its node's record does not
+// bear out is a claim the node never signed, rather than news on its way
+// or a stale relay: it names the very record held, yet claims a later
+// generation, or a leave at a heartbeat above the one held. (A sender's
+// core may hold a node's leave or old generation a moment after taking
+// its newer record: its entry then names the new record with a state
+// already left behind, and no risen heartbeat.)
+func (e *Engine) unsignedClaim(en *lsync.DigestEntry, rec *identity.NodeRecord) bool {
+	switch {
+	case en.RecordSeq != rec.Seq:
+		return false
+	case en.Generation > rec.Generation:
+		return true
+	case en.Leaving && !rec.Leaving && en.Generation == rec.Generation:
+		p, known := e.state.Peer(en.ID)
+		return !known || en.Heartbeat > p.Heartbeat
+	}
+	return false
 }
 
 // beatBacked reports whether a beat's generation is one its node's
@@ -480,7 +504,9 @@ func (e *Engine) listRecords(m *lsync.Members, budget int) {
 	if e.recs == nil {
 		return
 	}
-	budget -= 3
+	// The two lists' headers at their largest, and up in its longest
+	// form.
+	budget -= 2*3 + 9
 	for _, en := range m.Members {
 		h, ok := e.recs.held[en.ID]
 		if en.ID == e.cfg.Self.ID {

@@ -373,3 +373,32 @@ func TestUnsignedEnginesUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestCarrierFitsItsBudget: the records and asks a node owes a sender go
+// in one message no larger than a datagram, however many are owed.
+func TestCarrierFitsItsBudget(t *testing.T) {
+	s := newSignedSet(t, "a")
+	a := s.engine(t, "a", t0)
+	var c carrier
+	raw := a.OwnRecord()
+	rec, err := identity.ParseNodeRecord(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		r := *rec
+		r.ID = string(rune('b'+i%20)) + string(rune('a'+i/20))
+		c.add(heldRecord{rec: &r, raw: raw})
+		c.want(r.ID + "-wanted")
+	}
+	for _, budget := range []int{200, 600, 1400} {
+		m := a.carrierMsg(&c, budget)
+		b, err := wire.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > budget || len(m.Records) == 0 {
+			t.Errorf("budget %d: %d bytes with %d records and %d asks", budget, len(b), len(m.Records), len(m.Wants))
+		}
+	}
+}
