@@ -61,6 +61,10 @@ type Config struct {
 	// for it (several during a key rotation). Not with TrustedCA.
 	TrustedKeys map[string][]string `toml:"trusted_keys"`
 	RevokedKeys []string            `toml:"revoked_keys"` // base64 public keys refused whatever vouches for them
+	// Signed makes every node's address, generation, alias and leave
+	// change only through its own signed node record; needs key_file and
+	// a trust mode. All nodes of a cluster sign, or none.
+	Signed bool `toml:"signed"`
 
 	// Storage.
 	DataDir    string `toml:"data_dir"`    // Badger directory; unset: ./leviathan-data, with a warning

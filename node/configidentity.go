@@ -23,7 +23,7 @@ type identityKeys struct {
 // validateIdentity adds the errors of the identity keys (key_file,
 // cert_file, trusted_ca, trusted_keys, revoked_keys) to Validate's.
 func (c Config) validateIdentity(bad func(field, format string, args ...any)) []error {
-	if c.KeyFile == "" && c.CertFile == "" && len(c.TrustedCA) == 0 && len(c.TrustedKeys) == 0 && len(c.RevokedKeys) == 0 {
+	if c.KeyFile == "" && c.CertFile == "" && len(c.TrustedCA) == 0 && len(c.TrustedKeys) == 0 && len(c.RevokedKeys) == 0 && !c.Signed {
 		return nil
 	}
 	c.checkIdentityModes(bad)
@@ -66,6 +66,12 @@ func (c Config) checkIdentityModes(bad func(field, format string, args ...any)) 
 	}
 	if len(c.RevokedKeys) > 0 && !trustSet {
 		bad("revoked_keys", "needs trusted_ca or trusted_keys: without them no key is trusted to begin with")
+	}
+	switch {
+	case c.Signed && c.KeyFile == "":
+		bad("signed", "needs key_file: a node signs its record with its own key")
+	case c.Signed && !trustSet:
+		bad("signed", "needs trusted_ca or trusted_keys: peers' records are checked against them")
 	}
 }
 

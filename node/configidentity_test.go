@@ -89,6 +89,10 @@ func TestConfigIdentityKeys(t *testing.T) {
 		{"pins, a table", key + data + fmt.Sprintf("[trusted_keys]\nn1 = [%q, %q]\n\"10.0.0.2:7946\" = [%q]", n1, n2, ca), nil},
 		{"pins inline, with revoked", key + data + fmt.Sprintf("revoked_keys = [%q]\ntrusted_keys = { n1 = [%q] }", n2, n1), nil},
 		{"CA with revoked", key + data + fmt.Sprintf("cert_file = %q\ntrusted_ca = [%q]\nrevoked_keys = [%q]", f.cert, ca, n2), nil},
+		{"signed with pins", key + data + fmt.Sprintf("signed = true\ntrusted_keys = { n1 = [%q] }", n1), nil},
+		{"signed with a CA", key + data + fmt.Sprintf("signed = true\ncert_file = %q\ntrusted_ca = [%q]", f.cert, ca), nil},
+		{"signed without key", "signed = true", []string{"signed: needs key_file"}},
+		{"signed without trust", key + data + "signed = true", []string{"signed: needs trusted_ca or trusted_keys"}},
 
 		{"cert without key", fmt.Sprintf("cert_file = %q\ntrusted_ca = [%q]", f.cert, ca), []string{"cert_file: needs key_file", "trusted_ca: needs key_file"}},
 		{"pins without key", fmt.Sprintf("trusted_keys = { n1 = [%q] }", n1), []string{"trusted_keys: needs key_file"}},

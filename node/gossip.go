@@ -300,6 +300,7 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	if rd.AnsweredSeed != "" {
 		n.log.Info().Str("seed", rd.AnsweredSeed).Msg("seed answered at last")
 	}
+	n.logRejected(rd.Rejected, now)
 	if rd.BadCluster {
 		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
 			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	"github.com/leviathan-gossip/leviathan/sync/identity"
 )
 
@@ -163,8 +164,35 @@ func (id *nodeIdentity) signRecord(nodeID, addr, alias string, generation uint64
 	return nil
 }
 
+// signing is the engine's signing config: set with signed = true
+// (Validate has checked that key_file and a trust are set with it).
+func (n *Node) signing() *engine.Signing {
+	if !n.cfg.Signed || n.ident == nil || n.ident.cache == nil {
+		return nil
+	}
+	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache}
+}
+
+// logRejected logs the node records and claims the engine refused (the
+// engine counts them), at most once a minute per sender.
+func (n *Node) logRejected(rs []engine.Rejected, now time.Time) {
+	for _, r := range rs {
+		ok, suppressed := n.rejectLog.allow(r.From, now)
+		if !ok {
+			continue
+		}
+		ev := n.log.Warn().Str("from", r.From).Str("node", r.ID).Str("reason", string(r.Reason)).Uint64("suppressed", suppressed)
+		if r.Err != nil {
+			ev = ev.Err(r.Err)
+		}
+		ev.Msg("node record or claim refused: not signed by its node (logged at most once a minute per sender)")
+	}
+}
+
 // setupIdentity checks the identity against the node's id and signs its
 // record, once the id, address and generation are known (after load).
+// With signed = true the engine signs it, and signs it again as the node
+// changes (a new generation, its leave).
 func (n *Node) setupIdentity() error {
 	if n.ident == nil {
 		return nil
@@ -177,8 +205,16 @@ func (n *Node) setupIdentity() error {
 	if err := n.ident.signRecord(self.ID, self.Addr, self.Alias, self.Generation, now); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	if n.cfg.Signed {
+		// The same record, signed by the engine, which sends it.
+		rec, err := n.eng.SignRecord(now)
+		if err != nil {
+			return fmt.Errorf("node: node record: %w", err)
+		}
+		n.ident.record, n.ident.recordBytes = rec, n.eng.OwnRecord()
+	}
 	ev := n.log.Info().Str("key_id", n.ident.key.ID().String()).Str("key_file", n.cfg.KeyFile).
-		Bool("created", n.ident.created).Str("trust", n.ident.trustMode())
+		Bool("created", n.ident.created).Str("trust", n.ident.trustMode()).Bool("signed", n.cfg.Signed)
 	if n.ident.cert != nil {
 		ev = ev.Time("cert_not_after", n.ident.certExpiry)
 	}

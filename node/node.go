@@ -131,6 +131,9 @@ type Node struct {
 	keyring       *transport.Keyring   // nil without encryption
 	encrypted     *transport.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
+	// rejectLog limits the log of refused node records and claims to
+	// once a minute per sender.
+	rejectLog *logLimiter
 
 	// mu guards the engine: the protocol core, the detector and the
 	// bookkeeping around them. It is held only while the engine computes,
@@ -202,6 +205,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 	n.contact.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.badClusterLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
+	n.rejectLog = newLogLimiter(badClusterLogWindow, badClusterLogKeys)
 	n.log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	if o.logger != nil {
 		n.log = *o.logger
@@ -334,6 +338,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		// A peer's new generation (which drops its data) is believed only
 		// from the peer itself, in this many messages.
 		GenerationEvidence: generationEvidence,
+		Signing:            n.signing(),
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

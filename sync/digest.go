@@ -19,6 +19,7 @@ func (p *peer) entry() DigestEntry {
 		MaxVersion: p.meta.MaxVersion,
 		GCVersion:  p.meta.GCVersion,
 		Leaving:    p.leaving,
+		RecordSeq:  p.recordSeq,
 	}
 	if e.Alias == e.ID {
 		e.Alias = ""
@@ -50,6 +51,7 @@ func (s *State) sortedPeers() []*peer {
 // once, and inserting each into the order would move it thousands of
 // times.
 func (s *State) addPeer(p *peer) {
+	p.recordSeq = s.recordSeqs[p.meta.ID]
 	s.peers[p.meta.ID] = p
 	if s.sorted != nil {
 		s.added = append(s.added, p)

@@ -48,6 +48,11 @@ type DigestEntry struct {
 	// Leaving is set by a peer shutting down on purpose: it is gone, not
 	// suspect.
 	Leaving bool
+	// RecordSeq is the seq of the peer's signed node record the sender
+	// holds, 0 for none (a cluster without signing): a receiver holding
+	// an older one asks the sender for it, one holding a newer one sends
+	// it (see Members.Records).
+	RecordSeq uint64
 }
 
 // NodeDelta carries records of one node that cover the version range
@@ -229,13 +234,26 @@ func (*Suspect) Type() MsgType { return MsgSuspect }
 // Up says how many of the leading entries the sender holds alive (its own
 // entry, first, included): the joiner takes them as alive at once rather
 // than waiting to see each one's heartbeat rise.
+//
+// In a cluster that signs node records, Records carries encoded records
+// (each verbatim as its owner signed it) and Wants the ids whose records
+// the sender asks for; a Members message with neither a request nor
+// members carries only those.
 type Members struct {
 	Cluster string
 	From    string
 	Request bool
 	Members []DigestEntry
 	Up      int
+	Records [][]byte
+	Wants   []string
 }
+
+// Bounds of Members.Records and Members.Wants in one message.
+const (
+	MaxMessageRecords = 1024
+	MaxMessageWants   = 1024
+)
 
 // Type implements Message.
 func (*Members) Type() MsgType { return MsgMembers }

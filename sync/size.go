@@ -58,8 +58,12 @@ func sizeArr(n int) int {
 }
 
 func entrySize(e *DigestEntry) int {
-	return sizeArr(8) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
+	n := sizeArr(8) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
 		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion) + sizeUint(e.GCVersion) + 1
+	if e.RecordSeq != 0 {
+		n += sizeUint(e.RecordSeq) // a ninth field, written only when set
+	}
+	return n
 }
 
 func recordSize(r *Record) int {

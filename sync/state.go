@@ -90,8 +90,10 @@ type peer struct {
 	synMark  uint32 // MakeSyn call that already listed this peer
 	leaving  bool
 	ghost    bool // known only from digests so far (see ghost.go)
-	word     word // what it last said of itself (see claims.go)
-	lag      lag  // its watermark as digests claim it (see lag.go)
+	// recordSeq is the seq of the node's signed record held (records.go).
+	recordSeq uint64
+	word      word // what it last said of itself (see claims.go)
+	lag       lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
@@ -113,7 +115,9 @@ type State struct {
 	store Storage
 	mem   *MemRecords
 	peers map[string]*peer // every known node, self included
-	stats Stats
+	// recordSeqs is the seq of each node record held (records.go).
+	recordSeqs map[string]uint64
+	stats      Stats
 	// genCeiling bounds plausible generations (0: no bound), so that one
 	// bogus entry far in the future cannot shadow a node for ever.
 	genCeiling uint64

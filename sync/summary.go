@@ -85,6 +85,11 @@ func memberHash(p *peer) uint64 {
 	} else {
 		h = fnvUint(h, 0)
 	}
+	if p.recordSeq != 0 {
+		// Only where records are signed: an unsigned cluster's summaries
+		// stay as they were.
+		h = fnvUint(h, p.recordSeq)
+	}
 	return mix64(h)
 }
 

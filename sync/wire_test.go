@@ -31,6 +31,9 @@ func TestSizesMatchEncoding(t *testing.T) {
 			r.Value = make([]byte, n)
 		}
 		e := lsync.DigestEntry{ID: r.Key, Addr: strings.Repeat("a", lens[rng.Intn(3)]), Generation: nums[rng.Intn(len(nums))], Heartbeat: r.Version, MaxVersion: nums[rng.Intn(len(nums))]}
+		if rng.Intn(2) == 0 {
+			e.RecordSeq = nums[rng.Intn(len(nums))]
+		}
 		one, err := wire.Encode(&lsync.Ack{Deltas: []lsync.NodeDelta{{ID: "x", Records: []lsync.Record{r}}}})
 		if err != nil {
 			t.Fatal(err)

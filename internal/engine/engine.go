@@ -86,6 +86,10 @@ type Config struct {
 	PushRate   int
 	// Flow is write flow control (flow.go): MaxLag 0 admits every write.
 	Flow FlowConfig
+	// Signing, when set, makes addresses, generations, aliases and
+	// leaves change only through their nodes' signed records
+	// (records.go); the driver calls SignRecord before the first round.
+	Signing *Signing
 }
 
 // MaxGenerationAhead is how far in the future a peer's generation (the
@@ -174,6 +178,9 @@ type Engine struct {
 	pushStats         PushStats
 	// flow is the write flow controller (flow.go).
 	flow *flow
+	// recs holds the signed node records (records.go); nil without
+	// signing.
+	recs *records
 }
 
 // New builds the engine of a node with no data; Restore adds what its
@@ -219,7 +226,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, state: st, det: det, ver: cfg.Versioner, rng: cfg.Rand, flow: fl,
 		left: make(map[string]time.Time), pulls: make(map[string]time.Time), deadSince: make(map[string]time.Time),
-		seedSilence: make(map[string]int)}
+		seedSilence: make(map[string]int), recs: newRecords(cfg.Signing, cfg.MaxPeers)}
 	e.mon = health.NewMonitor(health.MonitorConfig{Self: cfg.Self.ID, Monitors: cfg.Monitors, Quorum: cfg.Quorum,
 		Gossip: cfg.Gossip, Rand: cfg.Rand}, det, core{e})
 	if e.ver == nil {

@@ -133,8 +133,8 @@ func (e *Engine) ask(rd *Ready, fallback []string) {
 		seeds = seeds[e.rng.Intn(len(seeds)):][:1]
 	}
 	e.joinAsks = n
-	req := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
-		Members: []lsync.DigestEntry{e.state.OwnEntry()}}
+	req := e.withOwnRecord(&lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
+		Members: []lsync.DigestEntry{e.state.OwnEntry()}})
 	for _, addr := range seeds {
 		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: req})
 	}
@@ -215,8 +215,8 @@ func (e *Engine) lateAsk(rd *Ready, now time.Time) {
 		e.lateWait *= 2
 	}
 	addr := e.ts.live[e.rng.Intn(len(e.ts.live))]
-	req := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
-		Members: []lsync.DigestEntry{e.state.OwnEntry()}}
+	req := e.withOwnRecord(&lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Request: true,
+		Members: []lsync.DigestEntry{e.state.OwnEntry()}})
 	rd.Send = append(rd.Send, Outgoing{To: addr, Msg: req})
 }
 
@@ -259,8 +259,17 @@ func (e *Engine) memberList() *lsync.Members {
 	if limit <= 0 {
 		limit = lsync.DefaultMaxDigestEntries
 	}
-	list, up := e.state.MemberList(rank, e.cfg.MessageBudget-membersHead, limit, e.rng)
-	return &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: list, Up: up}
+	budget := e.cfg.MessageBudget - membersHead
+	listBudget := budget
+	if e.recs != nil {
+		// A record is about four entries' size: the list takes a fifth,
+		// its records the rest.
+		listBudget = budget / 5
+	}
+	list, up := e.state.MemberList(rank, listBudget, limit, e.rng)
+	m := &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: list, Up: up}
+	e.listRecords(m, budget-listBudget)
+	return m
 }
 
 // membersHead bounds a Members message without its entries: header,
@@ -306,7 +315,7 @@ func (e *Engine) hello(rd *Ready) {
 
 // helloMsg is a hello: a member list of this node's own entry alone.
 func (e *Engine) helloMsg() *lsync.Members {
-	return &lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: []lsync.DigestEntry{e.state.OwnEntry()}, Up: 1}
+	return e.withOwnRecord(&lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Members: []lsync.DigestEntry{e.state.OwnEntry()}, Up: 1})
 }
 
 func (e *Engine) sendHello(rd *Ready) {

@@ -47,6 +47,8 @@ type Ready struct {
 	Events []Event
 	// BadCluster is set when the message came from another cluster.
 	BadCluster bool
+	// Rejected lists the node records and claims refused (records.go).
+	Rejected []Rejected
 	// Removed lists the peers Batch removes (their records go with them).
 	Removed []string
 	// Collected is the number of local tombstones Batch collects.
@@ -151,6 +153,7 @@ func (e *Engine) Commit(rd *Ready) {
 	}
 	e.state.Commit(rd.Batch)
 	e.busy = false
+	e.resignOnChange()
 	e.push(rd, push)
 	for _, id := range rd.Removed {
 		e.det.Remove(id)

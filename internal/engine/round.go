@@ -164,13 +164,26 @@ func (e *Engine) Live() int {
 // to every known peer (gossip carries it to any missed). Best effort: a
 // peer that does not hear suspects the node instead. From then on the
 // engine opens no round, beats no more and takes no write.
+//
+// With signing, the node first signs its record again with its leave
+// (seq one above the last) and sends it ahead of the Syn: peers take a
+// leave only from the node's own record.
 func (e *Engine) Leave() Ready {
 	e.leaving = true
 	e.state.Leave()
+	var carry *lsync.Members
+	if e.recs != nil && e.recs.own.rec != nil {
+		if _, err := e.signOwn(e.ownSeq() + 1); err == nil {
+			carry = e.withOwnRecord(&lsync.Members{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID})
+		}
+	}
 	syn := e.state.MakeSyn(e.rng)
 	var rd Ready
 	for _, p := range e.state.Peers() {
 		if _, left := e.left[p.ID]; p.Addr != "" && !left {
+			if carry != nil {
+				rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: carry})
+			}
 			rd.Send = append(rd.Send, Outgoing{To: p.Addr, Msg: syn})
 		}
 	}

@@ -21,6 +21,17 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		e.flushVotes(&rd)
 		return rd
 	}
+	var c carrier
+	var rejected []Rejected
+	if e.recs != nil {
+		e.recs.now = later(e.recs.now, now)
+		var pre Ready
+		msg = e.gate(msg, from, &c, now, &pre)
+		rejected = pre.Rejected
+		if msg == nil {
+			return Ready{Rejected: rejected}
+		}
+	}
 	msg = e.screen(msg, now)
 	e.observeFlow(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
@@ -28,7 +39,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	// The source proves generation changes; the reply's deltas are read by
 	// the driver outside its lock (Ready.ReadDeltas).
 	st := e.state.HandleDeferred(msg, from, e.rng)
-	var rd Ready
+	rd := Ready{Rejected: rejected}
 	rd.BadCluster = st.BadCluster
 	if !st.BadCluster && e.heardFrom(from) {
 		rd.AnsweredSeed = from
@@ -74,6 +85,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	rd.event(Discover, found)
 	rd.event(Recover, back)
 	e.flushVotes(&rd) // re-votes of noteDirect
+	if e.recs != nil && !st.BadCluster {
+		e.sendCarrier(&c, from, &rd)
+	}
 	e.hand(&rd)
 	return rd
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	// simulator's writes do not ask for admission unless a scenario's
 	// writers do (churn with Params.Flow).
 	Flow engine.FlowConfig
+	// Signed gives each node a key, pinned for it on every node, and
+	// makes the engines sign and check node records (engine.Signing).
+	Signed bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -170,6 +174,8 @@ type Cluster struct {
 	byID   map[string]int
 	seeds  []string
 	Hooks  Hooks
+	// trust pins every node's key when Config.Signed.
+	trust *identity.Trust
 
 	violations []string
 	syns       SynStats
@@ -207,6 +213,11 @@ func New(cfg Config) (*Cluster, error) {
 		c.nodes = append(c.nodes, n)
 		c.byAddr[n.Addr] = i
 		c.byID[n.ID] = i
+	}
+	if cfg.Signed {
+		if err := c.keyNodes(); err != nil {
+			return nil, err
+		}
 	}
 	for i := range c.cfg.Seeds {
 		c.seeds = append(c.seeds, c.nodes[i].Addr)

@@ -43,10 +43,12 @@ type Params struct {
 	// default 16. Overwrites collapse in gossip (only a key's latest
 	// version is sent), so congestion needs many keys.
 	Keys int
+	// Signed is Config.Signed: node records signed and checked.
+	Signed bool
 }
 
 func (p Params) config() Config {
-	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU, PushFanout: p.PushFanout}
+	cfg := Config{Nodes: p.Nodes, Seed: p.Seed, MessageBudget: p.MessageBudget, MTU: p.MTU, PushFanout: p.PushFanout, Signed: p.Signed}
 	if p.MessageBudget > 0 && p.MessageBudget < 4<<20 {
 		// A small budget (to provoke congestion) needs smaller limits: the
 		// core insists that the largest record fits one message.

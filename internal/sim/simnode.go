@@ -8,6 +8,7 @@ import (
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/leviathan-gossip/leviathan/versioner"
 )
 
@@ -28,6 +29,7 @@ type Node struct {
 	store  *store
 	eng    *engine.Engine
 	rng    *rand.Rand
+	key    *identity.Key // Config.Signed only
 	Stats  Stats
 }
 
@@ -94,6 +96,7 @@ func (n *Node) boot(c *Cluster) error {
 		PushFanout:         max(0, c.cfg.PushFanout),
 		PushRate:           c.cfg.PushRate,
 		Flow:               c.cfg.Flow,
+		Signing:            c.signing(n),
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.ID, err)
@@ -114,6 +117,9 @@ func (n *Node) boot(c *Cluster) error {
 		eng.ExpectLostTail(now, max(2*time.Second, 5*c.cfg.Gossip))
 	}
 	eng.Restored()
+	if _, err := eng.SignRecord(now); err != nil {
+		return fmt.Errorf("sim: boot %s: %w", n.ID, err)
+	}
 	n.eng = eng
 	n.up = true
 	return nil

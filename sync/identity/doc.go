@@ -38,14 +38,15 @@
 // # Node records
 //
 // A NodeRecord is what a node says about itself: its id, its public key,
-// address, alias, generation and a seq that rises with each record it
-// signs, with its certificate when it has one. The owner signs it in
+// address, alias, generation, a seq that rises with each record it
+// signs, whether it is leaving and an opaque beat chain commitment, with
+// its certificate when it has one. The owner signs it in
 // DomainNodeRecord and others relay it verbatim. Encoded, it is a msgpack
 // array in shortest forms, as a certificate is:
 //
 //	[1, id (str, 1-255 bytes), public key (bin 32), addr (str, 1-255),
-//	 alias (str, 0-255), generation (uint), seq (uint),
-//	 certificate (bin, or nil), signature (bin 64)]
+//	 alias (str, 0-255), generation (uint), seq (uint), leaving (bool),
+//	 beat chain (bin, 0-64), certificate (bin, or nil), signature (bin 64)]
 //
 // signed over the array between its header and the signature, at most
 // MaxNodeRecordSize bytes. NodeRecord.Verify checks the signature and

@@ -74,7 +74,9 @@ func FuzzParseNodeRecord(f *testing.F) {
 		{ID: "node-00001", Addr: "10.0.0.1:7946", Alias: "web-1", Generation: 1767225600000, Seq: 7,
 			Certificate: testCert(f, ca, "node-00001", node.Public(), epoch)},
 		{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: 1 << 63, Seq: 1 << 40,
+			Leaving: true, BeatChain: bytes.Repeat([]byte{0xa5}, MaxBeatChainBytes),
 			Certificate: testCert(f, ca, long, node.Public(), time.Unix(1<<40, 0))},
+		{ID: "node-00002", Addr: "10.0.0.2:7946", Seq: 9, Leaving: true, BeatChain: []byte{1, 2, 3}},
 	} {
 		s, err := SignNodeRecord(node, r)
 		if err != nil {
@@ -89,9 +91,9 @@ func FuzzParseNodeRecord(f *testing.F) {
 		f.Add(b[:len(b)/2])
 	}
 	f.Add([]byte{})
-	f.Add([]byte{0x99, 0x01})
-	f.Add([]byte{0x99, 0x01, 0xa1, 'n', 0xc4, 0x20})
-	f.Add([]byte{0x99, 0x01, 0xd9, 0xff})
+	f.Add([]byte{0x9b, 0x01})
+	f.Add([]byte{0x9b, 0x01, 0xa1, 'n', 0xc4, 0x20})
+	f.Add([]byte{0x9b, 0x01, 0xd9, 0xff})
 	caTrust, err := NewCATrust(ca.Public())
 	if err != nil {
 		f.Fatal(err)
@@ -106,7 +108,8 @@ func FuzzParseNodeRecord(f *testing.F) {
 			return
 		}
 		if len(b) > MaxNodeRecordSize || r.ID == "" || len(r.ID) > MaxIDBytes || r.Addr == "" ||
-			len(r.Addr) > MaxAddrBytes || len(r.Alias) > MaxIDBytes || len(r.Certificate) > MaxCertificateSize {
+			len(r.Addr) > MaxAddrBytes || len(r.Alias) > MaxIDBytes || len(r.Certificate) > MaxCertificateSize ||
+			len(r.BeatChain) > MaxBeatChainBytes {
 			t.Fatalf("parsed out of limits: %d bytes, %+v", len(b), r)
 		}
 		again, err := r.Marshal()

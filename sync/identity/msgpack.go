@@ -12,6 +12,12 @@ import (
 // msgpackNil is msgpack's nil: an optional field left out.
 const msgpackNil = 0xc0
 
+// msgpack's booleans.
+const (
+	msgpackFalse = 0xc2
+	msgpackTrue  = 0xc3
+)
+
 // reader reads those msgpack forms from hostile bytes. The first
 // error sticks and every later read returns zero values, so a parse reads
 // on and checks once; no length it reads is trusted beyond the bytes
@@ -96,6 +102,26 @@ func (r *reader) binUpTo(field string, limit int) []byte {
 		return nil
 	}
 	return r.take(n)
+}
+
+// bool reads msgpack's false or true.
+func (r *reader) bool(field string) bool {
+	switch h := r.byte(); {
+	case r.err != nil:
+	case h == msgpackFalse:
+	case h == msgpackTrue:
+		return true
+	default:
+		r.fail("%s: not a boolean (0x%02x)", field, h)
+	}
+	return false
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, msgpackTrue)
+	}
+	return append(b, msgpackFalse)
 }
 
 func (r *reader) uint(field string) uint64 {

@@ -26,10 +26,12 @@ const (
 	// MaxAddrBytes is the longest address a node record carries, as long
 	// as the protocol allows.
 	MaxAddrBytes = 255
+	// MaxBeatChainBytes is the longest BeatChain a node record carries.
+	MaxBeatChainBytes = 64
 	// MaxNodeRecordSize is the largest encoded node record: every string
 	// at its limit and the largest certificate.
 	MaxNodeRecordSize = 1 + 1 + (2 + MaxIDBytes) + (2 + ed25519.PublicKeySize) + (2 + MaxAddrBytes) +
-		(2 + MaxIDBytes) + 9 + 9 + (3 + MaxCertificateSize) + (2 + ed25519.SignatureSize)
+		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + (2 + ed25519.SignatureSize)
 )
 
 // NodeRecord is what a node says about itself: which key speaks for its
@@ -47,6 +49,13 @@ type NodeRecord struct {
 	// Seq rises with every record the owner signs within a generation,
 	// so that of two records the newer is known (Newer).
 	Seq uint64
+	// Leaving is set in the record a node signs as it leaves on purpose:
+	// only its owner can announce its leave.
+	Leaving bool
+	// BeatChain is an opaque commitment of at most MaxBeatChainBytes,
+	// signed and carried with the record; empty when the node commits to
+	// nothing.
+	BeatChain []byte
 	// Certificate is the encoded certificate that binds ID to PublicKey
 	// (CA trust), or nil (pinned trust).
 	Certificate []byte
@@ -61,6 +70,9 @@ func SignNodeRecord(k *Key, r NodeRecord) (*NodeRecord, error) {
 	r.Certificate = bytes.Clone(r.Certificate)
 	if len(r.Certificate) == 0 {
 		r.Certificate = nil
+	}
+	if r.BeatChain = bytes.Clone(r.BeatChain); len(r.BeatChain) == 0 {
+		r.BeatChain = nil
 	}
 	if err := r.checkCertificate(); err != nil {
 		return nil, fmt.Errorf("identity: sign node record: %w", err)
@@ -93,14 +105,15 @@ func (r *NodeRecord) checkCertificate() error {
 }
 
 // Marshal encodes r: a msgpack array of [version, id, public key, addr,
-// alias, generation, seq, certificate or nil, signature], each in its
-// shortest form, so that a record has one encoding.
+// alias, generation, seq, leaving, beat chain, certificate or nil,
+// signature], each in its shortest form (an empty beat chain is a bin of
+// length 0), so that a record has one encoding.
 func (r *NodeRecord) Marshal() ([]byte, error) {
 	if len(r.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("identity: marshal node record: signature of %d bytes", len(r.Signature))
 	}
 	b := make([]byte, 0, 1+r.bodySize()+2+ed25519.SignatureSize)
-	b = append(b, 0x99) // fixarray of 9
+	b = append(b, 0x9b) // fixarray of 11
 	b, err := r.appendBody(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity: marshal node record: %w", err)
@@ -116,7 +129,8 @@ func (r *NodeRecord) body() ([]byte, error) {
 
 // bodySize bounds the size of the body, for its buffer.
 func (r *NodeRecord) bodySize() int {
-	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + (3 + len(r.Certificate))
+	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + 1 +
+		(2 + len(r.BeatChain)) + (3 + len(r.Certificate))
 }
 
 func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
@@ -129,6 +143,8 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("addr of %d bytes: want 1 to %d", len(r.Addr), MaxAddrBytes)
 	case len(r.Alias) > MaxIDBytes:
 		return nil, fmt.Errorf("alias of %d bytes: at most %d", len(r.Alias), MaxIDBytes)
+	case len(r.BeatChain) > MaxBeatChainBytes:
+		return nil, fmt.Errorf("beat chain of %d bytes: at most %d", len(r.BeatChain), MaxBeatChainBytes)
 	case len(r.Certificate) > MaxCertificateSize:
 		return nil, fmt.Errorf("certificate of %d bytes: at most %d", len(r.Certificate), MaxCertificateSize)
 	}
@@ -139,6 +155,8 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	b = canon.AppendStr(b, r.Alias)
 	b = canon.AppendUint(b, r.Generation)
 	b = canon.AppendUint(b, r.Seq)
+	b = appendBool(b, r.Leaving)
+	b = canon.AppendBin(b, r.BeatChain)
 	if len(r.Certificate) == 0 {
 		return append(b, msgpackNil), nil
 	}
@@ -156,8 +174,8 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedRecord, len(b), MaxNodeRecordSize)
 	}
 	rd := reader{b: b}
-	if h := rd.byte(); h != 0x99 {
-		return nil, fmt.Errorf("%w: not an array of 9 (0x%02x)", ErrMalformedRecord, h)
+	if h := rd.byte(); h != 0x9b {
+		return nil, fmt.Errorf("%w: not an array of 11 (0x%02x)", ErrMalformedRecord, h)
 	}
 	if v := rd.byte(); v != NodeRecordVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformedRecord, v, NodeRecordVersion)
@@ -168,6 +186,10 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	r.Alias = string(rd.str("alias"))
 	r.Generation = rd.uint("generation")
 	r.Seq = rd.uint("seq")
+	r.Leaving = rd.bool("leaving")
+	if c := rd.binUpTo("beat chain", MaxBeatChainBytes); len(c) > 0 {
+		r.BeatChain = bytes.Clone(c)
+	}
 	if rd.peek() == msgpackNil {
 		rd.byte()
 	} else {

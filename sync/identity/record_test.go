@@ -52,6 +52,11 @@ func TestNodeRecordRoundTrip(t *testing.T) {
 			Certificate: testCert(t, ca, "node-00001", node.Public(), epoch)}},
 		{"largest certificate (bin 16)", NodeRecord{ID: long, Addr: "h:1", Generation: 1 << 40, Seq: 65535,
 			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0))}},
+		{"leaving", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Generation: 1767225600000, Seq: 2, Leaving: true}},
+		{"beat chain", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Seq: 2, BeatChain: bytes.Repeat([]byte{7}, 33)}},
+		{"every limit, leaving", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
+			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0))}},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,16 +107,16 @@ func TestNodeRecordLayout(t *testing.T) {
 			wantCert = c
 		}
 		want := []any{int8(1), "node-00001", []byte(node.Public()), "10.0.0.1:7946", "alias-node-00001",
-			uint64(1767225600000), int8(3), wantCert}
-		if len(fields) != 9 || !reflect.DeepEqual(fields[:8], want) {
+			uint64(1767225600000), int8(3), false, []byte{}, wantCert}
+		if len(fields) != 11 || !reflect.DeepEqual(fields[:10], want) {
 			t.Fatalf("fields %#v, want %#v and a signature", fields, want)
 		}
 		if !Verify(node.Public(), DomainNodeRecord, b[1:len(b)-66], b[len(b)-64:]) {
 			t.Error("signature is not over the documented bytes")
 		}
 	}
-	if b := marshalRecord(t, testRecord(t, node, "node-00001", nil)); len(b) != 155 {
-		t.Errorf("%d bytes for a 10-byte id, 13-byte addr and 16-byte alias without certificate, want 155 as documented", len(b))
+	if b := marshalRecord(t, testRecord(t, node, "node-00001", nil)); len(b) != 158 {
+		t.Errorf("%d bytes for a 10-byte id, 13-byte addr and 16-byte alias without certificate, want 158 as documented", len(b))
 	}
 }
 
@@ -135,6 +140,8 @@ func TestNodeRecordTamperedField(t *testing.T) {
 		{"alias", func(r *NodeRecord) { r.Alias = "" }},
 		{"generation", func(r *NodeRecord) { r.Generation++ }},
 		{"seq", func(r *NodeRecord) { r.Seq++ }},
+		{"leaving", func(r *NodeRecord) { r.Leaving = true }},
+		{"beat chain", func(r *NodeRecord) { r.BeatChain = []byte{1} }},
 		{"certificate, a valid one of the same key", func(r *NodeRecord) { r.Certificate = renewed }},
 		{"certificate dropped", func(r *NodeRecord) { r.Certificate = nil }},
 		{"signature", func(r *NodeRecord) { r.Signature[10] ^= 1 }},
@@ -302,11 +309,14 @@ func TestParseNodeRecordRejects(t *testing.T) {
 	ca, node := testKey(t, 1), testKey(t, 2)
 	good := marshalRecord(t, testRecord(t, node, "n1", nil))
 	// good: 0x99, 0x01, 0xa2 "n1", 0xc4 0x20 key, 0xad "10.0.0.1:7946", 0xa8 "alias-n1",
-	// 0xcf generation, 0x03 seq, 0xc0 (no certificate), 0xc4 0x40 signature.
+	// 0xcf generation, 0x03 seq, 0xc2 (not leaving), 0xc4 0x00 (empty beat
+	// chain), 0xc0 (no certificate), 0xc4 0x40 signature.
 	const (
-		addrAt = 1 + 1 + 3 + 34
-		seqAt  = addrAt + 14 + 9 + 9
-		certAt = seqAt + 1
+		addrAt    = 1 + 1 + 3 + 34
+		seqAt     = addrAt + 14 + 9 + 9
+		leavingAt = seqAt + 1
+		chainAt   = leavingAt + 1
+		certAt    = chainAt + 2
 	)
 	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	splice := func(at, drop int, in ...byte) []byte {
@@ -330,7 +340,8 @@ func TestParseNodeRecordRejects(t *testing.T) {
 		{"empty", nil, "not an array"},
 		{"over the size limit", make([]byte, MaxNodeRecordSize+1), "at most"},
 		{"trailing byte", append(bytes.Clone(good), 0), "after the record"},
-		{"array of 8", edit(func(b []byte) []byte { b[0] = 0x98; return b }), "not an array of 9"},
+		{"array of 10", edit(func(b []byte) []byte { b[0] = 0x9a; return b }), "not an array of 11"},
+		{"array of 9, the layout without leaving and beat chain", edit(func(b []byte) []byte { b[0] = 0x99; return b }), "not an array of 11"},
 		{"version 2", edit(func(b []byte) []byte { b[1] = 2; return b }), "version 2"},
 		{"truncated", good[:len(good)-1], "truncated"},
 		{"id not a string", edit(func(b []byte) []byte { b[2] = 0xc4; return b }), "id: not a string"},
@@ -340,6 +351,10 @@ func TestParseNodeRecordRejects(t *testing.T) {
 		{"empty addr", splice(addrAt, 14, 0xa0), "shortest"},
 		{"long form of seq", splice(seqAt, 1, 0xcc, 3), "shortest"},
 		{"seq negative", edit(func(b []byte) []byte { b[seqAt] = 0xff; return b }), "seq: not an unsigned"},
+		{"leaving not a boolean", edit(func(b []byte) []byte { b[leavingAt] = 0x00; return b }), "leaving: not a boolean"},
+		{"beat chain nil rather than empty", splice(chainAt, 2, 0xc0), "beat chain: not a binary"},
+		{"beat chain as bin 16", splice(chainAt, 2, 0xc5, 0, 0), "shortest"},
+		{"beat chain over its limit", splice(chainAt, 2, append([]byte{0xc4, MaxBeatChainBytes + 1}, make([]byte, MaxBeatChainBytes+1)...)...), "at most"},
 		{"certificate empty rather than nil", splice(certAt, 1, 0xc4, 0), "shortest"},
 		{"certificate not binary", splice(certAt, 1, 0xa0), "certificate: not a binary"},
 		{"certificate garbage", splice(certAt, 1, 0xc4, 2, 0x96, 1), "malformed certificate"},

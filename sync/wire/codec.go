@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -228,14 +229,40 @@ func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
 }
 
 func encodeMembers(e *msgpack.Encoder, m *lsync.Members) error {
-	return firstErr(
-		e.EncodeArrayLen(5),
+	// Records and wants are trailing fields, written only when there are
+	// some: a decoder that predates them skips them, and a cluster that
+	// does not sign sends the five fields it always did.
+	fields := 5
+	if len(m.Records) > 0 || len(m.Wants) > 0 {
+		fields = 7
+	}
+	if err := firstErr(
+		e.EncodeArrayLen(fields),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		e.EncodeBool(m.Request),
 		encodeDigest(e, m.Members),
 		e.EncodeUint(uint64(m.Up)),
-	)
+	); err != nil || fields == 5 {
+		return err
+	}
+	if err := e.EncodeArrayLen(len(m.Records)); err != nil {
+		return err
+	}
+	for _, r := range m.Records {
+		if err := e.EncodeBytes(r); err != nil {
+			return err
+		}
+	}
+	if err := e.EncodeArrayLen(len(m.Wants)); err != nil {
+		return err
+	}
+	for _, id := range m.Wants {
+		if err := e.EncodeString(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
@@ -244,8 +271,12 @@ func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
 	}
 	for i := range d {
 		x := &d[i]
+		fields := 8
+		if x.RecordSeq != 0 {
+			fields = 9 // a trailing field: older decoders skip it
+		}
 		if err := firstErr(
-			e.EncodeArrayLen(8),
+			e.EncodeArrayLen(fields),
 			e.EncodeString(x.ID),
 			e.EncodeString(x.Alias),
 			e.EncodeString(x.Addr),
@@ -256,6 +287,11 @@ func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
 			e.EncodeBool(x.Leaving),
 		); err != nil {
 			return err
+		}
+		if fields == 9 {
+			if err := e.EncodeUint(x.RecordSeq); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -540,7 +576,56 @@ func (d *decoder) members() (*lsync.Members, error) {
 		return nil, err
 	}
 	m.Up = int(min(up, uint64(len(m.Members))))
+	if extra > 0 {
+		if m.Records, err = d.nodeRecords(); err != nil {
+			return nil, err
+		}
+		extra--
+	}
+	if extra > 0 {
+		if m.Wants, err = d.wants(); err != nil {
+			return nil, err
+		}
+		extra--
+	}
 	return m, d.skip(extra)
+}
+
+// nodeRecords reads Members.Records: each an opaque node record, bounded
+// in size here and parsed by whoever checks it.
+func (d *decoder) nodeRecords() ([][]byte, error) {
+	n, err := d.boundedList(minNodeRecordBytes, lsync.MaxMessageRecords, "node records")
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		if err := d.checkLen(identity.MaxNodeRecordSize, "node record"); err != nil {
+			return nil, fmt.Errorf("node record %d: %w", i, err)
+		}
+		if out[i], err = d.dec.DecodeBytes(); err != nil {
+			return nil, fmt.Errorf("%w: node record %d: %v", ErrMalformed, i, err)
+		}
+		if len(out[i]) > identity.MaxNodeRecordSize {
+			return nil, fmt.Errorf("%w: node record %d of %d bytes (max %d)", ErrLimitExceeded, i, len(out[i]), identity.MaxNodeRecordSize)
+		}
+	}
+	return out, nil
+}
+
+// wants reads Members.Wants: node ids.
+func (d *decoder) wants() ([]string, error) {
+	n, err := d.boundedList(1, lsync.MaxMessageWants, "wanted records")
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]string, n)
+	for i := range out {
+		if out[i], err = d.str(d.lim.MaxIDBytes, "wanted id"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (d *decoder) synAck() (*lsync.SynAck, error) {
@@ -701,6 +786,9 @@ const (
 	minDeltaBytes  = 9
 	minRecordBytes = 5
 	minVoteBytes   = 5 // fixarray + 2 empty strings + 2 fixints
+	// minNodeRecordBytes is a bin header: what a node record is, is not
+	// the codec's to judge.
+	minNodeRecordBytes = 1
 )
 
 func (d *decoder) digest() ([]lsync.DigestEntry, error) {
@@ -745,6 +833,12 @@ func (d *decoder) entry(x *lsync.DigestEntry) error {
 	}
 	if x.Leaving, err = d.bool("leaving"); err != nil {
 		return err
+	}
+	if extra > 0 {
+		if x.RecordSeq, err = d.uint("record seq"); err != nil {
+			return err
+		}
+		extra--
 	}
 	return d.skip(extra)
 }

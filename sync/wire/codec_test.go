@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -38,6 +39,58 @@ func sampleMessages() []lsync.Message {
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 9, Deltas: []lsync.NodeDelta{{ID: "n1", Generation: 2, From: 1 << 20, To: 1<<40 + 3, Clean: 1<<40 + 3, Records: recs[2:]}}},
 		&lsync.Push{Cluster: "c", From: "n2", Hops: 255},
 		&lsync.Syn{Cluster: "c", From: "n1", Summary: 1<<64 - 1},
+		&lsync.Syn{Cluster: "c", From: "n1", Digest: signedDigest},
+		&lsync.Members{Cluster: "c", From: "n3", Request: true, Members: signedDigest[:1], Up: 1, Records: [][]byte{{0x9b, 1}}},
+		&lsync.Members{Cluster: "c", From: "n1", Records: [][]byte{bytes.Repeat([]byte{1}, 300), {2}}, Wants: []string{"n2", "n3"}},
+		&lsync.Members{Cluster: "c", From: "n1", Wants: []string{"n2"}},
+	}
+}
+
+// signedDigest is a digest of a cluster that signs node records.
+var signedDigest = []lsync.DigestEntry{
+	{ID: "n1", Addr: "127.0.0.1:7001", Generation: 1700000000000, Heartbeat: 5 << 32, MaxVersion: 9, RecordSeq: 1700000000123},
+	{ID: "n2", Addr: "[::1]:7002", Generation: 1, Heartbeat: 0, MaxVersion: 0, RecordSeq: 1},
+}
+
+// TestSignedFieldsTrail: what signing adds to a digest entry and a
+// member list are trailing fields after the ones every release reads,
+// so that a node that predates them decodes the rest; without them the
+// encoding is the unsigned one, byte for byte.
+func TestSignedFieldsTrail(t *testing.T) {
+	fields := func(m lsync.Message) []any {
+		t.Helper()
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f []any
+		if err := msgpack.Unmarshal(b[HeaderSize:], &f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	entry := signedDigest[0]
+	unsignedEntry := entry
+	unsignedEntry.RecordSeq = 0
+	signed := fields(&lsync.Members{Cluster: "c", From: "n1", Members: []lsync.DigestEntry{entry}, Up: 1,
+		Records: [][]byte{{1, 2}}, Wants: []string{"n9"}})
+	unsigned := fields(&lsync.Members{Cluster: "c", From: "n1", Members: []lsync.DigestEntry{unsignedEntry}, Up: 1})
+	if len(signed) != 7 || len(unsigned) != 5 {
+		t.Fatalf("members of %d and %d fields, want 7 signed and 5 unsigned", len(signed), len(unsigned))
+	}
+	se, ue := signed[3].([]any)[0].([]any), unsigned[3].([]any)[0].([]any)
+	if len(se) != 9 || len(ue) != 8 || !reflect.DeepEqual(se[:8], ue) {
+		t.Fatalf("entry fields %v, want the unsigned %v and a ninth", se, ue)
+	}
+	if !reflect.DeepEqual(signed[:3], unsigned[:3]) || !reflect.DeepEqual(signed[4], unsigned[4]) {
+		t.Fatalf("leading fields differ: %v, %v", signed[:5], unsigned)
+	}
+	// An unsigned message is the same bytes whatever the new fields' zero
+	// values: older releases see what they always saw.
+	a, _ := Encode(&lsync.Members{Cluster: "c", From: "n1", Members: []lsync.DigestEntry{unsignedEntry}, Up: 1})
+	b, _ := Encode(&lsync.Members{Cluster: "c", From: "n1", Members: []lsync.DigestEntry{unsignedEntry}, Up: 1, Records: [][]byte{}, Wants: []string{}})
+	if !bytes.Equal(a, b) || a[HeaderSize] != 0x95 {
+		t.Fatalf("unsigned members encoded as %x and %x", a, b)
 	}
 }
 
@@ -127,6 +180,21 @@ func TestCodecLimits(t *testing.T) {
 	}
 	if _, err := DecodeWith(b, lsync.Limits{MaxKeyBytes: 10, MaxValueBytes: 4000, MaxIDBytes: 10}); err != nil {
 		t.Fatalf("value within limit: %v", err)
+	}
+	over := []lsync.Message{
+		&lsync.Members{Cluster: "c", From: "n", Records: [][]byte{make([]byte, identity.MaxNodeRecordSize+1)}},
+		&lsync.Members{Cluster: "c", From: "n", Records: make([][]byte, lsync.MaxMessageRecords+1)},
+		&lsync.Members{Cluster: "c", From: "n", Wants: make([]string, lsync.MaxMessageWants+1)},
+		&lsync.Members{Cluster: "c", From: "n", Wants: []string{strings.Repeat("i", 300)}},
+	}
+	for i, m := range over {
+		b, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(b); !errors.Is(err, ErrLimitExceeded) {
+			t.Errorf("members %d over a limit: got %v", i, err)
+		}
 	}
 }
 
