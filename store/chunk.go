@@ -24,7 +24,12 @@ import (
 // on, the meta is at the new generation and vouches for the node's older
 // records only through the marker. The node's counts go with its last
 // meta only.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts) error {
+//
+// So do the proof entries of the records in a transaction (bp, nil if the
+// batch has none): the entry of a batch whose records straddle two
+// transactions is written with the first, holding the records written so
+// far, and again with the second, holding them all.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts, bp batchProofs) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -47,17 +52,28 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		rb.reset(c.Meta.ID)
+		var ws []proofWrite
+		if bp != nil {
+			ws = bp[i]
+		}
+		from := 0 // the change's first record in this transaction
 		for j := range c.Records {
 			e := recs[next]
 			next++
 			// A run entry's share of a record: its index entry, and a
 			// run's key and overhead in the worst case of one record a run.
 			es := entrySize(e, threshold) + int64(runEntrySize(c.Records[j].Key)+runKeyLen(c.Meta.ID)) + 12
+			if len(ws) > 0 {
+				es += proofShare(ws, j, threshold)
+			}
 			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
 				// Close this transaction with the index of its records of
-				// this peer and the watermark of the last one.
+				// this peer, their proofs and the watermark of the last one.
 				if j > 0 {
 					if err := setRuns(); err != nil {
+						return err
+					}
+					if err := setProofs(txn, ws, from, j); err != nil {
 						return err
 					}
 					for _, e := range intermediateMeta(c.Meta, c.Records[j-1].Version, marks) {
@@ -77,6 +93,8 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 				txn = b.db.NewTransaction(true)
 				size, count = 0, 0
 				rb.reset(c.Meta.ID)
+				from = j
+				size += straddling(ws, j, threshold)
 			}
 			if err := txn.SetEntry(e); err != nil {
 				return err
@@ -86,6 +104,9 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 			count += 2
 		}
 		if err := setRuns(); err != nil {
+			return err
+		}
+		if err := setProofs(txn, ws, from, len(c.Records)); err != nil {
 			return err
 		}
 		if c.Remove {
@@ -109,6 +130,50 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 func intermediateMeta(m lsync.PeerMeta, upTo uint64, marks map[string][]byte) []*badger.Entry {
 	m.MaxVersion = upTo
 	return metaEntries(&m, marks, nil)
+}
+
+// setProofs sets in txn the entries of the proofs ws that hold records of
+// the change from from up to upTo, the change's records in txn.
+func setProofs(txn *badger.Txn, ws []proofWrite, from, upTo int) error {
+	for k := range ws {
+		w := &ws[k]
+		if w.hi <= from || w.lo >= upTo {
+			continue
+		}
+		e, err := w.entry(upTo)
+		if err == nil && e != nil {
+			err = txn.SetEntry(e)
+		}
+		if err != nil {
+			return fmt.Errorf("proof of versions %d to %d: %w", w.add.p.First, w.add.p.Last, err)
+		}
+	}
+	return nil
+}
+
+// proofShare is what record j adds to a transaction in proof entries: its
+// leaf hash and version, and the whole entry for the first record of a
+// proof.
+func proofShare(ws []proofWrite, j int, threshold int64) int64 {
+	n := int64(leafSize + 10)
+	for k := range ws {
+		if ws[k].lo == j {
+			n += ws[k].size(threshold)
+		}
+	}
+	return n
+}
+
+// straddling is what the entries of proofs whose records a transaction
+// starting at the change's record j continues add to it.
+func straddling(ws []proofWrite, j int, threshold int64) int64 {
+	var n int64
+	for k := range ws {
+		if ws[k].lo < j && j < ws[k].hi {
+			n += ws[k].size(threshold)
+		}
+	}
+	return n
 }
 
 // entrySize mirrors Badger's accounting of an entry in a transaction.
