@@ -359,27 +359,34 @@ func (b *Badger) loadBases(bp batchProofs) error {
 	return b.db.View(func(txn *badger.Txn) error {
 		for i := range bp {
 			for k := range bp[i] {
-				w := &bp[i][k]
-				item, err := txn.Get(w.key)
-				if err != nil {
-					if errors.Is(err, badger.ErrKeyNotFound) {
-						continue
-					}
+				if err := bp[i][k].loadBase(txn); err != nil {
 					return err
 				}
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				h, err := decodeHeld(w.add.p.Origin, v)
-				if err != nil || h.p.Signed != w.add.p.Signed {
-					continue // another header, or unreadable: replaced
-				}
-				w.base, w.baseLen = h, len(v)
 			}
 		}
 		return nil
 	})
+}
+
+// loadBase reads what the store holds of w's batch.
+func (w *proofWrite) loadBase(txn *badger.Txn) error {
+	item, err := txn.Get(w.key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	h, err := decodeHeld(w.add.p.Origin, v)
+	if err != nil || h.p.Signed != w.add.p.Signed {
+		return nil // another header, or unreadable: replaced
+	}
+	w.base, w.baseLen = h, len(v)
+	return nil
 }
 
 // entry is the proof entry of w once the change's records below upTo are
@@ -497,9 +504,6 @@ func (pc *proofCursor) seek(v uint64) {
 		return
 	}
 	pc.first, pc.last = first, last
-	if first > v {
-		return
-	}
 	if pc.buf, err = item.ValueCopy(pc.buf[:0]); err != nil {
 		return
 	}
@@ -511,10 +515,11 @@ func (pc *proofCursor) seek(v uint64) {
 }
 
 // SweepProofs cuts out of the stored proofs, up to sweepChunk held
-// records' worth, the records the store no longer holds (overwritten,
-// collected tombstones), keeping the proof of the rest, and deletes the
-// entries left holding none and those of no generation their node has;
-// it resumes where the previous call stopped, wraps around at the end,
+// records' worth, the records the store no longer serves (overwritten,
+// collected tombstones, of a node reset or removed), keeping the proof of
+// the rest, and deletes the entries left holding none. An entry of an
+// older generation than its node's whose records the node still holds
+// (a relabel's, not signed again yet: see Resign) is kept. It resumes where the previous call stopped, wraps around at the end,
 // and reports how many records it cut out. It holds wmu, as a batch may
 // add to an entry it rewrites.
 func (b *Badger) SweepProofs() (int, error) {
@@ -562,13 +567,8 @@ func (b *Badger) sweepProofs() (int, error) {
 				return err
 			}
 			h, err := decodeHeld(peer, buf)
-			if err != nil || !ofGeneration(h.p.Generation, meta.Generation, rl) {
-				// Unreadable, or of a generation its node no longer has
-				// (or no node): it proves nothing that is served.
-				dels = append(dels, item.KeyCopy(nil))
-				if err == nil {
-					cut += len(h.versions)
-				}
+			if err != nil {
+				dels = append(dels, item.KeyCopy(nil)) // nothing can use it
 				continue
 			}
 			keep, err := liveHeld(txn, h, meta, rl)
@@ -643,4 +643,169 @@ func liveHeld(txn *badger.Txn, h *heldBatch, meta lsync.PeerMeta, rl *relabel) (
 		return true, nil
 	})
 	return keep, err
+}
+
+// Errors of the proof methods, for callers to test.
+var (
+	// ErrProofOfNothing: a proof of a node, or a generation, the store
+	// does not hold.
+	ErrProofOfNothing = errors.New("store: proof of a node or generation not held")
+)
+
+// AddProof stores p, the proof of recs (the records it holds, in order)
+// for whatever of recs the store holds as they are: how an origin that
+// signs its records after writing them (off the write path) keeps their
+// proof. A record no longer stored at its version, overwritten meanwhile,
+// is left out of the stored proof. p must have its root (from proof.Seal,
+// or verified) and be of the node's generation; it is joined to what the
+// store holds of the same signed batch. It reports how many records it
+// stored the proof of.
+func (b *Badger) AddProof(p *proof.Proof, recs []lsync.Record) (int, error) {
+	if err := b.acquire(); err != nil {
+		return 0, fmt.Errorf("store: add proof: %w", err)
+	}
+	defer b.mu.RUnlock()
+	add := heldBatch{p: p, versions: make([]uint64, len(recs)), leaves: make([]proof.Hash, len(recs))}
+	for j := range recs {
+		if j > 0 && recs[j].Version <= recs[j-1].Version {
+			return 0, fmt.Errorf("store: add proof: version %d after %d", recs[j].Version, recs[j-1].Version)
+		}
+		add.versions[j] = recs[j].Version
+		add.leaves[j] = proof.LeafHash(p.Origin, (*proof.Record)(&recs[j]))
+	}
+	if err := p.Match(add.leaves); err != nil {
+		return 0, fmt.Errorf("store: add proof: %w", err)
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	n := 0
+	err := b.db.Update(func(txn *badger.Txn) error {
+		meta, rl, ok, err := getMetaRelabel(txn, p.Origin)
+		if err != nil {
+			return err
+		}
+		if !ok || meta.Generation != p.Generation {
+			return fmt.Errorf("%w: %q at generation %d", ErrProofOfNothing, p.Origin, p.Generation)
+		}
+		keep, err := storedAsIs(txn, meta, rl, recs, add.leaves)
+		if err != nil || len(keep) == 0 {
+			return err
+		}
+		h := &add
+		if n = proof.CountOf(keep); n < len(recs) {
+			if h, err = add.keep(keep); err != nil {
+				return err
+			}
+		}
+		w := proofWrite{add: *h, lo: 0, hi: n, key: h.key()}
+		if err := w.loadBase(txn); err != nil {
+			return err
+		}
+		e, err := w.entry(n)
+		if err != nil {
+			return err
+		}
+		return txn.SetEntry(e)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: add proof of %q at versions %d to %d: %w", p.Origin, p.First, p.Last, err)
+	}
+	return n, nil
+}
+
+// storedAsIs returns the positions of the records of recs that the store
+// serves as they are: at their version, with the leaf hash in leaves.
+func storedAsIs(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, recs []lsync.Record, leaves []proof.Hash) ([]proof.Span, error) {
+	var keep []proof.Span
+	for j := range recs {
+		item, err := txn.Get(appendRecordKey(nil, meta.ID, recs[j].Key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		err = item.Value(func(v []byte) error {
+			gen, r, err := decodeRecordValue(recs[j].Key, v)
+			ok = err == nil && servable(meta, rl, gen, r.Version, r.Tombstone) &&
+				proof.LeafHash(meta.ID, (*proof.Record)(&r)) == leaves[j]
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if n := len(keep); n > 0 && keep[n-1].Hi == j {
+			keep[n-1].Hi++
+		} else {
+			keep = append(keep, proof.Span{Lo: j, Hi: j + 1})
+		}
+	}
+	return keep, nil
+}
+
+// Resign signs again, at the generation of id's meta, every stored proof
+// of id signed at another: what a node that took a new generation without
+// losing its data (a relabel) does to keep serving its records' proofs,
+// which name the generation they were signed at. Only the header is
+// signed again; the trees, and every proof cut from them, stay as they
+// were. sign is the origin's (proof.Sign with its key). It reports how
+// many batches it signed again.
+func (b *Badger) Resign(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error) {
+	if err := b.acquire(); err != nil {
+		return 0, fmt.Errorf("store: resign: %w", err)
+	}
+	defer b.mu.RUnlock()
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	var sets []*badger.Entry
+	err := b.db.View(func(txn *badger.Txn) error {
+		meta, ok, err := getMeta(txn, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrProofOfNothing, id)
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = proofPeerPrefix(id)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			h, err := decodeHeld(id, v)
+			if err != nil || h.p.Generation == meta.Generation {
+				continue
+			}
+			hd := h.p.Header
+			hd.Generation = meta.Generation
+			s, err := sign(hd)
+			if err != nil {
+				return err
+			}
+			if s.Header != hd {
+				return fmt.Errorf("signer signed another header: %+v for %+v", s.Header, hd)
+			}
+			h.p.Signed = s
+			e, err := h.encode()
+			if err != nil {
+				return err
+			}
+			sets = append(sets, badger.NewEntry(it.Item().KeyCopy(nil), e))
+		}
+		return nil
+	})
+	if err == nil {
+		err = b.setEntries(sets)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: resign %q: %w", id, err)
+	}
+	return len(sets), nil
 }
