@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -64,7 +65,7 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 			// run's key and overhead in the worst case of one record a run.
 			es := entrySize(e, threshold) + int64(runEntrySize(c.Records[j].Key)+runKeyLen(c.Meta.ID)) + 12
 			if len(ws) > 0 {
-				es += proofShare(ws, j, threshold)
+				es += proofShare
 			}
 			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
 				// Close this transaction with the index of its records of
@@ -94,7 +95,6 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 				size, count = 0, 0
 				rb.reset(c.Meta.ID)
 				from = j
-				size += straddling(ws, j, threshold)
 			}
 			if err := txn.SetEntry(e); err != nil {
 				return err
@@ -151,30 +151,12 @@ func setProofs(txn *badger.Txn, ws []proofWrite, from, upTo int) error {
 	return nil
 }
 
-// proofShare is what record j adds to a transaction in proof entries: its
-// leaf hash and version, and the whole entry for the first record of a
-// proof.
-func proofShare(ws []proofWrite, j int, threshold int64) int64 {
-	n := int64(leafSize + 10)
-	for k := range ws {
-		if ws[k].lo == j {
-			n += ws[k].size(threshold)
-		}
-	}
-	return n
-}
-
-// straddling is what the entries of proofs whose records a transaction
-// starting at the change's record j continues add to it.
-func straddling(ws []proofWrite, j int, threshold int64) int64 {
-	var n int64
-	for k := range ws {
-		if ws[k].lo < j && j < ws[k].hi {
-			n += ws[k].size(threshold)
-		}
-	}
-	return n
-}
+// proofShare is what a record adds to a transaction in proof entries: its
+// leaf hash and version. The rest of an entry (a header, a few hashes,
+// what the store held of the batch before) is below a value a transaction
+// holds beside a budget of records, in memory too: an entry is at most a
+// batch of proof.MaxLeaves records' worth, about 600 KiB.
+const proofShare = int64(leafSize + binary.MaxVarintLen64)
 
 // entrySize mirrors Badger's accounting of an entry in a transaction.
 func entrySize(e *badger.Entry, threshold int64) int64 {

@@ -281,8 +281,7 @@ type proofWrite struct {
 	// base is what the store held of the same signed batch (header and
 	// signature), nil if nothing: an entry of the same versions under
 	// another header is replaced.
-	base    *heldBatch
-	baseLen int // its encoded size
+	base *heldBatch
 }
 
 // batchProofs are a batch's proofs to write, by change (same indices as
@@ -385,7 +384,7 @@ func (w *proofWrite) loadBase(txn *badger.Txn) error {
 	if err != nil || h.p.Signed != w.add.p.Signed {
 		return nil // another header, or unreadable: replaced
 	}
-	w.base, w.baseLen = h, len(v)
+	w.base = h
 	return nil
 }
 
@@ -410,17 +409,6 @@ func (w *proofWrite) entry(upTo int) (*badger.Entry, error) {
 		return nil, err
 	}
 	return badger.NewEntry(w.key, v), nil
-}
-
-// size is about what w's entry adds to a transaction, at most, given what
-// Badger counts of a value at or above threshold.
-func (w *proofWrite) size(threshold int64) int64 {
-	n := int64(w.baseLen + 2*binary.MaxVarintLen64 + leafSize + w.add.p.WireSize() + 1 +
-		len(w.add.leaves)*(leafSize+binary.MaxVarintLen64))
-	if n >= threshold {
-		return int64(len(w.key)) + 12 + 2 + 10
-	}
-	return int64(len(w.key)) + n + 2 + 10
 }
 
 // finalEntries are the entries of every proof of bp, all records written.

@@ -596,3 +596,23 @@ func TestProofsCrashInSplitBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestProofsSplitBatchInMemory: a batch of the largest signed batch and
+// more, in one message too large for one transaction, in memory, where
+// Badger counts every value in full: its proof entries fit the
+// transactions, and every record verifies.
+func TestProofsSplitBatchInMemory(t *testing.T) {
+	k := testKey(t, 1)
+	s := openMem(t)
+	rs := recs("k", 0, 20_000, 100)
+	batches := sealAll(t, k, "p", 1, rs, proof.MaxLeaves)
+	m := meta("p", 1, 20_000)
+	batch := &lsync.Batch{Changes: []lsync.PeerChange{{Meta: m, Records: rs, Proofs: proofsOf(t, batches, 0, len(rs))}}}
+	if s.fitsOneTxn(encodeBatch(batch, nil, nil)) {
+		t.Fatal("the batch fits one transaction; it must not")
+	}
+	mustApply(t, s, batch)
+	if v, u := verifyServed(t, k.Public(), m, scanProofs(t, s, m, 0), 4096); v != len(rs) || u != 0 {
+		t.Fatalf("%d verified, %d unsigned, of %d", v, u, len(rs))
+	}
+}
