@@ -367,8 +367,12 @@ func (b *Badger) loadBases(bp batchProofs) error {
 	})
 }
 
-// loadBase reads what the store holds of w's batch.
+// loadBase reads what the store holds of w's batch, unless w holds all
+// of it: nothing held could add to it.
 func (w *proofWrite) loadBase(txn *badger.Txn) error {
+	if w.add.p.Len() == w.add.p.Count {
+		return nil
+	}
 	item, err := txn.Get(w.key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
