@@ -40,19 +40,34 @@ func (b *Badger) Apply(batch *lsync.Batch) error {
 	if err := b.validate(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
+	bp, err := planProofs(batch)
+	if err != nil {
+		return fmt.Errorf("store: apply batch: %w", err)
+	}
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
-	err := b.apply(batch)
+	err = b.apply(batch, bp)
 	if err != nil {
 		b.untidy.Store(true) // maybe half written: the next boot cleans up
 	}
 	return err
 }
 
-// apply is Apply for a caller that holds mu and wmu.
-func (b *Badger) apply(batch *lsync.Batch) error {
+// apply is Apply for a caller that holds mu and wmu; bp are the batch's
+// proofs, nil if it has none.
+func (b *Badger) apply(batch *lsync.Batch, bp batchProofs) error {
 	if err := b.forget(batch); err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	var proofs []*badger.Entry
+	if bp != nil {
+		err := b.loadBases(bp)
+		if err == nil {
+			proofs, err = bp.finalEntries()
+		}
+		if err != nil {
+			return fmt.Errorf("store: apply batch: proofs: %w", err)
+		}
 	}
 	marks, err := b.relabelMarkers(batch)
 	if err != nil {
@@ -64,15 +79,15 @@ func (b *Badger) apply(batch *lsync.Batch) error {
 	}
 	recs, metas := encodeBatch(batch, marks, counts)
 	runs := batchRuns(batch)
-	if b.fitsOneTxn(recs, runs, metas) {
-		err = b.commitAtomic(recs, runs, metas)
+	if b.fitsOneTxn(recs, runs, metas, proofs) {
+		err = b.commitAtomic(recs, runs, metas, proofs)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			// Our estimate mirrors Badger's accounting, but if it ever
 			// drifts the multi-transaction path is still correct.
-			err = b.commitPrefixes(batch, recs, marks, counts)
+			err = b.commitPrefixes(batch, recs, marks, counts, bp)
 		}
 	} else {
-		err = b.commitPrefixes(batch, recs, marks, counts)
+		err = b.commitPrefixes(batch, recs, marks, counts, bp)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
@@ -262,6 +277,9 @@ func (b *Badger) forget(batch *lsync.Batch) error {
 		}
 		if err := b.deleteIndex(c.Meta.ID); err != nil {
 			return fmt.Errorf("forget peer %q: version index: %w", c.Meta.ID, err)
+		}
+		if err := b.deleteProofs(c.Meta.ID); err != nil {
+			return fmt.Errorf("forget peer %q: proofs: %w", c.Meta.ID, err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -24,7 +25,12 @@ import (
 // on, the meta is at the new generation and vouches for the node's older
 // records only through the marker. The node's counts go with its last
 // meta only.
-func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts) error {
+//
+// So do the proof entries of the records in a transaction (bp, nil if the
+// batch has none): the entry of a batch whose records straddle two
+// transactions is written with the first, holding the records written so
+// far, and again with the second, holding them all.
+func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts, bp batchProofs) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
 	// leave room for the metas that go with them.
@@ -47,17 +53,28 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
 		rb.reset(c.Meta.ID)
+		var ws []proofWrite
+		if bp != nil {
+			ws = bp[i]
+		}
+		from := 0 // the change's first record in this transaction
 		for j := range c.Records {
 			e := recs[next]
 			next++
 			// A run entry's share of a record: its index entry, and a
 			// run's key and overhead in the worst case of one record a run.
 			es := entrySize(e, threshold) + int64(runEntrySize(c.Records[j].Key)+runKeyLen(c.Meta.ID)) + 12
+			if len(ws) > 0 {
+				es += proofShare
+			}
 			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
 				// Close this transaction with the index of its records of
-				// this peer and the watermark of the last one.
+				// this peer, their proofs and the watermark of the last one.
 				if j > 0 {
 					if err := setRuns(); err != nil {
+						return err
+					}
+					if err := setProofs(txn, ws, from, j); err != nil {
 						return err
 					}
 					for _, e := range intermediateMeta(c.Meta, c.Records[j-1].Version, marks) {
@@ -77,6 +94,7 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 				txn = b.db.NewTransaction(true)
 				size, count = 0, 0
 				rb.reset(c.Meta.ID)
+				from = j
 			}
 			if err := txn.SetEntry(e); err != nil {
 				return err
@@ -86,6 +104,9 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 			count += 2
 		}
 		if err := setRuns(); err != nil {
+			return err
+		}
+		if err := setProofs(txn, ws, from, len(c.Records)); err != nil {
 			return err
 		}
 		if c.Remove {
@@ -110,6 +131,32 @@ func intermediateMeta(m lsync.PeerMeta, upTo uint64, marks map[string][]byte) []
 	m.MaxVersion = upTo
 	return metaEntries(&m, marks, nil)
 }
+
+// setProofs sets in txn the entries of the proofs ws that hold records of
+// the change from from up to upTo, the change's records in txn.
+func setProofs(txn *badger.Txn, ws []proofWrite, from, upTo int) error {
+	for k := range ws {
+		w := &ws[k]
+		if w.hi <= from || w.lo >= upTo {
+			continue
+		}
+		e, err := w.entry(upTo)
+		if err == nil && e != nil {
+			err = txn.SetEntry(e)
+		}
+		if err != nil {
+			return fmt.Errorf("proof of versions %d to %d: %w", w.add.p.First, w.add.p.Last, err)
+		}
+	}
+	return nil
+}
+
+// proofShare is what a record adds to a transaction in proof entries: its
+// leaf hash and version. The rest of an entry (a header, a few hashes,
+// what the store held of the batch before) is below a value a transaction
+// holds beside a budget of records, in memory too: an entry is at most a
+// batch of proof.MaxLeaves records' worth, about 600 KiB.
+const proofShare = int64(leafSize + binary.MaxVarintLen64)
 
 // entrySize mirrors Badger's accounting of an entry in a transaction.
 func entrySize(e *badger.Entry, threshold int64) int64 {

@@ -16,6 +16,10 @@
 //	                              count as the meta's (see Relabel below)
 //	c/<peer id>                   the generation, max version and gc version of
 //	                              the meta they go with, live keys, tombstones
+//	s/<u16 BE len(id)><id><u64 BE last><u64 BE first>
+//	                              what is held of one signed batch of the
+//	                              peer's records: its proof, their versions
+//	                              and leaf hashes (see proofs.go)
 //
 // Strings and integers are encoded with encoding/binary (uvarints,
 // length-prefixed strings); flags bit 0 marks a tombstone. The length in

@@ -7,7 +7,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// GC sweeps a chunk of the version index (see SweepIndex) and reclaims
+// GC sweeps a chunk of the version index (see SweepIndex) and of the
+// proofs (see SweepProofs), and reclaims
 // value-log space held by overwritten or deleted values above the value
 // threshold (1 KiB). Badger never does this on its own, so a node
 // whose large values change should call GC from a timer (every few minutes
@@ -22,6 +23,11 @@ func (b *Badger) GC() error {
 		return fmt.Errorf("store: gc: %w", err)
 	} else if n > 0 {
 		b.log.Debug().Int("entries", n).Msg("store: swept stale version index entries")
+	}
+	if n, err := b.sweepProofs(); err != nil {
+		return fmt.Errorf("store: gc: %w", err)
+	} else if n > 0 {
+		b.log.Debug().Int("records", n).Msg("store: cut records no longer held out of their proofs")
 	}
 	// Each call rewrites at most one file; keep going while files qualify.
 	for {

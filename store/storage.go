@@ -26,6 +26,25 @@ var _ lsync.Storage = (*Badger)(nil)
 // Records are read a chunk of index entries at a time, in key order
 // through one iterator (see readChunk), and served in version order.
 func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record) bool) (uint64, error) {
+	return b.scan(view, after, fn, nil)
+}
+
+// Badger keeps its records' proofs.
+var _ lsync.ProofScanner = (*Badger)(nil)
+
+// ScanProofs is Scan that hands each record with its proof (see
+// sync.RecordProof), read from the same transaction: the batch's tree is
+// built once per scan from the proof entry (proofs.go), when its first
+// record is served. A record is handed without one (the zero RecordProof)
+// when it came without a proof, when its proof is of another generation
+// than the view's (signed before a relabel and not signed again), or when
+// the entry does not hold it as it is.
+func (b *Badger) ScanProofs(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record, p lsync.RecordProof) bool) (uint64, error) {
+	return b.scan(view, after, nil, fn)
+}
+
+// scan is Scan, with proofs if proven is set (then fn is not).
+func (b *Badger) scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record) bool, proven func(r *lsync.Record, p lsync.RecordProof) bool) (uint64, error) {
 	if after >= view.MaxVersion {
 		return view.MaxVersion, nil
 	}
@@ -42,6 +61,11 @@ func (b *Badger) Scan(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record
 		if !ok || meta.Generation != view.Generation || meta.GCVersion != view.GCVersion || meta.MaxVersion < view.MaxVersion {
 			through = after
 			return nil
+		}
+		if proven != nil {
+			pc := newProofCursor(txn, view)
+			defer pc.close()
+			fn = func(r *lsync.Record) bool { return proven(r, pc.find(r)) }
 		}
 		sc := newScanChunk(txn, view, rl)
 		defer sc.close()

@@ -47,6 +47,9 @@ type Badger struct {
 	// sweepFrom is where the next SweepIndex resumes (after the index
 	// prefix); nil starts from the beginning. Guarded by wmu.
 	sweepFrom []byte
+	// proofSweepFrom is where the next SweepProofs resumes (a proof key
+	// after its prefix); nil starts from the beginning. Guarded by wmu.
+	proofSweepFrom []byte
 
 	// afterRun, when set (tests only), runs after each intermediate
 	// transaction of commitPrefixes; an error stops the batch there, as a

@@ -1,5 +1,7 @@
 package sync
 
+import "github.com/leviathan-gossip/leviathan/sync/proof"
+
 // PeerMeta is the durable summary of one node (the local one included):
 // who it is, where it gossips, which generation of its data we hold and up
 // to which version that data is complete.
@@ -42,6 +44,13 @@ type PeerChange struct {
 	Remove bool
 	// Heartbeat is, with Remove, the node's heartbeat when it was removed.
 	Heartbeat uint64
+	// Proofs, when set, prove Records to their origin, Meta.ID: each is
+	// the proof of the records of Records in its version range, all of
+	// them and in order, with its root (verified, or sealed by the
+	// origin), at Meta.Generation. Proofs ascend by version and their
+	// ranges do not overlap. A record in no proof's range is unsigned;
+	// nil means the whole change is.
+	Proofs []*proof.Proof
 }
 
 // Batch is what handling one message (or one group of local writes) changes.

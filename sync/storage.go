@@ -3,6 +3,8 @@ package sync
 import (
 	"errors"
 	"sort"
+
+	"github.com/leviathan-gossip/leviathan/sync/proof"
 )
 
 // Storage is where the core reads the records it has committed: the core
@@ -49,6 +51,23 @@ type Storage interface {
 	// writes, so it answers from memory. A batch counts once it is
 	// applied, which may be a moment before the core commits it.
 	Counts(id string) Counts
+}
+
+// RecordProof is where a served record stands in its origin's signed
+// batch: the tree of what the storage holds of that batch, and the
+// record's position among the records the tree holds. A sender collects
+// the positions of the records it sends of each tree and cuts their proof
+// with Tree.Subset, at whatever slice its budget allows. The zero
+// RecordProof is an unsigned record.
+type RecordProof struct {
+	Tree *proof.Tree
+	Pos  int
+}
+
+// ProofScanner is a Storage that keeps its records' proofs (a change's
+// Proofs): ScanProofs is Scan that also hands each record's proof.
+type ProofScanner interface {
+	ScanProofs(view PeerMeta, after uint64, fn func(r *Record, p RecordProof) bool) (through uint64, err error)
 }
 
 // Counts are what a storage holds of one node. Live is its keys whose
