@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"testing"
-
-	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
 // Every field a leaf binds changes its hash, and so does moving bytes
@@ -61,15 +59,5 @@ func TestInnerIsNotLeaf(t *testing.T) {
 	enc := appendLeaf(nil, testOrigin, &r, true)
 	if enc[0] != leafPrefix || leafPrefix == innerPrefix {
 		t.Fatal("leaf encoding does not start with the leaf prefix")
-	}
-}
-
-// A record of package sync converts to a Record as it is: the fields are
-// the same, in the same order.
-func TestRecordConvertsFromSync(t *testing.T) {
-	in := lsync.Record{Key: "k", Value: []byte("v"), Version: 3, Tombstone: true}
-	r := Record(in)
-	if r.Key != in.Key || !bytes.Equal(r.Value, in.Value) || r.Version != in.Version || r.Tombstone != in.Tombstone {
-		t.Fatalf("%+v from %+v", r, in)
 	}
 }
