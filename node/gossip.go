@@ -125,32 +125,96 @@ func (n *Node) stale(q queued) bool {
 	return n.clock.Now().Sub(q.at) > n.cfg.GossipVal/2
 }
 
-// dataLoop handles the data lane.
+// pushesAtOnce bounds the data messages the data loop takes from the lane
+// at once, and so the pushes it joins into one step.
+const pushesAtOnce = 64
+
+// dataLoop handles the data lane. It takes what waits there together:
+// the pushes among it are joined into one step and one batch, as each
+// store write has a cost of its own whatever it holds, and a node that
+// receives every peer's writes would otherwise spend its time on them.
+// The rest is handled in the order it came.
 func (n *Node) dataLoop() {
 	defer n.wg.Done()
+	qs := make([]queued, 0, pushesAtOnce)
 	for q := range n.dataIn {
-		pkt := q.pkt
-		n.dataBytes.Add(-int64(len(pkt.Data)))
+		qs = append(qs[:0], q)
+	gather:
+		for len(qs) < pushesAtOnce {
+			select {
+			case q, ok := <-n.dataIn:
+				if !ok {
+					break gather
+				}
+				qs = append(qs, q)
+			default:
+				break gather
+			}
+		}
+		n.handleData(qs)
+	}
+}
+
+// handleData handles data messages taken from the lane together.
+func (n *Node) handleData(qs []queued) {
+	var pushes []*lsync.Push
+	from := ""
+	rest := qs[:0]
+	for _, q := range qs {
+		n.dataBytes.Add(-int64(len(q.pkt.Data)))
+		if typ, err := wire.PeekType(q.pkt.Data); err == nil && typ == lsync.MsgPush {
+			if p := n.decodePush(q.pkt); p != nil {
+				if from == "" {
+					from = q.pkt.From
+				}
+				pushes = append(pushes, p)
+			}
+			continue
+		}
 		if n.stale(q) {
 			n.counters.dataStale.Add(1)
 			continue
 		}
-		lock := n.lockForStep
-		if typ, err := wire.PeekType(pkt.Data); err == nil && typ == lsync.MsgPush {
-			lock = n.lockForPush
-		}
-		if err := n.reserve.check(); err != nil {
-			// Peers' data would fill the reserve: taken for liveness only,
-			// its senders keep it for when space is back.
-			lock = n.lockNoData
-			if !n.lowDiskLog.Swap(true) {
-				n.log.Error().Err(err).Msg("disk nearly full: writes and peers' data refused until space is freed")
-			}
-		} else {
-			n.lowDiskLog.Store(false)
-		}
-		n.handleWith(pkt, lock)
+		rest = append(rest, q)
 	}
+	switch len(pushes) {
+	case 0:
+	case 1:
+		n.step(from, pushes[0], n.dataLock(n.lockForPush))
+	default:
+		n.step(from, lsync.MergePushes(pushes), n.dataLock(n.lockForPush))
+	}
+	for _, q := range rest {
+		n.handleWith(q.pkt, n.dataLock(n.lockForStep))
+	}
+}
+
+// decodePush decodes a push to be joined with others, counting it; nil if
+// it does not decode or is of another cluster (that one is handled alone,
+// to be answered BadCluster).
+func (n *Node) decodePush(pkt transport.Packet) *lsync.Push {
+	msg, err := wire.DecodeWith(pkt.Data, n.limits)
+	p, ok := msg.(*lsync.Push)
+	if err != nil || !ok || p.Cluster != n.cfg.Cluster {
+		n.handleWith(pkt, n.dataLock(n.lockForPush))
+		return nil
+	}
+	n.counters.in.add(lsync.MsgPush, len(pkt.Data))
+	return p
+}
+
+// dataLock is lock, unless peers' data would fill the disk's reserve:
+// then the message is taken for liveness only, and its senders keep its
+// data for when space is back.
+func (n *Node) dataLock(lock func() (held, ok bool)) func() (held, ok bool) {
+	if err := n.reserve.check(); err != nil {
+		if !n.lowDiskLog.Swap(true) {
+			n.log.Error().Err(err).Msg("disk nearly full: writes and peers' data refused until space is freed")
+		}
+		return n.lockNoData
+	}
+	n.lowDiskLog.Store(false)
+	return lock
 }
 
 // lockNoData takes n.mu alone: the step's batch is dropped.
@@ -280,12 +344,18 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 		return
 	}
 	n.counters.in.add(msg.Type(), len(pkt.Data))
+	n.step(pkt.From, msg, lock)
+}
+
+// step runs a decoded message from the address from through the engine,
+// under the locks lock takes.
+func (n *Node) step(from string, msg lsync.Message, lock func() (held, ok bool)) {
 	held, ok := lock()
 	if !ok {
 		return
 	}
 	now := n.clock.Now()
-	rd := n.eng.Step(now, pkt.From, msg)
+	rd := n.eng.Step(now, from, msg)
 	n.guard.meet(rd.Send)
 	if !held {
 		// Without n.seq no batch may go out: its data is dropped, its
@@ -302,8 +372,8 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 	}
 	n.logRejected(rd.Rejected, now)
 	if rd.BadCluster {
-		if ok, suppressed := n.badClusterLog.allow(pkt.From, now); ok {
-			n.log.Warn().Str("from", pkt.From).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
+		if ok, suppressed := n.badClusterLog.allow(from, now); ok {
+			n.log.Warn().Str("from", from).Str("type", msg.Type().String()).Uint64("suppressed", suppressed).
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}

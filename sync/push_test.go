@@ -63,3 +63,49 @@ func TestPushLeavesOutWhatDoesNotFit(t *testing.T) {
 		t.Fatalf("a reset was pushed: %+v", ds)
 	}
 }
+
+// Pushes received together and joined apply as they would one by one in
+// the best order: a push that continues another, or overlaps it, applies
+// after it whichever arrived first, and a gap stays a gap.
+func TestMergedPushesApplyInTurn(t *testing.T) {
+	rec := func(v uint64) Record { return Record{Key: "k" + string(rune('a'+v)), Value: []byte("v"), Version: v} }
+	delta := func(from, to uint64) NodeDelta {
+		d := NodeDelta{ID: "a", Generation: 1, From: from, To: to, Clean: to}
+		for v := from + 1; v <= to; v++ {
+			d.Records = append(d.Records, rec(v))
+		}
+		return d
+	}
+	tests := []struct {
+		name   string
+		deltas [][]NodeDelta // one push each, in arrival order
+		want   uint64        // a's watermark after the joined push
+	}{
+		{"in order", [][]NodeDelta{{delta(1, 2)}, {delta(2, 4)}}, 4},
+		{"reversed", [][]NodeDelta{{delta(2, 4)}, {delta(1, 2)}}, 4},
+		{"overlapping", [][]NodeDelta{{delta(3, 6)}, {delta(1, 4)}}, 6},
+		{"duplicate", [][]NodeDelta{{delta(1, 3)}, {delta(1, 3)}}, 3},
+		{"a gap", [][]NodeDelta{{delta(4, 6)}, {delta(1, 2)}}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestState(t, "a", 1)
+			write(t, a, "x", "1")
+			r := newTestState(t, "r", 1)
+			exchange(t, r, a, rand.New(rand.NewSource(1))) // r holds a up to 1
+			var ps []*Push
+			for i, ds := range tc.deltas {
+				ps = append(ps, &Push{Cluster: "test", From: "a", Hops: uint8(i + 1), Deltas: ds})
+			}
+			m := MergePushes(ps)
+			if m.Hops != uint8(len(ps)) {
+				t.Fatalf("joined push goes %d hops, want the farthest, %d", m.Hops, len(ps))
+			}
+			st := r.Handle(m, nil)
+			commitTo(r, st.Batch)
+			if v, _ := r.View("a"); v.MaxVersion != tc.want {
+				t.Fatalf("r holds a up to %d, want %d", v.MaxVersion, tc.want)
+			}
+		})
+	}
+}

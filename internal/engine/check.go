@@ -144,7 +144,11 @@ func (e *Engine) Write(now time.Time, recs []lsync.Record) (Ready, error) {
 		return Ready{}, err
 	}
 	rd := Ready{Batch: b, writes: true}
-	e.notePush(&rd, e.hopLimit(), "", now)
+	hops := e.hopLimit()
+	if e.streaming(now) {
+		hops = 1
+	}
+	e.notePush(&rd, hops, "", now)
 	e.hand(&rd)
 	return rd, nil
 }

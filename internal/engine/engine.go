@@ -170,6 +170,7 @@ type Engine struct {
 	futureGenerations uint64
 
 	// The push's token bucket (push.go) and counters.
+	own        ownRecent
 	pushTokens float64
 	pushAt     time.Time
 	// probeAt is when the pending probe is due (zero: none); probedAt

@@ -77,6 +77,9 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	if len(ds) == 0 || e.leaving {
 		return
 	}
+	if rd.pushFrom == "" {
+		e.keepOwn(ds, rd.now)
+	}
 	m, _ := e.state.MakePush(rd.pushHops, ds)
 	if m == nil {
 		e.pushStats.TooLarge++
@@ -110,12 +113,24 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	} else {
 		e.pushStats.Forwarded++
 	}
+	own := -1
+	if rd.pushFrom == "" {
+		own = slices.IndexFunc(m.Deltas, func(d lsync.NodeDelta) bool { return d.ID == e.cfg.Self.ID })
+	}
 	for _, addr := range to {
-		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: m})
+		msg := m
+		if own >= 0 {
+			var upTo uint64
+			msg, upTo = e.widen(m, own, addr)
+			e.own.note(addr, upTo)
+		}
+		rd.Send = append(rd.Send, Outgoing{To: addr, Msg: msg})
+		for i := range msg.Deltas {
+			e.pushStats.Records += uint64(len(msg.Deltas[i].Records))
+		}
 	}
 	e.armProbe(rd)
 	e.pushStats.Sent += uint64(len(to))
-	e.pushStats.Records += uint64(recs * len(to))
 }
 
 // pickLive draws up to n distinct live peers' addresses not skipped,
