@@ -443,12 +443,24 @@ type driver struct {
 	n     *Node
 	seq   bool
 	start time.Time
+	// ordered is set for a local write's Ready: its pushes go out in the
+	// order the writes were committed (see Settled).
+	ordered bool
 }
 
 func (d *driver) Lock()   { d.n.mu.Lock() }
 func (d *driver) Unlock() { d.n.mu.Unlock() }
 
+// Settled lets the next batch be made. A local write's pushes must reach
+// each peer in the order of the writes: a steady writer's push to a peer
+// starts where its last push there ended, and one overtaken by the next
+// would leave the peer a gap that every later push repeats. So, still
+// holding n.seq, it takes n.sendOrder, which Send releases: the next
+// write's sends wait for this one's.
 func (d *driver) Settled() {
+	if d.ordered {
+		d.n.sendOrder.Lock()
+	}
 	if d.seq {
 		d.n.seq.Unlock()
 	}
@@ -476,6 +488,7 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 	}
 	took := time.Since(d.start)
 	if rd.LocalWrite() {
+		d.ordered = d.seq
 		n.metrics.localWrite(took)
 	} else {
 		n.metrics.remoteBatch(b.Len(), took)
@@ -486,7 +499,13 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 }
 
 func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
-func (d *driver) Send(out []engine.Outgoing) { d.n.sendAll(out) }
+func (d *driver) Send(out []engine.Outgoing) {
+	d.n.sendAll(out)
+	if d.ordered {
+		d.ordered = false
+		d.n.sendOrder.Unlock()
+	}
+}
 
 // ProbeAt hands the probe's time to tickLoop, which runs it (probe).
 func (d *driver) ProbeAt(t time.Time) {

@@ -168,6 +168,7 @@ type Node struct {
 	// dataIn is the data lane: messages that persist or read the store,
 	// from receiveLoop to dataLoop (gossip.go).
 	dataIn    chan queued
+	sendOrder gosync.Mutex // local writes' sends, in commit order (driver.Settled)
 	dataBytes atomic.Int64 // bytes queued in dataIn
 	// probeReq hands the engine's probe times to tickLoop (gossip.go).
 	probeReq chan time.Time

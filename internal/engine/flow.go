@@ -519,8 +519,9 @@ func (e *Engine) observeFlow(msg lsync.Message, now time.Time) {
 		if d[i].ID != self.ID {
 			continue
 		}
-		if _, known := e.state.View(from); known && d[i].Generation == self.Generation {
+		if v, known := e.state.View(from); known && d[i].Generation == self.Generation {
 			e.flow.observe(from, d[i].MaxVersion, self.MaxVersion, now)
+			e.own.heard(v.Addr, d[i].MaxVersion)
 		}
 		return
 	}

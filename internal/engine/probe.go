@@ -36,6 +36,15 @@ const probesPerRound = 4
 // (it will cover this push too): probeDelay after the push, and no sooner
 // than a 1/probesPerRound of an interval after the last probe.
 func (e *Engine) armProbe(rd *Ready) {
+	if rd.pushFrom == "" && rd.pushHops == 1 {
+		// A steady writer's next pushes carry what this one missed, to
+		// every live peer in turn: its probe waits for the writes to
+		// pause. Probing meanwhile would open exchanges that carry the
+		// records in flight a second time.
+		e.probeAt = later(e.probeAt, rd.now.Add(e.cfg.Gossip/probeDelay))
+		rd.ProbeAt = e.wakeAt()
+		return
+	}
 	if !e.probeAt.IsZero() {
 		return
 	}

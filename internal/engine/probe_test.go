@@ -10,8 +10,10 @@ import (
 // A push is followed by one probe, a tenth of a round later: a summary
 // Syn listing the local node, to as many live peers as the push. Pushes
 // before it ran ride on it; one after it waits a quarter round from it.
+// (The writes are too far apart for a steady writer's: see
+// TestSteadyWriterProbesWhenItPauses.)
 func TestPushIsFollowedByOneProbe(t *testing.T) {
-	e := pushEngine(t, "a", 3, 0, "b:1", "c:1", "d:1", "e:1", "f:1")
+	e := pushEngine(t, "a", 3, 0, "b:1", "c:1", "d:1", "e:1", "f:1", "g:1", "h:1", "i:1")
 	gossip := e.cfg.Gossip
 	write := func(at time.Time, key string) Ready {
 		t.Helper()
@@ -26,7 +28,7 @@ func TestPushIsFollowedByOneProbe(t *testing.T) {
 	if want := t0.Add(gossip / probeDelay); !rd.ProbeAt.Equal(want) {
 		t.Fatalf("probe at %v, want %v", rd.ProbeAt, want)
 	}
-	if rd := write(t0.Add(time.Millisecond), "k2"); !rd.ProbeAt.IsZero() {
+	if rd := write(t0.Add(gossip/probeDelay-10*time.Millisecond), "k2"); !rd.ProbeAt.IsZero() {
 		t.Fatal("a second probe armed while one is pending")
 	}
 	if p := e.Probe(t0.Add(gossip/probeDelay - time.Millisecond)); len(p.Send) != 0 || !p.ProbeAt.Equal(t0.Add(gossip/probeDelay)) {
@@ -47,5 +49,32 @@ func TestPushIsFollowedByOneProbe(t *testing.T) {
 	rd = write(t0.Add(gossip/probeDelay+time.Millisecond), "k3")
 	if want := t0.Add(gossip/probeDelay + gossip/probesPerRound); !rd.ProbeAt.Equal(want) {
 		t.Fatalf("probe at %v, want %v (a quarter round after the last)", rd.ProbeAt, want)
+	}
+}
+
+// A steady writer's probe waits for its writes to pause: its pushes reach
+// every live peer in turn, and a probe meanwhile would open exchanges that
+// carry the records in flight again.
+func TestSteadyWriterProbesWhenItPauses(t *testing.T) {
+	e := pushEngine(t, "a", 2, 0, "b:1", "c:1", "d:1", "e:1")
+	gossip := e.cfg.Gossip
+	var last time.Time
+	for i := range 40 {
+		last = t0.Add(time.Duration(i) * 5 * time.Millisecond)
+		rd, err := e.Write(last, []lsync.Record{{Key: "k", Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Commit(&rd)
+		if p := e.Probe(last); len(p.Send) != 0 {
+			t.Fatalf("write %d: probed while writing steadily", i)
+		}
+	}
+	due := last.Add(gossip / probeDelay)
+	if p := e.Probe(due.Add(-time.Millisecond)); len(p.Send) != 0 || !p.ProbeAt.Equal(due) {
+		t.Fatalf("probe due at %v, want a tenth of a round after the last write, %v", p.ProbeAt, due)
+	}
+	if p := e.Probe(due); len(p.Send) != 2 {
+		t.Fatalf("probe after the pause sent to %d peers, want 2", len(p.Send))
 	}
 }

@@ -104,7 +104,12 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		}
 		return false
 	}
-	to := e.pickLive(e.cfg.PushFanout, skip)
+	var to []string
+	if rd.pushFrom == "" && rd.pushHops == 1 {
+		to = e.nextInTurn(e.streamFanout(), skip)
+	} else {
+		to = e.pickLive(e.cfg.PushFanout, skip)
+	}
 	if len(to) == 0 {
 		return
 	}
@@ -117,6 +122,7 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	if rd.pushFrom == "" {
 		own = slices.IndexFunc(m.Deltas, func(d lsync.NodeDelta) bool { return d.ID == e.cfg.Self.ID })
 	}
+
 	for _, addr := range to {
 		msg := m
 		if own >= 0 {

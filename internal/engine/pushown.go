@@ -6,18 +6,20 @@ import (
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
-// A node that writes steadily pushes each batch to PushFanout random
-// peers. A peer it picks has usually missed some of the batches before
-// (pushed to others), and a push that starts above the receiver's
-// watermark cannot be applied: it waits for an exchange. So the node keeps
-// its latest records (ownRecent), and what it last pushed to each peer;
-// its push to a peer carries every record since that peer's last push,
-// and the peer applies it. Each peer is picked every (peers/PushFanout)
-// batches on average, so every peer gets every write straight from its
-// writer within a few batches, once, without relays: a steady writer's
-// pushes are not passed on (streaming, below), which saves the relays'
-// duplicates. A write after a pause is passed on as before, since no
-// later batch would bring it to the peers its push missed.
+// A node that writes steadily would push each batch to PushFanout random
+// peers, and nearly every peer it picked would have missed the batches
+// before (pushed to others): the push would start above its watermark and
+// wait, as a gap, for an exchange. So the node keeps its latest records
+// (ownRecent) and, per peer, the last own version it pushed there; it
+// pushes each batch to the next few live peers in turn (every peer every
+// 1/streamEvery of a round), each push starting where that peer's last one
+// ended. Every push applies, and each peer gets each write once, straight
+// from its writer: such pushes go one hop, as relays would only add
+// duplicates, and its probe waits for the writes to pause (probe.go). A
+// peer's own digest saying it holds less than was pushed to it (a push
+// lost or dropped) moves its start back. A write after a pause is pushed
+// and passed on as any other: no later push of its writer would reach the
+// peers it missed.
 
 // ownRecent keeps this node's latest pushed records, and the last own
 // version pushed to each peer.
@@ -27,8 +29,13 @@ type ownRecent struct {
 	floor uint64
 	gc    uint64            // the horizon the records were pushed under
 	sent  map[string]uint64 // peer address -> own version last pushed to it
+	claim map[string]uint64 // peer address -> own version it last said it holds
 	last  time.Time         // the last own push
 	gap   time.Duration     // the time between the last two own pushes
+	turn  int               // where nextInTurn goes on in the live list
+	// batch and size are the records of the last own batch and their
+	// mean cost in bytes: how much each push adds per peer not sent to.
+	batch, size int
 }
 
 const (
@@ -47,6 +54,11 @@ func (e *Engine) keepOwn(ds []lsync.NodeDelta, now time.Time) {
 	for i := range ds {
 		if ds[i].ID == e.cfg.Self.ID {
 			e.own.keep(&ds[i])
+			e.own.batch, e.own.size = len(ds[i].Records), 0
+			for j := range ds[i].Records {
+				e.own.size += recordCost(&ds[i].Records[j])
+			}
+			e.own.size /= max(1, e.own.batch)
 		}
 	}
 	if !e.own.last.IsZero() {
@@ -61,6 +73,7 @@ func (e *Engine) keepOwn(ds []lsync.NodeDelta, now time.Time) {
 func (o *ownRecent) keep(d *lsync.NodeDelta) {
 	if d.GCVersion != o.gc || d.From != o.top() {
 		o.recs, o.bytes, o.floor, o.gc = o.recs[:0], 0, d.From, d.GCVersion
+		clear(o.sent) // what peers hold of the records before is not known
 	}
 	for i := range d.Records {
 		o.recs = append(o.recs, d.Records[i])
@@ -113,8 +126,37 @@ func (o *ownRecent) note(to string, v uint64) {
 	}
 }
 
-// forget drops what was pushed to a peer's address (it left or moved).
-func (o *ownRecent) forget(addr string) { delete(o.sent, addr) }
+// heard takes a peer's own word (its digest) that it holds this node's
+// records up to v: below what was pushed to it, a push was lost or
+// dropped, and the next one starts from what it holds. A claim of records
+// still on their way makes one push carry them again; a false one, at
+// most one datagram more to its maker.
+func (o *ownRecent) heard(addr string, v uint64) {
+	if o.claim == nil {
+		o.claim = make(map[string]uint64)
+	}
+	if _, ok := o.claim[addr]; ok || len(o.claim) < ownSentPeers {
+		o.claim[addr] = v
+	}
+	if sent, ok := o.sent[addr]; ok && v < sent {
+		o.sent[addr] = v
+	}
+}
+
+// start is where a push to addr starts: after what was last pushed to it;
+// if nothing was since the records kept began, after what it last said it
+// holds, if that is among them; else where they begin — the writer's
+// watermark when its writes resumed, which its earlier writes had time to
+// reach everywhere.
+func (o *ownRecent) start(addr string) uint64 {
+	if v, ok := o.sent[addr]; ok {
+		return v
+	}
+	if v, ok := o.claim[addr]; ok && v >= o.floor {
+		return v
+	}
+	return o.floor
+}
 
 // streaming reports whether this node writes so steadily that its next
 // pushes reach every live peer soon (within a quarter round, at the pace
@@ -137,11 +179,7 @@ func (e *Engine) streaming(now time.Time) bool {
 // datagram; and the own version addr has once it arrives.
 func (e *Engine) widen(m *lsync.Push, own int, addr string) (*lsync.Push, uint64) {
 	d := &m.Deltas[own]
-	from, ok := e.own.sent[addr]
-	if !ok {
-		return m, d.To
-	}
-	nd, ok := e.own.since(from, d)
+	nd, ok := e.own.since(e.own.start(addr), d)
 	if !ok {
 		return m, d.To
 	}
@@ -158,4 +196,47 @@ func (e *Engine) widen(m *lsync.Push, own int, addr string) (*lsync.Push, uint64
 		}
 	}
 	return m, d.To
+}
+
+// streamEvery is how often, in gossip intervals, a steady writer's pushes
+// reach each live peer: a fortieth of a round (25 ms at 1 s), so that each
+// push carries a few records, well within a datagram.
+const streamEvery = 40
+
+// streamFanout is how many peers a steady writer pushes each batch to:
+// enough that each live peer gets a push every 1/streamEvery of a round
+// at the pace of its last batches, at most PushFanout. A faster writer
+// pushes to fewer peers per batch, each push carrying more records, so
+// that a receiver's pushes (and their store batches) do not grow with the
+// writers' rates.
+//
+// Each push must also hold what its peer missed since its last one: with
+// bigger batches (writes joined by the group commit), more peers are
+// pushed to per batch, so that a push stays within half a datagram and no
+// peer falls behind the writer.
+func (e *Engine) streamFanout() int {
+	live := len(e.ts.live)
+	k := e.cfg.PushFanout
+	if every := e.cfg.Gossip / streamEvery; every > 0 {
+		gap := max(e.own.gap, time.Microsecond)
+		k = min(int((time.Duration(live)*gap+every-1)/every), e.cfg.PushFanout)
+	}
+	if perPush := e.cfg.PacketBudget / 2 / max(1, e.own.size); perPush > 0 {
+		k = max(k, (live*e.own.batch+perPush-1)/perPush)
+	}
+	return min(max(k, 1), live)
+}
+
+// nextInTurn returns the next n live peers not skipped, in turn: each is
+// pushed to every len(live)/n batches, none waits longer.
+func (e *Engine) nextInTurn(n int, skip func(string) bool) []string {
+	live := e.ts.live
+	var out []string
+	for tries := 0; len(out) < n && tries < len(live); tries++ {
+		e.own.turn = (e.own.turn + 1) % len(live)
+		if a := live[e.own.turn]; !skip(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
