@@ -498,7 +498,7 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 	n.log.Debug().Int("records", b.Len()).Dur("took", took).Msg("batch persisted")
 }
 
-func (d *driver) Publish(rd *engine.Ready)   { d.n.publish(rd) }
+func (d *driver) Publish(rd *engine.Ready) { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) {
 	d.n.sendAll(out)
 	if d.ordered {
