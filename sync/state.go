@@ -95,8 +95,8 @@ type peer struct {
 	// proof is the node's proof of heartbeat, as the entry that raised
 	// it carried it (zero without signing): relayed with it verbatim.
 	proof BeatProof
-	word      word // what it last said of itself (see claims.go)
-	lag       lag  // its watermark as digests claim it (see lag.go)
+	word  word // what it last said of itself (see claims.go)
+	lag   lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
