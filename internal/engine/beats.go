@@ -29,17 +29,19 @@ import (
 
 const (
 	// DefaultReanchorBeats is Signing.Reanchor when zero: a node that
-	// learns a peer's record hashes at most about this many steps to
-	// check the peer's heartbeat (about 1 ms), and a node re-signs its
-	// record once per this many beats (2.3 hours at one a second).
-	DefaultReanchorBeats = 8192
+	// learns a peer's record hashes about this many steps or fewer to
+	// check the peer's heartbeat (2 ms at most), and a node re-signs its
+	// record once per this many beats (4.5 hours at one a second). A
+	// re-signed record spreads to every node and makes quiet rounds loud
+	// while it does, which is what bounds the interval from below.
+	DefaultReanchorBeats = 16384
 	// walkBurst and walkRate bound the long walks (VerifyWalk) a node
 	// pays for: a joiner checks each peer's heartbeat once from its
 	// anchor, and a forger of far claims can make it pay at most walkRate
 	// walks a second of at most 2*ReanchorBeats hashes each (about 60 ms
 	// of CPU a second at the default).
 	walkBurst = 256
-	walkRate  = 32
+	walkRate  = 16
 )
 
 // BadBeatProof: a heartbeat above the one held whose proof is missing or

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 )
 
@@ -16,8 +17,8 @@ func TestSignedIdleCost(t *testing.T) {
 		t.Skip("100 nodes for a simulated minute")
 	}
 	const nodes = 100
-	idle := func(signed bool) (float64, map[string]float64, *Cluster) {
-		c, err := New(Config{Nodes: nodes, Seed: 5, Net: DefaultNet, Signed: signed})
+	idle := func(signed bool, reanchor uint64) (float64, map[string]float64, *Cluster) {
+		c, err := New(Config{Nodes: nodes, Seed: 5, Net: DefaultNet, Signed: signed, Reanchor: reanchor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,15 +46,27 @@ func TestSignedIdleCost(t *testing.T) {
 		noViolations(t, c)
 		return perNode(t1.BytesOut - t0.BytesOut), byType, c
 	}
-	unsigned, ub, _ := idle(false)
-	signed, sb, c := idle(true)
+	unsigned, ub, _ := idle(false, 0)
+	signed, sb, c := idle(true, 0)
 	t.Logf("idle bytes per node per second at N = %d: unsigned %.0f %v, signed %.0f %v (%.2fx)",
 		nodes, unsigned, ub, signed, sb, signed/unsigned)
 	if signed > 1.5*unsigned {
 		t.Errorf("signed idle traffic %.0f B/s per node, over 1.5 x unsigned %.0f", signed, unsigned)
 	}
+	// Re-anchoring re-signs a node's record, which then spreads: every
+	// reanchorBeats beats here (a beat a second), to measure what one
+	// costs, and from it what the default interval costs.
+	const reanchorBeats = 20
+	often, ob, _ := idle(true, reanchorBeats)
+	perReanchor := (often - signed) * reanchorBeats // bytes per node per re-anchor of each node
+	atDefault := perReanchor / engine.DefaultReanchorBeats
+	t.Logf("re-anchoring every %d beats: %.0f B/s per node %v; %.0f bytes per node per re-anchor, %.2f B/s at the default %d",
+		reanchorBeats, often, ob, perReanchor, atDefault, engine.DefaultReanchorBeats)
+	if signed+atDefault > 1.5*unsigned {
+		t.Errorf("signed idle traffic with re-anchoring %.0f B/s per node, over 1.5 x unsigned %.0f", signed+atDefault, unsigned)
+	}
 	for _, n := range c.nodes {
-		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims > 0 {
+		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs > 0 {
 			t.Fatalf("%s: %+v, want all %d records and nothing refused", n.ID, st, nodes)
 		}
 	}
