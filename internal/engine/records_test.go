@@ -17,7 +17,7 @@ type signedSet struct {
 	trust *identity.Trust
 }
 
-func newSignedSet(t *testing.T, ids ...string) *signedSet {
+func newSignedSet(t testing.TB, ids ...string) *signedSet {
 	t.Helper()
 	s := &signedSet{keys: make(map[string]*identity.Key)}
 	pins := make(map[string][]ed25519.PublicKey)
@@ -37,7 +37,7 @@ func newSignedSet(t *testing.T, ids ...string) *signedSet {
 }
 
 // engine builds a signing engine of id, its record signed at now.
-func (s *signedSet) engine(t *testing.T, id string, now time.Time, seeds ...string) *Engine {
+func (s *signedSet) engine(t testing.TB, id string, now time.Time, seeds ...string) *Engine {
 	t.Helper()
 	e := newEngineWith(t, id, func(c *Config) {
 		c.Signing = &Signing{Key: s.keys[id], Trust: identity.NewTrustCache(s.trust, 16),
@@ -54,7 +54,7 @@ func (s *signedSet) engine(t *testing.T, id string, now time.Time, seeds ...stri
 const testChainLength = 1 << 12
 
 // chain is id's heartbeat chain of generation, based at base.
-func (s *signedSet) chain(t *testing.T, id string, generation, base uint64) *identity.BeatChain {
+func (s *signedSet) chain(t testing.TB, id string, generation, base uint64) *identity.BeatChain {
 	t.Helper()
 	c, err := identity.NewBeatChain(s.keys[id], id, generation, base, testChainLength)
 	if err != nil {
