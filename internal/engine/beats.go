@@ -42,6 +42,11 @@ const (
 	// of CPU a second at the default).
 	walkBurst = 256
 	walkRate  = 16
+	// renewGrace is how many beats a node goes on proving with its old
+	// chain after it commits to a new one (at most half of what the old
+	// one has left): about 17 minutes at one beat a second, for the new
+	// record to reach every node first.
+	renewGrace = 1024
 )
 
 // BadBeatProof: a heartbeat above the one held whose proof is missing or
@@ -58,7 +63,9 @@ var ErrStaleChain = errors.New("engine: heartbeat chain not for the current gene
 
 // beats is the signed liveness state of records.
 type beats struct {
-	chain    *identity.BeatChain      // this node's, nil until the driver gives one
+	chain    *identity.BeatChain // this node's, nil until the driver gives one
+	prev     *identity.BeatChain // the chain before, still proving below prevTill
+	prevTill uint64
 	com      *identity.BeatCommitment // what this node's record commits to (chain's, re-anchored)
 	asked    bool                     // ChainDue asked for a chain not given yet
 	announce bool                     // send the record to the monitors with the next beats
@@ -103,13 +110,18 @@ func (e *Engine) chainFits(c *identity.BeatChain) bool {
 }
 
 // proveOwn is this node's proof of its heartbeat hb (zero when its chain
-// does not cover it, or is of another generation).
+// does not cover it, or is of another generation): by the chain before
+// the current one for a while after a new one (see SetBeatChain).
 func (e *Engine) proveOwn(hb uint64) lsync.BeatProof {
 	b := &e.recs.beats
 	if b.chain == nil || b.com == nil || b.com.Generation != e.state.Self().Generation {
 		return lsync.BeatProof{}
 	}
-	v, err := b.chain.Proof(hb)
+	chain := b.chain
+	if b.prev != nil && hb < b.prevTill {
+		chain = b.prev
+	}
+	v, err := chain.Proof(hb)
 	if err != nil {
 		return lsync.BeatProof{}
 	}
@@ -156,6 +168,12 @@ func (e *Engine) ChainDue() (generation, base, length uint64, ok bool) {
 // and signs its record again to commit to it (seq one above the last).
 // A chain not for the node's current generation, or not covering its
 // heartbeat, is ErrStaleChain (ChainDue asks again).
+//
+// The node goes on proving with the chain before for a while (a
+// renewal's grace, while that chain covers its heartbeats): peers verify
+// proofs of the chain they hold the record of and of the one before, so
+// proofs of the old chain verify everywhere while the new record
+// spreads, and those of the new one only once it has.
 func (e *Engine) SetBeatChain(c *identity.BeatChain, now time.Time) error {
 	if e.recs == nil {
 		return nil
@@ -165,7 +183,12 @@ func (e *Engine) SetBeatChain(c *identity.BeatChain, now time.Time) error {
 	if !e.chainFits(c) {
 		return ErrStaleChain
 	}
-	com := c.Commitment()
+	com, hb := c.Commitment(), e.state.Heartbeat()
+	b.prev = nil
+	if old := b.chain; old != nil && e.chainFits(old) {
+		oc := old.Commitment()
+		b.prev, b.prevTill = old, hb+min(renewGrace, (oc.Last()-hb)/2)
+	}
 	b.chain, b.com, b.announce = c, &com, true
 	if e.recs.own.rec == nil {
 		return nil // SignRecord will commit to it

@@ -233,8 +233,25 @@ func TestChainLifecycle(t *testing.T) {
 	}
 	_, base, _, _ = a.ChainDue()
 	seq := rec.Seq
-	if err := a.SetBeatChain(s.chain(t, "a", 1, base), t0); err != nil {
+	old := a.recs.beats.chain
+	fresh := s.chain(t, "a", 1, base)
+	if err := a.SetBeatChain(fresh, t0); err != nil {
 		t.Fatal(err)
+	}
+	// For a grace, heartbeats are proven in the old chain, which every
+	// node holds, while the record of the new one spreads; then in the
+	// new one.
+	hb := a.State().Heartbeat()
+	want, _ := old.Proof(hb)
+	if got := a.State().OwnEntry().BeatProof; got != lsync.BeatProof(want) {
+		t.Fatal("right after a new chain, the own heartbeat not proven in the old one")
+	}
+	for a.State().Heartbeat() < a.recs.beats.prevTill {
+		a.Beat(t0)
+	}
+	want, _ = fresh.Proof(a.State().Heartbeat())
+	if got := a.State().OwnEntry().BeatProof; got != lsync.BeatProof(want) || a.recs.beats.prevTill-hb > renewGrace {
+		t.Fatalf("after the grace (%d beats) the own heartbeat not proven in the new chain", a.recs.beats.prevTill-hb)
 	}
 	rec, _ = a.Record("a")
 	com, _ = identity.ParseBeatCommitment("a", 1, rec.BeatChain)

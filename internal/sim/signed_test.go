@@ -6,6 +6,7 @@ import (
 
 	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 )
 
 // TestSignedIdleCost: a cluster that signs node records forms as one that
@@ -70,4 +71,50 @@ func TestSignedIdleCost(t *testing.T) {
 			t.Fatalf("%s: %+v, want all %d records and nothing refused", n.ID, st, nodes)
 		}
 	}
+}
+
+// TestSignedChainsRenew: 30 signed nodes with 10% loss and short
+// heartbeat chains run through several re-anchorings and a new chain
+// each without suspecting a live node or refusing a genuine heartbeat;
+// then a crash is suspected by every other node within 10 s, as
+// unsigned.
+func TestSignedChainsRenew(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("30 nodes for simulated minutes")
+	}
+	const chain, reanchor = 512, 100
+	c, err := New(Config{Nodes: 30, Seed: 23, Signed: true, BeatChain: chain, Reanchor: reanchor,
+		Net: NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	const victim = 11
+	w := watchSuspicions(c, victim)
+	c.RunFor(10 * time.Minute) // 600 beats: a new chain each, re-anchored on the way
+	if w.falseSusp != 0 {
+		t.Fatalf("%d suspicions of live nodes", w.falseSusp)
+	}
+	for _, n := range c.Nodes() {
+		rec, _ := n.Engine().Record(n.ID)
+		com, err := identity.ParseBeatCommitment(n.ID, rec.Generation, rec.BeatChain)
+		if err != nil || com.Base == n.Engine().State().Heartbeat()&^(1<<32-1) {
+			t.Fatalf("%s: record commits to %+v (%v): want a renewed chain", n.ID, com, err)
+		}
+		if st := n.Engine().RecordStats(); st.BadBeatProofs+st.BadSignature+st.UnsignedClaims > 0 {
+			t.Fatalf("%s refused genuine claims: %+v", n.ID, st)
+		}
+	}
+	w.at = c.Now()
+	c.Crash(victim)
+	c.RunFor(10 * time.Second)
+	if len(w.got) != 29 {
+		t.Fatalf("%d of 29 nodes suspected the crash within 10 s", len(w.got))
+	}
+	noViolations(t, c)
 }
