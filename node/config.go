@@ -62,8 +62,10 @@ type Config struct {
 	TrustedKeys map[string][]string `toml:"trusted_keys"`
 	RevokedKeys []string            `toml:"revoked_keys"` // base64 public keys refused whatever vouches for them
 	// Signed makes every node's address, generation, alias and leave
-	// change only through its own signed node record; needs key_file and
-	// a trust mode. All nodes of a cluster sign, or none.
+	// change only through its own signed node record, and its heartbeats
+	// count only with the proofs of the chain that record commits to;
+	// needs key_file and a trust mode. All nodes of a cluster sign, or
+	// none.
 	Signed bool `toml:"signed"`
 
 	// Storage.

@@ -270,8 +270,12 @@ func (n *Node) tickLoop() {
 				continue
 			}
 			rd := n.eng.Beat(n.clock.Now())
+			gen, base, length, renew := n.eng.ChainDue()
 			n.mu.Unlock()
 			n.sendAll(rd.Send)
+			if renew {
+				n.renewChain(gen, base, length)
+			}
 		case <-check.C():
 			n.checkHealth()
 		case <-reduce.C():

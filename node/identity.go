@@ -164,13 +164,48 @@ func (id *nodeIdentity) signRecord(nodeID, addr, alias string, generation uint64
 	return nil
 }
 
+// beatChainLength is the length of the heartbeat chains a node sets up;
+// tests, which start many signed nodes, make it shorter.
+var beatChainLength uint64 = identity.DefaultBeatChainLength
+
 // signing is the engine's signing config: set with signed = true
-// (Validate has checked that key_file and a trust are set with it).
-func (n *Node) signing() *engine.Signing {
+// (Validate has checked that key_file and a trust are set with it). It
+// sets up the heartbeat chain of node id's generation, based at its first
+// heartbeat of this boot (boot<<32), before the engine exists: a tenth of
+// a second of hashing that no lock waits on.
+func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, error) {
 	if !n.cfg.Signed || n.ident == nil || n.ident.cache == nil {
-		return nil
+		return nil, nil
 	}
-	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache}
+	chain, err := identity.NewBeatChain(n.ident.key, id, generation, boot<<32, beatChainLength)
+	if err != nil {
+		return nil, fmt.Errorf("node: heartbeat chain: %w", err)
+	}
+	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache, Chain: chain}, nil
+}
+
+// renewChain builds the heartbeat chain the engine asked for (ChainDue:
+// a new generation, or the chain's end near) in a goroutine, outside
+// n.mu, and gives it to the engine. A chain the node outgrew meanwhile
+// (its generation changed again) is refused, and the engine asks again.
+func (n *Node) renewChain(generation, base, length uint64) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		start := time.Now()
+		chain, err := identity.NewBeatChain(n.ident.key, n.id, generation, base, length)
+		took := time.Since(start)
+		n.mu.Lock()
+		if err == nil && !n.closed {
+			err = n.eng.SetBeatChain(chain, n.clock.Now())
+		}
+		n.mu.Unlock()
+		if err != nil {
+			n.log.Warn().Err(err).Uint64("generation", generation).Uint64("base", base).Msg("heartbeat chain not taken; asked again at the next beat")
+			return
+		}
+		n.log.Info().Uint64("generation", generation).Uint64("base", base).Dur("took", took).Msg("new heartbeat chain, node record signed again")
+	}()
 }
 
 // logRejected logs the node records and claims the engine refused (the
@@ -185,7 +220,7 @@ func (n *Node) logRejected(rs []engine.Rejected, now time.Time) {
 		if r.Err != nil {
 			ev = ev.Err(r.Err)
 		}
-		ev.Msg("node record or claim refused: not signed by its node (logged at most once a minute per sender)")
+		ev.Msg("node record or claim refused: not signed or proven by its node (logged at most once a minute per sender)")
 	}
 }
 

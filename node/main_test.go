@@ -7,4 +7,10 @@ import (
 )
 
 // Every test must leave no goroutine behind: Close stops them all.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// Signed nodes set up short heartbeat chains (as many beats as a test
+// runs, at the fast configs' 20 ms), so that each starts in
+// milliseconds, under -race too.
+func TestMain(m *testing.M) {
+	beatChainLength = 1 << 14
+	goleak.VerifyTestMain(m)
+}

@@ -312,6 +312,10 @@ func (n *Node) load(rng *rand.Rand) error {
 		storage = disk
 	}
 	n.disk = disk
+	signing, err := n.signing(id, self.Generation, self.Boot)
+	if err != nil {
+		return err
+	}
 	n.eng, err = engine.New(engine.Config{
 		Cluster:       n.cfg.Cluster,
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
@@ -339,7 +343,7 @@ func (n *Node) load(rng *rand.Rand) error {
 		// A peer's new generation (which drops its data) is believed only
 		// from the peer itself, in this many messages.
 		GenerationEvidence: generationEvidence,
-		Signing:            n.signing(),
+		Signing:            signing,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

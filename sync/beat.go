@@ -31,7 +31,7 @@ func (s *State) handleBeat(m *Beat) Step {
 		return st
 	}
 	e := DigestEntry{ID: m.From, Alias: p.meta.Alias, Addr: p.meta.Addr, Generation: m.Generation,
-		Heartbeat: m.Heartbeat, MaxVersion: p.meta.MaxVersion, GCVersion: p.meta.GCVersion}
+		Heartbeat: m.Heartbeat, MaxVersion: p.meta.MaxVersion, GCVersion: p.meta.GCVersion, BeatProof: m.Proof}
 	if e.Alias == e.ID {
 		e.Alias = ""
 	}

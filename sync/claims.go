@@ -39,6 +39,14 @@ const (
 	// a claim further above the node's own heartbeat was taken by no node
 	// that heard the node within the last ten minutes.
 	selfClimbCap = 60_000
+	// signedClimbCap replaces selfClimbCap when peers take heartbeats
+	// only with their proofs (SetBeatProver). A heartbeat of this node
+	// above its own is then one no peer took, so climbing above it buys
+	// nothing, and every beat climbed would use up one of the heartbeat
+	// chain's values: at selfClimbCap a stream of forged claims would
+	// burn a chain of 2^20 in hours. One beat still lets a refutation of
+	// a vote at the node's own heartbeat go above it.
+	signedClimbCap = 1
 )
 
 // word is what a node has said of itself, as far as this node heard it.
@@ -142,7 +150,7 @@ func (s *State) takeOwnWord(p *peer, e *DigestEntry, obs *Observed) {
 		// What is held came from a relay, above what the node says of
 		// itself: a forgery. Its word replaces it.
 		s.stats.Overruled++
-		p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
+		p.heartbeat, p.leaving, p.proof = e.Heartbeat, e.Leaving, e.BeatProof
 		obs.Overruled = append(obs.Overruled, e.ID)
 		if !e.Leaving {
 			obs.Heartbeats = append(obs.Heartbeats, e.ID)
@@ -183,10 +191,15 @@ func (s *State) climbAbove(h uint64) {
 	if h < hb {
 		return
 	}
+	limit := uint64(selfClimbCap)
+	if s.signedBeats {
+		limit = signedClimbCap
+	}
 	if s.now > s.climbAt {
-		s.climbBudget = min(selfClimbCap, s.climbBudget+(s.now-s.climbAt)/claimBeatMs)
+		s.climbBudget = min(limit, s.climbBudget+(s.now-s.climbAt)/claimBeatMs)
 		s.climbAt = s.now
 	}
+	s.climbBudget = min(s.climbBudget, limit)
 	need := h + 1 - hb
 	if need > s.climbBudget {
 		s.stats.ClaimsBeyondReach++

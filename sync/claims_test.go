@@ -209,3 +209,76 @@ func TestUnknownIDsAdmitted(t *testing.T) {
 		t.Fatalf("refused %d, want 41", capped.Stats().PeersRefused)
 	}
 }
+
+// TestSignedClaimsAboutSelf: with signed heartbeats, a claim of a
+// heartbeat above this node's own is answered with its own word but not
+// climbed above (no peer took it, and each beat climbed spends a chain
+// value); a leave or another address at its own heartbeat still moves it
+// one beat above. Over a minute of claims the heartbeat stays put.
+func TestSignedClaimsAboutSelf(t *testing.T) {
+	own := uint64(1)
+	tests := []struct {
+		name   string
+		e      DigestEntry
+		wantHB uint64
+	}{
+		{"a heartbeat above", DigestEntry{ID: "me", Addr: "me:1", Generation: 1, Heartbeat: own + 100}, own},
+		{"one above", DigestEntry{ID: "me", Addr: "me:1", Generation: 1, Heartbeat: own + 1}, own},
+		{"a leave", DigestEntry{ID: "me", Addr: "me:1", Generation: 1, Heartbeat: own, Leaving: true}, own + 1},
+		{"another address", DigestEntry{ID: "me", Addr: "evil:1", Generation: 1, Heartbeat: own}, own + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := claimsState(t)
+			s.SetBeatProver(func(uint64) BeatProof { return BeatProof{1} })
+			st := relay(s, tt.e)
+			if !st.Contradicted {
+				t.Fatal("the claim was not reported for an answer")
+			}
+			if got := s.Heartbeat(); got != tt.wantHB {
+				t.Fatalf("heartbeat %d, want %d", got, tt.wantHB)
+			}
+		})
+	}
+	s := claimsState(t)
+	s.SetBeatProver(func(uint64) BeatProof { return BeatProof{1} })
+	for i := uint64(0); i < 600; i++ {
+		s.SetTime(claimsT0 + 100*i)
+		relay(s, DigestEntry{ID: "me", Addr: "me:1", Generation: 1, Heartbeat: s.Heartbeat() + 1000})
+	}
+	if s.Heartbeat() != own {
+		t.Fatalf("heartbeat climbed to %d under a minute of claims above it", s.Heartbeat())
+	}
+}
+
+// TestBeatProofRelayed: the proof that came with a heartbeat is kept with
+// it and relayed verbatim in this node's digests; the local node's entry
+// carries the prover's proof of its own heartbeat; a node reborn with a
+// new generation drops the old proof with the old heartbeat.
+func TestBeatProofRelayed(t *testing.T) {
+	s := claimsState(t)
+	s.SetBeatProver(func(hb uint64) BeatProof { return BeatProof{0: byte(hb), 15: 0xee} })
+	proof := BeatProof{7, 7, 7}
+	relay(s, DigestEntry{ID: "p", Addr: "p:1", Generation: 1, Heartbeat: claimsHB + 3, BeatProof: proof})
+	if _, hb, got, _ := s.HeldBeat("p"); hb != claimsHB+3 || got != proof {
+		t.Fatalf("held %d with proof %x, want %d with %x", hb, got, claimsHB+3, proof)
+	}
+	// A claim no higher leaves the proof of the heartbeat held.
+	relay(s, DigestEntry{ID: "p", Addr: "p:1", Generation: 1, Heartbeat: claimsHB + 1, BeatProof: BeatProof{9}})
+	syn := s.MakeSyn(rand.New(rand.NewSource(3)))
+	var sawSelf, sawP bool
+	for _, e := range syn.Digest {
+		switch e.ID {
+		case "me":
+			sawSelf = e.BeatProof == BeatProof{0: byte(s.Heartbeat()), 15: 0xee}
+		case "p":
+			sawP = e.Heartbeat == claimsHB+3 && e.BeatProof == proof
+		}
+	}
+	if !sawSelf || !sawP {
+		t.Fatalf("digest %+v: own proof %v, p's relayed verbatim %v", syn.Digest, sawSelf, sawP)
+	}
+	if own := s.OwnEntry(); own.BeatProof.IsZero() {
+		t.Fatal("own entry without its proof")
+	}
+}

@@ -20,9 +20,20 @@ func (p *peer) entry() DigestEntry {
 		GCVersion:  p.meta.GCVersion,
 		Leaving:    p.leaving,
 		RecordSeq:  p.recordSeq,
+		BeatProof:  p.proof,
 	}
 	if e.Alias == e.ID {
 		e.Alias = ""
+	}
+	return e
+}
+
+// entryOf is p's digest entry, with the local node's proof of its own
+// heartbeat when p is the local node.
+func (s *State) entryOf(p *peer) DigestEntry {
+	e := p.entry()
+	if p == s.self && s.prove != nil {
+		e.BeatProof = s.prove(e.Heartbeat)
 	}
 	return e
 }
@@ -163,7 +174,7 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 	budget := s.cfg.PacketBudget - synHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	others := s.synOrder()
 	d := make([]DigestEntry, 0, min(len(others), synEntriesHint))
-	self := s.self.entry()
+	self := s.entryOf(s.self)
 	d = append(d, self)
 	budget -= entrySize(&self)
 	// Half of what is left goes to the nodes whose data changed most
@@ -182,7 +193,7 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 			continue // old news: listed only in the random slice
 		}
 		s.quiet = false
-		e := p.entry()
+		e := s.entryOf(p)
 		if sz := entrySize(&e); sz <= recentBudget {
 			d = append(d, e)
 			budget -= sz
@@ -206,7 +217,7 @@ func (s *State) MakeSyn(rng *rand.Rand) *Syn {
 		if p == s.self || p.synMark == s.synSeq {
 			continue
 		}
-		e := p.entry()
+		e := s.entryOf(p)
 		if sz := entrySize(&e); sz <= budget {
 			d = append(d, e)
 			budget -= sz
@@ -316,7 +327,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			if p = s.newGhost(PeerMeta{ID: e.ID, Alias: aliasOf(e), Addr: e.Addr, Generation: e.Generation}); p == nil {
 				continue
 			}
-			p.heartbeat, p.leaving = e.Heartbeat, e.Leaving
+			p.heartbeat, p.leaving, p.proof = e.Heartbeat, e.Leaving, e.BeatProof
 			p.anchor(e.Heartbeat, s.now, s.ownEntry(from, e))
 			obs.New = append(obs.New, e.ID)
 			if !e.Leaving {
@@ -357,7 +368,7 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 			// block (1<<32 for a fresh directory), below the old one's:
 			// start over, or it stays suspended until it climbs past the
 			// old incarnation's uptime.
-			p.reborn, p.heartbeat, p.directHB = e.Generation, 0, 0
+			p.reborn, p.heartbeat, p.directHB, p.proof = e.Generation, 0, 0, BeatProof{}
 			p.anchor(e.Heartbeat, s.now, true) // proven: the node's own word
 			obs.Reborn = append(obs.Reborn, e.ID)
 			s.takeHeartbeat(p, e, obs)
@@ -403,7 +414,7 @@ func (s *State) takeHeartbeat(p *peer, e *DigestEntry, obs *Observed) bool {
 
 // raiseHeartbeat takes a heartbeat above the one held.
 func (s *State) raiseHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
-	p.heartbeat = e.Heartbeat
+	p.heartbeat, p.proof = e.Heartbeat, e.BeatProof
 	if e.Leaving {
 		if !p.leaving {
 			obs.Left = append(obs.Left, e.ID)
@@ -459,7 +470,7 @@ func aliasOf(e *DigestEntry) string {
 // those where the responder has news for the initiator — a newer heartbeat,
 // or a node the initiator's complete digest did not list.
 func (s *State) replyDigest(in map[string]*DigestEntry, complete bool, budget int, rng *rand.Rand) ([]DigestEntry, int) {
-	self := s.self.entry()
+	self := s.entryOf(s.self)
 	out := []DigestEntry{self}
 	budget -= entrySize(&self)
 	var wants, news []DigestEntry
@@ -468,7 +479,7 @@ func (s *State) replyDigest(in map[string]*DigestEntry, complete bool, budget in
 			continue
 		}
 		theirs, known := in[p.meta.ID]
-		e := p.entry()
+		e := s.entryOf(p)
 		switch {
 		case !known:
 			if complete {

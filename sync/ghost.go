@@ -51,7 +51,7 @@ func (s *State) newGhost(meta PeerMeta) *peer {
 func (s *State) observeGhost(p *peer, e *DigestEntry, pb *pending, obs *Observed) {
 	if e.Generation > p.meta.Generation {
 		// Nothing is held for it, so nothing is at stake: no evidence needed.
-		p.meta.Generation, p.heartbeat = e.Generation, 0
+		p.meta.Generation, p.heartbeat, p.proof = e.Generation, 0, BeatProof{}
 	}
 	if e.Generation < p.meta.Generation {
 		return

@@ -39,7 +39,7 @@ func (s *State) vouch(from string, i int, e *DigestEntry, p *peer, pb *pending, 
 }
 
 // OwnEntry is the local node's digest entry: what it says of itself.
-func (s *State) OwnEntry() DigestEntry { return s.self.entry() }
+func (s *State) OwnEntry() DigestEntry { return s.entryOf(s.self) }
 
 // MemberList lists the local node and then the peers rank admits (never a
 // leaving node or one without an address; ghosts only if rank admits them:
@@ -50,7 +50,7 @@ func (s *State) OwnEntry() DigestEntry { return s.self.entry() }
 // too large for one message. up counts the leading entries ranked Alive,
 // the local node included.
 func (s *State) MemberList(rank func(id string) Rank, budget, max int, rng *rand.Rand) (list []DigestEntry, up int) {
-	self := s.self.entry()
+	self := s.entryOf(s.self)
 	list = []DigestEntry{self}
 	budget -= entrySize(&self)
 	peers := s.sortedPeers()
@@ -60,7 +60,7 @@ func (s *State) MemberList(rank func(id string) Rank, budget, max int, rng *rand
 	// in at once, those Listed wait for the second.
 	var listed []*peer
 	add := func(p *peer) {
-		e := p.entry()
+		e := s.entryOf(p)
 		if sz := entrySize(&e); sz <= budget {
 			list = append(list, e)
 			budget -= sz

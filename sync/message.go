@@ -53,7 +53,20 @@ type DigestEntry struct {
 	// an older one asks the sender for it, one holding a newer one sends
 	// it (see Members.Records).
 	RecordSeq uint64
+	// BeatProof proves Heartbeat in a cluster that signs node records:
+	// the value of the node's heartbeat chain for it, relayed verbatim
+	// as the node revealed it (zero: none).
+	BeatProof BeatProof
 }
+
+// BeatProof is the value of a node's heartbeat chain that proves one of
+// its heartbeats (identity.BeatValue): anyone holding the node's signed
+// record checks it with a few hashes, and no one but the node can make
+// one above the highest it revealed. The zero value is no proof.
+type BeatProof [16]byte
+
+// IsZero reports whether p is no proof.
+func (p *BeatProof) IsZero() bool { return *p == BeatProof{} }
 
 // NodeDelta carries records of one node that cover the version range
 // (From, To]: every record the sender holds in that range is included, in
@@ -192,6 +205,8 @@ type Beat struct {
 	Generation uint64
 	Heartbeat  uint64
 	Release    bool
+	// Proof proves Heartbeat when the cluster signs node records.
+	Proof BeatProof
 }
 
 // Vote says that By, a monitor of node ID, has heard nothing from it
@@ -204,6 +219,10 @@ type Vote struct {
 	Generation uint64
 	Heartbeat  uint64
 	By         string
+	// Proof is ID's proof of Heartbeat, when the voter holds it and the
+	// cluster signs node records: a vote can then claim no heartbeat ID
+	// never reached.
+	Proof BeatProof
 }
 
 // Suspect carries monitors' votes: a lone vote goes straight to the peer's

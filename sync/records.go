@@ -22,3 +22,24 @@ func (s *State) SetRecordSeq(id string, seq uint64) {
 		p.recordSeq = seq
 	}
 }
+
+// SetBeatProver makes the local node's digest entries carry the proof of
+// its heartbeat that prove gives (zero when it has none), and tells the
+// core that peers take heartbeats only with their proofs: a claim about
+// this node above its own heartbeat was then taken by no peer, so the
+// node answers it with its own word but does not climb above it (see
+// climbAbove).
+func (s *State) SetBeatProver(prove func(hb uint64) BeatProof) {
+	s.prove, s.signedBeats = prove, prove != nil
+}
+
+// HeldBeat returns the heartbeat held for node id, in the generation
+// held, and the proof it came with (zero if none). ok is false for a node
+// not known, the local one included.
+func (s *State) HeldBeat(id string) (gen, hb uint64, proof BeatProof, ok bool) {
+	p := s.peers[id]
+	if p == nil || p == s.self {
+		return 0, 0, BeatProof{}, false
+	}
+	return p.meta.Generation, p.heartbeat, p.proof, true
+}

@@ -60,7 +60,10 @@ func sizeArr(n int) int {
 func entrySize(e *DigestEntry) int {
 	n := sizeArr(8) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
 		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion) + sizeUint(e.GCVersion) + 1
-	if e.RecordSeq != 0 {
+	switch {
+	case !e.BeatProof.IsZero():
+		n += sizeUint(e.RecordSeq) + 2 + len(e.BeatProof) // the ninth and tenth fields
+	case e.RecordSeq != 0:
 		n += sizeUint(e.RecordSeq) // a ninth field, written only when set
 	}
 	return n

@@ -92,8 +92,11 @@ type peer struct {
 	ghost    bool // known only from digests so far (see ghost.go)
 	// recordSeq is the seq of the node's signed record held (records.go).
 	recordSeq uint64
-	word      word // what it last said of itself (see claims.go)
-	lag       lag  // its watermark as digests claim it (see lag.go)
+	// proof is the node's proof of heartbeat, as the entry that raised
+	// it carried it (zero without signing): relayed with it verbatim.
+	proof BeatProof
+	word  word // what it last said of itself (see claims.go)
+	lag   lag  // its watermark as digests claim it (see lag.go)
 	// A node holds a peer for every member, so what only some peers need
 	// is kept elsewhere: the ghost list holds when each ghost appeared,
 	// the recent list when each node's data last changed, the State the
@@ -169,6 +172,11 @@ type State struct {
 	climbAt     uint64
 	quiet       bool // the last Syn listed no recent news
 	loud        bool // SetLoud
+	// prove gives the local node's proof of a heartbeat of its own
+	// (records.go; nil without signing), and signedBeats says that peers
+	// take heartbeats only with their proofs (SetBeatProver).
+	prove       func(hb uint64) BeatProof
+	signedBeats bool
 }
 
 // Stats count what the core rejected; the node exports them.

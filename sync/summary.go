@@ -40,14 +40,14 @@ func (s *State) SummarySyn() *Syn {
 // takes it as an ordinary Syn, so that a node that missed the push finds
 // the pushed node listed, and asks for its records in the SynAck.
 func (s *State) ProbeSyn(budget int) *Syn {
-	self := s.self.entry()
+	self := s.entryOf(s.self)
 	d := []DigestEntry{self}
 	budget -= entrySize(&self)
 	for _, r := range s.recent {
 		if s.cfg.RecentMs > 0 && r.touched+s.cfg.RecentMs < s.now {
 			continue
 		}
-		e := r.p.entry()
+		e := s.entryOf(r.p)
 		if sz := entrySize(&e); sz <= budget {
 			d = append(d, e)
 			budget -= sz

@@ -34,6 +34,9 @@ func TestSizesMatchEncoding(t *testing.T) {
 		if rng.Intn(2) == 0 {
 			e.RecordSeq = nums[rng.Intn(len(nums))]
 		}
+		if rng.Intn(2) == 0 {
+			e.BeatProof[rng.Intn(len(e.BeatProof))] = byte(1 + rng.Intn(255))
+		}
 		one, err := wire.Encode(&lsync.Ack{Deltas: []lsync.NodeDelta{{ID: "x", Records: []lsync.Record{r}}}})
 		if err != nil {
 			t.Fatal(err)

@@ -235,6 +235,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.ts.dirty = true
 	e.seeds = append([]string(nil), cfg.Seeds...)
+	e.initBeats()
 	return e, nil
 }
 

@@ -12,13 +12,13 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newEngine(t *testing.T, id string, seeds ...string) *Engine {
+func newEngine(t testing.TB, id string, seeds ...string) *Engine {
 	t.Helper()
 	return newEngineWith(t, id, nil, seeds...)
 }
 
 // newEngineWith is newEngine with its config changed by tweak first.
-func newEngineWith(t *testing.T, id string, tweak func(*Config), seeds ...string) *Engine {
+func newEngineWith(t testing.TB, id string, tweak func(*Config), seeds ...string) *Engine {
 	t.Helper()
 	h := health.DefaultConfig()
 	cfg := Config{

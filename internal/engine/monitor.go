@@ -22,7 +22,9 @@ func (c core) Peer(id string) (health.PeerView, bool) {
 
 func (c core) Member(id string) bool { return c.e.state.Member(id) }
 
-func (c core) PlausibleBeat(id string, hb uint64) bool { return c.e.state.PlausibleBeat(id, hb) }
+func (c core) PlausibleBeat(id string, hb uint64) bool {
+	return c.e.state.PlausibleBeat(id, hb) && c.e.provenUpTo(id, hb)
+}
 
 func (c core) Generation() uint64 { return c.e.state.Self().Generation }
 
@@ -41,11 +43,16 @@ func (e *Engine) route(rd *Ready, msgs []health.Message) {
 		var msg lsync.Message
 		switch m.Kind {
 		case health.Suspect:
-			msg = &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: syncVotes(m.Votes)}
+			msg = &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: e.syncVotes(m.Votes)}
 		case health.Beat, health.Release:
 			self := e.state.Self()
-			msg = &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation,
+			beat := &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation,
 				Heartbeat: m.Heartbeat, Release: m.Kind == health.Release}
+			if e.recs != nil && !beat.Release {
+				beat.Proof = e.proveOwn(beat.Heartbeat)
+				e.announceRecord(rd, m.To)
+			}
+			msg = beat
 		default:
 			continue
 		}
@@ -55,10 +62,12 @@ func (e *Engine) route(rd *Ready, msgs []health.Message) {
 	}
 }
 
-func syncVotes(vs []health.Vote) []lsync.Vote {
+// syncVotes are votes to send, each with the proof of its heartbeat this
+// node holds (signing only).
+func (e *Engine) syncVotes(vs []health.Vote) []lsync.Vote {
 	out := make([]lsync.Vote, len(vs))
 	for i, v := range vs {
-		out[i] = lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: v.By}
+		out[i] = lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: v.By, Proof: e.voteProof(v.ID, v.Heartbeat)}
 	}
 	return out
 }
@@ -92,6 +101,10 @@ func (e *Engine) Beat(now time.Time) Ready {
 	}
 	e.route(&rd, e.mon.RefuteDue(now))
 	hb := e.state.Beat()
+	if e.recs != nil {
+		e.recs.now = later(e.recs.now, now)
+		e.reanchorDue(hb)
+	}
 	e.hello(&rd)
 	if e.cfg.Monitors <= 0 {
 		return rd
@@ -112,8 +125,12 @@ func (e *Engine) noteDirect(obs *lsync.Observed, from, sender string, now time.T
 }
 
 // stepSuspect takes the votes of a Suspect message.
-func (e *Engine) stepSuspect(m *lsync.Suspect, rd *Ready, now time.Time) {
-	if m.Cluster != e.cfg.Cluster || e.cfg.Monitors <= 0 {
+func (e *Engine) stepSuspect(m *lsync.Suspect, from string, rd *Ready, now time.Time) {
+	if m.Cluster != e.cfg.Cluster {
+		return
+	}
+	e.gateVotes(m, from, now, rd)
+	if e.cfg.Monitors <= 0 {
 		return
 	}
 	e.route(rd, e.mon.TakeVotes(healthVotes(m.Votes), now))
@@ -129,7 +146,7 @@ func (e *Engine) suspectMsg(n int) *lsync.Suspect {
 	if votes == nil {
 		return nil
 	}
-	return &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: syncVotes(votes)}
+	return &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: e.syncVotes(votes)}
 }
 
 // ImplausibleVotes counts the votes dropped for a heartbeat beyond what

@@ -30,6 +30,14 @@ type Signing struct {
 	Key         *identity.Key
 	Certificate []byte // this node's, in CA mode; nil with pinned keys
 	Trust       identity.Checker
+	// Chain proves this node's heartbeats (beats.go): the driver builds
+	// it for the node's generation, based at its first heartbeat
+	// (Boot<<32), before New, as setting one up takes a while. Nil, or
+	// not for the node, and the engine asks for one (ChainDue).
+	Chain *identity.BeatChain
+	// Reanchor is how many beats apart the node re-anchors its chain
+	// (0: DefaultReanchorBeats).
+	Reanchor uint64
 }
 
 // MaxRecordAhead is how far a node record's seq (its owner's clock in
@@ -70,7 +78,7 @@ type RecordStats struct {
 	Accepted uint64 // records taken: new or newer, verified
 	Refused  uint64 // verified, but no room (max_peers records held)
 	// By reason, as in Rejected.
-	BadSignature, UntrustedKey, Ahead, UnsignedClaims uint64
+	BadSignature, UntrustedKey, Ahead, UnsignedClaims, BadBeatProofs uint64
 	// Unbacked counts entries left out as no record held bears them out
 	// yet (a record on its way, or a claim of no record at all).
 	Unbacked uint64
@@ -79,6 +87,7 @@ type RecordStats struct {
 type heldRecord struct {
 	rec *identity.NodeRecord
 	raw []byte
+	com *identity.BeatCommitment // rec's heartbeat chain, nil for none
 }
 
 // records is the engine's store of node records (nil without signing).
@@ -89,6 +98,7 @@ type records struct {
 	limit int
 	now   time.Time // the latest input's time
 	stats RecordStats
+	beats beats // signed liveness (beats.go)
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -102,7 +112,7 @@ func newRecords(s *Signing, maxPeers int) *records {
 	if limit <= 0 {
 		limit = uncappedRecords
 	}
-	return &records{sign: *s, held: make(map[string]heldRecord), limit: limit}
+	return &records{sign: *s, held: make(map[string]heldRecord), limit: limit, beats: newBeats(s, limit)}
 }
 
 // SignRecord signs the local node's record afresh from its current
@@ -129,7 +139,7 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	self := e.state.Self()
 	rec, err := identity.SignNodeRecord(e.recs.sign.Key, identity.NodeRecord{
 		ID: self.ID, Addr: self.Addr, Alias: self.Alias, Generation: self.Generation, Seq: seq,
-		Leaving: e.leaving, Certificate: e.recs.sign.Certificate,
+		Leaving: e.leaving, BeatChain: e.ownCommitment(), Certificate: e.recs.sign.Certificate,
 	})
 	if err != nil {
 		return nil, err
@@ -308,7 +318,7 @@ func (e *Engine) takeRecords(raws [][]byte, from string, now time.Time, rd *Read
 			r.stats.Refused++
 			continue
 		}
-		r.held[rec.ID] = heldRecord{rec: rec, raw: raw}
+		r.held[rec.ID] = heldRecord{rec: rec, raw: raw, com: parseCommitment(rec)}
 		r.stats.Accepted++
 		e.state.SetRecordSeq(rec.ID, rec.Seq)
 	}
@@ -344,6 +354,8 @@ func (e *Engine) reject(rd *Ready, from, id string, reason RejectReason, err err
 		st.Ahead++
 	case UnsignedClaim:
 		st.UnsignedClaims++
+	case BadBeatProof:
+		st.BadBeatProofs++
 	}
 	rd.Rejected = append(rd.Rejected, Rejected{From: from, ID: id, Reason: reason, Err: err})
 }
@@ -366,6 +378,9 @@ func (e *Engine) gate(m lsync.Message, from string, c *carrier, now time.Time, r
 	case *lsync.Beat:
 		if !e.beatBacked(v) {
 			e.recs.stats.Unbacked++
+			return nil
+		}
+		if !e.proveBeat(v, c, from, now, rd) {
 			return nil
 		}
 	}
@@ -427,6 +442,9 @@ func (e *Engine) gateEntries(d []lsync.DigestEntry, up int, from string, c *carr
 			} else {
 				r.stats.Unbacked++
 			}
+			continue
+		}
+		if !e.proveEntry(&en, h, from, now, rd) {
 			continue
 		}
 		en.Addr, en.Alias = h.rec.Addr, h.rec.Alias

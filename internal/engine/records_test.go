@@ -17,7 +17,7 @@ type signedSet struct {
 	trust *identity.Trust
 }
 
-func newSignedSet(t *testing.T, ids ...string) *signedSet {
+func newSignedSet(t testing.TB, ids ...string) *signedSet {
 	t.Helper()
 	s := &signedSet{keys: make(map[string]*identity.Key)}
 	pins := make(map[string][]ed25519.PublicKey)
@@ -37,15 +37,30 @@ func newSignedSet(t *testing.T, ids ...string) *signedSet {
 }
 
 // engine builds a signing engine of id, its record signed at now.
-func (s *signedSet) engine(t *testing.T, id string, now time.Time, seeds ...string) *Engine {
+func (s *signedSet) engine(t testing.TB, id string, now time.Time, seeds ...string) *Engine {
 	t.Helper()
 	e := newEngineWith(t, id, func(c *Config) {
-		c.Signing = &Signing{Key: s.keys[id], Trust: identity.NewTrustCache(s.trust, 16)}
+		c.Signing = &Signing{Key: s.keys[id], Trust: identity.NewTrustCache(s.trust, 16),
+			Chain: s.chain(t, id, c.Self.Generation, c.Boot<<32)}
 	}, seeds...)
 	if _, err := e.SignRecord(now); err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// testChainLength is the length of the test engines' heartbeat chains:
+// short, so that each costs little to set up.
+const testChainLength = 1 << 12
+
+// chain is id's heartbeat chain of generation, based at base.
+func (s *signedSet) chain(t testing.TB, id string, generation, base uint64) *identity.BeatChain {
+	t.Helper()
+	c, err := identity.NewBeatChain(s.keys[id], id, generation, base, testChainLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // record signs a record of id with key (id's own unless given).
@@ -119,11 +134,11 @@ func TestForgedClaimsRefused(t *testing.T) {
 		{"new address in a digest", func(t *testing.T, rec *identity.NodeRecord, e lsync.DigestEntry) []lsync.Message {
 			e.Addr, e.Heartbeat = "m:1", e.Heartbeat+1
 			return []lsync.Message{&lsync.Syn{Cluster: "test", From: "m", Digest: []lsync.DigestEntry{e}}}
-		}, ""},
+		}, BadBeatProof},
 		{"new alias in a member list", func(t *testing.T, rec *identity.NodeRecord, e lsync.DigestEntry) []lsync.Message {
 			e.Alias, e.Heartbeat = "evil", e.Heartbeat+1
 			return []lsync.Message{&lsync.Members{Cluster: "test", From: "m", Members: []lsync.DigestEntry{e}, Up: 1}}
-		}, ""},
+		}, BadBeatProof},
 		{"new generation, from p's own address", func(t *testing.T, rec *identity.NodeRecord, e lsync.DigestEntry) []lsync.Message {
 			var out []lsync.Message
 			for i := range uint64(3) {
@@ -252,13 +267,23 @@ func TestOwnWordTaken(t *testing.T) {
 		// p comes back wiped, at another address: its record says so, and
 		// b relays it; a takes the new generation from p itself.
 		later := t0.Add(time.Minute)
-		raw := s.record(t, identity.NodeRecord{ID: "p", Addr: "p:2", Alias: "p", Generation: 2, Seq: uint64(later.UnixMilli())}, nil)
+		chain := s.chain(t, "p", 2, 1<<32)
+		com := chain.Commitment()
+		commitment, err := com.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := s.record(t, identity.NodeRecord{ID: "p", Addr: "p:2", Alias: "p", Generation: 2, Seq: uint64(later.UnixMilli()), BeatChain: commitment}, nil)
 		rd := deliver(t, a, later, "b:1", &lsync.Members{Cluster: "test", From: "b", Records: [][]byte{raw}})
 		if len(rd.Rejected) > 0 {
 			t.Fatalf("rejected %+v", rd.Rejected)
 		}
 		for i := range uint64(3) {
-			e := lsync.DigestEntry{ID: "p", Addr: "p:2", Generation: 2, Heartbeat: 1<<32 + i, RecordSeq: uint64(later.UnixMilli())}
+			proof, err := chain.Proof(1<<32 + i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := lsync.DigestEntry{ID: "p", Addr: "p:2", Generation: 2, Heartbeat: 1<<32 + i, RecordSeq: uint64(later.UnixMilli()), BeatProof: lsync.BeatProof(proof)}
 			deliver(t, a, later.Add(time.Duration(i)*time.Second), "p:2", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{e}})
 		}
 		info, _ := a.State().Peer("p")

@@ -17,7 +17,7 @@ import (
 func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	if m, ok := msg.(*lsync.Suspect); ok {
 		var rd Ready
-		e.stepSuspect(m, &rd, now)
+		e.stepSuspect(m, from, &rd, now)
 		e.flushVotes(&rd)
 		return rd
 	}
@@ -29,7 +29,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		msg = e.gate(msg, from, &c, now, &pre)
 		rejected = pre.Rejected
 		if msg == nil {
-			return Ready{Rejected: rejected}
+			rd := Ready{Rejected: rejected}
+			e.sendCarrier(&c, from, &rd)
+			return rd
 		}
 	}
 	msg = e.screen(msg, now)

@@ -73,6 +73,10 @@ type Config struct {
 	// Signed gives each node a key, pinned for it on every node, and
 	// makes the engines sign and check node records (engine.Signing).
 	Signed bool
+	// BeatChain is the length of each signed node's heartbeat chains
+	// (default 1<<14: set up in a couple of milliseconds, and as many
+	// beats as a simulation runs); Reanchor is engine.Signing.Reanchor.
+	BeatChain, Reanchor uint64
 }
 
 func (c *Config) withDefaults() Config {
@@ -456,6 +460,7 @@ func (c *Cluster) step() {
 		c.q.push(e)
 	case evBeat:
 		rd := n.eng.Beat(c.clock.Time())
+		c.renewChain(n)
 		c.ready(n, &rd)
 		e.at += c.cfg.Heartbeat
 		c.q.push(e)

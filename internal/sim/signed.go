@@ -35,5 +35,33 @@ func (c *Cluster) signing(n *Node) *engine.Signing {
 	if c.trust == nil {
 		return nil
 	}
-	return &engine.Signing{Key: n.key, Trust: identity.NewTrustCache(c.trust, len(c.nodes))}
+	chain, err := identity.NewBeatChain(n.key, n.ID, n.gen, n.store.boot<<32, c.beatChain())
+	if err != nil {
+		chain = nil // the engine asks for one (ChainDue)
+	}
+	return &engine.Signing{Key: n.key, Trust: identity.NewTrustCache(c.trust, len(c.nodes)), Chain: chain, Reanchor: c.cfg.Reanchor}
+}
+
+// defaultSimBeatChain is Config.BeatChain when zero.
+const defaultSimBeatChain = 1 << 14
+
+func (c *Cluster) beatChain() uint64 {
+	if c.cfg.BeatChain == 0 {
+		return defaultSimBeatChain
+	}
+	return c.cfg.BeatChain
+}
+
+// renewChain builds the heartbeat chain n's engine asks for, as the node
+// does outside its lock, here at once.
+func (c *Cluster) renewChain(n *Node) {
+	gen, base, length, due := n.eng.ChainDue()
+	if !due {
+		return
+	}
+	chain, err := identity.NewBeatChain(n.key, n.ID, gen, base, max(length, c.beatChain()))
+	if err != nil {
+		return
+	}
+	_ = n.eng.SetBeatChain(chain, c.clock.Time()) // stale: it asks again
 }

@@ -4,7 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/internal/engine"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 )
 
 // TestSignedIdleCost: a cluster that signs node records forms as one that
@@ -16,8 +18,8 @@ func TestSignedIdleCost(t *testing.T) {
 		t.Skip("100 nodes for a simulated minute")
 	}
 	const nodes = 100
-	idle := func(signed bool) (float64, map[string]float64, *Cluster) {
-		c, err := New(Config{Nodes: nodes, Seed: 5, Net: DefaultNet, Signed: signed})
+	idle := func(signed bool, reanchor uint64) (float64, map[string]float64, *Cluster) {
+		c, err := New(Config{Nodes: nodes, Seed: 5, Net: DefaultNet, Signed: signed, Reanchor: reanchor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,16 +47,74 @@ func TestSignedIdleCost(t *testing.T) {
 		noViolations(t, c)
 		return perNode(t1.BytesOut - t0.BytesOut), byType, c
 	}
-	unsigned, ub, _ := idle(false)
-	signed, sb, c := idle(true)
+	unsigned, ub, _ := idle(false, 0)
+	signed, sb, c := idle(true, 0)
 	t.Logf("idle bytes per node per second at N = %d: unsigned %.0f %v, signed %.0f %v (%.2fx)",
 		nodes, unsigned, ub, signed, sb, signed/unsigned)
 	if signed > 1.5*unsigned {
 		t.Errorf("signed idle traffic %.0f B/s per node, over 1.5 x unsigned %.0f", signed, unsigned)
 	}
+	// Re-anchoring re-signs a node's record, which then spreads: every
+	// reanchorBeats beats here (a beat a second), to measure what one
+	// costs, and from it what the default interval costs.
+	const reanchorBeats = 20
+	often, ob, _ := idle(true, reanchorBeats)
+	perReanchor := (often - signed) * reanchorBeats // bytes per node per re-anchor of each node
+	atDefault := perReanchor / engine.DefaultReanchorBeats
+	t.Logf("re-anchoring every %d beats: %.0f B/s per node %v; %.0f bytes per node per re-anchor, %.2f B/s at the default %d",
+		reanchorBeats, often, ob, perReanchor, atDefault, engine.DefaultReanchorBeats)
+	if signed+atDefault > 1.5*unsigned {
+		t.Errorf("signed idle traffic with re-anchoring %.0f B/s per node, over 1.5 x unsigned %.0f", signed+atDefault, unsigned)
+	}
 	for _, n := range c.nodes {
-		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims > 0 {
+		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs > 0 {
 			t.Fatalf("%s: %+v, want all %d records and nothing refused", n.ID, st, nodes)
 		}
 	}
+}
+
+// TestSignedChainsRenew: 30 signed nodes with 10% loss and short
+// heartbeat chains run through several re-anchorings and a new chain
+// each without suspecting a live node or refusing a genuine heartbeat;
+// then a crash is suspected by every other node within 10 s, as
+// unsigned.
+func TestSignedChainsRenew(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("30 nodes for simulated minutes")
+	}
+	const chain, reanchor = 512, 100
+	c, err := New(Config{Nodes: 30, Seed: 23, Signed: true, BeatChain: chain, Reanchor: reanchor,
+		Net: NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.WarmUp(60 * time.Second); !ok {
+		t.Fatal("no cluster")
+	}
+	const victim = 11
+	w := watchSuspicions(c, victim)
+	c.RunFor(10 * time.Minute) // 600 beats: a new chain each, re-anchored on the way
+	if w.falseSusp != 0 {
+		t.Fatalf("%d suspicions of live nodes", w.falseSusp)
+	}
+	for _, n := range c.Nodes() {
+		rec, _ := n.Engine().Record(n.ID)
+		com, err := identity.ParseBeatCommitment(n.ID, rec.Generation, rec.BeatChain)
+		if err != nil || com.Base == n.Engine().State().Heartbeat()&^(1<<32-1) {
+			t.Fatalf("%s: record commits to %+v (%v): want a renewed chain", n.ID, com, err)
+		}
+		if st := n.Engine().RecordStats(); st.BadBeatProofs+st.BadSignature+st.UnsignedClaims > 0 {
+			t.Fatalf("%s refused genuine claims: %+v", n.ID, st)
+		}
+	}
+	w.at = c.Now()
+	c.Crash(victim)
+	c.RunFor(10 * time.Second)
+	if len(w.got) != 29 {
+		t.Fatalf("%d of 29 nodes suspected the crash within 10 s", len(w.got))
+	}
+	noViolations(t, c)
 }

@@ -141,7 +141,9 @@ func (c *BeatCache) checks(com *BeatCommitment, h uint64) (checks [beatChainsPer
 }
 
 // peer returns com's node, used now, with com's chain first among its
-// chains (new: at its anchor). Under c.mu.
+// chains (new: at its anchor). A commitment re-anchored from a chain held
+// is that chain, not another: its anchor is a point verified, so that
+// re-anchoring never pushes a node's previous chain out. Under c.mu.
 func (c *BeatCache) peer(com *BeatCommitment) *beatPeer {
 	var p *beatPeer
 	if el, ok := c.ids[com.ID]; ok {
@@ -156,7 +158,18 @@ func (c *BeatCache) peer(com *BeatCommitment) *beatPeer {
 			c.lru.Remove(back)
 		}
 	}
-	i := slices.IndexFunc(p.chains, func(pt *beatPoint) bool { return pt.com == *com })
+	i := slices.IndexFunc(p.chains, func(pt *beatPoint) bool { return pt.com.sameChain(com) })
+	if i >= 0 {
+		// Both anchors are the owner's word: keep the lower, whose range
+		// is wider, and take the higher as a point verified.
+		pt, hi := p.chains[i], *com
+		if com.AnchorBeat < pt.com.AnchorBeat {
+			hi, pt.com = pt.com, *com
+		}
+		if hi.AnchorBeat > pt.beat {
+			pt.beat, pt.value = hi.AnchorBeat, hi.Anchor
+		}
+	}
 	switch {
 	case i == 0:
 	case i > 0:
@@ -208,10 +221,16 @@ func (c *BeatCache) raise(com BeatCommitment, h uint64, v BeatValue) {
 		return
 	}
 	for _, pt := range el.Value.(*beatPeer).chains {
-		if pt.com == com && h > pt.beat {
+		if pt.com.sameChain(&com) && h > pt.beat && h <= pt.com.Last() {
 			pt.beat, pt.value = h, v
 		}
 	}
+}
+
+// sameChain reports whether c and o commit to one chain, anchored at the
+// same heartbeat or not: the same node, generation, base and length.
+func (c *BeatCommitment) sameChain(o *BeatCommitment) bool {
+	return c.ID == o.ID && c.Generation == o.Generation && c.Base == o.Base && c.Length == o.Length
 }
 
 // Best returns the highest heartbeat of node id verified in any chain

@@ -89,6 +89,8 @@ func TestBeatCacheVerify(t *testing.T) {
 
 // A re-anchored commitment shortens the walk of a verifier that has seen
 // none of the chain's values; a verifier that has keeps using its point.
+// The two commitments are one chain to the cache: the re-anchored one's
+// anchor is a point verified, and the older anchor's range still counts.
 func TestBeatCacheReanchor(t *testing.T) {
 	const base, length = 1 << 32, 3000
 	chain := newTestChain(t, testKey(t, 3), "p", 1, base, length)
@@ -101,9 +103,27 @@ func TestBeatCacheReanchor(t *testing.T) {
 	runBeatSteps(t, NewBeatCache(8, 50), []beatStep{
 		{name: "far from the old anchor", com: com, h: base + 2010, v: p(base + 2010), want: ErrBeatTooFar},
 		{name: "near the new one", com: re, h: base + 2010, v: p(base + 2010), best: base + 2010},
-		{name: "below the new anchor: not in its range", com: re, h: base + 1990, v: p(base + 1990), want: ErrBeatTooFar},
+		{name: "below the new anchor, near the best: the old anchor's range", com: re, h: base + 1990, v: p(base + 1990), best: base + 2010},
+		{name: "below the new anchor, far from both", com: re, h: base + 1000, v: p(base + 1000), want: ErrBeatTooFar},
 		{name: "the old anchor's range, near it", com: com, h: base + 10, v: p(base + 10), best: base + 2010},
+		{name: "forged near the best", com: re, h: base + 2011, v: p(base + 2010), want: ErrBeatProof},
 	})
+	// A verifier that is given the re-anchored commitment first and the
+	// original after holds one chain, not two: a third chain does not
+	// push the first out.
+	c := NewBeatCache(8, 50)
+	for _, k := range []BeatCommitment{re, com} {
+		if err := c.Verify(&k, base+2005, p(base+2005)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := newTestChain(t, testKey(t, 3), "p", 1, base+length, length).Commitment()
+	if err := c.Verify(&other, base+length, other.Anchor); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(&re, base+2020, p(base+2020)); err != nil {
+		t.Fatalf("the first chain was pushed out by its re-anchoring: %v", err)
+	}
 }
 
 // While a new chain's record spreads, heartbeats proven in the old chain

@@ -194,14 +194,23 @@ func encodeBadCluster(e *msgpack.Encoder, m *lsync.BadCluster) error {
 }
 
 func encodeBeat(e *msgpack.Encoder, m *lsync.Beat) error {
-	return firstErr(
-		e.EncodeArrayLen(5),
+	// The proof is a trailing field, written only when set: an unsigned
+	// beat is the five fields it always was.
+	fields := 5
+	if !m.Proof.IsZero() {
+		fields = 6
+	}
+	if err := firstErr(
+		e.EncodeArrayLen(fields),
 		e.EncodeString(m.Cluster),
 		e.EncodeString(m.From),
 		e.EncodeUint(m.Generation),
 		e.EncodeUint(m.Heartbeat),
 		e.EncodeBool(m.Release),
-	)
+	); err != nil || fields == 5 {
+		return err
+	}
+	return e.EncodeBytes(m.Proof[:])
 }
 
 func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
@@ -215,14 +224,23 @@ func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
 	}
 	for i := range m.Votes {
 		v := &m.Votes[i]
+		fields := 4
+		if !v.Proof.IsZero() {
+			fields = 5 // a trailing field: older decoders skip it
+		}
 		if err := firstErr(
-			e.EncodeArrayLen(4),
+			e.EncodeArrayLen(fields),
 			e.EncodeString(v.ID),
 			e.EncodeUint(v.Generation),
 			e.EncodeUint(v.Heartbeat),
 			e.EncodeString(v.By),
 		); err != nil {
 			return err
+		}
+		if fields == 5 {
+			if err := e.EncodeBytes(v.Proof[:]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -271,9 +289,15 @@ func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
 	}
 	for i := range d {
 		x := &d[i]
+		// Trailing fields, written only when set: older decoders skip
+		// them, and an unsigned cluster's entries are the eight fields
+		// they always were. A proof needs the record seq before it.
 		fields := 8
-		if x.RecordSeq != 0 {
-			fields = 9 // a trailing field: older decoders skip it
+		switch {
+		case !x.BeatProof.IsZero():
+			fields = 10
+		case x.RecordSeq != 0:
+			fields = 9
 		}
 		if err := firstErr(
 			e.EncodeArrayLen(fields),
@@ -288,8 +312,13 @@ func encodeDigest(e *msgpack.Encoder, d []lsync.DigestEntry) error {
 		); err != nil {
 			return err
 		}
-		if fields == 9 {
+		if fields >= 9 {
 			if err := e.EncodeUint(x.RecordSeq); err != nil {
+				return err
+			}
+		}
+		if fields == 10 {
+			if err := e.EncodeBytes(x.BeatProof[:]); err != nil {
 				return err
 			}
 		}
@@ -729,6 +758,12 @@ func (d *decoder) beat() (*lsync.Beat, error) {
 	if m.Release, err = d.bool("release"); err != nil {
 		return nil, err
 	}
+	if extra > 0 {
+		if err := d.proof(&m.Proof); err != nil {
+			return nil, err
+		}
+		extra--
+	}
 	return m, d.skip(extra)
 }
 
@@ -776,6 +811,12 @@ func (d *decoder) vote(v *lsync.Vote) error {
 	}
 	if v.By, err = d.str(d.lim.MaxIDBytes, "by"); err != nil {
 		return err
+	}
+	if extra > 0 {
+		if err := d.proof(&v.Proof); err != nil {
+			return err
+		}
+		extra--
 	}
 	return d.skip(extra)
 }
@@ -840,7 +881,29 @@ func (d *decoder) entry(x *lsync.DigestEntry) error {
 		}
 		extra--
 	}
+	if extra > 0 {
+		if err := d.proof(&x.BeatProof); err != nil {
+			return err
+		}
+		extra--
+	}
 	return d.skip(extra)
+}
+
+// proof reads a heartbeat proof: a bin of exactly its size.
+func (d *decoder) proof(p *lsync.BeatProof) error {
+	if err := d.checkLen(len(p), "beat proof"); err != nil {
+		return err
+	}
+	b, err := d.dec.DecodeBytes()
+	if err != nil {
+		return fmt.Errorf("%w: beat proof: %v", ErrMalformed, err)
+	}
+	if len(b) != len(p) {
+		return fmt.Errorf("%w: beat proof of %d bytes, want %d", ErrMalformed, len(b), len(p))
+	}
+	copy(p[:], b)
+	return nil
 }
 
 func (d *decoder) deltas() ([]lsync.NodeDelta, error) {

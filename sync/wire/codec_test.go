@@ -43,7 +43,20 @@ func sampleMessages() []lsync.Message {
 		&lsync.Members{Cluster: "c", From: "n3", Request: true, Members: signedDigest[:1], Up: 1, Records: [][]byte{{0x9b, 1}}},
 		&lsync.Members{Cluster: "c", From: "n1", Records: [][]byte{bytes.Repeat([]byte{1}, 300), {2}}, Wants: []string{"n2", "n3"}},
 		&lsync.Members{Cluster: "c", From: "n1", Wants: []string{"n2"}},
+		&lsync.Syn{Cluster: "c", From: "n1", Digest: provenDigest},
+		&lsync.Members{Cluster: "c", From: "n1", Members: provenDigest, Up: 2, Records: [][]byte{{1}}},
+		&lsync.Beat{Cluster: "c", From: "n1", Generation: 1700000000000, Heartbeat: 5<<32 + 7, Proof: lsync.BeatProof{1, 2, 3}},
+		&lsync.Suspect{Cluster: "c", From: "n1", Votes: []lsync.Vote{{ID: "n3", Generation: 1, Heartbeat: 1<<32 + 9, By: "n1", Proof: lsync.BeatProof{15: 9}},
+			{ID: "n2", Generation: 1, Heartbeat: 3, By: "n1"}}},
 	}
+}
+
+// provenDigest is a signed cluster's digest whose heartbeats carry their
+// proofs; the second entry has a proof and no record seq.
+var provenDigest = []lsync.DigestEntry{
+	{ID: "n1", Addr: "127.0.0.1:7001", Generation: 1700000000000, Heartbeat: 5 << 32, MaxVersion: 9, RecordSeq: 1700000000123,
+		BeatProof: lsync.BeatProof{0: 0xff, 15: 1}},
+	{ID: "n2", Addr: "[::1]:7002", Generation: 1, Heartbeat: 7, BeatProof: lsync.BeatProof{3: 3}},
 }
 
 // signedDigest is a digest of a cluster that signs node records.
@@ -84,6 +97,32 @@ func TestSignedFieldsTrail(t *testing.T) {
 	}
 	if !reflect.DeepEqual(signed[:3], unsigned[:3]) || !reflect.DeepEqual(signed[4], unsigned[4]) {
 		t.Fatalf("leading fields differ: %v, %v", signed[:5], unsigned)
+	}
+	// A proof is a tenth field after the record seq, and a beat's and a
+	// vote's a trailing one.
+	proven := fields(&lsync.Syn{Cluster: "c", From: "n1", Digest: provenDigest[:1]})
+	pe := proven[3].([]any)[0].([]any)
+	if len(pe) != 10 || !reflect.DeepEqual(pe[:9], se) || !bytes.Equal(pe[9].([]byte), provenDigest[0].BeatProof[:]) {
+		t.Fatalf("proven entry fields %v, want %v and the proof", pe, se)
+	}
+	for _, m := range []lsync.Message{
+		&lsync.Beat{Cluster: "c", From: "n1", Heartbeat: 3, Proof: lsync.BeatProof{1}},
+		&lsync.Suspect{Cluster: "c", From: "n1", Votes: []lsync.Vote{{ID: "n2", Heartbeat: 3, By: "n1", Proof: lsync.BeatProof{1}}}},
+	} {
+		with := fields(m)
+		switch v := m.(type) {
+		case *lsync.Beat:
+			v.Proof = lsync.BeatProof{}
+			if without := fields(v); len(with) != 6 || len(without) != 5 || !reflect.DeepEqual(with[:5], without) {
+				t.Fatalf("beat fields %v, want %v and the proof", with, without)
+			}
+		case *lsync.Suspect:
+			v.Votes[0].Proof = lsync.BeatProof{}
+			wv, uv := with[2].([]any)[0].([]any), fields(v)[2].([]any)[0].([]any)
+			if len(wv) != 5 || len(uv) != 4 || !reflect.DeepEqual(wv[:4], uv) {
+				t.Fatalf("vote fields %v, want %v and the proof", wv, uv)
+			}
+		}
 	}
 	// An unsigned message is the same bytes whatever the new fields' zero
 	// values: older releases see what they always saw.
