@@ -223,6 +223,11 @@ type Vote struct {
 	// cluster signs node records: a vote can then claim no heartbeat ID
 	// never reached.
 	Proof BeatProof
+	// Seq and Sig, when the cluster signs node records: By's signature
+	// of the vote (identity.VoteClaim, the cluster name included), and
+	// By's sequence number, which rises with each vote it signs.
+	Seq uint64
+	Sig []byte
 }
 
 // Suspect carries monitors' votes: a lone vote goes straight to the peer's

@@ -225,8 +225,11 @@ func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
 	for i := range m.Votes {
 		v := &m.Votes[i]
 		fields := 4
-		if !v.Proof.IsZero() {
-			fields = 5 // a trailing field: older decoders skip it
+		switch {
+		case len(v.Sig) > 0:
+			fields = 7 // trailing fields: older decoders skip them
+		case !v.Proof.IsZero():
+			fields = 5
 		}
 		if err := firstErr(
 			e.EncodeArrayLen(fields),
@@ -237,8 +240,13 @@ func encodeSuspect(e *msgpack.Encoder, m *lsync.Suspect) error {
 		); err != nil {
 			return err
 		}
-		if fields == 5 {
+		if fields >= 5 {
 			if err := e.EncodeBytes(v.Proof[:]); err != nil {
+				return err
+			}
+		}
+		if fields == 7 {
+			if err := firstErr(e.EncodeUint(v.Seq), e.EncodeBytes(v.Sig)); err != nil {
 				return err
 			}
 		}
@@ -818,8 +826,27 @@ func (d *decoder) vote(v *lsync.Vote) error {
 		}
 		extra--
 	}
+	if extra >= 2 {
+		if v.Seq, err = d.uint("vote seq"); err != nil {
+			return err
+		}
+		if err := d.checkLen(MaxVoteSigBytes, "vote signature"); err != nil {
+			return err
+		}
+		if v.Sig, err = d.dec.DecodeBytes(); err != nil {
+			return fmt.Errorf("%w: vote signature: %v", ErrMalformed, err)
+		}
+		if len(v.Sig) > MaxVoteSigBytes {
+			return fmt.Errorf("%w: vote signature of %d bytes (max %d)", ErrLimitExceeded, len(v.Sig), MaxVoteSigBytes)
+		}
+		extra -= 2
+	}
 	return d.skip(extra)
 }
+
+// MaxVoteSigBytes bounds a vote's signature: an ed25519 signature is 64
+// bytes; what a signature is, is the engine's to judge.
+const MaxVoteSigBytes = 64
 
 // Smallest encodings, used to bound list lengths before allocating.
 const (

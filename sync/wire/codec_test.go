@@ -48,6 +48,9 @@ func sampleMessages() []lsync.Message {
 		&lsync.Beat{Cluster: "c", From: "n1", Generation: 1700000000000, Heartbeat: 5<<32 + 7, Proof: lsync.BeatProof{1, 2, 3}},
 		&lsync.Suspect{Cluster: "c", From: "n1", Votes: []lsync.Vote{{ID: "n3", Generation: 1, Heartbeat: 1<<32 + 9, By: "n1", Proof: lsync.BeatProof{15: 9}},
 			{ID: "n2", Generation: 1, Heartbeat: 3, By: "n1"}}},
+		&lsync.Suspect{Cluster: "c", From: "n1", Votes: []lsync.Vote{
+			{ID: "n3", Generation: 1, Heartbeat: 1<<32 + 9, By: "n1", Proof: lsync.BeatProof{15: 9}, Seq: 1700000000123, Sig: bytes.Repeat([]byte{7}, 64)},
+			{ID: "n2", Generation: 1, Heartbeat: 3, By: "n2", Seq: 1, Sig: bytes.Repeat([]byte{8}, 64)}}},
 	}
 }
 
@@ -123,6 +126,12 @@ func TestSignedFieldsTrail(t *testing.T) {
 				t.Fatalf("vote fields %v, want %v and the proof", wv, uv)
 			}
 		}
+	}
+	// A signed vote's seq and signature trail its proof, written (zero)
+	// even when it has none.
+	sv := fields(&lsync.Suspect{Cluster: "c", From: "n1", Votes: []lsync.Vote{{ID: "n2", Heartbeat: 3, By: "n1", Seq: 5, Sig: []byte{1, 2}}}})
+	if v := sv[2].([]any)[0].([]any); len(v) != 7 || !bytes.Equal(v[4].([]byte), make([]byte, 16)) || !bytes.Equal(v[6].([]byte), []byte{1, 2}) {
+		t.Fatalf("signed vote fields %v", v)
 	}
 	// An unsigned message is the same bytes whatever the new fields' zero
 	// values: older releases see what they always saw.

@@ -72,6 +72,9 @@ func checkLimits(t *testing.T, m lsync.Message, lim lsync.Limits) {
 		}
 		for _, vt := range v.Votes {
 			ids = append(ids, vt.ID, vt.By)
+			if len(vt.Sig) > MaxVoteSigBytes {
+				t.Fatalf("a vote signature of %d bytes", len(vt.Sig))
+			}
 		}
 	}
 	if len(digest) > lim.MaxDigestEntries || len(deltas) > lim.MaxNodeDeltas {
