@@ -347,6 +347,11 @@ func (m *Monitor) canVote(id, by string) bool {
 	return d >= 1 && d <= m.cfg.Monitors*ringSlack
 }
 
+// CanVote reports whether a vote by by against id counts here: by is
+// one of id's monitors as this node places them (canVote). A caller that
+// checks votes before they reach the monitor refuses the others.
+func (m *Monitor) CanVote(id, by string) bool { return m.canVote(id, by) }
+
 // watches reports whether this node is one of the peer's monitors on its
 // own ring: one of the next Monitors members after the peer. A former
 // monitor whose Release was lost still holds the peer's beats direct and

@@ -325,45 +325,6 @@ func (e *Engine) proveBeat(b *lsync.Beat, c *carrier, from string, now time.Time
 	return true
 }
 
-// gateVotes drops, with signing, the votes that claim a heartbeat of
-// their node above the one held here without a proof that holds, and
-// those against this node above its own heartbeat, which no one but
-// this node can prove: a vote is then never taken for a heartbeat its
-// node did not reach.
-func (e *Engine) gateVotes(m *lsync.Suspect, from string, now time.Time, rd *Ready) {
-	if e.recs == nil {
-		return
-	}
-	self := e.cfg.Self.ID
-	out := m.Votes[:0]
-	for _, v := range m.Votes {
-		if v.ID == self {
-			if v.Heartbeat > e.state.Heartbeat() {
-				e.reject(rd, from, v.ID, BadBeatProof, fmt.Errorf("a vote against this node at %d, above its own heartbeat", v.Heartbeat))
-				continue
-			}
-			out = append(out, v)
-			continue
-		}
-		gen, hb, _, known := e.state.HeldBeat(v.ID)
-		if !known || gen != v.Generation || v.Heartbeat <= hb {
-			out = append(out, v) // nothing above what is held: the monitor judges it
-			continue
-		}
-		h, held := e.recs.held[v.ID]
-		if !held {
-			e.recs.stats.Unbacked++
-			continue
-		}
-		if err := e.checkBeat(h, v.Heartbeat, v.Proof, now); err != nil {
-			e.refuseBeat(rd, from, v.ID, err, false)
-			continue
-		}
-		out = append(out, v)
-	}
-	m.Votes = out
-}
-
 // voteProof is the proof of heartbeat hb of node id this node holds, for
 // a vote it sends: its own, the one held with the heartbeat, or the
 // highest verified; zero if none of them is of hb.

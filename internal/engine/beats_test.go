@@ -84,7 +84,7 @@ func TestForgedHeartbeatsRefused(t *testing.T) {
 		}},
 		{"a vote against p above its heartbeat", func(t *testing.T, e lsync.DigestEntry, _ lsync.BeatProof) (lsync.Message, string) {
 			return &lsync.Suspect{Cluster: "test", From: "m", Votes: []lsync.Vote{
-				{ID: "p", Generation: e.Generation, Heartbeat: e.Heartbeat, By: "m", Proof: lsync.BeatProof{7}}}}, "m:1"
+				s.vote(t, lsync.Vote{ID: "p", Generation: e.Generation, Heartbeat: e.Heartbeat, By: "m", Proof: lsync.BeatProof{7}}, nil)}}, "m:1"
 		}},
 	}
 	for _, tt := range cases {
@@ -157,7 +157,7 @@ func TestGenuineHeartbeatsTaken(t *testing.T) {
 
 	// A vote quoting p's proof of a heartbeat above a's passes the gate.
 	e = beatUp(p, t0, 1)
-	v := lsync.Suspect{Cluster: "test", From: "b", Votes: []lsync.Vote{{ID: "p", Generation: 1, Heartbeat: e.Heartbeat, By: "b", Proof: e.BeatProof}}}
+	v := lsync.Suspect{Cluster: "test", From: "b", Votes: []lsync.Vote{s.vote(t, lsync.Vote{ID: "p", Generation: 1, Heartbeat: e.Heartbeat, By: "b", Proof: e.BeatProof}, nil)}}
 	a.gateVotes(&v, "b:1", t0, &Ready{})
 	if len(v.Votes) != 1 {
 		t.Fatal("a vote quoting p's proof was dropped")
@@ -181,7 +181,8 @@ func TestSignedVotesAboutSelf(t *testing.T) {
 	a, _ := joinedPair(t, s)
 	own := a.State().Heartbeat()
 	v := lsync.Suspect{Cluster: "test", From: "p", Votes: []lsync.Vote{
-		{ID: "a", Generation: 1, Heartbeat: own + 5000, By: "p"}, {ID: "a", Generation: 1, Heartbeat: own, By: "p"}}}
+		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own + 5000, By: "p"}, nil),
+		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own, By: "p"}, nil)}}
 	var rd Ready
 	a.gateVotes(&v, "p:1", t0, &rd)
 	if len(v.Votes) != 1 || v.Votes[0].Heartbeat != own || len(rd.Rejected) != 1 || rd.Rejected[0].Reason != BadBeatProof {

@@ -43,7 +43,12 @@ func (e *Engine) route(rd *Ready, msgs []health.Message) {
 		var msg lsync.Message
 		switch m.Kind {
 		case health.Suspect:
-			msg = &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: e.syncVotes(m.Votes)}
+			for _, sm := range e.suspectMsgs(e.syncVotes(m.Votes)) {
+				for _, to := range m.To {
+					rd.Send = append(rd.Send, Outgoing{To: to, Msg: sm})
+				}
+			}
+			continue
 		case health.Beat, health.Release:
 			self := e.state.Self()
 			beat := &lsync.Beat{Cluster: e.cfg.Cluster, From: self.ID, Generation: self.Generation,
@@ -62,12 +67,14 @@ func (e *Engine) route(rd *Ready, msgs []health.Message) {
 	}
 }
 
-// syncVotes are votes to send, each with the proof of its heartbeat this
-// node holds (signing only).
+// syncVotes are votes to send; with signing, signed (sealVotes).
 func (e *Engine) syncVotes(vs []health.Vote) []lsync.Vote {
+	if e.recs != nil {
+		return e.sealVotes(vs)
+	}
 	out := make([]lsync.Vote, len(vs))
 	for i, v := range vs {
-		out[i] = lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: v.By, Proof: e.voteProof(v.ID, v.Heartbeat)}
+		out[i] = lsync.Vote{ID: v.ID, Generation: v.Generation, Heartbeat: v.Heartbeat, By: v.By}
 	}
 	return out
 }
@@ -140,13 +147,14 @@ func (e *Engine) stepSuspect(m *lsync.Suspect, from string, rd *Ready, now time.
 // the last Ready.
 func (e *Engine) flushVotes(rd *Ready) { e.route(rd, e.mon.Flush()) }
 
-// suspectMsg is the votes to gossip to n targets, or nil.
-func (e *Engine) suspectMsg(n int) *lsync.Suspect {
+// gossipVotes is the votes to gossip to n targets, in Suspect messages,
+// or nil.
+func (e *Engine) gossipVotes(n int) []lsync.Message {
 	votes := e.mon.Gossip(n)
 	if votes == nil {
 		return nil
 	}
-	return &lsync.Suspect{Cluster: e.cfg.Cluster, From: e.cfg.Self.ID, Votes: e.syncVotes(votes)}
+	return e.suspectMsgs(e.syncVotes(votes))
 }
 
 // ImplausibleVotes counts the votes dropped for a heartbeat beyond what

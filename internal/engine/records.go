@@ -82,6 +82,12 @@ type RecordStats struct {
 	// Unbacked counts entries left out as no record held bears them out
 	// yet (a record on its way, or a claim of no record at all).
 	Unbacked uint64
+	// Votes: refused as forged or unsigned (BadVoteSignatures); dropped
+	// quietly as by a non-monitor (VotesNotMonitor), as replayed or
+	// overtaken by their voter's newer vote (StaleVotes) or as beyond the
+	// signature checks allowed (VoteChecksDeferred); signatures checked
+	// (VoteChecks) and own votes signed (VotesSigned).
+	BadVoteSignatures, VotesNotMonitor, StaleVotes, VoteChecksDeferred, VoteChecks, VotesSigned uint64
 }
 
 type heldRecord struct {
@@ -98,7 +104,8 @@ type records struct {
 	limit int
 	now   time.Time // the latest input's time
 	stats RecordStats
-	beats beats // signed liveness (beats.go)
+	beats beats    // signed liveness (beats.go)
+	votes voteBook // signed votes (votesign.go)
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -112,7 +119,7 @@ func newRecords(s *Signing, maxPeers int) *records {
 	if limit <= 0 {
 		limit = uncappedRecords
 	}
-	return &records{sign: *s, held: make(map[string]heldRecord), limit: limit, beats: newBeats(s, limit)}
+	return &records{sign: *s, held: make(map[string]heldRecord), limit: limit, beats: newBeats(s, limit), votes: newVoteBook()}
 }
 
 // SignRecord signs the local node's record afresh from its current
@@ -356,6 +363,8 @@ func (e *Engine) reject(rd *Ready, from, id string, reason RejectReason, err err
 		st.UnsignedClaims++
 	case BadBeatProof:
 		st.BadBeatProofs++
+	case BadVoteSignature:
+		st.BadVoteSignatures++
 	}
 	rd.Rejected = append(rd.Rejected, Rejected{From: from, ID: id, Reason: reason, Err: err})
 }

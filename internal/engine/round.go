@@ -110,7 +110,7 @@ func (e *Engine) Round(now time.Time) Ready {
 	e.joinAsk(&rd, to, now)
 	e.lateAsk(&rd, now)
 	e.flushVotes(&rd)
-	if sm := e.suspectMsg(len(to)); sm != nil {
+	for _, sm := range e.gossipVotes(len(to)) {
 		for _, addr := range to {
 			rd.Send = append(rd.Send, Outgoing{To: addr, Msg: sm})
 		}

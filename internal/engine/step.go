@@ -72,7 +72,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		}
 		if _, isSyn := msg.(*lsync.Syn); isSyn {
 			// Votes go both ways of an exchange, as the digest does.
-			if sm := e.suspectMsg(1); sm != nil {
+			for _, sm := range e.gossipVotes(1) {
 				rd.Send = append(rd.Send, Outgoing{To: from, Msg: sm})
 			}
 		}

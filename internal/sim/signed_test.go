@@ -116,5 +116,22 @@ func TestSignedChainsRenew(t *testing.T) {
 	if len(w.got) != 29 {
 		t.Fatalf("%d of 29 nodes suspected the crash within 10 s", len(w.got))
 	}
+	// Every vote was signed by its voter and taken: none refused as
+	// forged, and a few checks per vote taken.
+	var sum engine.RecordStats
+	for _, n := range c.Nodes() {
+		st := n.Engine().RecordStats()
+		sum.BadVoteSignatures += st.BadVoteSignatures
+		sum.VotesNotMonitor += st.VotesNotMonitor
+		sum.StaleVotes += st.StaleVotes
+		sum.VoteChecksDeferred += st.VoteChecksDeferred
+		sum.VoteChecks += st.VoteChecks
+		sum.VotesSigned += st.VotesSigned
+	}
+	t.Logf("votes: %d signed, %d signatures checked, %d by non-monitors, %d stale, %d deferred, %d forged",
+		sum.VotesSigned, sum.VoteChecks, sum.VotesNotMonitor, sum.StaleVotes, sum.VoteChecksDeferred, sum.BadVoteSignatures)
+	if sum.BadVoteSignatures+sum.VoteChecksDeferred > 0 || sum.VotesSigned == 0 {
+		t.Fatalf("genuine votes refused or unsigned: %+v", sum)
+	}
 	noViolations(t, c)
 }
