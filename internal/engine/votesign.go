@@ -23,9 +23,11 @@ import (
 // here and its key signed the vote; the voter is one of the victim's
 // monitors as this node places them (a refutation is the victim's own);
 // its heartbeat, if above the one held, is proven (beats.go); and its
-// seq is no lower than the highest taken of that voter against that
-// node, so a vote replayed after a newer one is stale even where the
-// heartbeat it quotes is not. Anything else never reaches the monitor.
+// seq is above the highest taken here of that voter against that node.
+// A signed vote therefore counts once at each node: a copy relayed or
+// replayed later, after the victim's own word cleared it, is not taken
+// again even where the heartbeat it quotes is not stale yet. Anything
+// else never reaches the monitor.
 //
 // Signature checks cost about 50-100 µs each, so they are rationed: a
 // vote checked once is known by its signature and never checked again
@@ -187,6 +189,7 @@ func (e *Engine) sealVotes(vs []health.Vote) []lsync.Vote {
 			c := e.claim(&v)
 			s = sealed{proof: v.Proof, seq: v.Seq, sig: identity.SignVote(e.recs.sign.Key, &c)}
 			b.sealed.put(k, s)
+			b.seqs.put([2]string{v.By, v.ID}, v.Seq) // taken here as it is made
 			e.recs.stats.VotesSigned++
 		}
 		v.Proof, v.Seq, v.Sig = s.proof, s.seq, s.sig
@@ -227,9 +230,11 @@ func (e *Engine) takeVote(v *lsync.Vote, from string, now time.Time, rd *Ready) 
 		// it changes, and honest nodes send such votes then.
 		st.VotesNotMonitor++
 		return false
-	case v.By != e.cfg.Self.ID && v.Seq < e.highestSeq(v.By, v.ID):
-		st.StaleVotes++ // replayed, or overtaken by the voter's newer vote
-		return false
+	case v.Seq <= e.highestSeq(v.By, v.ID):
+		if v.Seq < e.highestSeq(v.By, v.ID) {
+			st.StaleVotes++ // replayed, or overtaken by the voter's newer vote
+		}
+		return false // or taken here already: a signed vote counts once
 	case !e.voteBeat(v, from, now, rd):
 		return false
 	}
