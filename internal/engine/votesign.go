@@ -337,3 +337,12 @@ func (e *Engine) suspectMsgs(votes []lsync.Vote) []lsync.Message {
 	}
 	return out
 }
+
+// VoteSeq is the seq of the newest vote by by against id taken here, 0
+// for none or without signing (for status pages and tests).
+func (e *Engine) VoteSeq(by, id string) uint64 {
+	if e.recs == nil {
+		return 0
+	}
+	return e.highestSeq(by, id)
+}
