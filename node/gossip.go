@@ -101,10 +101,14 @@ func (n *Node) receiveLoop() {
 // The bound is in bytes, not messages: a cold start sends every member a
 // burst of small datagrams (asks, hellos) at once, and a bound of
 // dataQueue messages dropped most of them. dataQueueMessages bounds their
-// count.
+// count: a few seconds of steady writers' pushes, so that a node whose
+// store stalls for a moment (a compaction, a sweep) drops none of them —
+// each push continues the last one from its writer, and one dropped
+// leaves a gap until an exchange. Exchanges that wait are shed by age
+// (stale), not by the bound.
 const (
 	dataQueue         = 16
-	dataQueueMessages = 1024
+	dataQueueMessages = 4096
 )
 
 // queued is a data message and the time it entered the lane.
