@@ -46,7 +46,7 @@ func measureProofs(t *testing.T, signed bool, n int) proofMeasure {
 	disk := func(id string) Config {
 		cfg := sc.config(id, signed, nil)
 		cfg.InMemory, cfg.DataDir = false, filepath.Join(dir, id)
-		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = time.Second, time.Second, time.Second
 		return cfg
 	}
 	// Durable Sets: one writer, each Set synced before it returns.
