@@ -151,7 +151,7 @@ func TestDeltaProofsCarried(t *testing.T) {
 func TestPushDeltasCutProofs(t *testing.T) {
 	a, r := newTestState(t, "a", 1), newTestState(t, "r", 1)
 	exchange(t, r, a, rand.New(rand.NewSource(1)))
-	recs, p := sealRecs(t, "a", 1, 6)
+	recs, _ := sealRecs(t, "a", 1, 6)
 	recs[4].Key = recs[1].Key // overwritten within the batch
 	prs := make([]proof.Record, len(recs))
 	for i := range recs {
