@@ -495,6 +495,9 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 		return
 	}
 	took := time.Since(d.start)
+	if rd.LocalWrite() && n.signer != nil {
+		n.signer.committed(b)
+	}
 	if rd.LocalWrite() {
 		d.ordered = d.seq
 		n.metrics.localWrite(took)
@@ -508,7 +511,11 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 
 func (d *driver) Publish(rd *engine.Ready) { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) {
-	d.n.sendAll(out)
+	if d.n.signer != nil {
+		d.n.signer.send(out)
+	} else {
+		d.n.sendAll(out)
+	}
 	if d.ordered {
 		d.ordered = false
 		d.n.sendOrder.Unlock()

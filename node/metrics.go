@@ -132,7 +132,7 @@ var (
 	descBytesOut    = prometheus.NewDesc(ns+"_sent_bytes_total", "Bytes of gossip messages handed to the transport, by type.", []string{"type"}, nil)
 	descDeltas      = prometheus.NewDesc(ns+"_deltas_applied_total", "Peers' delta records persisted and applied.", nil, nil)
 	descBatches     = prometheus.NewDesc(ns+"_batches_applied_total", "Batches of peers' deltas persisted and applied.", nil, nil)
-	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote; with signed = true, bad_signature (a node record forged, altered or malformed), untrusted_key (a node record by a key not trusted for its id), record_ahead (a node record's seq over 10 minutes ahead), unsigned_claim (a generation or leave its node's signed record does not state), bad_beat_proof (a heartbeat above the one held without its node's heartbeat chain proof).", []string{"reason"}, nil)
+	descRejected    = prometheus.NewDesc(ns+"_rejected_total", "Messages or deltas rejected, by reason: decode (undecodable message), bad_cluster (message from another cluster), own_id (claims to be this node), gap (would leave a version gap), invalid (unordered or out-of-range records), stale_generation (older generation than known), unproven_generation, ghost_limit, peer_limit (max_peers held), unknown_node (data of an id never listed), implausible_claim (a heartbeat or watermark beyond what its node's own word allows), implausible_vote; with signed = true, bad_signature (a node record forged, altered or malformed), untrusted_key (a node record by a key not trusted for its id), record_ahead (a node record's seq over 10 minutes ahead), unsigned_claim (a generation or leave its node's signed record does not state), bad_beat_proof (a heartbeat above the one held without its node's heartbeat chain proof), bad_record_proof (records without their origin's proof, or with one that does not verify against its key).", []string{"reason"}, nil)
 	descErrors      = prometheus.NewDesc(ns+"_errors_total", "Local failures, by kind: send (transport refused a message), store (a batch could not be persisted), data_lane_full (a data message dropped while the data lane was full), data_lane_stale (a data message dropped after waiting half a gossip interval in the lane).", []string{"kind"}, nil)
 	descResets      = prometheus.NewDesc(ns+"_generation_resets_total", "Peers whose data was dropped because they came back with a new generation.", nil, nil)
 	descPeers       = prometheus.NewDesc(ns+"_peers", "Known peers by state (joining, alive, suspended, dead, left).", []string{"state"}, nil)
@@ -211,11 +211,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"unknown_node", cs.UnknownDeltas},      // data of an id never listed
 		{"implausible_claim", cs.ImplausibleClaims},
 		{"implausible_vote", n.eng.ImplausibleVotes()},
-		{"bad_signature", rs.BadSignature},    // a node record forged, altered or malformed
-		{"untrusted_key", rs.UntrustedKey},    // a node record by a key not trusted for its id
-		{"record_ahead", rs.Ahead},            // a node record's seq too far ahead
-		{"unsigned_claim", rs.UnsignedClaims}, // a generation or leave its node's record does not state
-		{"bad_beat_proof", rs.BadBeatProofs},  // a heartbeat raised without its node's proof
+		{"bad_signature", rs.BadSignature},       // a node record forged, altered or malformed
+		{"untrusted_key", rs.UntrustedKey},       // a node record by a key not trusted for its id
+		{"record_ahead", rs.Ahead},               // a node record's seq too far ahead
+		{"unsigned_claim", rs.UnsignedClaims},    // a generation or leave its node's record does not state
+		{"bad_beat_proof", rs.BadBeatProofs},     // a heartbeat raised without its node's proof
+		{"bad_record_proof", rs.BadRecordProofs}, // records without their origin's proof
 	} {
 		counter(descRejected, r.v, r.reason)
 	}
