@@ -101,10 +101,14 @@ func (n *Node) receiveLoop() {
 // The bound is in bytes, not messages: a cold start sends every member a
 // burst of small datagrams (asks, hellos) at once, and a bound of
 // dataQueue messages dropped most of them. dataQueueMessages bounds their
-// count.
+// count: a few seconds of steady writers' pushes, so that a node whose
+// store stalls for a moment (a compaction, a sweep) drops none of them —
+// each push continues the last one from its writer, and one dropped
+// leaves a gap until an exchange. Exchanges that wait are shed by age
+// (stale), not by the bound.
 const (
 	dataQueue         = 16
-	dataQueueMessages = 1024
+	dataQueueMessages = 4096
 )
 
 // queued is a data message and the time it entered the lane.
@@ -491,6 +495,9 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 		return
 	}
 	took := time.Since(d.start)
+	if rd.LocalWrite() && n.signer != nil {
+		n.signer.committed(b)
+	}
 	if rd.LocalWrite() {
 		d.ordered = d.seq
 		n.metrics.localWrite(took)
@@ -504,7 +511,11 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 
 func (d *driver) Publish(rd *engine.Ready) { d.n.publish(rd) }
 func (d *driver) Send(out []engine.Outgoing) {
-	d.n.sendAll(out)
+	if d.n.signer != nil {
+		d.n.signer.send(out)
+	} else {
+		d.n.sendAll(out)
+	}
 	if d.ordered {
 		d.ordered = false
 		d.n.sendOrder.Unlock()

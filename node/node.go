@@ -144,7 +144,9 @@ type Node struct {
 	caps storeCaps
 	// disk is the store when the engine reads its records from it (nil:
 	// they are in the engine's memory); reads go to it outside mu.
-	disk    ReadStore
+	disk ReadStore
+	// signer signs the node's own records (signed = true; nil otherwise).
+	signer  *recordSigner
 	closed  bool
 	running bool
 	failed  error // a store write failed: no more writes or gossip
@@ -316,6 +318,9 @@ func (n *Node) load(rng *rand.Rand) error {
 	if err != nil {
 		return err
 	}
+	if n.signer = n.newRecordSigner(); signing != nil {
+		signing.Records = n.signer != nil
+	}
 	n.eng, err = engine.New(engine.Config{
 		Cluster:       n.cfg.Cluster,
 		Self:          lsync.PeerMeta{ID: id, Alias: alias, Addr: addr, Generation: self.Generation},
@@ -441,6 +446,10 @@ func (n *Node) Start() error {
 	}
 	n.running = true
 	n.started = n.clock.Now()
+	if n.signer != nil {
+		n.wg.Add(1)
+		go n.signer.run()
+	}
 	n.wg.Add(4)
 	go n.receiveLoop()
 	go n.dataLoop()

@@ -79,14 +79,20 @@ func restartAs(t *testing.T, sc *signedCluster, old *Node, dir, keyFile string, 
 	return startNode(t, cfg)
 }
 
-// noRefusals checks that no node refused a record, heartbeat or vote.
+// noRefusals checks that no node refused a node record, heartbeat or
+// vote. Copies of records a node holds already, proven by a key its
+// origin no longer uses, are refused as bad_record_proof after a
+// rotation (TestSignedKeyRotationJoinerTakesOldRecords): logged only.
 func noRefusals(t *testing.T, nodes []*Node) {
 	t.Helper()
 	for _, n := range nodes {
-		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_vote_signature"} {
+		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_beat_proof", "bad_vote_signature"} {
 			if c := rejectedCount(t, n, r); c > 0 {
 				t.Errorf("%s refused %v with %s", n.ID(), c, r)
 			}
+		}
+		if c := rejectedCount(t, n, "bad_record_proof"); c > 0 {
+			t.Logf("%s refused %v deltas with bad_record_proof", n.ID(), c)
 		}
 	}
 }
@@ -106,11 +112,22 @@ func recordKeyAt(n *Node, id string) []byte {
 // for its id beside the old one on every node, (2) P restarts on its data
 // directory with the new key, (3) the old pin is dropped, a node at a
 // time. P's records from before and after are held by every node at
-// their versions throughout, every node holds P's record under the new
+// their versions throughout; every node holds P's record under the new
 // key, P stays alive, and nothing is refused.
-func TestSignedKeyRotationLosesNoData(t *testing.T) {
+func TestSignedKeyRotationLosesNoData(t *testing.T) { rotateKey(t, false) }
+
+// TestSignedKeyRotationJoinerTakesOldRecords: a node that joins after P's
+// rotation takes P's records signed by the old key.
+func TestSignedKeyRotationJoinerTakesOldRecords(t *testing.T) {
+	t.Skip("not yet: a node re-signs none of its records under a new key, and record proofs verify against " +
+		"the key of the origin's newest record only, so a node that joins after the rotation refuses " +
+		"P's records from before it (bad_record_proof), and with them the rest of the delta")
+	rotateKey(t, true)
+}
+
+func rotateKey(t *testing.T, joinAfter bool) {
 	key := testKeyB64(32)
-	sc := newSignedCluster(t, "ca", "cb", "cc")
+	sc := newSignedCluster(t, "ca", "cb", "cc", "cd")
 	newFile := filepath.Join(sc.dir, "cc-new.key")
 	newKey, _, err := identity.LoadOrCreate(newFile, nil)
 	if err != nil {
@@ -134,6 +151,20 @@ func TestSignedKeyRotationLosesNoData(t *testing.T) {
 	after := writeAll(t, nodes, nodes[2], "after", 50)
 	if err := holdAll(nodes, "cc", before); err != nil {
 		t.Fatalf("after the restart with the new key: %v", err)
+	}
+	if joinAfter {
+		// A node that joins now must take P's records from before the
+		// rotation, signed by the old key, as well as those after.
+		cfg := sc.config("cd", true, []string{key})
+		cfg.Seeds = []string{nodes[0].Addr()}
+		joiner := startNode(t, cfg)
+		eventually(t, 15*time.Second, func() error {
+			if err := holdAll([]*Node{joiner}, "cc", after); err != nil {
+				return err
+			}
+			return holdAll([]*Node{joiner}, "cc", before)
+		})
+		nodes = append(nodes, joiner)
 	}
 
 	// (3) cb drops the old pin (a restart with the new config).

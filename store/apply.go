@@ -73,9 +73,12 @@ func (b *Badger) apply(batch *lsync.Batch, bp batchProofs) error {
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
 	}
-	counts, err := b.batchCounts(batch)
+	counts, rls, err := b.batchCounts(batch)
 	if err != nil {
 		return fmt.Errorf("store: apply batch: %w", err)
+	}
+	for i := range batch.Changes {
+		b.metas.drop(batch.Changes[i].Meta.ID) // set again once durable
 	}
 	recs, metas := encodeBatch(batch, marks, counts)
 	runs := batchRuns(batch)
@@ -95,6 +98,7 @@ func (b *Badger) apply(batch *lsync.Batch, bp batchProofs) error {
 	for id, n := range counts {
 		b.book.set(id, n)
 	}
+	b.cacheBatch(batch, rls)
 	if len(marks) > 0 {
 		for id := range marks {
 			b.restartRelabel(id)
@@ -233,6 +237,9 @@ func batchRuns(batch *lsync.Batch) []*badger.Entry {
 func (b *Badger) forget(batch *lsync.Batch) error {
 	for i := range batch.Changes {
 		c := &batch.Changes[i]
+		if c.Remove || c.Reset {
+			b.metas.drop(c.Meta.ID)
+		}
 		switch {
 		case c.Remove:
 			// The marker goes with the meta's deletion, in one transaction:

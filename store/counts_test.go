@@ -94,6 +94,14 @@ func TestCountsFollowBatches(t *testing.T) {
 		{"relabel keeps the records", []lsync.PeerChange{
 			change(1, 0, 0, put("a", 1), tomb("b", 2)),
 			{Meta: meta("p", 5, 4), Relabel: 1, Records: []lsync.Record{put("a", 3), put("c", 4)}}}, lsync.Counts{Live: 2, Tombstones: 1}},
+		{"writes after a relabel", []lsync.PeerChange{
+			change(1, 0, 0, put("a", 1), tomb("b", 2)),
+			{Meta: meta("p", 5, 4), Relabel: 1, Records: []lsync.Record{put("a", 3), put("c", 4)}},
+			change(5, 0, 0, put("d", 5)), change(5, 0, 0, put("b", 6))}, lsync.Counts{Live: 4}},
+		{"writes after a reset", []lsync.PeerChange{
+			change(1, 0, 0, put("a", 1), put("b", 2)),
+			{Meta: meta("p", 2, 0), Reset: true},
+			change(2, 0, 0, put("a", 1)), change(2, 0, 0, put("a", 2), put("c", 3))}, lsync.Counts{Live: 2}},
 		{"records of an older generation do not count", []lsync.PeerChange{
 			change(1, 0, 0, put("a", 1)),
 			{Meta: meta("p", 2, 0), Reset: true},
@@ -105,6 +113,11 @@ func TestCountsFollowBatches(t *testing.T) {
 			s := openDir(t, dir)
 			for i := range tc.batches {
 				mustApply(t, s, &lsync.Batch{Changes: tc.batches[i : i+1]})
+				// Each batch counts from what the last left (the cached
+				// meta, the book's counts) as a count of the records does.
+				if got, disk := s.Counts("p"), onDisk(t, s); got != disk {
+					t.Fatalf("after batch %d: counts %+v, the records on disk %+v", i, got, disk)
+				}
 			}
 			if got := s.Counts("p"); got != tc.want {
 				t.Fatalf("counts %+v, want %+v", got, tc.want)

@@ -19,10 +19,19 @@ func (b *Badger) GC() error {
 		return fmt.Errorf("store: gc: %w", err)
 	}
 	defer b.mu.RUnlock()
-	if n, err := b.sweepIndex(); err != nil {
-		return fmt.Errorf("store: gc: %w", err)
-	} else if n > 0 {
-		b.log.Debug().Int("entries", n).Msg("store: swept stale version index entries")
+	swept := 0
+	for range sweepChunksPerGC {
+		n, err := b.sweepIndex()
+		if err != nil {
+			return fmt.Errorf("store: gc: %w", err)
+		}
+		swept += n
+		if b.sweptAround() {
+			break
+		}
+	}
+	if swept > 0 {
+		b.log.Debug().Int("entries", swept).Msg("store: swept stale version index entries")
 	}
 	if n, err := b.sweepProofs(); err != nil {
 		return fmt.Errorf("store: gc: %w", err)

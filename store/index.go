@@ -361,9 +361,14 @@ func (b *Badger) setEntries(es []*badger.Entry) error {
 	return b.inChunks(len(es), func(txn *badger.Txn, i int) error { return txn.SetEntry(es[i]) })
 }
 
-// sweepChunk bounds the index entries one SweepIndex call checks, and so
-// how long it holds writers back.
-const sweepChunk = 20_000
+// sweepChunk bounds the index entries one SweepIndex call checks while
+// it holds writers back: each is a point read, and a node whose batches
+// wait for the sweep stops taking its peers' data. GC sweeps
+// sweepChunksPerGC chunks, letting writers in between.
+const (
+	sweepChunk       = 2_000
+	sweepChunksPerGC = 10
+)
 
 // SweepIndex drops up to sweepChunk index entries' worth of overwritten or
 // vanished records from the runs, resuming where the previous call stopped
@@ -379,6 +384,14 @@ func (b *Badger) SweepIndex() (int, error) {
 	}
 	defer b.mu.RUnlock()
 	return b.sweepIndex()
+}
+
+// sweptAround reports whether the last sweep reached the end of the
+// index (the next starts from the beginning).
+func (b *Badger) sweptAround() bool {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	return b.sweepFrom == nil
 }
 
 // sweepIndex is SweepIndex for a caller that holds mu.

@@ -248,6 +248,7 @@ func (b *Badger) rollChunk(done int) (bool, error) {
 			return false, err
 		}
 	}
+	b.metas.drop(peer) // its marker is rewritten or deleted below
 	meta, found, err := getMeta(txn, peer)
 	if err != nil {
 		return false, err

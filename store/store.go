@@ -43,6 +43,9 @@ type Badger struct {
 
 	// book holds every stored node's counts (Counts).
 	book countBook
+	// metas serves batchCounts the metas the last batches left. Guarded
+	// by wmu.
+	metas batchMetas
 
 	// sweepFrom is where the next SweepIndex resumes (after the index
 	// prefix); nil starts from the beginning. Guarded by wmu.

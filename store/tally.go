@@ -56,39 +56,44 @@ func tally(n *lsync.Counts, s keyState, d int) {
 // holding nothing yet, as a catch-up from scratch is. It runs after
 // forget and before anything of the batch is written; the caller holds
 // wmu.
-func (b *Badger) batchCounts(batch *lsync.Batch) (map[string]lsync.Counts, error) {
+func (b *Badger) batchCounts(batch *lsync.Batch) (map[string]lsync.Counts, map[string]*relabel, error) {
 	out := make(map[string]lsync.Counts, len(batch.Changes))
+	rls := make(map[string]*relabel, len(batch.Changes))
 	err := b.db.View(func(txn *badger.Txn) error {
 		for i := range batch.Changes {
 			c := &batch.Changes[i]
 			if c.Remove {
 				continue
 			}
-			n, err := changeCounts(txn, c)
+			n, rl, err := b.changeCounts(txn, c)
 			if err != nil {
 				return fmt.Errorf("count %q: %w", c.Meta.ID, err)
 			}
-			out[c.Meta.ID] = n
+			out[c.Meta.ID], rls[c.Meta.ID] = n, rl
 		}
 		return nil
 	})
-	return out, err
+	return out, rls, err
 }
 
-// changeCounts is batchCounts for one change.
-func changeCounts(txn *badger.Txn, c *lsync.PeerChange) (lsync.Counts, error) {
+// changeCounts is batchCounts for one change; it also returns the node's
+// marker as the change found it.
+func (b *Badger) changeCounts(txn *badger.Txn, c *lsync.PeerChange) (lsync.Counts, *relabel, error) {
 	var n lsync.Counts
 	var old lsync.PeerMeta
 	var rl *relabel
 	if !c.Reset { // a reset starts from nothing: forget deleted the rest
-		var found bool
+		found, cached := false, false
 		var err error
-		if old, rl, found, err = getMetaRelabel(txn, c.Meta.ID); err != nil {
-			return n, err
+		if old, rl, found, cached, err = b.metaOf(txn, c.Meta.ID); err != nil {
+			return n, nil, err
 		}
-		if found {
+		switch {
+		case cached:
+			n = b.book.get(c.Meta.ID)
+		case found:
 			if n, _, err = storedCounts(txn, old, rl); err != nil {
-				return n, err
+				return n, nil, err
 			}
 		}
 	}
@@ -104,7 +109,7 @@ func changeCounts(txn *badger.Txn, c *lsync.PeerChange) (lsync.Counts, error) {
 		r := &c.Records[j]
 		before, err := was(r.Key)
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
 		after := stateOf(r)
 		tally(&n, before, -1)
@@ -114,12 +119,12 @@ func changeCounts(txn *badger.Txn, c *lsync.PeerChange) (lsync.Counts, error) {
 	for _, key := range c.Drop {
 		before, err := was(key)
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
 		tally(&n, before, -1)
 		seen[key] = keyAbsent
 	}
-	return n, nil
+	return n, rl, nil
 }
 
 // keyLookup reads what the store holds at keys of one node before a batch.

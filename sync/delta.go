@@ -3,6 +3,8 @@ package sync
 import (
 	"math/rand"
 	"sort"
+
+	"github.com/leviathan-gossip/leviathan/sync/proof"
 )
 
 // pending accumulates the Batch of one step, one PeerChange per node, so
@@ -49,7 +51,7 @@ func (pb *pending) reset(p *peer, gen, gc uint64) {
 	m := pb.metaOf(p)
 	m.Generation, m.MaxVersion, m.GCVersion = gen, 0, gc
 	c := pb.add(m)
-	c.Reset, c.Records, c.Drop = true, nil, nil
+	c.Reset, c.Records, c.Drop, c.Proofs = true, nil, nil, nil
 }
 
 func (pb *pending) batch() *Batch {
@@ -57,6 +59,9 @@ func (pb *pending) batch() *Batch {
 		return nil
 	}
 	for i := range pb.changes {
+		if c := &pb.changes[i]; c.Remove || c.Relabel != 0 {
+			c.Proofs = nil // a store takes proofs only with records written
+		}
 		pb.changes[i].Drop = collectable(pb.changes[i].Drop, pb.changes[i].Records, pb.changes[i].Meta.GCVersion)
 	}
 	return &Batch{Changes: pb.changes}
@@ -163,6 +168,9 @@ func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEn
 	})
 	f := &DeltaFill{reply: reply, store: s.store,
 		to: to, toGen: toGen, now: s.now, budget: budget, packet: s.cfg.PacketBudget}
+	if ps, ok := s.store.(ProofScanner); ok && s.cfg.RecordProofs && s.mem == nil {
+		f.proofs = ps
+	}
 	f.plans = make([]plannedDelta, len(cands))
 	for i, c := range cands {
 		f.plans[i] = plannedDelta{view: c.p.meta, from: c.from, reset: c.reset, clean: c.p.clean()}
@@ -249,10 +257,38 @@ func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
 		return // nothing new
 	}
 	first := sort.Search(len(nd.Records), func(j int) bool { return nd.Records[j].Version > meta.MaxVersion })
+	proofs, ok := pb.proofsOf(nd, first)
+	if !ok {
+		s.stats.InvalidDeltas++
+		return
+	}
 	meta.MaxVersion = nd.To
 	c := pb.add(meta)
 	c.Records = append(c.Records, nd.Records[first:]...)
+	if proofs != nil {
+		c.Proofs = proofs
+	}
 	s.learnHorizon(p, nd.GCVersion, pb)
+}
+
+// proofsOf returns the proofs of the node's change once it takes
+// nd.Records[first:]: those it holds with the proofs of the records taken
+// (nil when neither has any). False if nd's proofs do not match its
+// records, or overlap the change's of another batch.
+func (pb *pending) proofsOf(nd *NodeDelta, first int) ([]*proof.Proof, bool) {
+	if len(nd.Proofs) == 0 {
+		return nil, true
+	}
+	taken := nd.Records[first:]
+	ps, ok := CutProofs(nd.ID, nd.Proofs, nd.Records, taken)
+	if !ok {
+		return nil, false
+	}
+	prev := pb.change(nd.ID)
+	if prev == nil {
+		prev = &PeerChange{}
+	}
+	return joinProofs(nd.ID, prev.Proofs, prev.Records, ps, taken)
 }
 
 // validDelta checks what a well-behaved sender guarantees: records

@@ -28,6 +28,9 @@ type DeltaFill struct {
 	budget int
 	packet int
 	plans  []plannedDelta
+	// proofs, when the core serves records with their proofs
+	// (Config.RecordProofs), is the storage's ScanProofs.
+	proofs ProofScanner
 
 	// Set by the read, for NoteSent: done once read, send for a reply
 	// worth sending, sent the deltas that went on the stream path (their
@@ -122,6 +125,9 @@ func (f *DeltaFill) delta(pl *plannedDelta, budget int) (nd NodeDelta, used int,
 	used = deltaHeadSize(&nd)
 	if used > budget {
 		return NodeDelta{}, 0, false
+	}
+	if f.proofs != nil {
+		return f.provenDelta(pl, nd, used, budget)
 	}
 	through, err := f.store.Scan(*view, pl.from, func(r *Record) bool {
 		sz := recordSize(r)

@@ -22,6 +22,8 @@
 // applied.
 package sync
 
+import "github.com/leviathan-gossip/leviathan/sync/proof"
+
 // Record is one key of one node as last written by that node. Versions are
 // issued by the owner and strictly increase across all keys of a node, so a
 // node's state up to a version is a well-defined prefix.
@@ -92,6 +94,13 @@ type NodeDelta struct {
 	Clean   uint64
 	Reset   bool
 	Records []Record
+	// Proofs, in a cluster that signs records, prove Records to their
+	// origin, ID: each is the proof of exactly the records of Records in
+	// its version range, in order, at Generation, ascending by version
+	// and not overlapping (as PeerChange.Proofs). The codec parses them
+	// without their roots; a receiver verifies them (which sets the
+	// roots) before the core takes them, and drops them otherwise.
+	Proofs []*proof.Proof
 }
 
 // MsgType tags a message on the wire.

@@ -35,8 +35,12 @@ func (s *State) PushDeltas(b *Batch) []NodeDelta {
 		if !ascendingWithin(recs, from, to) {
 			continue
 		}
+		proofs, ok := CutProofs(c.Meta.ID, c.Proofs, c.Records, recs)
+		if !ok {
+			continue
+		}
 		out = append(out, NodeDelta{ID: c.Meta.ID, Generation: c.Meta.Generation, From: from, To: to,
-			GCVersion: c.Meta.GCVersion, Clean: max(to, c.Meta.GCVersion), Records: recs})
+			GCVersion: c.Meta.GCVersion, Clean: max(to, c.Meta.GCVersion), Records: recs, Proofs: proofs})
 	}
 	return out
 }
@@ -84,7 +88,10 @@ func (s *State) MakePush(hops uint8, ds []NodeDelta) (m *Push, left int) {
 	room := s.cfg.PacketBudget - pushHeadSize(s.cfg.Cluster, s.cfg.Self.ID)
 	var kept []NodeDelta
 	for i := range ds {
-		size := deltaHeadSize(&ds[i])
+		size := deltaHeadSize(&ds[i]) + proofsSize(ds[i].Proofs)
+		if ds[i].ID == s.cfg.Self.ID && len(ds[i].Proofs) == 0 {
+			size += s.cfg.PushProofReserve
+		}
 		for j := range ds[i].Records {
 			size += recordSize(&ds[i].Records[j])
 		}

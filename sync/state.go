@@ -47,6 +47,16 @@ type Config struct {
 	// caller makes each batch durable in it before Commit, and restores
 	// with RestoreMeta (metadata only) instead of Restore.
 	Storage Storage
+	// RecordProofs makes the core serve each record with its origin's
+	// proof (a cluster that signs records): a reply reads them with
+	// ProofScanner.ScanProofs, and a record the storage holds no proof
+	// of is not served, as no receiver would take it. A Storage that is
+	// not a ProofScanner serves its records as they are.
+	RecordProofs bool
+	// PushProofReserve is the room, in bytes, a push keeps for the
+	// proofs of this node's own delta, which the driver adds once it has
+	// signed them (0 without record proofs).
+	PushProofReserve int
 }
 
 // Errors of the protocol core.

@@ -135,9 +135,17 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		return
 	}
 	first := sort.Search(len(nd.Records), func(j int) bool { return nd.Records[j].Version > meta.MaxVersion })
+	proofs, ok := pb.proofsOf(nd, first)
+	if !ok {
+		s.stats.InvalidDeltas++
+		return
+	}
 	meta.MaxVersion = nd.To
 	c := pb.add(meta)
 	c.Records = append(c.Records, nd.Records[first:]...)
+	if proofs != nil {
+		c.Proofs = proofs
+	}
 	s.stats.OwnRecovered += uint64(len(nd.Records) - first)
 	s.learnHorizon(s.self, nd.GCVersion, pb)
 }

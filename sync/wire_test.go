@@ -1,11 +1,16 @@
 package sync_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+	"github.com/leviathan-gossip/leviathan/sync/proof"
 	"github.com/leviathan-gossip/leviathan/sync/wire"
 )
 
@@ -51,4 +56,49 @@ func TestSizesMatchEncoding(t *testing.T) {
 			t.Fatalf("entry: encoded %d, sized %d", got, want)
 		}
 	}
+}
+
+// TestProofsSizeMatchesEncoding: the bytes the core counts for a delta's
+// proofs are the bytes the codec writes.
+func TestProofsSizeMatchesEncoding(t *testing.T) {
+	k := testIdentityKey(t, 3)
+	for _, n := range []int{1, 2, 3, 17, 300} {
+		recs := make([]lsync.Record, n)
+		prs := make([]proof.Record, n)
+		for i := range recs {
+			recs[i] = lsync.Record{Key: fmt.Sprintf("k%d", i), Value: []byte("v"), Version: uint64(1 + 2*i)}
+			prs[i] = proof.Record(recs[i])
+		}
+		p, leaves, err := proof.Seal(k, "x", 1<<40, prs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := []*proof.Proof{p}
+		if n > 2 {
+			q, _, err := p.Subset(leaves, []proof.Span{{Lo: 1, Hi: 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, q) // not a valid pair for a delta: sizes only
+		}
+		nd := lsync.NodeDelta{ID: "x", Generation: 1 << 40, Records: recs}
+		without, _ := wire.Encode(&lsync.Ack{Deltas: []lsync.NodeDelta{nd}})
+		nd.Proofs = ps
+		with, err := wire.Encode(&lsync.Ack{Deltas: []lsync.NodeDelta{nd}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(with)-len(without), lsync.ProofsSize(ps); got != want {
+			t.Fatalf("%d records: proofs encoded in %d bytes, sized %d", n, got, want)
+		}
+	}
+}
+
+func testIdentityKey(t *testing.T, seed byte) *identity.Key {
+	t.Helper()
+	k, err := identity.Generate(bytes.NewReader(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

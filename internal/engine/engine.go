@@ -210,6 +210,8 @@ func New(cfg Config) (*Engine, error) {
 		RecentMs:           uint64(cfg.Recent.Milliseconds()),
 		Storage:            cfg.Storage,
 		MaxPeers:           cfg.MaxPeers,
+		RecordProofs:       cfg.Signing != nil && cfg.Signing.Records,
+		PushProofReserve:   pushReserve(cfg.Signing),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

@@ -119,10 +119,12 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 		e.pushStats.Forwarded++
 	}
 	own := -1
-	if rd.pushFrom == "" {
+	if rd.pushFrom == "" && rd.pushHops == 1 {
+		// Only a steady writer's pushes are widened: a write after a
+		// pause goes as it is, so that no push of it is cut to older
+		// records, and its relays pass on the write itself.
 		own = slices.IndexFunc(m.Deltas, func(d lsync.NodeDelta) bool { return d.ID == e.cfg.Self.ID })
 	}
-
 	for _, addr := range to {
 		msg := m
 		if own >= 0 {

@@ -158,20 +158,20 @@ func (o *ownRecent) start(addr string) uint64 {
 	return o.floor
 }
 
-// streaming reports whether this node writes so steadily that its next
-// pushes reach every live peer soon (within a quarter round, at the pace
-// of its last two): then a push need not be passed on.
+// streaming reports whether this node writes steadily: its last push was
+// within a quarter round. Then its pushes go to its live peers in turn,
+// as many per batch as it takes to come round to each within a fortieth
+// of a round (all of them, for batches a quarter round apart), so a push
+// need not be passed on. The test is on the last gap alone, not on the
+// pushes' reach: a node slowed down (its batches further apart, and
+// bigger) must not fall back to relays, which cost each receiver about
+// PushFanout copies, when it can least afford them.
 func (e *Engine) streaming(now time.Time) bool {
 	o := &e.own
 	if o.last.IsZero() || e.cfg.PushFanout <= 0 {
 		return false
 	}
-	gap := now.Sub(o.last)
-	if o.gap > gap {
-		gap = o.gap
-	}
-	picks := (len(e.ts.live) + e.cfg.PushFanout - 1) / e.cfg.PushFanout
-	return gap*time.Duration(max(picks, 1)) <= e.cfg.Gossip/4
+	return now.Sub(o.last) <= e.cfg.Gossip/4
 }
 
 // widen returns the push for addr: m with this node's delta (at own in
@@ -205,21 +205,18 @@ const streamEvery = 40
 
 // streamFanout is how many peers a steady writer pushes each batch to:
 // enough that each live peer gets a push every 1/streamEvery of a round
-// at the pace of its last batches, at most PushFanout. A faster writer
-// pushes to fewer peers per batch, each push carrying more records, so
-// that a receiver's pushes (and their store batches) do not grow with the
-// writers' rates.
-//
-// Each push must also hold what its peer missed since its last one: with
-// bigger batches (writes joined by the group commit), more peers are
-// pushed to per batch, so that a push stays within half a datagram and no
-// peer falls behind the writer.
+// at the pace of its last batches (up to every live peer). A faster
+// writer pushes to fewer peers per batch, each push carrying more
+// records, so that a receiver's pushes (and their store batches) do not
+// grow with the writers' rates. Each push must also hold what its peer
+// missed since its last one within half a datagram: bigger batches
+// (writes joined by the group commit) go to more peers.
 func (e *Engine) streamFanout() int {
 	live := len(e.ts.live)
 	k := e.cfg.PushFanout
 	if every := e.cfg.Gossip / streamEvery; every > 0 {
 		gap := max(e.own.gap, time.Microsecond)
-		k = min(int((time.Duration(live)*gap+every-1)/every), e.cfg.PushFanout)
+		k = int((time.Duration(live)*gap + every - 1) / every)
 	}
 	if perPush := e.cfg.PacketBudget / 2 / max(1, e.own.size); perPush > 0 {
 		k = max(k, (live*e.own.batch+perPush-1)/perPush)

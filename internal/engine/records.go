@@ -6,6 +6,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/identity"
+	"github.com/leviathan-gossip/leviathan/sync/proof"
 )
 
 // Signed node records. With Config.Signing set, a node's address,
@@ -38,6 +39,10 @@ type Signing struct {
 	// Reanchor is how many beats apart the node re-anchors its chain
 	// (0: DefaultReanchorBeats).
 	Reanchor uint64
+	// Records makes records travel with their origins' proofs
+	// (recordproofs.go): the driver signs the node's own, and a record
+	// of any node is taken only with a proof its origin's key signed.
+	Records bool
 }
 
 // MaxRecordAhead is how far a node record's seq (its owner's clock in
@@ -78,7 +83,7 @@ type RecordStats struct {
 	Accepted uint64 // records taken: new or newer, verified
 	Refused  uint64 // verified, but no room (max_peers records held)
 	// By reason, as in Rejected.
-	BadSignature, UntrustedKey, Ahead, UnsignedClaims, BadBeatProofs uint64
+	BadSignature, UntrustedKey, Ahead, UnsignedClaims, BadBeatProofs, BadRecordProofs uint64
 	// Unbacked counts entries left out as no record held bears them out
 	// yet (a record on its way, or a claim of no record at all).
 	Unbacked uint64
@@ -106,6 +111,9 @@ type records struct {
 	stats RecordStats
 	beats beats    // signed liveness (beats.go)
 	votes voteBook // signed votes (votesign.go)
+	// verified remembers the record batch headers checked
+	// (recordproofs.go); nil unless Signing.Records.
+	verified *proof.Verified
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -119,7 +127,11 @@ func newRecords(s *Signing, maxPeers int) *records {
 	if limit <= 0 {
 		limit = uncappedRecords
 	}
-	return &records{sign: *s, held: make(map[string]heldRecord), limit: limit, beats: newBeats(s, limit), votes: newVoteBook()}
+	r := &records{sign: *s, held: make(map[string]heldRecord), limit: limit, beats: newBeats(s, limit), votes: newVoteBook()}
+	if s.Records {
+		r.verified = proof.NewVerified(verifiedHeaders)
+	}
+	return r
 }
 
 // SignRecord signs the local node's record afresh from its current
@@ -365,6 +377,8 @@ func (e *Engine) reject(rd *Ready, from, id string, reason RejectReason, err err
 		st.BadBeatProofs++
 	case BadVoteSignature:
 		st.BadVoteSignatures++
+	case BadRecordProof:
+		st.BadRecordProofs++
 	}
 	rd.Rejected = append(rd.Rejected, Rejected{From: from, ID: id, Reason: reason, Err: err})
 }

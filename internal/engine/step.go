@@ -34,6 +34,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 			return rd
 		}
 	}
+	rejected = e.gateProofs(msg, from, rejected)
 	msg = e.screen(msg, now)
 	e.observeFlow(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))

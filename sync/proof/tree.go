@@ -96,6 +96,9 @@ func (w *fill) node(lo, hi int) Hash {
 	return h
 }
 
+// Count is the number of records of the tree's batch, held or not.
+func (t *Tree) Count() int { return t.signed.Count }
+
 // Len is the number of records the tree holds.
 func (t *Tree) Len() int { return CountOf(t.held) }
 

@@ -8,6 +8,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/identity"
+	"github.com/leviathan-gossip/leviathan/sync/proof"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -340,8 +341,15 @@ func encodeDeltas(e *msgpack.Encoder, ds []lsync.NodeDelta) error {
 	}
 	for i := range ds {
 		nd := &ds[i]
+		// The proofs are a trailing field, written only when there are
+		// some: an unsigned cluster's deltas are the eight fields they
+		// always were, and older decoders skip it.
+		fields := 8
+		if len(nd.Proofs) > 0 {
+			fields = 9
+		}
 		if err := firstErr(
-			e.EncodeArrayLen(8),
+			e.EncodeArrayLen(fields),
 			e.EncodeString(nd.ID),
 			e.EncodeUint(nd.Generation),
 			e.EncodeUint(nd.From),
@@ -364,6 +372,30 @@ func encodeDeltas(e *msgpack.Encoder, ds []lsync.NodeDelta) error {
 			); err != nil {
 				return err
 			}
+		}
+		if fields == 9 {
+			if err := encodeRecordProofs(e, nd.Proofs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// encodeRecordProofs writes a delta's proofs: an array of bins, each a
+// proof's wire form (proof.AppendWire).
+func encodeRecordProofs(e *msgpack.Encoder, ps []*proof.Proof) error {
+	if err := e.EncodeArrayLen(len(ps)); err != nil {
+		return err
+	}
+	var buf []byte
+	for _, p := range ps {
+		var err error
+		if buf, err = p.AppendWire(buf[:0]); err != nil {
+			return err
+		}
+		if err := e.EncodeBytes(buf); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -985,7 +1017,42 @@ func (d *decoder) delta(nd *lsync.NodeDelta) error {
 			}
 		}
 	}
+	if extra > 0 {
+		if nd.Proofs, err = d.recordProofs(nd); err != nil {
+			return err
+		}
+		extra--
+	}
 	return d.skip(extra)
+}
+
+// minProofBytes is the smallest proof: a bin header and the wire form's
+// fixed part (an array header, three one-byte integers, the signature's
+// bin, an empty-but-for-one-span list and an empty hashes bin).
+const minProofBytes = 2 + 1 + 3 + 2 + proof.SignatureSize + 3 + 2
+
+// recordProofs reads a delta's proofs, each parsed for the delta's node
+// and generation. Each proves at least one record, so a delta holds no
+// more proofs than records.
+func (d *decoder) recordProofs(nd *lsync.NodeDelta) ([]*proof.Proof, error) {
+	n, err := d.boundedList(minProofBytes, len(nd.Records), "record proofs")
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]*proof.Proof, n)
+	for i := range out {
+		if err := d.checkLen(d.r.Len(), "record proof"); err != nil {
+			return nil, fmt.Errorf("record proof %d: %w", i, err)
+		}
+		b, err := d.dec.DecodeBytes()
+		if err != nil {
+			return nil, fmt.Errorf("%w: record proof %d: %v", ErrMalformed, i, err)
+		}
+		if out[i], err = proof.Parse(b, nd.ID, nd.Generation); err != nil {
+			return nil, fmt.Errorf("%w: record proof %d: %v", ErrMalformed, i, err)
+		}
+	}
+	return out, nil
 }
 
 func (d *decoder) record(r *lsync.Record) error {

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+	"github.com/leviathan-gossip/leviathan/sync/proof"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
+)
+
+// sealFor seals recs as origin's at gen with key.
+func sealFor(t *testing.T, key *identity.Key, origin string, gen uint64, recs []lsync.Record) *proof.Proof {
+	t.Helper()
+	prs := make([]proof.Record, len(recs))
+	for i := range recs {
+		prs[i] = proof.Record(recs[i])
+	}
+	p, _, err := proof.Seal(key, origin, gen, prs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSignedRefusesForgedRecords: a member that holds the cluster key and
+// a trusted key of its own, but not P's, pushes records in P's name to
+// node A: unproven, proven with its own key, or P's genuine proof with a
+// value altered. With signed = true each is refused (bad_record_proof),
+// A keeps P's data as P wrote it, and P's next write still reaches A.
+func TestSignedRefusesForgedRecords(t *testing.T) {
+	key := testKeyB64(32)
+	sc := newSignedCluster(t, "ca", "cb", "cc", "cm")
+	nodes := startSignedTrio(t, sc, true, []string{key})
+	a, p := nodes[0], nodes[2]
+	k, _ := base64.StdEncoding.DecodeString(key)
+	kr, err := transport.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := newAttacker(t, a.Addr(), kr)
+	st := p.Status()
+	held, _ := heldOf(a, "cc")
+	forged := []lsync.Record{{Key: "k", Value: []byte("forged"), Version: held.MaxVersion + 1}}
+	genuine := []lsync.Record{{Key: "k", Value: []byte("genuine"), Version: held.MaxVersion + 1}}
+	for i, ps := range [][]*proof.Proof{
+		nil,
+		{sealFor(t, sc.keys["cm"], "cc", st.Generation, forged)},
+		{sealFor(t, sc.keys["cc"], "cc", st.Generation, genuine)}, // P's proof of another value
+	} {
+		before := rejectedCount(t, a, "bad_record_proof")
+		at.sendMsg(fmt.Sprint("forged records ", i), &lsync.Push{Cluster: "test", From: "cm", Hops: 1, Deltas: []lsync.NodeDelta{{
+			ID: "cc", Generation: st.Generation, From: held.MaxVersion, To: held.MaxVersion + 1, Clean: held.MaxVersion + 1,
+			Records: forged, Proofs: ps}}})
+		eventually(t, 10*time.Second, func() error {
+			if got := rejectedCount(t, a, "bad_record_proof"); got <= before {
+				return fmt.Errorf("bad_record_proof at %v", got)
+			}
+			return nil
+		})
+		if e, err := a.Get(context.Background(), "cc", "k"); err != nil || string(e.Value) != "v" {
+			t.Fatalf("forgery %d: a holds cc/k as %q (%v)", i, e.Value, err)
+		}
+	}
+	v, err := p.Set(context.Background(), "k", []byte("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "cc", "k", v) })
+	for _, n := range nodes[1:] {
+		if got := rejectedCount(t, n, "bad_record_proof"); got > 0 {
+			t.Errorf("%s refused %v genuine deltas", n.ID(), got)
+		}
+	}
+}
+
+// TestSignedCatchUpFromARelay: a node that catches up on P's records
+// from a node other than P verifies each against P's key, and keeps the
+// proofs to serve them on.
+func TestSignedCatchUpFromARelay(t *testing.T) {
+	sc := newSignedCluster(t, "ca", "cb", "cc")
+	cfgA := sc.config("ca", true, nil)
+	cfgA.SkipLeave = true
+	a := startNode(t, cfgA)
+	cfgB := sc.config("cb", true, nil)
+	cfgB.Seeds = []string{a.Addr()}
+	b := startNode(t, cfgB)
+	const n = 3000
+	var last uint64
+	ctx := context.Background()
+	for i := range n {
+		v, err := a.Set(ctx, fmt.Sprintf("key-%05d", i%2500), []byte(fmt.Sprint("value ", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = v
+	}
+	eventually(t, 20*time.Second, func() error { return converged([]*Node{b}, "ca", "key-00499", last) })
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfgC := sc.config("cc", true, nil)
+	cfgC.Seeds = []string{b.Addr()}
+	c := startNode(t, cfgC)
+	eventually(t, 30*time.Second, func() error { return converged([]*Node{c}, "ca", "key-00499", last) })
+	for _, nd := range []*Node{b, c} {
+		if got := rejectedCount(t, nd, "bad_record_proof"); got > 0 {
+			t.Errorf("%s refused %v genuine deltas", nd.ID(), got)
+		}
+	}
+	// c holds a proof of each of a's records, by a's key alone.
+	view, ok := c.eng.State().View("ca")
+	if !ok {
+		t.Fatal("c does not hold ca")
+	}
+	proven, records := 0, 0
+	if _, err := c.signer.store.ScanProofs(view, 0, func(r *lsync.Record, rp lsync.RecordProof) bool {
+		records++
+		if rp.Tree != nil {
+			p, _ := rp.Tree.Proof()
+			if err := (&proof.Signed{Header: p.Header, Signature: p.Signature}).Verify(sc.keys["ca"].Public()); err == nil {
+				proven++
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if records != 2500 || proven != records {
+		t.Fatalf("c holds %d of a's records, %d with a's proof", records, proven)
+	}
+}
