@@ -19,19 +19,9 @@ func proofsSize(ps []*proof.Proof) int {
 	}
 	n := sizeArr(len(ps))
 	for _, p := range ps {
-		n += sizeBinLen(p.WireSize())
+		n += BinSize(p.WireSize())
 	}
 	return n
-}
-
-func sizeBinLen(n int) int {
-	switch {
-	case n < 1<<8:
-		return 2 + n
-	case n < 1<<16:
-		return 3 + n
-	}
-	return 5 + n
 }
 
 // ProofsSize is the bytes ps adds to a delta on the wire.

@@ -22,10 +22,18 @@ func sizeUint(v uint64) int {
 	return 9
 }
 
-func sizeStr(n int) int {
-	switch {
-	case n < 32:
+// StrSize and BinSize are the msgpack sizes of a str and a bin of n
+// bytes, for the sizes of messages built outside the core.
+func StrSize(n int) int {
+	if n < 32 {
 		return 1 + n
+	}
+	return BinSize(n)
+}
+
+// BinSize: see StrSize.
+func BinSize(n int) int {
+	switch {
 	case n < 1<<8:
 		return 2 + n
 	case n < 1<<16:
@@ -35,16 +43,10 @@ func sizeStr(n int) int {
 }
 
 func sizeBin(b []byte) int {
-	n := len(b)
-	switch {
-	case b == nil:
+	if b == nil {
 		return 1 // nil
-	case n < 1<<8:
-		return 2 + n
-	case n < 1<<16:
-		return 3 + n
 	}
-	return 5 + n
+	return BinSize(len(b))
 }
 
 func sizeArr(n int) int {
@@ -58,7 +60,7 @@ func sizeArr(n int) int {
 }
 
 func entrySize(e *DigestEntry) int {
-	n := sizeArr(8) + sizeStr(len(e.ID)) + sizeStr(len(e.Alias)) + sizeStr(len(e.Addr)) +
+	n := sizeArr(8) + StrSize(len(e.ID)) + StrSize(len(e.Alias)) + StrSize(len(e.Addr)) +
 		sizeUint(e.Generation) + sizeUint(e.Heartbeat) + sizeUint(e.MaxVersion) + sizeUint(e.GCVersion) + 1
 	switch {
 	case !e.BeatProof.IsZero():
@@ -70,29 +72,29 @@ func entrySize(e *DigestEntry) int {
 }
 
 func recordSize(r *Record) int {
-	return sizeArr(4) + sizeStr(len(r.Key)) + sizeBin(r.Value) + sizeUint(r.Version) + 1
+	return sizeArr(4) + StrSize(len(r.Key)) + sizeBin(r.Value) + sizeUint(r.Version) + 1
 }
 
 // deltaHeadSize is a NodeDelta without its records, counting the records
 // list header at its largest so that adding records never overflows.
 func deltaHeadSize(nd *NodeDelta) int {
-	return sizeArr(8) + sizeStr(len(nd.ID)) + sizeUint(nd.Generation) + sizeUint(nd.From) + sizeUint(nd.To) +
+	return sizeArr(8) + StrSize(len(nd.ID)) + sizeUint(nd.Generation) + sizeUint(nd.From) + sizeUint(nd.To) +
 		sizeUint(nd.GCVersion) + sizeUint(nd.Clean) + 1 + sizeArr(1<<16)
 }
 
 // Fixed parts of the messages, with list headers at their largest.
 func synHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 1 + sizeArr(1<<16) + sizeUint(^uint64(0))
+	return headerSize + sizeArr(5) + StrSize(len(cluster)) + StrSize(len(from)) + 1 + sizeArr(1<<16) + sizeUint(^uint64(0))
 }
 
 func synAckHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(5) + sizeStr(len(cluster)) + sizeStr(len(from)) + 2*sizeArr(1<<16) + 1
+	return headerSize + sizeArr(5) + StrSize(len(cluster)) + StrSize(len(from)) + 2*sizeArr(1<<16) + 1
 }
 
 func ackHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeArr(1<<16) + 1
+	return headerSize + sizeArr(4) + StrSize(len(cluster)) + StrSize(len(from)) + sizeArr(1<<16) + 1
 }
 
 func pushHeadSize(cluster, from string) int {
-	return headerSize + sizeArr(4) + sizeStr(len(cluster)) + sizeStr(len(from)) + sizeUint(255) + sizeArr(1<<16)
+	return headerSize + sizeArr(4) + StrSize(len(cluster)) + StrSize(len(from)) + sizeUint(255) + sizeArr(1<<16)
 }

@@ -264,15 +264,15 @@ func (e *Engine) carrierMsg(c *carrier, budget int) *lsync.Members {
 	// The codec's 4-byte header, an array of seven fields, cluster,
 	// sender, request, an empty member list, up, and the two lists'
 	// headers at their largest.
-	budget -= 4 + 1 + strSize(len(m.Cluster)) + strSize(len(m.From)) + 1 + 1 + 1 + 2*3
+	budget -= 4 + 1 + lsync.StrSize(len(m.Cluster)) + lsync.StrSize(len(m.From)) + 1 + 1 + 1 + 2*3
 	for _, h := range c.give {
-		if sz := binSize(len(h.raw)); sz <= budget && len(m.Records) < lsync.MaxMessageRecords {
+		if sz := lsync.BinSize(len(h.raw)); sz <= budget && len(m.Records) < lsync.MaxMessageRecords {
 			m.Records = append(m.Records, h.raw)
 			budget -= sz
 		}
 	}
 	for _, id := range c.wants {
-		if sz := strSize(len(id)); sz <= budget && len(m.Wants) < lsync.MaxMessageWants {
+		if sz := lsync.StrSize(len(id)); sz <= budget && len(m.Wants) < lsync.MaxMessageWants {
 			m.Wants = append(m.Wants, id)
 			budget -= sz
 		}
@@ -281,25 +281,6 @@ func (e *Engine) carrierMsg(c *carrier, budget int) *lsync.Members {
 		return nil
 	}
 	return m
-}
-
-// binSize and strSize are the msgpack sizes of a bin and a str of n
-// bytes.
-func binSize(n int) int {
-	switch {
-	case n < 1<<8:
-		return 2 + n
-	case n < 1<<16:
-		return 3 + n
-	}
-	return 5 + n
-}
-
-func strSize(n int) int {
-	if n < 32 {
-		return 1 + n
-	}
-	return binSize(n)
 }
 
 // takeRecords checks the records a member list carries and keeps the
@@ -556,7 +537,7 @@ func (e *Engine) listRecords(m *lsync.Members, budget int) {
 		if !ok {
 			continue
 		}
-		if sz := binSize(len(h.raw)); sz <= budget && len(m.Records) < lsync.MaxMessageRecords {
+		if sz := lsync.BinSize(len(h.raw)); sz <= budget && len(m.Records) < lsync.MaxMessageRecords {
 			m.Records = append(m.Records, h.raw)
 			budget -= sz
 		}
