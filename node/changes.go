@@ -26,6 +26,12 @@ type ChangePage struct {
 	// More is set when the page stopped at its limit, or at PageMaxBytes,
 	// with more to read.
 	More bool `json:"more"`
+	// Proofs, with signed = true, prove the deltas by their origin's key,
+	// OriginKey, taken from its signed node record: check them with
+	// VerifyPage before taking the deltas. Deltas no proof covers (the
+	// origin has not signed them yet) are at the end of a page.
+	Proofs    []PageProof `json:"proofs,omitempty"`
+	OriginKey []byte      `json:"origin_key,omitempty"`
 }
 
 // Changefeed errors. After either, drop what is held of that peer and read
@@ -91,7 +97,15 @@ func (n *Node) Changes(ctx context.Context, peer string, cur Cursor, limit int) 
 		return ChangePage{}, fmt.Errorf("%w: %+v, %q is at generation %d, version %d",
 			ErrCursorAhead, cur, id, view.Generation, view.MaxVersion)
 	}
-	p, err := feed.Changes(id, cur, limit)
+	var p store.Page
+	var err error
+	pf, proven := feed.(ProofChangeStore)
+	proven = proven && n.cfg.Signed
+	if proven {
+		p, err = pf.ChangesWithProofs(id, cur, limit)
+	} else {
+		p, err = feed.Changes(id, cur, limit)
+	}
 	switch {
 	case errors.Is(err, store.ErrUnknownPeer):
 		// Known to gossip but nothing durable yet.
@@ -99,7 +113,17 @@ func (n *Node) Changes(ctx context.Context, peer string, cur Cursor, limit int) 
 	case err != nil:
 		return ChangePage{}, readErr(err, "changes of %q", id)
 	}
-	return fitPage(id, p), nil
+	out := fitPage(id, p)
+	if proven {
+		for i, r := range p.Records[:len(out.Deltas)] {
+			if r.Tombstone {
+				out.Deltas[i].Deletion = r.Value
+			}
+		}
+		pageProofs(&out, p)
+		out.OriginKey = n.originKey(id)
+	}
+	return out, nil
 }
 
 // fitPage turns a store page into deltas, cut at PageMaxBytes. The

@@ -67,6 +67,9 @@ type Delta struct {
 	Value   []byte
 	Version uint64
 	Deleted bool
+	// Deletion is a delete's own bytes (its time), which its origin's
+	// proof binds: set in pages that carry proofs (ChangePage.Proofs).
+	Deletion []byte
 }
 
 // deltaJSON is Delta's JSON form.
@@ -77,12 +80,13 @@ type deltaJSON struct {
 	ValueB64 *string `json:"value_b64,omitempty"` // set for every value, even empty
 	Version  uint64  `json:"version"`
 	Deleted  bool    `json:"deleted,omitempty"`
+	Deletion []byte  `json:"deletion_b64,omitempty"`
 }
 
 // MarshalJSON writes the value as text when it is UTF-8 and always in
 // base64, so that no byte is mangled and text stays readable.
 func (d Delta) MarshalJSON() ([]byte, error) {
-	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted}
+	j := deltaJSON{Peer: d.Peer, Key: d.Key, Version: d.Version, Deleted: d.Deleted, Deletion: d.Deletion}
 	if !d.Deleted {
 		b64 := base64.StdEncoding.EncodeToString(d.Value)
 		j.ValueB64 = &b64
@@ -101,7 +105,7 @@ func (d *Delta) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*d = Delta{Peer: j.Peer, Key: j.Key, Version: j.Version, Deleted: j.Deleted}
+	*d = Delta{Peer: j.Peer, Key: j.Key, Version: j.Version, Deleted: j.Deleted, Deletion: j.Deletion}
 	switch {
 	case j.ValueB64 != nil:
 		v, err := base64.StdEncoding.DecodeString(*j.ValueB64)

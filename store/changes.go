@@ -28,6 +28,9 @@ type Page struct {
 	Next Cursor
 	// More is set when the read stopped at its limit with records left.
 	More bool
+	// Proofs holds, beside each record, its proof as the store keeps it
+	// (the zero RecordProof: none), when asked for (ChangesWithProofs).
+	Proofs []lsync.RecordProof
 }
 
 // Errors of Changes, for callers to test.
@@ -48,6 +51,17 @@ var (
 // means 1000), read from one consistent snapshot through the version index.
 // It takes no lock that writers hold for long: it never waits for Apply.
 func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
+	return b.changes(peer, cur, limit, false)
+}
+
+// ChangesWithProofs is Changes with each record's proof (Page.Proofs):
+// what an application that ingests the changefeed needs to check each
+// record against its origin's key itself.
+func (b *Badger) ChangesWithProofs(peer string, cur Cursor, limit int) (Page, error) {
+	return b.changes(peer, cur, limit, true)
+}
+
+func (b *Badger) changes(peer string, cur Cursor, limit int, proofs bool) (Page, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -75,7 +89,12 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 		case cur.Version > 0 && cur.Version < meta.GCVersion:
 			return fmt.Errorf("%w: %q collected tombstones up to %d, cursor at %d", ErrCompacted, peer, meta.GCVersion, cur.Version)
 		}
-		page, err = scanChanges(txn, meta, rl, cur.Version, limit)
+		var pc *proofCursor
+		if proofs {
+			pc = newProofCursor(txn, meta)
+			defer pc.close()
+		}
+		page, err = scanChanges(txn, meta, rl, cur.Version, limit, pc)
 		return err
 	})
 	if err != nil {
@@ -85,8 +104,9 @@ func (b *Badger) Changes(peer string, cur Cursor, limit int) (Page, error) {
 }
 
 // scanChanges walks the version index of meta's peer from after since and
-// keeps each entry whose record is there at that version (see index.go).
-func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, since uint64, limit int) (Page, error) {
+// keeps each entry whose record is there at that version (see index.go),
+// with its proof if pc is set.
+func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, since uint64, limit int, pc *proofCursor) (Page, error) {
 	page := Page{Next: Cursor{Generation: meta.Generation, Version: since}}
 	err := walkIndex(txn, meta.ID, since, meta.MaxVersion, func(ver uint64, key []byte) (bool, error) {
 		if len(page.Records) == limit {
@@ -99,6 +119,9 @@ func scanChanges(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, since uint64
 		}
 		if ok {
 			page.Records = append(page.Records, rec)
+			if pc != nil {
+				page.Proofs = append(page.Proofs, pc.find(&rec))
+			}
 		}
 		page.Next.Version = ver
 		return true, nil

@@ -257,6 +257,9 @@ type consumer struct {
 	batches int
 	records int
 	resets  int
+	// proven counts the changes checked against their origin's key
+	// (signed = true): a page whose proofs do not check is not taken.
+	proven int
 }
 
 // catchUp reads every peer's changefeed from the stored cursor until it is
@@ -297,6 +300,16 @@ func (c *consumer) readPage(ctx context.Context, peer string) (bool, error) {
 	if len(page.Deltas) == 0 && page.Next == cur {
 		return false, nil
 	}
+	if page.OriginKey != nil {
+		// A signed cluster: each change carries its origin's proof, so
+		// this application trusts the origin's key, not the node it
+		// reads from. A page not proven yet (the origin's newest writes,
+		// signed a moment after they commit) is read again later.
+		if err := node.VerifyPage(page, page.OriginKey); err != nil {
+			return false, nil
+		}
+		c.proven += len(page.Deltas)
+	}
 	b := batch{Peer: peer, Next: page.Next}
 	for _, d := range page.Deltas {
 		b.Changes = append(b.Changes, change{Key: d.Key, Value: d.Value, Version: d.Version, Deleted: d.Deleted})
@@ -314,6 +327,6 @@ func (c *consumer) summary() string {
 	if c.batches > 0 {
 		avg = float64(c.records) / float64(c.batches)
 	}
-	return fmt.Sprintf("%d wake-ups → %d changes in %d batches (%.1f per batch), %d resets; storage holds %d keys",
-		c.wakeups, c.records, c.batches, avg, c.resets, c.app.Len())
+	return fmt.Sprintf("%d wake-ups → %d changes in %d batches (%.1f per batch), %d resets, %d proven by their origin's key; storage holds %d keys",
+		c.wakeups, c.records, c.batches, avg, c.resets, c.proven, c.app.Len())
 }
