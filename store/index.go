@@ -386,6 +386,30 @@ func (b *Badger) SweepIndex() (int, error) {
 	return b.sweepIndex()
 }
 
+// sweepWalk calls visit with the entries under prefix from where the last
+// sweep stopped (from, the key after the prefix), until the work visit
+// reports (entries checked) reaches sweepChunk. It returns where the next
+// sweep starts: nil once it reached the end of the prefix.
+func sweepWalk(txn *badger.Txn, prefix, from []byte, visit func(*badger.Item) (int, error)) ([]byte, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = prefix
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	work := 0
+	for it.Seek(append(slices.Clip(prefix), from...)); it.Valid(); it.Next() {
+		if work >= sweepChunk {
+			return append([]byte(nil), it.Item().Key()[len(prefix):]...), nil
+		}
+		n, err := visit(it.Item())
+		if err != nil {
+			return nil, err
+		}
+		work += n
+	}
+	return nil, nil
+}
+
 // sweptAround reports whether the last sweep reached the end of the
 // index (the next starts from the beginning).
 func (b *Badger) sweptAround() bool {
@@ -405,29 +429,17 @@ func (b *Badger) sweepIndex() (int, error) {
 	var swept tombstonesSwept
 	dropped := 0
 	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte(indexPrefix)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		checked := 0
-		for it.Seek(append([]byte(indexPrefix), b.sweepFrom...)); it.Valid(); it.Next() {
-			item := it.Item()
-			k := item.Key()
-			if checked >= sweepChunk {
-				next = append([]byte(nil), k[len(indexPrefix):]...)
-				return nil
-			}
+		var err error
+		next, err = sweepWalk(txn, []byte(indexPrefix), b.sweepFrom, func(item *badger.Item) (int, error) {
 			v, err := item.ValueCopy(nil)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			live, n, collected, err := liveRun(txn, k, v, &metas)
+			live, n, collected, err := liveRun(txn, item.Key(), v, &metas)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			dels = swept.add(dels, metas.id, collected)
-			checked += n
 			switch {
 			case live == nil:
 				dels = append(dels, item.KeyCopy(nil))
@@ -436,8 +448,9 @@ func (b *Badger) sweepIndex() (int, error) {
 				dropped += n - live.n
 				sets = append(sets, live.entry(item.KeyCopy(nil)))
 			}
-		}
-		return nil
+			return n, nil
+		})
+		return err
 	})
 	if err == nil {
 		err = b.deleteKeys(dels)

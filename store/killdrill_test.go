@@ -77,24 +77,6 @@ func TestRelabelKillDrill(t *testing.T) {
 // says where the kill landed, as the reopened store shows it.
 func drillOnce(t *testing.T, rng *rand.Rand) (string, error) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRelabelKillDrill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), drillDirEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	// Where to kill: a quarter of the runs around the marker's commit
 	// (which takes well under a millisecond), the rest within a random
 	// chunk of the roll-forward.
@@ -104,30 +86,8 @@ func drillOnce(t *testing.T, rng *rand.Rand) (string, error) {
 		want = fmt.Sprintf("chunk %d", rng.IntN(drillChunks))
 		delay = time.Duration(rng.IntN(3000)) * time.Microsecond
 	}
-	timeout := time.After(5 * time.Minute)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				_ = cmd.Wait()
-				return "", fmt.Errorf("the child exited before the kill")
-			}
-			if l == want || l == "done" {
-				break wait
-			}
-		case <-timeout:
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return "", fmt.Errorf("the child never printed %q", want)
-		}
-	}
-	time.Sleep(delay)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := killChild("TestRelabelKillDrill", drillDirEnv+"="+dir, want, delay); err != nil {
 		return "", err
-	}
-	_ = cmd.Wait()
-	for range lines { // let the reader finish
 	}
 
 	s, err := Open(Options{Dir: dir})
@@ -218,4 +178,56 @@ func drillChild(t *testing.T, dir string) {
 	say("done")
 	time.Sleep(time.Minute) // the parent kills the child well before this
 	t.Fatal("never killed")
+}
+
+// killChild starts the test binary running test alone with env set, kills
+// it with SIGKILL delay after it prints want (or done), and waits for it:
+// a kill drill's crash at a chosen point.
+func killChild(test, env string, want string, delay time.Duration) error {
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	timeout := time.After(5 * time.Minute)
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				_ = cmd.Wait()
+				return fmt.Errorf("the child exited before the kill")
+			}
+			if l == want || l == "done" {
+				break wait
+			}
+		case <-timeout:
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			for range lines {
+			}
+			return fmt.Errorf("the child never printed %q", want)
+		}
+	}
+	time.Sleep(delay)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	_ = cmd.Wait()
+	for range lines { // let the reader finish
+	}
+	return nil
 }

@@ -1,13 +1,10 @@
 package store
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,50 +65,10 @@ func TestProofsKillDrill(t *testing.T) {
 // records, or after them all.
 func proofDrillOnce(t *testing.T, rng *rand.Rand) (string, error) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestProofsKillDrill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), proofDrillDirEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	want := fmt.Sprintf("message %d", rng.IntN(proofDrillRecords/proofDrillMessage))
 	delay := time.Duration(rng.IntN(100_000)) * time.Microsecond
-	timeout := time.After(5 * time.Minute)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				_ = cmd.Wait()
-				return "", fmt.Errorf("the child exited before the kill")
-			}
-			if l == want || l == "done" {
-				break wait
-			}
-		case <-timeout:
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return "", fmt.Errorf("the child never printed %q", want)
-		}
-	}
-	time.Sleep(delay)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := killChild("TestProofsKillDrill", proofDrillDirEnv+"="+dir, want, delay); err != nil {
 		return "", err
-	}
-	_ = cmd.Wait()
-	for range lines { // let the reader finish
 	}
 
 	s, err := Open(Options{Dir: dir})

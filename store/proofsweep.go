@@ -34,42 +34,31 @@ func (b *Badger) sweepProofs() (int, error) {
 	var metas metaCache
 	cut := 0
 	err := b.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte(proofPrefix)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		checked := 0
 		var buf []byte
-		for it.Seek(append([]byte(proofPrefix), b.proofSweepFrom...)); it.Valid(); it.Next() {
-			item := it.Item()
+		var err error
+		next, err = sweepWalk(txn, []byte(proofPrefix), b.proofSweepFrom, func(item *badger.Item) (int, error) {
 			k := item.Key()
-			if checked >= sweepChunk {
-				next = append([]byte(nil), k[len(proofPrefix):]...)
-				return nil
-			}
 			peer, _, _, err := splitProofKey(k)
 			if err != nil {
 				dels = append(dels, item.KeyCopy(nil))
-				continue
+				return 0, nil
 			}
 			if buf, err = item.ValueCopy(buf[:0]); err != nil {
-				return err
+				return 0, err
 			}
 			meta, rl, err := metas.get(txn, peer)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			h, err := decodeHeld(peer, buf)
 			if err != nil {
 				dels = append(dels, item.KeyCopy(nil)) // nothing can use it
-				continue
+				return 0, nil
 			}
 			keep, err := liveHeld(txn, h, meta, rl)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			checked += len(h.versions)
 			switch n := proof.CountOf(keep); {
 			case n == len(h.versions):
 			case n == 0:
@@ -78,17 +67,18 @@ func (b *Badger) sweepProofs() (int, error) {
 			default:
 				kept, err := h.keep(keep)
 				if err != nil {
-					return fmt.Errorf("proof %q: %w", k, err)
+					return 0, fmt.Errorf("proof %q: %w", k, err)
 				}
 				v, err := kept.encode()
 				if err != nil {
-					return fmt.Errorf("proof %q: %w", k, err)
+					return 0, fmt.Errorf("proof %q: %w", k, err)
 				}
 				sets = append(sets, badger.NewEntry(item.KeyCopy(nil), v))
 				cut += len(h.versions) - n
 			}
-		}
-		return nil
+			return len(h.versions), nil
+		})
+		return err
 	})
 	if err == nil {
 		err = b.deleteKeys(dels)
