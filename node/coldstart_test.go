@@ -57,30 +57,35 @@ func TestDataLaneHoldsABurstOfDatagrams(t *testing.T) {
 	}
 }
 
-// TestDataLaneShedsStaleMessages: a data message that waited more than
-// half a round in the lane is dropped and counted, and one that did not is
-// handled, so that a node behind answers its peers' current digests rather
-// than old ones.
+// TestDataLaneShedsStaleMessages: an exchange's message that waited more
+// than half a round in the lane is dropped and counted, and one that did
+// not is handled, so that a node behind answers its peers' current digests
+// rather than old ones; a member list is never shed, however long it
+// waited (it is sent once).
 func TestDataLaneShedsStaleMessages(t *testing.T) {
 	round := fastConfig("a").GossipVal
+	entry := []lsync.DigestEntry{{ID: "h", Addr: "127.0.0.1:9", Generation: 1, Heartbeat: 1 << 32}}
+	syn := &lsync.Syn{Cluster: "test", From: "h", Digest: entry}
+	members := &lsync.Members{Cluster: "test", From: "h", Up: 1, Members: entry}
 	tests := []struct {
 		name   string
+		msg    lsync.Message
 		waited time.Duration
 		stale  uint64
 	}{
-		{"fresh", 0, 0},
-		{"under half a round", round / 4, 0},
-		{"over half a round", round/2 + time.Millisecond, 1},
+		{"fresh", syn, 0, 0},
+		{"under half a round", syn, round / 4, 0},
+		{"over half a round", syn, round/2 + time.Millisecond, 1},
+		{"a member list over half a round", members, round, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startNode(t, fastConfig("a"))
-			msg, err := wire.Encode(&lsync.Members{Cluster: "test", From: "h", Up: 1,
-				Members: []lsync.DigestEntry{{ID: "h", Addr: "127.0.0.1:9", Generation: 1, Heartbeat: 1 << 32}}})
+			msg, err := wire.Encode(tc.msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			handled := func() uint64 { return a.counters.in.msgs[lsync.MsgMembers].Load() }
+			handled := func() uint64 { return a.counters.in.msgs[tc.msg.Type()].Load() }
 			before := handled()
 			a.dataBytes.Add(int64(len(msg)))
 			a.dataIn <- queued{transport.Packet{From: "127.0.0.1:9", Data: msg}, a.clock.Now().Add(-tc.waited)}

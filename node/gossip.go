@@ -117,6 +117,14 @@ type queued struct {
 	at  time.Time
 }
 
+// exchange reports whether typ is a message of an exchange (Syn, SynAck,
+// Ack): one that answers, or asks for, a digest of its moment. Only those
+// go stale; a push carries what its sender just committed, and a member
+// list (a join's, a new generation's word, node records) is sent once.
+func exchange(typ lsync.MsgType) bool {
+	return typ == lsync.MsgSyn || typ == lsync.MsgSynAck || typ == lsync.MsgAck
+}
+
 // stale reports whether a data message waited so long that handling it
 // costs more than it brings. An exchange's digest is a snapshot: one that
 // waited half a round is answered with records its sender has since had
@@ -166,7 +174,8 @@ func (n *Node) handleData(qs []queued) {
 	rest := qs[:0]
 	for _, q := range qs {
 		n.dataBytes.Add(-int64(len(q.pkt.Data)))
-		if typ, err := wire.PeekType(q.pkt.Data); err == nil && typ == lsync.MsgPush {
+		typ, err := wire.PeekType(q.pkt.Data)
+		if err == nil && typ == lsync.MsgPush {
 			if p := n.decodePush(q.pkt); p != nil {
 				if from == "" {
 					from = q.pkt.From
@@ -175,7 +184,7 @@ func (n *Node) handleData(qs []queued) {
 			}
 			continue
 		}
-		if n.stale(q) {
+		if err == nil && exchange(typ) && n.stale(q) {
 			n.counters.dataStale.Add(1)
 			continue
 		}
