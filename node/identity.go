@@ -205,6 +205,11 @@ func (n *Node) renewChain(generation, base, length uint64) {
 			return
 		}
 		n.log.Info().Uint64("generation", generation).Uint64("base", base).Dur("took", took).Msg("new heartbeat chain, node record signed again")
+		// A chain is asked for at each new generation: the identity state
+		// follows it, so that a wiped data directory comes back at it.
+		if err := n.keeper.saveGeneration(generation); err != nil {
+			n.log.Warn().Err(err).Uint64("generation", generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
+		}
 	}()
 }
 

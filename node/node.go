@@ -128,6 +128,7 @@ type Node struct {
 	metrics   *metrics
 
 	ident         *nodeIdentity        // nil without key_file
+	keeper        *identityKeeper      // identity state and key lock; nil unless signed
 	keyring       *transport.Keyring   // nil without encryption
 	encrypted     *transport.Encrypted // the transport's encryption layer, or nil
 	badClusterLog *logLimiter
@@ -245,6 +246,7 @@ func newNode(cfg Config, opts ...Option) (_ *Node, err error) {
 			if n.store != nil {
 				_ = n.store.Close()
 			}
+			n.keeper.close()
 		}
 	}()
 	if n.transport = o.transport; n.transport == nil {
@@ -298,9 +300,26 @@ func (n *Node) load(rng *rand.Rand) error {
 	addr := n.transport.Addr()
 	id := n.cfg.nodeID(addr)
 	n.id = id
-	self, err := n.store.Boot(id, uint64(n.clock.Now().UnixMilli()))
+	keeper, err := n.openIdentityState(id)
+	if err != nil {
+		return err
+	}
+	n.keeper = keeper
+	gen := uint64(n.clock.Now().UnixMilli())
+	stored, wiped := n.keeper.bootAs()
+	if wiped {
+		gen = stored // taken by a new store only
+	}
+	self, err := n.store.Boot(id, gen)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
+	}
+	wiped = wiped && self.Fresh
+	self.Boot = n.keeper.boot(self.Boot)
+	if err := n.keeper.save(identityState{ID: id, Generation: self.Generation, Boot: self.Boot}); err != nil {
+		// The node runs as it would without the state; only a later
+		// wipe of data_dir costs it its data.
+		n.log.Warn().Err(err).Msg("identity state not written beside key_file: if data_dir is wiped, peers drop this node's data")
 	}
 	alias := n.cfg.Alias
 	if alias == "" {
@@ -392,13 +411,17 @@ func (n *Node) load(rng *rand.Rand) error {
 	// A store not synced on every write may have lost the newest
 	// own records that peers hold; writes wait (bounded) for a peer's word
 	// and never reuse a version a peer showed (sync.State.VersionFloor).
-	if !self.Fresh && !self.CleanShutdown && !n.cfg.SyncWrites && peers > 0 {
+	switch {
+	case wiped:
+		// Every record is a lost tail: see identitystate.go.
+		n.eng.ExpectWipedData(now, lostTailWait(n.cfg.GossipVal), wipedDataWait)
+	case !self.Fresh && !self.CleanShutdown && !n.cfg.SyncWrites && peers > 0:
 		n.eng.ExpectLostTail(now, lostTailWait(n.cfg.GossipVal))
 	}
 	n.eng.Restored()
 	n.log = n.log.With().Str("node", id).Logger()
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
-		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Int("peers", peers).Int("records", records).
+		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Bool("wiped", wiped).Int("peers", peers).Int("records", records).
 		Msg("node loaded")
 	return nil
 }
@@ -495,6 +518,7 @@ func (n *Node) Close() error {
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: close store: %w", err))
 	}
+	n.keeper.close()
 	n.metrics.unregister()
 	n.log.Info().Msg("node closed")
 	return errors.Join(errs...)
@@ -550,3 +574,9 @@ const generationEvidence = 2
 // for a peer to say what it holds of this node's own data: a few gossip
 // rounds, at least two seconds.
 func lostTailWait(gossip time.Duration) time.Duration { return max(2*time.Second, 5*gossip) }
+
+// wipedDataWait bounds how long a node that came back on a wiped data
+// directory holds its writes while its records keep coming back from
+// peers (each delta restarts lostTailWait): ample for a data set that
+// gossip refills at tens of thousands of records a second.
+const wipedDataWait = 10 * time.Minute

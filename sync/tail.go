@@ -46,10 +46,15 @@ type ownTail struct {
 	expected bool   // ExpectLostTail was called: nothing of this applies otherwise
 	wrote    bool   // this run has issued a local write
 	claim    uint64 // highest own watermark a peer showed
-	claimAt  uint64 // ms (SetTime) when claim was last raised
+	claimAt  uint64 // ms (SetTime) when claim was last raised, or records last came back
 	awaiting bool   // after a possibly lossy boot, no peer has answered yet
-	since    uint64 // ms when awaiting began
+	since    uint64 // ms when awaiting began, or records last came back
 	waitMs   uint64 // how long either condition may hold writes back
+	// wiped is set by ExpectWipedData: the whole of the node's data is
+	// the tail (see there).
+	wiped   bool
+	startMs uint64 // ms of ExpectWipedData
+	capMs   uint64 // how long, from startMs, records coming back extend the wait
 }
 
 // ExpectLostTail tells the core that the store may have lost the newest of
@@ -60,6 +65,30 @@ func (s *State) ExpectLostTail(nowMs, waitMs uint64) {
 	s.tail.expected, s.tail.awaiting, s.tail.since, s.tail.waitMs = true, true, nowMs, waitMs
 	if s.now < nowMs {
 		s.now = nowMs
+	}
+}
+
+// ExpectWipedData tells the core that the store is new although the node
+// had data at its generation: its data directory was wiped and it came
+// back under its identity (with signed records, the key that proves them).
+// Everything peers hold of it is then a lost tail, taken back as
+// ExpectLostTail says, with three differences that a whole data set
+// needs: a peer's refill from its current state (a reset delta, sent when
+// the peer collected tombstones above the local watermark) is taken; the
+// wait after boot ends only at a complete answer once some peer has shown
+// that it holds the node's data, so a peer that never knew it cannot end
+// it; and each delta taken back restarts the wait, for at most capMs from
+// nowMs, so a large data set is not cut off by a wait sized for a tail.
+func (s *State) ExpectWipedData(nowMs, waitMs, capMs uint64) {
+	s.ExpectLostTail(nowMs, waitMs)
+	s.tail.wiped, s.tail.startMs, s.tail.capMs = true, nowMs, capMs
+}
+
+// tookBack notes own records taken back: progress that, for a wiped
+// store, holds writes back a while longer.
+func (t *ownTail) tookBack(now uint64) {
+	if t.wiped && now-t.startMs <= t.capMs {
+		t.since, t.claimAt = max(t.since, now), max(t.claimAt, now)
 	}
 }
 
@@ -102,7 +131,13 @@ func (s *State) noteOwnClaim(gen, maxVersion uint64) {
 
 // confirmTail ends the wait after boot: a peer answered an exchange and
 // had nothing more for us, so whatever it held of ours came with it.
-func (s *State) confirmTail() { s.tail.awaiting = false }
+// A wiped store waits for an answer from a peer that showed it holds
+// the node's data (a claim): any other has nothing of it to send.
+func (s *State) confirmTail() {
+	if !s.tail.wiped || s.tail.claim > 0 {
+		s.tail.awaiting = false
+	}
+}
 
 // prepareOwnDelta takes back the local node's records from a peer's delta,
 // when the rule of ownTail allows it; otherwise it counts the delta as a
@@ -113,7 +148,7 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		s.refute(nd.Generation, pb)
 		return
 	}
-	if !s.tail.expected || s.tail.wrote || nd.Generation != meta.Generation || nd.Reset ||
+	if !s.tail.expected || s.tail.wrote || nd.Generation != meta.Generation || nd.Reset && !s.tail.wiped ||
 		nd.To > meta.MaxVersion && nd.To-meta.MaxVersion > maxClaimAhead {
 		s.stats.OwnIDDeltas++
 		if nd.Generation == meta.Generation && nd.To > s.claimFloor && s.plausibleVersion(nd.To) {
@@ -124,6 +159,16 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		return
 	}
 	s.noteOwnClaim(nd.Generation, nd.To)
+	if nd.Reset {
+		// A peer collected tombstones above the local watermark: its
+		// current state from version 0, as prepareDelta takes it of a
+		// peer, replaces what came back so far.
+		if nd.GCVersion <= max(meta.MaxVersion, meta.GCVersion) {
+			return
+		}
+		pb.reset(s.self, meta.Generation, nd.GCVersion)
+		meta = pb.metaOf(s.self)
+	}
 	switch {
 	case nd.From > meta.MaxVersion:
 		s.stats.GapDeltas++
@@ -147,6 +192,7 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		c.Proofs = proofs
 	}
 	s.stats.OwnRecovered += uint64(len(nd.Records) - first)
+	s.tail.tookBack(s.now)
 	s.learnHorizon(s.self, nd.GCVersion, pb)
 }
 
