@@ -205,8 +205,12 @@ func (n *Node) renewChain(generation, base, length uint64) {
 			return
 		}
 		n.log.Info().Uint64("generation", generation).Uint64("base", base).Dur("took", took).Msg("new heartbeat chain, node record signed again")
-		// A chain is asked for at each new generation: the identity state
-		// follows it, so that a wiped data directory comes back at it.
+		// A chain is asked for at each new generation: the stored record
+		// proofs and the identity state follow it, so that peers refill
+		// the node at it, and a wiped data directory comes back at it.
+		if n.signer != nil {
+			n.signer.kick()
+		}
 		if err := n.keeper.saveGeneration(generation); err != nil {
 			n.log.Warn().Err(err).Uint64("generation", generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
 		}

@@ -145,6 +145,12 @@ func (s *recordSigner) run() {
 		recs, pushes := s.recs, s.pushes
 		s.recs, s.pushes = nil, nil
 		s.mu.Unlock()
+		if len(recs) == 0 {
+			// Woken for a new generation (renewChain): the stored proofs
+			// are signed again now, or peers that dropped the old
+			// generation could not refill the new one until a write.
+			s.generation()
+		}
 		s.seal(recs)
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))

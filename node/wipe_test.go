@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/proof"
+	"github.com/leviathan-gossip/leviathan/sync/transport"
 )
 
 // wipeConfig is sc's config of id on data directory dir; with collect,
@@ -26,11 +28,10 @@ func wipeConfig(sc *signedCluster, id, dir, key string, collect bool) Config {
 	return cfg
 }
 
-// wipeAndRestart drives TestSignedWipedNodeKeepsItsIdentity: P (cc)
-// writes, deletes one key (with collect, every node collects its
-// tombstone, so peers refill P from their current state), its data
-// directory is wiped and it restarts with its key file.
-func wipeAndRestart(t *testing.T, collect bool) {
+// wipeTrio starts ca, cb and cc, signing, each on a data directory of
+// dirs, and waits until they hold cc alive.
+func wipeTrio(t *testing.T, collect bool) (*signedCluster, map[string]string, string, []*Node) {
+	t.Helper()
 	key := testKeyB64(32)
 	sc := newSignedCluster(t, "ca", "cb", "cc")
 	dirs := map[string]string{"ca": t.TempDir(), "cb": t.TempDir(), "cc": t.TempDir()}
@@ -43,6 +44,91 @@ func wipeAndRestart(t *testing.T, collect bool) {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
+	return sc, dirs, key, nodes
+}
+
+// restartWiped stops p, wipes its data directory and starts it again on
+// its port with its key file, seeded with seed.
+func restartWiped(t *testing.T, sc *signedCluster, p *Node, dir, key, seed string, collect bool) *Node {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(p.Addr())
+	p.cfg.SkipLeave = true // a restart, not a leave
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := wipeConfig(sc, p.ID(), dir, key, collect)
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.Seeds = []string{seed}
+	return startNode(t, cfg)
+}
+
+// takenBack waits until every node holds p (nodes[2]) alive at gen under
+// its key, with its keys before at their versions, and checks that p
+// holds a proof by its own key of each of its records (proven of them).
+func takenBack(t *testing.T, sc *signedCluster, nodes []*Node, gen uint64, before map[string]uint64, proven int) {
+	t.Helper()
+	p := nodes[2]
+	if got := ownRecord(t, p).Generation; got != gen {
+		t.Fatalf("wiped node at generation %d, was %d", got, gen)
+	}
+	eventually(t, 15*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if q, ok := peerOf(n, p.ID()); !ok || q.Generation != gen {
+				return fmt.Errorf("%s holds %s at generation %d", n.ID(), p.ID(), q.Generation)
+			}
+			if !bytes.Equal(recordKeyAt(n, p.ID()), sc.keys[p.ID()].Public()) {
+				return fmt.Errorf("%s holds %s's record under another key", n.ID(), p.ID())
+			}
+		}
+		if err := holdAll(nodes, p.ID(), before); err != nil {
+			return err
+		}
+		return allAlive(nodes, p.ID())
+	})
+	if got := ownProofs(t, p); got != proven {
+		t.Fatalf("%s holds the proofs of %d of its own records, want %d", p.ID(), got, proven)
+	}
+}
+
+// writesAbove writes on p once it takes writes, checks that the versions
+// are above top and that every node holds them and before.
+func writesAbove(t *testing.T, nodes []*Node, top uint64, before map[string]uint64) {
+	t.Helper()
+	p := nodes[2]
+	// Its first write may wait for the peers' last word on its data.
+	after := map[string]uint64{"after-first": setWhenWritable(t, p, "after-first", "after-first")}
+	for k, v := range writeAll(t, nodes, p, "after", 20) {
+		after[k] = v
+	}
+	for k, v := range after {
+		if v <= top {
+			t.Fatalf("%s/%s written at version %d, not above %d from before the wipe", p.ID(), k, v, top)
+		}
+	}
+	for _, vs := range []map[string]uint64{before, after} {
+		if err := holdAll(nodes, p.ID(), vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func topVersion(vs map[string]uint64) uint64 {
+	var top uint64
+	for _, v := range vs {
+		top = max(top, v)
+	}
+	return top
+}
+
+// wipeAndRestart drives TestSignedWipedNodeKeepsItsIdentity: P (cc)
+// writes, deletes one key (with collect, every node collects its
+// tombstone, so peers refill P from their current state), its data
+// directory is wiped and it restarts with its key file.
+func wipeAndRestart(t *testing.T, collect bool) {
+	sc, dirs, key, nodes := wipeTrio(t, collect)
 	p := nodes[2]
 	before := writeAll(t, nodes, p, "before", 20)
 	if _, err := p.Delete(context.Background(), "before-0"); err != nil {
@@ -63,69 +149,76 @@ func wipeAndRestart(t *testing.T, collect bool) {
 		}
 		return nil
 	})
-	oldGen := ownRecord(t, p).Generation
-	var top uint64
-	for _, v := range before {
-		top = max(top, v)
-	}
+	gen := ownRecord(t, p).Generation
 
-	_, port, _ := net.SplitHostPort(p.Addr())
-	p.cfg.SkipLeave = true // a restart, not a leave
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
+	nodes[2] = restartWiped(t, sc, p, dirs["cc"], key, nodes[0].Addr(), collect)
+	proven := len(before) + 1 // the tombstone of before-0
+	if collect {
+		proven = len(before)
 	}
-	if err := os.RemoveAll(dirs["cc"]); err != nil {
-		t.Fatal(err)
-	}
-	cfg := wipeConfig(sc, "cc", dirs["cc"], key, collect)
-	cfg.Port, _ = strconv.Atoi(port)
-	cfg.Seeds = []string{nodes[0].Addr()}
-	p = startNode(t, cfg)
-	nodes[2] = p
-	if gen := ownRecord(t, p).Generation; gen != oldGen {
-		t.Fatalf("wiped node at generation %d, was %d", gen, oldGen)
-	}
-	eventually(t, 15*time.Second, func() error {
-		for _, n := range nodes[:2] {
-			if q, ok := peerOf(n, "cc"); !ok || q.Generation != oldGen {
-				return fmt.Errorf("%s holds cc at generation %d", n.ID(), q.Generation)
-			}
-			if !bytes.Equal(recordKeyAt(n, "cc"), sc.keys["cc"].Public()) {
-				return fmt.Errorf("%s holds cc's record under another key", n.ID())
-			}
-		}
-		if err := holdAll(nodes, "cc", before); err != nil {
-			return err
-		}
-		return allAlive(nodes, "cc")
-	})
+	takenBack(t, sc, nodes, gen, before, proven)
 	if err := deletedAll(nodes, "cc", "before-0"); err != nil {
 		t.Fatal(err)
 	}
-	want := len(before) + 1 // the tombstone of before-0
-	if collect {
-		want = len(before)
-	}
-	if got := ownProofs(t, p); got != want {
-		t.Fatalf("cc holds the proofs of %d of its own records, want %d", got, want)
-	}
-
-	// Its first write may wait for the peers' last word on its data.
-	after := map[string]uint64{"after-first": setWhenWritable(t, p, "after-first", "after-first")}
-	for k, v := range writeAll(t, nodes, p, "after", 20) {
-		after[k] = v
-	}
-	for k, v := range after {
-		if v <= top {
-			t.Fatalf("cc/%s written at version %d, not above %d from before the wipe", k, v, top)
-		}
-	}
-	for _, vs := range []map[string]uint64{before, after} {
-		if err := holdAll(nodes, "cc", vs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writesAbove(t, nodes, topVersion(before), before)
 	noRefusals(t, nodes)
+}
+
+// TestSignedWipeAfterRefutation: P refutes a newer generation of itself
+// and relabels its data to a generation above; its identity state follows, so
+// P wiped afterwards comes back at that generation and loses nothing.
+func TestSignedWipeAfterRefutation(t *testing.T) {
+	sc, dirs, key, nodes := wipeTrio(t, false)
+	p := nodes[2]
+	before := writeAll(t, nodes, p, "before", 10)
+	old := ownRecord(t, p)
+	claimed := old.Generation + 1000
+	k, _ := base64.StdEncoding.DecodeString(key)
+	kr, err := transport.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node's entry of itself goes to its core, signed or not: a newer
+	// generation is refuted.
+	at := newAttacker(t, p.Addr(), kr)
+	at.sendMsg("an earlier life", &lsync.Syn{Cluster: "test", From: "ca", Digest: []lsync.DigestEntry{
+		{ID: "cc", Addr: old.Addr, Generation: claimed, Heartbeat: 1 << 32}}})
+	var gen uint64
+	eventually(t, 10*time.Second, func() error {
+		if gen = p.Status().Generation; gen <= claimed {
+			return fmt.Errorf("cc at generation %d, claimed %d", gen, claimed)
+		}
+		st, ok, err := readIdentityState(identityStatePath(sc.files["cc"]))
+		if err != nil || !ok || st.Generation != gen {
+			return fmt.Errorf("identity state %+v (%v, %v), want generation %d", st, ok, err, gen)
+		}
+		return nil
+	})
+	// Peers take the new generation (dropping the old one's data) and
+	// refill it from P.
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if q, ok := peerOf(n, "cc"); !ok || q.Generation != gen {
+				return fmt.Errorf("%s holds cc at generation %d, want %d", n.ID(), q.Generation, gen)
+			}
+		}
+		return holdAll(nodes, "cc", before)
+	})
+
+	nodes[2] = restartWiped(t, sc, p, dirs["cc"], key, nodes[0].Addr(), false)
+	takenBack(t, sc, nodes, gen, before, len(before))
+	writesAbove(t, nodes, topVersion(before), before)
+	// The refutation's record commits to no heartbeat chain until the new
+	// generation's is built, and beats sent meanwhile are refused
+	// (bad_beat_proof): logged only.
+	for _, n := range nodes {
+		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_record_proof", "bad_vote_signature"} {
+			if c := rejectedCount(t, n, r); c > 0 {
+				t.Errorf("%s refused %v with %s", n.ID(), c, r)
+			}
+		}
+		t.Logf("%s refused %v beats with bad_beat_proof", n.ID(), rejectedCount(t, n, "bad_beat_proof"))
+	}
 }
 
 // deletedAll reports whether every node holds owner's key deleted.
