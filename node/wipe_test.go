@@ -256,3 +256,82 @@ func ownProofs(t *testing.T, n *Node) int {
 	}
 	return proven
 }
+
+// TestSignedWipedWithoutHolders: P's state survives but no node holds
+// its data (the whole cluster was wiped, or P is seeded by a node that
+// never knew it). P starts at its generation, refuses writes while peers
+// may still answer for its data, and takes them once the bounded wait
+// has passed, however its one peer answers.
+func TestSignedWipedWithoutHolders(t *testing.T) {
+	for _, withPeer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("peer %v", withPeer), func(t *testing.T) {
+			sc := newSignedCluster(t, "cc", "cq")
+			dir := t.TempDir()
+			cfg := wipeConfig(sc, "cc", dir, testKeyB64(32), false)
+			key := cfg.EncryptKeys[0]
+			p := startNode(t, cfg)
+			if _, err := p.Set(context.Background(), "old", []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			gen := p.Status().Generation
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			cfg = wipeConfig(sc, "cc", dir, key, false)
+			if withPeer {
+				q := startNode(t, wipeConfig(sc, "cq", t.TempDir(), key, false))
+				cfg.Seeds = []string{q.Addr()}
+			}
+			start := time.Now()
+			p = startNode(t, cfg)
+			if got := p.Status().Generation; got != gen {
+				t.Fatalf("generation %d, was %d", got, gen)
+			}
+			if _, err := p.Set(context.Background(), "early", nil); !errors.Is(err, ErrRecovering) {
+				t.Fatalf("write at once after the wipe: %v, want ErrRecovering", err)
+			}
+			setWhenWritable(t, p, "new", "2")
+			if took, wait := time.Since(start), lostTailWait(cfg.GossipVal); took < wait {
+				t.Fatalf("writable after %v, before the wait of %v", took, wait)
+			}
+		})
+	}
+}
+
+// TestSignedKeyFileLocked: a second node with the same key file is
+// refused while the first runs, whatever its data directory; once the
+// first is closed it starts. A state file that is not one stops the start.
+func TestSignedKeyFileLocked(t *testing.T) {
+	sc := newSignedCluster(t, "cc")
+	key := testKeyB64(32)
+	first := startNode(t, wipeConfig(sc, "cc", t.TempDir(), key, false))
+	second := wipeConfig(sc, "cc", t.TempDir(), key, false)
+	if n, err := New(second, WithLogger(testLogger(t))); !errors.Is(err, errKeyInUse) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("second start with the key file of a running node: %v, want %v", err, errKeyInUse)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(second, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatalf("start once the first closed: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(identityStatePath(sc.files["cc"]), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := New(second, WithLogger(testLogger(t))); !errors.Is(err, errIdentityState) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("start with a broken identity state: %v, want %v", err, errIdentityState)
+	}
+}

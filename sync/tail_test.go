@@ -166,6 +166,102 @@ func TestWritableAfterLostTail(t *testing.T) {
 	})
 }
 
+// wiped returns the state of node "me" at generation 1 on a new store
+// after a wipe, at time 100 with a wait of 1000 ms and a cap of 5000.
+func wiped(t *testing.T) *State {
+	t.Helper()
+	s := newTestState(t, "me", 1)
+	s.SetTime(100)
+	s.ExpectWipedData(100, 1000, 5000)
+	return s
+}
+
+// resetDelta is a peer's refill of "me" from its current state: records
+// 3..to, its horizon at 2 (versions 1 and 2 were collected tombstones).
+func resetDelta(to uint64) NodeDelta {
+	nd := NodeDelta{ID: "me", Generation: 1, To: to, Clean: to, GCVersion: 2, Reset: true}
+	for v := uint64(3); v <= to; v++ {
+		nd.Records = append(nd.Records, Record{Key: keyAt(v), Value: []byte("x"), Version: v})
+	}
+	return nd
+}
+
+// TestWipedDataTakenBack: a wiped store takes a peer's refill of its own
+// records (a reset delta), which a store that only lost a tail refuses.
+func TestWipedDataTakenBack(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	tests := []struct {
+		name  string
+		state func(t *testing.T) *State
+		delta NodeDelta
+		want  uint64 // watermark after the batch
+		recs  int
+	}{
+		{"refill of a wiped store", wiped, resetDelta(10), 10, 8},
+		{"delta of a wiped store", wiped, ownDelta(1, 0, 10), 10, 10},
+		{"refill after a lost tail", func(t *testing.T) *State { return restored(t, 0) }, resetDelta(10), 0, 0},
+		{"refill of another generation", wiped, func() NodeDelta { nd := resetDelta(10); nd.Generation = 0; return nd }(), 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.state(t)
+			st := s.Handle(&Ack{Cluster: "test", From: "p", Deltas: []NodeDelta{tt.delta}}, rng)
+			if st.Batch.Len() != tt.recs {
+				t.Fatalf("batch has %d records, want %d", st.Batch.Len(), tt.recs)
+			}
+			commitTo(s, st.Batch)
+			if got := s.Self().MaxVersion; got != tt.want {
+				t.Fatalf("watermark %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWritableAfterWipe: a wiped store's writes wait for a complete answer
+// from a peer that showed it holds the node's data, not from any peer;
+// records coming back restart the wait, up to the cap.
+func TestWritableAfterWipe(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	t.Run("an answer from a peer that never knew it", func(t *testing.T) {
+		s := wiped(t)
+		s.Handle(&SynAck{Cluster: "test", From: "p"}, rng)
+		if err := s.Writable(); !errors.Is(err, ErrRecovering) {
+			t.Fatalf("writable after the answer of a peer with nothing of it: %v", err)
+		}
+		s.SetTime(100 + 1000 + 1)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("still refused after the wait: %v", err)
+		}
+	})
+	t.Run("an answer from a holder", func(t *testing.T) {
+		s := wiped(t)
+		st := s.Handle(&SynAck{Cluster: "test", From: "p", Deltas: []NodeDelta{ownDelta(1, 0, 5)}}, rng)
+		commitTo(s, st.Batch)
+		if err := s.Writable(); err != nil {
+			t.Fatalf("not writable after the holder's complete answer: %v", err)
+		}
+	})
+	t.Run("records coming back hold writes, up to the cap", func(t *testing.T) {
+		s := wiped(t)
+		s.Handle(&Syn{Cluster: "test", From: "p", Digest: []DigestEntry{{ID: "me", Generation: 1, MaxVersion: 1000}}}, rng)
+		for v, now := uint64(0), uint64(100); v < 20; v, now = v+1, now+900 {
+			s.SetTime(now)
+			st := s.Handle(&Ack{Cluster: "test", From: "p", Deltas: []NodeDelta{ownDelta(1, v, v+1)}}, rng)
+			commitTo(s, st.Batch)
+			err := s.Writable()
+			if now-100 <= 5000 && !errors.Is(err, ErrRecovering) {
+				t.Fatalf("writable at %d while records keep coming back: %v", now, err)
+			}
+			if now-100 > 5000+1000 && err != nil {
+				t.Fatalf("still refused at %d, past the cap: %v", now, err)
+			}
+		}
+		if s.VersionFloor() != 1000 {
+			t.Fatalf("floor %d, want 1000", s.VersionFloor())
+		}
+	})
+}
+
 // TestRefuteNewerGeneration: a peer reporting the local id at a newer
 // (plausible) generation makes the node take max(now, seen+1) and relabel
 // its records to it; an older, equal or implausible one changes nothing.
