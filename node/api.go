@@ -26,8 +26,10 @@ var (
 	// ErrRecovering: a write came while this node, restarted after a
 	// crash with sync_writes off, may still be taking back from peers its
 	// own newest writes that its store lost (reusing their versions would
-	// get the new writes ignored). Retry shortly: each wait is bounded by
-	// max(2 s, 5 gossip rounds).
+	// get the new writes ignored), or, with signed = true, its whole data
+	// set after its data directory was wiped. Retry shortly: each wait is
+	// bounded by max(2 s, 5 gossip rounds), restarted while a wiped node's
+	// records keep coming back, for at most 10 minutes.
 	ErrRecovering = lsync.ErrRecovering
 )
 

@@ -41,6 +41,9 @@ type identityState struct {
 	Boot       uint64 `json:"boot"`
 }
 
+// errKeyInUse: another running node holds the key file's lock.
+var errKeyInUse = errors.New("in use by another running node with this key; one identity is one node")
+
 // errIdentityState: the state file exists but cannot be read as one.
 var errIdentityState = errors.New("identity state unreadable")
 

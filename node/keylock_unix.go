@@ -9,8 +9,8 @@ import (
 	"syscall"
 )
 
-// errKeyInUse: another running node holds the key file.
-var errKeyInUse = errors.New("in use by another running node with this key; one identity is one node")
+// keyFileLocking: lockKeyFile takes a lock here.
+const keyFileLocking = true
 
 // lockKeyFile takes an exclusive lock on the key file for as long as the
 // node runs; unlock releases it. The lock goes with the process: a node
