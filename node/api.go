@@ -561,7 +561,7 @@ type Status struct {
 	Cluster    string        `json:"cluster"`
 	Generation uint64        `json:"generation"`
 	Heartbeat  uint64        `json:"heartbeat"` // heartbeats since this boot (see Peer)
-	Boot       uint64        `json:"boot"`      // boots on this data directory
+	Boot       uint64        `json:"boot"`      // boots on this data directory (signed: of this identity)
 	MaxVersion uint64        `json:"max_version"`
 	Keys       int           `json:"keys"` // live keys: each once, deleted ones not (leviathan_keys)
 	Peers      int           `json:"peers"`

@@ -337,3 +337,53 @@ func TestSignedKeyFileLocked(t *testing.T) {
 		t.Fatalf("start with a broken identity state: %v, want %v", err, errIdentityState)
 	}
 }
+
+// TestSignedWipedNodeTakesBackManyRecords: a wiped P with 5,000 records
+// of 100 bytes, more than the first answer carries, takes them all back
+// over many exchanges before its first write, each under its proof.
+func TestSignedWipedNodeTakesBackManyRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 records written and refilled: seconds")
+	}
+	sc, dirs, key, nodes := wipeTrio(t, false)
+	p := nodes[2]
+	const n, chunk = 5000, 500
+	value := bytes.Repeat([]byte("v"), 100)
+	before := make(map[string]uint64, n)
+	for i := 0; i < n; i += chunk {
+		kvs := make([]KV, chunk)
+		for j := range kvs {
+			kvs[j] = KV{Key: fmt.Sprintf("k%05d", i+j), Value: value}
+		}
+		vs, err := p.SetMany(context.Background(), kvs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range vs {
+			before[kvs[j].Key] = v
+		}
+	}
+	top := topVersion(before)
+	eventually(t, 30*time.Second, func() error { return converged(nodes, "cc", fmt.Sprintf("k%05d", n-1), top) })
+	gen := ownRecord(t, p).Generation
+
+	start := time.Now()
+	nodes[2] = restartWiped(t, sc, p, dirs["cc"], key, nodes[0].Addr(), false)
+	v := setWhenWritable(t, nodes[2], "after", "1")
+	took := time.Since(start)
+	if got := nodes[2].Status().MaxVersion; v <= top || got != v {
+		t.Fatalf("first write after the wipe at version %d (watermark %d), not above %d", v, got, top)
+	}
+	takenBack(t, sc, nodes, gen, before, n+1)
+	t.Logf("%d records taken back, first write after %v", n, took)
+	// Beats of P's new boot relayed before P's new record reaches a busy
+	// peer are refused there (bad_beat_proof) until it does: logged only.
+	for _, n := range nodes {
+		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_record_proof", "bad_vote_signature"} {
+			if c := rejectedCount(t, n, r); c > 0 {
+				t.Errorf("%s refused %v with %s", n.ID(), c, r)
+			}
+		}
+		t.Logf("%s refused %v beats with bad_beat_proof", n.ID(), rejectedCount(t, n, "bad_beat_proof"))
+	}
+}
