@@ -508,6 +508,9 @@ func (d *driver) Committed(rd *engine.Ready, err error) {
 		n.signer.committed(b)
 	}
 	if rd.LocalWrite() {
+		n.wroteOnce()
+	}
+	if rd.LocalWrite() {
 		d.ordered = d.seq
 		n.metrics.localWrite(took)
 	} else {

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	gosync "sync"
+	"sync/atomic"
+
+	"github.com/leviathan-gossip/leviathan/store"
 )
 
 // The identity state. With signed = true a node is its key: peers take
@@ -23,8 +26,10 @@ import (
 // generation and one boot above: peers still hold its records at that
 // generation, and its heartbeats (based at boot<<32) rise above the ones
 // they hold. It then takes its records back from them as a lost tail
-// (sync.State.ExpectWipedData) before its first write. Without the state
-// a new store starts a new generation, and peers drop the old one's data.
+// (sync.State.ExpectWipedData) before its first write. The state says
+// so (Recovering) until that write, so that a restart in between, on a
+// store no longer new, takes the data back as well. Without the state a
+// new store starts a new generation, and peers drop the old one's data.
 //
 // While the node runs it holds a lock on its key file, so that a second
 // start with the same key on the same host, into another data directory,
@@ -39,6 +44,10 @@ type identityState struct {
 	ID         string `json:"id"`
 	Generation uint64 `json:"generation"`
 	Boot       uint64 `json:"boot"`
+	// Recovering is set from before a start that may be on a wiped store
+	// until this node's first write on it: a restart in between recovers
+	// again, though its store is no longer new.
+	Recovering bool `json:"recovering,omitempty"`
 }
 
 // errKeyInUse: another running node holds the key file's lock.
@@ -129,7 +138,11 @@ type identityKeeper struct {
 	mu     gosync.Mutex  // serialises save
 	cur    identityState // what the file is to hold
 	saved  identityState
-	ok     bool // saved is what the file holds
+	ok     bool          // saved is what the file holds
+	prior  identityState // what it held at start
+	// recovering is set while a wiped store's data comes back, until
+	// the first local write.
+	recovering atomic.Bool
 }
 
 // openIdentityState locks the key file and reads the identity state, with
@@ -150,27 +163,75 @@ func (n *Node) openIdentityState(id string) (*identityKeeper, error) {
 		return nil, fmt.Errorf("node: %w (remove it to start this node as a new generation, whose data peers drop)", err)
 	}
 	if ok && st.ID == id {
-		k.saved, k.ok = st, true
+		k.saved, k.ok, k.prior = st, true, st
 	}
 	return k, nil
 }
 
-// bootAs is the generation a new store should take, and whether there is
-// a stored one.
-func (k *identityKeeper) bootAs() (generation uint64, ok bool) {
-	if k == nil || !k.ok {
-		return 0, false
+// bootStore boots the store (store.Boot) and, with signed = true, the
+// identity state around it; wiped reports that the node's data is to be
+// taken back from peers (sync.State.ExpectWipedData).
+func (n *Node) bootStore(id string) (self store.SelfInfo, wiped bool, err error) {
+	k, err := n.openIdentityState(id)
+	if err != nil {
+		return self, false, err
 	}
-	return k.saved.Generation, true
+	n.keeper = k
+	gen := uint64(n.clock.Now().UnixMilli())
+	if k != nil && k.ok {
+		// Taken by a new store only. Marked first: a crash after the
+		// store's boot, before its data is back, must recover again.
+		gen = k.saved.Generation
+		mark := k.saved
+		mark.Recovering = true
+		if err := k.save(mark); err != nil {
+			n.log.Warn().Err(err).Msg("identity state not written beside key_file")
+		}
+	}
+	self, err = n.store.Boot(id, gen)
+	if err != nil {
+		return self, false, fmt.Errorf("node: %w", err)
+	}
+	if k == nil {
+		return self, false, nil
+	}
+	if k.ok {
+		wiped = self.Fresh || k.prior.Recovering
+		self.Boot = max(self.Boot, k.prior.Boot+1)
+	}
+	st := identityState{ID: id, Generation: self.Generation, Boot: self.Boot, Recovering: wiped}
+	if err := k.save(st); err != nil {
+		// The node runs as it would without the state; only a later
+		// wipe of data_dir costs it its data.
+		n.log.Warn().Err(err).Msg("identity state not written beside key_file: if data_dir is wiped, peers drop this node's data")
+	}
+	k.recovering.Store(wiped)
+	return self, wiped, nil
 }
 
-// boot is the boot to run at: above every boot the state saw, even when
-// the store's count started over.
-func (k *identityKeeper) boot(storeBoot uint64) uint64 {
-	if k == nil || !k.ok {
-		return storeBoot
+// wroteOnce ends the recovery of a wiped store at this run's first local
+// write: the state no longer says recovering. Called under n.mu, it
+// writes the file in a goroutine of its own.
+func (n *Node) wroteOnce() {
+	k := n.keeper
+	if k == nil || n.closed || !k.recovering.CompareAndSwap(true, false) {
+		return // closed: Close may be waiting for n.wg already
 	}
-	return max(storeBoot, k.saved.Boot+1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := k.endRecovery(); err != nil {
+			n.log.Warn().Err(err).Msg("identity state not updated after recovery: the next start waits for peers again")
+		}
+	}()
+}
+
+// endRecovery clears Recovering in the state file.
+func (k *identityKeeper) endRecovery() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cur.Recovering = false
+	return k.flush()
 }
 
 // save writes st unless the file holds it already.

@@ -300,26 +300,9 @@ func (n *Node) load(rng *rand.Rand) error {
 	addr := n.transport.Addr()
 	id := n.cfg.nodeID(addr)
 	n.id = id
-	keeper, err := n.openIdentityState(id)
+	self, wiped, err := n.bootStore(id)
 	if err != nil {
 		return err
-	}
-	n.keeper = keeper
-	gen := uint64(n.clock.Now().UnixMilli())
-	stored, wiped := n.keeper.bootAs()
-	if wiped {
-		gen = stored // taken by a new store only
-	}
-	self, err := n.store.Boot(id, gen)
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	wiped = wiped && self.Fresh
-	self.Boot = n.keeper.boot(self.Boot)
-	if err := n.keeper.save(identityState{ID: id, Generation: self.Generation, Boot: self.Boot}); err != nil {
-		// The node runs as it would without the state; only a later
-		// wipe of data_dir costs it its data.
-		n.log.Warn().Err(err).Msg("identity state not written beside key_file: if data_dir is wiped, peers drop this node's data")
 	}
 	alias := n.cfg.Alias
 	if alias == "" {

@@ -387,3 +387,53 @@ func TestSignedWipedNodeTakesBackManyRecords(t *testing.T) {
 		t.Logf("%s refused %v beats with bad_beat_proof", n.ID(), rejectedCount(t, n, "bad_beat_proof"))
 	}
 }
+
+// TestSignedWipedRestartBeforeRecovered: P, wiped, is restarted before
+// it took its data back (here: built, never started, closed). Its store
+// is no longer new, yet the next start takes the data back all the same,
+// and only P's first write ends that.
+func TestSignedWipedRestartBeforeRecovered(t *testing.T) {
+	sc, dirs, key, nodes := wipeTrio(t, false)
+	p := nodes[2]
+	before := writeAll(t, nodes, p, "before", 20)
+	gen := ownRecord(t, p).Generation
+	_, port, _ := net.SplitHostPort(p.Addr())
+	p.cfg.SkipLeave = true
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dirs["cc"]); err != nil {
+		t.Fatal(err)
+	}
+	early, err := New(wipeConfig(sc, "cc", dirs["cc"], key, false), WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := early.Close(); err != nil {
+		t.Fatal(err)
+	}
+	state := func() identityState {
+		st, ok, err := readIdentityState(identityStatePath(sc.files["cc"]))
+		if err != nil || !ok {
+			t.Fatalf("identity state: %v (%v)", err, ok)
+		}
+		return st
+	}
+	if st := state(); !st.Recovering || st.Generation != gen {
+		t.Fatalf("identity state %+v after a start on a wiped store, want recovering at generation %d", st, gen)
+	}
+
+	cfg := wipeConfig(sc, "cc", dirs["cc"], key, false)
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.Seeds = []string{nodes[0].Addr()}
+	nodes[2] = startNode(t, cfg)
+	takenBack(t, sc, nodes, gen, before, len(before))
+	writesAbove(t, nodes, topVersion(before), before)
+	eventually(t, 5*time.Second, func() error {
+		if st := state(); st.Recovering {
+			return fmt.Errorf("identity state %+v after the first write", st)
+		}
+		return nil
+	})
+	noRefusals(t, nodes)
+}
