@@ -68,9 +68,10 @@ func (s *State) ExpectLostTail(nowMs, waitMs uint64) {
 	}
 }
 
-// ExpectWipedData tells the core that the store is new although the node
-// had data at its generation: its data directory was wiped and it came
-// back under its identity (with signed records, the key that proves them).
+// ExpectWipedData tells the core that the store holds none of the node's
+// data at its generation, or only what came back before a restart: its
+// data directory was wiped and it came back under its identity (with
+// signed records, the key that proves them).
 // Everything peers hold of it is then a lost tail, taken back as
 // ExpectLostTail says, with three differences that a whole data set
 // needs: a peer's refill from its current state (a reset delta, sent when

@@ -269,9 +269,9 @@ func (e *Engine) ExpectLostTail(now time.Time, wait time.Duration) {
 	e.state.ExpectLostTail(uint64(now.UnixMilli()), uint64(wait.Milliseconds()))
 }
 
-// ExpectWipedData tells the core, at boot, that its store is new while
-// peers may hold the node's data at its generation (a wiped data
-// directory, the identity kept): writes wait for it as for a lost tail,
+// ExpectWipedData tells the core, at boot, that its store holds none of
+// the node's data (a wiped data directory, the identity kept), or part of
+// it, while peers may hold it at its generation: writes wait for it as for a lost tail,
 // each delta taken back extending the wait, for at most capWait (see
 // sync.State.ExpectWipedData).
 func (e *Engine) ExpectWipedData(now time.Time, wait, capWait time.Duration) {
