@@ -376,16 +376,7 @@ func TestSignedWipedNodeTakesBackManyRecords(t *testing.T) {
 	}
 	takenBack(t, sc, nodes, gen, before, n+1)
 	t.Logf("%d records taken back, first write after %v", n, took)
-	// Beats of P's new boot relayed before P's new record reaches a busy
-	// peer are refused there (bad_beat_proof) until it does: logged only.
-	for _, n := range nodes {
-		for _, r := range []string{"bad_signature", "untrusted_key", "unsigned_claim", "bad_record_proof", "bad_vote_signature"} {
-			if c := rejectedCount(t, n, r); c > 0 {
-				t.Errorf("%s refused %v with %s", n.ID(), c, r)
-			}
-		}
-		t.Logf("%s refused %v beats with bad_beat_proof", n.ID(), rejectedCount(t, n, "bad_beat_proof"))
-	}
+	noRefusals(t, nodes)
 }
 
 // TestSignedWipedRestartBeforeRecovered: P, wiped, is restarted before
