@@ -29,9 +29,16 @@ const (
 	// MaxBeatChainBytes is the longest BeatChain a node record carries.
 	MaxBeatChainBytes = 64
 	// MaxNodeRecordSize is the largest encoded node record: every string
-	// at its limit and the largest certificate.
+	// at its limit, the largest certificate and every retired key.
 	MaxNodeRecordSize = 1 + 1 + (2 + MaxIDBytes) + (2 + ed25519.PublicKeySize) + (2 + MaxAddrBytes) +
-		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + (2 + ed25519.SignatureSize)
+		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + maxRetiredBytes +
+		(2 + ed25519.SignatureSize)
+)
+
+// A record's array: 11 fields, or 12 with retired keys.
+const (
+	recordArray        = 0x9b
+	recordArrayRetired = 0x9c
 )
 
 // NodeRecord is what a node says about itself: which key speaks for its
@@ -59,7 +66,10 @@ type NodeRecord struct {
 	// Certificate is the encoded certificate that binds ID to PublicKey
 	// (CA trust), or nil (pinned trust).
 	Certificate []byte
-	Signature   []byte // the owner's, over the fields above
+	// Retired names the keys that spoke for the node before PublicKey
+	// (retired.go), at most MaxRetiredKeys; nil for none.
+	Retired   []RetiredKey
+	Signature []byte // the owner's, over the fields above
 }
 
 // SignNodeRecord returns r signed by k, r.PublicKey set to k's. A
@@ -74,6 +84,7 @@ func SignNodeRecord(k *Key, r NodeRecord) (*NodeRecord, error) {
 	if r.BeatChain = bytes.Clone(r.BeatChain); len(r.BeatChain) == 0 {
 		r.BeatChain = nil
 	}
+	r.Retired = cloneRetired(r.Retired)
 	if err := r.checkCertificate(); err != nil {
 		return nil, fmt.Errorf("identity: sign node record: %w", err)
 	}
@@ -107,13 +118,20 @@ func (r *NodeRecord) checkCertificate() error {
 // Marshal encodes r: a msgpack array of [version, id, public key, addr,
 // alias, generation, seq, leaving, beat chain, certificate or nil,
 // signature], each in its shortest form (an empty beat chain is a bin of
-// length 0), so that a record has one encoding.
+// length 0), so that a record has one encoding. A record with retired
+// keys has them as a twelfth field, before the signature; one without
+// has no such field, so its encoding is the one of a record that
+// predates it.
 func (r *NodeRecord) Marshal() ([]byte, error) {
 	if len(r.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("identity: marshal node record: signature of %d bytes", len(r.Signature))
 	}
 	b := make([]byte, 0, 1+r.bodySize()+2+ed25519.SignatureSize)
-	b = append(b, 0x9b) // fixarray of 11
+	if len(r.Retired) > 0 {
+		b = append(b, recordArrayRetired)
+	} else {
+		b = append(b, recordArray)
+	}
 	b, err := r.appendBody(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity: marshal node record: %w", err)
@@ -130,7 +148,7 @@ func (r *NodeRecord) body() ([]byte, error) {
 // bodySize bounds the size of the body, for its buffer.
 func (r *NodeRecord) bodySize() int {
 	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + 1 +
-		(2 + len(r.BeatChain)) + (3 + len(r.Certificate))
+		(2 + len(r.BeatChain)) + (3 + len(r.Certificate)) + len(r.Retired)*(1+(2+ed25519.PublicKeySize)+9+9) + 1
 }
 
 func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
@@ -148,6 +166,9 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	case len(r.Certificate) > MaxCertificateSize:
 		return nil, fmt.Errorf("certificate of %d bytes: at most %d", len(r.Certificate), MaxCertificateSize)
 	}
+	if err := checkRetired(r.Retired, r.PublicKey); err != nil {
+		return nil, err
+	}
 	b = append(b, NodeRecordVersion) // positive fixint
 	b = canon.AppendStr(b, r.ID)
 	b = canon.AppendBin(b, r.PublicKey)
@@ -158,9 +179,14 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	b = appendBool(b, r.Leaving)
 	b = canon.AppendBin(b, r.BeatChain)
 	if len(r.Certificate) == 0 {
-		return append(b, msgpackNil), nil
+		b = append(b, msgpackNil)
+	} else {
+		b = canon.AppendBin(b, r.Certificate)
 	}
-	return canon.AppendBin(b, r.Certificate), nil
+	if len(r.Retired) > 0 {
+		b = appendRetired(b, r.Retired)
+	}
+	return b, nil
 }
 
 // ParseNodeRecord decodes what Marshal encodes, and nothing else: any
@@ -174,8 +200,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedRecord, len(b), MaxNodeRecordSize)
 	}
 	rd := reader{b: b}
-	if h := rd.byte(); h != 0x9b {
-		return nil, fmt.Errorf("%w: not an array of 11 (0x%02x)", ErrMalformedRecord, h)
+	h := rd.byte()
+	if h != recordArray && h != recordArrayRetired {
+		return nil, fmt.Errorf("%w: not an array of 11 or 12 (0x%02x)", ErrMalformedRecord, h)
 	}
 	if v := rd.byte(); v != NodeRecordVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformedRecord, v, NodeRecordVersion)
@@ -195,6 +222,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	} else {
 		r.Certificate = bytes.Clone(rd.binUpTo("certificate", MaxCertificateSize))
 	}
+	if h == recordArrayRetired {
+		r.Retired = rd.retired()
+	}
 	r.Signature = bytes.Clone(rd.bin("signature", ed25519.SignatureSize))
 	if rd.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, rd.err)
@@ -202,10 +232,13 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	if len(rd.b) > 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the record", ErrMalformedRecord, len(rd.b))
 	}
-	if again, err := r.Marshal(); err != nil || !bytes.Equal(again, b) {
-		// A field in a longer form than needed, an empty id or addr, or
-		// an empty certificate instead of nil: refused, so that one
-		// record has one encoding.
+	again, err := r.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, err)
+	}
+	if !bytes.Equal(again, b) {
+		// A field in a longer form than needed, or an empty certificate
+		// instead of nil: refused, so that one record has one encoding.
 		return nil, fmt.Errorf("%w: not in its shortest encoding", ErrMalformedRecord)
 	}
 	if err := r.checkCertificate(); err != nil {
@@ -215,9 +248,12 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 }
 
 // Checker says whether a key speaks for a node id: a Trust, or a
-// TrustCache in front of one.
+// TrustCache in front of one. Revoked says whether a key is refused
+// whatever certifies or pins it: a retired key a record names is taken
+// unless revoked.
 type Checker interface {
 	Check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error
+	Revoked(pub ed25519.PublicKey) bool
 }
 
 // Verify checks that r is signed by its key and that trust accepts that
