@@ -114,6 +114,9 @@ type records struct {
 	// verified remembers the record batch headers checked
 	// (recordproofs.go); nil unless Signing.Records.
 	verified *proof.Verified
+	// retired are the keys the local record names as retired
+	// (SetRetiredKeys).
+	retired []identity.RetiredKey
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -159,6 +162,7 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	rec, err := identity.SignNodeRecord(e.recs.sign.Key, identity.NodeRecord{
 		ID: self.ID, Addr: self.Addr, Alias: self.Alias, Generation: self.Generation, Seq: seq,
 		Leaving: e.leaving, BeatChain: e.ownCommitment(), Certificate: e.recs.sign.Certificate,
+		Retired: e.recs.retired,
 	})
 	if err != nil {
 		return nil, err
@@ -170,6 +174,18 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	e.recs.own = heldRecord{rec: rec, raw: raw}
 	e.state.SetRecordSeq(self.ID, seq)
 	return rec, nil
+}
+
+// SetRetiredKeys sets the keys the local record names as retired, from
+// the next record it signs on (the driver sets them before SignRecord):
+// keys that signed proofs of the node's records which peers still hold,
+// so that those proofs stand after a key rotation. At most
+// identity.MaxRetiredKeys, none the node's key. Without signing it does
+// nothing.
+func (e *Engine) SetRetiredKeys(rs []identity.RetiredKey) {
+	if e.recs != nil {
+		e.recs.retired = rs
+	}
 }
 
 // resignOnChange signs the local record again when the node's own state
