@@ -31,6 +31,7 @@ type ProofStore interface {
 	ScanProofs(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record, p lsync.RecordProof) bool) (uint64, error)
 	AddProof(p *proof.Proof, recs []lsync.Record) (int, error)
 	Resign(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error)
+	Rekey(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error)
 }
 
 // sealedKept bounds the own batches the signer keeps in memory to prove
@@ -56,6 +57,12 @@ type recordSigner struct {
 	sealed []sealedBatch // ascending
 	kept   int           // records in sealed
 	gen    uint64        // the generation sealed at last
+
+	// After a key rotation (keyhistory.go): sign the stored proofs again,
+	// then save history at historyPath.
+	rekey       bool
+	history     identity.KeyHistory
+	historyPath string
 
 	batches, records, unproven atomic.Uint64
 }
@@ -134,6 +141,7 @@ func (s *recordSigner) kick() {
 // earlier run, then whatever each commit brings.
 func (s *recordSigner) run() {
 	defer s.n.wg.Done()
+	s.rekeyStored()
 	s.sealStored()
 	for {
 		select {
