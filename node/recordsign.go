@@ -142,7 +142,7 @@ func (s *recordSigner) kick() {
 func (s *recordSigner) run() {
 	defer s.n.wg.Done()
 	s.rekeyStored()
-	s.sealStored()
+	stored := s.sealStored()
 	for {
 		select {
 		case <-s.n.stop:
@@ -153,7 +153,13 @@ func (s *recordSigner) run() {
 		recs, pushes := s.recs, s.pushes
 		s.recs, s.pushes = nil, nil
 		s.mu.Unlock()
-		s.seal(recs)
+		// Records committed while sealStored ran, and sealed by it: not
+		// again, in a batch that would overlap its.
+		skip := 0
+		for skip < len(recs) && recs[skip].Version <= stored {
+			skip++
+		}
+		s.seal(recs[skip:])
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))
 		}
@@ -321,8 +327,9 @@ func (s *recordSigner) find(v uint64) (sealedAt, bool) {
 
 // sealStored seals the own records the store holds no proof of: those
 // written before signing was turned on, or written by a run that stopped
-// before it sealed them.
-func (s *recordSigner) sealStored() {
+// before it sealed them. It returns the version through which it sealed
+// them all.
+func (s *recordSigner) sealStored() uint64 {
 	s.n.mu.Lock()
 	view := s.n.eng.Self()
 	s.n.mu.Unlock()
@@ -341,16 +348,19 @@ func (s *recordSigner) sealStored() {
 		})
 		if err != nil {
 			s.n.log.Warn().Err(err).Msg("own records not read for signing")
-			return
+			return after
 		}
 		s.seal(recs)
-		if through >= view.MaxVersion || through <= after {
-			return
+		if through >= view.MaxVersion {
+			return view.MaxVersion
+		}
+		if through <= after {
+			return after
 		}
 		after = through
 		select {
 		case <-s.n.stop:
-			return
+			return after
 		default:
 		}
 	}
