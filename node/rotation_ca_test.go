@@ -79,4 +79,5 @@ func TestSignedKeyRotationCA(t *testing.T) {
 	nodes = append(nodes, joiner)
 	noRefusals(t, nodes)
 	noProofRefusals(t, nodes)
+	verifyFeed(t, nodes[0], "cc", len(before)+len(after))
 }

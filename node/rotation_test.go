@@ -215,6 +215,35 @@ func rotateKey(t *testing.T, joinAfter bool) {
 	}
 	noRefusals(t, nodes)
 	noProofRefusals(t, nodes)
+	verifyFeed(t, nodes[0], "cc", len(before)+len(after)+len(more))
+}
+
+// verifyFeed checks that n's changefeed of origin, which n took before
+// the origin rotated its key, proves all want records: those proven by
+// the retired key with the origin's record, which names it, and not
+// without it.
+func verifyFeed(t *testing.T, n *Node, origin string, want int) {
+	t.Helper()
+	page, err := n.Changes(context.Background(), origin, Cursor{}, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Deltas) != want || page.OriginRecord == nil {
+		t.Fatalf("%s's page of %s: %d deltas, origin record %x; want %d and a record", n.ID(), origin, len(page.Deltas), page.OriginRecord, want)
+	}
+	if err := VerifyPage(page, page.OriginKey); err != nil {
+		t.Fatalf("%s's page of %s: %v", n.ID(), origin, err)
+	}
+	rec := page.OriginRecord
+	page.OriginRecord = nil
+	if err := VerifyPage(page, page.OriginKey); !errors.Is(err, ErrPageUnproven) {
+		t.Fatalf("%s's page of %s without the origin record: %v; want its old records unproven", n.ID(), origin, err)
+	}
+	page.OriginRecord = bytes.Clone(rec)
+	page.OriginRecord[len(rec)-1] ^= 1 // its signature
+	if err := VerifyPage(page, page.OriginKey); !errors.Is(err, ErrPageUnproven) {
+		t.Fatalf("%s's page of %s with a forged origin record: %v", n.ID(), origin, err)
+	}
 }
 
 // maxOf is the highest version of vs.
