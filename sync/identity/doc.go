@@ -49,7 +49,12 @@
 //	 beat chain (bin, 0-64), certificate (bin, or nil), signature (bin 64)]
 //
 // signed over the array between its header and the signature, at most
-// MaxNodeRecordSize bytes. NodeRecord.Verify checks the signature and
+// MaxNodeRecordSize bytes. A record that names retired keys (keys that
+// signed the node's records before its current one, RetiredKey) has
+// them as a twelfth field before the signature: an array of 1 to
+// MaxRetiredKeys arrays [public key (bin 32), generation (uint), through
+// (uint)]. A KeyHistory, kept in the node's data directory, tells the
+// node which keys those are. NodeRecord.Verify checks the signature and
 // then that a Checker (a Trust, or a TrustCache in front of one) accepts
 // the key for the id.
 //
