@@ -70,6 +70,7 @@ func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, rd *Ready) []lsyn
 type originKeys struct {
 	pub     ed25519.PublicKey
 	retired []identity.RetiredKey
+	trust   identity.Checker // nil: none revoked
 }
 
 func (e *Engine) originKeys(id string) originKeys {
@@ -83,13 +84,7 @@ func (e *Engine) originKeys(id string) originKeys {
 	if rec == nil {
 		return originKeys{}
 	}
-	k := originKeys{pub: rec.PublicKey}
-	for _, r := range rec.Retired {
-		if !e.recs.sign.Trust.Revoked(r.PublicKey) {
-			k.retired = append(k.retired, r)
-		}
-	}
-	return k
+	return originKeys{pub: rec.PublicKey, retired: rec.Retired, trust: e.recs.sign.Trust}
 }
 
 // verify checks p with the current key, and, when that signature fails,
@@ -102,7 +97,11 @@ func (k originKeys) verify(p *proof.Proof, leaves []proof.Hash, cache *proof.Ver
 		return err
 	}
 	for i := range k.retired {
-		if r := &k.retired[i]; r.Covers(p.Generation, p.Last) && p.Verify(r.PublicKey, leaves, cache) == nil {
+		r := &k.retired[i]
+		if !r.Covers(p.Generation, p.Last) || k.trust != nil && k.trust.Revoked(r.PublicKey) {
+			continue
+		}
+		if p.Verify(r.PublicKey, leaves, cache) == nil {
 			return nil
 		}
 	}
