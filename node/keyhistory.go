@@ -16,10 +16,11 @@ import (
 // signed its proofs from the data directory itself, where it notes the
 // key it signs with (identity.KeyHistory): a start with another key is a
 // rotation, with no operator action, and a wiped directory forgets the
-// keys with the records they signed. Then it signs its stored proofs
-// again with the new key (the signer, before it signs anything else),
-// so that it serves them all under the new key, and notes the new key
-// only after: a crash in between does both again.
+// keys with the records they signed. The rotation is noted at once, the
+// old key's bounds exact, with a mark that the stored proofs are to be
+// signed again with the new key; the signer does that before it signs
+// anything else, so that the node serves them all under the new key,
+// and clears the mark only after: a crash in between signs them again.
 
 // keyHistoryFile names the file in the data directory that holds the
 // history.
@@ -41,22 +42,25 @@ func (n *Node) retireKeys() error {
 	self := n.eng.Self()
 	next := h.Rotate(n.ident.key.Public(), self.Generation, self.MaxVersion)
 	n.eng.SetRetiredKeys(next.Retired)
-	switch {
-	case next.Equal(h):
-	case h.Current == nil:
-		// The first start that notes a key: nothing to sign again.
-		return next.Save(path)
-	default:
-		n.log.Warn().Str("key_id", n.ident.key.ID().String()).Str("retired_key_id", identity.IDOf(h.Current).String()).
-			Uint64("generation", self.Generation).Uint64("through", self.MaxVersion).
-			Msg("key rotated: the node record names the old key as retired; stored record proofs are signed again with the new key")
+	if !next.Equal(h) {
+		if err := next.Save(path); err != nil {
+			return err
+		}
+		if len(h.Current) > 0 {
+			n.log.Warn().Str("key_id", n.ident.key.ID().String()).Str("retired_key_id", identity.IDOf(h.Current).String()).
+				Uint64("generation", self.Generation).Uint64("through", self.MaxVersion).
+				Msg("key rotated: the node record names the old key as retired; stored record proofs are signed again with the new key")
+		}
+	}
+	if next.Rekey {
+		next.Rekey = false
 		n.signer.rekey, n.signer.history, n.signer.historyPath = true, next, path
 	}
 	return nil
 }
 
 // rekeyStored signs the node's stored proofs again with its key after a
-// rotation, then notes the key in the history.
+// rotation, then clears the history's mark.
 func (s *recordSigner) rekeyStored() {
 	if !s.rekey {
 		return
@@ -68,7 +72,7 @@ func (s *recordSigner) rekeyStored() {
 		return
 	}
 	if err := s.history.Save(s.historyPath); err != nil {
-		s.n.log.Error().Err(err).Msg("key history not written; the next start signs the stored proofs again")
+		s.n.log.Error().Err(err).Msg("key history not cleared; the next start signs the stored proofs again")
 		return
 	}
 	s.n.log.Info().Int("batches", batches).Msg("stored record proofs signed again with the new key")

@@ -59,7 +59,7 @@ type recordSigner struct {
 	gen    uint64        // the generation sealed at last
 
 	// After a key rotation (keyhistory.go): sign the stored proofs again,
-	// then save history at historyPath.
+	// then save history, its mark cleared, at historyPath.
 	rekey       bool
 	history     identity.KeyHistory
 	historyPath string

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -165,6 +166,7 @@ func rotateKey(t *testing.T, joinAfter bool) {
 	if err := holdAll(nodes, "cc", before); err != nil {
 		t.Fatalf("after the restart with the new key: %v", err)
 	}
+	servesUnder(t, nodes[2], newKey.Public(), len(before)+len(after))
 	if joinAfter {
 		// A node that joins now must take P's records from before the
 		// rotation, signed by the old key, as well as those after.
@@ -244,6 +246,34 @@ func verifyFeed(t *testing.T, n *Node, origin string, want int) {
 	if err := VerifyPage(page, page.OriginKey); !errors.Is(err, ErrPageUnproven) {
 		t.Fatalf("%s's page of %s with a forged origin record: %v", n.ID(), origin, err)
 	}
+}
+
+// servesUnder checks that n, which rotated its key to pub, serves all
+// want of its own records under pub alone: it signed its stored proofs
+// again, and its key history holds no mark left to do so.
+func servesUnder(t *testing.T, n *Node, pub ed25519.PublicKey, want int) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		page, err := n.Changes(context.Background(), n.ID(), Cursor{}, 1000)
+		if err != nil {
+			return err
+		}
+		if len(page.Deltas) != want {
+			return fmt.Errorf("%d of its own records, want %d", len(page.Deltas), want)
+		}
+		page.OriginRecord = nil
+		if err := VerifyPage(page, pub); err != nil {
+			return err
+		}
+		h, err := identity.LoadKeyHistory(filepath.Join(n.dataDir(), keyHistoryFile))
+		if err != nil {
+			return err
+		}
+		if !h.Current.Equal(pub) || len(h.Retired) != 1 || h.Rekey {
+			return fmt.Errorf("key history %+v", h)
+		}
+		return nil
+	})
 }
 
 // maxOf is the highest version of vs.

@@ -22,6 +22,9 @@ import (
 type KeyHistory struct {
 	Current ed25519.PublicKey // nil: none recorded yet
 	Retired []RetiredKey      // newest first, at most MaxRetiredKeys
+	// Rekey is set from a rotation until the node has signed its stored
+	// proofs again with Current.
+	Rekey bool
 }
 
 // maxKeyHistoryBytes bounds a key history file: a line per key.
@@ -33,9 +36,9 @@ var ErrKeyHistory = errors.New("identity: malformed key history")
 // Rotate returns the history of a node whose key is now cur, at
 // generation gen and with its own records up to version through: the
 // same history when cur is its current key; else cur current and the
-// key it replaces retired first, for proofs of gen up to through. The
-// oldest retired keys past MaxRetiredKeys are dropped, and cur is never
-// among the retired.
+// key it replaces retired first, for proofs of gen up to through, and
+// Rekey set. The oldest retired keys past MaxRetiredKeys are dropped,
+// and cur is never among the retired.
 func (h KeyHistory) Rotate(cur ed25519.PublicKey, gen, through uint64) KeyHistory {
 	if h.Current.Equal(cur) {
 		return h
@@ -43,6 +46,7 @@ func (h KeyHistory) Rotate(cur ed25519.PublicKey, gen, through uint64) KeyHistor
 	out := KeyHistory{Current: bytes.Clone(cur)}
 	if len(h.Current) == ed25519.PublicKeySize {
 		out.Retired = append(out.Retired, RetiredKey{PublicKey: bytes.Clone(h.Current), Generation: gen, Through: through})
+		out.Rekey = true
 	}
 	for _, k := range h.Retired {
 		if len(out.Retired) == MaxRetiredKeys {
@@ -57,7 +61,7 @@ func (h KeyHistory) Rotate(cur ed25519.PublicKey, gen, through uint64) KeyHistor
 
 // Equal reports whether h and o name the same keys in the same order.
 func (h KeyHistory) Equal(o KeyHistory) bool {
-	if !h.Current.Equal(o.Current) || len(h.Retired) != len(o.Retired) {
+	if !h.Current.Equal(o.Current) || len(h.Retired) != len(o.Retired) || h.Rekey != o.Rekey {
 		return false
 	}
 	for i := range h.Retired {
@@ -92,8 +96,8 @@ func LoadKeyHistory(path string) (KeyHistory, error) {
 }
 
 // parseKeyHistory reads what Save writes: a "key" line, then a
-// "retired" line per retired key (key, generation, through), '#'
-// comments.
+// "retired" line per retired key (key, generation, through), and a
+// "rekey" line while Rekey is set; '#' comments.
 func parseKeyHistory(b []byte) (KeyHistory, error) {
 	var h KeyHistory
 	if len(b) > maxKeyHistoryBytes {
@@ -121,11 +125,13 @@ func parseKeyHistory(b []byte) (KeyHistory, error) {
 				return h, fmt.Errorf("line %d: generation and version must be unsigned integers", line)
 			}
 			h.Retired = append(h.Retired, RetiredKey{PublicKey: pub, Generation: gen, Through: through})
+		case f[0] == "rekey" && len(f) == 1 && !h.Rekey:
+			h.Rekey = true
 		default:
-			return h, fmt.Errorf("line %d: want one \"key <base64>\" line and at most %d \"retired <base64> <generation> <version>\" lines", line, MaxRetiredKeys)
+			return h, fmt.Errorf("line %d: want one \"key <base64>\" line, at most %d \"retired <base64> <generation> <version>\" lines and a \"rekey\" line", line, MaxRetiredKeys)
 		}
 	}
-	if h.Current == nil && len(h.Retired) > 0 {
+	if h.Current == nil && (len(h.Retired) > 0 || h.Rekey) {
 		return h, errors.New("retired keys without a key")
 	}
 	if err := checkRetired(h.Retired, h.Current); err != nil {
@@ -142,6 +148,9 @@ func (h KeyHistory) Save(path string) error {
 	fmt.Fprintf(&b, "key %s\n", FormatPublicKey(h.Current))
 	for _, k := range h.Retired {
 		fmt.Fprintf(&b, "retired %s %d %d\n", FormatPublicKey(k.PublicKey), k.Generation, k.Through)
+	}
+	if h.Rekey {
+		b.WriteString("rekey\n")
 	}
 	if err := writeFile(path, []byte(b.String()), 0o644, true); err != nil {
 		return fmt.Errorf("identity: key history: %w", err)

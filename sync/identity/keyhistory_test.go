@@ -21,13 +21,15 @@ func TestKeyHistoryRotate(t *testing.T) {
 	}{
 		{"first start", KeyHistory{}, a, KeyHistory{Current: a}},
 		{"same key", KeyHistory{Current: a, Retired: []RetiredKey{r(b, 1, 5)}}, a, KeyHistory{Current: a, Retired: []RetiredKey{r(b, 1, 5)}}},
-		{"rotated", KeyHistory{Current: a}, b, KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 90)}}},
+		{"rotated", KeyHistory{Current: a}, b, KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 90)}, Rekey: true}},
+		{"same key, stored proofs not signed again yet", KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 90)}, Rekey: true}, b,
+			KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 90)}, Rekey: true}},
 		{"rotated twice", KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 50)}}, c,
-			KeyHistory{Current: c, Retired: []RetiredKey{r(b, 7, 90), r(a, 7, 50)}}},
+			KeyHistory{Current: c, Retired: []RetiredKey{r(b, 7, 90), r(a, 7, 50)}, Rekey: true}},
 		{"the oldest dropped", KeyHistory{Current: c, Retired: []RetiredKey{r(b, 7, 60), r(a, 7, 50)}}, d,
-			KeyHistory{Current: d, Retired: []RetiredKey{r(c, 7, 90), r(b, 7, 60)}}},
+			KeyHistory{Current: d, Retired: []RetiredKey{r(c, 7, 90), r(b, 7, 60)}, Rekey: true}},
 		{"back to a retired key", KeyHistory{Current: b, Retired: []RetiredKey{r(a, 7, 50)}}, a,
-			KeyHistory{Current: a, Retired: []RetiredKey{r(b, 7, 90)}}},
+			KeyHistory{Current: a, Retired: []RetiredKey{r(b, 7, 90)}, Rekey: true}},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +61,8 @@ func TestLoadKeyHistory(t *testing.T) {
 	for _, tt := range []struct{ name, text, has string }{
 		{"two keys", "key " + a + "\nkey " + b + "\n", "line 2"},
 		{"retired without a key", "retired " + a + " 1 2\n", "without a key"},
+		{"rekey without a key", "rekey\n", "without a key"},
+		{"rekey twice", "key " + a + "\nrekey\nrekey\n", "line 3"},
 		{"retired is the key", "key " + a + "\nretired " + a + " 1 2\n", "own key"},
 		{"three retired", "key " + a + strings.Repeat("\nretired "+b+" 1 2", 3), "line 4"},
 		{"bad version", "key " + a + "\nretired " + b + " 1 -2\n", "unsigned integers"},
