@@ -48,6 +48,8 @@
 //	 alias (str, 0-255), generation (uint), seq (uint), leaving (bool),
 //	 beat chain (bin, 0-64), certificate (bin, or nil), signature (bin 64)]
 //
+// or, for a node that has collected tombstones, an array of 12 with its
+// GC horizon (uint, not 0) between the certificate and the signature,
 // signed over the array between its header and the signature, at most
 // MaxNodeRecordSize bytes. NodeRecord.Verify checks the signature and
 // then that a Checker (a Trust, or a TrustCache in front of one) accepts

@@ -31,7 +31,15 @@ const (
 	// MaxNodeRecordSize is the largest encoded node record: every string
 	// at its limit and the largest certificate.
 	MaxNodeRecordSize = 1 + 1 + (2 + MaxIDBytes) + (2 + ed25519.PublicKeySize) + (2 + MaxAddrBytes) +
-		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + (2 + ed25519.SignatureSize)
+		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + 9 + (2 + ed25519.SignatureSize)
+)
+
+// Array headers of an encoded record: without a GC horizon (the fields
+// up to the certificate, and the signature) and with one after the
+// certificate.
+const (
+	recordArray   = 0x9b // fixarray of 11
+	recordArrayGC = 0x9c // fixarray of 12
 )
 
 // NodeRecord is what a node says about itself: which key speaks for its
@@ -59,7 +67,12 @@ type NodeRecord struct {
 	// Certificate is the encoded certificate that binds ID to PublicKey
 	// (CA trust), or nil (pinned trust).
 	Certificate []byte
-	Signature   []byte // the owner's, over the fields above
+	// GCVersion is the owner's tombstone horizon: it has collected its
+	// tombstones up to this version. Peers drop its tombstones only up
+	// to the horizon its record states, whoever relays a higher one.
+	// Encoded only when not 0, as a trailing field.
+	GCVersion uint64
+	Signature []byte // the owner's, over the fields above
 }
 
 // SignNodeRecord returns r signed by k, r.PublicKey set to k's. A
@@ -107,18 +120,26 @@ func (r *NodeRecord) checkCertificate() error {
 // Marshal encodes r: a msgpack array of [version, id, public key, addr,
 // alias, generation, seq, leaving, beat chain, certificate or nil,
 // signature], each in its shortest form (an empty beat chain is a bin of
-// length 0), so that a record has one encoding.
+// length 0), so that a record has one encoding; a GC horizon other than 0
+// goes between the certificate and the signature, in an array of 12.
 func (r *NodeRecord) Marshal() ([]byte, error) {
 	if len(r.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("identity: marshal node record: signature of %d bytes", len(r.Signature))
 	}
 	b := make([]byte, 0, 1+r.bodySize()+2+ed25519.SignatureSize)
-	b = append(b, 0x9b) // fixarray of 11
+	b = append(b, r.arrayHeader())
 	b, err := r.appendBody(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity: marshal node record: %w", err)
 	}
 	return canon.AppendBin(b, r.Signature), nil
+}
+
+func (r *NodeRecord) arrayHeader() byte {
+	if r.GCVersion != 0 {
+		return recordArrayGC
+	}
+	return recordArray
 }
 
 // body encodes the signed fields, in order: all of the array but its
@@ -130,7 +151,7 @@ func (r *NodeRecord) body() ([]byte, error) {
 // bodySize bounds the size of the body, for its buffer.
 func (r *NodeRecord) bodySize() int {
 	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + 1 +
-		(2 + len(r.BeatChain)) + (3 + len(r.Certificate))
+		(2 + len(r.BeatChain)) + (3 + len(r.Certificate)) + 9
 }
 
 func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
@@ -158,9 +179,14 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	b = appendBool(b, r.Leaving)
 	b = canon.AppendBin(b, r.BeatChain)
 	if len(r.Certificate) == 0 {
-		return append(b, msgpackNil), nil
+		b = append(b, msgpackNil)
+	} else {
+		b = canon.AppendBin(b, r.Certificate)
 	}
-	return canon.AppendBin(b, r.Certificate), nil
+	if r.GCVersion != 0 {
+		b = canon.AppendUint(b, r.GCVersion)
+	}
+	return b, nil
 }
 
 // ParseNodeRecord decodes what Marshal encodes, and nothing else: any
@@ -174,8 +200,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedRecord, len(b), MaxNodeRecordSize)
 	}
 	rd := reader{b: b}
-	if h := rd.byte(); h != 0x9b {
-		return nil, fmt.Errorf("%w: not an array of 11 (0x%02x)", ErrMalformedRecord, h)
+	h := rd.byte()
+	if h != recordArray && h != recordArrayGC {
+		return nil, fmt.Errorf("%w: not an array of 11 or 12 (0x%02x)", ErrMalformedRecord, h)
 	}
 	if v := rd.byte(); v != NodeRecordVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformedRecord, v, NodeRecordVersion)
@@ -195,6 +222,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	} else {
 		r.Certificate = bytes.Clone(rd.binUpTo("certificate", MaxCertificateSize))
 	}
+	if h == recordArrayGC {
+		r.GCVersion = rd.uint("gc horizon")
+	}
 	r.Signature = bytes.Clone(rd.bin("signature", ed25519.SignatureSize))
 	if rd.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, rd.err)
@@ -203,9 +233,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 		return nil, fmt.Errorf("%w: %d bytes after the record", ErrMalformedRecord, len(rd.b))
 	}
 	if again, err := r.Marshal(); err != nil || !bytes.Equal(again, b) {
-		// A field in a longer form than needed, an empty id or addr, or
-		// an empty certificate instead of nil: refused, so that one
-		// record has one encoding.
+		// A field in a longer form than needed, an empty id or addr, an
+		// empty certificate instead of nil, or a GC horizon of 0 in an
+		// array of 12: refused, so that one record has one encoding.
 		return nil, fmt.Errorf("%w: not in its shortest encoding", ErrMalformedRecord)
 	}
 	if err := r.checkCertificate(); err != nil {

@@ -57,6 +57,10 @@ func TestNodeRecordRoundTrip(t *testing.T) {
 		{"every limit, leaving", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
 			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
 			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0))}},
+		{"gc horizon", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Seq: 2, GCVersion: 1 << 20}},
+		{"every limit, gc horizon", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
+			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)), GCVersion: math.MaxUint64}},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,5 +400,58 @@ func TestNodeRecordNewer(t *testing.T) {
 		if got := r.Newer(old); got != tt.want {
 			t.Errorf("%v newer than %v = %v, want %v", tt.r, tt.old, got, tt.want)
 		}
+	}
+}
+
+// A record's GC horizon is signed: it cannot be added, dropped or raised
+// by a relay, and a horizon of 0 has one encoding, without the field.
+func TestNodeRecordGCHorizon(t *testing.T) {
+	node := testKey(t, 2)
+	pinned, err := NewPinnedTrust(map[string][]ed25519.PublicKey{"n1": {node.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(gc uint64) []byte {
+		r, err := SignNodeRecord(node, NodeRecord{ID: "n1", Addr: "h:1", Seq: 5, GCVersion: gc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return marshalRecord(t, r)
+	}
+	with, without := sign(1000), sign(0)
+	if with[0] != recordArrayGC || without[0] != recordArray {
+		t.Fatalf("headers 0x%02x and 0x%02x", with[0], without[0])
+	}
+	sig := len(with) - (2 + ed25519.SignatureSize)
+	cases := []struct {
+		name    string
+		in      []byte
+		parse   string // error text from ParseNodeRecord, "" for none
+		verifies bool
+	}{
+		{"as signed", with, "", true},
+		{"without, as signed", without, "", true},
+		{"horizon raised", append(append(bytes.Clone(with[:sig-3]), 0xcd, 0x07, 0xd0), with[sig:]...), "", false},
+		{"horizon dropped", append(append([]byte{recordArray}, with[1:sig-3]...), with[sig:]...), "", false},
+		{"horizon added", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x05), without[len(without)-66:]...), "", false},
+		{"horizon 0 written out", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x00), without[len(without)-66:]...), "shortest", false},
+		{"horizon not a number", append(append(bytes.Clone(with[:sig-3]), 0xa0), with[sig:]...), "gc horizon", false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseNodeRecord(tt.in)
+			if tt.parse != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.parse) {
+					t.Fatalf("parse: %v, want %q", err, tt.parse)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Verify(pinned, epoch); (err == nil) != tt.verifies {
+				t.Fatalf("verify: %v, want verified %v", err, tt.verifies)
+			}
+		})
 	}
 }
