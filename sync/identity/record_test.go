@@ -424,9 +424,9 @@ func TestNodeRecordGCHorizon(t *testing.T) {
 	}
 	sig := len(with) - (2 + ed25519.SignatureSize)
 	cases := []struct {
-		name    string
-		in      []byte
-		parse   string // error text from ParseNodeRecord, "" for none
+		name     string
+		in       []byte
+		parse    string // error text from ParseNodeRecord, "" for none
 		verifies bool
 	}{
 		{"as signed", with, "", true},
