@@ -219,7 +219,7 @@ type Stats struct {
 	// UnsignedWatermarks counts horizons and watermarks beyond what their
 	// nodes signed or proved, cut or refused (watermarks.go).
 	UnsignedWatermarks uint64
-	PeersRefused      uint64 // unknown ids not taken because Config.MaxPeers are held
+	PeersRefused       uint64 // unknown ids not taken because Config.MaxPeers are held
 }
 
 // NewState creates the core for a node with no state yet; Restore adds
