@@ -70,6 +70,12 @@ func TestSignedHorizonFollowsRecord(t *testing.T) {
 		if p, _ := b.Peer("a"); p.GCVersion != st.gc {
 			t.Fatalf("%s: b's horizon of a %d, want %d", st.name, p.GCVersion, st.gc)
 		}
+		// A horizon not signed yet must not keep quiet rounds loud: a's
+		// summary of itself is b's of a.
+		pa := b.peers["a"]
+		if st.gc == st.signed && memberHash(a.self, a.shownGC(a.self)) != memberHash(pa, b.shownGC(pa)) {
+			t.Fatalf("%s: a's summary of itself differs from b's", st.name)
+		}
 	}
 	if r, ok := b.Get("a", "j"); !ok || string(r.Value) != "w" {
 		t.Fatalf("a's live key lost: %+v %v", r, ok)
