@@ -130,8 +130,16 @@ func TestSignedRefusesForgedWatermarks(t *testing.T) {
 			t.Fatalf("floors moved: a %d (was %d), cc %d (was %d)", fa, floorA, fc, floorC)
 		}
 	}
-	if e, err := a.Get(ctx, "cc", "k"); err != nil || string(e.Value) != "v" {
-		t.Fatalf("a lost cc's data: %+v, %v", e, err)
+	for _, n := range nodes[:2] {
+		if e, err := n.Get(ctx, "cc", "k"); err != nil || string(e.Value) != "v" {
+			t.Fatalf("%s lost cc's data: %+v, %v", n.ID(), e, err)
+		}
+		if r, ok := tombstoneAt(n); !ok || !r.Tombstone {
+			t.Fatalf("%s dropped cc's tombstone: %+v %v", n.ID(), r, ok)
+		}
+		if p, _ := heldOf(n, "cc"); p.GCVersion != 0 {
+			t.Fatalf("%s holds cc's horizon at %d", n.ID(), p.GCVersion)
+		}
 	}
 	if c.Status().MaxVersion != cMax || a.Status().MaxVersion != aMax {
 		t.Fatalf("own watermarks moved: cc %d (was %d), ca %d (was %d)", c.Status().MaxVersion, cMax, a.Status().MaxVersion, aMax)
@@ -143,5 +151,54 @@ func TestSignedRefusesForgedWatermarks(t *testing.T) {
 	eventually(t, 10*time.Second, func() error { return converged(nodes, "cc", "after", v) })
 	if r, ok := tombstoneAt(a); !ok || !r.Tombstone {
 		t.Fatalf("a dropped cc's tombstone: %+v %v", r, ok)
+	}
+}
+
+// TestSignedWatermarksHonest: in an honest signed cluster, with
+// overwrites and deletes, and a node that joins late and catches up from
+// relays, no watermark is cut or refused: every delta's watermark is what
+// its proofs bear out, and every node ends at each owner's own.
+func TestSignedWatermarksHonest(t *testing.T) {
+	sc := newSignedCluster(t, "ca", "cb", "cc", "cd")
+	nodes := startSignedTrio(t, sc, true, nil)
+	ctx := context.Background()
+	for i, n := range nodes {
+		for k := range 30 {
+			key := fmt.Sprintf("key-%02d", k%12) // overwritten
+			var err error
+			if k%7 == 6 {
+				_, err = n.Delete(ctx, key)
+			} else {
+				_, err = n.Set(ctx, key, []byte(fmt.Sprint(i, k)))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := sc.config("cd", true, nil)
+	cfg.Seeds = []string{nodes[1].Addr()}
+	nodes = append(nodes, startNode(t, cfg))
+	eventually(t, 20*time.Second, func() error {
+		for _, owner := range nodes[:3] {
+			want := owner.Status().MaxVersion
+			for _, n := range nodes {
+				if n == owner {
+					continue
+				}
+				if p, ok := heldOf(n, owner.ID()); !ok || p.MaxVersion != want {
+					return fmt.Errorf("%s holds %s at %d, want %d", n.ID(), owner.ID(), p.MaxVersion, want)
+				}
+			}
+		}
+		return nil
+	})
+	for _, n := range nodes {
+		if got := rejectedCount(t, n, "unsigned_watermark"); got > 0 {
+			t.Errorf("%s cut or refused %v honest watermarks", n.ID(), got)
+		}
+		if got := rejectedCount(t, n, "bad_record_proof"); got > 0 {
+			t.Errorf("%s refused %v genuine deltas", n.ID(), got)
+		}
 	}
 }
