@@ -226,12 +226,16 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
 
 func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
 	meta := pb.metaOf(p)
+	if nd.Generation == meta.Generation && !s.signedHorizon(p, nd.GCVersion) && nd.Reset {
+		// A refill from a horizon the node never signed (watermarks.go);
+		// any other delta's horizon is cut to the signed one as it is
+		// learnt. Both are counted.
+		return
+	}
 	switch {
 	case nd.Generation < meta.Generation:
 		s.stats.StaleGenDeltas++
 		return
-	case nd.Generation == meta.Generation && !s.signedHorizon(p, nd.GCVersion) && nd.Reset:
-		return // a refill from a horizon the node never signed (watermarks.go)
 	case nd.Generation > meta.Generation:
 		if s.cfg.GenerationEvidence > 0 {
 			// Only the peer's own digest entry proves a new generation

@@ -216,10 +216,10 @@ type Stats struct {
 	ClaimsRefuted     uint64
 	ClaimsBeyondReach uint64
 	UnknownDeltas     uint64 // deltas of nodes not known as members
+	PeersRefused      uint64 // unknown ids not taken because Config.MaxPeers are held
 	// UnsignedWatermarks counts horizons and watermarks beyond what their
 	// nodes signed or proved, cut or refused (watermarks.go).
 	UnsignedWatermarks uint64
-	PeersRefused       uint64 // unknown ids not taken because Config.MaxPeers are held
 }
 
 // NewState creates the core for a node with no state yet; Restore adds

@@ -69,9 +69,7 @@ func (s *State) capDeltaTo(nd *NodeDelta) {
 	if n := len(nd.Proofs); n > 0 && nd.Proofs[n-1] != nil {
 		bound = nd.Proofs[n-1].Last
 	}
-	if s.signedGC != nil {
-		bound = max(bound, s.signedGC(nd.ID))
-	}
+	bound = max(bound, s.signedGC(nd.ID))
 	if nd.To > bound {
 		s.stats.UnsignedWatermarks++
 		nd.To = bound
