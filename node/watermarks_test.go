@@ -202,3 +202,87 @@ func TestSignedWatermarksHonest(t *testing.T) {
 		}
 	}
 }
+
+// TestSignedHorizonAfterRestart: a signed node that collected its
+// tombstones shows the horizon its record states, so its peers keep the
+// tombstones; restarted, it signs its record with the horizon it holds,
+// and its peers drop them, refusing no watermark on the way.
+func TestSignedHorizonAfterRestart(t *testing.T) {
+	sc := newSignedCluster(t, "ca", "cb", "cc")
+	dir := t.TempDir()
+	config := func(id string, seeds ...string) Config {
+		cfg := sc.config(id, true, nil)
+		cfg.TombstoneGrace, cfg.ReduceVal, cfg.Seeds = 50*time.Millisecond, 20*time.Millisecond, seeds
+		if id == "cc" {
+			cfg.InMemory, cfg.DataDir = false, dir
+		}
+		return cfg
+	}
+	a := startNode(t, config("ca"))
+	nodes := []*Node{a, startNode(t, config("cb", a.Addr())), startNode(t, config("cc", a.Addr()))}
+	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
+	c := nodes[2]
+	ctx := context.Background()
+	if _, err := c.Set(ctx, "gone", []byte("soon")); err != nil {
+		t.Fatal(err)
+	}
+	dv, err := c.Delete(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func(n *Node) (lsync.Record, bool) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.eng.State().Get("cc", "gone")
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if r, ok := held(n); !ok || r.Version != dv {
+				return fmt.Errorf("%s holds cc's gone as %+v %v", n.ID(), r, ok)
+			}
+		}
+		return nil
+	})
+	horizon := func(n *Node, id string) uint64 {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		p, _ := n.eng.State().Peer(id)
+		return p.GCVersion
+	}
+	eventually(t, 10*time.Second, func() error {
+		if gc := horizon(c, "cc"); gc < dv {
+			return fmt.Errorf("cc collected up to %d, want %d", gc, dv)
+		}
+		return nil
+	})
+	gc := horizon(c, "cc")
+	if rec := ownRecord(t, c); rec.GCVersion != 0 {
+		t.Fatalf("cc's record states horizon %d within ten minutes of its start", rec.GCVersion)
+	}
+	for _, n := range nodes[:2] {
+		if r, ok := held(n); !ok || !r.Tombstone || horizon(n, "cc") != 0 {
+			t.Fatalf("%s dropped cc's tombstone before cc's record states the horizon: %+v %v", n.ID(), r, ok)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = startNode(t, config("cc", a.Addr()))
+	nodes[2] = c
+	if rec := ownRecord(t, c); rec.GCVersion != gc {
+		t.Fatalf("restarted, cc's record states horizon %d, want %d", rec.GCVersion, gc)
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes[:2] {
+			if r, ok := held(n); ok || horizon(n, "cc") != gc {
+				return fmt.Errorf("%s holds cc's gone as %+v at horizon %d, want none at %d", n.ID(), r, horizon(n, "cc"), gc)
+			}
+		}
+		return nil
+	})
+	for _, n := range nodes {
+		if got := rejectedCount(t, n, "unsigned_watermark"); got > 0 {
+			t.Errorf("%s cut or refused %v honest watermarks", n.ID(), got)
+		}
+	}
+}
