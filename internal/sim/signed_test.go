@@ -67,7 +67,8 @@ func TestSignedIdleCost(t *testing.T) {
 		t.Errorf("signed idle traffic with re-anchoring %.0f B/s per node, over 1.5 x unsigned %.0f", signed+atDefault, unsigned)
 	}
 	for _, n := range c.nodes {
-		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs > 0 {
+		if st := n.eng.RecordStats(); st.Held != nodes ||
+			st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs+st.UnsignedWatermarks+n.State().Stats().UnsignedWatermarks > 0 {
 			t.Fatalf("%s: %+v, want all %d records and nothing refused", n.ID, st, nodes)
 		}
 	}
