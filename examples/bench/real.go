@@ -12,7 +12,7 @@ import (
 // Real-socket scenarios: nodes on loopback, receivers as separate processes
 // (this binary re-executed in follower mode), Badger on disk.
 var realScenarios = map[string]bool{"ingest": true, "catchup": true, "latency": true, "footprint": true, "cluster": true,
-	"cgroup": true, "load": true, "overload": true}
+	"cgroup": true, "load": true, "overload": true, "signed": true}
 
 type realOptions struct {
 	keys      int
@@ -27,12 +27,13 @@ type realOptions struct {
 }
 
 func realFlags(fs *flag.FlagSet, o *realOptions) {
-	fs.IntVar(&o.keys, "n", 1000000, "ingest, catchup: keys the writer writes")
-	fs.IntVar(&o.value, "value", 100, "ingest, catchup: bytes per value")
+	fs.IntVar(&o.keys, "n", 1000000, "ingest, catchup, signed: keys the writer writes")
+	fs.IntVar(&o.value, "value", 100, "ingest, catchup, signed: bytes per value")
 	fs.StringVar(&o.receivers, "receivers", "1", "ingest, catchup: receiver processes; a comma-separated list runs each")
-	fs.StringVar(&o.memLimit, "memory-limit", "", "ingest, catchup: the receivers' memory_limit (e.g. 192MiB); empty: none")
-	fs.IntVar(&o.writes, "writes", 40, "latency: writes measured")
-	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster: gossip, heartbeat and health-check interval")
+	fs.StringVar(&o.memLimit, "memory-limit", "", "ingest, catchup, signed: the receivers' memory_limit (e.g. 192MiB); empty: none")
+	fs.IntVar(&o.writes, "writes", 40, "latency, signed: writes measured")
+	fs.IntVar(&signedSets, "sets", 3000, "signed: durable Sets timed, one at a time")
+	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster, signed: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
 	loadFlags(fs)
 	fs.DurationVar(&clusterSoak, "soak", 0, "cluster: keep the real cluster running this long before the crash (false suspicions are counted over it)")
