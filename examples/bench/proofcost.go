@@ -19,6 +19,7 @@ import (
 
 // ProofCost is one batch size's cost per record.
 type ProofCost struct {
+	Scenario string  `json:"scenario"` // "signed-proof-cpu"; the table leaves it out
 	Batch    int     `json:"batch"`
 	SignUs   float64 `json:"sign_cpu_us_per_record"`
 	VerifyUs float64 `json:"verify_cpu_us_per_record"`
@@ -51,7 +52,7 @@ func proofCosts(valueSize int) ([]ProofCost, error) {
 
 func proofCost(k *identity.Key, n, valueSize int) (ProofCost, error) {
 	recs := proofRecords(n, valueSize)
-	c := ProofCost{Batch: n}
+	c := ProofCost{Scenario: "signed-proof-cpu", Batch: n}
 	var wire []byte
 	us, err := cpuPerRecord(n, func() error {
 		p, _, err := proof.Seal(k, proofOrigin, 1, recs)

@@ -93,6 +93,10 @@ type Result struct {
 	// more about the node's efficiency than wall-clock rates do.
 	RawCPUus      float64 `json:"raw_cpu_us_per_record"`
 	ReceiverCPUus float64 `json:"receiver_cpu_us_per_record"`
+	// WriterCPUus is this process's CPU while the writer wrote, per
+	// record: its SetMany calls, its store, and with signed its sealing;
+	// in ingest also its sending.
+	WriterCPUus float64 `json:"writer_cpu_us_per_record"`
 	// WireBytes is what the receiver that took in most received, per
 	// record: records, their proofs when signed, and all other traffic
 	// until it held everything. DiskBytes is what the first receiver's
@@ -282,11 +286,13 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		}
 	}
 	start := time.Now()
+	cpu0 = cpuSeconds()
 	rate, last, err := writeAll(w, o.N, o.ValueSize)
 	if err != nil {
 		return res, err
 	}
 	res.WritePerS = rate
+	res.WriterCPUus = (cpuSeconds() - cpu0) * 1e6 / float64(o.N)
 	if last != target {
 		return res, fmt.Errorf("loadtest: writer ended at version %d, want %d", last, target)
 	}
@@ -326,7 +332,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 	}
 	res.DiskBytes = float64(disk) / float64(o.N)
 	for _, f := range []*float64{&res.RawPerS, &res.RawSharedPerS, &res.SharedRatio, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds, &res.StartS,
-		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus, &res.WireBytes, &res.DiskBytes} {
+		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus, &res.WriterCPUus, &res.WireBytes, &res.DiskBytes} {
 		*f = round3(*f)
 	}
 	return res, nil
