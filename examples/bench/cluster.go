@@ -26,7 +26,7 @@ import (
 
 // ClusterResult is one run of the cluster scenario.
 type ClusterResult struct {
-	Mode       string  `json:"mode"` // real or sim
+	Mode       string  `json:"mode"` // real or sim; in the signed scenario badger-unsigned or badger-signed
 	Nodes      int     `json:"nodes"`
 	IntervalMs float64 `json:"interval_ms"` // gossip, heartbeat and health check
 	JoinS      float64 `json:"join_s"`      // until every node sees 99% of the others alive; -1 if not 60s after the last start
