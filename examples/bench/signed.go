@@ -19,7 +19,7 @@ import (
 // one run, each measurement unsigned and then signed before the next:
 //
 //   - durable Sets: one node, Badger on disk, sync_writes on, Sets one
-//     at a time (-sets of them), the median of setRounds runs;
+//     at a time (-sets of them), the median of setRounds runs of each;
 //   - catch-up: the catchup scenario with one receiver process (-n
 //     records of -value bytes), the receiver's CPU, bytes received and
 //     bytes on disk per record;
@@ -101,27 +101,35 @@ func modeName(signed bool) string {
 	return "unsigned"
 }
 
-// setRounds is how many pairs of durable Set runs are timed, each
-// unsigned and then signed; the comparison takes each mode's median, as a
+// setRounds is how many pairs of durable Set runs are timed, unsigned
+// first in one round and signed first in the next, so that neither gains
+// from going second; the comparison takes each mode's median, as a
 // virtual disk's fsync time varies several-fold from one run to the next.
-const setRounds = 5
+const setRounds = 6
 
 func durableSetPairs(dir string, valueSize int) (signedPair[float64], error) {
-	var u, s []float64
+	rates := map[bool][]float64{}
 	for i := range setRounds {
 		sub := filepath.Join(dir, "sets"+strconv.Itoa(i))
-		p, err := pairOf(func(signed bool) (float64, error) { return durableSets(sub, signed, signedSets, valueSize) })
-		if err != nil {
-			return signedPair[float64]{}, err
+		for _, signed := range []bool{i%2 == 1, i%2 == 0} {
+			r, err := durableSets(sub, signed, signedSets, valueSize)
+			if err != nil {
+				return signedPair[float64]{}, fmt.Errorf("%s: %w", modeName(signed), err)
+			}
+			rates[signed] = append(rates[signed], r)
 		}
-		u, s = append(u, p.unsigned), append(s, p.signed)
 	}
-	return signedPair[float64]{median(u), median(s)}, nil
+	return signedPair[float64]{median(rates[false]), median(rates[true])}, nil
 }
 
+// median is the middle of xs, or the mean of the two in the middle.
 func median(xs []float64) float64 {
 	slices.Sort(xs)
-	return xs[len(xs)/2]
+	m := len(xs) / 2
+	if len(xs)%2 == 0 {
+		return round3((xs[m-1] + xs[m]) / 2)
+	}
+	return xs[m]
 }
 
 // durableSets times count Sets, one at a time, on a node that syncs each
