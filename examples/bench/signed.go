@@ -16,16 +16,18 @@ import (
 )
 
 // The "signed" scenario measures signed = true against signed = false in
-// one run, each measurement unsigned and then signed before the next:
+// one run, each measurement in both modes before the next:
 //
 //   - durable Sets: one node, Badger on disk, sync_writes on, Sets one
 //     at a time (-sets of them), the median of setRounds runs of each;
 //   - catch-up: the catchup scenario with one receiver process (-n
-//     records of -value bytes), the receiver's CPU, bytes received and
-//     bytes on disk per record;
+//     records of -value bytes), unsigned first, with the writer's and
+//     the receiver's CPU, and the receiver's bytes received and on disk,
+//     per record;
 //   - a cluster: the cluster scenario's real half with -nodes nodes,
 //     each with the node's own store in memory (memStore keeps no
-//     proofs, so records would go unsigned), timing -writes writes;
+//     proofs, so records would go unsigned), timing -writes writes,
+//     unsigned first;
 //   - the CPU of sealing and checking record proofs (proofcost.go).
 //
 // It prints the pairs side by side with the targets signing is held to,
@@ -46,7 +48,7 @@ type SignedRow struct {
 	Met    string `json:"met"`
 }
 
-// signedPair is one mode's runs.
+// signedPair is one measurement in both modes.
 type signedPair[T any] struct{ unsigned, signed T }
 
 // signedSets (-sets) is how many durable Sets are timed.
