@@ -57,11 +57,17 @@ func TestNodeRecordRoundTrip(t *testing.T) {
 		{"every limit, leaving", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
 			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
 			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0))}},
+		{"gc horizon", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Seq: 2, GCVersion: 1 << 20}},
+		{"every limit, gc horizon", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
+			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)), GCVersion: math.MaxUint64}},
 		{"a retired key", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Generation: 7, Seq: 2,
+			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: 7, Through: 1 << 20}}}},
+		{"a retired key and a gc horizon", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Generation: 7, Seq: 2, GCVersion: 99,
 			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: 7, Through: 1 << 20}}}},
 		{"every limit, every retired key", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
 			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
-			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)), GCVersion: math.MaxUint64,
 			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: math.MaxUint64, Through: math.MaxUint64},
 				{PublicKey: testKey(t, 5).Public(), Generation: math.MaxUint64, Through: math.MaxUint64}}}},
 	}
@@ -409,9 +415,63 @@ func TestNodeRecordNewer(t *testing.T) {
 	}
 }
 
+// A record's GC horizon is signed: it cannot be added, dropped or raised
+// by a relay, and a horizon of 0 has one encoding, without the field.
+func TestNodeRecordGCHorizon(t *testing.T) {
+	node := testKey(t, 2)
+	pinned, err := NewPinnedTrust(map[string][]ed25519.PublicKey{"n1": {node.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(gc uint64) []byte {
+		r, err := SignNodeRecord(node, NodeRecord{ID: "n1", Addr: "h:1", Seq: 5, GCVersion: gc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return marshalRecord(t, r)
+	}
+	with, without := sign(1000), sign(0)
+	if with[0] != recordArrayGC || without[0] != recordArray {
+		t.Fatalf("headers 0x%02x and 0x%02x", with[0], without[0])
+	}
+	sig := len(with) - (2 + ed25519.SignatureSize)
+	cases := []struct {
+		name     string
+		in       []byte
+		parse    string // error text from ParseNodeRecord, "" for none
+		verifies bool
+	}{
+		{"as signed", with, "", true},
+		{"without, as signed", without, "", true},
+		{"horizon raised", append(append(bytes.Clone(with[:sig-3]), 0xcd, 0x07, 0xd0), with[sig:]...), "", false},
+		{"horizon dropped", append(append([]byte{recordArray}, with[1:sig-3]...), with[sig:]...), "", false},
+		{"horizon added", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x05), without[len(without)-66:]...), "", false},
+		{"horizon 0 written out", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x00), without[len(without)-66:]...), "shortest", false},
+		{"horizon not a number", append(append(bytes.Clone(with[:sig-3]), 0xa0), with[sig:]...), "gc horizon", false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseNodeRecord(tt.in)
+			if tt.parse != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.parse) {
+					t.Fatalf("parse: %v, want %q", err, tt.parse)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Verify(pinned, epoch); (err == nil) != tt.verifies {
+				t.Fatalf("verify: %v, want verified %v", err, tt.verifies)
+			}
+		})
+	}
+}
+
 // TestNodeRecordRetiredKeys: a record names its retired keys as a
-// twelfth field its signature covers; a list out of its limits is
-// refused by the signer and the parser, and one altered fails Verify.
+// thirteenth field, after its GC horizon, that its signature covers; a
+// list out of its limits is refused by the signer and the parser, and
+// one altered fails Verify.
 func TestNodeRecordRetiredKeys(t *testing.T) {
 	node, old, older, oldest := testKey(t, 2), testKey(t, 3), testKey(t, 4), testKey(t, 5)
 	retired := func(ks ...*Key) []RetiredKey {
@@ -445,8 +505,8 @@ func TestNodeRecordRetiredKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := marshalRecord(t, r)
-	if b[0] != 0x9c {
-		t.Fatalf("header 0x%02x, want an array of 12", b[0])
+	if b[0] != recordArrayRetired {
+		t.Fatalf("header 0x%02x, want an array of 13", b[0])
 	}
 	plain := marshalRecord(t, testRecord(t, node, "n1", nil))
 	if plain[0] != 0x9b {
@@ -468,11 +528,12 @@ func TestNodeRecordRetiredKeys(t *testing.T) {
 	}
 
 	// The list is the field before the signature: [0x92, 0x93 ...], each
-	// entry 37 bytes (generation and through are fixints).
+	// entry 37 bytes (generation and through are fixints), after a GC
+	// horizon of 0.
 	oneEntry := 1 + 34 + 1 + 1
 	at := len(b) - 66 - 1 - 2*oneEntry
-	if b[at] != 0x92 {
-		t.Fatalf("no list at %d: 0x%02x", at, b[at])
+	if b[at] != 0x92 || b[at-1] != 0 {
+		t.Fatalf("no list at %d after a horizon of 0: 0x%02x 0x%02x", at, b[at-1], b[at])
 	}
 	splice := func(drop int, in ...byte) []byte {
 		return append(append(bytes.Clone(b[:at]), in...), b[at+drop:]...)
@@ -483,7 +544,7 @@ func TestNodeRecordRetiredKeys(t *testing.T) {
 		has  string
 	}{
 		{"empty list", splice(1+2*oneEntry, 0x90), "not an array of 1 to 2"},
-		{"list absent from an array of 12", splice(1 + 2*oneEntry), "not an array of 1 to 2"},
+		{"list absent from an array of 13", splice(1 + 2*oneEntry), "not an array of 1 to 2"},
 		{"three entries", splice(1, 0x93), "not an array of 1 to 2"},
 		{"entry of 2", splice(2, 0x92, 0x92), "not an array of 3"},
 		{"long form of through", append(append(bytes.Clone(b[:at+1+1+34+1]), 0xcc, 100), b[at+1+1+34+2:]...), "shortest"},
@@ -504,7 +565,7 @@ func TestNodeRecordRetiredKeys(t *testing.T) {
 	} else if err := r.Verify(pinned, epoch); !errors.Is(err, ErrRecordSignature) {
 		t.Errorf("altered through: %v", err)
 	}
-	cut := append(append([]byte{0x9b}, b[1:at]...), b[len(b)-66:]...)
+	cut := append(append([]byte{recordArray}, b[1:at-1]...), b[len(b)-66:]...)
 	if r, err := ParseNodeRecord(cut); err != nil {
 		t.Fatal(err)
 	} else if err := r.Verify(pinned, epoch); !errors.Is(err, ErrRecordSignature) {
