@@ -159,10 +159,11 @@ func (s *recordSigner) run() {
 		for skip < len(recs) && recs[skip].Version <= stored {
 			skip++
 		}
-		s.seal(recs[skip:])
+		sealed := s.seal(recs[skip:])
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))
 		}
+		s.storeProofs(sealed)
 	}
 }
 
@@ -184,21 +185,44 @@ func (s *recordSigner) generation() uint64 {
 	return gen
 }
 
+// toStore is a sealed batch's proof, for the store.
+type toStore struct {
+	p    *proof.Proof
+	recs []lsync.Record
+}
+
 // seal signs recs, own records committed in this order, in batches of
-// at most proof.MaxLeaves, and stores the proofs.
-func (s *recordSigner) seal(recs []lsync.Record) {
+// at most proof.MaxLeaves, keeps them to prove pushes with, and returns
+// the proofs for the store.
+func (s *recordSigner) seal(recs []lsync.Record) []toStore {
 	if len(recs) == 0 {
-		return
+		return nil
 	}
 	gen := s.generation()
+	var out []toStore
 	for len(recs) > 0 {
 		k := min(len(recs), proof.MaxLeaves)
-		s.sealOne(gen, recs[:k])
+		if p := s.sealOne(gen, recs[:k]); p != nil {
+			out = append(out, toStore{p, recs[:k]})
+		}
 		recs = recs[k:]
+	}
+	return out
+}
+
+// storeProofs stores the proofs seal made. Pushes leave first: they
+// carry their proofs, and a write on the store, behind the writers' lock,
+// would add its latency to every push; an exchange serves the records
+// only once the store holds their proof.
+func (s *recordSigner) storeProofs(sealed []toStore) {
+	for _, t := range sealed {
+		if _, err := s.store.AddProof(t.p, t.recs); err != nil && !errors.Is(err, store.ErrClosed) {
+			s.n.log.Warn().Err(err).Msg("own records' proof not stored; pushes still carry it")
+		}
 	}
 }
 
-func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
+func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) *proof.Proof {
 	prs := make([]proof.Record, len(recs))
 	versions := make([]uint64, len(recs))
 	for i := range recs {
@@ -208,17 +232,12 @@ func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
 	p, leaves, err := proof.Seal(s.key, s.n.id, gen, prs)
 	if err != nil {
 		s.n.log.Error().Err(err).Msg("own records not signed")
-		return
+		return nil
 	}
 	tree, err := proof.NewTree(p, leaves)
 	if err != nil {
 		s.n.log.Error().Err(err).Msg("own records not signed")
-		return
-	}
-	// Stored before any push of them leaves: an exchange serves them
-	// once the store holds their proof.
-	if _, err := s.store.AddProof(p, recs); err != nil && !errors.Is(err, store.ErrClosed) {
-		s.n.log.Warn().Err(err).Msg("own records' proof not stored; pushes still carry it")
+		return nil
 	}
 	s.batches.Add(1)
 	s.records.Add(uint64(len(recs)))
@@ -228,6 +247,7 @@ func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
 		s.kept -= len(s.sealed[0].versions)
 		s.sealed = slices.Delete(s.sealed, 0, 1)
 	}
+	return p
 }
 
 // prove adds to each push of out the proofs of its own delta's records,
@@ -350,7 +370,7 @@ func (s *recordSigner) sealStored() uint64 {
 			s.n.log.Warn().Err(err).Msg("own records not read for signing")
 			return after
 		}
-		s.seal(recs)
+		s.storeProofs(s.seal(recs))
 		if through >= view.MaxVersion {
 			return view.MaxVersion
 		}
