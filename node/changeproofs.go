@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/leviathan-gossip/leviathan/store"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/leviathan-gossip/leviathan/sync/proof"
 )
 
@@ -67,15 +69,20 @@ func pageProofs(out *ChangePage, p store.Page) {
 // VerifyPage checks that every delta of page is proven by the page's
 // proofs under key, the public key of the page's peer (the page's
 // OriginKey, which the node took from the peer's signed node record; an
-// application that pins keys passes its own). It returns ErrPageUnproven,
-// wrapped with what failed, for a delta no proof covers or a proof that
-// does not verify.
+// application that pins keys passes its own), or under a key retired
+// for the proof's batch that the page's OriginRecord names, when key
+// signed that record. It returns ErrPageUnproven, wrapped with what
+// failed, for a delta no proof covers or a proof that does not verify.
 func VerifyPage(page ChangePage, key ed25519.PublicKey) error {
 	if len(page.Deltas) == 0 {
 		return nil
 	}
 	if len(key) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: no origin key", ErrPageUnproven)
+	}
+	retired, err := pageRetired(page, key)
+	if err != nil {
+		return err
 	}
 	covered := 0
 	for _, pp := range page.Proofs {
@@ -94,7 +101,7 @@ func VerifyPage(page ChangePage, key ed25519.PublicKey) error {
 			}
 			leaves[i] = proof.LeafHash(ds[i].Peer, ds[i].signedRecord())
 		}
-		if err := pr.Verify(key, leaves, nil); err != nil {
+		if err := verifyRetired(pr, key, retired, leaves); err != nil {
 			return fmt.Errorf("%w: deltas %d to %d: %w", ErrPageUnproven, pp.First, pp.First+pp.Count, err)
 		}
 		covered += pp.Count
@@ -115,14 +122,65 @@ func (d *Delta) signedRecord() *proof.Record {
 	return r
 }
 
-// originKey is the public key of id's verified node record, nil without
-// one (signing off).
-func (n *Node) originKey(id string) []byte {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	rec, ok := n.eng.Record(id)
-	if !ok || rec == nil {
-		return nil
+// pageRetired is the retired keys of the page's OriginRecord, once the
+// record is known to be the page's peer's, signed by key.
+func pageRetired(page ChangePage, key ed25519.PublicKey) ([]identity.RetiredKey, error) {
+	if page.OriginRecord == nil {
+		return nil, nil
 	}
-	return slices.Clone(rec.PublicKey)
+	rec, err := identity.ParseNodeRecord(page.OriginRecord)
+	if err == nil && rec.ID != page.Deltas[0].Peer {
+		err = fmt.Errorf("record of %q", rec.ID)
+	}
+	if err == nil {
+		err = rec.Verify(onlyKey(key), time.Time{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: origin record: %w", ErrPageUnproven, err)
+	}
+	return rec.Retired, nil
+}
+
+// verifyRetired verifies pr under key or, failing its signature, under a
+// retired key that covers its batch.
+func verifyRetired(pr *proof.Proof, key ed25519.PublicKey, retired []identity.RetiredKey, leaves []proof.Hash) error {
+	err := pr.Verify(key, leaves, nil)
+	if err == nil || !errors.Is(err, proof.ErrBadSignature) {
+		return err
+	}
+	for i := range retired {
+		if r := &retired[i]; r.Covers(pr.Generation, pr.Last) && pr.Verify(r.PublicKey, leaves, nil) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// onlyKey is a trust that takes one key, for any id: the key an
+// application verifies a page with.
+type onlyKey ed25519.PublicKey
+
+func (k onlyKey) Check(_ string, pub ed25519.PublicKey, _ []byte, _ time.Time) error {
+	if !pub.Equal(ed25519.PublicKey(k)) {
+		return fmt.Errorf("%w: %s is not the origin key", identity.ErrUntrusted, identity.IDOf(pub))
+	}
+	return nil
+}
+
+func (onlyKey) Revoked(ed25519.PublicKey) bool { return false }
+
+// origin is the public key of id's verified node record, and the record
+// when it names retired keys; nil without one (signing off).
+func (n *Node) origin(id string) (key, record []byte) {
+	n.mu.Lock()
+	rec, ok := n.eng.Record(id)
+	n.mu.Unlock()
+	if !ok || rec == nil {
+		return nil, nil
+	}
+	if len(rec.Retired) > 0 {
+		// The record is immutable once held: encoded outside the lock.
+		record, _ = rec.Marshal()
+	}
+	return slices.Clone(rec.PublicKey), record
 }

@@ -32,6 +32,11 @@ type ChangePage struct {
 	// origin has not signed them yet) are at the end of a page.
 	Proofs    []PageProof `json:"proofs,omitempty"`
 	OriginKey []byte      `json:"origin_key,omitempty"`
+	// OriginRecord is the origin's signed node record
+	// (identity.NodeRecord's encoding, signed by OriginKey) when it names
+	// retired keys: proofs its origin signed before a key rotation verify
+	// under them, and VerifyPage takes them from it. Nil otherwise.
+	OriginRecord []byte `json:"origin_record,omitempty"`
 }
 
 // Changefeed errors. After either, drop what is held of that peer and read
@@ -121,7 +126,7 @@ func (n *Node) Changes(ctx context.Context, peer string, cur Cursor, limit int) 
 			}
 		}
 		pageProofs(&out, p)
-		out.OriginKey = n.originKey(id)
+		out.OriginKey, out.OriginRecord = n.origin(id)
 	}
 	return out, nil
 }

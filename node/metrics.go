@@ -195,6 +195,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descWriteLimit, fl.Rate)
 	counter(descDelayed, n.admission.delayed.Load())
 	counter(descRefuted, cs.ClaimsRefuted)
+	unsignedMarks := rs.UnsignedWatermarks + cs.UnsignedWatermarks // the engine's entries, the core's deltas and own claims
 	for _, r := range []struct {
 		reason string
 		v      uint64
@@ -217,6 +218,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"unsigned_claim", rs.UnsignedClaims},        // a generation or leave its node's record does not state
 		{"bad_beat_proof", rs.BadBeatProofs},         // a heartbeat raised without its node's proof
 		{"bad_record_proof", rs.BadRecordProofs},     // records without their origin's proof
+		{"unsigned_watermark", unsignedMarks},        // a horizon or watermark its node never signed or proved
 		{"bad_vote_signature", rs.BadVoteSignatures}, // a vote not signed by its voter
 		{"vote_not_monitor", rs.VotesNotMonitor},     // a vote by a node not monitoring its victim
 		{"stale_vote", rs.StaleVotes},                // a vote below its voter's newest against that node

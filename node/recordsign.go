@@ -31,6 +31,7 @@ type ProofStore interface {
 	ScanProofs(view lsync.PeerMeta, after uint64, fn func(r *lsync.Record, p lsync.RecordProof) bool) (uint64, error)
 	AddProof(p *proof.Proof, recs []lsync.Record) (int, error)
 	Resign(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error)
+	Rekey(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error)
 }
 
 // sealedKept bounds the own batches the signer keeps in memory to prove
@@ -56,6 +57,12 @@ type recordSigner struct {
 	sealed []sealedBatch // ascending
 	kept   int           // records in sealed
 	gen    uint64        // the generation sealed at last
+
+	// After a key rotation (keyhistory.go): sign the stored proofs again,
+	// then save history, its mark cleared, at historyPath.
+	rekey       bool
+	history     identity.KeyHistory
+	historyPath string
 
 	batches, records, unproven atomic.Uint64
 }
@@ -134,7 +141,8 @@ func (s *recordSigner) kick() {
 // earlier run, then whatever each commit brings.
 func (s *recordSigner) run() {
 	defer s.n.wg.Done()
-	s.sealStored()
+	s.rekeyStored()
+	stored := s.sealStored()
 	for {
 		select {
 		case <-s.n.stop:
@@ -151,10 +159,17 @@ func (s *recordSigner) run() {
 			// generation could not refill the new one until a write.
 			s.generation()
 		}
-		s.seal(recs)
+		// Records committed while sealStored ran, and sealed by it: not
+		// again, in a batch that would overlap its.
+		skip := 0
+		for skip < len(recs) && recs[skip].Version <= stored {
+			skip++
+		}
+		sealed := s.seal(recs[skip:])
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))
 		}
+		s.storeProofs(sealed)
 	}
 }
 
@@ -176,21 +191,44 @@ func (s *recordSigner) generation() uint64 {
 	return gen
 }
 
+// toStore is a sealed batch's proof, for the store.
+type toStore struct {
+	p    *proof.Proof
+	recs []lsync.Record
+}
+
 // seal signs recs, own records committed in this order, in batches of
-// at most proof.MaxLeaves, and stores the proofs.
-func (s *recordSigner) seal(recs []lsync.Record) {
+// at most proof.MaxLeaves, keeps them to prove pushes with, and returns
+// the proofs for the store.
+func (s *recordSigner) seal(recs []lsync.Record) []toStore {
 	if len(recs) == 0 {
-		return
+		return nil
 	}
 	gen := s.generation()
+	var out []toStore
 	for len(recs) > 0 {
 		k := min(len(recs), proof.MaxLeaves)
-		s.sealOne(gen, recs[:k])
+		if p := s.sealOne(gen, recs[:k]); p != nil {
+			out = append(out, toStore{p, recs[:k]})
+		}
 		recs = recs[k:]
+	}
+	return out
+}
+
+// storeProofs stores the proofs seal made. Pushes leave first: they
+// carry their proofs, and a write on the store, behind the writers' lock,
+// would add its latency to every push; an exchange serves the records
+// only once the store holds their proof.
+func (s *recordSigner) storeProofs(sealed []toStore) {
+	for _, t := range sealed {
+		if _, err := s.store.AddProof(t.p, t.recs); err != nil && !errors.Is(err, store.ErrClosed) {
+			s.n.log.Warn().Err(err).Msg("own records' proof not stored; pushes still carry it")
+		}
 	}
 }
 
-func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
+func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) *proof.Proof {
 	prs := make([]proof.Record, len(recs))
 	versions := make([]uint64, len(recs))
 	for i := range recs {
@@ -200,17 +238,12 @@ func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
 	p, leaves, err := proof.Seal(s.key, s.n.id, gen, prs)
 	if err != nil {
 		s.n.log.Error().Err(err).Msg("own records not signed")
-		return
+		return nil
 	}
 	tree, err := proof.NewTree(p, leaves)
 	if err != nil {
 		s.n.log.Error().Err(err).Msg("own records not signed")
-		return
-	}
-	// Stored before any push of them leaves: an exchange serves them
-	// once the store holds their proof.
-	if _, err := s.store.AddProof(p, recs); err != nil && !errors.Is(err, store.ErrClosed) {
-		s.n.log.Warn().Err(err).Msg("own records' proof not stored; pushes still carry it")
+		return nil
 	}
 	s.batches.Add(1)
 	s.records.Add(uint64(len(recs)))
@@ -220,6 +253,7 @@ func (s *recordSigner) sealOne(gen uint64, recs []lsync.Record) {
 		s.kept -= len(s.sealed[0].versions)
 		s.sealed = slices.Delete(s.sealed, 0, 1)
 	}
+	return p
 }
 
 // prove adds to each push of out the proofs of its own delta's records,
@@ -319,8 +353,9 @@ func (s *recordSigner) find(v uint64) (sealedAt, bool) {
 
 // sealStored seals the own records the store holds no proof of: those
 // written before signing was turned on, or written by a run that stopped
-// before it sealed them.
-func (s *recordSigner) sealStored() {
+// before it sealed them. It returns the version through which it sealed
+// them all.
+func (s *recordSigner) sealStored() uint64 {
 	s.n.mu.Lock()
 	view := s.n.eng.Self()
 	s.n.mu.Unlock()
@@ -339,16 +374,19 @@ func (s *recordSigner) sealStored() {
 		})
 		if err != nil {
 			s.n.log.Warn().Err(err).Msg("own records not read for signing")
-			return
+			return after
 		}
-		s.seal(recs)
-		if through >= view.MaxVersion || through <= after {
-			return
+		s.storeProofs(s.seal(recs))
+		if through >= view.MaxVersion {
+			return view.MaxVersion
+		}
+		if through <= after {
+			return after
 		}
 		after = through
 		select {
 		case <-s.n.stop:
-			return
+			return after
 		default:
 		}
 	}

@@ -51,13 +51,24 @@ func wipeTrio(t *testing.T, collect bool) (*signedCluster, map[string]string, st
 // its port with its key file, seeded with seed.
 func restartWiped(t *testing.T, sc *signedCluster, p *Node, dir, key, seed string, collect bool) *Node {
 	t.Helper()
+	return restartOn(t, sc, p, dir, key, seed, collect, func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// restartOn stops p and starts it again on its port and data directory
+// dir with its key file, seeded with seed; between runs between.
+func restartOn(t *testing.T, sc *signedCluster, p *Node, dir, key, seed string, collect bool, between func()) *Node {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(p.Addr())
 	p.cfg.SkipLeave = true // a restart, not a leave
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
+	if between != nil {
+		between()
 	}
 	cfg := wipeConfig(sc, p.ID(), dir, key, collect)
 	cfg.Port, _ = strconv.Atoi(port)
@@ -124,8 +135,9 @@ func topVersion(vs map[string]uint64) uint64 {
 }
 
 // wipeAndRestart drives TestSignedWipedNodeKeepsItsIdentity: P (cc)
-// writes, deletes one key (with collect, every node collects its
-// tombstone, so peers refill P from their current state), its data
+// writes, deletes one key (with collect, P collects its tombstone and
+// restarts, so that its record states its horizon and every node
+// collects it: peers then refill P from their current state), its data
 // directory is wiped and it restarts with its key file.
 func wipeAndRestart(t *testing.T, collect bool) {
 	sc, dirs, key, nodes := wipeTrio(t, collect)
@@ -135,10 +147,7 @@ func wipeAndRestart(t *testing.T, collect bool) {
 		t.Fatal(err)
 	}
 	delete(before, "before-0")
-	eventually(t, 10*time.Second, func() error {
-		if err := deletedAll(nodes, "cc", "before-0"); err != nil || !collect {
-			return err
-		}
+	collected := func(nodes []*Node) error {
 		for _, n := range nodes {
 			n.mu.Lock()
 			_, held := n.eng.Get("cc", "before-0")
@@ -148,7 +157,20 @@ func wipeAndRestart(t *testing.T, collect bool) {
 			}
 		}
 		return nil
+	}
+	eventually(t, 10*time.Second, func() error {
+		if err := deletedAll(nodes, "cc", "before-0"); err != nil || !collect {
+			return err
+		}
+		return collected(nodes[2:])
 	})
+	if collect {
+		// Peers collect P's tombstones as far as P's record states its
+		// horizon, which a restart signs at once.
+		nodes[2] = restartOn(t, sc, p, dirs["cc"], key, nodes[0].Addr(), collect, nil)
+		p = nodes[2]
+		eventually(t, 10*time.Second, func() error { return collected(nodes) })
+	}
 	gen := ownRecord(t, p).Generation
 
 	nodes[2] = restartWiped(t, sc, p, dirs["cc"], key, nodes[0].Addr(), collect)

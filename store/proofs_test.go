@@ -531,6 +531,31 @@ func TestProofsRelabel(t *testing.T) {
 	}
 }
 
+// TestProofsRekey: after its key changed, an origin signs every stored
+// header again with the new key (Rekey), at its generation; Resign, which
+// signs only headers of another generation, signs none of them.
+func TestProofsRekey(t *testing.T) {
+	old, cur := testKey(t, 1), testKey(t, 2)
+	s := openMem(t)
+	rs := recs("k", 0, 100, 10)
+	m := meta("me", 1, 100)
+	applyInMessages(t, s, m, rs, sealAll(t, old, "me", 1, rs, 32), 100)
+	sign := func(h proof.Header) (proof.Signed, error) { return proof.Sign(cur, h) }
+	if n, err := s.Resign("me", sign); err != nil || n != 0 {
+		t.Fatalf("Resign at the same generation: %d, %v; want none", n, err)
+	}
+	if v, _ := verifyServed(t, old.Public(), m, scanProofs(t, s, m, 0), 50); v != 100 {
+		t.Fatalf("%d verified under the old key before Rekey", v)
+	}
+	n, err := s.Rekey("me", sign)
+	if err != nil || n != 4 {
+		t.Fatalf("Rekey: %d, %v; want 4 batches", n, err)
+	}
+	if v, u := verifyServed(t, cur.Public(), m, scanProofs(t, s, m, 0), 50); v != 100 || u != 0 {
+		t.Fatalf("after Rekey: %d verified, %d unsigned", v, u)
+	}
+}
+
 // TestAddProof: an origin that signs records after writing them stores
 // the proof of those still held as signed; one overwritten meanwhile is
 // left out, and the rest verify.

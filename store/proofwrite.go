@@ -278,6 +278,19 @@ func storedAsIs(txn *badger.Txn, meta lsync.PeerMeta, rl *relabel, recs []lsync.
 // were. sign is the origin's (proof.Sign with its key). It reports how
 // many batches it signed again.
 func (b *Badger) Resign(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error) {
+	return b.resign(id, false, sign)
+}
+
+// Rekey signs again, at the generation of id's meta, every stored proof
+// of id: what a node does after its key changed, so that it serves its
+// records' proofs under its new key. Like Resign, it signs headers only.
+func (b *Badger) Rekey(id string, sign func(h proof.Header) (proof.Signed, error)) (int, error) {
+	return b.resign(id, true, sign)
+}
+
+// resign signs again id's proofs signed at another generation, or all of
+// them.
+func (b *Badger) resign(id string, all bool, sign func(h proof.Header) (proof.Signed, error)) (int, error) {
 	if err := b.acquire(); err != nil {
 		return 0, fmt.Errorf("store: resign: %w", err)
 	}
@@ -303,7 +316,7 @@ func (b *Badger) Resign(id string, sign func(h proof.Header) (proof.Signed, erro
 				return err
 			}
 			h, err := decodeHeld(id, v)
-			if err != nil || h.p.Generation == meta.Generation {
+			if err != nil || !all && h.p.Generation == meta.Generation {
 				continue
 			}
 			hd := h.p.Header

@@ -163,7 +163,16 @@ func (s *State) takeOwnWord(p *peer, e *DigestEntry, obs *Observed) {
 // address, a watermark above its own.
 func (s *State) refuteClaim(e *DigestEntry, obs *Observed) {
 	self := s.self
-	if e.MaxVersion > self.meta.MaxVersion || e.GCVersion > self.meta.MaxVersion {
+	switch {
+	case e.MaxVersion <= self.meta.MaxVersion && e.GCVersion <= self.meta.MaxVersion:
+	case s.signedMarks():
+		// Not backed by records proven under this node's key, which
+		// only a delta carries (watermarks.go): no floor of it. After a
+		// lossy boot it may be a true word on a lost tail, not counted.
+		if !s.tail.expected || s.tail.wrote {
+			s.stats.UnsignedWatermarks++
+		}
+	default:
 		v := max(e.MaxVersion, e.GCVersion)
 		if v-self.meta.MaxVersion <= maxClaimAhead && s.plausibleVersion(v) && v > s.claimFloor {
 			s.claimFloor = v

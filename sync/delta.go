@@ -121,7 +121,7 @@ func (s *State) candidates(theirs map[string]*DigestEntry, complete bool) []cand
 		case e.Generation < p.meta.Generation:
 			cands = append(cands, candidate{p: p, depth: recs})
 		case e.Generation > p.meta.Generation:
-		case p.meta.GCVersion > max(e.MaxVersion, e.GCVersion):
+		case s.shownGC(p) > max(e.MaxVersion, e.GCVersion):
 			// It may hold keys whose tombstones it never saw and that are
 			// collected now: only a refill from the current state fixes that.
 			cands = append(cands, candidate{p: p, reset: true, depth: recs})
@@ -174,6 +174,7 @@ func (s *State) planDeltas(reply Message, to string, theirs map[string]*DigestEn
 	f.plans = make([]plannedDelta, len(cands))
 	for i, c := range cands {
 		f.plans[i] = plannedDelta{view: c.p.meta, from: c.from, reset: c.reset, clean: c.p.clean()}
+		f.plans[i].view.GCVersion = s.shownGC(c.p)
 	}
 	if s.mem != nil {
 		// The core's own records may not be read beside Commit, which
@@ -199,6 +200,7 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
 			s.stats.InvalidDeltas++
 			continue
 		}
+		s.capDeltaTo(nd)
 		if nd.ID == s.cfg.Self.ID {
 			s.prepareOwnDelta(nd, pb) // a lost tail taken back, or a forgery
 			continue
@@ -224,6 +226,12 @@ func (s *State) prepareDeltas(ds []NodeDelta, pb *pending) {
 
 func (s *State) prepareDelta(p *peer, nd *NodeDelta, pb *pending) {
 	meta := pb.metaOf(p)
+	if nd.Generation == meta.Generation && !s.signedHorizon(p, nd.GCVersion) && nd.Reset {
+		// A refill from a horizon the node never signed (watermarks.go);
+		// any other delta's horizon is cut to the signed one as it is
+		// learnt. Both are counted.
+		return
+	}
 	switch {
 	case nd.Generation < meta.Generation:
 		s.stats.StaleGenDeltas++

@@ -35,6 +35,9 @@ func (s *State) entryOf(p *peer) DigestEntry {
 	if p == s.self && s.prove != nil {
 		e.BeatProof = s.prove(e.Heartbeat)
 	}
+	if s.signedMarks() {
+		e.GCVersion = s.shownGC(p)
+	}
 	return e
 }
 
@@ -305,7 +308,13 @@ func (s *State) observe(from string, d []DigestEntry, pb *pending, obs *Observed
 		case e.ID == "":
 			continue
 		case e.ID == s.cfg.Self.ID:
-			s.noteOwnClaim(e.Generation, e.MaxVersion)
+			if !s.signedMarks() || s.tail.wiped {
+				// Signed, only records proven under this node's key show
+				// its lost tail (watermarks.go); but a wiped store takes
+				// every word on its data, to issue no version a peer
+				// holds, tombstones collected there included.
+				s.noteOwnClaim(e.Generation, e.MaxVersion)
+			}
 			if e.Generation < s.self.meta.Generation {
 				obs.Outdated = true
 			}
@@ -440,6 +449,7 @@ func (s *State) raiseHeartbeat(p *peer, e *DigestEntry, obs *Observed) {
 // storage deletes them itself: MemRecords as it applies the horizon, the
 // Badger store in its index sweep and at boot.
 func (s *State) learnHorizon(p *peer, gc uint64, pb *pending) {
+	gc = min(gc, s.horizonCap(p)) // signed: no relay moves it (watermarks.go)
 	m := pb.metaOf(p)
 	if gc <= m.GCVersion || m.MaxVersion < gc {
 		return

@@ -26,6 +26,8 @@ func (s *State) noteWatermark(p *peer, e *DigestEntry, own bool) {
 	switch {
 	case own:
 		p.lag.seen = e.MaxVersion
+	case s.signedMarks():
+		// A relay's word on its own copy (watermarks.go): no lag of p.
 	case e.MaxVersion > p.lag.seen && s.plausibleVersion(e.MaxVersion):
 		p.lag.seen = e.MaxVersion
 	}

@@ -40,7 +40,7 @@ func (s *State) PushDeltas(b *Batch) []NodeDelta {
 			continue
 		}
 		out = append(out, NodeDelta{ID: c.Meta.ID, Generation: c.Meta.Generation, From: from, To: to,
-			GCVersion: c.Meta.GCVersion, Clean: max(to, c.Meta.GCVersion), Records: recs, Proofs: proofs})
+			GCVersion: min(c.Meta.GCVersion, s.horizonCap(p)), Clean: max(to, c.Meta.GCVersion), Records: recs, Proofs: proofs})
 	}
 	return out
 }

@@ -187,6 +187,9 @@ type State struct {
 	// take heartbeats only with their proofs (SetBeatProver).
 	prove       func(hb uint64) BeatProof
 	signedBeats bool
+	// signedGC gives the GC horizon each node's signed record states
+	// (watermarks.go; nil without signing).
+	signedGC func(id string) uint64
 }
 
 // Stats count what the core rejected; the node exports them.
@@ -214,6 +217,9 @@ type Stats struct {
 	ClaimsBeyondReach uint64
 	UnknownDeltas     uint64 // deltas of nodes not known as members
 	PeersRefused      uint64 // unknown ids not taken because Config.MaxPeers are held
+	// UnsignedWatermarks counts horizons and watermarks beyond what their
+	// nodes signed or proved, cut or refused (watermarks.go).
+	UnsignedWatermarks uint64
 }
 
 // NewState creates the core for a node with no state yet; Restore adds

@@ -18,7 +18,7 @@ func (s *State) Summary() uint64 {
 	var sum uint64
 	for _, p := range s.peers {
 		if !p.ghost {
-			sum += memberHash(p)
+			sum += memberHash(p, s.shownGC(p))
 		}
 	}
 	if sum == 0 {
@@ -69,17 +69,19 @@ func (s *State) answerSummary(rng *rand.Rand) Message {
 	return syn
 }
 
-// memberHash is FNV-1a over one member's summarised fields, finished with
-// a 64-bit mixer so that sums of similar members do not collide in their
-// low bits. It must not change between releases of the same protocol
-// version: peers compare it.
-func memberHash(p *peer) uint64 {
+// memberHash is FNV-1a over one member's summarised fields, with gc its
+// horizon as digests show it (watermarks.go: a signed node's own may be
+// ahead of what peers take until it signs it), finished with a 64-bit
+// mixer so that sums of similar members do not collide in their low bits.
+// It must not change between releases of the same protocol version: peers
+// compare it.
+func memberHash(p *peer, gc uint64) uint64 {
 	h := uint64(fnvOffset)
 	h = fnvString(h, p.meta.ID)
 	h = fnvString(h, p.meta.Addr)
 	h = fnvUint(h, p.meta.Generation)
 	h = fnvUint(h, p.meta.MaxVersion)
-	h = fnvUint(h, p.meta.GCVersion)
+	h = fnvUint(h, gc)
 	if p.leaving {
 		h = fnvUint(h, 1)
 	} else {

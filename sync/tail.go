@@ -97,7 +97,9 @@ func (t *ownTail) tookBack(now uint64) {
 // local watermark, or a higher one a peer showed for this node (a lost
 // tail, or a forged watermark the next write must pass: claims.go).
 func (s *State) VersionFloor() uint64 {
-	return max(s.self.meta.MaxVersion, s.tail.claim, s.claimFloor)
+	// The horizon too: a wiped store refilled from a peer's current state
+	// may hold its collected versions only as that horizon.
+	return max(s.self.meta.MaxVersion, s.self.meta.GCVersion, s.tail.claim, s.claimFloor)
 }
 
 // Writable reports whether local writes may be issued now (ErrRecovering
@@ -160,13 +162,13 @@ func (s *State) prepareOwnDelta(nd *NodeDelta, pb *pending) {
 		return
 	}
 	s.noteOwnClaim(nd.Generation, nd.To)
-	if nd.Reset {
+	if nd.Reset && nd.GCVersion > max(meta.MaxVersion, meta.GCVersion) && nd.GCVersion-meta.MaxVersion <= maxClaimAhead &&
+		s.plausibleVersion(nd.GCVersion) {
 		// A peer collected tombstones above the local watermark: its
 		// current state from version 0, as prepareDelta takes it of a
-		// peer, replaces what came back so far.
-		if nd.GCVersion <= max(meta.MaxVersion, meta.GCVersion) {
-			return
-		}
+		// peer, replaces what came back so far. A refill that shows no
+		// horizon above ours (a signed one is shown only as far as this
+		// node's record states it) is a delta from version 0.
 		pb.reset(s.self, meta.Generation, nd.GCVersion)
 		meta = pb.metaOf(s.self)
 	}

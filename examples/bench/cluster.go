@@ -11,6 +11,7 @@ import (
 
 	"github.com/leviathan-gossip/leviathan/health"
 	"github.com/leviathan-gossip/leviathan/internal/engine"
+	"github.com/leviathan-gossip/leviathan/internal/loadtest"
 	"github.com/leviathan-gossip/leviathan/internal/sim"
 	"github.com/leviathan-gossip/leviathan/node"
 	"github.com/leviathan-gossip/leviathan/store"
@@ -25,10 +26,10 @@ import (
 
 // ClusterResult is one run of the cluster scenario.
 type ClusterResult struct {
-	Mode       string  `json:"mode"` // real or sim
+	Mode       string  `json:"mode"` // real or sim; in the signed scenario badger-unsigned or badger-signed
 	Nodes      int     `json:"nodes"`
 	IntervalMs float64 `json:"interval_ms"` // gossip, heartbeat and health check
-	JoinS      float64 `json:"join_s"`      // until every node sees 99% of the others alive; -1 if not in 60s
+	JoinS      float64 `json:"join_s"`      // until every node sees 99% of the others alive; -1 if not 60s after the last start
 	// StartS is how long creating and starting the nodes took, one after
 	// the other (part of JoinS); 0 in the simulator.
 	StartS float64 `json:"start_s,omitempty"`
@@ -48,6 +49,8 @@ type ClusterResult struct {
 	// writes spread, per record delivered (writes × other nodes).
 	PushBytesPerRecord float64 `json:"push_bytes_per_record"`
 	WallS              float64 `json:"wall_s"`
+	// lat is each write's write-to-all latency, unrounded.
+	lat []time.Duration
 }
 
 // clusterPush (-push) is the nodes' push_fanout: 0 the default, -1 off.
@@ -87,8 +90,23 @@ func clusterHealth() health.Config {
 	}
 }
 
+// clusterMode is how realCluster builds its nodes: the cluster scenario's
+// zero value, or the signed scenario's.
+type clusterMode struct {
+	// keys, when not nil, makes every node sign (signed = true) with its
+	// key, the keys of all pinned; ids are aliases, n0000 onwards.
+	keys *loadtest.Keys
+	// badger gives each node the node's own store in memory rather than
+	// memStore: records are then signed, which needs a store that keeps
+	// their proofs.
+	badger bool
+	writes int // writes timed; 0: clusterWrites
+}
+
+func clusterAlias(i int) string { return fmt.Sprintf("n%04d", i) }
+
 func runCluster(nodes int, interval time.Duration, seed int64) ([]any, error) {
-	r, err := realCluster(nodes, interval, seed)
+	r, err := realCluster(nodes, interval, seed, clusterMode{})
 	if err != nil {
 		return nil, fmt.Errorf("real: %w", err)
 	}
@@ -124,8 +142,11 @@ func (s *memStore) Load(func(lsync.PeerMeta, []lsync.Record) error) error {
 }
 func (s *memStore) Close() error { return nil }
 
-func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, error) {
-	res := ClusterResult{Mode: "real", Nodes: n, IntervalMs: float64(interval.Milliseconds()), Writes: clusterWrites}
+func realCluster(n int, interval time.Duration, seed int64, m clusterMode) (ClusterResult, error) {
+	if m.writes == 0 {
+		m.writes = clusterWrites
+	}
+	res := ClusterResult{Mode: "real", Nodes: n, IntervalMs: float64(interval.Milliseconds()), Writes: m.writes}
 	wall := time.Now()
 	ns := make([]*node.Node, 0, n)
 	var alias map[string]int
@@ -147,13 +168,18 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	alias = make(map[string]int)
 	for i := 0; i < n; i++ {
 		cfg := node.DefaultConfig()
-		cfg.Alias, cfg.Cluster, cfg.Port = fmt.Sprintf("n%04d", i), "bench", 0
+		cfg.Alias, cfg.Cluster, cfg.Port = clusterAlias(i), "bench", 0
 		cfg.GossipVal, cfg.HeartbeatVal, cfg.HealthCheckVal = interval, interval, interval
 		cfg.Seeds = append([]string(nil), seeds...)
 		cfg.SkipLeave = true // a Close is a crash
 		cfg.InMemory = true
 		cfg.PushFanout = clusterPush
-		nd, err := node.New(cfg, node.WithStore(&memStore{}), node.WithRandSeed(seed*1_000_003+int64(i)))
+		m.keys.Sign(&cfg, cfg.Alias)
+		opts := []node.Option{node.WithRandSeed(seed*1_000_003 + int64(i))}
+		if !m.badger {
+			opts = append(opts, node.WithStore(&memStore{}))
+		}
+		nd, err := node.New(cfg, opts...)
 		if err != nil {
 			return res, err
 		}
@@ -198,7 +224,10 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	res.StartS = round3(time.Since(start).Seconds())
 	need := n - 1 - (n-1)/100
 	res.JoinS = -1
-	for time.Since(start) < 60*time.Second {
+	// The deadline runs from the last start: a signed node hashes its
+	// heartbeat chain in New, and a hundred of them take a while.
+	started := time.Now()
+	for time.Since(started) < 60*time.Second {
 		ok := true
 		for _, nd := range ns {
 			if len(nd.LivePeers()) < need {
@@ -237,7 +266,7 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 	p0 := pushBytes()
 	rng := rand.New(rand.NewSource(seed))
 	var lat []time.Duration
-	for w := 0; w < clusterWrites; w++ {
+	for w := 0; w < m.writes; w++ {
 		time.Sleep(time.Duration(rng.Int63n(int64(interval)))) // a random phase of the round
 		key := fmt.Sprintf("w%d", w)
 		if _, err := ns[rng.Intn(n)].Set(context.Background(), key, []byte("x")); err != nil {
@@ -252,7 +281,8 @@ func realCluster(n int, interval time.Duration, seed int64) (ClusterResult, erro
 		}
 	}
 	res.WriteP50S, res.WriteMaxS = quantiles(lat)
-	res.PushBytesPerRecord = round3(float64(pushBytes()-p0) / float64(clusterWrites*(n-1)))
+	res.lat = lat
+	res.PushBytesPerRecord = round3(float64(pushBytes()-p0) / float64(m.writes*(n-1)))
 
 	if clusterSoak > 0 {
 		time.Sleep(clusterSoak) // -soak: a long quiet run, for false suspicions

@@ -10,6 +10,7 @@
 //	go run ./examples/bench -scenario cluster -nodes 20,100 -gossip 1s
 //	go run ./examples/bench -scenario cgroup -n 1000000 -hold-n 10000000
 //	go run ./examples/bench -scenario load -nodes 20 -rate 200 -duration 60s
+//	go run ./examples/bench -scenario signed -n 1000000 -nodes 100
 //
 // convergence, detection and churn run in simulated time (gossip,
 // heartbeat and health check every 1 s, fanout 3, phi threshold 8, MTU
@@ -20,7 +21,9 @@
 // printing one row of each (see cluster.go). cgroup runs receivers with
 // the default config in memory cgroups, one limited to 256 MiB, as root
 // (see cgroup.go). load and overload run N nodes as N processes of this
-// binary, all writing at once (see load.go).
+// binary, all writing at once (see load.go). signed measures signed =
+// true against unsigned, pair by pair: durable Sets, a catch-up, a
+// cluster, and the CPU of record proofs (see signed.go).
 package main
 
 import (
@@ -74,7 +77,7 @@ func main() {
 func run(args []string, out io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint, cgroup, load, overload (real sockets), cluster (real and simulated side by side), a comma-separated list, or all (the simulated ones)")
+	fs.StringVar(&o.scenario, "scenario", "convergence", "convergence, detection, churn (simulated), ingest, catchup, latency, footprint, cgroup, load, overload (real sockets), cluster (real and simulated side by side), signed (signed = true against unsigned), a comma-separated list, or all (the simulated ones)")
 	fs.StringVar(&o.nodes, "nodes", "100", "cluster size; a comma-separated list runs each")
 	fs.StringVar(&o.drops, "drop", "0", "fraction of datagrams lost; a comma-separated list runs each")
 	fs.Int64Var(&o.seed, "seed", 1, "random seed; the same seed gives the same run")
@@ -196,9 +199,15 @@ func runOne(sc string, o options, nodes int, drop float64) (any, error) {
 	return nil, fmt.Errorf("unknown scenario %q (want convergence, detection, churn or all)", sc)
 }
 
-// addReal runs a real-socket scenario: latency once per cluster size,
-// the others once.
+// addReal runs a real-socket scenario: latency and cluster once per
+// cluster size, the others once.
 func addReal(p *printer, sc string, o options, nodes []int) error {
+	if sc == "signed" {
+		if err := runSigned(p, o.real, nodes[0]); err != nil {
+			return fmt.Errorf("%s: %w", sc, err)
+		}
+		return nil
+	}
 	sizes := nodes
 	if sc != "latency" && sc != "cluster" {
 		sizes = nodes[:1]

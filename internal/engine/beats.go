@@ -269,8 +269,8 @@ func (e *Engine) takeWalk(now time.Time) bool {
 // bad_beat_proof when it is a forgery on its face (a wrong value, none,
 // or a heartbeat no chain of the record held covers, claimed under that
 // very record), quietly when it may be news on its way (a claim made
-// under a newer record than the one held, a heartbeat of a later boot
-// than the record's chain, or beyond the walk allowed).
+// under a newer record than the one held, a beat or vote past the end
+// of the chain held, or beyond the walk allowed).
 func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, newerRecord bool) {
 	switch {
 	case errors.Is(err, identity.ErrBeatTooFar), newerRecord:
@@ -296,7 +296,7 @@ func (e *Engine) proveEntry(en *lsync.DigestEntry, h heldRecord, from string, no
 	if err == nil {
 		return true
 	}
-	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq || laterBoot(h, en.Heartbeat))
+	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq)
 	if !known {
 		return false
 	}
@@ -320,18 +320,17 @@ func (e *Engine) proveBeat(b *lsync.Beat, c *carrier, from string, now time.Time
 	}
 	if err := e.checkBeat(h, b.Heartbeat, b.Proof, now); err != nil {
 		c.want(b.From)
-		e.refuseBeat(rd, from, b.From, err, laterBoot(h, b.Heartbeat))
+		e.refuseBeat(rd, from, b.From, err, pastChain(h, b.Heartbeat))
 		return false
 	}
 	return true
 }
 
-// laterBoot reports whether heartbeat hb is of a boot after the one the
-// chain of record h was set up in (each boot beats in a 2^32 block of its
-// own): its node restarted, and the record of its new chain may not have
-// arrived yet.
-func laterBoot(h heldRecord, hb uint64) bool {
-	return h.com != nil && hb>>32 > h.com.Base>>32
+// pastChain reports whether hb lies past the end of the chain of the
+// record held: a heartbeat of a node that restarted or renewed its
+// chain, quoted before its new record arrived, rather than a forgery.
+func pastChain(h heldRecord, hb uint64) bool {
+	return h.com != nil && hb > h.com.Last()
 }
 
 // voteProof is the proof of heartbeat hb of node id this node holds, for

@@ -121,51 +121,6 @@ func TestForgedHeartbeatsRefused(t *testing.T) {
 	}
 }
 
-// TestRestartBeatsBeforeItsRecord: p restarts (its next boot, a new
-// chain) and its first beats, direct, relayed or in a vote, reach a
-// before its new record does. They are not taken, nor counted as forgeries; a asks p
-// for its record, and takes its beats once it holds it.
-func TestRestartBeatsBeforeItsRecord(t *testing.T) {
-	s := newSignedSet(t, "a", "p", "b")
-	a, _ := joinedPair(t, s)
-	deliver(t, a, t0, "b:1", s.engine(t, "b", t0).helloMsg())
-	before := heldHB(t, a, "p")
-	later := t0.Add(time.Second)
-	p := newEngineWith(t, "p", func(c *Config) {
-		c.Boot = 2
-		c.Signing = &Signing{Key: s.keys["p"], Trust: identity.NewTrustCache(s.trust, 16), Chain: s.chain(t, "p", c.Self.Generation, 2<<32)}
-	})
-	if _, err := p.SignRecord(later); err != nil {
-		t.Fatal(err)
-	}
-	e := beatUp(p, later, 1)
-	relayed := e
-	relayed.RecordSeq = 0 // a relay that names no record
-	for _, m := range []struct {
-		from string
-		msg  lsync.Message
-	}{
-		{"p:1", &lsync.Beat{Cluster: "test", From: "p", Generation: e.Generation, Heartbeat: e.Heartbeat, Proof: e.BeatProof}},
-		{"b:1", &lsync.Syn{Cluster: "test", From: "b", Digest: []lsync.DigestEntry{relayed}}},
-		{"b:1", &lsync.Suspect{Cluster: "test", From: "b", Votes: []lsync.Vote{
-			s.vote(t, lsync.Vote{ID: "p", Generation: e.Generation, Heartbeat: e.Heartbeat, By: "b", Proof: e.BeatProof}, nil)}}},
-	} {
-		rd := deliver(t, a, later, m.from, m.msg)
-		if got := heldHB(t, a, "p"); got != before || len(rd.Rejected) > 0 {
-			t.Fatalf("%T from %s: held %d (was %d), rejected %+v", m.msg, m.from, got, before, rd.Rejected)
-		}
-	}
-	if st := a.RecordStats(); st.BadBeatProofs != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	deliver(t, a, later, "p:1", p.helloMsg())
-	e = beatUp(p, later, 1)
-	deliver(t, a, later, "p:1", &lsync.Beat{Cluster: "test", From: "p", Generation: e.Generation, Heartbeat: e.Heartbeat, Proof: e.BeatProof})
-	if got := heldHB(t, a, "p"); got != e.Heartbeat {
-		t.Fatalf("p's beat after its new record: held %d, want %d", got, e.Heartbeat)
-	}
-}
-
 // TestGenuineHeartbeatsTaken: p's proven heartbeats are taken from its
 // beats, from its own digest, relayed by another node with their proofs
 // verbatim, in a vote quoting the proof, and by a node that learns p far

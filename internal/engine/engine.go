@@ -238,6 +238,7 @@ func New(cfg Config) (*Engine, error) {
 	e.ts.dirty = true
 	e.seeds = append([]string(nil), cfg.Seeds...)
 	e.initBeats()
+	e.initHorizons()
 	return e, nil
 }
 

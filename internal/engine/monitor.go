@@ -111,6 +111,7 @@ func (e *Engine) Beat(now time.Time) Ready {
 	if e.recs != nil {
 		e.recs.now = later(e.recs.now, now)
 		e.reanchorDue(hb)
+		e.horizonDue()
 	}
 	e.hello(&rd)
 	if e.cfg.Monitors <= 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	lsync "github.com/leviathan-gossip/leviathan/sync"
+	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/leviathan-gossip/leviathan/sync/proof"
 )
 
@@ -13,7 +14,8 @@ import (
 // the network must come with its origin's proof (package sync/proof): a
 // delta of node P is taken only if its proofs cover every record it
 // carries and verify against the key of P's newest verified node record,
-// whoever relays it. A delta that fails is refused whole (BadRecordProof)
+// or against a key that record names as retired for the batch's
+// generation and versions (a key rotation), whoever relays it. A delta that fails is refused whole (BadRecordProof)
 // before the core sees it, so nothing of it reaches the store, the
 // detector or an event. The proofs then travel with the records: the
 // core hands them to the store, which serves them on, and pushes them on
@@ -48,12 +50,12 @@ func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, rd *Ready) []lsyn
 			out = append(out, *nd)
 			continue
 		}
-		pub := e.originKey(nd.ID)
-		if pub == nil {
+		keys := e.originKeys(nd.ID)
+		if keys.pub == nil {
 			e.recs.stats.Unbacked++ // its record is on its way, or it has none
 			continue
 		}
-		if err := verifyDelta(nd, pub, e.recs.verified); err != nil {
+		if err := verifyDelta(nd, keys, e.recs.verified); err != nil {
 			e.reject(rd, from, nd.ID, BadRecordProof, err)
 			continue
 		}
@@ -62,18 +64,48 @@ func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, rd *Ready) []lsyn
 	return out
 }
 
-// originKey is the key that speaks for id: its newest verified record's.
-func (e *Engine) originKey(id string) ed25519.PublicKey {
-	if id == e.cfg.Self.ID {
-		if e.recs.own.rec != nil {
-			return e.recs.own.rec.PublicKey
+// originKeys are the keys that speak for id's records: its newest
+// verified record's, and the retired keys that record names which the
+// trust has not revoked (a stolen old key is revoked everywhere).
+type originKeys struct {
+	pub     ed25519.PublicKey
+	retired []identity.RetiredKey
+	trust   identity.Checker // nil: none revoked
+}
+
+func (e *Engine) originKeys(id string) originKeys {
+	rec := e.recs.own.rec
+	if id != e.cfg.Self.ID {
+		rec = nil
+		if h, ok := e.recs.held[id]; ok {
+			rec = h.rec
 		}
-		return nil
 	}
-	if h, ok := e.recs.held[id]; ok {
-		return h.rec.PublicKey
+	if rec == nil {
+		return originKeys{}
 	}
-	return nil
+	return originKeys{pub: rec.PublicKey, retired: rec.Retired, trust: e.recs.sign.Trust}
+}
+
+// verify checks p with the current key, and, when that signature fails,
+// with each retired key that covers p's batch: at most MaxRetiredKeys
+// more checks, and only for a batch at a retired key's generation and
+// within its versions.
+func (k originKeys) verify(p *proof.Proof, leaves []proof.Hash, cache *proof.Verified) error {
+	err := p.Verify(k.pub, leaves, cache)
+	if err == nil || !errors.Is(err, proof.ErrBadSignature) {
+		return err
+	}
+	for i := range k.retired {
+		r := &k.retired[i]
+		if !r.Covers(p.Generation, p.Last) || k.trust != nil && k.trust.Revoked(r.PublicKey) {
+			continue
+		}
+		if p.Verify(r.PublicKey, leaves, cache) == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // errUnproven: a record no proof of its delta covers.
@@ -81,8 +113,8 @@ var errUnproven = errors.New("engine: record without its origin's proof")
 
 // verifyDelta checks that nd's proofs, ascending and not overlapping,
 // each cover exactly the records of nd in its version range, cover them
-// all, and verify against pub; a proof that verifies gets its root.
-func verifyDelta(nd *lsync.NodeDelta, pub ed25519.PublicKey, cache *proof.Verified) error {
+// all, and verify against keys; a proof that verifies gets its root.
+func verifyDelta(nd *lsync.NodeDelta, keys originKeys, cache *proof.Verified) error {
 	recs := nd.Records
 	j := 0
 	for k, p := range nd.Proofs {
@@ -105,7 +137,7 @@ func verifyDelta(nd *lsync.NodeDelta, pub ed25519.PublicKey, cache *proof.Verifi
 		for i := range leaves {
 			leaves[i] = proof.LeafHash(nd.ID, (*proof.Record)(&recs[lo+i]))
 		}
-		if err := p.Verify(pub, leaves, cache); err != nil {
+		if err := keys.verify(p, leaves, cache); err != nil {
 			return fmt.Errorf("proof %d: %w", k, err)
 		}
 	}

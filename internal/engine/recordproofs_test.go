@@ -171,12 +171,73 @@ func TestVerifyDeltaErrors(t *testing.T) {
 	s := newSignedSet(t, "p")
 	recs, p := provenRecords(t, s.keys["p"], "p", 4)
 	d := pDelta(recs, nil)
-	if err := verifyDelta(&d, s.keys["p"].Public(), nil); !errors.Is(err, errUnproven) {
+	if err := verifyDelta(&d, originKeys{pub: s.keys["p"].Public()}, nil); !errors.Is(err, errUnproven) {
 		t.Fatalf("unproven delta: %v", err)
 	}
 	d = pDelta(recs, p)
 	d.Generation = 2
-	if err := verifyDelta(&d, s.keys["p"].Public(), nil); !errors.Is(err, proof.ErrMismatch) {
+	if err := verifyDelta(&d, originKeys{pub: s.keys["p"].Public()}, nil); !errors.Is(err, proof.ErrMismatch) {
 		t.Fatalf("proof of another generation: %v", err)
+	}
+}
+
+// TestRecordProofsRetiredKey: after P rotates its key, a proof that P's
+// old key signed is taken as long as P's record, signed by its current
+// key, names the old one as retired for the proof's generation and
+// versions, and the receiver has not revoked it; the receiver need not
+// trust the old key for P at all.
+func TestRecordProofsRetiredKey(t *testing.T) {
+	s := newSignedSet(t, "a", "p", "m", "old")
+	old := s.keys["old"] // P's key before; pinned for P nowhere
+	retired := func(gen, through uint64) []identity.RetiredKey {
+		return []identity.RetiredKey{{PublicKey: old.Public(), Generation: gen, Through: through}}
+	}
+	for _, tc := range []struct {
+		name    string
+		retired []identity.RetiredKey
+		signer  *identity.Key
+		revoked bool
+		taken   bool
+	}{
+		{"named retired", retired(1, 6), old, false, true},
+		{"named retired, through later versions", retired(1, 1<<40), old, false, true},
+		{"the current key, old named", retired(1, 6), s.keys["p"], false, true},
+		{"not named", nil, old, false, false},
+		{"named through an earlier version", retired(1, 5), old, false, false},
+		{"named for another generation", retired(2, 6), old, false, false},
+		{"named, but revoked by the receiver", retired(1, 6), old, true, false},
+		{"another key, old named", retired(1, 6), s.keys["m"], false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trust := s.trust
+			if tc.revoked {
+				trust = trust.WithRevoked(old.Public())
+			}
+			a := newEngineWith(t, "a", func(c *Config) {
+				c.Signing = &Signing{Key: s.keys["a"], Trust: identity.NewTrustCache(trust, 16),
+					Chain: s.chain(t, "a", c.Self.Generation, c.Boot<<32), Records: true}
+			})
+			if _, err := a.SignRecord(t0); err != nil {
+				t.Fatal(err)
+			}
+			p := s.provingEngine(t, "p", true)
+			p.SetRetiredKeys(tc.retired)
+			if _, err := p.SignRecord(t0.Add(time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			deliver(t, a, t0, "p:1", p.helloMsg())
+			if r, ok := a.Record("p"); !ok || len(r.Retired) != len(tc.retired) {
+				t.Fatalf("a holds p's record %+v", r)
+			}
+			recs, pr := provenRecords(t, tc.signer, "p", 6)
+			rd := deliver(t, a, t0.Add(2*time.Millisecond), "m:1", &lsync.Push{Cluster: "test", From: "m", Hops: 1, Deltas: []lsync.NodeDelta{pDelta(recs, pr)}})
+			v, _ := a.State().View("p")
+			if taken := v.MaxVersion == 6; taken != tc.taken {
+				t.Fatalf("taken %v (p at %d), want %v; rejected %+v", taken, v.MaxVersion, tc.taken, rd.Rejected)
+			}
+			if st := a.RecordStats(); st.BadRecordProofs != map[bool]uint64{true: 0, false: 1}[tc.taken] {
+				t.Fatalf("%d refusals counted", st.BadRecordProofs)
+			}
+		})
 	}
 }

@@ -84,6 +84,9 @@ type RecordStats struct {
 	Refused  uint64 // verified, but no room (max_peers records held)
 	// By reason, as in Rejected.
 	BadSignature, UntrustedKey, Ahead, UnsignedClaims, BadBeatProofs, BadRecordProofs uint64
+	// UnsignedWatermarks counts entries refused for a GC horizon their
+	// node's record does not state (horizon.go).
+	UnsignedWatermarks uint64
 	// Unbacked counts entries left out as no record held bears them out
 	// yet (a record on its way, or a claim of no record at all).
 	Unbacked uint64
@@ -114,6 +117,9 @@ type records struct {
 	// verified remembers the record batch headers checked
 	// (recordproofs.go); nil unless Signing.Records.
 	verified *proof.Verified
+	// retired are the keys the local record names as retired
+	// (SetRetiredKeys).
+	retired []identity.RetiredKey
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -159,6 +165,7 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	rec, err := identity.SignNodeRecord(e.recs.sign.Key, identity.NodeRecord{
 		ID: self.ID, Addr: self.Addr, Alias: self.Alias, Generation: self.Generation, Seq: seq,
 		Leaving: e.leaving, BeatChain: e.ownCommitment(), Certificate: e.recs.sign.Certificate,
+		GCVersion: self.GCVersion, Retired: e.recs.retired,
 	})
 	if err != nil {
 		return nil, err
@@ -172,6 +179,18 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	return rec, nil
 }
 
+// SetRetiredKeys sets the keys the local record names as retired, from
+// the next record it signs on (the driver sets them before SignRecord):
+// keys that signed proofs of the node's records which peers still hold,
+// so that those proofs stand after a key rotation. At most
+// identity.MaxRetiredKeys, none the node's key. Without signing it does
+// nothing.
+func (e *Engine) SetRetiredKeys(rs []identity.RetiredKey) {
+	if e.recs != nil {
+		e.recs.retired = rs
+	}
+}
+
 // resignOnChange signs the local record again when the node's own state
 // moved away from it (a refutation's new generation): peers take entries
 // of the new generation only under a record that states it.
@@ -180,6 +199,7 @@ func (e *Engine) resignOnChange() {
 		return
 	}
 	if e.recs.own.rec.Generation == e.state.Self().Generation && e.recs.own.rec.Leaving == e.leaving {
+		e.horizonDue()
 		return
 	}
 	seq := max(uint64(max(e.recs.now.UnixMilli(), 1)), e.ownSeq()+1)
@@ -360,6 +380,8 @@ func (e *Engine) reject(rd *Ready, from, id string, reason RejectReason, err err
 		st.BadVoteSignatures++
 	case BadRecordProof:
 		st.BadRecordProofs++
+	case UnsignedWatermark:
+		st.UnsignedWatermarks++
 	}
 	rd.Rejected = append(rd.Rejected, Rejected{From: from, ID: id, Reason: reason, Err: err})
 }
@@ -448,7 +470,7 @@ func (e *Engine) gateEntries(d []lsync.DigestEntry, up int, from string, c *carr
 			}
 			continue
 		}
-		if !e.proveEntry(&en, h, from, now, rd) {
+		if !e.gateHorizon(&en, h, from, rd) || !e.proveEntry(&en, h, from, now, rd) {
 			continue
 		}
 		en.Addr, en.Alias = h.rec.Addr, h.rec.Alias

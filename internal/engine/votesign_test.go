@@ -305,3 +305,30 @@ func BenchmarkVoteGate(b *testing.B) {
 		}
 	})
 }
+
+// TestVotePastChainIsNews: a vote quoting a heartbeat past the end of
+// the chain of its node's record held (the node restarted, and its new
+// record has not arrived yet) is dropped quietly; one within the chain
+// and unproven is counted as bad_beat_proof.
+func TestVotePastChainIsNews(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hb   func(c *votingCluster) uint64
+		bad  uint64
+	}{
+		{"past the chain held", func(c *votingCluster) uint64 { return c.a.recs.held["x"].com.Last() + 1 }, 0},
+		{"within it, unproven", func(c *votingCluster) uint64 { return c.hb + 1 }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newVotingCluster(t)
+			rd := c.suspect(t, t0, c.s.vote(t, lsync.Vote{ID: "x", Generation: 1, Heartbeat: tc.hb(c), By: c.mon, Seq: 10}, nil))
+			c.a.Check(t0.Add(time.Second))
+			if c.a.Monitor().Verdict("x") {
+				t.Fatal("an unproven vote made a verdict")
+			}
+			if st := c.a.RecordStats(); st.BadBeatProofs != tc.bad || uint64(len(rd.Rejected)) != tc.bad {
+				t.Fatalf("%d counted as bad_beat_proof, rejected %+v; want %d", st.BadBeatProofs, rd.Rejected, tc.bad)
+			}
+		})
+	}
+}

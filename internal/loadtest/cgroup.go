@@ -78,7 +78,7 @@ func Cgroup(o CgroupOptions) ([]CgroupResult, error) {
 		return nil, err
 	}
 	home.sweep()
-	w, err := startWriter(o.Dir)
+	w, err := startWriter(o.Dir, nil)
 	if err != nil {
 		return nil, err
 	}

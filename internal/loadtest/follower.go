@@ -41,6 +41,7 @@ func FollowerMain(args []string) int {
 	alias := fs.String("follower-alias", "follower", "alias")
 	idle := fs.Duration("follower-idle", 0, "after the target: stay idle this long and report idle RSS and CPU")
 	memLimit := fs.String("follower-memory-limit", "", "the node's memory_limit (e.g. 192MiB); empty: none")
+	keysDir := fs.String("follower-keys", "", "sign with the key of this alias in this directory and trust the keys pinned there (see Keys)")
 	var hold holdSpec
 	fs.DurationVar(&hold.d, "follower-hold", 0, "after the target: keep running this long, reading, and report the hold")
 	fs.Uint64Var(&hold.target, "follower-hold-target", 0, "hold: writer version to hold by the hold's end")
@@ -65,6 +66,14 @@ func FollowerMain(args []string) int {
 			return 2
 		}
 		cfg.MemoryLimit = limit
+	}
+	if *keysDir != "" {
+		keys, err := LoadKeys(*keysDir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "follower:", err)
+			return 2
+		}
+		keys.Sign(&cfg, cfg.Alias)
 	}
 
 	if *seed != "" {
@@ -123,7 +132,8 @@ func FollowerMain(args []string) int {
 			f.Close()
 		}
 	}
-	report := map[string]any{"done_unix_nano": done.UnixNano(), "started_unix_nano": started.UnixNano(), "go_memory_limit": goLimit}
+	report := map[string]any{"done_unix_nano": done.UnixNano(), "started_unix_nano": started.UnixNano(), "go_memory_limit": goLimit,
+		"bytes_in": n.Status().Stats.BytesIn}
 	if hold.d > 0 {
 		h, interrupted := hold.run(n, &peak, sigs)
 		if interrupted {

@@ -47,11 +47,16 @@ type Options struct {
 	// CgroupProcs is a cgroup's cgroup.procs file; when set, each receiver
 	// enters that cgroup before the follower binary starts.
 	CgroupProcs string
+	// Signed runs the writer and the receivers with signed = true, each
+	// with a key of its own and the others' pinned (see Keys).
+	Signed bool
+	keys   *Keys
 }
 
 // Result is one measured run.
 type Result struct {
 	Scenario  string  `json:"scenario"`
+	Signed    bool    `json:"signed"`
 	N         int     `json:"n"`
 	Receivers int     `json:"receivers"`
 	RawPerS   float64 `json:"raw_per_s"`   // raw Badger WriteBatch, same options
@@ -88,6 +93,17 @@ type Result struct {
 	// more about the node's efficiency than wall-clock rates do.
 	RawCPUus      float64 `json:"raw_cpu_us_per_record"`
 	ReceiverCPUus float64 `json:"receiver_cpu_us_per_record"`
+	// WriterCPUus is this process's CPU while the writer wrote, per
+	// record: its SetMany calls, its store, and with signed its sealing;
+	// in ingest also its sending.
+	WriterCPUus float64 `json:"writer_cpu_us_per_record"`
+	// WireBytes is what the receiver that took in most received, per
+	// record: records, their proofs when signed, and all other traffic
+	// until it held everything. DiskBytes is what the first receiver's
+	// store occupies on disk (LSM tables and value log, as du counts
+	// them) once stopped, per record.
+	WireBytes float64 `json:"wire_b_per_record"`
+	DiskBytes float64 `json:"disk_b_per_record"`
 }
 
 func key(i int) string { return "key-" + strconv.Itoa(i) }
@@ -160,13 +176,15 @@ func rawWrite(dir string, n, valueSize int) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// writer is the in-process node that owns the keys.
-func startWriter(dir string) (*node.Node, error) {
+// writer is the in-process node that owns the keys; it signs with keys
+// when not nil.
+func startWriter(dir string, keys *Keys) (*node.Node, error) {
 	cfg := node.DefaultConfig()
 	cfg.Alias = "writer"
 	cfg.Cluster = "loadtest"
 	cfg.Port = 0
 	cfg.DataDir = filepath.Join(dir, "writer")
+	keys.Sign(&cfg, cfg.Alias)
 	n, err := node.New(cfg)
 	if err != nil {
 		return nil, err
@@ -210,7 +228,13 @@ func Ingest(o Options) (Result, error) { return run("ingest", o, true) }
 func CatchUp(o Options) (Result, error) { return run("catchup", o, false) }
 
 func run(scenario string, o Options, receiversFirst bool) (Result, error) {
-	res := Result{Scenario: scenario, N: o.N, Receivers: o.Receivers, MemoryLimit: o.MemoryLimit}
+	res := Result{Scenario: scenario, Signed: o.Signed, N: o.N, Receivers: o.Receivers, MemoryLimit: o.MemoryLimit}
+	if o.Signed {
+		var err error
+		if o.keys, err = NewKeys(filepath.Join(o.Dir, "keys"), nodeIDs(o.Receivers)...); err != nil {
+			return res, err
+		}
+	}
 	cpu0 := cpuSeconds()
 	raw, err := RawWriteBatch(filepath.Join(o.Dir, "raw"), o.N, o.ValueSize)
 	if err != nil {
@@ -231,7 +255,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 			return res, fmt.Errorf("loadtest: %w", err)
 		}
 	}
-	w, err := startWriter(o.Dir)
+	w, err := startWriter(o.Dir, o.keys)
 	if err != nil {
 		return res, err
 	}
@@ -262,11 +286,13 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		}
 	}
 	start := time.Now()
+	cpu0 = cpuSeconds()
 	rate, last, err := writeAll(w, o.N, o.ValueSize)
 	if err != nil {
 		return res, err
 	}
 	res.WritePerS = rate
+	res.WriterCPUus = (cpuSeconds() - cpu0) * 1e6 / float64(o.N)
 	if last != target {
 		return res, fmt.Errorf("loadtest: writer ended at version %d, want %d", last, target)
 	}
@@ -290,6 +316,7 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		res.PeakAnonMB = max(res.PeakAnonMB, r.PeakAnonKB/1024)
 		res.PeakFileMB = max(res.PeakFileMB, r.PeakFileKB/1024)
 		res.ReceiverCPUus = max(res.ReceiverCPUus, r.CPUSeconds*1e6/float64(o.N))
+		res.WireBytes = max(res.WireBytes, float64(r.BytesIn)/float64(o.N))
 	}
 	res.Seconds = slowest.Sub(start).Seconds()
 	res.NodePerS = float64(o.N) / res.Seconds
@@ -299,11 +326,13 @@ func run(scenario string, o Options, receiversFirst bool) (Result, error) {
 		f.stop()
 	}
 	fs = nil
-	if res.RestartS, err = restartTime(filepath.Join(o.Dir, "follower0")); err != nil {
+	var disk int64
+	if res.RestartS, disk, err = restartTime(filepath.Join(o.Dir, "follower0"), o.keys); err != nil {
 		return res, err
 	}
+	res.DiskBytes = float64(disk) / float64(o.N)
 	for _, f := range []*float64{&res.RawPerS, &res.RawSharedPerS, &res.SharedRatio, &res.WritePerS, &res.NodePerS, &res.Ratio, &res.Seconds, &res.StartS,
-		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus} {
+		&res.PeakRSSMB, &res.PeakAnonMB, &res.PeakFileMB, &res.RestartS, &res.RawCPUus, &res.ReceiverCPUus, &res.WriterCPUus, &res.WireBytes, &res.DiskBytes} {
 		*f = round3(*f)
 	}
 	return res, nil
@@ -318,21 +347,38 @@ func round3(x float64) float64 {
 	return math.Round(x*scale) / scale
 }
 
+// nodeIDs are the ids of a run's writer and its receivers.
+func nodeIDs(receivers int) []string {
+	ids := []string{"writer"}
+	for i := range receivers {
+		ids = append(ids, followerAlias(i))
+	}
+	return ids
+}
+
+func followerAlias(i int) string { return fmt.Sprintf("follower%d", i) }
+
 // restartTime opens a stopped receiver's data directory again, as a
-// restart would, and times it until serving.
-func restartTime(dir string) (float64, error) {
+// restart would, and times it until serving. disk is what its store
+// occupied then (LSM tables and value log), as du counts it.
+func restartTime(dir string, keys *Keys) (seconds float64, disk int64, err error) {
 	cfg := node.DefaultConfig()
-	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = "follower0", "loadtest", 0, dir
+	cfg.Alias, cfg.Cluster, cfg.Port, cfg.DataDir = followerAlias(0), "loadtest", 0, dir
+	keys.Sign(&cfg, cfg.Alias)
 	start := time.Now()
 	n, err := node.New(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("loadtest: restart: %w", err)
+		return 0, 0, fmt.Errorf("loadtest: restart: %w", err)
 	}
 	defer n.Close()
 	if err := n.Start(); err != nil {
-		return 0, fmt.Errorf("loadtest: restart: %w", err)
+		return 0, 0, fmt.Errorf("loadtest: restart: %w", err)
 	}
-	return time.Since(start).Seconds(), nil
+	seconds = time.Since(start).Seconds()
+	if st := n.Status().Store; st != nil {
+		disk = st.LSMBytes + st.VLogBytes
+	}
+	return seconds, disk, nil
 }
 
 func waitLive(n *node.Node, want int, timeout time.Duration) error {
@@ -367,6 +413,7 @@ type followerReport struct {
 	IdleRSSKB       float64 `json:"idle_rss_kb"`
 	IdleCPUPercent  float64 `json:"idle_cpu_percent"`
 	CPUSeconds      float64 `json:"cpu_seconds"`
+	BytesIn         uint64  `json:"bytes_in"` // the node's, when it reached the target
 	// GoMemoryLimit is the Go runtime's soft memory limit once the node
 	// started: what it took from memory_limit, GOMEMLIMIT or its cgroup.
 	GoMemoryLimit int64 `json:"go_memory_limit"`
@@ -387,7 +434,7 @@ type FootprintResult struct {
 // for idle, gossiping at the default intervals.
 func Footprint(o Options, idle time.Duration) (FootprintResult, error) {
 	res := FootprintResult{Scenario: "footprint", IdleSeconds: idle.Seconds()}
-	w, err := startWriter(o.Dir)
+	w, err := startWriter(o.Dir, nil)
 	if err != nil {
 		return res, err
 	}
@@ -418,9 +465,12 @@ func startFollower(o Options, i int, seed string, target uint64) (*follower, err
 		"-follower-dir", filepath.Join(o.Dir, fmt.Sprintf("follower%d", i)),
 		"-follower-seed", seed,
 		"-follower-target", strconv.FormatUint(target, 10),
-		"-follower-alias", fmt.Sprintf("follower%d", i))
+		"-follower-alias", followerAlias(i))
 	if o.MemoryLimit != "" {
 		args = append(args, "-follower-memory-limit", o.MemoryLimit)
+	}
+	if o.keys != nil {
+		args = append(args, "-follower-keys", o.keys.Dir)
 	}
 	cmd := exec.Command(exe, args...)
 	if o.CgroupProcs != "" {

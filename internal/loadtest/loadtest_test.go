@@ -21,26 +21,34 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestIngestAndCatchUpSmall: in both scenarios every receiver ends up
-// holding every key the writer wrote, with its value, on disk.
+// TestIngestAndCatchUpSmall: in both scenarios, signed or not, every
+// receiver ends up holding every key the writer wrote, with its value,
+// on disk, and the bytes it took in and stored are counted.
 func TestIngestAndCatchUpSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs OS processes")
 	}
 	const n, size, receivers = 20000, 100, 2
 	for _, sc := range []struct {
-		name string
-		run  func(Options) (Result, error)
-	}{{"ingest", Ingest}, {"catchup", CatchUp}} {
+		name   string
+		run    func(Options) (Result, error)
+		signed bool
+	}{{"ingest", Ingest, false}, {"catchup", CatchUp, false}, {"catchup signed", CatchUp, true}} {
 		t.Run(sc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			res, err := sc.run(Options{N: n, ValueSize: size, Receivers: receivers, Dir: dir, Args: []string{"-test.run=^$"}})
+			res, err := sc.run(Options{N: n, ValueSize: size, Receivers: receivers, Dir: dir, Args: []string{"-test.run=^$"},
+				Signed: sc.signed})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%+v", res)
 			if res.NodePerS <= 0 || res.RawPerS <= 0 || res.RawSharedPerS <= 0 || res.PeakRSSMB <= 0 {
 				t.Fatalf("implausible result %+v", res)
+			}
+			// Every record crossed the wire and sits on disk: its value at least.
+			if res.Signed != sc.signed || res.WireBytes < size || res.DiskBytes < size {
+				t.Fatalf("signed %v, %v B/record received, %v B/record on disk: want signed %v and %d at least",
+					res.Signed, res.WireBytes, res.DiskBytes, sc.signed, size)
 			}
 			for i := 0; i < receivers; i++ {
 				if err := holdsAll(filepath.Join(dir, fmt.Sprintf("follower%d", i)), n, size); err != nil {

@@ -67,7 +67,8 @@ func TestSignedIdleCost(t *testing.T) {
 		t.Errorf("signed idle traffic with re-anchoring %.0f B/s per node, over 1.5 x unsigned %.0f", signed+atDefault, unsigned)
 	}
 	for _, n := range c.nodes {
-		if st := n.eng.RecordStats(); st.Held != nodes || st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs > 0 {
+		if st := n.eng.RecordStats(); st.Held != nodes ||
+			st.BadSignature+st.UntrustedKey+st.UnsignedClaims+st.BadBeatProofs+st.UnsignedWatermarks+n.State().Stats().UnsignedWatermarks > 0 {
 			t.Fatalf("%s: %+v, want all %d records and nothing refused", n.ID, st, nodes)
 		}
 	}
@@ -132,6 +133,55 @@ func TestSignedChainsRenew(t *testing.T) {
 		sum.VotesSigned, sum.VoteChecks, sum.VotesNotMonitor, sum.StaleVotes, sum.VoteChecksDeferred, sum.BadVoteSignatures)
 	if sum.BadVoteSignatures+sum.VoteChecksDeferred > 0 || sum.VotesSigned == 0 {
 		t.Fatalf("genuine votes refused or unsigned: %+v", sum)
+	}
+	noViolations(t, c)
+}
+
+// TestSignedTombstonesCollected: with signed records a node's collected
+// tombstones are dropped by its peers once its record states the new
+// horizon, no later than engine's re-signing interval after it moved, and
+// an honest cluster refuses no watermark on the way.
+func TestSignedTombstonesCollected(t *testing.T) {
+	c := warmCluster(t, Config{Nodes: 4, Seed: 12, Reduce: time.Second, TombstoneGrace: 5 * time.Second, Signed: true})
+	write(t, c, 1, "k", "v")
+	c.RunFor(5 * time.Second)
+	if _, err := c.Delete(1, "k"); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Node(1).ID
+	c.RunFor(20 * time.Second) // past the grace: the owner collects
+	gc := c.Node(1).State().Self().GCVersion
+	if gc == 0 {
+		t.Fatal("the owner published no collection horizon")
+	}
+	if _, ok := c.Node(1).State().Get(owner, "k"); ok {
+		t.Fatal("the owner still holds its collected tombstone")
+	}
+	for i := range 4 {
+		// The record signed at start states no horizon yet: the
+		// tombstone stays on the peers meanwhile.
+		if r, ok := c.Node(i).State().Get(owner, "k"); i != 1 && (!ok || !r.Tombstone) {
+			t.Fatalf("node %d dropped the tombstone before the owner's record states its horizon: %+v %v", i, r, ok)
+		}
+	}
+	c.RunFor(11 * time.Minute) // the record states the horizon within ten
+	for i := range 4 {
+		n := c.Node(i)
+		if r, ok := n.State().Get(owner, "k"); ok {
+			t.Fatalf("node %d still holds %+v after the owner's record states its horizon", i, r)
+		}
+		if p, _ := n.State().Peer(owner); i != 1 && p.GCVersion < gc {
+			t.Fatalf("node %d holds the owner's horizon at %d, want %d", i, p.GCVersion, gc)
+		}
+		if rec, _ := n.eng.Record(owner); rec.GCVersion < gc {
+			t.Fatalf("node %d holds the owner's record at horizon %d, want %d", i, rec.GCVersion, gc)
+		}
+		if w, rs := n.State().Stats().UnsignedWatermarks, n.eng.RecordStats().UnsignedWatermarks; w+rs > 0 {
+			t.Fatalf("node %d refused %d + %d honest watermarks", i, w, rs)
+		}
+	}
+	if err := c.Converged(); err != nil {
+		t.Fatal(err)
 	}
 	noViolations(t, c)
 }

@@ -53,6 +53,9 @@ func NewTrustCache(trust *Trust, limit int) *TrustCache {
 	return &TrustCache{trust: trust, limit: limit, entries: make(map[trustKey]*list.Element)}
 }
 
+// Revoked is Trust.Revoked.
+func (c *TrustCache) Revoked(pub ed25519.PublicKey) bool { return c.trust.Revoked(pub) }
+
 // Check is Trust.Check, answered from the cache when it can be.
 func (c *TrustCache) Check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error {
 	if len(pub) != ed25519.PublicKeySize || len(id) > MaxIDBytes {

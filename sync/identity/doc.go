@@ -48,8 +48,15 @@
 //	 alias (str, 0-255), generation (uint), seq (uint), leaving (bool),
 //	 beat chain (bin, 0-64), certificate (bin, or nil), signature (bin 64)]
 //
+// or, for a node that has collected tombstones, an array of 12 with its
+// GC horizon (uint, not 0) between the certificate and the signature,
 // signed over the array between its header and the signature, at most
-// MaxNodeRecordSize bytes. NodeRecord.Verify checks the signature and
+// MaxNodeRecordSize bytes. A record that names retired keys (keys that
+// signed the node's records before its current one, RetiredKey) is an
+// array of 13: the horizon (0 for none), then an array of 1 to
+// MaxRetiredKeys arrays [public key (bin 32), generation (uint), through
+// (uint)], before the signature. A KeyHistory, kept in the node's data directory, tells the
+// node which keys those are. NodeRecord.Verify checks the signature and
 // then that a Checker (a Trust, or a TrustCache in front of one) accepts
 // the key for the id.
 //

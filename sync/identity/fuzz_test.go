@@ -77,6 +77,10 @@ func FuzzParseNodeRecord(f *testing.F) {
 			Leaving: true, BeatChain: bytes.Repeat([]byte{0xa5}, MaxBeatChainBytes),
 			Certificate: testCert(f, ca, long, node.Public(), time.Unix(1<<40, 0))},
 		{ID: "node-00002", Addr: "10.0.0.2:7946", Seq: 9, Leaving: true, BeatChain: []byte{1, 2, 3}},
+		{ID: "node-00002", Addr: "10.0.0.2:7946", Seq: 10, GCVersion: 1 << 33},
+		{ID: "n", Addr: "a", Generation: 5, Seq: 2, Retired: []RetiredKey{{PublicKey: ca.Public(), Generation: 5, Through: 1 << 33},
+			{PublicKey: testKey(f, 3).Public(), Generation: 4, Through: 7}}},
+		{ID: "n", Addr: "a", Generation: 5, Seq: 3, GCVersion: 9, Retired: []RetiredKey{{PublicKey: ca.Public(), Generation: 5, Through: 12}}},
 	} {
 		s, err := SignNodeRecord(node, r)
 		if err != nil {
@@ -109,7 +113,7 @@ func FuzzParseNodeRecord(f *testing.F) {
 		}
 		if len(b) > MaxNodeRecordSize || r.ID == "" || len(r.ID) > MaxIDBytes || r.Addr == "" ||
 			len(r.Addr) > MaxAddrBytes || len(r.Alias) > MaxIDBytes || len(r.Certificate) > MaxCertificateSize ||
-			len(r.BeatChain) > MaxBeatChainBytes {
+			len(r.BeatChain) > MaxBeatChainBytes || len(r.Retired) > MaxRetiredKeys {
 			t.Fatalf("parsed out of limits: %d bytes, %+v", len(b), r)
 		}
 		again, err := r.Marshal()

@@ -29,9 +29,19 @@ const (
 	// MaxBeatChainBytes is the longest BeatChain a node record carries.
 	MaxBeatChainBytes = 64
 	// MaxNodeRecordSize is the largest encoded node record: every string
-	// at its limit and the largest certificate.
+	// at its limit, the largest certificate and every retired key.
 	MaxNodeRecordSize = 1 + 1 + (2 + MaxIDBytes) + (2 + ed25519.PublicKeySize) + (2 + MaxAddrBytes) +
-		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + (2 + ed25519.SignatureSize)
+		(2 + MaxIDBytes) + 9 + 9 + 1 + (2 + MaxBeatChainBytes) + (3 + MaxCertificateSize) + 9 + maxRetiredBytes +
+		(2 + ed25519.SignatureSize)
+)
+
+// Array headers of an encoded record: without a GC horizon (the fields
+// up to the certificate, and the signature), with one after the
+// certificate, and with retired keys after the horizon (0 for none).
+const (
+	recordArray        = 0x9b // fixarray of 11
+	recordArrayGC      = 0x9c // fixarray of 12
+	recordArrayRetired = 0x9d // fixarray of 13
 )
 
 // NodeRecord is what a node says about itself: which key speaks for its
@@ -59,7 +69,16 @@ type NodeRecord struct {
 	// Certificate is the encoded certificate that binds ID to PublicKey
 	// (CA trust), or nil (pinned trust).
 	Certificate []byte
-	Signature   []byte // the owner's, over the fields above
+	// GCVersion is the owner's tombstone horizon: it has collected its
+	// tombstones up to this version. Peers drop its tombstones only up
+	// to the horizon its record states, whoever relays a higher one.
+	// Encoded only when not 0, as a trailing field.
+	GCVersion uint64
+	// Retired names the keys that spoke for the node before PublicKey
+	// (retired.go), at most MaxRetiredKeys; nil for none. Encoded only
+	// when there are some, after the GC horizon.
+	Retired   []RetiredKey
+	Signature []byte // the owner's, over the fields above
 }
 
 // SignNodeRecord returns r signed by k, r.PublicKey set to k's. A
@@ -74,6 +93,7 @@ func SignNodeRecord(k *Key, r NodeRecord) (*NodeRecord, error) {
 	if r.BeatChain = bytes.Clone(r.BeatChain); len(r.BeatChain) == 0 {
 		r.BeatChain = nil
 	}
+	r.Retired = cloneRetired(r.Retired)
 	if err := r.checkCertificate(); err != nil {
 		return nil, fmt.Errorf("identity: sign node record: %w", err)
 	}
@@ -107,18 +127,31 @@ func (r *NodeRecord) checkCertificate() error {
 // Marshal encodes r: a msgpack array of [version, id, public key, addr,
 // alias, generation, seq, leaving, beat chain, certificate or nil,
 // signature], each in its shortest form (an empty beat chain is a bin of
-// length 0), so that a record has one encoding.
+// length 0), so that a record has one encoding; a GC horizon other than 0
+// goes between the certificate and the signature, in an array of 12, and
+// retired keys after the horizon (written even when 0), in an array of
+// 13. A record with neither is the encoding of one that predates them.
 func (r *NodeRecord) Marshal() ([]byte, error) {
 	if len(r.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("identity: marshal node record: signature of %d bytes", len(r.Signature))
 	}
 	b := make([]byte, 0, 1+r.bodySize()+2+ed25519.SignatureSize)
-	b = append(b, 0x9b) // fixarray of 11
+	b = append(b, r.arrayHeader())
 	b, err := r.appendBody(b)
 	if err != nil {
 		return nil, fmt.Errorf("identity: marshal node record: %w", err)
 	}
 	return canon.AppendBin(b, r.Signature), nil
+}
+
+func (r *NodeRecord) arrayHeader() byte {
+	switch {
+	case len(r.Retired) > 0:
+		return recordArrayRetired
+	case r.GCVersion != 0:
+		return recordArrayGC
+	}
+	return recordArray
 }
 
 // body encodes the signed fields, in order: all of the array but its
@@ -130,7 +163,7 @@ func (r *NodeRecord) body() ([]byte, error) {
 // bodySize bounds the size of the body, for its buffer.
 func (r *NodeRecord) bodySize() int {
 	return 1 + (2 + len(r.ID)) + (2 + len(r.PublicKey)) + (2 + len(r.Addr)) + (2 + len(r.Alias)) + 9 + 9 + 1 +
-		(2 + len(r.BeatChain)) + (3 + len(r.Certificate))
+		(2 + len(r.BeatChain)) + (3 + len(r.Certificate)) + 9 + 1 + len(r.Retired)*(1+(2+ed25519.PublicKeySize)+9+9)
 }
 
 func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
@@ -148,6 +181,9 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	case len(r.Certificate) > MaxCertificateSize:
 		return nil, fmt.Errorf("certificate of %d bytes: at most %d", len(r.Certificate), MaxCertificateSize)
 	}
+	if err := checkRetired(r.Retired, r.PublicKey); err != nil {
+		return nil, err
+	}
 	b = append(b, NodeRecordVersion) // positive fixint
 	b = canon.AppendStr(b, r.ID)
 	b = canon.AppendBin(b, r.PublicKey)
@@ -158,9 +194,17 @@ func (r *NodeRecord) appendBody(b []byte) ([]byte, error) {
 	b = appendBool(b, r.Leaving)
 	b = canon.AppendBin(b, r.BeatChain)
 	if len(r.Certificate) == 0 {
-		return append(b, msgpackNil), nil
+		b = append(b, msgpackNil)
+	} else {
+		b = canon.AppendBin(b, r.Certificate)
 	}
-	return canon.AppendBin(b, r.Certificate), nil
+	if r.GCVersion != 0 || len(r.Retired) > 0 {
+		b = canon.AppendUint(b, r.GCVersion)
+	}
+	if len(r.Retired) > 0 {
+		b = appendRetired(b, r.Retired)
+	}
+	return b, nil
 }
 
 // ParseNodeRecord decodes what Marshal encodes, and nothing else: any
@@ -174,8 +218,9 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformedRecord, len(b), MaxNodeRecordSize)
 	}
 	rd := reader{b: b}
-	if h := rd.byte(); h != 0x9b {
-		return nil, fmt.Errorf("%w: not an array of 11 (0x%02x)", ErrMalformedRecord, h)
+	h := rd.byte()
+	if h != recordArray && h != recordArrayGC && h != recordArrayRetired {
+		return nil, fmt.Errorf("%w: not an array of 11, 12 or 13 (0x%02x)", ErrMalformedRecord, h)
 	}
 	if v := rd.byte(); v != NodeRecordVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformedRecord, v, NodeRecordVersion)
@@ -195,6 +240,12 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	} else {
 		r.Certificate = bytes.Clone(rd.binUpTo("certificate", MaxCertificateSize))
 	}
+	if h == recordArrayGC || h == recordArrayRetired {
+		r.GCVersion = rd.uint("gc horizon")
+	}
+	if h == recordArrayRetired {
+		r.Retired = rd.retired()
+	}
 	r.Signature = bytes.Clone(rd.bin("signature", ed25519.SignatureSize))
 	if rd.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, rd.err)
@@ -202,10 +253,14 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 	if len(rd.b) > 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the record", ErrMalformedRecord, len(rd.b))
 	}
-	if again, err := r.Marshal(); err != nil || !bytes.Equal(again, b) {
-		// A field in a longer form than needed, an empty id or addr, or
-		// an empty certificate instead of nil: refused, so that one
-		// record has one encoding.
+	again, err := r.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedRecord, err)
+	}
+	if !bytes.Equal(again, b) {
+		// A field in a longer form than needed, an empty certificate
+		// instead of nil, or a GC horizon of 0 in an array of 12:
+		// refused, so that one record has one encoding.
 		return nil, fmt.Errorf("%w: not in its shortest encoding", ErrMalformedRecord)
 	}
 	if err := r.checkCertificate(); err != nil {
@@ -215,9 +270,12 @@ func ParseNodeRecord(b []byte) (*NodeRecord, error) {
 }
 
 // Checker says whether a key speaks for a node id: a Trust, or a
-// TrustCache in front of one.
+// TrustCache in front of one. Revoked says whether a key is refused
+// whatever certifies or pins it: a retired key a record names is taken
+// unless revoked.
 type Checker interface {
 	Check(id string, pub ed25519.PublicKey, cert []byte, now time.Time) error
+	Revoked(pub ed25519.PublicKey) bool
 }
 
 // Verify checks that r is signed by its key and that trust accepts that

@@ -57,6 +57,19 @@ func TestNodeRecordRoundTrip(t *testing.T) {
 		{"every limit, leaving", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
 			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
 			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0))}},
+		{"gc horizon", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Seq: 2, GCVersion: 1 << 20}},
+		{"every limit, gc horizon", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
+			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)), GCVersion: math.MaxUint64}},
+		{"a retired key", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Generation: 7, Seq: 2,
+			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: 7, Through: 1 << 20}}}},
+		{"a retired key and a gc horizon", NodeRecord{ID: "node-00001", Addr: "10.0.0.1:7946", Generation: 7, Seq: 2, GCVersion: 99,
+			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: 7, Through: 1 << 20}}}},
+		{"every limit, every retired key", NodeRecord{ID: long, Addr: strings.Repeat("a", MaxAddrBytes), Alias: long, Generation: math.MaxUint64,
+			Seq: math.MaxUint64, Leaving: true, BeatChain: bytes.Repeat([]byte{0xff}, MaxBeatChainBytes),
+			Certificate: testCert(t, ca, long, node.Public(), time.Unix(math.MaxInt64, 0)), GCVersion: math.MaxUint64,
+			Retired: []RetiredKey{{PublicKey: testKey(t, 4).Public(), Generation: math.MaxUint64, Through: math.MaxUint64},
+				{PublicKey: testKey(t, 5).Public(), Generation: math.MaxUint64, Through: math.MaxUint64}}}},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +78,9 @@ func TestNodeRecordRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := marshalRecord(t, r)
+			if tt.name == "every limit, every retired key" && len(b) != MaxNodeRecordSize {
+				t.Errorf("%d bytes at every limit, MaxNodeRecordSize %d", len(b), MaxNodeRecordSize)
+			}
 			if len(b) > MaxNodeRecordSize {
 				t.Fatalf("%d bytes, over MaxNodeRecordSize %d", len(b), MaxNodeRecordSize)
 			}
@@ -348,7 +364,7 @@ func TestParseNodeRecordRejects(t *testing.T) {
 		{"long form of a short id", splice(2, 1, 0xd9, 2), "shortest"},
 		{"key of 31 bytes", edit(func(b []byte) []byte { b[6] = 31; return b }), "31 bytes"},
 		{"addr not a string", edit(func(b []byte) []byte { b[addrAt] = 0x01; return b }), "addr: not a string"},
-		{"empty addr", splice(addrAt, 14, 0xa0), "shortest"},
+		{"empty addr", splice(addrAt, 14, 0xa0), "addr of 0 bytes"},
 		{"long form of seq", splice(seqAt, 1, 0xcc, 3), "shortest"},
 		{"seq negative", edit(func(b []byte) []byte { b[seqAt] = 0xff; return b }), "seq: not an unsigned"},
 		{"leaving not a boolean", edit(func(b []byte) []byte { b[leavingAt] = 0x00; return b }), "leaving: not a boolean"},
@@ -396,5 +412,163 @@ func TestNodeRecordNewer(t *testing.T) {
 		if got := r.Newer(old); got != tt.want {
 			t.Errorf("%v newer than %v = %v, want %v", tt.r, tt.old, got, tt.want)
 		}
+	}
+}
+
+// A record's GC horizon is signed: it cannot be added, dropped or raised
+// by a relay, and a horizon of 0 has one encoding, without the field.
+func TestNodeRecordGCHorizon(t *testing.T) {
+	node := testKey(t, 2)
+	pinned, err := NewPinnedTrust(map[string][]ed25519.PublicKey{"n1": {node.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(gc uint64) []byte {
+		r, err := SignNodeRecord(node, NodeRecord{ID: "n1", Addr: "h:1", Seq: 5, GCVersion: gc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return marshalRecord(t, r)
+	}
+	with, without := sign(1000), sign(0)
+	if with[0] != recordArrayGC || without[0] != recordArray {
+		t.Fatalf("headers 0x%02x and 0x%02x", with[0], without[0])
+	}
+	sig := len(with) - (2 + ed25519.SignatureSize)
+	cases := []struct {
+		name     string
+		in       []byte
+		parse    string // error text from ParseNodeRecord, "" for none
+		verifies bool
+	}{
+		{"as signed", with, "", true},
+		{"without, as signed", without, "", true},
+		{"horizon raised", append(append(bytes.Clone(with[:sig-3]), 0xcd, 0x07, 0xd0), with[sig:]...), "", false},
+		{"horizon dropped", append(append([]byte{recordArray}, with[1:sig-3]...), with[sig:]...), "", false},
+		{"horizon added", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x05), without[len(without)-66:]...), "", false},
+		{"horizon 0 written out", append(append(append([]byte{recordArrayGC}, without[1:len(without)-66]...), 0x00), without[len(without)-66:]...), "shortest", false},
+		{"horizon not a number", append(append(bytes.Clone(with[:sig-3]), 0xa0), with[sig:]...), "gc horizon", false},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseNodeRecord(tt.in)
+			if tt.parse != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.parse) {
+					t.Fatalf("parse: %v, want %q", err, tt.parse)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Verify(pinned, epoch); (err == nil) != tt.verifies {
+				t.Fatalf("verify: %v, want verified %v", err, tt.verifies)
+			}
+		})
+	}
+}
+
+// TestNodeRecordRetiredKeys: a record names its retired keys as a
+// thirteenth field, after its GC horizon, that its signature covers; a
+// list out of its limits is refused by the signer and the parser, and
+// one altered fails Verify.
+func TestNodeRecordRetiredKeys(t *testing.T) {
+	node, old, older, oldest := testKey(t, 2), testKey(t, 3), testKey(t, 4), testKey(t, 5)
+	retired := func(ks ...*Key) []RetiredKey {
+		var out []RetiredKey
+		for i, k := range ks {
+			out = append(out, RetiredKey{PublicKey: k.Public(), Generation: 9, Through: uint64(100 + 20*i)})
+		}
+		return out
+	}
+	base := NodeRecord{ID: "n1", Addr: "10.0.0.1:7946", Generation: 9, Seq: 3}
+	with := func(rs []RetiredKey) NodeRecord { r := base; r.Retired = rs; return r }
+	for _, tt := range []struct {
+		name string
+		r    NodeRecord
+		has  string
+	}{
+		{"three", with(retired(old, older, oldest)), "3 retired keys"},
+		{"its own key", with(retired(old, node)), "the record's own key"},
+		{"twice", with(retired(old, old)), "named twice"},
+		{"short key", with([]RetiredKey{{PublicKey: old.Public()[:31]}}), "retired key 0 of 31 bytes"},
+	} {
+		t.Run("sign/"+tt.name, func(t *testing.T) {
+			if r, err := SignNodeRecord(node, tt.r); err == nil || !strings.Contains(err.Error(), tt.has) {
+				t.Fatalf("signed %+v: %v, want %q", r, err, tt.has)
+			}
+		})
+	}
+
+	r, err := SignNodeRecord(node, with(retired(old, older)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := marshalRecord(t, r)
+	if b[0] != recordArrayRetired {
+		t.Fatalf("header 0x%02x, want an array of 13", b[0])
+	}
+	plain := marshalRecord(t, testRecord(t, node, "n1", nil))
+	if plain[0] != 0x9b {
+		t.Fatalf("a record without retired keys: header 0x%02x, want an array of 11", plain[0])
+	}
+	pinned, err := NewPinnedTrust(map[string][]ed25519.PublicKey{"n1": {node.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseNodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(pinned, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Retired[1].Covers(9, 120) || got.Retired[1].Covers(9, 121) || got.Retired[1].Covers(8, 1) {
+		t.Errorf("Covers of %+v", got.Retired[1])
+	}
+
+	// The list is the field before the signature: [0x92, 0x93 ...], each
+	// entry 37 bytes (generation and through are fixints), after a GC
+	// horizon of 0.
+	oneEntry := 1 + 34 + 1 + 1
+	at := len(b) - 66 - 1 - 2*oneEntry
+	if b[at] != 0x92 || b[at-1] != 0 {
+		t.Fatalf("no list at %d after a horizon of 0: 0x%02x 0x%02x", at, b[at-1], b[at])
+	}
+	splice := func(drop int, in ...byte) []byte {
+		return append(append(bytes.Clone(b[:at]), in...), b[at+drop:]...)
+	}
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		has  string
+	}{
+		{"empty list", splice(1+2*oneEntry, 0x90), "not an array of 1 to 2"},
+		{"list absent from an array of 13", splice(1 + 2*oneEntry), "not an array of 1 to 2"},
+		{"three entries", splice(1, 0x93), "not an array of 1 to 2"},
+		{"entry of 2", splice(2, 0x92, 0x92), "not an array of 3"},
+		{"long form of through", append(append(bytes.Clone(b[:at+1+1+34+1]), 0xcc, 100), b[at+1+1+34+2:]...), "shortest"},
+		{"the record's own key", append(append(bytes.Clone(b[:at+4]), node.Public()...), b[at+4+32:]...), "own key"},
+	} {
+		t.Run("parse/"+tt.name, func(t *testing.T) {
+			if r, err := ParseNodeRecord(tt.in); err == nil || !errors.Is(err, ErrMalformedRecord) || !strings.Contains(err.Error(), tt.has) {
+				t.Fatalf("parsed %+v: %v, want %q", r, err, tt.has)
+			}
+		})
+	}
+
+	// Altered, or cut off the record, the list fails the signature.
+	forged := bytes.Clone(b)
+	forged[at+1+1+34+1]++ // the first entry's through
+	if r, err := ParseNodeRecord(forged); err != nil {
+		t.Fatal(err)
+	} else if err := r.Verify(pinned, epoch); !errors.Is(err, ErrRecordSignature) {
+		t.Errorf("altered through: %v", err)
+	}
+	cut := append(append([]byte{recordArray}, b[1:at-1]...), b[len(b)-66:]...)
+	if r, err := ParseNodeRecord(cut); err != nil {
+		t.Fatal(err)
+	} else if err := r.Verify(pinned, epoch); !errors.Is(err, ErrRecordSignature) {
+		t.Errorf("list cut off: %v", err)
 	}
 }

@@ -85,6 +85,10 @@ func (t *Trust) WithRevoked(keys ...ed25519.PublicKey) *Trust {
 	return &c
 }
 
+// Revoked reports whether the trust refuses pub whatever certifies or
+// pins it (WithRevoked).
+func (t *Trust) Revoked(pub ed25519.PublicKey) bool { return t.revoked[IDOf(pub)] }
+
 // Check reports whether pub speaks for node id at time now: nil, or an
 // error that is ErrUntrusted and says why. A CA trust checks cert, the
 // encoded certificate the node presented; a pinned trust ignores it.

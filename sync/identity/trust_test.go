@@ -86,6 +86,15 @@ func TestPinnedTrustCheck(t *testing.T) {
 	if err := trust.Check("n1", oldKey.Public(), nil, epoch); err != nil {
 		t.Errorf("WithRevoked changed its receiver: %v", err)
 	}
+	revoked := trust.WithRevoked(oldKey.Public())
+	for _, c := range []Checker{revoked, NewTrustCache(revoked, 0)} {
+		if !c.Revoked(oldKey.Public()) || c.Revoked(newKey.Public()) || c.Revoked(other.Public()) {
+			t.Errorf("%T: Revoked does not name exactly the key revoked", c)
+		}
+	}
+	if trust.Revoked(oldKey.Public()) {
+		t.Error("Revoked of a trust that revokes nothing")
+	}
 }
 
 func checkTrustErr(t *testing.T, err, want error) {
