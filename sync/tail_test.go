@@ -198,6 +198,7 @@ func TestWipedDataTakenBack(t *testing.T) {
 		recs  int
 	}{
 		{"refill of a wiped store", wiped, resetDelta(10), 10, 8},
+		{"refill showing no horizon above ours", wiped, func() NodeDelta { nd := resetDelta(10); nd.GCVersion = 0; return nd }(), 10, 8},
 		{"delta of a wiped store", wiped, ownDelta(1, 0, 10), 10, 10},
 		{"refill after a lost tail", func(t *testing.T) *State { return restored(t, 0) }, resetDelta(10), 0, 0},
 		{"refill of another generation", wiped, func() NodeDelta { nd := resetDelta(10); nd.Generation = 0; return nd }(), 0, 0},
@@ -213,7 +214,24 @@ func TestWipedDataTakenBack(t *testing.T) {
 			if got := s.Self().MaxVersion; got != tt.want {
 				t.Fatalf("watermark %d, want %d", got, tt.want)
 			}
+			if f, gc := s.VersionFloor(), s.Self().GCVersion; f < gc {
+				t.Fatalf("version floor %d below the horizon %d", f, gc)
+			}
 		})
+	}
+}
+
+// TestWipedFloorAboveHorizon: a refill whose watermark is cut below its
+// horizon (its last versions were collected tombstones) leaves the next
+// version above the horizon.
+func TestWipedFloorAboveHorizon(t *testing.T) {
+	s := wiped(t)
+	nd := resetDelta(10)
+	nd.GCVersion, nd.Clean = 12, 12 // versions 11 and 12 were collected tombstones
+	st := s.Handle(&Ack{Cluster: "test", From: "p", Deltas: []NodeDelta{nd}}, rand.New(rand.NewSource(5)))
+	commitTo(s, st.Batch)
+	if s.Self().MaxVersion != 10 || s.VersionFloor() != 12 {
+		t.Fatalf("watermark %d, floor %d: want 10 and 12", s.Self().MaxVersion, s.VersionFloor())
 	}
 }
 
