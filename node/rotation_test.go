@@ -293,11 +293,6 @@ func maxOf(vs map[string]uint64) uint64 {
 func TestSignedWipedNodeKeepsItsIdentity(t *testing.T) {
 	t.Run("tombstone held", func(t *testing.T) { wipeAndRestart(t, false) })
 	t.Run("tombstone collected", func(t *testing.T) {
-		t.Skip("not yet: peers refill a node past a GC horizon only as far as its record states it (signed " +
-			"watermarks), and the wiped node's new record states none; once peers hold that record they send it " +
-			"neither the refill from their current state nor a delta from its empty watermark, and it waits for " +
-			"ever. Needs its signed horizon kept across the wipe (in the identity state) or peers falling back to " +
-			"a delta from version 0")
 		wipeAndRestart(t, true)
 	})
 }
