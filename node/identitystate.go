@@ -48,8 +48,9 @@ type identityState struct {
 	// until this node's first write on it: a restart in between recovers
 	// again, though its store is no longer new.
 	Recovering bool `json:"recovering,omitempty"`
-	// Horizon is the highest GC horizon the node's record stated at this
-	// generation, written before a record states it: peers may have
+	// Horizon is the highest GC horizon the node's record stated, written
+	// before a record states it (a refutation's new generation keeps the
+	// data, and the horizon with it): peers may have
 	// collected the node's tombstones that far, and refill a wiped node
 	// past them only as far as its record states (engine.KeepHorizons).
 	Horizon uint64 `json:"horizon,omitempty"`
