@@ -49,10 +49,10 @@ type identityState struct {
 	// again, though its store is no longer new.
 	Recovering bool `json:"recovering,omitempty"`
 	// Horizon is the highest GC horizon the node's record stated, written
-	// before a record states it (a refutation's new generation keeps the
-	// data, and the horizon with it): peers may have
-	// collected the node's tombstones that far, and refill a wiped node
-	// past them only as far as its record states (engine.KeepHorizons).
+	// before a record states it: peers may have collected the node's
+	// tombstones that far, and refill a wiped node past them only as far
+	// as its record states (engine.KeepHorizons). A refutation's new
+	// generation keeps the data, and the horizon with it.
 	Horizon uint64 `json:"horizon,omitempty"`
 }
 
