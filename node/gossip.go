@@ -284,6 +284,9 @@ func (n *Node) tickLoop() {
 			}
 			rd := n.eng.Beat(n.clock.Now())
 			gen, base, length, renew := n.eng.ChainDue()
+			if h, keep := n.eng.HorizonDue(); keep {
+				n.keepHorizon(h)
+			}
 			n.mu.Unlock()
 			n.sendAll(rd.Send)
 			if renew {

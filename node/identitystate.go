@@ -48,6 +48,12 @@ type identityState struct {
 	// until this node's first write on it: a restart in between recovers
 	// again, though its store is no longer new.
 	Recovering bool `json:"recovering,omitempty"`
+	// Horizon is the highest GC horizon the node's record stated, written
+	// before a record states it: peers may have collected the node's
+	// tombstones that far, and refill a wiped node past them only as far
+	// as its record states (engine.KeepHorizons). A refutation's new
+	// generation keeps the data, and the horizon with it.
+	Horizon uint64 `json:"horizon,omitempty"`
 }
 
 // errKeyInUse: another running node holds the key file's lock.
@@ -200,6 +206,9 @@ func (n *Node) bootStore(id string) (self store.SelfInfo, wiped bool, err error)
 		self.Boot = max(self.Boot, k.prior.Boot+1)
 	}
 	st := identityState{ID: id, Generation: self.Generation, Boot: self.Boot, Recovering: wiped}
+	if k.ok && k.prior.Generation == self.Generation {
+		st.Horizon = k.prior.Horizon
+	}
 	if err := k.save(st); err != nil {
 		// The node runs as it would without the state; only a later
 		// wipe of data_dir costs it its data.
@@ -258,6 +267,63 @@ func (k *identityKeeper) saveGeneration(gen uint64) error {
 	}
 	k.cur.Generation = gen
 	return k.flush()
+}
+
+// saveHorizon raises the horizon the state holds to h.
+func (k *identityKeeper) saveHorizon(h uint64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cur.ID == "" || h <= k.cur.Horizon {
+		return nil
+	}
+	k.cur.Horizon = h
+	return k.flush()
+}
+
+// horizon is the horizon the state holds.
+func (k *identityKeeper) horizon() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cur.Horizon
+}
+
+// keepHorizons gives the engine the horizon kept in the identity state,
+// raised first to the store's own: the node's record states it from its
+// first signing on, so that peers which collected the node's tombstones
+// under an earlier record refill it past them, its data wiped or not. It
+// runs at start, before the record is signed, with n.mu not held.
+func (n *Node) keepHorizons() {
+	k := n.keeper
+	if k == nil {
+		return
+	}
+	if gc := n.eng.Self().GCVersion; gc > k.horizon() {
+		if err := k.saveHorizon(gc); err != nil {
+			n.log.Warn().Err(err).Msg("identity state: horizon not written beside key_file: if data_dir is wiped, peers may not refill this node")
+		}
+	}
+	n.eng.KeepHorizons(k.horizon())
+}
+
+// keepHorizon writes horizon h, which the engine is to sign (HorizonDue),
+// to the identity state in a goroutine of its own, then lets the engine
+// sign it. Called under n.mu.
+func (n *Node) keepHorizon(h uint64) {
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.keeper.saveHorizon(h); err != nil {
+			n.log.Warn().Err(err).Uint64("horizon", h).Msg("identity state: horizon not written beside key_file: if data_dir is wiped, peers may not refill this node")
+		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if !n.closed {
+			n.eng.KeptHorizon(h, n.clock.Now())
+		}
+	}()
 }
 
 func (k *identityKeeper) flush() error {

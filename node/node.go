@@ -405,6 +405,7 @@ func (n *Node) load(rng *rand.Rand) error {
 	if err := n.retireKeys(); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.keepHorizons()
 	n.log = n.log.With().Str("node", id).Logger()
 	n.log.Info().Str("alias", alias).Str("addr", addr).Uint64("generation", self.Generation).
 		Uint64("boot", self.Boot).Bool("fresh", self.Fresh).Bool("wiped", wiped).Int("peers", peers).Int("records", records).

@@ -59,10 +59,10 @@ type recordSigner struct {
 	gen    uint64        // the generation sealed at last
 
 	// After a key rotation (keyhistory.go): sign the stored proofs again,
-	// then save history, its mark cleared, at historyPath.
-	rekey       bool
-	history     identity.KeyHistory
-	historyPath string
+	// then save history, its mark cleared, to historyCopies.
+	rekey         bool
+	history       identity.KeyHistory
+	historyCopies keyHistoryCopies
 
 	batches, records, unproven atomic.Uint64
 }

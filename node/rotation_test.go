@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -249,7 +250,8 @@ func verifyFeed(t *testing.T, n *Node, origin string, want int) {
 
 // servesUnder checks that n, which rotated its key to pub, serves all
 // want of its own records under pub alone: it signed its stored proofs
-// again, and its key history holds no mark left to do so.
+// again, and both copies of its key history (in its data directory and
+// beside its key file) hold no mark left to do so.
 func servesUnder(t *testing.T, n *Node, pub ed25519.PublicKey, want int) {
 	t.Helper()
 	eventually(t, 10*time.Second, func() error {
@@ -264,12 +266,14 @@ func servesUnder(t *testing.T, n *Node, pub ed25519.PublicKey, want int) {
 		if err := VerifyPage(page, pub); err != nil {
 			return err
 		}
-		h, err := identity.LoadKeyHistory(filepath.Join(n.dataDir(), keyHistoryFile))
-		if err != nil {
-			return err
-		}
-		if !h.Current.Equal(pub) || len(h.Retired) != 1 || h.Rekey {
-			return fmt.Errorf("key history %+v", h)
+		for _, path := range []string{filepath.Join(n.dataDir(), keyHistoryFile), n.cfg.KeyFile + keyHistorySuffix} {
+			h, err := identity.LoadKeyHistory(path)
+			if err != nil {
+				return err
+			}
+			if !h.Current.Equal(pub) || len(h.Retired) != 1 || h.Rekey {
+				return fmt.Errorf("key history %s: %+v", path, h)
+			}
 		}
 		return nil
 	})
@@ -293,11 +297,80 @@ func maxOf(vs map[string]uint64) uint64 {
 func TestSignedWipedNodeKeepsItsIdentity(t *testing.T) {
 	t.Run("tombstone held", func(t *testing.T) { wipeAndRestart(t, false) })
 	t.Run("tombstone collected", func(t *testing.T) {
-		t.Skip("not yet: peers refill a node past a GC horizon only as far as its record states it (signed " +
-			"watermarks), and the wiped node's new record states none; once peers hold that record they send it " +
-			"neither the refill from their current state nor a delta from its empty watermark, and it waits for " +
-			"ever. Needs its signed horizon kept across the wipe (in the identity state) or peers falling back to " +
-			"a delta from version 0")
 		wipeAndRestart(t, true)
 	})
+}
+
+// TestSignedWipeAfterRotation: P (cc) rotates its key, then its data
+// directory is wiped and it restarts with the new key file. Its key
+// history, kept beside the key file, still names the old key, so P takes
+// back its records from before the rotation, which its peers hold under
+// the old key's proofs, and so does a node that joins then trusting only
+// the new key; nothing is refused.
+func TestSignedWipeAfterRotation(t *testing.T) {
+	key := testKeyB64(32)
+	sc := newSignedCluster(t, "ca", "cb", "cc", "cd")
+	oldKey := sc.keys["cc"]
+	newFile := filepath.Join(sc.dir, "cc-new.key")
+	newKey, _, err := identity.LoadOrCreate(newFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPin := identity.FormatPublicKey(newKey.Public())
+	sc.pins["cc"] = append(sc.pins["cc"], newPin)
+	dirs := map[string]string{"ca": t.TempDir(), "cb": t.TempDir(), "cc": t.TempDir()}
+	nodes := durableTrio(t, sc, dirs, key)
+	before := writeAll(t, nodes, nodes[2], "before", 30)
+
+	nodes[2] = restartAs(t, sc, nodes[2], dirs["cc"], newFile, sc.pins, key, nodes[0].Addr(), nil)
+	after := writeAll(t, nodes, nodes[2], "after", 10)
+	servesUnder(t, nodes[2], newKey.Public(), len(before)+len(after))
+	gen := ownRecord(t, nodes[2]).Generation
+
+	nodes[2] = restartAs(t, sc, nodes[2], dirs["cc"], newFile, sc.pins, key, nodes[0].Addr(), func() {
+		if err := os.RemoveAll(dirs["cc"]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	p := nodes[2]
+	rec := ownRecord(t, p)
+	if rec.Generation != gen || len(rec.Retired) != 1 || !rec.Retired[0].PublicKey.Equal(oldKey.Public()) ||
+		rec.Retired[0].Through < maxOf(before) {
+		t.Fatalf("wiped node's record: generation %d (was %d), retired %+v; want its old key through version %d at least",
+			rec.Generation, gen, rec.Retired, maxOf(before))
+	}
+	eventually(t, 15*time.Second, func() error {
+		if err := holdAll(nodes, "cc", before); err != nil {
+			return err
+		}
+		if err := holdAll(nodes, "cc", after); err != nil {
+			return err
+		}
+		return allAlive(nodes, "cc")
+	})
+	more := map[string]uint64{"more": setWhenWritable(t, p, "more", "more")}
+	if more["more"] <= maxOf(after) {
+		t.Fatalf("written at version %d after the wipe, not above %d", more["more"], maxOf(after))
+	}
+
+	// A joiner that trusts only the new key, seeded with P.
+	pins := make(map[string][]string)
+	for id, ks := range sc.pins {
+		pins[id] = ks
+	}
+	pins["cc"] = []string{newPin}
+	cfg := sc.config("cd", true, []string{key})
+	cfg.TrustedKeys = pins
+	cfg.Seeds = []string{p.Addr()}
+	nodes = append(nodes, startNode(t, cfg))
+	eventually(t, 15*time.Second, func() error {
+		for _, vs := range []map[string]uint64{before, after, more} {
+			if err := holdAll(nodes, "cc", vs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	noRefusals(t, nodes)
+	noProofRefusals(t, nodes)
 }

@@ -171,9 +171,17 @@ func wipeAndRestart(t *testing.T, collect bool) {
 		p = nodes[2]
 		eventually(t, 10*time.Second, func() error { return collected(nodes) })
 	}
-	gen := ownRecord(t, p).Generation
+	gen, horizon := ownRecord(t, p).Generation, ownRecord(t, p).GCVersion
+	if collect && horizon == 0 {
+		t.Fatal("setup: cc's record states no horizon")
+	}
 
 	nodes[2] = restartWiped(t, sc, p, dirs["cc"], key, nodes[0].Addr(), collect)
+	// Peers that collected under that horizon refill P past it only as
+	// far as P's record states it: its first record must.
+	if got := ownRecord(t, nodes[2]).GCVersion; got != horizon {
+		t.Fatalf("wiped node's record states horizon %d, want %d from before the wipe", got, horizon)
+	}
 	proven := len(before) + 1 // the tombstone of before-0
 	if collect {
 		proven = len(before)

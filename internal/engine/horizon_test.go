@@ -120,3 +120,82 @@ func TestHorizonResigned(t *testing.T) {
 		}
 	}
 }
+
+// TestHorizonKept: with KeepHorizons the local record states the horizon
+// the driver keeps, even above the node's own (a wiped store), and a
+// horizon the node reaches is signed only once the driver, asked once by
+// HorizonDue, has kept it (KeptHorizon).
+func TestHorizonKept(t *testing.T) {
+	s := newSignedSet(t, "a", "b")
+	signedGC := func(e *Engine) uint64 {
+		rec, err := identity.ParseNodeRecord(e.OwnRecord())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.GCVersion
+	}
+
+	// A wiped store: no horizon of its own, 7 kept.
+	a := s.engine(t, "a", t0)
+	a.KeepHorizons(7)
+	if _, err := a.SignRecord(t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, shown := signedGC(a), a.Syn().Digest[0].GCVersion; got != 7 || shown != 0 {
+		t.Fatalf("record states horizon %d, entry shows %d; want 7 and 0", got, shown)
+	}
+	if h, ok := a.HorizonDue(); ok {
+		t.Fatalf("asked to keep %d, above nothing collected", h)
+	}
+
+	b := s.engine(t, "b", t0)
+	b.KeepHorizons(0)
+	now := t0.Add(time.Hour + time.Second)
+	gc := collectOne(t, b, t0, now)
+	b.Beat(now)
+	if got := signedGC(b); got != 0 {
+		t.Fatalf("record states horizon %d before the driver kept it", got)
+	}
+	h, ok := b.HorizonDue()
+	if !ok || h != gc {
+		t.Fatalf("asked to keep %d (%v), want %d", h, ok, gc)
+	}
+	b.Beat(now.Add(time.Second))
+	if h, ok := b.HorizonDue(); ok {
+		t.Fatalf("asked again to keep %d", h)
+	}
+	b.KeptHorizon(gc, now.Add(time.Second))
+	b.KeptHorizon(gc-1, now.Add(2*time.Second)) // kept late: no lower
+	if got, shown := signedGC(b), b.Syn().Digest[0].GCVersion; got != gc || shown != gc {
+		t.Fatalf("record states horizon %d, entry shows %d; want %d", got, shown, gc)
+	}
+}
+
+// collectOne writes a key at e, deletes it at written and collects its
+// tombstone at now, past the grace; it returns e's horizon then.
+func collectOne(t *testing.T, e *Engine, written, now time.Time) uint64 {
+	t.Helper()
+	do := func(rd Ready) {
+		e.Commit(&rd)
+		rd.ReadDeltas()
+		e.NoteSent(&rd)
+	}
+	for _, r := range []lsync.Record{{Key: "k", Value: []byte("v")}, {Key: "k", Tombstone: true, Value: lsync.TombstoneValue(uint64(written.UnixMilli()))}} {
+		rd, err := e.Write(written, []lsync.Record{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(rd)
+	}
+	scan := e.PlanCollect(now)
+	if scan == nil {
+		t.Fatal("nothing to collect")
+	}
+	scan.Read()
+	do(e.Collect(scan))
+	gc := e.State().Self().GCVersion
+	if gc == 0 {
+		t.Fatal("setup: nothing collected")
+	}
+	return gc
+}

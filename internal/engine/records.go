@@ -120,6 +120,9 @@ type records struct {
 	// retired are the keys the local record names as retired
 	// (SetRetiredKeys).
 	retired []identity.RetiredKey
+	// kept is the horizon the driver keeps beside the node's key
+	// (KeepHorizons).
+	kept keptHorizon
 }
 
 // uncappedRecords bounds the records held when MaxPeers sets no cap.
@@ -165,7 +168,7 @@ func (e *Engine) signOwn(seq uint64) (*identity.NodeRecord, error) {
 	rec, err := identity.SignNodeRecord(e.recs.sign.Key, identity.NodeRecord{
 		ID: self.ID, Addr: self.Addr, Alias: self.Alias, Generation: self.Generation, Seq: seq,
 		Leaving: e.leaving, BeatChain: e.ownCommitment(), Certificate: e.recs.sign.Certificate,
-		GCVersion: self.GCVersion, Retired: e.recs.retired,
+		GCVersion: e.horizonToSign(), Retired: e.recs.retired,
 	})
 	if err != nil {
 		return nil, err

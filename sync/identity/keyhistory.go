@@ -13,9 +13,11 @@ import (
 	"strings"
 )
 
-// KeyHistory is what a node keeps beside the proofs of its own records
-// (in its data directory, which they live and die with): the key that
-// signed them, and the keys it signed them with before, as retired keys.
+// KeyHistory is what a node keeps of the keys that proved its own
+// records: the key that signed them, and the keys it signed them with
+// before, as retired keys. The node keeps it beside the proofs it
+// describes (its data directory) and beside its key file, which a wiped
+// data directory leaves in place.
 // A node that starts with a key other than the one its history names
 // has rotated its key: the proofs its store and its peers hold were
 // signed by the old one, which its record must then name (Rotate).
