@@ -170,16 +170,7 @@ func rotateKey(t *testing.T, joinAfter bool) {
 	if joinAfter {
 		// A node that joins now must take P's records from before the
 		// rotation, signed by the old key, as well as those after.
-		cfg := sc.config("cd", true, []string{key})
-		cfg.Seeds = []string{nodes[0].Addr()}
-		joiner := startNode(t, cfg)
-		eventually(t, 15*time.Second, func() error {
-			if err := holdAll([]*Node{joiner}, "cc", after); err != nil {
-				return err
-			}
-			return holdAll([]*Node{joiner}, "cc", before)
-		})
-		nodes = append(nodes, joiner)
+		nodes = append(nodes, joinHolding(t, sc, "cd", key, nil, nodes[0].Addr(), before, after))
 	}
 
 	// (3) cb drops the old pin (a restart with the new config).
@@ -197,17 +188,7 @@ func rotateKey(t *testing.T, joinAfter bool) {
 	})
 	if joinAfter {
 		// A node that trusts only the new key joins now.
-		cfg := sc.config("ce", true, []string{key})
-		cfg.TrustedKeys = pins
-		cfg.Seeds = []string{nodes[1].Addr()}
-		joiner := startNode(t, cfg)
-		eventually(t, 15*time.Second, func() error {
-			if err := holdAll([]*Node{joiner}, "cc", after); err != nil {
-				return err
-			}
-			return holdAll([]*Node{joiner}, "cc", before)
-		})
-		nodes = append(nodes, joiner)
+		nodes = append(nodes, joinHolding(t, sc, "ce", key, pins, nodes[1].Addr(), before, after))
 	}
 	more := writeAll(t, nodes, nodes[2], "more", 10)
 	for _, vs := range []map[string]uint64{before, after, more} {
@@ -373,4 +354,25 @@ func TestSignedWipeAfterRotation(t *testing.T) {
 	})
 	noRefusals(t, nodes)
 	noProofRefusals(t, nodes)
+}
+
+// joinHolding starts node id of sc, seeded by seed, trusting pins (sc's
+// when nil), and waits until it holds cc's keys of every map in vss.
+func joinHolding(t *testing.T, sc *signedCluster, id, key string, pins map[string][]string, seed string, vss ...map[string]uint64) *Node {
+	t.Helper()
+	cfg := sc.config(id, true, []string{key})
+	if pins != nil {
+		cfg.TrustedKeys = pins
+	}
+	cfg.Seeds = []string{seed}
+	joiner := startNode(t, cfg)
+	eventually(t, 15*time.Second, func() error {
+		for _, vs := range vss {
+			if err := holdAll([]*Node{joiner}, "cc", vs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return joiner
 }

@@ -26,24 +26,8 @@ func TestSignedRefusesForgedWatermarks(t *testing.T) {
 	nodes := startSignedTrio(t, sc, true, []string{key})
 	a, c := nodes[0], nodes[2]
 	ctx := context.Background()
-	if _, err := c.Set(ctx, "gone", []byte("soon")); err != nil {
-		t.Fatal(err)
-	}
-	dv, err := c.Delete(ctx, "gone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tombstoneAt := func(n *Node) (lsync.Record, bool) {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return n.eng.State().Get("cc", "gone")
-	}
-	eventually(t, 10*time.Second, func() error {
-		if r, ok := tombstoneAt(a); !ok || !r.Tombstone || r.Version != dv {
-			return fmt.Errorf("a holds cc's gone as %+v %v", r, ok)
-		}
-		return nil
-	})
+	setDeleted(t, c, nodes[:1])
+	tombstoneAt := goneAt
 	floor := func(n *Node) uint64 {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -222,27 +206,8 @@ func TestSignedHorizonAfterRestart(t *testing.T) {
 	nodes := []*Node{a, startNode(t, config("cb", a.Addr())), startNode(t, config("cc", a.Addr()))}
 	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
 	c := nodes[2]
-	ctx := context.Background()
-	if _, err := c.Set(ctx, "gone", []byte("soon")); err != nil {
-		t.Fatal(err)
-	}
-	dv, err := c.Delete(ctx, "gone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := func(n *Node) (lsync.Record, bool) {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return n.eng.State().Get("cc", "gone")
-	}
-	eventually(t, 10*time.Second, func() error {
-		for _, n := range nodes[:2] {
-			if r, ok := held(n); !ok || r.Version != dv {
-				return fmt.Errorf("%s holds cc's gone as %+v %v", n.ID(), r, ok)
-			}
-		}
-		return nil
-	})
+	dv := setDeleted(t, c, nodes[:2])
+	held := goneAt
 	horizon := func(n *Node, id string) uint64 {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -285,4 +250,34 @@ func TestSignedHorizonAfterRestart(t *testing.T) {
 			t.Errorf("%s cut or refused %v honest watermarks", n.ID(), got)
 		}
 	}
+}
+
+// setDeleted sets cc's key "gone" at c and deletes it, and waits until
+// every node of holders holds the tombstone; it returns its version.
+func setDeleted(t *testing.T, c *Node, holders []*Node) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.Set(ctx, "gone", []byte("soon")); err != nil {
+		t.Fatal(err)
+	}
+	dv, err := c.Delete(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range holders {
+			if r, ok := goneAt(n); !ok || !r.Tombstone || r.Version != dv {
+				return fmt.Errorf("%s holds cc's gone as %+v %v", n.ID(), r, ok)
+			}
+		}
+		return nil
+	})
+	return dv
+}
+
+// goneAt is cc's record of key "gone" that n holds.
+func goneAt(n *Node) (lsync.Record, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.eng.State().Get("cc", "gone")
 }
