@@ -23,8 +23,10 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	var c carrier
 	var rejected []Rejected
+	vouched := ""
 	if e.recs != nil {
 		e.recs.now = later(e.recs.now, now)
+		vouched = e.unheldSender(msg)
 		var pre Ready
 		msg = e.gate(msg, from, &c, now, &pre)
 		rejected = pre.Rejected
@@ -83,6 +85,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		// now, so catch-up runs at the speed of the disk, not of rounds.
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
 		e.pulls[from] = now
+	}
+	if vouched != "" && e.originKey(vouched) != nil {
+		e.pullVouched(from, &rd, now)
 	}
 	e.greet(st.New, from, &rd)
 	rd.event(Discover, found)
@@ -275,4 +280,30 @@ func (e *Engine) noteClaims(obs *lsync.Observed, from string, rd *Ready, now tim
 		e.versionFloor = f
 		e.ver.Restore(f)
 	}
+}
+
+// unheldSender is the id of a member list's sender when this node holds
+// no record of it yet: "" otherwise.
+func (e *Engine) unheldSender(msg lsync.Message) string {
+	m, ok := msg.(*lsync.Members)
+	if !ok || m.From == e.cfg.Self.ID {
+		return ""
+	}
+	if _, held := e.recs.held[m.From]; held {
+		return ""
+	}
+	return m.From
+}
+
+// pullVouched opens an exchange with a sender whose record this step
+// took. Until then its digest entries and deltas were refused, and the
+// transport refuses a stream to it, so whatever a join's first exchange
+// carried from it was lost: pulling now, rather than at the next round,
+// starts a catch-up at once.
+func (e *Engine) pullVouched(from string, rd *Ready, now time.Time) {
+	if e.busy || e.leaving || !e.pullDue(from, now) {
+		return
+	}
+	rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
+	e.pulls[from] = now
 }
