@@ -367,12 +367,13 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 // step runs a decoded message from the address from through the engine,
 // under the locks lock takes.
 func (n *Node) step(from string, msg lsync.Message, lock func() (held, ok bool)) {
+	pv := n.checkProofs(msg)
 	held, ok := lock()
 	if !ok {
 		return
 	}
 	now := n.clock.Now()
-	rd := n.eng.Step(now, from, msg)
+	rd := n.eng.StepProven(now, from, msg, pv)
 	n.guard.meet(rd.Send)
 	if !held {
 		// Without n.seq no batch may go out: its data is dropped, its
@@ -394,6 +395,45 @@ func (n *Node) step(from string, msg lsync.Message, lock func() (held, ok bool))
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}
+}
+
+// checkProofs checks the record proofs of a message's deltas before the
+// message is stepped: hashing the records of a catch-up message of
+// megabytes takes tens of milliseconds, which would keep n.mu, and with it
+// beats and rounds, waiting. Only the keys to check against are read
+// under n.mu.
+func (n *Node) checkProofs(msg lsync.Message) *engine.Proven {
+	if n.signer == nil || !carriesRecords(msg) {
+		return nil
+	}
+	n.mu.Lock()
+	if n.eng == nil {
+		n.mu.Unlock()
+		return nil
+	}
+	pv := n.eng.ProofKeys(msg)
+	n.mu.Unlock()
+	pv.Check(msg)
+	return pv
+}
+
+// carriesRecords reports whether a message holds records of some node.
+func carriesRecords(msg lsync.Message) bool {
+	var ds []lsync.NodeDelta
+	switch m := msg.(type) {
+	case *lsync.Push:
+		ds = m.Deltas
+	case *lsync.SynAck:
+		ds = m.Deltas
+	case *lsync.Ack:
+		ds = m.Deltas
+	}
+	for i := range ds {
+		if len(ds[i].Records) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lockForStep takes n.mu, and n.seq if it can, to step a received

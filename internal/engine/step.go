@@ -15,6 +15,10 @@ import (
 // its data is dropped (the sender resends it): two batches out at once
 // could both hold the same records.
 func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
+	return e.step(now, from, msg, nil)
+}
+
+func (e *Engine) step(now time.Time, from string, msg lsync.Message, pv *Proven) Ready {
 	if m, ok := msg.(*lsync.Suspect); ok {
 		var rd Ready
 		e.stepSuspect(m, from, &rd, now)
@@ -36,7 +40,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 			return rd
 		}
 	}
-	rejected = e.gateProofs(msg, from, rejected)
+	rejected = e.gateProofs(msg, from, pv, rejected)
 	msg = e.screen(msg, now)
 	e.observeFlow(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
