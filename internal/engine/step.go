@@ -30,7 +30,9 @@ func (e *Engine) step(now time.Time, from string, msg lsync.Message, pv *Proven)
 	vouched := ""
 	if e.recs != nil {
 		e.recs.now = later(e.recs.now, now)
-		vouched = e.unheldSender(msg)
+		if e.recordProofs() {
+			vouched = e.unheldSender(msg)
+		}
 		var pre Ready
 		msg = e.gate(msg, from, &c, now, &pre)
 		rejected = pre.Rejected
@@ -300,10 +302,10 @@ func (e *Engine) unheldSender(msg lsync.Message) string {
 }
 
 // pullVouched opens an exchange with a sender whose record this step
-// took. Until then its digest entries and deltas were refused, and the
-// transport refuses a stream to it, so whatever a join's first exchange
-// carried from it was lost: pulling now, rather than at the next round,
-// starts a catch-up at once.
+// took, when records travel with their proofs. Until then its digest
+// entries and deltas were refused, and the transport refuses a stream to
+// it, so whatever a join's first exchange carried from it was lost:
+// pulling now, rather than at the next round, starts a catch-up at once.
 func (e *Engine) pullVouched(from string, rd *Ready, now time.Time) {
 	if e.busy || e.leaving || !e.pullDue(from, now) {
 		return
