@@ -133,7 +133,16 @@ func exchange(typ lsync.MsgType) bool {
 // behind. Its sender asks again next round, with its digest as it is then.
 // A deep lane is kept for bursts that are handled quickly (a cold start's
 // asks and hellos); this bound sheds what waits once the node is behind.
+//
+// A reply larger than a datagram is never stale: it came on the stream
+// path, one of an ordered series of chunks its sender counts as in flight
+// and continues after (sync's inflight.go), so dropping it would leave a
+// gap that every later chunk repeats until the sender gives the chunk up,
+// seconds later. Its records are the ones this node asked for.
 func (n *Node) stale(q queued) bool {
+	if len(q.pkt.Data) > n.transport.PacketSize() {
+		return false
+	}
 	return n.clock.Now().Sub(q.at) > n.cfg.GossipVal/2
 }
 
