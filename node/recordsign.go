@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	gosync "sync"
@@ -53,9 +54,10 @@ type recordSigner struct {
 	pushes [][]engine.Outgoing // own pushes waiting for proofs, in commit order
 
 	// The goroutine's own.
-	sealed []sealedBatch // ascending
-	kept   int           // records in sealed
-	gen    uint64        // the generation sealed at last
+	sealed  []sealedBatch // ascending
+	kept    int           // records in sealed
+	gen     uint64        // the generation sealed at last
+	through uint64        // the newest own version sealed at gen
 
 	batches, records, unproven atomic.Uint64
 }
@@ -166,6 +168,9 @@ func (s *recordSigner) generation() uint64 {
 		}
 		s.sealed, s.kept = nil, 0
 	}
+	if gen != s.gen {
+		s.through = 0
+	}
 	s.gen = gen
 	return gen
 }
@@ -177,9 +182,19 @@ func (s *recordSigner) seal(recs []lsync.Record) {
 		return
 	}
 	gen := s.generation()
+	// Own records are sealed in version order, each once: a record both
+	// read by sealStored and handed by a commit at start is sealed by
+	// whichever comes first. Two batches over the same versions would make
+	// every delta that reaches both carry overlapping proofs, which no
+	// receiver takes.
+	skip, _ := slices.BinarySearchFunc(recs, s.through, func(r lsync.Record, v uint64) int {
+		return cmp.Compare(r.Version, v+1)
+	})
+	recs = recs[skip:]
 	for len(recs) > 0 {
 		k := min(len(recs), proof.MaxLeaves)
 		s.sealOne(gen, recs[:k])
+		s.through = recs[k-1].Version
 		recs = recs[k:]
 	}
 }
