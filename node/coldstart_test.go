@@ -61,12 +61,20 @@ func TestDataLaneHoldsABurstOfDatagrams(t *testing.T) {
 // than half a round in the lane is dropped and counted, and one that did
 // not is handled, so that a node behind answers its peers' current digests
 // rather than old ones; a member list is never shed, however long it
-// waited (it is sent once).
+// waited (it is sent once), nor a reply that came on the stream path (the
+// next chunk would be a gap without it).
 func TestDataLaneShedsStaleMessages(t *testing.T) {
 	round := fastConfig("a").GossipVal
 	entry := []lsync.DigestEntry{{ID: "h", Addr: "127.0.0.1:9", Generation: 1, Heartbeat: 1 << 32}}
 	syn := &lsync.Syn{Cluster: "test", From: "h", Digest: entry}
 	members := &lsync.Members{Cluster: "test", From: "h", Up: 1, Members: entry}
+	small := &lsync.SynAck{Cluster: "test", From: "h", Digest: entry}
+	recs := make([]lsync.Record, 40)
+	for i := range recs {
+		recs[i] = lsync.Record{Key: fmt.Sprint("k", i), Value: make([]byte, 100), Version: uint64(i + 1)}
+	}
+	streamed := &lsync.SynAck{Cluster: "test", From: "h", Digest: entry,
+		Deltas: []lsync.NodeDelta{{ID: "h", Generation: 1, To: 40, Clean: 40, Records: recs}}}
 	tests := []struct {
 		name   string
 		msg    lsync.Message
@@ -77,6 +85,8 @@ func TestDataLaneShedsStaleMessages(t *testing.T) {
 		{"under half a round", syn, round / 4, 0},
 		{"over half a round", syn, round/2 + time.Millisecond, 1},
 		{"a member list over half a round", members, round, 0},
+		{"a reply in a datagram over half a round", small, round/2 + time.Millisecond, 1},
+		{"a reply on the stream path over half a round", streamed, round, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

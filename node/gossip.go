@@ -133,7 +133,16 @@ func exchange(typ lsync.MsgType) bool {
 // behind. Its sender asks again next round, with its digest as it is then.
 // A deep lane is kept for bursts that are handled quickly (a cold start's
 // asks and hellos); this bound sheds what waits once the node is behind.
+//
+// A reply larger than a datagram is never stale: it came on the stream
+// path, one of an ordered series of chunks its sender counts as in flight
+// and continues after (sync's inflight.go), so dropping it would leave a
+// gap that every later chunk repeats until the sender gives the chunk up,
+// seconds later. Its records are the ones this node asked for.
 func (n *Node) stale(q queued) bool {
+	if len(q.pkt.Data) > n.transport.PacketSize() {
+		return false
+	}
 	return n.clock.Now().Sub(q.at) > n.cfg.GossipVal/2
 }
 
@@ -370,12 +379,13 @@ func (n *Node) handleWith(pkt transport.Packet, lock func() (held, ok bool)) {
 // step runs a decoded message from the address from through the engine,
 // under the locks lock takes.
 func (n *Node) step(from string, msg lsync.Message, lock func() (held, ok bool)) {
+	pv := n.checkProofs(msg)
 	held, ok := lock()
 	if !ok {
 		return
 	}
 	now := n.clock.Now()
-	rd := n.eng.Step(now, from, msg)
+	rd := n.eng.StepProven(now, from, msg, pv)
 	n.guard.meet(rd.Send)
 	if !held {
 		// Without n.seq no batch may go out: its data is dropped, its
@@ -397,6 +407,45 @@ func (n *Node) step(from string, msg lsync.Message, lock func() (held, ok bool))
 				Msg("message from another cluster ignored (logged at most once a minute per sender)")
 		}
 	}
+}
+
+// checkProofs checks the record proofs of a message's deltas before the
+// message is stepped: hashing the records of a catch-up message of
+// megabytes takes tens of milliseconds, which would keep n.mu, and with it
+// beats and rounds, waiting. Only the keys to check against are read
+// under n.mu.
+func (n *Node) checkProofs(msg lsync.Message) *engine.Proven {
+	if n.signer == nil || !carriesRecords(msg) {
+		return nil
+	}
+	n.mu.Lock()
+	if n.eng == nil {
+		n.mu.Unlock()
+		return nil
+	}
+	pv := n.eng.ProofKeys(msg)
+	n.mu.Unlock()
+	pv.Check(msg)
+	return pv
+}
+
+// carriesRecords reports whether a message holds records of some node.
+func carriesRecords(msg lsync.Message) bool {
+	var ds []lsync.NodeDelta
+	switch m := msg.(type) {
+	case *lsync.Push:
+		ds = m.Deltas
+	case *lsync.SynAck:
+		ds = m.Deltas
+	case *lsync.Ack:
+		ds = m.Deltas
+	}
+	for i := range ds {
+		if len(ds[i].Records) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // lockForStep takes n.mu, and n.seq if it can, to step a received

@@ -134,3 +134,44 @@ func TestSignedCatchUpFromARelay(t *testing.T) {
 		t.Fatalf("c holds %d of a's records, %d with a's proof", records, proven)
 	}
 }
+
+// TestSignerSealsEachRecordOnce: own records handed to the signer again
+// (as a commit at start hands those that sealStored read too) are not
+// sealed into a second batch over the same versions: a delta reaching
+// both batches would carry overlapping proofs, which no receiver takes.
+func TestSignerSealsEachRecordOnce(t *testing.T) {
+	sc := newSignedCluster(t, "ca")
+	a := startNode(t, sc.config("ca", true, nil))
+	ctx := context.Background()
+	var again []lsync.Record
+	for i := range 20 {
+		key, val := fmt.Sprint("k", i), []byte(fmt.Sprint("v", i))
+		v, err := a.Set(ctx, key, val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, lsync.Record{Key: key, Value: val, Version: v})
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := a.signer.records.Load(); got < 20 {
+			return fmt.Errorf("%d of 20 sealed", got)
+		}
+		return nil
+	})
+	before := a.signer.records.Load()
+	a.signer.mu.Lock()
+	a.signer.recs = append(a.signer.recs, again...)
+	a.signer.mu.Unlock()
+	if _, err := a.Set(ctx, "new", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := a.signer.records.Load(); got <= before {
+			return fmt.Errorf("%d sealed", got)
+		}
+		return nil
+	})
+	if got := a.signer.records.Load(); got != before+1 {
+		t.Fatalf("%d records sealed after the new write, want %d: sealed again", got, before+1)
+	}
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	gosync "sync"
@@ -54,9 +55,10 @@ type recordSigner struct {
 	pushes [][]engine.Outgoing // own pushes waiting for proofs, in commit order
 
 	// The goroutine's own.
-	sealed []sealedBatch // ascending
-	kept   int           // records in sealed
-	gen    uint64        // the generation sealed at last
+	sealed  []sealedBatch // ascending
+	kept    int           // records in sealed
+	gen     uint64        // the generation sealed at last
+	through uint64        // the newest own version sealed at gen
 
 	// After a key rotation (keyhistory.go): sign the stored proofs again,
 	// then save history, its mark cleared, to historyCopies.
@@ -142,7 +144,7 @@ func (s *recordSigner) kick() {
 func (s *recordSigner) run() {
 	defer s.n.wg.Done()
 	s.rekeyStored()
-	stored := s.sealStored()
+	s.sealStored()
 	for {
 		select {
 		case <-s.n.stop:
@@ -159,13 +161,7 @@ func (s *recordSigner) run() {
 			// generation could not refill the new one until a write.
 			s.generation()
 		}
-		// Records committed while sealStored ran, and sealed by it: not
-		// again, in a batch that would overlap its.
-		skip := 0
-		for skip < len(recs) && recs[skip].Version <= stored {
-			skip++
-		}
-		sealed := s.seal(recs[skip:])
+		sealed := s.seal(recs)
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))
 		}
@@ -187,6 +183,9 @@ func (s *recordSigner) generation() uint64 {
 		}
 		s.sealed, s.kept = nil, 0
 	}
+	if gen != s.gen {
+		s.through = 0
+	}
 	s.gen = gen
 	return gen
 }
@@ -205,12 +204,22 @@ func (s *recordSigner) seal(recs []lsync.Record) []toStore {
 		return nil
 	}
 	gen := s.generation()
+	// Own records are sealed in version order, each once: a record both
+	// read by sealStored and handed by a commit at start is sealed by
+	// whichever comes first. Two batches over the same versions would make
+	// every delta that reaches both carry overlapping proofs, which no
+	// receiver takes.
+	skip, _ := slices.BinarySearchFunc(recs, s.through, func(r lsync.Record, v uint64) int {
+		return cmp.Compare(r.Version, v+1)
+	})
+	recs = recs[skip:]
 	var out []toStore
 	for len(recs) > 0 {
 		k := min(len(recs), proof.MaxLeaves)
 		if p := s.sealOne(gen, recs[:k]); p != nil {
 			out = append(out, toStore{p, recs[:k]})
 		}
+		s.through = recs[k-1].Version
 		recs = recs[k:]
 	}
 	return out
@@ -353,9 +362,8 @@ func (s *recordSigner) find(v uint64) (sealedAt, bool) {
 
 // sealStored seals the own records the store holds no proof of: those
 // written before signing was turned on, or written by a run that stopped
-// before it sealed them. It returns the version through which it sealed
-// them all.
-func (s *recordSigner) sealStored() uint64 {
+// before it sealed them.
+func (s *recordSigner) sealStored() {
 	s.n.mu.Lock()
 	view := s.n.eng.Self()
 	s.n.mu.Unlock()
@@ -374,19 +382,16 @@ func (s *recordSigner) sealStored() uint64 {
 		})
 		if err != nil {
 			s.n.log.Warn().Err(err).Msg("own records not read for signing")
-			return after
+			return
 		}
 		s.storeProofs(s.seal(recs))
-		if through >= view.MaxVersion {
-			return view.MaxVersion
-		}
-		if through <= after {
-			return after
+		if through >= view.MaxVersion || through <= after {
+			return
 		}
 		after = through
 		select {
 		case <-s.n.stop:
-			return after
+			return
 		default:
 		}
 	}

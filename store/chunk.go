@@ -29,7 +29,9 @@ import (
 // So do the proof entries of the records in a transaction (bp, nil if the
 // batch has none): the entry of a batch whose records straddle two
 // transactions is written with the first, holding the records written so
-// far, and again with the second, holding them all.
+// far, and again with the second, holding them all. A transaction closes
+// before a signed batch that would straddle it and the next, unless the
+// batch alone is too large for one.
 func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks map[string][]byte, counts map[string]lsync.Counts, bp batchProofs) error {
 	maxSize, maxCount := b.db.MaxBatchSize(), b.db.MaxBatchCount()
 	// Runs of a quarter of the largest transaction measured fastest, and
@@ -57,17 +59,37 @@ func (b *Badger) commitPrefixes(batch *lsync.Batch, recs []*badger.Entry, marks 
 		if bp != nil {
 			ws = bp[i]
 		}
-		from := 0 // the change's first record in this transaction
-		for j := range c.Records {
-			e := recs[next]
-			next++
-			// A run entry's share of a record: its index entry, and a
-			// run's key and overhead in the worst case of one record a run.
+		// A record's share of a transaction: its index entry, and a run's
+		// key and overhead in the worst case of one record a run.
+		share := func(j int, e *badger.Entry) int64 {
 			es := entrySize(e, threshold) + int64(runEntrySize(c.Records[j].Key)+runKeyLen(c.Meta.ID)) + 12
 			if len(ws) > 0 {
 				es += proofShare
 			}
-			if count > 0 && (size+es > budget || count+3 >= maxCount/2) {
+			return es
+		}
+		from := 0 // the change's first record in this transaction
+		w := 0    // the first proof of ws not started yet
+		for j := range c.Records {
+			e := recs[next]
+			es := share(j, e)
+			full := size+es > budget || count+3 >= maxCount/2
+			if w < len(ws) && ws[w].lo == j {
+				// A signed batch starts here: it goes whole into the next
+				// transaction if it fits one but not what is left of
+				// this. Its proof entry is then written once; split, it is
+				// cut for the first part, which costs a tree of the batch.
+				whole, n := es, int64(ws[w].hi-j)
+				for k := j + 1; k < ws[w].hi; k++ {
+					whole += share(k, recs[next+k-j])
+				}
+				if whole <= budget && 2*n+3 < maxCount/2 && (size+whole > budget || count+2*n+3 >= maxCount/2) {
+					full = true
+				}
+				w++
+			}
+			next++
+			if count > 0 && full {
 				// Close this transaction with the index of its records of
 				// this peer, their proofs and the watermark of the last one.
 				if j > 0 {

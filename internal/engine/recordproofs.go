@@ -40,8 +40,9 @@ const pushProofReserve = 256
 func (e *Engine) recordProofs() bool { return e.recs != nil && e.recs.sign.Records }
 
 // gateDeltas keeps the deltas whose records their origins' proofs bear
-// out, and refuses the rest.
-func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, rd *Ready) []lsync.NodeDelta {
+// out, and refuses the rest. A delta checked already (pv, see Proven)
+// against the key that speaks for its origin now is taken on that check.
+func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, pv *Proven, rd *Ready) []lsync.NodeDelta {
 	out := ds[:0]
 	for i := range ds {
 		nd := &ds[i]
@@ -55,7 +56,13 @@ func (e *Engine) gateDeltas(ds []lsync.NodeDelta, from string, rd *Ready) []lsyn
 			e.recs.stats.Unbacked++ // its record is on its way, or it has none
 			continue
 		}
-		if err := verifyDelta(nd, keys, e.recs.verified); err != nil {
+		var err error
+		if d := pv.checked(i, nd, keys); d != nil {
+			err = d.err
+		} else {
+			err = verifyDelta(nd, keys, e.recs.verified)
+		}
+		if err != nil {
 			e.reject(rd, from, nd.ID, BadRecordProof, err)
 			continue
 		}
@@ -150,27 +157,34 @@ func verifyDelta(nd *lsync.NodeDelta, keys originKeys, cache *proof.Verified) er
 // gateProofs runs a message's deltas past their proofs when records are
 // signed, and drops any proofs otherwise: only a verified proof may reach
 // the core, which hands it to the store.
-func (e *Engine) gateProofs(m lsync.Message, from string, rejected []Rejected) []Rejected {
-	var ds *[]lsync.NodeDelta
-	switch v := m.(type) {
-	case *lsync.Push:
-		ds = &v.Deltas
-	case *lsync.SynAck:
-		ds = &v.Deltas
-	case *lsync.Ack:
-		ds = &v.Deltas
-	default:
+func (e *Engine) gateProofs(m lsync.Message, from string, pv *Proven, rejected []Rejected) []Rejected {
+	ds := deltasOf(m)
+	if ds == nil {
 		return rejected
 	}
 	if e.recordProofs() {
 		rd := Ready{Rejected: rejected}
-		*ds = e.gateDeltas(*ds, from, &rd)
+		*ds = e.gateDeltas(*ds, from, pv, &rd)
 		return rd.Rejected
 	}
 	for i := range *ds {
 		(*ds)[i].Proofs = nil
 	}
 	return rejected
+}
+
+// deltasOf is the deltas a message carries: nil for a message that has
+// none to carry.
+func deltasOf(m lsync.Message) *[]lsync.NodeDelta {
+	switch v := m.(type) {
+	case *lsync.Push:
+		return &v.Deltas
+	case *lsync.SynAck:
+		return &v.Deltas
+	case *lsync.Ack:
+		return &v.Deltas
+	}
+	return nil
 }
 
 // pushReserve is sync.Config.PushProofReserve for s.

@@ -15,6 +15,10 @@ import (
 // its data is dropped (the sender resends it): two batches out at once
 // could both hold the same records.
 func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
+	return e.step(now, from, msg, nil)
+}
+
+func (e *Engine) step(now time.Time, from string, msg lsync.Message, pv *Proven) Ready {
 	if m, ok := msg.(*lsync.Suspect); ok {
 		var rd Ready
 		e.stepSuspect(m, from, &rd, now)
@@ -23,8 +27,12 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 	}
 	var c carrier
 	var rejected []Rejected
+	vouched := ""
 	if e.recs != nil {
 		e.recs.now = later(e.recs.now, now)
+		if e.recordProofs() {
+			vouched = e.unheldSender(msg)
+		}
 		var pre Ready
 		msg = e.gate(msg, from, &c, now, &pre)
 		rejected = pre.Rejected
@@ -34,7 +42,7 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 			return rd
 		}
 	}
-	rejected = e.gateProofs(msg, from, rejected)
+	rejected = e.gateProofs(msg, from, pv, rejected)
 	msg = e.screen(msg, now)
 	e.observeFlow(msg, now)
 	e.state.SetGenerationCeiling(uint64(now.Add(MaxGenerationAhead).UnixMilli()))
@@ -83,6 +91,9 @@ func (e *Engine) Step(now time.Time, from string, msg lsync.Message) Ready {
 		// now, so catch-up runs at the speed of the disk, not of rounds.
 		rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
 		e.pulls[from] = now
+	}
+	if vouched != "" && e.originKeys(vouched).pub != nil {
+		e.pullVouched(from, &rd, now)
 	}
 	e.greet(st.New, from, &rd)
 	rd.event(Discover, found)
@@ -275,4 +286,30 @@ func (e *Engine) noteClaims(obs *lsync.Observed, from string, rd *Ready, now tim
 		e.versionFloor = f
 		e.ver.Restore(f)
 	}
+}
+
+// unheldSender is the id of a member list's sender when this node holds
+// no record of it yet: "" otherwise.
+func (e *Engine) unheldSender(msg lsync.Message) string {
+	m, ok := msg.(*lsync.Members)
+	if !ok || m.From == e.cfg.Self.ID {
+		return ""
+	}
+	if _, held := e.recs.held[m.From]; held {
+		return ""
+	}
+	return m.From
+}
+
+// pullVouched opens an exchange with a sender whose record this step
+// took, when records travel with their proofs. Until then its digest
+// entries and deltas were refused, and the transport refuses a stream to
+// it, so whatever a join's first exchange carried from it was lost:
+// pulling now, rather than at the next round, starts a catch-up at once.
+func (e *Engine) pullVouched(from string, rd *Ready, now time.Time) {
+	if e.busy || e.leaving || !e.pullDue(from, now) {
+		return
+	}
+	rd.Send = append(rd.Send, Outgoing{To: from, Msg: e.state.MakeSyn(e.rng)})
+	e.pulls[from] = now
 }
