@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/leviathan-gossip/leviathan/internal/engine"
@@ -58,7 +59,16 @@ type nodeIdentity struct {
 	// recordBytes its encoding: what it will present to peers.
 	record      *identity.NodeRecord
 	recordBytes []byte
+	// follow is the full-length heartbeat chain Start builds, when the
+	// node's first chain is a short one; long is set while a
+	// full-length chain is being built, so that one is built at a time.
+	follow *chainAsk
+	long   atomic.Bool
 }
+
+// chainAsk names a heartbeat chain to build: of generation, based at
+// heartbeat base.
+type chainAsk struct{ generation, base uint64 }
 
 // trustMode names the trust configured, for the log.
 func (id *nodeIdentity) trustMode() string {
@@ -164,57 +174,133 @@ func (id *nodeIdentity) signRecord(nodeID, addr, alias string, generation uint64
 	return nil
 }
 
-// beatChainLength is the length of the heartbeat chains a node sets up;
-// tests, which start many signed nodes, make it shorter.
+// beatChainLength is the length of the heartbeat chains a node proves
+// its heartbeats with; tests, which start many signed nodes, make it
+// shorter.
 var beatChainLength uint64 = identity.DefaultBeatChainLength
+
+// firstBeatChainLength is the length of the chain a node starts with,
+// and of the one it takes when a short chain runs low before the
+// full-length one that follows it is built: milliseconds of hashing, so
+// that a signed node starts about as fast as an unsigned one, and 41
+// seconds of heartbeats at the fastest heartbeat_val (10 ms), far more
+// than building the full-length chain takes.
+var firstBeatChainLength uint64 = 1 << 12
+
+// shortChain is the length of a short chain: firstBeatChainLength, or
+// beatChainLength when that is shorter.
+func shortChain() uint64 { return min(firstBeatChainLength, beatChainLength) }
 
 // signing is the engine's signing config: set with signed = true
 // (Validate has checked that key_file and a trust are set with it). It
-// sets up the heartbeat chain of node id's generation, based at its first
-// heartbeat of this boot (boot<<32), before the engine exists: a tenth of
-// a second of hashing that no lock waits on.
+// sets up a short heartbeat chain of node id's generation, based at its
+// first heartbeat of this boot (boot<<32), before the engine exists; the
+// full-length chain that replaces it is built from Start on, in the
+// background (followChain).
 func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, error) {
 	if !n.cfg.Signed || n.ident == nil || n.ident.cache == nil {
 		return nil, nil
 	}
-	chain, err := identity.NewBeatChain(n.ident.key, id, generation, boot<<32, beatChainLength)
+	chain, err := identity.NewBeatChain(n.ident.key, id, generation, boot<<32, shortChain())
 	if err != nil {
 		return nil, fmt.Errorf("node: heartbeat chain: %w", err)
+	}
+	if shortChain() < beatChainLength {
+		n.ident.follow = &chainAsk{generation: generation, base: boot << 32}
 	}
 	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache, Chain: chain}, nil
 }
 
+// followChain starts building the full-length chain that replaces the
+// short one the node started with (signing): at once, so that the
+// re-signed record it brings spreads while the node's first one still
+// does, and the node's steady state re-signs only to re-anchor.
+func (n *Node) followChain() {
+	if n.ident == nil || n.ident.follow == nil {
+		return
+	}
+	f := *n.ident.follow
+	n.ident.follow = nil
+	n.buildLong(f.generation, f.base)
+}
+
 // renewChain builds the heartbeat chain the engine asked for (ChainDue:
 // a new generation, or the chain's end near) in a goroutine, outside
-// n.mu, and gives it to the engine. A chain the node outgrew meanwhile
-// (its generation changed again) is refused, and the engine asks again.
+// n.mu. A full-length chain running low is followed by another; a short
+// one, whose full-length successor is late or was refused, by a short
+// one at once (milliseconds: the node's heartbeats stay proven) and a
+// full-length one after it.
 func (n *Node) renewChain(generation, base, length uint64) {
+	if length == 0 {
+		length = beatChainLength
+	}
+	if length >= beatChainLength {
+		n.buildLong(generation, base)
+		return
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		start := time.Now()
-		chain, err := identity.NewBeatChain(n.ident.key, n.id, generation, base, length)
-		took := time.Since(start)
-		n.mu.Lock()
-		if err == nil && !n.closed {
-			err = n.eng.SetBeatChain(chain, n.clock.Now())
-		}
-		n.mu.Unlock()
-		if err != nil {
-			n.log.Warn().Err(err).Uint64("generation", generation).Uint64("base", base).Msg("heartbeat chain not taken; asked again at the next beat")
-			return
-		}
-		n.log.Info().Uint64("generation", generation).Uint64("base", base).Dur("took", took).Msg("new heartbeat chain, node record signed again")
-		// A chain is asked for at each new generation: the stored record
-		// proofs and the identity state follow it, so that peers refill
-		// the node at it, and a wiped data directory comes back at it.
-		if n.signer != nil {
-			n.signer.kick()
-		}
-		if err := n.keeper.saveGeneration(generation); err != nil {
-			n.log.Warn().Err(err).Uint64("generation", generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
+		if n.buildChain(generation, base, length) {
+			n.buildLong(generation, base)
 		}
 	}()
+}
+
+// buildLong builds a full-length chain in a goroutine, unless one is
+// being built: that one is taken, or refused as stale, and the engine
+// asks again for what it still needs.
+func (n *Node) buildLong(generation, base uint64) {
+	if !n.ident.long.CompareAndSwap(false, true) {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.ident.long.Store(false)
+		n.buildChain(generation, base, beatChainLength)
+	}()
+}
+
+// buildChain builds a heartbeat chain outside n.mu and gives it to the
+// engine, which signs the node's record again to commit to it. A chain
+// the node outgrew meanwhile (its generation changed again) is refused.
+// It reports whether the chain was taken.
+func (n *Node) buildChain(generation, base, length uint64) bool {
+	select {
+	case <-n.stop:
+		return false
+	default:
+	}
+	start := time.Now()
+	chain, err := identity.NewBeatChain(n.ident.key, n.id, generation, base, length)
+	took := time.Since(start)
+	n.mu.Lock()
+	closed := n.closed
+	if err == nil && !closed {
+		err = n.eng.SetBeatChain(chain, n.clock.Now())
+	}
+	n.mu.Unlock()
+	if closed {
+		return false
+	}
+	if err != nil {
+		n.log.Warn().Err(err).Uint64("generation", generation).Uint64("base", base).Uint64("length", length).
+			Msg("heartbeat chain not taken; the engine asks again if it still needs one")
+		return false
+	}
+	n.log.Info().Uint64("generation", generation).Uint64("base", base).Uint64("length", length).Dur("took", took).
+		Msg("new heartbeat chain, node record signed again")
+	// A chain is asked for at each new generation: the stored record
+	// proofs and the identity state follow it, so that peers refill
+	// the node at it, and a wiped data directory comes back at it.
+	if n.signer != nil {
+		n.signer.kick()
+	}
+	if err := n.keeper.saveGeneration(generation); err != nil {
+		n.log.Warn().Err(err).Uint64("generation", generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
+	}
+	return true
 }
 
 // logRejected logs the node records and claims the engine refused (the

@@ -1,0 +1,112 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/leviathan-gossip/leviathan/sync/identity"
+)
+
+// ownChain is the heartbeat chain n's record commits to.
+func ownChain(t *testing.T, n *Node) identity.BeatCommitment {
+	t.Helper()
+	r := ownRecord(t, n)
+	com, err := identity.ParseBeatCommitment(r.ID, r.Generation, r.BeatChain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return com
+}
+
+// newSignedPair makes ca and cb of sc, signed, cb seeded with ca, and
+// starts ca; before starts cb once made, for the test to set it up first.
+func newSignedPair(t *testing.T, before func(*Node)) (a, b *Node) {
+	t.Helper()
+	sc := newSignedCluster(t, "ca", "cb")
+	keys := []string{testKeyB64(32)}
+	a = startNode(t, sc.config("ca", true, keys))
+	cfg := sc.config("cb", true, keys)
+	cfg.Seeds = []string{a.Addr()}
+	b, err := New(cfg, WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	before(b)
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// TestSignedChainStartsShortThenFull: a signed node starts with a short
+// heartbeat chain and takes the full-length one at once after Start,
+// based at the same first heartbeat, so that it re-anchors as a node
+// that started with it would; its peer holds it alive throughout.
+func TestSignedChainStartsShortThenFull(t *testing.T) {
+	var first identity.BeatCommitment
+	a, b := newSignedPair(t, func(b *Node) { first = ownChain(t, b) })
+	if first.Length != shortChain() || shortChain() >= beatChainLength {
+		t.Fatalf("started with a chain of %d beats, want %d, shorter than %d", first.Length, shortChain(), beatChainLength)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if com := ownChain(t, b); com.Length != beatChainLength || com.Base != first.Base {
+			return fmt.Errorf("chain of %d beats from %d, want %d from %d", com.Length, com.Base, beatChainLength, first.Base)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error { return allAlive([]*Node{a, b}, "cb") })
+	for _, n := range []*Node{a, b} {
+		if r := rejectedCount(t, n, "bad_beat_proof"); r != 0 {
+			t.Errorf("%s refused %v heartbeats", n.ID(), r)
+		}
+	}
+}
+
+// TestSignedShortChainsWhileFullIsLate: while a node's full-length chain
+// is not built, each short chain running low is followed by another at
+// once: its peer holds it alive, its heartbeat rising there past several
+// short chains' ends, and refuses none of its heartbeats. Once the full
+// chain can be built, it follows.
+func TestSignedShortChainsWhileFullIsLate(t *testing.T) {
+	old := firstBeatChainLength
+	firstBeatChainLength = 128 // 2.6 s at the fast configs' 20 ms
+	t.Cleanup(func() { firstBeatChainLength = old })
+	var first identity.BeatCommitment
+	a, b := newSignedPair(t, func(b *Node) {
+		first = ownChain(t, b)
+		b.ident.long.Store(true) // a full-length build under way, not finishing
+	})
+	eventually(t, 10*time.Second, func() error { return allAlive([]*Node{a, b}, "cb") })
+	eventually(t, 20*time.Second, func() error {
+		if err := allAlive([]*Node{a, b}, "cb"); err != nil {
+			t.Fatal(err)
+		}
+		if hb := heldBeat(a, "cb"); hb <= first.Base+3*first.Length {
+			return fmt.Errorf("cb at heartbeat %d at ca, want past %d", hb-first.Base, 3*first.Length)
+		}
+		return nil
+	})
+	if last := ownChain(t, b); last.Length != first.Length || last.Base <= first.Base {
+		t.Errorf("chain of %d beats from %d, want a later short one than %d from %d", last.Length, last.Base, first.Length, first.Base)
+	}
+	if n := rejectedCount(t, a, "bad_beat_proof"); n != 0 {
+		t.Errorf("%v heartbeats of cb refused", n)
+	}
+	b.ident.long.Store(false)
+	eventually(t, 20*time.Second, func() error {
+		if com := ownChain(t, b); com.Length != beatChainLength {
+			return fmt.Errorf("chain of %d beats, want %d", com.Length, beatChainLength)
+		}
+		return nil
+	})
+}
+
+// heldBeat is the heartbeat of id n holds.
+func heldBeat(n *Node, id string) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, hb, _, _ := n.eng.State().HeldBeat(id)
+	return hb
+}
