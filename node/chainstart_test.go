@@ -41,21 +41,40 @@ func newSignedPair(t *testing.T, before func(*Node)) (a, b *Node) {
 }
 
 // TestSignedChainStartsShortThenFull: a signed node starts with a short
-// heartbeat chain and takes the full-length one at once after Start,
-// based at the same first heartbeat, so that it re-anchors as a node
-// that started with it would; its peer holds it alive throughout.
+// heartbeat chain and prepares the full-length one at once, based at the
+// same first heartbeat (it re-anchors as a node that started with it
+// would); it signs its record again only when the short chain runs low,
+// and takes the prepared chain then. Its peer holds it alive and refuses
+// none of its heartbeats.
 func TestSignedChainStartsShortThenFull(t *testing.T) {
+	old := firstBeatChainLength
+	firstBeatChainLength = 256 // 5 s at the fast configs' 20 ms
+	t.Cleanup(func() { firstBeatChainLength = old })
 	var first identity.BeatCommitment
 	a, b := newSignedPair(t, func(b *Node) { first = ownChain(t, b) })
 	if first.Length != shortChain() || shortChain() >= beatChainLength {
 		t.Fatalf("started with a chain of %d beats, want %d, shorter than %d", first.Length, shortChain(), beatChainLength)
 	}
 	eventually(t, 10*time.Second, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.ident.next == nil {
+			return fmt.Errorf("no full-length chain prepared")
+		}
+		return nil
+	})
+	if com := ownChain(t, b); com != first {
+		t.Errorf("record commits to %+v while the first chain lasts, want %+v", com, first)
+	}
+	eventually(t, 20*time.Second, func() error {
 		if com := ownChain(t, b); com.Length != beatChainLength || com.Base != first.Base {
 			return fmt.Errorf("chain of %d beats from %d, want %d from %d", com.Length, com.Base, beatChainLength, first.Base)
 		}
 		return nil
 	})
+	if hb := ownHeartbeat(b); hb+first.Length/8 < first.Last() {
+		t.Errorf("full-length chain taken at heartbeat %d, before the first chain (to %d) ran low", hb-first.Base, first.Length)
+	}
 	eventually(t, 10*time.Second, func() error { return allAlive([]*Node{a, b}, "cb") })
 	for _, n := range []*Node{a, b} {
 		if r := rejectedCount(t, n, "bad_beat_proof"); r != 0 {
@@ -109,4 +128,31 @@ func heldBeat(n *Node, id string) uint64 {
 	defer n.mu.Unlock()
 	_, hb, _, _ := n.eng.State().HeldBeat(id)
 	return hb
+}
+
+// BenchmarkSignedNodeNew is what New costs a signed node with the
+// default chain length: starting with a short chain, and (full) with the
+// full-length one, as the first chain.
+func BenchmarkSignedNodeNew(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		b.Run(map[bool]string{false: "short", true: "full"}[full], func(b *testing.B) {
+			oldLen, oldFirst := beatChainLength, firstBeatChainLength
+			beatChainLength = identity.DefaultBeatChainLength
+			if full {
+				firstBeatChainLength = beatChainLength
+			}
+			defer func() { beatChainLength, firstBeatChainLength = oldLen, oldFirst }()
+			sc := newSignedCluster(b, "ca")
+			cfg := sc.config("ca", true, nil)
+			for b.Loop() {
+				n, err := New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				_ = n.Close()
+				b.StartTimer()
+			}
+		})
+	}
 }

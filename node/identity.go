@@ -59,10 +59,12 @@ type nodeIdentity struct {
 	// recordBytes its encoding: what it will present to peers.
 	record      *identity.NodeRecord
 	recordBytes []byte
-	// follow is the full-length heartbeat chain Start builds, when the
-	// node's first chain is a short one; long is set while a
-	// full-length chain is being built, so that one is built at a time.
+	// follow is the full-length heartbeat chain Start prepares, when the
+	// node's first chain is a short one; next is that chain once built,
+	// until the engine asks for a chain (under n.mu); long is set while
+	// a full-length chain is being prepared, so that one is at a time.
 	follow *chainAsk
+	next   *identity.BeatChain
 	long   atomic.Bool
 }
 
@@ -181,10 +183,10 @@ var beatChainLength uint64 = identity.DefaultBeatChainLength
 
 // firstBeatChainLength is the length of the chain a node starts with,
 // and of the one it takes when a short chain runs low before the
-// full-length one that follows it is built: milliseconds of hashing, so
-// that a signed node starts about as fast as an unsigned one, and 41
-// seconds of heartbeats at the fastest heartbeat_val (10 ms), far more
-// than building the full-length chain takes.
+// full-length one is built: about a millisecond of hashing, so that a
+// signed node starts about as fast as an unsigned one, and 41 seconds of
+// heartbeats at the fastest heartbeat_val (10 ms), more than a hundred
+// times what building the full-length chain takes.
 var firstBeatChainLength uint64 = 1 << 12
 
 // shortChain is the length of a short chain: firstBeatChainLength, or
@@ -195,8 +197,8 @@ func shortChain() uint64 { return min(firstBeatChainLength, beatChainLength) }
 // (Validate has checked that key_file and a trust are set with it). It
 // sets up a short heartbeat chain of node id's generation, based at its
 // first heartbeat of this boot (boot<<32), before the engine exists; the
-// full-length chain that replaces it is built from Start on, in the
-// background (followChain).
+// full-length chain that takes over when it runs low is built from Start
+// on, in the background (prepareChain).
 func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, error) {
 	if !n.cfg.Signed || n.ident == nil || n.ident.cache == nil {
 		return nil, nil
@@ -211,46 +213,25 @@ func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, err
 	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache, Chain: chain}, nil
 }
 
-// followChain starts building the full-length chain that replaces the
-// short one the node started with (signing): at once, so that the
-// re-signed record it brings spreads while the node's first one still
-// does, and the node's steady state re-signs only to re-anchor.
+// followChain starts preparing the full-length chain that takes over
+// from the short one the node started with (signing). Under n.mu.
 func (n *Node) followChain() {
 	if n.ident == nil || n.ident.follow == nil {
 		return
 	}
 	f := *n.ident.follow
 	n.ident.follow = nil
-	n.buildLong(f.generation, f.base)
+	n.prepareChain(f.generation, f.base)
 }
 
-// renewChain builds the heartbeat chain the engine asked for (ChainDue:
-// a new generation, or the chain's end near) in a goroutine, outside
-// n.mu. A full-length chain running low is followed by another; a short
-// one, whose full-length successor is late or was refused, by a short
-// one at once (milliseconds: the node's heartbeats stay proven) and a
-// full-length one after it.
-func (n *Node) renewChain(generation, base, length uint64) {
-	if length == 0 {
-		length = beatChainLength
-	}
-	if length >= beatChainLength {
-		n.buildLong(generation, base)
-		return
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if n.buildChain(generation, base, length) {
-			n.buildLong(generation, base)
-		}
-	}()
-}
-
-// buildLong builds a full-length chain in a goroutine, unless one is
-// being built: that one is taken, or refused as stale, and the engine
-// asks again for what it still needs.
-func (n *Node) buildLong(generation, base uint64) {
+// prepareChain builds a full-length chain in a goroutine and keeps it
+// (ident.next) for the engine's next ask, unless one is being built. It
+// is not given to the engine at once: that would sign the node's record
+// again while its first one still spreads, and a peer that took only
+// the new one would refuse the heartbeats proven by the short chain
+// still in flight. When the short chain runs low, every peer holds the
+// record that commits to it, and the renewal is the engine's usual one.
+func (n *Node) prepareChain(generation, base uint64) {
 	if !n.ident.long.CompareAndSwap(false, true) {
 		return
 	}
@@ -258,18 +239,82 @@ func (n *Node) buildLong(generation, base uint64) {
 	go func() {
 		defer n.wg.Done()
 		defer n.ident.long.Store(false)
-		n.buildChain(generation, base, beatChainLength)
+		select {
+		case <-n.stop:
+			return
+		default:
+		}
+		start := time.Now()
+		chain, err := identity.NewBeatChain(n.ident.key, n.id, generation, base, beatChainLength)
+		if err != nil {
+			n.log.Warn().Err(err).Uint64("generation", generation).Msg("full-length heartbeat chain not built; the node goes on with short ones")
+			return
+		}
+		n.mu.Lock()
+		n.ident.next = chain
+		n.mu.Unlock()
+		n.log.Info().Uint64("generation", generation).Uint64("base", base).Uint64("length", beatChainLength).
+			Dur("took", time.Since(start)).Msg("full-length heartbeat chain ready")
 	}()
+}
+
+// renewChain gives the engine the heartbeat chain it asked for (ChainDue:
+// a new generation, or the chain's end near): the full-length chain
+// prepared, if it fits, at once; else one built in a goroutine, outside
+// n.mu. A full-length chain running low is followed by another. A short
+// one whose full-length successor is not ready is followed at once by a
+// short one (milliseconds: the node's heartbeats stay proven), and a
+// full-length one is prepared for the next ask.
+func (n *Node) renewChain(generation, base, length uint64) {
+	if n.takeNext(generation) {
+		return
+	}
+	if length == 0 {
+		length = beatChainLength
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.buildChain(generation, base, length)
+		if length < beatChainLength {
+			n.prepareChain(generation, base)
+		}
+	}()
+}
+
+// takeNext gives the engine the full-length chain prepared, if it is of
+// generation and covers the node's heartbeat. It reports whether the
+// engine took it.
+func (n *Node) takeNext(generation uint64) bool {
+	n.mu.Lock()
+	next := n.ident.next
+	n.ident.next = nil
+	if next == nil || n.closed {
+		n.mu.Unlock()
+		return false
+	}
+	com := next.Commitment()
+	if com.Generation != generation || !com.Covers(n.eng.State().Heartbeat()) {
+		n.mu.Unlock()
+		return false // outgrown: the engine's ask is built anew
+	}
+	err := n.eng.SetBeatChain(next, n.clock.Now())
+	n.mu.Unlock()
+	if err != nil {
+		n.log.Warn().Err(err).Uint64("generation", generation).Msg("prepared heartbeat chain not taken; the engine asks again")
+		return true
+	}
+	n.chainTaken(com, 0)
+	return true
 }
 
 // buildChain builds a heartbeat chain outside n.mu and gives it to the
 // engine, which signs the node's record again to commit to it. A chain
 // the node outgrew meanwhile (its generation changed again) is refused.
-// It reports whether the chain was taken.
-func (n *Node) buildChain(generation, base, length uint64) bool {
+func (n *Node) buildChain(generation, base, length uint64) {
 	select {
 	case <-n.stop:
-		return false
+		return
 	default:
 	}
 	start := time.Now()
@@ -281,26 +326,30 @@ func (n *Node) buildChain(generation, base, length uint64) bool {
 		err = n.eng.SetBeatChain(chain, n.clock.Now())
 	}
 	n.mu.Unlock()
-	if closed {
-		return false
-	}
-	if err != nil {
+	switch {
+	case closed:
+	case err != nil:
 		n.log.Warn().Err(err).Uint64("generation", generation).Uint64("base", base).Uint64("length", length).
-			Msg("heartbeat chain not taken; the engine asks again if it still needs one")
-		return false
+			Msg("heartbeat chain not taken; asked again at the next beat")
+	default:
+		n.chainTaken(chain.Commitment(), took)
 	}
-	n.log.Info().Uint64("generation", generation).Uint64("base", base).Uint64("length", length).Dur("took", took).
+}
+
+// chainTaken logs a chain the engine took, and makes the record proofs
+// and the identity state follow its generation: a chain is asked for at
+// each new generation, and peers refill the node at it, and a wiped data
+// directory comes back at it. took is how long building it held up the
+// renewal (0: prepared before).
+func (n *Node) chainTaken(com identity.BeatCommitment, took time.Duration) {
+	n.log.Info().Uint64("generation", com.Generation).Uint64("base", com.Base).Uint64("length", com.Length).Dur("took", took).
 		Msg("new heartbeat chain, node record signed again")
-	// A chain is asked for at each new generation: the stored record
-	// proofs and the identity state follow it, so that peers refill
-	// the node at it, and a wiped data directory comes back at it.
 	if n.signer != nil {
 		n.signer.kick()
 	}
-	if err := n.keeper.saveGeneration(generation); err != nil {
-		n.log.Warn().Err(err).Uint64("generation", generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
+	if err := n.keeper.saveGeneration(com.Generation); err != nil {
+		n.log.Warn().Err(err).Uint64("generation", com.Generation).Msg("identity state not updated to the new generation: if data_dir is wiped, peers drop this node's data")
 	}
-	return true
 }
 
 // logRejected logs the node records and claims the engine refused (the

@@ -24,7 +24,7 @@ type signedCluster struct {
 	pins  map[string][]string
 }
 
-func newSignedCluster(t *testing.T, ids ...string) *signedCluster {
+func newSignedCluster(t testing.TB, ids ...string) *signedCluster {
 	t.Helper()
 	c := &signedCluster{dir: t.TempDir(), keys: make(map[string]*identity.Key), files: make(map[string]string),
 		pins: make(map[string][]string)}

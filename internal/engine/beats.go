@@ -187,9 +187,7 @@ func (e *Engine) SetBeatChain(c *identity.BeatChain, now time.Time) error {
 	b.prev = nil
 	if old := b.chain; old != nil && e.chainFits(old) {
 		oc := old.Commitment()
-		// No longer than the old chain has been committed to: a record
-		// that has not spread (a node's first, short chain) needs none.
-		b.prev, b.prevTill = old, hb+min(renewGrace, (oc.Last()-hb)/2, hb-oc.Base)
+		b.prev, b.prevTill = old, hb+min(renewGrace, (oc.Last()-hb)/2)
 	}
 	b.chain, b.com, b.announce = c, &com, true
 	if e.recs.own.rec == nil {
