@@ -293,6 +293,7 @@ func (n *Node) tickLoop() {
 			}
 			rd := n.eng.Beat(n.clock.Now())
 			gen, base, length, renew := n.eng.ChainDue()
+			n.followChain(n.eng.State().Heartbeat())
 			if h, keep := n.eng.HorizonDue(); keep {
 				n.keepHorizon(h)
 			}

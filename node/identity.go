@@ -59,8 +59,8 @@ type nodeIdentity struct {
 	// recordBytes its encoding: what it will present to peers.
 	record      *identity.NodeRecord
 	recordBytes []byte
-	// follow is the full-length heartbeat chain Start prepares, when the
-	// node's first chain is a short one; next is that chain once built,
+	// follow is the full-length heartbeat chain to prepare, when the
+	// node's first chain is a short one (under n.mu); next is that chain once built,
 	// until the engine asks for a chain (under n.mu); long is set while
 	// a full-length chain is being prepared, so that one is at a time.
 	follow *chainAsk
@@ -69,8 +69,8 @@ type nodeIdentity struct {
 }
 
 // chainAsk names a heartbeat chain to build: of generation, based at
-// heartbeat base.
-type chainAsk struct{ generation, base uint64 }
+// heartbeat base, from heartbeat at on.
+type chainAsk struct{ generation, base, at uint64 }
 
 // trustMode names the trust configured, for the log.
 func (id *nodeIdentity) trustMode() string {
@@ -197,8 +197,8 @@ func shortChain() uint64 { return min(firstBeatChainLength, beatChainLength) }
 // (Validate has checked that key_file and a trust are set with it). It
 // sets up a short heartbeat chain of node id's generation, based at its
 // first heartbeat of this boot (boot<<32), before the engine exists; the
-// full-length chain that takes over when it runs low is built from Start
-// on, in the background (prepareChain).
+// full-length chain that takes over when it runs low is built in the
+// background (followChain).
 func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, error) {
 	if !n.cfg.Signed || n.ident == nil || n.ident.cache == nil {
 		return nil, nil
@@ -208,15 +208,18 @@ func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, err
 		return nil, fmt.Errorf("node: heartbeat chain: %w", err)
 	}
 	if shortChain() < beatChainLength {
-		n.ident.follow = &chainAsk{generation: generation, base: boot << 32}
+		n.ident.follow = &chainAsk{generation: generation, base: boot << 32, at: boot<<32 + shortChain()/4}
 	}
 	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache, Chain: chain}, nil
 }
 
 // followChain starts preparing the full-length chain that takes over
-// from the short one the node started with (signing). Under n.mu.
-func (n *Node) followChain() {
-	if n.ident == nil || n.ident.follow == nil {
+// from the short one the node started with (signing) once a quarter of
+// the short one is spent: not at start, where its hashing would slow the
+// node's join and its peers', and far ahead of the engine's ask, which
+// comes when an eighth is left. Under n.mu, at each beat.
+func (n *Node) followChain(hb uint64) {
+	if n.ident == nil || n.ident.follow == nil || hb < n.ident.follow.at {
 		return
 	}
 	f := *n.ident.follow

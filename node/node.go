@@ -466,7 +466,6 @@ func (n *Node) Start() error {
 	go n.tickLoop()
 	go n.maintLoop()
 	n.startSeedLoop()
-	n.followChain()
 	ev := n.log.Info().Strs("seeds", n.seeds)
 	if id := n.keyID(); id != "" {
 		ev = ev.Str("key_id", id)
