@@ -19,7 +19,7 @@ func BenchmarkBeatStep(b *testing.B) {
 // What a node pays to start a chain, and what the chain then holds.
 func BenchmarkBeatChainSetup(b *testing.B) {
 	key := testKey(b, 1)
-	for _, length := range []uint64{1 << 16, 1 << 20} {
+	for _, length := range []uint64{1 << 12, 1 << 16, 1 << 20} {
 		b.Run(fmt.Sprintf("length=2^%d", log2(length)), func(b *testing.B) {
 			var c *BeatChain
 			for b.Loop() {
