@@ -19,14 +19,18 @@ func ownChain(t *testing.T, n *Node) identity.BeatCommitment {
 	return com
 }
 
-// newSignedPair makes ca and cb of sc, signed, cb seeded with ca, and
-// starts ca; before starts cb once made, for the test to set it up first.
-func newSignedPair(t *testing.T, before func(*Node)) (a, b *Node) {
+// newSignedPair makes ca and cb, signed, beating every beat, cb seeded
+// with ca, and starts ca; before starts cb once made, for the test to
+// set it up first.
+func newSignedPair(t *testing.T, beat time.Duration, before func(*Node)) (a, b *Node) {
 	t.Helper()
 	sc := newSignedCluster(t, "ca", "cb")
 	keys := []string{testKeyB64(32)}
-	a = startNode(t, sc.config("ca", true, keys))
+	acfg := sc.config("ca", true, keys)
+	acfg.HeartbeatVal = beat
+	a = startNode(t, acfg)
 	cfg := sc.config("cb", true, keys)
+	cfg.HeartbeatVal = beat
 	cfg.Seeds = []string{a.Addr()}
 	b, err := New(cfg, WithLogger(testLogger(t)))
 	if err != nil {
@@ -51,7 +55,7 @@ func TestSignedChainStartsShortThenFull(t *testing.T) {
 	firstBeatChainLength = 256 // 5 s at the fast configs' 20 ms
 	t.Cleanup(func() { firstBeatChainLength = old })
 	var first identity.BeatCommitment
-	a, b := newSignedPair(t, func(b *Node) { first = ownChain(t, b) })
+	a, b := newSignedPair(t, 20*time.Millisecond, func(b *Node) { first = ownChain(t, b) })
 	if first.Length != shortChain() || shortChain() >= beatChainLength {
 		t.Fatalf("started with a chain of %d beats, want %d, shorter than %d", first.Length, shortChain(), beatChainLength)
 	}
@@ -86,14 +90,14 @@ func TestSignedChainStartsShortThenFull(t *testing.T) {
 // TestSignedShortChainsWhileFullIsLate: while a node's full-length chain
 // is not built, each short chain running low is followed by another at
 // once: its peer holds it alive, its heartbeat rising there past several
-// short chains' ends, and refuses none of its heartbeats. Once the full
-// chain can be built, it follows.
+// short chains' ends, and refuses none of its heartbeats, at the fastest
+// heartbeat_val. Once the full chain can be built, it follows.
 func TestSignedShortChainsWhileFullIsLate(t *testing.T) {
 	old := firstBeatChainLength
-	firstBeatChainLength = 128 // 2.6 s at the fast configs' 20 ms
+	firstBeatChainLength = 256 // 2.6 s at 10 ms
 	t.Cleanup(func() { firstBeatChainLength = old })
 	var first identity.BeatCommitment
-	a, b := newSignedPair(t, func(b *Node) {
+	a, b := newSignedPair(t, 10*time.Millisecond, func(b *Node) {
 		first = ownChain(t, b)
 		b.ident.long.Store(true) // a full-length build under way, not finishing
 	})
@@ -120,6 +124,11 @@ func TestSignedShortChainsWhileFullIsLate(t *testing.T) {
 		}
 		return nil
 	})
+	for _, n := range []*Node{a, b} {
+		if r := rejectedCount(t, n, "bad_beat_proof"); r != 0 {
+			t.Errorf("%s refused %v heartbeats", n.ID(), r)
+		}
+	}
 }
 
 // heldBeat is the heartbeat of id n holds.
