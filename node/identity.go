@@ -59,10 +59,10 @@ type nodeIdentity struct {
 	// recordBytes its encoding: what it will present to peers.
 	record      *identity.NodeRecord
 	recordBytes []byte
-	// follow is the full-length heartbeat chain to prepare, when the
-	// node's first chain is a short one (under n.mu); next is that chain once built,
-	// until the engine asks for a chain (under n.mu); long is set while
-	// a full-length chain is being prepared, so that one is at a time.
+	// follow is the full-length heartbeat chain to prepare when the
+	// node's first chain is a short one, and next that chain once built,
+	// until the engine asks for a chain (both under n.mu); long is set
+	// while a full-length chain is being prepared, one at a time.
 	follow *chainAsk
 	next   *identity.BeatChain
 	long   atomic.Bool
@@ -183,10 +183,10 @@ var beatChainLength uint64 = identity.DefaultBeatChainLength
 
 // firstBeatChainLength is the length of the chain a node starts with,
 // and of the one it takes when a short chain runs low before the
-// full-length one is built: about a millisecond of hashing, so that a
-// signed node starts about as fast as an unsigned one, and 41 seconds of
-// heartbeats at the fastest heartbeat_val (10 ms), more than a hundred
-// times what building the full-length chain takes.
+// full-length one is built: a third of a millisecond of hashing, so
+// that a signed node starts about as fast as an unsigned one, and 41
+// seconds of heartbeats at the fastest heartbeat_val (10 ms), hundreds
+// of times what building the full-length chain takes.
 var firstBeatChainLength uint64 = 1 << 12
 
 // shortChain is the length of a short chain: firstBeatChainLength, or
