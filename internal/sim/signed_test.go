@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,13 +79,21 @@ func TestSignedIdleCost(t *testing.T) {
 // heartbeat chains run through several re-anchorings and a new chain
 // each without suspecting a live node or refusing a genuine heartbeat;
 // then a crash is suspected by every other node within 10 s, as
-// unsigned.
+// unsigned. The seeds include runs where a node first learns a peer's
+// new chain at its re-anchored record while relays still quote the
+// heartbeats just below that anchor.
 func TestSignedChainsRenew(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("30 nodes for simulated minutes")
 	}
+	for _, seed := range []int64{1, 2, 9, 23} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { signedChainsRenew(t, seed) })
+	}
+}
+
+func signedChainsRenew(t *testing.T, seed int64) {
 	const chain, reanchor = 512, 100
-	c, err := New(Config{Nodes: 30, Seed: 23, Signed: true, BeatChain: chain, Reanchor: reanchor,
+	c, err := New(Config{Nodes: 30, Seed: seed, Signed: true, BeatChain: chain, Reanchor: reanchor,
 		Net: NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func TestBeatCacheVerify(t *testing.T) {
 		{name: "below the best, forged", com: com, h: base + 200, v: flip(p(base + 200)), want: ErrBeatProof},
 		{name: "the last heartbeat", com: com, h: base + length, v: p(base + length), walk: length, best: base + length},
 		{name: "above the chain", com: com, h: base + length + 1, v: BeatValue{}, want: ErrBeatOutOfRange},
-		{name: "below the anchor", com: com, h: base - 1, v: BeatValue{}, want: ErrBeatOutOfRange},
+		{name: "below the base", com: com, h: base - 1, v: BeatValue{}, want: ErrBeatOutOfRange},
 		{name: "the largest heartbeat", com: com, h: math.MaxUint64, v: BeatValue{}, want: ErrBeatOutOfRange},
 		{name: "a commitment out of its limits", com: BeatCommitment{ID: "p", Base: math.MaxUint64, Length: 2}, h: 1, want: ErrMalformedBeatChain, count: 1},
 		{name: "a commitment without an id", com: BeatCommitment{Length: 2}, h: 1, want: ErrMalformedBeatChain, count: 1},
@@ -107,6 +107,17 @@ func TestBeatCacheReanchor(t *testing.T) {
 		{name: "below the new anchor, far from both", com: re, h: base + 1000, v: p(base + 1000), want: ErrBeatTooFar},
 		{name: "the old anchor's range, near it", com: com, h: base + 10, v: p(base + 10), best: base + 2010},
 		{name: "forged near the best", com: re, h: base + 2011, v: p(base + 2010), want: ErrBeatProof},
+	})
+	// A verifier that learns the chain at its re-anchored commitment still
+	// checks a heartbeat just below the new anchor, which a relay holding
+	// the older record quotes: hashing the anchor forward gives its value.
+	runBeatSteps(t, NewBeatCache(8, 50), []beatStep{
+		{name: "one below the anchor, first seen", com: re, h: base + 1999, v: p(base + 1999), best: base + 2000},
+		{name: "one below the anchor, forged", com: re, h: base + 1999, v: p(base + 1998), want: ErrBeatProof},
+		{name: "below the anchor, at the step bound", com: re, h: base + 1950, v: p(base + 1950), best: base + 2000},
+		{name: "below the anchor, beyond the step bound", com: re, h: base + 1949, v: p(base + 1949), want: ErrBeatTooFar},
+		{name: "the base, walked to", com: re, h: base, v: com.Anchor, walk: 2000},
+		{name: "below the base", com: re, h: base - 1, v: com.Anchor, want: ErrBeatOutOfRange},
 	})
 	// A verifier that is given the re-anchored commitment first and the
 	// original after holds one chain, not two: a third chain does not
