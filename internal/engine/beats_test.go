@@ -285,3 +285,84 @@ func TestUnsignedHeartbeatsUnchanged(t *testing.T) {
 		t.Fatalf("relayed heartbeat %d not taken: %d", e.Heartbeat, got)
 	}
 }
+
+// TestChainRenewalUnseen: a node that learns p only after p renewed its
+// chain holds none of p's previous chain, while relays still quote p's
+// heartbeats proven in it: the base of the new chain and those of the
+// renewal's grace. It refuses them quietly, not as forgeries, and takes
+// p's heartbeats once p proves them in the new chain. A node that holds
+// both chains, and anyone past the grace, still counts a forgery.
+func TestChainRenewalUnseen(t *testing.T) {
+	s := newSignedSet(t, "a", "c", "p", "m")
+	a, p := joinedPair(t, s)
+	m := s.engine(t, "m", t0)
+	old := s.chain(t, "p", 1, 1<<32) // p's chain at start: the same values
+	beatUp(p, t0, testChainLength*7/8)
+	_, base, _, due := p.ChainDue()
+	if !due {
+		t.Fatal("no new chain asked for")
+	}
+	if err := p.SetBeatChain(s.chain(t, "p", 1, base), t0); err != nil {
+		t.Fatal(err)
+	}
+	inGrace := beatUp(p, t0, 5)
+	if v, _ := old.Proof(inGrace.Heartbeat); inGrace.BeatProof != lsync.BeatProof(v) {
+		t.Fatal("p does not prove its grace's heartbeats in its old chain")
+	}
+	oldProof := func(hb uint64) lsync.BeatProof {
+		v, err := old.Proof(hb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lsync.BeatProof(v)
+	}
+	relay := func(e lsync.DigestEntry, hb uint64, proof lsync.BeatProof) *lsync.Syn {
+		e.Heartbeat, e.BeatProof = hb, proof
+		return &lsync.Syn{Cluster: "test", From: "m", Digest: []lsync.DigestEntry{e}}
+	}
+	forged := lsync.BeatProof{1, 2, 3}
+
+	c := s.engine(t, "c", t0)
+	deliver(t, c, t0, "m:1", m.helloMsg())
+	deliver(t, a, t0, "m:1", m.helloMsg())
+	for _, tt := range []struct {
+		name    string
+		to      *Engine
+		m       lsync.Message
+		from    string
+		counted bool
+	}{
+		{"p's hello, its entry proven in the old chain", c, p.helloMsg(), "p:1", false},
+		{"the new chain's base, proven in the old chain", c, relay(inGrace, base, oldProof(base)), "m:1", false},
+		{"a grace heartbeat, proven in the old chain", c, relay(inGrace, base+3, oldProof(base+3)), "m:1", false},
+		{"a heartbeat before the new chain", c, relay(inGrace, base-10, oldProof(base-10)), "m:1", false},
+		{"a grace heartbeat without a proof", c, relay(inGrace, base+3, lsync.BeatProof{}), "m:1", true},
+		{"a node holding both chains takes p's new record", a, p.helloMsg(), "p:1", false},
+		{"a grace heartbeat forged, to a node holding both chains", a, relay(inGrace, base+6, forged), "m:1", true},
+	} {
+		before := c.RecordStats().BadBeatProofs + a.RecordStats().BadBeatProofs
+		rd := deliver(t, tt.to, t0, tt.from, tt.m)
+		after := c.RecordStats().BadBeatProofs + a.RecordStats().BadBeatProofs
+		if counted := len(rd.Rejected) > 0 || after > before; counted != tt.counted {
+			t.Errorf("%s: rejected %+v (%d counted), want counted %v", tt.name, rd.Rejected, after-before, tt.counted)
+		}
+	}
+	if got := heldHB(t, a, "p"); got != inGrace.Heartbeat {
+		t.Fatalf("a holds p at %d, want its grace heartbeat %d proven in the old chain", got, inGrace.Heartbeat)
+	}
+	if _, hb, _, known := c.State().HeldBeat("p"); known && hb > base {
+		t.Fatalf("c took p's heartbeat %d, proven in a chain it does not hold", hb)
+	}
+
+	// Past the grace p proves in the new chain: c takes its heartbeat,
+	// and counts a forgery past renewGrace.
+	late := beatUp(p, t0, renewGrace)
+	rd := deliver(t, c, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{late}})
+	if got := heldHB(t, c, "p"); got != late.Heartbeat || len(rd.Rejected) > 0 {
+		t.Fatalf("c holds p at %d, want %d; rejected %+v", got, late.Heartbeat, rd.Rejected)
+	}
+	rd = deliver(t, c, t0, "m:1", relay(late, late.Heartbeat+1, forged))
+	if len(rd.Rejected) != 1 || rd.Rejected[0].Reason != BadBeatProof {
+		t.Fatalf("a forgery past the grace: rejected %+v", rd.Rejected)
+	}
+}

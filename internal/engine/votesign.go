@@ -280,7 +280,7 @@ func (e *Engine) voteBeat(v *lsync.Vote, from string, now time.Time, rd *Ready) 
 		return false
 	}
 	if err := e.checkBeat(h, v.Heartbeat, v.Proof, now); err != nil {
-		e.refuseBeat(rd, from, v.ID, err, pastChain(h, v.Heartbeat))
+		e.refuseBeat(rd, from, v.ID, err, pastChain(h, v.Heartbeat) || e.priorChain(h, v.Heartbeat, err))
 		return false
 	}
 	return true

@@ -146,6 +146,50 @@ func signedChainsRenew(t *testing.T, seed int64) {
 	noViolations(t, c)
 }
 
+// TestSignedRestartInRenewal: a node that starts afresh (its data wiped)
+// while every other node is in its chain renewal's grace learns their new
+// records, not the chains before, while relays quote heartbeats proven in
+// those: it takes none of them and counts none as forged, and holds every
+// peer once the peers prove in their new chains.
+func TestSignedRestartInRenewal(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("30 nodes for simulated minutes")
+	}
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			// Chains of 512 are renewed at heartbeat 448, with a grace of 32.
+			c, err := New(Config{Nodes: 30, Seed: seed, Signed: true, BeatChain: 512, Reanchor: 100,
+				Net: NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			const restarted = 5
+			c.RunUntil(445 * time.Second)
+			c.Wipe(restarted)
+			c.RunUntil(452 * time.Second)
+			if err := c.Restart(restarted); err != nil {
+				t.Fatal(err)
+			}
+			n := c.Node(restarted)
+			held := func() bool { return len(n.State().Peers()) == 29 }
+			if !c.RunWhile(c.Now()+2*time.Minute, func() bool { return !held() }) {
+				t.Fatalf("%s holds %d of 29 peers two minutes after its restart", n.ID, len(n.State().Peers()))
+			}
+			t.Logf("%s holds every peer %v after its restart", n.ID, c.Now()-452*time.Second)
+			c.RunUntil(600 * time.Second)
+			for _, n := range c.Nodes() {
+				if st := n.Engine().RecordStats(); st.BadBeatProofs+st.BadSignature+st.UnsignedClaims > 0 {
+					t.Fatalf("%s refused genuine claims: %+v", n.ID, st)
+				}
+			}
+			noViolations(t, c)
+		})
+	}
+}
+
 // TestSignedTombstonesCollected: with signed records a node's collected
 // tombstones are dropped by its peers once its record states the new
 // horizon, no later than engine's re-signing interval after it moved, and

@@ -269,6 +269,25 @@ func (c *BeatCache) Best(id string) (com BeatCommitment, h uint64, v BeatValue, 
 	return com, h, v, ok
 }
 
+// Reaching is how many of the chains held of node id reach heartbeat h:
+// whether a claim that failed was checked against every chain that may
+// prove it, or the chain before the one given may prove it unseen.
+func (c *BeatCache) Reaching(id string, h uint64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.ids[id]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, pt := range el.Value.(*beatPeer).chains {
+		if pt.com.reaches(h) {
+			n++
+		}
+	}
+	return n
+}
+
 // Forget drops what the cache holds of node id: for a node gone, or whose
 // key is no longer trusted.
 func (c *BeatCache) Forget(id string) {

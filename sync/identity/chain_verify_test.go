@@ -159,6 +159,22 @@ func TestBeatCacheChainSwitch(t *testing.T) {
 		{name: "the oldest is dropped", com: tc, h: base + 896, v: o(base + 896), want: ErrBeatOutOfRange},
 		{name: "the one before is kept", com: tc, h: base + 960, v: n(base + 960), best: base + 1801},
 	})
+	// Reaching tells a claim checked against both chains that may prove
+	// it from one checked against the newer alone.
+	c := NewBeatCache(8, 100)
+	for _, s := range []struct {
+		com  BeatCommitment
+		h    uint64
+		want int
+	}{{nc, base + 905, 1}, {oc, base + 905, 2}, {oc, base + 850, 1}, {nc, base + 1901, 0}} {
+		_ = c.Verify(&s.com, s.h, BeatValue{})
+		if got := c.Reaching("p", s.h); got != s.want {
+			t.Errorf("after a claim of %d: %d chains reach it, want %d", s.h, got, s.want)
+		}
+	}
+	if got := c.Reaching("q", base+905); got != 0 {
+		t.Errorf("%d chains of a node never given", got)
+	}
 }
 
 // The cache holds at most its bound of ids, least recently used out, and
