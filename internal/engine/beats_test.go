@@ -175,18 +175,24 @@ func TestGenuineHeartbeatsTaken(t *testing.T) {
 
 // TestSignedVotesAboutSelf: a vote against this node above its own
 // heartbeat is dropped (no one but this node can prove one); at its
-// heartbeat, it is refuted one beat above, not climbed to.
+// heartbeat, it is refuted one beat above, not climbed to. A vote against
+// an earlier generation, whose heartbeats may lie above the new one's
+// after a wipe, is dropped as stale, not counted as forged.
 func TestSignedVotesAboutSelf(t *testing.T) {
 	s := newSignedSet(t, "a", "p")
 	a, _ := joinedPair(t, s)
-	own := a.State().Heartbeat()
+	own, gen := a.State().Heartbeat(), a.State().Self().Generation
 	v := lsync.Suspect{Cluster: "test", From: "p", Votes: []lsync.Vote{
-		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own + 5000, By: "p"}, nil),
-		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own, By: "p"}, nil)}}
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen, Heartbeat: own + 5000, By: "p"}, nil),
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen - 1, Heartbeat: own + 5000, By: "p", Seq: 2}, nil),
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen, Heartbeat: own, By: "p", Seq: 3}, nil)}}
 	var rd Ready
 	a.gateVotes(&v, "p:1", t0, &rd)
 	if len(v.Votes) != 1 || v.Votes[0].Heartbeat != own || len(rd.Rejected) != 1 || rd.Rejected[0].Reason != BadBeatProof {
 		t.Fatalf("votes kept %+v, rejected %+v", v.Votes, rd.Rejected)
+	}
+	if st := a.RecordStats(); st.StaleVotes != 1 || st.BadBeatProofs != 1 {
+		t.Fatalf("stats %+v: want the earlier generation's vote stale, one forged", st)
 	}
 	// A digest entry of a above its heartbeat: answered, not climbed to.
 	deliver(t, a, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: own + 5000}}})
