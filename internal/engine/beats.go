@@ -285,8 +285,9 @@ func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, newerRecord b
 // out. A heartbeat no higher than the one held needs no proof; a higher
 // one is taken only with a proof that holds. It returns false for an
 // entry to leave out: one whose heartbeat is unproven, of a node not held
-// at that generation. Otherwise an unproven heartbeat is held down to the
-// one held, with its proof.
+// at that generation, unless a chain not held may prove it (anchorEntry).
+// Otherwise an unproven heartbeat is held down to the one held, with its
+// proof.
 func (e *Engine) proveEntry(en *lsync.DigestEntry, h heldRecord, from string, now time.Time, rd *Ready) bool {
 	gen, hb, proof, known := e.state.HeldBeat(en.ID)
 	known = known && gen == en.Generation
@@ -297,9 +298,10 @@ func (e *Engine) proveEntry(en *lsync.DigestEntry, h heldRecord, from string, no
 	if err == nil {
 		return true
 	}
-	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq || e.priorChain(h, en.Heartbeat, err))
+	prior := e.priorChain(h, en.Heartbeat, err)
+	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq || prior)
 	if !known {
-		return false
+		return prior && anchorEntry(en, h)
 	}
 	en.Heartbeat, en.BeatProof = hb, proof
 	return true
@@ -355,6 +357,21 @@ func (e *Engine) priorChain(h heldRecord, hb uint64, err error) bool {
 		others-- // the record's own chain, given to the cache as it checked
 	}
 	return others <= 0
+}
+
+// anchorEntry holds en down to the anchor of its node's record h, with
+// the anchor's value as its proof: a heartbeat the record says its node
+// reached, which every node holding the record verifies. A node that
+// starts while its peer proves heartbeats in a chain it never held then
+// holds the peer at once rather than once the peer's renewal grace is
+// over. False for an entry below the anchor, or of another generation.
+func anchorEntry(en *lsync.DigestEntry, h heldRecord) bool {
+	com := h.com
+	if com.Generation != en.Generation || en.Heartbeat < com.AnchorBeat {
+		return false
+	}
+	en.Heartbeat, en.BeatProof = com.AnchorBeat, lsync.BeatProof(com.Anchor)
+	return true
 }
 
 // voteProof is the proof of heartbeat hb of node id this node holds, for
