@@ -376,3 +376,49 @@ func TestChainRenewalUnseen(t *testing.T) {
 		t.Fatalf("a forgery past the grace: rejected %+v", rd.Rejected)
 	}
 }
+
+// TestWipedGenerationClaims: p comes back wiped, its heartbeats starting
+// over in the range of its old chain. A vote against its old generation,
+// quoting a proof in a chain of it no longer held, at a node that holds
+// its new record, and a beat of its new generation at a node that still
+// holds the old record, are refused without being counted as forged.
+func TestWipedGenerationClaims(t *testing.T) {
+	s := newSignedSet(t, "a", "p", "m")
+	a, p := joinedPair(t, s)
+	deliver(t, a, t0, "m:1", s.engine(t, "m", t0).helloMsg())
+	stale, _ := joinedPair(t, s) // holds p's first generation only
+	old := beatUp(p, t0, 3)
+	deliver(t, a, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{old}})
+
+	later := t0.Add(time.Minute)
+	chain := s.chain(t, "p", 2, 1<<32)
+	com := chain.Commitment()
+	commitment, err := com.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := s.record(t, identity.NodeRecord{ID: "p", Addr: "p:1", Alias: "p", Generation: 2, Seq: uint64(later.UnixMilli()), BeatChain: commitment}, nil)
+	deliver(t, a, later, "m:1", &lsync.Members{Cluster: "test", From: "m", Records: [][]byte{raw}})
+	if r, _ := a.Record("p"); r.Generation != 2 {
+		t.Fatalf("a holds p's record of generation %d", r.Generation)
+	}
+	newProof, _ := chain.Proof(1<<32 + 1)
+	for _, tt := range []struct {
+		name string
+		to   *Engine
+		m    lsync.Message
+		from string
+	}{
+		{"a vote against the old generation", a, &lsync.Suspect{Cluster: "test", From: "m", Votes: []lsync.Vote{
+			s.vote(t, lsync.Vote{ID: "p", Generation: 1, Heartbeat: old.Heartbeat + 2, By: "m", Proof: lsync.BeatProof{1, 2, 3}}, nil)}}, "m:1"},
+		{"a beat of the new generation", stale, &lsync.Beat{Cluster: "test", From: "p", Generation: 2, Heartbeat: 1<<32 + 1, Proof: lsync.BeatProof(newProof)}, "p:1"},
+	} {
+		rd := deliver(t, tt.to, later, tt.from, tt.m)
+		if st := tt.to.RecordStats(); len(rd.Rejected) > 0 || st.BadBeatProofs > 0 || st.Unbacked == 0 {
+			t.Errorf("%s: rejected %+v, stats %+v: want it refused quietly", tt.name, rd.Rejected, st)
+		}
+	}
+	if hb, _ := a.Votes("p"); hb > old.Heartbeat {
+		t.Fatalf("a vote at %d held, above p's proven %d", hb, old.Heartbeat)
+	}
+}

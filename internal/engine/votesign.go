@@ -287,7 +287,10 @@ func (e *Engine) voteBeat(v *lsync.Vote, from string, now time.Time, rd *Ready) 
 		return false
 	}
 	if err := e.checkBeat(h, v.Heartbeat, v.Proof, now); err != nil {
-		e.refuseBeat(rd, from, v.ID, err, pastChain(h, v.Heartbeat) || e.priorChain(h, v.Heartbeat, err))
+		// A vote against a generation other than the record's (the node's
+		// data since wiped, say) may quote a chain no longer held.
+		otherGen := h.rec.Generation != v.Generation
+		e.refuseBeat(rd, from, v.ID, err, otherGen || pastChain(h, v.Heartbeat) || e.priorChain(h, v.Heartbeat, err))
 		return false
 	}
 	return true

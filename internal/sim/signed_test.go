@@ -157,9 +157,12 @@ func TestSignedRestartInRenewal(t *testing.T) {
 		t.Skip("30 nodes for simulated minutes")
 	}
 	for _, tt := range []struct {
-		seed int64
-		drop float64
-	}{{1, 0.1}, {2, 0.1}, {9, 0.3}, {12, 0.3}} {
+		seed      int64
+		drop      float64
+		restarted int
+		at        time.Duration // the wipe; the restart 5 s later
+	}{{1, 0.1, 7, 445 * time.Second}, {2, 0.1, 7, 445 * time.Second}, {9, 0.3, 7, 445 * time.Second},
+		{12, 0.3, 7, 445 * time.Second}, {35, 0.1, 5, 451 * time.Second}} {
 		t.Run(fmt.Sprintf("seed %d drop %v", tt.seed, tt.drop), func(t *testing.T) {
 			// Chains of 512 are renewed at heartbeat 448, with a grace of 32.
 			c, err := New(Config{Nodes: 30, Seed: tt.seed, Signed: true, BeatChain: 512, Reanchor: 100,
@@ -170,14 +173,13 @@ func TestSignedRestartInRenewal(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			const restarted = 7
-			c.RunUntil(445 * time.Second)
-			c.Wipe(restarted)
-			c.RunUntil(450 * time.Second)
-			if err := c.Restart(restarted); err != nil {
+			c.RunUntil(tt.at)
+			c.Wipe(tt.restarted)
+			c.RunUntil(tt.at + 5*time.Second)
+			if err := c.Restart(tt.restarted); err != nil {
 				t.Fatal(err)
 			}
-			n := c.Node(restarted)
+			n := c.Node(tt.restarted)
 			// Its old generation is suspected; no one else is, by it
 			// either, while it refuses its peers' grace heartbeats.
 			others := 0
@@ -195,7 +197,7 @@ func TestSignedRestartInRenewal(t *testing.T) {
 			if !c.RunWhile(c.Now()+15*time.Second, func() bool { return !held() }) {
 				t.Fatalf("%s holds %d of 29 peers 15 s after its restart", n.ID, len(n.State().Peers()))
 			}
-			t.Logf("%s holds every peer %v after its restart", n.ID, c.Now()-450*time.Second)
+			t.Logf("%s holds every peer %v after its restart", n.ID, c.Now()-tt.at-5*time.Second)
 			c.RunUntil(600 * time.Second)
 			if others > 0 {
 				t.Fatalf("%d suspicions of live nodes", others)
