@@ -271,10 +271,10 @@ func (e *Engine) takeWalk(now time.Time) bool {
 // very record), quietly when it may be news on its way (a claim made
 // under a newer record than the one held, a beat or vote past the end
 // of the chain held, or beyond the walk allowed) or proven by a chain
-// this node never held (priorChain).
-func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, newerRecord bool) {
+// this node never held (priorChain): the caller says so in quiet.
+func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, quiet bool) {
 	switch {
-	case errors.Is(err, identity.ErrBeatTooFar), newerRecord:
+	case errors.Is(err, identity.ErrBeatTooFar), quiet:
 		e.recs.stats.Unbacked++
 	default:
 		e.reject(rd, from, id, BadBeatProof, err)

@@ -264,10 +264,10 @@ func (e *Engine) highestSeq(by, id string) uint64 {
 // it). A vote is then never taken for a heartbeat its node did not reach.
 // A vote against an earlier generation of this node is dropped quietly
 // as stale: its heartbeats, of a data directory since wiped, may lie
-// above the new generation's.
+// above the current generation's.
 func (e *Engine) voteBeat(v *lsync.Vote, from string, now time.Time, rd *Ready) bool {
 	if v.ID == e.cfg.Self.ID {
-		if v.Generation != e.state.Self().Generation {
+		if v.Generation < e.state.Self().Generation {
 			e.recs.stats.StaleVotes++
 			return false
 		}
