@@ -270,10 +270,11 @@ func (e *Engine) takeWalk(now time.Time) bool {
 // or a heartbeat no chain of the record held covers, claimed under that
 // very record), quietly when it may be news on its way (a claim made
 // under a newer record than the one held, a beat or vote past the end
-// of the chain held, or beyond the walk allowed).
-func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, newerRecord bool) {
+// of the chain held, or beyond the walk allowed) or proven by a chain
+// this node never held (priorChain): the caller says so in quiet.
+func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, quiet bool) {
 	switch {
-	case errors.Is(err, identity.ErrBeatTooFar), newerRecord:
+	case errors.Is(err, identity.ErrBeatTooFar), quiet:
 		e.recs.stats.Unbacked++
 	default:
 		e.reject(rd, from, id, BadBeatProof, err)
@@ -284,8 +285,9 @@ func (e *Engine) refuseBeat(rd *Ready, from, id string, err error, newerRecord b
 // out. A heartbeat no higher than the one held needs no proof; a higher
 // one is taken only with a proof that holds. It returns false for an
 // entry to leave out: one whose heartbeat is unproven, of a node not held
-// at that generation. Otherwise an unproven heartbeat is held down to the
-// one held, with its proof.
+// at that generation, unless a chain not held may prove it (anchorEntry).
+// Otherwise an unproven heartbeat is held down to the one held, with its
+// proof.
 func (e *Engine) proveEntry(en *lsync.DigestEntry, h heldRecord, from string, now time.Time, rd *Ready) bool {
 	gen, hb, proof, known := e.state.HeldBeat(en.ID)
 	known = known && gen == en.Generation
@@ -296,9 +298,10 @@ func (e *Engine) proveEntry(en *lsync.DigestEntry, h heldRecord, from string, no
 	if err == nil {
 		return true
 	}
-	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq)
+	prior := e.priorChain(h, en.Heartbeat, err)
+	e.refuseBeat(rd, from, en.ID, err, en.RecordSeq > h.rec.Seq || prior)
 	if !known {
-		return false
+		return prior && anchorEntry(en, h)
 	}
 	en.Heartbeat, en.BeatProof = hb, proof
 	return true
@@ -320,7 +323,7 @@ func (e *Engine) proveBeat(b *lsync.Beat, c *carrier, from string, now time.Time
 	}
 	if err := e.checkBeat(h, b.Heartbeat, b.Proof, now); err != nil {
 		c.want(b.From)
-		e.refuseBeat(rd, from, b.From, err, pastChain(h, b.Heartbeat))
+		e.refuseBeat(rd, from, b.From, err, pastChain(h, b.Heartbeat) || e.priorChain(h, b.Heartbeat, err))
 		return false
 	}
 	return true
@@ -331,6 +334,44 @@ func (e *Engine) proveBeat(b *lsync.Beat, c *carrier, from string, now time.Time
 // chain, quoted before its new record arrived, rather than a forgery.
 func pastChain(h heldRecord, hb uint64) bool {
 	return h.com != nil && hb > h.com.Last()
+}
+
+// priorChain reports whether hb may be proven by a chain before the one
+// of the record held which this node does not hold (it restarted, or
+// joined, after its node renewed the chain): a heartbeat up to the
+// chain's base, which the record says its node reached, or one within
+// renewGrace above it, where a renewing node goes on proving with its
+// previous chain; relays quote such proofs long after. Where every chain
+// that may prove hb is held, a claim was checked against each, and one
+// that failed is a forgery; so is a claim without a proof, and one above
+// the base of a chain set up at start (based at the first heartbeat of a
+// boot, Config.Boot<<32), which no chain before it proves.
+func (e *Engine) priorChain(h heldRecord, hb uint64, err error) bool {
+	com := h.com
+	if com == nil || hb > com.Base && (hb-com.Base >= renewGrace || com.Base%(1<<32) == 0) ||
+		!errors.Is(err, identity.ErrBeatProof) && !errors.Is(err, identity.ErrBeatOutOfRange) {
+		return false
+	}
+	others := e.recs.beats.cache.Reaching(com.ID, hb)
+	if hb >= com.Base && hb <= com.Last() {
+		others-- // the record's own chain, given to the cache as it checked
+	}
+	return others <= 0
+}
+
+// anchorEntry holds en down to the anchor of its node's record h, with
+// the anchor's value as its proof: a heartbeat the record says its node
+// reached, which every node holding the record verifies. A node that
+// starts while its peer proves heartbeats in a chain it never held then
+// holds the peer at once rather than once the peer's renewal grace is
+// over. False for an entry below the anchor, or of another generation.
+func anchorEntry(en *lsync.DigestEntry, h heldRecord) bool {
+	com := h.com
+	if com.Generation != en.Generation || en.Heartbeat < com.AnchorBeat {
+		return false
+	}
+	en.Heartbeat, en.BeatProof = com.AnchorBeat, lsync.BeatProof(com.Anchor)
+	return true
 }
 
 // voteProof is the proof of heartbeat hb of node id this node holds, for

@@ -175,18 +175,24 @@ func TestGenuineHeartbeatsTaken(t *testing.T) {
 
 // TestSignedVotesAboutSelf: a vote against this node above its own
 // heartbeat is dropped (no one but this node can prove one); at its
-// heartbeat, it is refuted one beat above, not climbed to.
+// heartbeat, it is refuted one beat above, not climbed to. A vote against
+// an earlier generation, whose heartbeats may lie above the new one's
+// after a wipe, is dropped as stale, not counted as forged.
 func TestSignedVotesAboutSelf(t *testing.T) {
 	s := newSignedSet(t, "a", "p")
 	a, _ := joinedPair(t, s)
-	own := a.State().Heartbeat()
+	own, gen := a.State().Heartbeat(), a.State().Self().Generation
 	v := lsync.Suspect{Cluster: "test", From: "p", Votes: []lsync.Vote{
-		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own + 5000, By: "p"}, nil),
-		s.vote(t, lsync.Vote{ID: "a", Generation: 1, Heartbeat: own, By: "p"}, nil)}}
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen, Heartbeat: own + 5000, By: "p"}, nil),
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen - 1, Heartbeat: own + 5000, By: "p", Seq: 2}, nil),
+		s.vote(t, lsync.Vote{ID: "a", Generation: gen, Heartbeat: own, By: "p", Seq: 3}, nil)}}
 	var rd Ready
 	a.gateVotes(&v, "p:1", t0, &rd)
 	if len(v.Votes) != 1 || v.Votes[0].Heartbeat != own || len(rd.Rejected) != 1 || rd.Rejected[0].Reason != BadBeatProof {
 		t.Fatalf("votes kept %+v, rejected %+v", v.Votes, rd.Rejected)
+	}
+	if st := a.RecordStats(); st.StaleVotes != 1 || st.BadBeatProofs != 1 {
+		t.Fatalf("stats %+v: want the earlier generation's vote stale, one forged", st)
 	}
 	// A digest entry of a above its heartbeat: answered, not climbed to.
 	deliver(t, a, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{{ID: "a", Addr: "a:1", Generation: 1, Heartbeat: own + 5000}}})
@@ -283,5 +289,136 @@ func TestUnsignedHeartbeatsUnchanged(t *testing.T) {
 	deliver(t, a, t0.Add(time.Second), "m:1", &lsync.Syn{Cluster: "test", From: "m", Digest: []lsync.DigestEntry{e}})
 	if got := heldHB(t, a, "p"); got != e.Heartbeat {
 		t.Fatalf("relayed heartbeat %d not taken: %d", e.Heartbeat, got)
+	}
+}
+
+// TestChainRenewalUnseen: a node that learns p only after p renewed its
+// chain holds none of p's previous chain, while relays still quote p's
+// heartbeats proven in it: the base of the new chain and those of the
+// renewal's grace. It refuses them quietly, not as forgeries, holds p at
+// its record's anchor meanwhile, and takes p's heartbeats once p proves
+// them in the new chain. A node that holds both chains, and anyone past
+// the grace, still counts a forgery.
+func TestChainRenewalUnseen(t *testing.T) {
+	s := newSignedSet(t, "a", "c", "p", "m")
+	a, p := joinedPair(t, s)
+	m := s.engine(t, "m", t0)
+	old := s.chain(t, "p", 1, 1<<32) // p's chain at start: the same values
+	beatUp(p, t0, testChainLength*7/8)
+	_, base, _, due := p.ChainDue()
+	if !due {
+		t.Fatal("no new chain asked for")
+	}
+	if err := p.SetBeatChain(s.chain(t, "p", 1, base), t0); err != nil {
+		t.Fatal(err)
+	}
+	inGrace := beatUp(p, t0, 5)
+	if v, _ := old.Proof(inGrace.Heartbeat); inGrace.BeatProof != lsync.BeatProof(v) {
+		t.Fatal("p does not prove its grace's heartbeats in its old chain")
+	}
+	oldProof := func(hb uint64) lsync.BeatProof {
+		v, err := old.Proof(hb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lsync.BeatProof(v)
+	}
+	relay := func(e lsync.DigestEntry, hb uint64, proof lsync.BeatProof) *lsync.Syn {
+		e.Heartbeat, e.BeatProof = hb, proof
+		return &lsync.Syn{Cluster: "test", From: "m", Digest: []lsync.DigestEntry{e}}
+	}
+	forged := lsync.BeatProof{1, 2, 3}
+
+	c := s.engine(t, "c", t0)
+	deliver(t, c, t0, "m:1", m.helloMsg())
+	deliver(t, a, t0, "m:1", m.helloMsg())
+	for _, tt := range []struct {
+		name    string
+		to      *Engine
+		m       lsync.Message
+		from    string
+		counted bool
+	}{
+		{"p's hello, its entry proven in the old chain", c, p.helloMsg(), "p:1", false},
+		{"the new chain's base, proven in the old chain", c, relay(inGrace, base, oldProof(base)), "m:1", false},
+		{"a grace heartbeat, proven in the old chain", c, relay(inGrace, base+3, oldProof(base+3)), "m:1", false},
+		{"a heartbeat before the new chain", c, relay(inGrace, base-10, oldProof(base-10)), "m:1", false},
+		{"a grace heartbeat without a proof", c, relay(inGrace, base+3, lsync.BeatProof{}), "m:1", true},
+		{"a node holding both chains takes p's new record", a, p.helloMsg(), "p:1", false},
+		{"a grace heartbeat forged, to a node holding both chains", a, relay(inGrace, base+6, forged), "m:1", true},
+	} {
+		before := c.RecordStats().BadBeatProofs + a.RecordStats().BadBeatProofs
+		rd := deliver(t, tt.to, t0, tt.from, tt.m)
+		after := c.RecordStats().BadBeatProofs + a.RecordStats().BadBeatProofs
+		if counted := len(rd.Rejected) > 0 || after > before; counted != tt.counted {
+			t.Errorf("%s: rejected %+v (%d counted), want counted %v", tt.name, rd.Rejected, after-before, tt.counted)
+		}
+	}
+	if got := heldHB(t, a, "p"); got != inGrace.Heartbeat {
+		t.Fatalf("a holds p at %d, want its grace heartbeat %d proven in the old chain", got, inGrace.Heartbeat)
+	}
+	// c holds p at what p's record proves: the new chain's anchor, its
+	// base, which anyone holding the record verifies.
+	newCom := p.recs.beats.chain.Commitment()
+	if _, hb, proof, known := c.State().HeldBeat("p"); !known || hb != base || proof != lsync.BeatProof(newCom.Anchor) {
+		t.Fatalf("c holds p at %d (%v), want the anchor of its record at %d", hb, known, base)
+	}
+
+	// Past the grace p proves in the new chain: c takes its heartbeat,
+	// and counts a forgery past renewGrace.
+	late := beatUp(p, t0, renewGrace)
+	rd := deliver(t, c, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{late}})
+	if got := heldHB(t, c, "p"); got != late.Heartbeat || len(rd.Rejected) > 0 {
+		t.Fatalf("c holds p at %d, want %d; rejected %+v", got, late.Heartbeat, rd.Rejected)
+	}
+	rd = deliver(t, c, t0, "m:1", relay(late, late.Heartbeat+1, forged))
+	if len(rd.Rejected) != 1 || rd.Rejected[0].Reason != BadBeatProof {
+		t.Fatalf("a forgery past the grace: rejected %+v", rd.Rejected)
+	}
+}
+
+// TestWipedGenerationClaims: p comes back wiped, its heartbeats starting
+// over in the range of its old chain. A vote against its old generation,
+// quoting a proof in a chain of it no longer held, at a node that holds
+// its new record, and a beat of its new generation at a node that still
+// holds the old record, are refused without being counted as forged.
+func TestWipedGenerationClaims(t *testing.T) {
+	s := newSignedSet(t, "a", "p", "m")
+	a, p := joinedPair(t, s)
+	deliver(t, a, t0, "m:1", s.engine(t, "m", t0).helloMsg())
+	stale, _ := joinedPair(t, s) // holds p's first generation only
+	old := beatUp(p, t0, 3)
+	deliver(t, a, t0, "p:1", &lsync.Syn{Cluster: "test", From: "p", Digest: []lsync.DigestEntry{old}})
+
+	later := t0.Add(time.Minute)
+	chain := s.chain(t, "p", 2, 1<<32)
+	com := chain.Commitment()
+	commitment, err := com.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := s.record(t, identity.NodeRecord{ID: "p", Addr: "p:1", Alias: "p", Generation: 2, Seq: uint64(later.UnixMilli()), BeatChain: commitment}, nil)
+	deliver(t, a, later, "m:1", &lsync.Members{Cluster: "test", From: "m", Records: [][]byte{raw}})
+	if r, _ := a.Record("p"); r.Generation != 2 {
+		t.Fatalf("a holds p's record of generation %d", r.Generation)
+	}
+	newProof, _ := chain.Proof(1<<32 + 1)
+	for _, tt := range []struct {
+		name string
+		to   *Engine
+		m    lsync.Message
+		from string
+	}{
+		{"a vote against the old generation", a, &lsync.Suspect{Cluster: "test", From: "m", Votes: []lsync.Vote{
+			s.vote(t, lsync.Vote{ID: "p", Generation: 1, Heartbeat: old.Heartbeat + 2, By: "m", Proof: lsync.BeatProof{1, 2, 3}}, nil)}}, "m:1"},
+		{"a beat of the new generation", stale, &lsync.Beat{Cluster: "test", From: "p", Generation: 2, Heartbeat: 1<<32 + 1, Proof: lsync.BeatProof(newProof)}, "p:1"},
+	} {
+		rd := deliver(t, tt.to, later, tt.from, tt.m)
+		if st := tt.to.RecordStats(); len(rd.Rejected) > 0 || st.BadBeatProofs > 0 || st.Unbacked == 0 {
+			t.Errorf("%s: rejected %+v, stats %+v: want it refused quietly", tt.name, rd.Rejected, st)
+		}
+	}
+	if hb, _ := a.Votes("p"); hb > old.Heartbeat {
+		t.Fatalf("a vote at %d held, above p's proven %d", hb, old.Heartbeat)
 	}
 }

@@ -92,7 +92,8 @@ type RecordStats struct {
 	Unbacked uint64
 	// Votes: refused as forged or unsigned (BadVoteSignatures); dropped
 	// quietly as by a non-monitor (VotesNotMonitor), as replayed or
-	// overtaken by their voter's newer vote (StaleVotes) or as beyond the
+	// overtaken by their voter's newer vote or against an earlier
+	// generation of this node (StaleVotes) or as beyond the
 	// signature checks allowed (VoteChecksDeferred); signatures checked
 	// (VoteChecks) and own votes signed (VotesSigned).
 	BadVoteSignatures, VotesNotMonitor, StaleVotes, VoteChecksDeferred, VoteChecks, VotesSigned uint64

@@ -262,8 +262,15 @@ func (e *Engine) highestSeq(by, id string) uint64 {
 // held here is taken only with a proof that holds, and one against this
 // node above its own heartbeat never (no one but this node can prove
 // it). A vote is then never taken for a heartbeat its node did not reach.
+// A vote against an earlier generation of this node is dropped quietly
+// as stale: its heartbeats, of a data directory since wiped, may lie
+// above the current generation's.
 func (e *Engine) voteBeat(v *lsync.Vote, from string, now time.Time, rd *Ready) bool {
 	if v.ID == e.cfg.Self.ID {
+		if v.Generation < e.state.Self().Generation {
+			e.recs.stats.StaleVotes++
+			return false
+		}
 		if v.Heartbeat > e.state.Heartbeat() {
 			e.reject(rd, from, v.ID, BadBeatProof, fmt.Errorf("a vote against this node at %d, above its own heartbeat", v.Heartbeat))
 			return false
@@ -280,7 +287,10 @@ func (e *Engine) voteBeat(v *lsync.Vote, from string, now time.Time, rd *Ready) 
 		return false
 	}
 	if err := e.checkBeat(h, v.Heartbeat, v.Proof, now); err != nil {
-		e.refuseBeat(rd, from, v.ID, err, pastChain(h, v.Heartbeat))
+		// A vote against a generation other than the record's (the node's
+		// data since wiped, say) may quote a chain no longer held.
+		otherGen := h.rec.Generation != v.Generation
+		e.refuseBeat(rd, from, v.ID, err, otherGen || pastChain(h, v.Heartbeat) || e.priorChain(h, v.Heartbeat, err))
 		return false
 	}
 	return true

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,13 +79,21 @@ func TestSignedIdleCost(t *testing.T) {
 // heartbeat chains run through several re-anchorings and a new chain
 // each without suspecting a live node or refusing a genuine heartbeat;
 // then a crash is suspected by every other node within 10 s, as
-// unsigned.
+// unsigned. The seeds include runs where a node first learns a peer's
+// new chain at its re-anchored record while relays still quote the
+// heartbeats just below that anchor.
 func TestSignedChainsRenew(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("30 nodes for simulated minutes")
 	}
+	for _, seed := range []int64{1, 2, 9, 23} {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { signedChainsRenew(t, seed) })
+	}
+}
+
+func signedChainsRenew(t *testing.T, seed int64) {
 	const chain, reanchor = 512, 100
-	c, err := New(Config{Nodes: 30, Seed: 23, Signed: true, BeatChain: chain, Reanchor: reanchor,
+	c, err := New(Config{Nodes: 30, Seed: seed, Signed: true, BeatChain: chain, Reanchor: reanchor,
 		Net: NetConfig{Drop: 0.1, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +144,72 @@ func TestSignedChainsRenew(t *testing.T) {
 		t.Fatalf("genuine votes refused or unsigned: %+v", sum)
 	}
 	noViolations(t, c)
+}
+
+// TestSignedRestartInRenewal: a node that starts afresh (its data wiped)
+// while every other node is in its chain renewal's grace learns their new
+// records, not the chains before, while relays quote heartbeats proven in
+// those: it takes none of them and counts none as forged, and holds every
+// peer at once, at its record's anchor. Votes against its wiped
+// generation, above its new heartbeats, are not taken for forged either.
+func TestSignedRestartInRenewal(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("30 nodes for simulated minutes")
+	}
+	for _, tt := range []struct {
+		seed      int64
+		drop      float64
+		restarted int
+		at        time.Duration // the wipe; the restart 5 s later
+	}{{1, 0.1, 7, 445 * time.Second}, {2, 0.1, 7, 445 * time.Second}, {9, 0.3, 7, 445 * time.Second},
+		{12, 0.3, 7, 445 * time.Second}, {35, 0.1, 5, 451 * time.Second}} {
+		t.Run(fmt.Sprintf("seed %d drop %v", tt.seed, tt.drop), func(t *testing.T) {
+			// Chains of 512 are renewed at heartbeat 448, with a grace of 32.
+			c, err := New(Config{Nodes: 30, Seed: tt.seed, Signed: true, BeatChain: 512, Reanchor: 100,
+				Net: NetConfig{Drop: tt.drop, DelayMin: DefaultNet.DelayMin, DelayMax: DefaultNet.DelayMax}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			c.RunUntil(tt.at)
+			c.Wipe(tt.restarted)
+			c.RunUntil(tt.at + 5*time.Second)
+			if err := c.Restart(tt.restarted); err != nil {
+				t.Fatal(err)
+			}
+			n := c.Node(tt.restarted)
+			// Its old generation is suspected; no one else is, by it
+			// either, while it refuses its peers' grace heartbeats.
+			others := 0
+			c.Hooks.Events = func(_ int, evs []engine.Event) {
+				for _, ev := range evs {
+					for _, id := range ev.Peers {
+						if ev.Kind == engine.Suspend && id != n.ID {
+							others++
+						}
+					}
+				}
+			}
+			held := func() bool { return len(n.State().Peers()) == 29 }
+			// Within the grace: held at their records' anchors.
+			if !c.RunWhile(c.Now()+15*time.Second, func() bool { return !held() }) {
+				t.Fatalf("%s holds %d of 29 peers 15 s after its restart", n.ID, len(n.State().Peers()))
+			}
+			t.Logf("%s holds every peer %v after its restart", n.ID, c.Now()-tt.at-5*time.Second)
+			c.RunUntil(600 * time.Second)
+			if others > 0 {
+				t.Fatalf("%d suspicions of live nodes", others)
+			}
+			for _, n := range c.Nodes() {
+				if st := n.Engine().RecordStats(); st.BadBeatProofs+st.BadSignature+st.UnsignedClaims > 0 {
+					t.Fatalf("%s refused genuine claims: %+v", n.ID, st)
+				}
+			}
+			noViolations(t, c)
+		})
+	}
 }
 
 // TestSignedTombstonesCollected: with signed records a node's collected

@@ -72,13 +72,19 @@ func NewBeatCache(limit int, maxSteps uint64) *BeatCache {
 
 // Verify checks that v proves heartbeat h of com's node: that hashing it
 // forward reaches com's anchor, a value verified before, or (for h below
-// the highest verified) that hashing that value forward reaches v. It
-// hashes from the nearest such point, in com's chain or in the chain of
-// the same node given before, and refuses a claim more than the cache's
-// step bound beyond the nearest (ErrBeatTooFar) unhashed: a forged claim
-// costs at most that many hashes per chain. Other errors:
-// ErrMalformedBeatChain for a commitment out of its limits,
-// ErrBeatOutOfRange, ErrBeatProof.
+// the highest verified or the anchor) that hashing that value or the
+// anchor forward reaches v. It hashes from the nearest such point, in
+// com's chain or in the chain of the same node given before, and refuses
+// a claim more than the cache's step bound beyond the nearest
+// (ErrBeatTooFar) unhashed: a forged claim costs at most that many hashes
+// per chain. Other errors: ErrMalformedBeatChain for a commitment out of
+// its limits, ErrBeatOutOfRange, ErrBeatProof.
+//
+// A heartbeat from the chain's base up to its anchor is checked too,
+// although anyone can compute its value from the anchor: the signed
+// record that names the anchor says its node reached the anchor's
+// heartbeat, so a lower one is true, and an honest relay that holds an
+// older record of the chain quotes such heartbeats with their proofs.
 func (c *BeatCache) Verify(com *BeatCommitment, h uint64, v BeatValue) error {
 	return c.verify(com, h, v, c.maxSteps)
 }
@@ -106,7 +112,7 @@ func (c *BeatCache) verify(com *BeatCommitment, h uint64, v BeatValue, maxSteps 
 	all, n := c.checks(com, h)
 	checks := all[:n]
 	if n == 0 {
-		return fmt.Errorf("%w: heartbeat %d of %q, chain from %d to %d", ErrBeatOutOfRange, h, com.ID, com.AnchorBeat, com.Last())
+		return fmt.Errorf("%w: heartbeat %d of %q, chain from %d to %d", ErrBeatOutOfRange, h, com.ID, com.Base, com.Last())
 	}
 	tooFar := false
 	for i := range checks {
@@ -131,7 +137,7 @@ func (c *BeatCache) checks(com *BeatCommitment, h uint64) (checks [beatChainsPer
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, pt := range c.peer(com).chains {
-		if pt.com.Covers(h) {
+		if pt.com.reaches(h) {
 			checks[n] = beatCheck{point: *pt, steps: pt.steps(h)}
 			n++
 		}
@@ -186,15 +192,24 @@ func (c *BeatCache) peer(com *BeatCommitment) *beatPeer {
 	return p
 }
 
+// reaches reports whether a claim of heartbeat h can be checked against
+// c's chain: from its base, whose value hashing the anchor forward gives,
+// to its last.
+func (c *BeatCommitment) reaches(h uint64) bool { return h >= c.Base && h <= c.Last() }
+
 // steps is how many hashes checking heartbeat h from p costs: from the
-// claim up to the highest verified heartbeat, or for a claim below it,
-// the fewer of the claim up to the anchor and the verified value up to
-// the claim.
+// claim up to the highest verified heartbeat; for a claim below it, the
+// fewer of the claim up to the anchor and the verified value up to the
+// claim; for one below the anchor, the anchor up to the claim.
 func (p *beatPoint) steps(h uint64) uint64 {
-	if h >= p.beat {
+	switch {
+	case h >= p.beat:
 		return h - p.beat
+	case h >= p.com.AnchorBeat:
+		return min(h-p.com.AnchorBeat, p.beat-h)
+	default:
+		return p.com.AnchorBeat - h
 	}
-	return min(h-p.com.AnchorBeat, p.beat-h)
 }
 
 // proves reports whether v is the value of heartbeat h in p's chain, by
@@ -204,6 +219,8 @@ func (p *beatPoint) proves(h uint64, v BeatValue) bool {
 	switch {
 	case h >= p.beat:
 		return p.tag.walk(com.index(h), v, h-p.beat) == p.value
+	case h < com.AnchorBeat:
+		return p.tag.walk(com.index(com.AnchorBeat), com.Anchor, com.AnchorBeat-h) == v
 	case h-com.AnchorBeat <= p.beat-h:
 		return p.tag.walk(com.index(h), v, h-com.AnchorBeat) == com.Anchor
 	default:
@@ -250,6 +267,25 @@ func (c *BeatCache) Best(id string) (com BeatCommitment, h uint64, v BeatValue, 
 		}
 	}
 	return com, h, v, ok
+}
+
+// Reaching is how many of the chains held of node id reach heartbeat h:
+// whether a claim that failed was checked against every chain that may
+// prove it, or the chain before the one given may prove it unseen.
+func (c *BeatCache) Reaching(id string, h uint64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.ids[id]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, pt := range el.Value.(*beatPeer).chains {
+		if pt.com.reaches(h) {
+			n++
+		}
+	}
+	return n
 }
 
 // Forget drops what the cache holds of node id: for a node gone, or whose

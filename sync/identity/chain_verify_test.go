@@ -80,7 +80,7 @@ func TestBeatCacheVerify(t *testing.T) {
 		{name: "below the best, forged", com: com, h: base + 200, v: flip(p(base + 200)), want: ErrBeatProof},
 		{name: "the last heartbeat", com: com, h: base + length, v: p(base + length), walk: length, best: base + length},
 		{name: "above the chain", com: com, h: base + length + 1, v: BeatValue{}, want: ErrBeatOutOfRange},
-		{name: "below the anchor", com: com, h: base - 1, v: BeatValue{}, want: ErrBeatOutOfRange},
+		{name: "below the base", com: com, h: base - 1, v: BeatValue{}, want: ErrBeatOutOfRange},
 		{name: "the largest heartbeat", com: com, h: math.MaxUint64, v: BeatValue{}, want: ErrBeatOutOfRange},
 		{name: "a commitment out of its limits", com: BeatCommitment{ID: "p", Base: math.MaxUint64, Length: 2}, h: 1, want: ErrMalformedBeatChain, count: 1},
 		{name: "a commitment without an id", com: BeatCommitment{Length: 2}, h: 1, want: ErrMalformedBeatChain, count: 1},
@@ -107,6 +107,17 @@ func TestBeatCacheReanchor(t *testing.T) {
 		{name: "below the new anchor, far from both", com: re, h: base + 1000, v: p(base + 1000), want: ErrBeatTooFar},
 		{name: "the old anchor's range, near it", com: com, h: base + 10, v: p(base + 10), best: base + 2010},
 		{name: "forged near the best", com: re, h: base + 2011, v: p(base + 2010), want: ErrBeatProof},
+	})
+	// A verifier that learns the chain at its re-anchored commitment still
+	// checks a heartbeat just below the new anchor, which a relay holding
+	// the older record quotes: hashing the anchor forward gives its value.
+	runBeatSteps(t, NewBeatCache(8, 50), []beatStep{
+		{name: "one below the anchor, first seen", com: re, h: base + 1999, v: p(base + 1999), best: base + 2000},
+		{name: "one below the anchor, forged", com: re, h: base + 1999, v: p(base + 1998), want: ErrBeatProof},
+		{name: "below the anchor, at the step bound", com: re, h: base + 1950, v: p(base + 1950), best: base + 2000},
+		{name: "below the anchor, beyond the step bound", com: re, h: base + 1949, v: p(base + 1949), want: ErrBeatTooFar},
+		{name: "the base, walked to", com: re, h: base, v: com.Anchor, walk: 2000},
+		{name: "below the base", com: re, h: base - 1, v: com.Anchor, want: ErrBeatOutOfRange},
 	})
 	// A verifier that is given the re-anchored commitment first and the
 	// original after holds one chain, not two: a third chain does not
@@ -148,6 +159,22 @@ func TestBeatCacheChainSwitch(t *testing.T) {
 		{name: "the oldest is dropped", com: tc, h: base + 896, v: o(base + 896), want: ErrBeatOutOfRange},
 		{name: "the one before is kept", com: tc, h: base + 960, v: n(base + 960), best: base + 1801},
 	})
+	// Reaching tells a claim checked against both chains that may prove
+	// it from one checked against the newer alone.
+	c := NewBeatCache(8, 100)
+	for _, s := range []struct {
+		com  BeatCommitment
+		h    uint64
+		want int
+	}{{nc, base + 905, 1}, {oc, base + 905, 2}, {oc, base + 850, 1}, {nc, base + 1901, 0}} {
+		_ = c.Verify(&s.com, s.h, BeatValue{})
+		if got := c.Reaching("p", s.h); got != s.want {
+			t.Errorf("after a claim of %d: %d chains reach it, want %d", s.h, got, s.want)
+		}
+	}
+	if got := c.Reaching("q", base+905); got != 0 {
+		t.Errorf("%d chains of a node never given", got)
+	}
 }
 
 // The cache holds at most its bound of ids, least recently used out, and
