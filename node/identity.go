@@ -208,10 +208,22 @@ func (n *Node) signing(id string, generation, boot uint64) (*engine.Signing, err
 		return nil, fmt.Errorf("node: heartbeat chain: %w", err)
 	}
 	if shortChain() < beatChainLength {
-		n.ident.follow = &chainAsk{generation: generation, base: boot << 32, at: boot<<32 + shortChain()/4}
+		n.ident.follow = &chainAsk{generation: generation, base: askedAt(boot<<32, shortChain()), at: boot<<32 + shortChain()/4}
 	}
 	return &engine.Signing{Key: n.ident.key, Certificate: n.ident.cert, Trust: n.ident.cache, Chain: chain}, nil
 }
+
+// askedAt is the heartbeat at which the engine asks for the successor
+// of a chain from base of length (ChainDue: an eighth of it left). A
+// chain prepared for that ask is based there, as one set up then would
+// be: peers that hold only its record tell the heartbeats its
+// predecessor proves in the renewal's grace by that base.
+func askedAt(base, length uint64) uint64 { return base + length - length/8 }
+
+// preparedLag is how far past its base a prepared chain is still taken:
+// one prepared for an earlier ask (its short chain's successor was late)
+// is based too far below the heartbeat, and is set up anew.
+const preparedLag = 256
 
 // followChain starts preparing the full-length chain that takes over
 // from the short one the node started with (signing) once a quarter of
@@ -280,7 +292,7 @@ func (n *Node) renewChain(generation, base, length uint64) {
 		defer n.wg.Done()
 		n.buildChain(generation, base, length)
 		if length < beatChainLength {
-			n.prepareChain(generation, base)
+			n.prepareChain(generation, askedAt(base, length))
 		}
 	}()
 }
@@ -296,8 +308,8 @@ func (n *Node) takeNext(generation uint64) bool {
 		n.mu.Unlock()
 		return false
 	}
-	com := next.Commitment()
-	if com.Generation != generation || !com.Covers(n.eng.State().Heartbeat()) {
+	com, hb := next.Commitment(), n.eng.State().Heartbeat()
+	if com.Generation != generation || !com.Covers(hb) || hb-com.Base > preparedLag {
 		n.mu.Unlock()
 		return false // outgrown: the engine's ask is built anew
 	}
