@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/leviathan-gossip/leviathan/store"
 	lsync "github.com/leviathan-gossip/leviathan/sync"
 	"github.com/leviathan-gossip/leviathan/sync/identity"
 	"github.com/leviathan-gossip/leviathan/sync/proof"
@@ -174,4 +176,69 @@ func TestSignerSealsEachRecordOnce(t *testing.T) {
 	if got := a.signer.records.Load(); got != before+1 {
 		t.Fatalf("%d records sealed after the new write, want %d: sealed again", got, before+1)
 	}
+}
+
+// stalledProofs is an in-memory Badger whose AddProof, once armed, waits
+// until released: an origin's disk busy when it stores its own proofs.
+type stalledProofs struct {
+	*store.Badger
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stalledProofs) AddProof(p *proof.Proof, recs []lsync.Record) (int, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.entered)
+		select {
+		case <-s.release:
+		case <-time.After(30 * time.Second): // bounded: the test releases it first
+		}
+	}
+	return s.Badger.AddProof(p, recs)
+}
+
+// TestSignedPushDoesNotWaitForProofStore: a signed write's pushes leave
+// with their proof while the origin is still storing it. Exchanges serve
+// a record only once its proof is stored, so the peers can have it this
+// early only by push.
+func TestSignedPushDoesNotWaitForProofStore(t *testing.T) {
+	db, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stalledProofs{Badger: db, entered: make(chan struct{}), release: make(chan struct{})}
+	sc := newSignedCluster(t, "ca", "cb", "cc")
+	var nodes []*Node
+	for i, id := range []string{"ca", "cb", "cc"} {
+		cfg := sc.config(id, true, nil)
+		var opts []Option
+		if i == 0 {
+			opts = append(opts, WithStore(st))
+		} else {
+			cfg.Seeds = []string{nodes[0].Addr()}
+		}
+		nodes = append(nodes, startNode(t, cfg, opts...))
+	}
+	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "ca") })
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			if live := len(n.LivePeers()); live != 2 {
+				return fmt.Errorf("%s sees %d live peers", n.ID(), live)
+			}
+		}
+		return nil
+	})
+	defer close(st.release)
+	st.armed.Store(true)
+	v, err := nodes[0].Set(context.Background(), "pushed", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write's proof was never stored")
+	}
+	eventually(t, 10*time.Second, func() error { return converged(nodes, "ca", "pushed", v) })
 }

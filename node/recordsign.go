@@ -87,7 +87,11 @@ func (n *Node) newRecordSigner() *recordSigner {
 }
 
 // committed takes the own records of a committed local write. The caller
-// holds n.mu, so that records are taken in commit order.
+// holds n.mu, so that records are taken in commit order. It does not wake
+// the signer: send, which follows every commit, does, once the write's
+// pushes wait beside its records. Woken here, the signer would seal the
+// records alone and store their proof before it came back for the
+// pushes, which would wait for the store.
 func (s *recordSigner) committed(b *lsync.Batch) {
 	for i := range b.Changes {
 		if c := &b.Changes[i]; c.Meta.ID == s.n.id && len(c.Records) > 0 {
@@ -96,11 +100,11 @@ func (s *recordSigner) committed(b *lsync.Batch) {
 			s.mu.Unlock()
 		}
 	}
-	s.kick()
 }
 
 // send sends out, holding back the pushes of own records for the signer
-// to prove and send, in the order they come.
+// to prove and send, in the order they come, and wakes the signer for
+// them and for the records committed before.
 func (s *recordSigner) send(out []engine.Outgoing) {
 	var now, later []engine.Outgoing
 	for _, o := range out {
@@ -111,10 +115,13 @@ func (s *recordSigner) send(out []engine.Outgoing) {
 		}
 	}
 	s.n.sendAll(now)
+	s.mu.Lock()
 	if len(later) > 0 {
-		s.mu.Lock()
 		s.pushes = append(s.pushes, later)
-		s.mu.Unlock()
+	}
+	wake := len(s.recs) > 0 || len(s.pushes) > 0
+	s.mu.Unlock()
+	if wake {
 		s.kick()
 	}
 }

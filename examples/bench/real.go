@@ -35,6 +35,7 @@ func realFlags(fs *flag.FlagSet, o *realOptions) {
 	fs.StringVar(&o.memLimit, "memory-limit", "", "ingest, catchup, signed: the receivers' memory_limit (e.g. 192MiB); empty: none")
 	fs.IntVar(&o.writes, "writes", 40, "latency, signed: writes measured")
 	fs.IntVar(&signedSets, "sets", 3000, "signed: durable Sets timed, one at a time")
+	fs.BoolVar(&signedClusterOnly, "cluster-only", false, "signed: run only the cluster pair (write-to-all latency, push bytes), not the durable Sets, catch-up and proof CPU")
 	fs.DurationVar(&o.gossip, "gossip", time.Second, "latency, cluster, signed: gossip, heartbeat and health-check interval")
 	fs.DurationVar(&o.idle, "idle", 20*time.Second, "footprint: how long the node idles before RSS and CPU are read")
 	loadFlags(fs)

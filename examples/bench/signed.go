@@ -54,12 +54,23 @@ type signedPair[T any] struct{ unsigned, signed T }
 // signedSets (-sets) is how many durable Sets are timed.
 var signedSets int
 
+// signedClusterOnly (-cluster-only) runs only the cluster pair: the
+// quick loop for write-to-all latency and push bytes.
+var signedClusterOnly bool
+
 func runSigned(p *printer, o realOptions, nodes int) error {
 	dir, err := os.MkdirTemp("", "leviathan-bench-signed-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if signedClusterOnly {
+		cl, err := pairOf(func(signed bool) (ClusterResult, error) { return signedCluster(dir, signed, nodes, o) })
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		return printSigned(p, clusterRows(cl), signedPair[loadtest.Result]{}, cl, nil)
+	}
 	sets, err := durableSetPairs(dir, o.value)
 	if err != nil {
 		return fmt.Errorf("durable sets: %w", err)
@@ -202,6 +213,18 @@ func signedRows(sets signedPair[float64], c signedPair[loadtest.Result], cl sign
 	}
 }
 
+// clusterRows is signedRows' cluster rows alone, for -cluster-only.
+func clusterRows(cl signedPair[ClusterResult]) []SignedRow {
+	nodes := cl.unsigned.Nodes
+	return []SignedRow{
+		row(fmt.Sprintf("idle_b_per_node_per_s nodes=%d", nodes), cl.unsigned.IdleBytes, cl.signed.IdleBytes, "≤1.5"),
+		row(fmt.Sprintf("write_all_ms_p50 nodes=%d", nodes), latencyMs(cl.unsigned.lat, 0.5), latencyMs(cl.signed.lat, 0.5), "≤1.1"),
+		row(fmt.Sprintf("write_all_ms_max nodes=%d", nodes), latencyMs(cl.unsigned.lat, 1), latencyMs(cl.signed.lat, 1), "-"),
+		row(fmt.Sprintf("push_b_per_record nodes=%d", nodes), cl.unsigned.PushBytesPerRecord, cl.signed.PushBytesPerRecord, "-"),
+		row(fmt.Sprintf("join_s nodes=%d", nodes), cl.unsigned.JoinS, cl.signed.JoinS, "-"),
+	}
+}
+
 // latencyMs is the q-quantile of sorted write-to-all latencies, in
 // milliseconds to the microsecond: on a small cluster a push reaches
 // every node within a millisecond.
@@ -246,8 +269,10 @@ func printSigned(p *printer, rows []SignedRow, c signedPair[loadtest.Result], cl
 	for _, r := range costs {
 		add("signed-proof-cpu", r)
 	}
-	add("signed-catchup", c.unsigned)
-	add("signed-catchup", c.signed)
+	if c.unsigned.N != 0 {
+		add("signed-catchup", c.unsigned)
+		add("signed-catchup", c.signed)
+	}
 	add("signed-cluster", cl.unsigned)
 	add("signed-cluster", cl.signed)
 	return errors.Join(errs...)
