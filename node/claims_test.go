@@ -17,11 +17,22 @@ import (
 // converged on a key of each.
 func startTrio(t *testing.T, keys []string) []*Node {
 	t.Helper()
-	var nodes []*Node
-	for i, alias := range []string{"ca", "cb", "cc"} {
-		cfg := fastConfig(alias)
+	return startThree(t, func(id string) Config {
+		cfg := fastConfig(id)
 		cfg.Port = 0
 		cfg.EncryptKeys = keys
+		return cfg
+	})
+}
+
+// startThree starts ca, cb and cc with the configs cfgOf gives, cb and cc
+// seeded by ca, and waits until each holds a key written at each, and cc
+// is alive everywhere.
+func startThree(t *testing.T, cfgOf func(id string) Config) []*Node {
+	t.Helper()
+	var nodes []*Node
+	for i, id := range []string{"ca", "cb", "cc"} {
+		cfg := cfgOf(id)
 		if i > 0 {
 			cfg.Seeds = []string{nodes[0].Addr()}
 		}
@@ -34,7 +45,7 @@ func startTrio(t *testing.T, keys []string) []*Node {
 		}
 		eventually(t, 10*time.Second, func() error { return converged(nodes, n.ID(), "k", v) })
 	}
-	eventually(t, 10*time.Second, func() error { return allAlive(nodes, nodes[2].ID()) })
+	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
 	return nodes
 }
 

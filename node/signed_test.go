@@ -54,23 +54,7 @@ func (c *signedCluster) config(id string, signed bool, keys []string) Config {
 // startSignedTrio starts ca, cb and cc, joined and converged.
 func startSignedTrio(t *testing.T, c *signedCluster, signed bool, keys []string) []*Node {
 	t.Helper()
-	var nodes []*Node
-	for i, id := range []string{"ca", "cb", "cc"} {
-		cfg := c.config(id, signed, keys)
-		if i > 0 {
-			cfg.Seeds = []string{nodes[0].Addr()}
-		}
-		nodes = append(nodes, startNode(t, cfg))
-	}
-	for _, n := range nodes {
-		v, err := n.Set(context.Background(), "k", []byte("v"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 10*time.Second, func() error { return converged(nodes, n.ID(), "k", v) })
-	}
-	eventually(t, 10*time.Second, func() error { return allAlive(nodes, "cc") })
-	return nodes
+	return startThree(t, func(id string) Config { return c.config(id, signed, keys) })
 }
 
 // heldOf is n's view of id: its entry as the core holds it.

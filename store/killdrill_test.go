@@ -43,17 +43,7 @@ func TestRelabelKillDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	runs := 2
-	if v := os.Getenv(drillRunsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive count", drillRunsEnv, v)
-		}
-		runs = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	runs, rng := drillRuns(t)
 	var before, during, after, failures int
 	for i := range runs {
 		outcome, err := drillOnce(t, rng)
@@ -230,4 +220,21 @@ wait:
 	for range lines { // let the reader finish
 	}
 	return nil
+}
+
+// drillRuns is how many runs a kill drill makes (drillRunsEnv, default 2)
+// and its random source, its seed logged so that a failure can be rerun.
+func drillRuns(t *testing.T) (int, *rand.Rand) {
+	t.Helper()
+	runs := 2
+	if v := os.Getenv(drillRunsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive count", drillRunsEnv, v)
+		}
+		runs = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return runs, rand.New(rand.NewPCG(seed, 0))
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -37,17 +36,7 @@ func TestProofsKillDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	runs := 2
-	if v := os.Getenv(drillRunsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive count", drillRunsEnv, v)
-		}
-		runs = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	runs, rng := drillRuns(t)
 	held := map[string]int{}
 	for i := range runs {
 		outcome, err := proofDrillOnce(t, rng)

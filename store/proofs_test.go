@@ -180,22 +180,12 @@ func proofEntries(t testing.TB, s *Badger, peer string) []*heldBatch {
 	t.Helper()
 	var out []*heldBatch
 	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = proofPeerPrefix(peer)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
+		return eachHeld(txn, peer, func(_ []byte, h *heldBatch, err error) error {
+			if err == nil {
+				out = append(out, h)
 			}
-			h, err := decodeHeld(peer, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, h)
-		}
-		return nil
+			return err
+		})
 	})
 	if err != nil {
 		t.Fatal(err)

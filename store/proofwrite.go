@@ -306,18 +306,9 @@ func (b *Badger) resign(id string, all bool, sign func(h proof.Header) (proof.Si
 		if !ok {
 			return fmt.Errorf("%w: %q", ErrProofOfNothing, id)
 		}
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = proofPeerPrefix(id)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			h, err := decodeHeld(id, v)
+		return eachHeld(txn, id, func(key []byte, h *heldBatch, err error) error {
 			if err != nil || !all && h.p.Generation == meta.Generation {
-				continue
+				return nil // one that does not decode is left as it is
 			}
 			hd := h.p.Header
 			hd.Generation = meta.Generation
@@ -333,9 +324,9 @@ func (b *Badger) resign(id string, all bool, sign func(h proof.Header) (proof.Si
 			if err != nil {
 				return err
 			}
-			sets = append(sets, badger.NewEntry(it.Item().KeyCopy(nil), e))
-		}
-		return nil
+			sets = append(sets, badger.NewEntry(key, e))
+			return nil
+		})
 	})
 	if err == nil {
 		err = b.setEntries(sets)
@@ -344,4 +335,25 @@ func (b *Badger) resign(id string, all bool, sign func(h proof.Header) (proof.Si
 		return 0, fmt.Errorf("store: resign %q: %w", id, err)
 	}
 	return len(sets), nil
+}
+
+// eachHeld calls fn with each proof entry of id in txn, in version order:
+// its key, and the batch it holds or why it could not be decoded. fn's
+// error stops the walk and is returned.
+func eachHeld(txn *badger.Txn, id string, fn func(key []byte, h *heldBatch, decodeErr error) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = proofPeerPrefix(id)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		h, err := decodeHeld(id, v)
+		if err := fn(it.Item().KeyCopy(nil), h, err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
