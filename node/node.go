@@ -457,8 +457,9 @@ func (n *Node) Start() error {
 	n.running = true
 	n.started = n.clock.Now()
 	if n.signer != nil {
-		n.wg.Add(1)
+		n.wg.Add(2)
 		go n.signer.run()
+		go n.signer.storeLoop()
 	}
 	n.wg.Add(4)
 	go n.receiveLoop()

@@ -50,9 +50,18 @@ type recordSigner struct {
 	store ProofStore
 	wake  chan struct{}
 
-	mu     gosync.Mutex
-	recs   []lsync.Record      // committed, not sealed yet, ascending
-	pushes [][]engine.Outgoing // own pushes waiting for proofs, in commit order
+	mu      gosync.Mutex
+	recs    []lsync.Record      // committed, not sealed yet, ascending
+	pushes  [][]engine.Outgoing // own pushes waiting for proofs, in commit order
+	toStore []toStore           // sealed, their proofs not stored yet
+
+	// The storer goroutine stores sealed proofs (storeLoop), apart from
+	// the signer, so that a store that is slow never holds a push back:
+	// a write's pushes may reach the signer after its records were sealed,
+	// and would otherwise wait behind their proof's store. storeMu orders
+	// those stores before a re-signing of the stored proofs.
+	storeWake chan struct{}
+	storeMu   gosync.Mutex
 
 	// The goroutine's own.
 	sealed  []sealedBatch // ascending
@@ -83,7 +92,7 @@ func (n *Node) newRecordSigner() *recordSigner {
 	if !ok {
 		return nil
 	}
-	return &recordSigner{n: n, key: n.ident.key, store: ps, wake: make(chan struct{}, 1)}
+	return &recordSigner{n: n, key: n.ident.key, store: ps, wake: make(chan struct{}, 1), storeWake: make(chan struct{}, 1)}
 }
 
 // committed takes the own records of a committed local write. The caller
@@ -168,12 +177,51 @@ func (s *recordSigner) run() {
 			// generation could not refill the new one until a write.
 			s.generation()
 		}
-		sealed := s.seal(recs)
+		s.queueStore(s.seal(recs))
 		for _, out := range pushes {
 			s.n.sendAll(s.prove(out))
 		}
-		s.storeProofs(sealed)
 	}
+}
+
+// queueStore hands sealed proofs to the storer.
+func (s *recordSigner) queueStore(sealed []toStore) {
+	if len(sealed) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.toStore = append(s.toStore, sealed...)
+	s.mu.Unlock()
+	select {
+	case s.storeWake <- struct{}{}:
+	default:
+	}
+}
+
+// storeLoop is the storer goroutine. Proofs still queued at the stop are
+// not lost: their records have none stored, and the next start seals them
+// again (sealStored).
+func (s *recordSigner) storeLoop() {
+	defer s.n.wg.Done()
+	for {
+		select {
+		case <-s.n.stop:
+			return
+		case <-s.storeWake:
+			s.flushStore()
+		}
+	}
+}
+
+// flushStore stores every proof queued.
+func (s *recordSigner) flushStore() {
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	s.mu.Lock()
+	sealed := s.toStore
+	s.toStore = nil
+	s.mu.Unlock()
+	s.storeProofs(sealed)
 }
 
 // generation is the node's generation now: what its records are sealed
@@ -184,6 +232,7 @@ func (s *recordSigner) generation() uint64 {
 	gen := s.n.eng.Self().Generation
 	s.n.mu.Unlock()
 	if s.gen != 0 && gen != s.gen {
+		s.flushStore()
 		sign := func(h proof.Header) (proof.Signed, error) { return proof.Sign(s.key, h) }
 		if _, err := s.store.Resign(s.n.id, sign); err != nil {
 			s.n.log.Error().Err(err).Msg("record proofs not signed again for the new generation")
@@ -232,10 +281,10 @@ func (s *recordSigner) seal(recs []lsync.Record) []toStore {
 	return out
 }
 
-// storeProofs stores the proofs seal made. Pushes leave first: they
-// carry their proofs, and a write on the store, behind the writers' lock,
-// would add its latency to every push; an exchange serves the records
-// only once the store holds their proof.
+// storeProofs stores the proofs seal made. Pushes do not wait for it:
+// they carry their proofs, and a write on the store, behind the writers'
+// lock, would add its latency to every push; an exchange serves the
+// records only once the store holds their proof.
 func (s *recordSigner) storeProofs(sealed []toStore) {
 	for _, t := range sealed {
 		if _, err := s.store.AddProof(t.p, t.recs); err != nil && !errors.Is(err, store.ErrClosed) {
