@@ -77,11 +77,6 @@ func (e *Engine) push(rd *Ready, ds []lsync.NodeDelta) {
 	if len(ds) == 0 || e.leaving {
 		return
 	}
-	if e.ts.dirty {
-		// A peer that came alive since the last round is pushed to as
-		// well: a write right after a join would otherwise wait a round.
-		e.rebuild()
-	}
 	if rd.pushFrom == "" {
 		e.keepOwn(ds, rd.now)
 	}
