@@ -227,6 +227,15 @@ func TestSignedPushDoesNotWaitForProofStore(t *testing.T) {
 				return fmt.Errorf("%s sees %d live peers", n.ID(), live)
 			}
 		}
+		// ca's pushes go to the peers its engine lists live, a list
+		// brought up to date at its rounds.
+		ca := nodes[0]
+		ca.mu.Lock()
+		live := ca.eng.Live()
+		ca.mu.Unlock()
+		if live != 2 {
+			return fmt.Errorf("ca's engine lists %d peers live", live)
+		}
 		return nil
 	})
 	defer close(st.release)
